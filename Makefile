@@ -1,0 +1,31 @@
+# Two commands: `make run` and `make test`. Both bootstrap from nothing.
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= .firebox
+HOST ?= 127.0.0.1
+PORT ?= 8070
+
+.PHONY: run test check lint bootstrap bench clean
+
+bootstrap: $(VENV)/.bootstrapped
+
+$(VENV)/.bootstrapped: pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh $(VENV)
+	touch $@
+
+run: bootstrap
+	$(BIN)/firebox serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+check: bootstrap
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+test: check
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: bootstrap
+	$(BIN)/python bench/invoke_bench.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

@@ -1,0 +1,5 @@
+"""Allows `python -m firebox`."""
+
+from firebox.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The HTTP layer: parses requests into calls on the core and serialises the results."""

@@ -1,0 +1,37 @@
+"""The ASGI application: routes, error envelopes, and the platform's lifetime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from firebox.api import admin, functions, invocations, logs
+from firebox.api.responses import lambda_error_handler, not_found_handler
+from firebox.errors import LambdaError
+from firebox.platform import Platform
+
+
+def create_app(platform: Platform) -> Starlette:
+    """Builds the app around an already-constructed platform."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        platform.start()
+        try:
+            yield
+        finally:
+            await platform.close()
+
+    app = Starlette(
+        routes=[*invocations.routes, *functions.routes, *logs.routes, *admin.routes],
+        exception_handlers={
+            LambdaError: lambda_error_handler,
+            404: not_found_handler,
+            405: not_found_handler,
+        },
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    return app

@@ -1,0 +1,101 @@
+"""Routes of the function control plane: CreateFunction … DeleteFunction, account settings."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from firebox.api.responses import aws_json
+from firebox.arns import FunctionRef, parse_function_ref
+from firebox.models import FunctionRecord
+from firebox.platform import Platform
+from firebox.types import JSONDict
+from firebox.validation import max_items, parse_json_body
+
+
+def _platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def function_ref(request: Request) -> FunctionRef:
+    return parse_function_ref(request.path_params["name"], request.query_params.get("Qualifier"))
+
+
+def code_location(request: Request, record: FunctionRecord) -> str:
+    base = str(request.base_url).rstrip("/")
+    return f"{base}/_firebox/code/{record.code_sha256}.zip"
+
+
+def _configuration(request: Request, record: FunctionRecord) -> JSONDict:
+    return record.configuration(_platform(request).arns)
+
+
+async def create_function(request: Request) -> Response:
+    body = parse_json_body(await request.body())
+    record = await _platform(request).functions.create(body)
+    return aws_json(_configuration(request, record), 201)
+
+
+async def list_functions(request: Request) -> Response:
+    limit = max_items(request.query_params.get("MaxItems"))
+    records, marker = _platform(request).functions.list(request.query_params.get("Marker"), limit)
+    body: JSONDict = {"Functions": [_configuration(request, r) for r in records]}
+    if marker:
+        body["NextMarker"] = marker
+    return aws_json(body)
+
+
+async def get_function(request: Request) -> Response:
+    record = _platform(request).functions.get(function_ref(request))
+    return aws_json(
+        {
+            "Configuration": _configuration(request, record),
+            "Code": {"RepositoryType": "S3", "Location": code_location(request, record)},
+        }
+    )
+
+
+async def get_configuration(request: Request) -> Response:
+    record = _platform(request).functions.get(function_ref(request))
+    return aws_json(_configuration(request, record))
+
+
+async def update_configuration(request: Request) -> Response:
+    body = parse_json_body(await request.body())
+    record = await _platform(request).functions.update_configuration(function_ref(request), body)
+    return aws_json(_configuration(request, record))
+
+
+async def update_code(request: Request) -> Response:
+    body = parse_json_body(await request.body())
+    record = await _platform(request).functions.update_code(function_ref(request), body)
+    return aws_json(_configuration(request, record))
+
+
+async def delete_function(request: Request) -> Response:
+    await _platform(request).functions.delete(function_ref(request))
+    return Response(status_code=204)
+
+
+async def account_settings(request: Request) -> Response:
+    platform = _platform(request)
+    return aws_json(
+        platform.functions.account_settings(platform.pool.concurrency_limit, platform.pool.busy)
+    )
+
+
+FUNCTIONS = "/2015-03-31/functions"
+routes = [
+    Route(FUNCTIONS, create_function, methods=["POST"]),
+    Route(FUNCTIONS, list_functions, methods=["GET"]),
+    Route(FUNCTIONS + "/", list_functions, methods=["GET"]),
+    Route(FUNCTIONS + "/{name}", get_function, methods=["GET"]),
+    Route(FUNCTIONS + "/{name}", delete_function, methods=["DELETE"]),
+    Route(FUNCTIONS + "/{name}/configuration", get_configuration, methods=["GET"]),
+    Route(FUNCTIONS + "/{name}/configuration", update_configuration, methods=["PUT"]),
+    Route(FUNCTIONS + "/{name}/code", update_code, methods=["PUT"]),
+    Route("/2016-08-19/account-settings", account_settings, methods=["GET"]),
+    Route("/2016-08-19/account-settings/", account_settings, methods=["GET"]),
+]

@@ -1,0 +1,1 @@
+"""The `firebox` command line."""

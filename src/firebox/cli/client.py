@@ -1,0 +1,65 @@
+"""A small HTTP client of the firebox API for the CLI: typed errors, one-line failures."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+import httpx
+
+
+class CliError(click.ClickException):
+    """An error printed as one line, with a non-zero exit."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
+class ApiClient:
+    def __init__(self, endpoint: str, timeout: float = 930.0) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self._http = httpx.Client(base_url=self.endpoint, timeout=timeout)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        try:
+            response = self._http.request(
+                method, path, content=content, headers=headers, params=params
+            )
+        except httpx.TransportError as exc:
+            raise CliError(
+                f"cannot reach firebox at {self.endpoint} ({exc.__class__.__name__}): "
+                "is `firebox serve` running? (set --endpoint or FIREBOX_ENDPOINT)"
+            ) from None
+        if response.status_code >= 400:
+            error_type = response.headers.get("x-amzn-ErrorType", f"HTTP {response.status_code}")
+            try:
+                body = response.json()
+                message = body.get("message") or body.get("Message") or response.text
+                error_type = body.get("__type", error_type)
+            except ValueError:
+                message = response.text
+            raise CliError(f"{error_type}: {message}")
+        return response
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+    def logs(self, operation: str, body: dict[str, Any]) -> Any:
+        return self.json(
+            "POST",
+            "/",
+            content=json.dumps(body).encode(),
+            headers={
+                "X-Amz-Target": f"Logs_20140328.{operation}",
+                "Content-Type": "application/x-amz-json-1.1",
+            },
+        )

@@ -1,0 +1,212 @@
+"""`firebox`: serve the platform, and manage and invoke functions through its API."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import click
+
+from firebox import __version__
+from firebox.cli.client import ApiClient, CliError
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:8070"
+_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """Parses 90, 30s, 10m, 2h, 1d into seconds."""
+    match = _DURATION_RE.match(text.strip())
+    if not match:
+        raise click.BadParameter(f"'{text}' is not a duration like 30s, 10m, 2h or 1d")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+endpoint_option = click.option(
+    "--endpoint",
+    envvar="FIREBOX_ENDPOINT",
+    default=DEFAULT_ENDPOINT,
+    show_default=True,
+    help="The firebox server (or FIREBOX_ENDPOINT).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="firebox")
+def cli() -> None:
+    """firebox: AWS-Lambda-compatible functions on your own machine."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="FIREBOX_HOST")
+@click.option("--port", default=8070, show_default=True, type=int, envvar="FIREBOX_PORT")
+@click.option("--data-dir", default=".firebox", show_default=True, envvar="FIREBOX_DATA_DIR",
+              type=click.Path(file_okay=False, path_type=Path))  # fmt: skip
+@click.option("--region", default="us-east-1", show_default=True, envvar="FIREBOX_REGION")
+@click.option(
+    "--account-id", default="000000000000", show_default=True, envvar="FIREBOX_ACCOUNT_ID"
+)
+@click.option("--concurrency", type=int, default=None, envvar="FIREBOX_CONCURRENCY",
+              help="Most environments busy at once (default: sized to memory).")  # fmt: skip
+@click.option("--keep-alive", default="10m", show_default=True, envvar="FIREBOX_KEEP_ALIVE",
+              help="Stop environments idle this long (30s, 10m, ...).")  # fmt: skip
+@click.option("--init-timeout", default="10s", show_default=True, envvar="FIREBOX_INIT_TIMEOUT",
+              help="Longest a runtime may take to initialise.")  # fmt: skip
+@click.option("--runtime", "runtimes", multiple=True, metavar="NAME=INTERPRETER",
+              help="Map a runtime to an interpreter: python3.12=/opt/bin/python3.12.")  # fmt: skip
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
+def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
+          concurrency: int | None, keep_alive: str, init_timeout: str,
+          runtimes: tuple[str, ...], log_level: str) -> None:  # fmt: skip
+    """Run the firebox server."""
+    from firebox.config import Settings, default_concurrency
+    from firebox.server import run
+
+    interpreters = {}
+    for item in runtimes:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"'{item}' is not NAME=INTERPRETER", param_hint="--runtime")
+        interpreters[name] = path
+    settings = Settings(
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        region=region,
+        account_id=account_id,
+        concurrency_limit=concurrency or default_concurrency(),
+        keep_alive_s=parse_duration(keep_alive),
+        init_timeout_s=parse_duration(init_timeout),
+        runtime_interpreters=interpreters,
+    )
+    try:
+        run(settings, log_level)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+@cli.command(name="ls")
+@endpoint_option
+def list_functions(endpoint: str) -> None:
+    """List functions."""
+    client = ApiClient(endpoint)
+    functions: list[dict[str, object]] = []
+    marker = None
+    while True:
+        params = {"MaxItems": "50", **({"Marker": marker} if marker else {})}
+        page = client.json("GET", "/2015-03-31/functions", params=params)
+        functions.extend(page["Functions"])
+        marker = page.get("NextMarker")
+        if not marker:
+            break
+    if not functions:
+        click.echo("no functions")
+        return
+    rows = [("NAME", "RUNTIME", "HANDLER", "MEMORY", "TIMEOUT", "LAST MODIFIED")]
+    rows += [
+        (str(f["FunctionName"]), str(f["Runtime"]), str(f["Handler"]), f"{f['MemorySize']} MB",
+         f"{f['Timeout']} s", str(f["LastModified"]))
+        for f in functions
+    ]  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _read_payload(payload: str | None) -> bytes:
+    if payload is None:
+        return b"{}"
+    if payload.startswith("@"):
+        path = payload[1:]
+        try:
+            return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        except OSError as exc:
+            raise CliError(f"cannot read payload file {path}: {exc.strerror}") from None
+    return payload.encode()
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--payload", "-p", help="JSON event, or @file (@- for stdin).")
+@click.option("--qualifier", "-q", help="Version or alias.")
+@click.option("--event", "is_event", is_flag=True, help="Invoke asynchronously (Event).")
+@click.option("--log", "show_log", is_flag=True, help="Print the invocation's log tail to stderr.")
+@endpoint_option
+def invoke(name: str, payload: str | None, qualifier: str | None, is_event: bool,
+           show_log: bool, endpoint: str) -> None:  # fmt: skip
+    """Invoke a function and print its result."""
+    client = ApiClient(endpoint)
+    headers = {"X-Amz-Invocation-Type": "Event" if is_event else "RequestResponse"}
+    if show_log:
+        headers["X-Amz-Log-Type"] = "Tail"
+    response = client.request(
+        "POST",
+        f"/2015-03-31/functions/{quote(name, safe='')}/invocations",
+        content=_read_payload(payload),
+        headers=headers,
+        params={"Qualifier": qualifier} if qualifier else None,
+    )
+    if show_log and "x-amz-log-result" in response.headers:
+        click.echo(
+            base64.b64decode(response.headers["x-amz-log-result"]).decode(), err=True, nl=False
+        )
+    if is_event:
+        click.echo(f"accepted ({response.status_code})", err=True)
+        return
+    if response.headers.get("x-amz-function-error"):
+        try:
+            error = response.json()
+            message = f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}"
+        except ValueError:
+            message = response.text
+        raise CliError(f"function error: {message}")
+    click.echo(response.text)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--since", default="10m", show_default=True, help="How far back: 30s, 10m, 2h, 1d.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events.")
+@click.option("--filter", "pattern", help="Only events containing this text.")
+@endpoint_option
+def logs(name: str, since: str, follow: bool, pattern: str | None, endpoint: str) -> None:
+    """Print a function's logs."""
+    client = ApiClient(endpoint)
+    request: dict[str, object] = {
+        "logGroupName": f"/aws/lambda/{name}",
+        "startTime": int((time.time() - parse_duration(since)) * 1000),
+    }
+    if pattern:
+        request["filterPattern"] = pattern
+    last_id = "0"
+    while True:
+        page = client.logs("FilterLogEvents", {**request, "nextToken": last_id})
+        for event in page["events"]:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event["timestamp"] / 1000))
+            click.echo(f"{stamp} {event['message']}")
+            last_id = event["eventId"]
+        if page.get("nextToken"):
+            continue
+        if not follow:
+            return
+        try:
+            time.sleep(1.0)
+        except KeyboardInterrupt:
+            return
+
+
+def main() -> None:
+    # `firebox` reads FIREBOX_* settings; nothing else from the environment changes behaviour.
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    cli(prog_name="firebox")
+
+
+if __name__ == "__main__":
+    main()

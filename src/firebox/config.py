@@ -1,0 +1,43 @@
+"""Server settings, built once from the command line and environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_concurrency() -> int:
+    """One environment per 128 MB of a quarter of the machine's memory, at least 10."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 100
+    return max(10, min(1000, total // 4 // (128 * 1024 * 1024)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a firebox server is configured with."""
+
+    data_dir: Path = Path(".firebox")
+    host: str = "127.0.0.1"
+    port: int = 8070
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    # Maximum environments busy at once across the server (the account concurrency limit).
+    concurrency_limit: int = field(default_factory=default_concurrency)
+    # Idle environments are stopped after this many seconds.
+    keep_alive_s: float = 600.0
+    # How long a runtime may take to initialise before the environment is destroyed.
+    init_timeout_s: float = 10.0
+    # Operator overrides of runtime interpreters, e.g. {"python3.12": "/opt/bin/python3.12"}.
+    runtime_interpreters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "firebox.sqlite3"
+
+    @property
+    def code_dir(self) -> Path:
+        return self.data_dir / "code"

@@ -1,0 +1,429 @@
+"""An execution environment: a sandboxed runtime, its Runtime API, and its lifecycle.
+
+States: STARTING (runtime initialising) → IDLE ⇄ BUSY → DEAD. An invocation may be assigned
+while STARTING (a cold start); it is handed over when the runtime first asks for an event.
+Every method is harmless on a DEAD environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from firebox.invocation import Invocation, InvocationResult, error_payload, utc_stamp
+from firebox.logs import format as logfmt
+from firebox.logs.store import LogEvent, LogStore
+from firebox.models import LATEST, FunctionRecord
+from firebox.runtime_api import Responder, RuntimeApiConnection, error_body, status_body
+from firebox.runtimes import Runtime
+from firebox.sandboxes.base import Sandbox, SandboxFactory, SandboxSpec
+
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+_SIGNAL_NAMES = {
+    signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated", signal.SIGBUS: "bus error", signal.SIGILL: "illegal instruction",
+    signal.SIGFPE: "floating point exception", signal.SIGINT: "interrupt",
+}  # fmt: skip
+
+
+class EnvState(enum.Enum):
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class EnvironmentContext:
+    """What every environment of a server shares."""
+
+    factory: SandboxFactory
+    logs: LogStore
+    region: str
+    function_arn: Callable[[str], str]
+    init_timeout_s: float
+    runtime_dir: Path
+    endpoint_url: str
+
+
+def describe_exit(status: int) -> str:
+    """Words for an exit status, as Lambda's Runtime.ExitError messages put them."""
+    if status < 0:
+        return f"signal: {_SIGNAL_NAMES.get(signal.Signals(-status), str(-status))}"
+    return f"exit status {status}"
+
+
+class Environment:
+    """One execution environment of one function generation."""
+
+    def __init__(
+        self,
+        env_id: str,
+        record: FunctionRecord,
+        runtime: Runtime,
+        code_dir: Path,
+        ctx: EnvironmentContext,
+        on_dead: Callable[[Environment], None],
+    ) -> None:
+        self.id = env_id
+        self.record = record
+        self.runtime = runtime
+        self.code_dir = code_dir
+        self.ctx = ctx
+        self.state = EnvState.STARTING
+        self.version = LATEST
+        self.log_group = logfmt.log_group(record.name)
+        self.log_stream = logfmt.new_log_stream(self.version)
+        self.current: Invocation | None = None
+        self.invocations = 0
+        self.retired = False
+        self._on_dead = on_dead
+        self._loop = asyncio.get_running_loop()
+        self._sandbox: Sandbox | None = None
+        self._server: asyncio.Server | None = None
+        self._parked: Responder | None = None
+        self._spawned_at = 0.0
+        self._init_duration_ms: float | None = None
+        self._init_reported = False
+        self._init_error: bytes | None = None
+        self._pending_output = b""
+        self._timer: asyncio.TimerHandle | None = None
+
+    # ----- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Opens the Runtime API listener and starts the runtime (a cold start begins)."""
+        sock, address = self.ctx.factory.runtime_api_listener(self.id)
+        self._server = await self._loop.create_server(lambda: RuntimeApiConnection(self), sock=sock)
+        spec = SandboxSpec(
+            env_id=self.id,
+            argv=self._argv(),
+            environ=self._environ(address),
+            code_dir=self.code_dir,
+            runtime_dir=self.ctx.runtime_dir,
+            memory_mb=self.record.memory_size,
+            ephemeral_storage_mb=self.record.ephemeral_storage,
+        )
+        sandbox = self.ctx.factory.create(spec)
+        self._spawned_at = time.monotonic()
+        try:
+            sandbox.start()
+        except OSError as exc:
+            self._init_error = error_payload(
+                "Runtime.InvalidEntrypoint",
+                f"Error: fork/exec {spec.argv[0]}: {exc.strerror or exc}",
+            )
+            self.destroy()
+            return
+        self._sandbox = sandbox
+        self._loop.add_reader(sandbox.output_fd, self._on_output)
+        self._loop.add_reader(sandbox.exit_fd, self._on_exit)
+        self._timer = self._loop.call_later(self.ctx.init_timeout_s, self._on_init_timeout)
+
+    def _argv(self) -> list[str]:
+        if self.runtime.interpreter is not None:
+            runtime_root = self.ctx.factory.runtime_root(self.ctx.runtime_dir)
+            return [self.runtime.interpreter, "-S", f"{runtime_root}/bootstrap.py"]
+        return [f"{self.ctx.factory.task_root(self.code_dir)}/bootstrap"]
+
+    def _environ(self, runtime_api: str) -> dict[str, str]:
+        record = self.record
+        task_root = self.ctx.factory.task_root(self.code_dir)
+        runtime_root = self.ctx.factory.runtime_root(self.ctx.runtime_dir)
+        environ = {
+            "PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{runtime_root}:{task_root}:{task_root}/lib"
+            ":/opt/lib",
+            **record.environment,
+            "_HANDLER": record.handler,
+            "AWS_REGION": self.ctx.region,
+            "AWS_DEFAULT_REGION": self.ctx.region,
+            "AWS_LAMBDA_FUNCTION_NAME": record.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(record.memory_size),
+            "AWS_LAMBDA_FUNCTION_VERSION": self.version,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_LOG_GROUP_NAME": self.log_group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
+            "AWS_LAMBDA_RUNTIME_API": runtime_api,
+            "AWS_ACCESS_KEY_ID": "firebox",
+            "AWS_SECRET_ACCESS_KEY": "firebox",
+            "AWS_SESSION_TOKEN": "firebox",
+            "LAMBDA_TASK_ROOT": task_root,
+            "LAMBDA_RUNTIME_DIR": runtime_root,
+        }
+        # Lets boto3 inside a function call this firebox's Lambda API with no configuration.
+        environ.setdefault("AWS_ENDPOINT_URL_LAMBDA", self.ctx.endpoint_url)
+        if self.runtime.is_python:
+            environ["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{self.runtime.name}"
+            environ["PYTHONPATH"] = runtime_root
+        return environ
+
+    def destroy(self) -> None:
+        """Kills the sandbox and fails any invocation still in it; idempotent."""
+        if self.state is EnvState.DEAD:
+            return
+        self.state = EnvState.DEAD
+        self._cancel_timer()
+        if self._sandbox is not None:
+            self._loop.remove_reader(self._sandbox.output_fd)
+            self._loop.remove_reader(self._sandbox.exit_fd)
+            self._drain_output()
+            status = self._sandbox.reap()
+            self._sandbox.kill()
+            if status is None:
+                status = self._sandbox.reap()
+        else:
+            status = None
+        if self._server is not None:
+            self._server.close()
+        if self.current is not None:
+            if self._init_error is not None and not self.current.delivered:
+                self._finish(self._init_error, "Unhandled")
+            else:
+                request_id = self.current.request_id
+                reason = (
+                    f"Runtime exited with error: {describe_exit(status)}"
+                    if status not in (None, 0)
+                    else "Runtime exited without providing a reason"
+                )
+                self.current.log(f"RequestId: {request_id} Error: {reason}")
+                self._finish(
+                    error_payload("Runtime.ExitError", f"RequestId: {request_id} Error: {reason}"),
+                    "Unhandled",
+                )
+        self._on_dead(self)
+
+    # ----- invocations -----------------------------------------------------------------------
+    def assign(self, invocation: Invocation) -> None:
+        """Gives the environment its next invocation (it must not be busy)."""
+        if self.state is EnvState.DEAD:
+            invocation.future.set_result(self._dead_result(invocation))
+            return
+        self.current = invocation
+        self.invocations += 1
+        if self.state is EnvState.IDLE:
+            self.state = EnvState.BUSY
+        if self._parked is not None:
+            responder, self._parked = self._parked, None
+            self._deliver(responder)
+
+    def _dead_result(self, invocation: Invocation) -> InvocationResult:
+        payload = self._init_error or error_payload(
+            "Runtime.ExitError", f"RequestId: {invocation.request_id} Error: environment is gone"
+        )
+        return self._result(invocation, payload, "Unhandled", "")
+
+    def _deliver(self, responder: Responder) -> None:
+        inv = self.current
+        assert inv is not None
+        self._flush_unattributed()
+        inv.delivered_at = time.monotonic()
+        inv.deadline_ms = int(time.time() * 1000) + self.record.timeout * 1000
+        inv.lines.append((int(time.time() * 1000), logfmt.start_line(inv.request_id, self.version)))
+        headers = [
+            (b"Lambda-Runtime-Aws-Request-Id", inv.request_id.encode()),
+            (b"Lambda-Runtime-Deadline-Ms", str(inv.deadline_ms).encode()),
+            (
+                b"Lambda-Runtime-Invoked-Function-Arn",
+                self.ctx.function_arn(self.record.name).encode(),
+            ),
+            (b"Lambda-Runtime-Trace-Id", (inv.trace_id or _trace_id()).encode()),
+        ]
+        if inv.client_context:
+            headers.append((b"Lambda-Runtime-Client-Context", inv.client_context.encode()))
+        responder.send(200, inv.payload, headers)
+        self._timer = self._loop.call_later(self.record.timeout, self._on_timeout)
+
+    def _finish(self, payload: bytes, function_error: str | None, log_extra: str = "") -> None:
+        inv = self.current
+        if inv is None:
+            return
+        self.current = None
+        self._cancel_timer()
+        self._drain_output(final=True)
+        duration_ms = (time.monotonic() - inv.delivered_at) * 1000 if inv.delivered else 0.0
+        if log_extra:
+            inv.log(log_extra)
+        if not inv.delivered:
+            inv.lines.insert(
+                0, (int(time.time() * 1000), logfmt.start_line(inv.request_id, self.version))
+            )
+        init_ms = None
+        if not self._init_reported and (self._init_duration_ms is not None or self._init_error):
+            self._init_reported = True
+            init_ms = self._init_duration_ms or (time.monotonic() - self._spawned_at) * 1000
+        inv.log(logfmt.end_line(inv.request_id))
+        max_mb = self._sandbox.max_memory_mb() if self._sandbox else 0
+        inv.log(
+            logfmt.report_line(
+                inv.request_id, duration_ms, self.record.memory_size, max_mb, init_ms
+            )
+        )
+        self.ctx.logs.append(
+            [LogEvent(self.log_group, self.log_stream, ts, line) for ts, line in inv.lines]
+        )
+        log_text = "".join(line + "\n" for _ts, line in inv.lines)
+        result = InvocationResult(
+            payload, function_error, log_text, self.version, self.id, duration_ms, init_ms
+        )
+        if self.state is EnvState.BUSY:
+            self.state = EnvState.IDLE
+        if not inv.future.done():
+            inv.future.set_result(result)
+
+    def _result(
+        self, inv: Invocation, payload: bytes, error: str | None, logs: str
+    ) -> InvocationResult:
+        return InvocationResult(payload, error, logs, self.version, self.id, 0.0, None)
+
+    # ----- Runtime API callbacks -------------------------------------------------------------
+    def on_next(self, responder: Responder) -> None:
+        if self.state is EnvState.DEAD:
+            responder.send(403, error_body("Runtime.Dead", "environment is shutting down"))
+            return
+        if self.state is EnvState.STARTING:
+            self._cancel_timer()
+            self._init_duration_ms = (time.monotonic() - self._spawned_at) * 1000
+            self.state = EnvState.BUSY if self.current else EnvState.IDLE
+        if self.current is not None and not self.current.delivered:
+            self._deliver(responder)
+        else:
+            self._parked = responder
+
+    def _check_request(self, request_id: str) -> tuple[int, bytes] | None:
+        if (
+            self.current is None
+            or self.current.request_id != request_id
+            or not self.current.delivered
+        ):
+            return 400, error_body("InvalidRequestID", f"Invalid request ID: {request_id}")
+        return None
+
+    def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]:
+        problem = self._check_request(request_id)
+        if problem:
+            return problem
+        if len(body) > MAX_RESPONSE_BYTES:
+            message = (
+                f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload "
+                f"size ({MAX_RESPONSE_BYTES} bytes)."
+            )
+            self._finish(error_payload("Function.ResponseSizeTooLarge", message), "Unhandled")
+            return 413, error_body("RequestEntityTooLarge", message)
+        self._finish(body, None)
+        return 202, status_body("OK")
+
+    def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]:
+        problem = self._check_request(request_id)
+        if problem:
+            return problem
+        self._finish(_as_error_body(body, error_type), "Unhandled")
+        return 202, status_body("OK")
+
+    def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]:
+        if self.state is not EnvState.STARTING:
+            return 403, error_body("InvalidStateTransition", "init error after init")
+        self._cancel_timer()
+        self._init_error = _as_error_body(body, error_type)
+        self._init_duration_ms = (time.monotonic() - self._spawned_at) * 1000
+        # Lambda discards an environment whose init failed; the next invoke starts afresh.
+        self._loop.call_soon(self.destroy)
+        return 202, status_body("OK")
+
+    # ----- timers and process events ---------------------------------------------------------
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        inv = self.current
+        if inv is None:
+            return
+        message = (
+            f"{utc_stamp()} {inv.request_id} Task timed out after {self.record.timeout:.2f} seconds"
+        )
+        self._finish(error_payload(None, message), "Unhandled", log_extra=message)
+        self.destroy()
+
+    def _on_init_timeout(self) -> None:
+        self._timer = None
+        if self.state is not EnvState.STARTING:
+            return
+        request_id = self.current.request_id if self.current else "-"
+        message = (
+            f"{utc_stamp()} {request_id} Init timed out after {self.ctx.init_timeout_s:.2f} seconds"
+        )
+        self._init_error = error_payload("Runtime.InitTimeout", message)
+        if self.current is not None:
+            self.current.log(message)
+        self.destroy()
+
+    def _on_exit(self) -> None:
+        self.destroy()
+
+    # ----- output ----------------------------------------------------------------------------
+    def _on_output(self) -> None:
+        self._drain_output()
+
+    def _drain_output(self, final: bool = False) -> None:
+        sandbox = self._sandbox
+        if sandbox is None or sandbox.output_fd < 0:
+            return
+        chunks = [self._pending_output]
+        while True:
+            try:
+                chunk = os.read(sandbox.output_fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                break
+            if not chunk:
+                self._loop.remove_reader(sandbox.output_fd)
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        if not data:
+            return
+        lines = data.split(b"\n")
+        self._pending_output = lines.pop()
+        if final and self._pending_output:
+            lines.append(self._pending_output)
+            self._pending_output = b""
+        now = int(time.time() * 1000)
+        decoded = [(now, line.decode("utf-8", "replace")) for line in lines]
+        if self.current is not None and self.current.delivered:
+            self.current.lines.extend(decoded)
+        else:
+            self.ctx.logs.append(
+                [LogEvent(self.log_group, self.log_stream, ts, text) for ts, text in decoded]
+            )
+
+    def _flush_unattributed(self) -> None:
+        """Writes output produced outside any invocation (init, between events) to the stream."""
+        self._drain_output(final=True)
+
+
+def _as_error_body(body: bytes, error_type: str | None) -> bytes:
+    """Passes a runtime's error document through, or wraps one that is not JSON."""
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        return body
+    return error_payload(error_type or "Runtime.Unknown", body.decode("utf-8", "replace"))
+
+
+def _trace_id() -> str:
+    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0"

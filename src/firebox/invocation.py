@@ -1,0 +1,66 @@
+"""One invocation in flight, and what it produced."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from firebox.types import JSONDict
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    """The outcome of one invocation, as the Invoke API reports it."""
+
+    payload: bytes
+    function_error: str | None  # "Unhandled" when the function failed
+    log_text: str
+    executed_version: str
+    environment_id: str
+    duration_ms: float
+    init_duration_ms: float | None
+
+    def log_tail(self, limit: int = 4096) -> bytes:
+        """The last 4 KB of the invocation's log, as X-Amz-Log-Result carries it."""
+        return self.log_text.encode()[-limit:]
+
+
+@dataclass
+class Invocation:
+    """An event on its way through an environment."""
+
+    payload: bytes
+    client_context: str | None = None
+    trace_id: str | None = None
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    future: asyncio.Future[InvocationResult] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    delivered_at: float = 0.0  # monotonic; 0 until the runtime has the event
+    deadline_ms: int = 0  # epoch ms, as Lambda-Runtime-Deadline-Ms
+    lines: list[tuple[int, str]] = field(default_factory=list)  # (epoch ms, line)
+
+    @property
+    def delivered(self) -> bool:
+        return self.delivered_at > 0
+
+    def log(self, message: str) -> None:
+        self.lines.append((int(time.time() * 1000), message))
+
+
+def error_payload(error_type: str | None, message: str, **extra: object) -> bytes:
+    """A function error body in the shape the AWS runtimes use."""
+    body: JSONDict = {"errorMessage": message}
+    if error_type:
+        body["errorType"] = error_type
+    body.update(extra)
+    return json.dumps(body).encode()
+
+
+def utc_stamp(epoch_s: float | None = None) -> str:
+    """2024-01-31T12:00:00.000Z, as Lambda's timeout messages start."""
+    now = time.time() if epoch_s is None else epoch_s
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"

@@ -1,0 +1,33 @@
+"""Runs one invocation: take an environment, hand it the event, give the environment back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from firebox.invocation import Invocation, InvocationResult
+from firebox.models import FunctionRecord
+from firebox.pools import EnvironmentPool
+from firebox.runtimes import Runtime
+
+
+class Invoker:
+    """Takes an environment from the pool, hands it the event, and gives it back."""
+
+    def __init__(self, pool: EnvironmentPool) -> None:
+        self.pool = pool
+
+    async def invoke(
+        self,
+        record: FunctionRecord,
+        runtime: Runtime,
+        code_dir: Path,
+        payload: bytes,
+        client_context: str | None = None,
+    ) -> InvocationResult:
+        env = await self.pool.acquire(record, runtime, code_dir)
+        invocation = Invocation(payload, client_context)
+        try:
+            env.assign(invocation)
+            return await invocation.future
+        finally:
+            self.pool.release(env)

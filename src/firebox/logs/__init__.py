@@ -1,0 +1,1 @@
+"""Function logs: durable storage and the CloudWatch-style lines firebox writes."""

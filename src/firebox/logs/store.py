@@ -1,0 +1,149 @@
+"""Durable log events in SQLite, written in batches by a background thread."""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from firebox.store.sqlite import connect
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS log_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    log_group TEXT NOT NULL,
+    log_stream TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    ingested INTEGER NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_events_group ON log_events (log_group, id);
+"""
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One line of a function's log."""
+
+    log_group: str
+    log_stream: str
+    timestamp_ms: int
+    message: str
+    event_id: int = 0
+
+
+@dataclass(frozen=True)
+class LogPage:
+    events: list[LogEvent]
+    next_token: int | None
+
+
+_STOP = object()
+
+
+class LogStore:
+    """Appends never block the caller; a writer thread commits whatever has queued up."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        writer = connect(path, synchronous="NORMAL")
+        writer.executescript(SCHEMA)
+        self._writer = writer
+        self._reader = connect(path, synchronous="NORMAL")
+        self._read_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="firebox-logs", daemon=True)
+        self._thread.start()
+
+    def append(self, events: list[LogEvent]) -> None:
+        if events:
+            self._queue.put(events)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            batches = [item]
+            while True:  # drain whatever else is waiting into one transaction
+                try:
+                    batches.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = _STOP in batches
+            rows = [
+                (e.log_group, e.log_stream, e.timestamp_ms, int(time.time() * 1000), e.message)
+                for batch in batches
+                if batch is not _STOP
+                for e in batch  # type: ignore[attr-defined]
+            ]
+            if rows:
+                try:
+                    with self._writer:
+                        self._writer.executemany(
+                            "INSERT INTO log_events (log_group, log_stream, ts, ingested, message)"
+                            " VALUES (?, ?, ?, ?, ?)",
+                            rows,
+                        )
+                except sqlite3.Error as exc:  # logs must never take the server down
+                    print(f"firebox: could not store {len(rows)} log events: {exc}", flush=True)
+            if stop:
+                return
+
+    def filter(
+        self,
+        log_group: str,
+        *,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        streams: list[str] | None = None,
+        contains: str | None = None,
+        after_id: int = 0,
+        limit: int = 10000,
+    ) -> LogPage:
+        """Returns events of a group in ingestion order, with a token to continue from."""
+        sql = ["SELECT id, log_stream, ts, message FROM log_events WHERE log_group = ? AND id > ?"]
+        args: list[object] = [log_group, after_id]
+        if start_ms is not None:
+            sql.append("AND ts >= ?")
+            args.append(start_ms)
+        if end_ms is not None:
+            sql.append("AND ts <= ?")
+            args.append(end_ms)
+        if streams:
+            sql.append(f"AND log_stream IN ({', '.join('?' * len(streams))})")
+            args.extend(streams)
+        if contains:
+            sql.append("AND instr(message, ?) > 0")
+            args.append(contains)
+        sql.append("ORDER BY id LIMIT ?")
+        args.append(limit + 1)
+        with self._read_lock:
+            rows = self._reader.execute(" ".join(sql), args).fetchall()
+        events = [LogEvent(log_group, r[1], r[2], r[3], r[0]) for r in rows[:limit]]
+        next_token = events[-1].event_id if len(rows) > limit and events else None
+        return LogPage(events, next_token)
+
+    def streams(self, log_group: str) -> list[tuple[str, int, int]]:
+        """Returns (stream, first ts, last ts) for each stream of a group."""
+        with self._read_lock:
+            rows = self._reader.execute(
+                "SELECT log_stream, MIN(ts), MAX(ts) FROM log_events WHERE log_group = ? "
+                "GROUP BY log_stream ORDER BY MAX(ts) DESC",
+                (log_group,),
+            ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def groups(self) -> list[str]:
+        with self._read_lock:
+            rows = self._reader.execute("SELECT DISTINCT log_group FROM log_events").fetchall()
+        return sorted(r[0] for r in rows)
+
+    def close(self) -> None:
+        """Writes everything queued, then closes."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout=10)
+        self._writer.close()
+        with self._read_lock:
+            self._reader.close()

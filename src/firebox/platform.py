@@ -1,0 +1,67 @@
+"""The composition root: builds every component from Settings and owns their lifetimes."""
+
+from __future__ import annotations
+
+import compileall
+import logging
+
+from firebox.arns import ArnBuilder
+from firebox.codestore import CodeStore
+from firebox.config import Settings
+from firebox.environments import EnvironmentContext
+from firebox.functions import FunctionService
+from firebox.invoker import Invoker
+from firebox.logs.store import LogStore
+from firebox.pools import EnvironmentPool
+from firebox.runtimes import RUNTIME_DIR, RuntimeRegistry
+from firebox.sandboxes import ProcessSandboxFactory
+from firebox.sandboxes.base import SandboxFactory
+from firebox.store import SqliteFunctionStore
+
+log = logging.getLogger("firebox")
+
+
+class Platform:
+    """One firebox server's core, independent of the HTTP layer in front of it."""
+
+    def __init__(self, settings: Settings, endpoint_url: str | None = None) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.arns = ArnBuilder(settings.region, settings.account_id)
+        self.runtimes = RuntimeRegistry(settings.runtime_interpreters)
+        self.store = SqliteFunctionStore(settings.db_path)
+        self.logs = LogStore(settings.data_dir / "logs.sqlite3")
+        self.code = CodeStore(settings.code_dir)
+        self.sandboxes: SandboxFactory = ProcessSandboxFactory()
+        # Compiled once here so no environment pays for compiling the runtime at start.
+        compileall.compile_dir(str(RUNTIME_DIR), quiet=1)
+        ctx = EnvironmentContext(
+            factory=self.sandboxes,
+            logs=self.logs,
+            region=settings.region,
+            function_arn=self.arns.function,
+            init_timeout_s=settings.init_timeout_s,
+            runtime_dir=RUNTIME_DIR,
+            endpoint_url=endpoint_url or f"http://{settings.host}:{settings.port}",
+        )
+        self.pool = EnvironmentPool(ctx, settings.concurrency_limit, settings.keep_alive_s)
+        self.invoker = Invoker(self.pool)
+        self.functions = FunctionService(
+            self.store, self.code, self.runtimes, self.invoker, self.arns
+        )
+
+    def start(self) -> None:
+        """Loads stored functions; call from the event loop before serving."""
+        self.functions.load()
+        log.info(
+            "firebox: %d functions, runtimes: %s, sandbox: %s",
+            len(self.functions.names()),
+            ", ".join(self.runtimes.available()),
+            self.sandboxes.name,
+        )
+
+    async def close(self) -> None:
+        await self.functions.close()
+        self.pool.close()
+        self.logs.close()
+        self.store.close()

@@ -1,0 +1,107 @@
+"""Assignment of invocations to environments: warm reuse, scale-out, keep-alive, retirement."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from firebox.environments import Environment, EnvironmentContext, EnvState
+from firebox.errors import TooManyRequestsException
+from firebox.models import FunctionRecord
+from firebox.runtimes import Runtime
+
+
+@dataclass(frozen=True)
+class EnvironmentInfo:
+    """A read-only view of one environment, for the admin API and the CLI."""
+
+    id: str
+    function_name: str
+    version: str
+    state: str
+    invocations: int
+    log_stream: str
+
+
+class EnvironmentPool:
+    """All environments of a server. At most one invocation runs in an environment at a time."""
+
+    def __init__(
+        self, ctx: EnvironmentContext, concurrency_limit: int, keep_alive_s: float
+    ) -> None:
+        self.ctx = ctx
+        self.concurrency_limit = concurrency_limit
+        self.keep_alive_s = keep_alive_s
+        self._all: dict[str, Environment] = {}
+        self._idle: dict[tuple[str, str], list[Environment]] = {}
+        self._expiry: dict[str, asyncio.TimerHandle] = {}
+        self.busy = 0
+
+    async def acquire(
+        self, record: FunctionRecord, runtime: Runtime, code_dir: Path
+    ) -> Environment:
+        """Returns a warm idle environment of this generation, or starts a new one."""
+        if self.busy >= self.concurrency_limit:
+            raise TooManyRequestsException(
+                "Rate Exceeded.", Reason="ConcurrentInvocationLimitExceeded"
+            )
+        self.busy += 1
+        try:
+            stack = self._idle.get(record.generation)
+            while stack:
+                env = stack.pop()  # the most recently used one: its caches are warmest
+                self._cancel_expiry(env)
+                if env.state is EnvState.IDLE:
+                    return env
+            env = Environment(uuid.uuid4().hex, record, runtime, code_dir, self.ctx, self._on_dead)
+            self._all[env.id] = env
+            await env.start()
+            return env
+        except BaseException:
+            self.busy -= 1
+            raise
+
+    def release(self, env: Environment) -> None:
+        """Takes an environment back after its invocation: keep it warm or discard it."""
+        self.busy -= 1
+        if env.state is not EnvState.IDLE or env.retired:
+            env.destroy()
+            return
+        self._idle.setdefault(env.record.generation, []).append(env)
+        self._expiry[env.id] = asyncio.get_running_loop().call_later(self.keep_alive_s, env.destroy)
+
+    def retire(self, function_name: str) -> None:
+        """Stops a function's idle environments; busy ones are discarded when they finish."""
+        for env in list(self._all.values()):
+            if env.record.name == function_name:
+                env.retired = True
+                if env.state is EnvState.IDLE:
+                    env.destroy()
+
+    def environments(self) -> list[EnvironmentInfo]:
+        return [
+            EnvironmentInfo(
+                e.id, e.record.name, e.version, e.state.value, e.invocations, e.log_stream
+            )
+            for e in self._all.values()
+        ]
+
+    def close(self) -> None:
+        for env in list(self._all.values()):
+            env.destroy()
+
+    def _cancel_expiry(self, env: Environment) -> None:
+        timer = self._expiry.pop(env.id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _on_dead(self, env: Environment) -> None:
+        self._all.pop(env.id, None)
+        self._cancel_expiry(env)
+        stack = self._idle.get(env.record.generation)
+        if stack and env in stack:
+            stack.remove(env)
+        if not stack:
+            self._idle.pop(env.record.generation, None)

@@ -1,0 +1,276 @@
+"""firebox's Python runtime: speaks the Lambda Runtime API and calls the user's handler.
+
+Runs inside every Python execution environment, under the function's own interpreter
+(python3.8 and newer), so it uses the standard library only.
+"""
+
+from __future__ import annotations
+
+import decimal
+import http.client
+import importlib
+import json
+import logging
+import os
+import socket
+import sys
+import time
+import traceback
+
+API_PREFIX = "/2018-06-01/runtime"
+
+
+class RuntimeClient:
+    """A keep-alive HTTP client for the Runtime API."""
+
+    def __init__(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        self._conn = http.client.HTTPConnection(host, int(port))
+        self._conn.connect()
+        # Small request/response pairs: never wait for delayed ACKs.
+        self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ):
+        if method == "POST":
+            # Whatever the handler printed belongs to this invocation: out before the result.
+            sys.stdout.flush()
+            sys.stderr.flush()
+        self._conn.request(method, API_PREFIX + path, body=body, headers=headers or {})
+        response = self._conn.getresponse()
+        return response.status, response.headers, response.read()
+
+    def next(self):
+        return self._request("GET", "/invocation/next")
+
+    def post_response(self, request_id: str, body: bytes) -> int:
+        return self._request("POST", f"/invocation/{request_id}/response", body)[0]
+
+    def post_error(self, request_id: str, error: dict) -> int:
+        return self._request(
+            "POST",
+            f"/invocation/{request_id}/error",
+            json.dumps(error).encode(),
+            {"Lambda-Runtime-Function-Error-Type": error.get("errorType", "Unhandled")},
+        )[0]
+
+    def post_init_error(self, error: dict) -> int:
+        return self._request(
+            "POST",
+            "/init/error",
+            json.dumps(error).encode(),
+            {"Lambda-Runtime-Function-Error-Type": error.get("errorType", "Runtime.Unknown")},
+        )[0]
+
+
+class CognitoIdentity:
+    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
+
+    def __init__(self, identity: dict | None) -> None:
+        identity = identity or {}
+        self.cognito_identity_id = identity.get("cognitoIdentityId")
+        self.cognito_identity_pool_id = identity.get("cognitoIdentityPoolId")
+
+
+class Client:
+    __slots__ = (
+        "app_package_name",
+        "app_title",
+        "app_version_code",
+        "app_version_name",
+        "installation_id",
+    )  # fmt: skip
+
+    def __init__(self, client: dict) -> None:
+        self.installation_id = client.get("installation_id")
+        self.app_title = client.get("app_title")
+        self.app_version_name = client.get("app_version_name")
+        self.app_version_code = client.get("app_version_code")
+        self.app_package_name = client.get("app_package_name")
+
+
+class ClientContext:
+    __slots__ = ("client", "custom", "env")
+
+    def __init__(self, context: dict) -> None:
+        self.client = Client(context["client"]) if context.get("client") else None
+        self.custom = context.get("custom")
+        self.env = context.get("env")
+
+
+class LambdaContext:
+    """The context object handed to handlers, with the attributes AWS's runtime provides."""
+
+    def __init__(self, request_id, deadline_ms, function_arn, client_context, identity, tenant_id):
+        self.aws_request_id = request_id
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.invoked_function_arn = function_arn
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.client_context = ClientContext(client_context) if client_context else None
+        self.identity = CognitoIdentity(identity)
+        self.tenant_id = tenant_id
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(self._deadline_ms - int(time.time() * 1000), 0)
+
+    def __repr__(self) -> str:
+        return (
+            f"LambdaContext([aws_request_id={self.aws_request_id},"
+            f"function_name={self.function_name},function_version={self.function_version}])"
+        )
+
+
+class _RequestIdFilter(logging.Filter):
+    request_id = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _RequestIdFilter.request_id
+        return True
+
+
+def _setup_logging() -> None:
+    """The root logger handler AWS's runtime installs: level, UTC time, request id, message."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(_RequestIdFilter())
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL")
+    if level:
+        root.setLevel(level.upper())
+
+
+def _default(obj: object) -> object:
+    if isinstance(obj, decimal.Decimal):
+        return int(obj) if obj == obj.to_integral_value() else float(obj)
+    raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
+
+
+def _error(exc: BaseException, skip_frames: int = 1) -> dict:
+    tb = exc.__traceback__
+    for _ in range(skip_frames):  # hide the runtime's own frames, as AWS does
+        if tb is not None:
+            tb = tb.tb_next
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": _RequestIdFilter.request_id,
+        "stackTrace": traceback.format_list(traceback.extract_tb(tb)),
+    }
+
+
+def _doc(error_type: str, message: str, request_id: str = "", trace: list | None = None) -> dict:
+    return {"errorMessage": message, "errorType": error_type, "requestId": request_id,
+            "stackTrace": trace or []}  # fmt: skip
+
+
+def _log_error(error: dict) -> None:
+    trace = "".join(error.get("stackTrace") or [])
+    print(f"[ERROR] {error['errorType']}: {error['errorMessage']}\n"
+          f"Traceback (most recent call last):\n{trace}", end="", flush=True)  # fmt: skip
+
+
+def _load_handler(spec: str):
+    """Imports the handler module once; returns the callable or an init-error document."""
+    try:
+        modname, fname = spec.rsplit(".", 1)
+    except ValueError as exc:
+        return None, _doc("Runtime.MalformedHandlerName", f"Bad handler '{spec}': {exc}")
+    modname = modname.replace("/", ".")
+    try:
+        module = importlib.import_module(modname)
+    except ImportError as exc:
+        message = f"Unable to import module '{modname}': {exc}"
+        return None, _doc("Runtime.ImportModuleError", message)
+    except SyntaxError as exc:
+        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {(exc.text or "").strip()}\n']
+        message = f"Syntax error in module '{modname}': {exc}"
+        return None, _doc("Runtime.UserCodeSyntaxError", message, trace=trace)
+    except Exception as exc:
+        return None, _error(exc, skip_frames=0)
+    handler = getattr(module, fname, None)
+    if handler is None:
+        message = f"Handler '{fname}' missing on module '{modname}'"
+        return None, _doc("Runtime.HandlerNotFound", message)
+    return handler, None
+
+
+def _json_header(headers, name: str) -> dict | None:
+    try:
+        value = json.loads(headers[name]) if headers.get(name) else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _setup_path() -> None:
+    task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    front = [task_root, f"/opt/python/lib/python{version}/site-packages", "/opt/python"]
+    sys.path[:0] = [p for p in front if p not in sys.path]
+
+
+def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    sys.stderr.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    _setup_path()
+    _setup_logging()
+    client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    handler, init_error = _load_handler(os.environ.get("_HANDLER", ""))
+    if init_error is not None:
+        _log_error(init_error)
+        client.post_init_error(init_error)
+        sys.exit(1)
+    function_arn_default = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    while True:
+        _status, headers, body = client.next()
+        request_id = headers.get("Lambda-Runtime-Aws-Request-Id", "")
+        _RequestIdFilter.request_id = request_id
+        trace_id = headers.get("Lambda-Runtime-Trace-Id")
+        if trace_id:
+            os.environ["_X_AMZN_TRACE_ID"] = trace_id
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        client_context = _json_header(headers, "Lambda-Runtime-Client-Context")
+        identity = _json_header(headers, "Lambda-Runtime-Cognito-Identity")
+        context = LambdaContext(
+            request_id,
+            int(headers.get("Lambda-Runtime-Deadline-Ms", "0")),
+            headers.get("Lambda-Runtime-Invoked-Function-Arn", function_arn_default),
+            client_context,
+            identity,
+            headers.get("Lambda-Runtime-Aws-Tenant-Id"),
+        )
+        try:
+            event = json.loads(body) if body else {}
+        except ValueError as exc:
+            error = _doc("Runtime.UnmarshalError", f"Unable to unmarshal input: {exc}", request_id)
+            _log_error(error)
+            client.post_error(request_id, error)
+            continue
+        try:
+            result = handler(event, context)
+        except Exception as exc:
+            error = _error(exc)
+            _log_error(error)
+            client.post_error(request_id, error)
+            continue
+        try:
+            payload = json.dumps(result, default=_default).encode()
+        except (TypeError, ValueError) as exc:
+            message = f"Unable to marshal response: {exc}"
+            error = _doc("Runtime.MarshalError", message, request_id)
+            _log_error(error)
+            client.post_error(request_id, error)
+            continue
+        client.post_response(request_id, payload)

@@ -1,0 +1,154 @@
+"""The Lambda Runtime API served to one environment, on a listener only it can reach.
+
+A hand-rolled asyncio protocol on httptools rather than the ASGI stack: this sits on the
+warm-invoke hot path twice per invocation, and the API is four fixed routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+from typing import Protocol, cast
+
+import httptools
+
+PREFIX = b"/2018-06-01/runtime/"
+_INVOCATION_RE = re.compile(rb"^/2018-06-01/runtime/invocation/([^/]+)/(response|error)$")
+_REASONS = {200: b"OK", 202: b"Accepted", 400: b"Bad Request", 403: b"Forbidden",
+            404: b"Not Found", 405: b"Method Not Allowed", 413: b"Payload Too Large",
+            500: b"Internal Server Error"}  # fmt: skip
+
+
+class RuntimeApiHandler(Protocol):
+    """What the environment does with each Runtime API call."""
+
+    def on_next(self, responder: Responder) -> None:
+        """The runtime asks for its next event; answer now or park the responder."""
+
+    def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]:
+        """The runtime posts a result; returns the status and body to answer with."""
+
+    def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]:
+        """The runtime posts a function error."""
+
+    def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]:
+        """The runtime failed to initialise."""
+
+
+def status_body(status: str) -> bytes:
+    return json.dumps({"status": status}).encode()
+
+
+def error_body(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+class Responder:
+    """Answers one parked or immediate request on a connection."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: RuntimeApiConnection) -> None:
+        self._connection = connection
+
+    @property
+    def open(self) -> bool:
+        return not self._connection.closed
+
+    def send(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
+        self._connection.write_response(status, body, headers)
+
+
+class RuntimeApiConnection(asyncio.Protocol):
+    """One HTTP/1.1 keep-alive connection from the runtime."""
+
+    def __init__(self, handler: RuntimeApiHandler) -> None:
+        self._handler = handler
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._body: list[bytes] = []
+        self._headers: dict[bytes, bytes] = {}
+        self.closed = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Without TCP_NODELAY each small response waits ~40 ms for delayed ACKs.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.write_response(400, error_body("InvalidRequest", "malformed HTTP"), ())
+            self.close()
+
+    def close(self) -> None:
+        if self._transport is not None and not self.closed:
+            self.closed = True
+            self._transport.close()
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._body = []
+        self._headers = {}
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.lower()] = value
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        method = self._parser.get_method()
+        path = self._url.split(b"?", 1)[0]
+        body = b"".join(self._body)
+        error_type = self._headers.get(b"lambda-runtime-function-error-type")
+        error_type_s = error_type.decode("latin-1") if error_type else None
+        if path == b"/2018-06-01/runtime/invocation/next":
+            if method != b"GET":
+                self.write_response(405, error_body("InvalidRequest", "use GET"), ())
+                return
+            self._handler.on_next(Responder(self))
+            return
+        if method != b"POST":
+            self.write_response(404, error_body("InvalidRequest", "unknown route"), ())
+            return
+        if path == b"/2018-06-01/runtime/init/error":
+            status, reply = self._handler.on_init_error(body, error_type_s)
+        else:
+            match = _INVOCATION_RE.match(path)
+            if match is None:
+                self.write_response(404, error_body("InvalidRequest", "unknown route"), ())
+                return
+            request_id = match[1].decode("latin-1")
+            if match[2] == b"response":
+                status, reply = self._handler.on_response(request_id, body)
+            else:
+                status, reply = self._handler.on_error(request_id, body, error_type_s)
+        self.write_response(status, reply, ())
+
+    def write_response(
+        self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | tuple[()]
+    ) -> None:
+        if self._transport is None or self.closed:
+            return
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))]
+        head.append(b"Content-Type: application/json\r\n")
+        for name, value in headers:
+            head.append(name + b": " + value + b"\r\n")
+        head.append(b"Content-Length: %d\r\n\r\n" % len(body))
+        self._transport.write(b"".join(head) + body)

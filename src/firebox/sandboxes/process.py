@@ -1,0 +1,112 @@
+"""Plain-process sandboxes: a process group per environment, no isolation beyond that."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+from firebox.sandboxes.base import SandboxSpec, SandboxState
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: if the server dies, so does the runtime.
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+class ProcessSandbox:
+    """A runtime process in its own session, so the whole group can be killed at once."""
+
+    def __init__(self, spec: SandboxSpec) -> None:
+        self.spec = spec
+        self.state = SandboxState.CREATED
+        self.output_fd = -1
+        self.exit_fd = -1
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._returncode: int | None = None
+
+    def start(self) -> None:
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        try:
+            self._proc = subprocess.Popen(
+                self.spec.argv,
+                cwd=self.spec.code_dir,
+                env=self.spec.environ,
+                stdin=subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        os.set_blocking(read_fd, False)
+        self.output_fd = read_fd
+        self.exit_fd = os.pidfd_open(self._proc.pid)
+        self.state = SandboxState.RUNNING
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def reap(self) -> int | None:
+        if self._returncode is None and self._proc is not None:
+            self._returncode = self._proc.poll()
+        return self._returncode
+
+    def kill(self) -> None:
+        if self._proc is not None and self.state is not SandboxState.DEAD:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            self._returncode = self._proc.wait()
+        self.state = SandboxState.DEAD
+        for fd in (self.output_fd, self.exit_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.output_fd = self.exit_fd = -1
+
+    def max_memory_mb(self) -> int:
+        if self._proc is None or self.state is SandboxState.DEAD:
+            return 0
+        try:
+            with open(f"/proc/{self._proc.pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"VmHWM:"):
+                        return max(1, int(line.split()[1]) // 1024)
+        except (OSError, ValueError, IndexError):
+            pass
+        return 0
+
+
+class ProcessSandboxFactory:
+    """Runs environments as plain processes on the host (no namespaces, cgroups or seccomp)."""
+
+    name = "process"
+
+    def runtime_api_listener(self, env_id: str) -> tuple[socket.socket, str]:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        sock.setblocking(False)
+        host, port = sock.getsockname()
+        return sock, f"{host}:{port}"
+
+    def create(self, spec: SandboxSpec) -> ProcessSandbox:
+        return ProcessSandbox(spec)
+
+    def task_root(self, code_dir: Path) -> str:
+        return str(code_dir)
+
+    def runtime_root(self, runtime_dir: Path) -> str:
+        return str(runtime_dir)

@@ -1,0 +1,111 @@
+"""SQLite backend of the function store (the default; WAL mode, full fsync on commit)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from firebox.models import FunctionRecord
+from firebox.store.base import StoreConflict
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS functions (
+    name TEXT PRIMARY KEY,
+    revision_id TEXT NOT NULL,
+    code_sha256 TEXT NOT NULL,
+    code_size INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS functions_code ON functions (code_sha256);
+"""
+
+
+def connect(path: Path, *, synchronous: str = "FULL") -> sqlite3.Connection:
+    """Opens a database in WAL mode, shared by threads under the caller's lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _to_doc(record: FunctionRecord) -> str:
+    return json.dumps(dataclasses.asdict(record), separators=(",", ":"))
+
+
+def _from_doc(doc: str) -> FunctionRecord:
+    data: dict[str, Any] = json.loads(doc)
+    data["architectures"] = tuple(data.get("architectures", ("x86_64",)))
+    known = {f.name for f in dataclasses.fields(FunctionRecord)}
+    return FunctionRecord(**{k: v for k, v in data.items() if k in known})
+
+
+class SqliteFunctionStore:
+    """Function records in one SQLite file; documents are JSON so fields can grow."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = connect(path)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._conn.executescript(SCHEMA)
+
+    def _row(self, sql: str, *args: object) -> Any:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchone()
+
+    def create(self, record: FunctionRecord) -> None:
+        with self._lock:
+            try:
+                self._conn.execute(
+                    "INSERT INTO functions (name, revision_id, code_sha256, code_size, doc) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (record.name, record.revision_id, record.code_sha256, record.code_size,
+                     _to_doc(record)),
+                )  # fmt: skip
+            except sqlite3.IntegrityError:
+                raise StoreConflict(record.name) from None
+
+    def get(self, name: str) -> FunctionRecord | None:
+        row = self._row("SELECT doc FROM functions WHERE name = ?", name)
+        return _from_doc(row[0]) if row else None
+
+    def list(self, after: str | None, limit: int) -> list[FunctionRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT doc FROM functions WHERE name > ? ORDER BY name LIMIT ?",
+                (after or "", limit),
+            ).fetchall()
+        return [_from_doc(r[0]) for r in rows]
+
+    def replace(self, record: FunctionRecord, expected_revision: str) -> None:
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE functions SET revision_id = ?, code_sha256 = ?, code_size = ?, doc = ? "
+                "WHERE name = ? AND revision_id = ?",
+                (record.revision_id, record.code_sha256, record.code_size, _to_doc(record),
+                 record.name, expected_revision),
+            )  # fmt: skip
+            if cursor.rowcount != 1:
+                raise StoreConflict(record.name)
+
+    def delete(self, name: str) -> bool:
+        with self._lock:
+            return self._conn.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount > 0
+
+    def code_in_use(self, sha256: str) -> bool:
+        return (
+            self._row("SELECT 1 FROM functions WHERE code_sha256 = ? LIMIT 1", sha256) is not None
+        )
+
+    def total_code_size(self) -> tuple[int, int]:
+        count, total = self._row("SELECT COUNT(*), COALESCE(SUM(code_size), 0) FROM functions")
+        return int(count), int(total)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
