@@ -1,0 +1,191 @@
+"""Fixtures: real `firebox serve` processes on free ports, boto3 clients, zip builders."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config
+
+FIREBOX = str(Path(sys.executable).with_name("firebox"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.02) -> Any:
+    """Polls until predicate returns something truthy; fails the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+class FireboxServer:
+    """A real `firebox serve` child process."""
+
+    def __init__(self, data_dir: Path, *args: str) -> None:
+        self.data_dir = data_dir
+        self.args = list(args)
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FireboxServer:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [FIREBOX, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
+             "--log-level", "warning", *self.args],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        wait_for(self._healthy, timeout=30)
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"server exited: {self.log_path.read_text()[-3000:]}")
+        try:
+            return httpx.get(f"{self.url}/_firebox/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def environments(self) -> list[dict[str, Any]]:
+        envs: list[dict[str, Any]] = httpx.get(f"{self.url}/_firebox/environments").json()[
+            "Environments"
+        ]
+        return envs
+
+    def client(self, **config: Any) -> Any:
+        return lambda_client(self.url, **config)
+
+
+def lambda_client(url: str, **config: Any) -> Any:
+    return boto3.client(
+        "lambda",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"max_attempts": 0}, read_timeout=120, **config),
+    )
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., FireboxServer]]:
+    """Starts dedicated servers (with their own flags) that are stopped after the test."""
+    servers: list[FireboxServer] = []
+
+    def start(*args: str, data_dir: Path | None = None) -> FireboxServer:
+        server = FireboxServer(data_dir or tmp_path / f"data-{len(servers)}", *args)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FireboxServer]:
+    """One server shared by the tests that need no special settings."""
+    srv = FireboxServer(tmp_path_factory.mktemp("shared") / "data", "--init-timeout", "5s")
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def lam(server: FireboxServer) -> Any:
+    return server.client()
+
+
+def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None) -> bytes:
+    """A zip of the given files; modes sets unix permissions (e.g. 0o755 for a bootstrap)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = ((modes or {}).get(name, 0o644) | 0o100000) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, content)
+    return buf.getvalue()
+
+
+def unique(prefix: str = "fn") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def create_function(lam: Any, code: str | dict[str, str | bytes], **kwargs: Any) -> str:
+    """Creates a python3.11 function from app.py source (or a dict of files); returns its name."""
+    files = {"app.py": code} if isinstance(code, str) else code
+    name = kwargs.pop("FunctionName", unique())
+    params: dict[str, Any] = {
+        "FunctionName": name,
+        "Runtime": "python3.11",
+        "Role": "arn:aws:iam::000000000000:role/test",
+        "Handler": "app.handler",
+        "Code": {"ZipFile": make_zip(files)},
+        **kwargs,
+    }
+    lam.create_function(**params)
+    return name
+
+
+def invoke_json(
+    lam: Any, name: str, event: Any = None, **kwargs: Any
+) -> tuple[Any, dict[str, Any]]:
+    import json
+
+    response = lam.invoke(FunctionName=name, Payload=json.dumps(event or {}).encode(), **kwargs)
+    return json.loads(response["Payload"].read()), response
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False

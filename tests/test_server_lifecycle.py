@@ -1,0 +1,138 @@
+"""Dedicated servers: restart persistence, crashes of the server, keep-alive, limits, hung init."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import FireboxServer, create_function, invoke_json, process_alive, wait_for
+
+PID = "import os\ndef handler(event, context):\n    return os.getpid()\n"
+SLOW = (
+    "import os, time\n"
+    "def handler(event, context):\n"
+    "    time.sleep(event.get('sleep', 0))\n"
+    "    return os.getpid()\n"
+)
+
+
+def test_functions_and_logs_survive_a_restart(start_server: Callable[..., FireboxServer]) -> None:
+    server = start_server()
+    lam = server.client()
+    code = "def handler(event, context):\n    print('persisted-log-line')\n    return event\n"
+    name = create_function(lam, code, Description="keep me", Timeout=8)
+    invoke_json(lam, name, {"before": True})
+    config = lam.get_function_configuration(FunctionName=name)
+    server.stop()
+
+    restarted = start_server(data_dir=server.data_dir)
+    lam = restarted.client()
+    again = lam.get_function_configuration(FunctionName=name)
+    assert {k: v for k, v in again.items() if k != "ResponseMetadata"} == {
+        k: v for k, v in config.items() if k != "ResponseMetadata"
+    }
+    assert invoke_json(lam, name, {"after": True})[0] == {"after": True}
+    logs = boto3.client("logs", endpoint_url=restarted.url, region_name="us-east-1",
+                        aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+
+    def both_logged() -> bool:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        return sum("persisted-log-line" in e["message"] for e in events) == 2
+
+    wait_for(both_logged)
+
+
+def test_kill_9_of_the_server_leaves_no_runtime_behind(
+    start_server: Callable[..., FireboxServer],
+) -> None:
+    server = start_server()
+    lam = server.client()
+    name = create_function(lam, PID)
+    pids = [invoke_json(lam, name)[0]]
+    pids.append(invoke_json(lam, create_function(lam, PID))[0])
+    assert all(process_alive(pid) for pid in pids)
+    server.kill()
+    wait_for(lambda: not any(process_alive(pid) for pid in pids))
+
+
+def test_graceful_stop_stops_environments(start_server: Callable[..., FireboxServer]) -> None:
+    server = start_server()
+    pid = invoke_json(server.client(), create_function(server.client(), PID))[0]
+    server.stop()
+    wait_for(lambda: not process_alive(pid))
+
+
+def test_idle_environments_expire_after_keep_alive(
+    start_server: Callable[..., FireboxServer],
+) -> None:
+    server = start_server("--keep-alive", "1s")
+    lam = server.client()
+    name = create_function(lam, PID)
+    pid = invoke_json(lam, name)[0]
+    assert [e["function_name"] for e in server.environments()] == [name]
+    wait_for(lambda: server.environments() == [])
+    wait_for(lambda: not process_alive(pid))
+    assert invoke_json(lam, name)[0] != pid  # a fresh environment serves the next invoke
+
+
+def test_concurrency_limit_throttles_with_aws_shape(
+    start_server: Callable[..., FireboxServer],
+) -> None:
+    server = start_server("--concurrency", "1")
+    lam = server.client()
+    name = create_function(lam, SLOW, Timeout=30)
+    invoke_json(lam, name)  # warm
+    holder = threading.Thread(target=invoke_json, args=(lam, name, {"sleep": 3}))
+    holder.start()
+    wait_for(lambda: any(e["state"] == "busy" for e in server.environments()))
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName=name, Payload=json.dumps({}).encode())
+    error = exc.value.response
+    assert error["Error"]["Code"] == "TooManyRequestsException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert error["Reason"] == "ConcurrentInvocationLimitExceeded"
+    # An Event invoke is accepted anyway and runs once capacity frees up.
+    accepted = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"sleep": 0}')
+    assert accepted["StatusCode"] == 202
+    holder.join()
+    wait_for(lambda: _invocation_count(server, name) >= 3)
+
+
+def _invocation_count(server: FireboxServer, name: str) -> int:
+    return sum(e["invocations"] for e in server.environments() if e["function_name"] == name)
+
+
+def test_hung_init_is_bounded(start_server: Callable[..., FireboxServer]) -> None:
+    server = start_server("--init-timeout", "1s")
+    lam = server.client()
+    code = "import time\ntime.sleep(60)\ndef handler(event, context):\n    return 1\n"
+    name = create_function(lam, code)
+    body, response = invoke_json(lam, name)
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.InitTimeout"
+    assert "Init timed out after 1.00 seconds" in body["errorMessage"]
+    wait_for(lambda: server.environments() == [])
+
+
+def test_runtime_mapping_and_its_removal(start_server: Callable[..., FireboxServer]) -> None:
+    """Operators map runtimes to interpreters; a function whose runtime went away fails clearly."""
+    import os
+    import sys
+
+    interpreter = os.path.realpath(sys.executable)
+    server = start_server("--runtime", f"python3.99={interpreter}")
+    lam = server.client()
+    name = create_function(lam, PID, Runtime="python3.99")
+    assert isinstance(invoke_json(lam, name)[0], int)
+    server.stop()
+    restarted = start_server(data_dir=server.data_dir)  # without the mapping
+    with pytest.raises(ClientError) as exc:
+        restarted.client().invoke(FunctionName=name)
+    assert exc.value.response["Error"]["Code"] == "InvalidRuntimeException"
+    assert "python3.99" in exc.value.response["Error"]["Message"]
+    assert "python3.11" in exc.value.response["Error"]["Message"]  # names what is available
