@@ -29,8 +29,12 @@ fi
 if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
     apt_install python3-venv python3-pip
 fi
-# python3.11 from Debian is also a runtime interpreter functions can use (python3.11 runtime).
-if command -v apt-get >/dev/null && [ ! -x /usr/bin/python3.11 ]; then apt_install python3.11; fi
+# Debian's python3.11 is an interpreter functions can run on (the python3.11 runtime, and the
+# provided-runtime tests); zip packages functions in the README's tour.
+if command -v apt-get >/dev/null; then
+    [ -x /usr/bin/python3.11 ] || apt_install python3.11
+    command -v zip >/dev/null || apt_install zip
+fi
 
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"

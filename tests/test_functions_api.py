@@ -269,3 +269,16 @@ def test_aws_cli_round_trip(server: FireboxServer, tmp_path: Any) -> None:
     )  # fmt: skip
     assert missing.returncode != 0
     assert "ResourceNotFoundException" in missing.stderr
+
+
+def test_update_code_dry_run_changes_nothing(lam: Any, server: FireboxServer) -> None:
+    name = create_function(lam, HELLO)
+    before = lam.get_function_configuration(FunctionName=name)
+    packages = set((server.data_dir / "code").iterdir())
+    new_zip = make_zip({"app.py": HELLO + "# dry\n"})
+    dry = lam.update_function_code(FunctionName=name, ZipFile=new_zip, DryRun=True)
+    assert dry["CodeSha256"] == base64.b64encode(hashlib.sha256(new_zip).digest()).decode()
+    after = lam.get_function_configuration(FunctionName=name)
+    assert after["CodeSha256"] == before["CodeSha256"]
+    assert after["RevisionId"] == before["RevisionId"]
+    assert set((server.data_dir / "code").iterdir()) == packages

@@ -203,6 +203,9 @@ class FunctionService:
                 last_modified=time.time(),
             )
             if body.get("DryRun"):
+                # Validated and stored only to check it: drop the package if nothing uses it.
+                if stored.sha256 != old.code_sha256 and not self.store.code_in_use(stored.sha256):
+                    await asyncio.to_thread(self.code.remove, stored.sha256)
                 return new
             return await self._replace(old, new)
 
