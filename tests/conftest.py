@@ -189,3 +189,9 @@ def process_alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except OSError:
         return False
+
+
+def function_names(lam: Any) -> set[str]:
+    """Every function's name, across all pages."""
+    pages = lam.get_paginator("list_functions").paginate()
+    return {f["FunctionName"] for page in pages for f in page["Functions"]}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import FireboxServer, create_function, invoke_json, make_zip, unique
+from conftest import FireboxServer, create_function, function_names, invoke_json, make_zip, unique
 
 HANDLER = b"def handler(e, c):\n    return 'ok'\n"
 
@@ -56,6 +56,8 @@ HOSTILE = {
     "symlink chain": raw_zip([file("app.py"), link("a/l", ".."), link("a/l/x", "../outside")]),
     "write through symlink": raw_zip([file("app.py"), link("d", "/tmp"), file("d/pwned")]),
     "not a zip": b"PK\x03\x04 truncated garbage",
+    "file and directory of one name": raw_zip([file("app.py"), file("x"), file("x/y")]),
+    "name too long": raw_zip([file("app.py"), file("a" * 300 + ".py")]),
 }
 
 
@@ -75,7 +77,7 @@ def test_hostile_zip_is_refused_and_nothing_stored(
     assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"
     assert snapshot(server) == before
     assert not os.path.exists("/etc/firebox-pwned") and not os.path.exists("/tmp/pwned")
-    names = [f["FunctionName"] for f in lam.list_functions(MaxItems=10000)["Functions"]]
+    names = function_names(lam)
     assert name not in names
 
 
@@ -85,6 +87,19 @@ def test_zip_bomb_is_refused(lam: Any, server: FireboxServer) -> None:
         create_function(lam, {}, Code={"ZipFile": bomb()})
     assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"
     assert "Unzipped size must be smaller than 262144000 bytes" in str(exc.value)
+    assert snapshot(server) == before
+
+
+def test_too_many_entries_is_refused(lam: Any, server: FireboxServer) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(50_001):
+            zf.writestr(f"f{i}", b"")
+    before = snapshot(server)
+    with pytest.raises(ClientError) as exc:
+        create_function(lam, {}, Code={"ZipFile": buf.getvalue()})
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "at most 50000" in str(exc.value)
     assert snapshot(server) == before
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import FireboxServer, create_function, make_zip, unique
+from conftest import FireboxServer, create_function, function_names, make_zip, unique
 
 HELLO = "def handler(event, context):\n    return {'hello': event.get('name', 'world')}\n"
 ROLE = "arn:aws:iam::000000000000:role/test"
@@ -49,7 +49,7 @@ def test_create_get_list_update_delete_round_trip(lam: Any, server: FireboxServe
         == (created["RevisionId"])
     )
 
-    names = [f["FunctionName"] for f in lam.list_functions(MaxItems=10000)["Functions"]]
+    names = function_names(lam)
     assert name in names
 
     updated = lam.update_function_configuration(FunctionName=name, Timeout=9, MemorySize=512)
@@ -89,6 +89,7 @@ def test_list_functions_paginates_with_marker(lam: Any) -> None:
     seen: list[str] = []
     marker = None
     pages = 0
+    assert len(lam.list_functions(MaxItems=1000)["Functions"]) <= 50  # Lambda's page cap
     while True:
         kwargs = {"MaxItems": 2, **({"Marker": marker} if marker else {})}
         page = lam.list_functions(**kwargs)
@@ -145,10 +146,20 @@ def test_unknown_function_is_not_found_everywhere(lam: Any) -> None:
         ({"Runtime": "python2.7"}, "Available runtimes: "),
         ({"Runtime": "nodejs20.x"}, "Available runtimes: "),
         ({"Handler": "has space.handler"}, "handler"),
-        ({"MemorySize": 127}, "memorySize"),
-        ({"MemorySize": 10241}, "memorySize"),
+        (
+            {"MemorySize": 127},
+            "at 'memorySize' failed to satisfy constraint: Member must have "
+            "value greater than or equal to 128",
+        ),
+        ({"MemorySize": 10241}, "Member must have value less than or equal to 10240"),
         ({"Timeout": 0}, "timeout"),
-        ({"Timeout": 901}, "timeout"),
+        (
+            {"Timeout": 901},
+            "at 'timeout' failed to satisfy constraint: Member must have value "
+            "less than or equal to 900",
+        ),
+        ({"Environment": {"Variables": {"A": "1"}}}, "environment.variables"),
+        ({"Environment": {"Variables": {"1A": "1"}}}, "environment.variables"),
         ({"EphemeralStorage": {"Size": 511}}, "ephemeralStorage"),
         ({"EphemeralStorage": {"Size": 10241}}, "ephemeralStorage"),
         ({"Environment": {"Variables": {"BIG": "x" * 4100}}}, "exceeded the 4KB limit"),
@@ -168,13 +179,13 @@ def test_invalid_create_parameters(
         "Handler": "app.handler", "Code": {"ZipFile": make_zip({"app.py": HELLO})},
         **overrides,
     }  # fmt: skip
-    before = {f["FunctionName"] for f in lam.list_functions(MaxItems=10000)["Functions"]}
+    before = function_names(lam)
     with pytest.raises(ClientError) as exc:
         lam.create_function(**params)
     assert error_code(exc) == "InvalidParameterValueException"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert fragment in exc.value.response["Error"]["Message"]
-    after = {f["FunctionName"] for f in lam.list_functions(MaxItems=10000)["Functions"]}
+    after = function_names(lam)
     assert after == before
 
 
@@ -217,7 +228,7 @@ def test_malformed_json_body_is_invalid_request_content(server: FireboxServer) -
     response = httpx.post(f"{server.url}/2015-03-31/functions", content=b"{not json")
     assert response.status_code == 400
     assert response.headers["x-amzn-ErrorType"] == "InvalidRequestContentException"
-    assert "Could not parse request body into json" in response.json()["message"]
+    assert "Could not parse request body into json" in response.json()["Message"]
 
 
 def test_unknown_route_is_an_aws_error(server: FireboxServer) -> None:

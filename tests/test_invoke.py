@@ -318,7 +318,7 @@ def test_update_code_retires_old_environments(lam: Any, server: FireboxServer) -
     )
     (version, new_env), _ = invoke_json(lam, name)
     assert version == "v2" and new_env != old_env
-    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"A": "1"}})
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"AB": "1"}})
     (_, newest_env), _ = invoke_json(lam, name)
     assert newest_env != new_env
     wait_for(lambda: len([e for e in server.environments() if e["function_name"] == name]) == 1)

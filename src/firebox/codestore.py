@@ -9,6 +9,7 @@ import shutil
 import stat
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from firebox.errors import InvalidParameterValueException
 
 MAX_ZIPPED_BYTES = 50 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
+# Lambda sets no count, but unpacking is paid for while the store is locked; large real
+# packages (numpy + pandas + scipy + boto3) hold ~15,000 files.
+MAX_ENTRIES = 50_000
 _CHUNK = 1024 * 1024
 
 
@@ -97,42 +101,53 @@ def _safe_unpack(data: bytes, dest: Path) -> None:
         raise InvalidParameterValueException(
             "Could not unzip uploaded file. Please check your file, then try to upload again."
         ) from None
+    if len(members) > MAX_ENTRIES:
+        raise _reject(
+            f"the package holds {len(members)} entries; at most {MAX_ENTRIES} are allowed"
+        )
     declared = sum(m.file_size for m in members)
     if declared > MAX_UNZIPPED_BYTES:
         raise InvalidParameterValueException(
             f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes"
         )
     dest.mkdir(parents=True)
+    try:
+        with archive:
+            _extract(archive, members, dest)
+    except OSError as exc:  # e.g. a file and a directory of one name, a name too long
+        raise _reject(f"{exc.strerror or exc} ({os.path.basename(exc.filename or '')})") from None
+
+
+def _extract(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], dest: Path) -> None:
     written = 0
     links: list[tuple[str, str]] = []
-    with archive:
-        for member in members:
-            rel = _check_member_name(member.filename)
-            if not rel:
-                continue
-            path = dest / rel
-            mode = member.external_attr >> 16
-            if member.is_dir():
-                path.mkdir(parents=True, exist_ok=True)
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if stat.S_ISLNK(mode):
-                # Created after every file, so no entry is ever written through a link.
-                links.append((rel, archive.read(member).decode("utf-8", "replace")))
-                continue
-            try:
-                with archive.open(member) as src, open(path, "wb") as out:
-                    while chunk := src.read(_CHUNK):
-                        written += len(chunk)
-                        if written > MAX_UNZIPPED_BYTES:  # headers can lie about sizes
-                            raise InvalidParameterValueException(
-                                f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes"
-                            )
-                        out.write(chunk)
-            except (zipfile.BadZipFile, EOFError, zlib_error()) as exc:
-                raise _reject(f"entry '{member.filename}' is corrupt ({exc})") from None
-            # Readable by everyone (environments run unprivileged); keep the executable bit.
-            path.chmod(0o755 if mode & 0o111 else 0o644)
+    for member in members:
+        rel = _check_member_name(member.filename)
+        if not rel:
+            continue
+        path = dest / rel
+        mode = member.external_attr >> 16
+        if member.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if stat.S_ISLNK(mode):
+            # Created after every file, so no entry is ever written through a link.
+            links.append((rel, archive.read(member).decode("utf-8", "replace")))
+            continue
+        try:
+            with archive.open(member) as src, open(path, "wb") as out:
+                while chunk := src.read(_CHUNK):
+                    written += len(chunk)
+                    if written > MAX_UNZIPPED_BYTES:  # headers can lie about sizes
+                        raise InvalidParameterValueException(
+                            f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes"
+                        )
+                    out.write(chunk)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            raise _reject(f"entry '{member.filename}' is corrupt ({exc})") from None
+        # Readable by everyone (environments run unprivileged); keep the executable bit.
+        path.chmod(0o755 if mode & 0o111 else 0o644)
     _make_links(dest, links)
     # Directories inside may have been created by zip entries with odd modes.
     for root, dirs, _files in os.walk(dest):
@@ -159,9 +174,3 @@ def _make_links(dest: Path, links: list[tuple[str, str]]) -> None:
         resolved = os.path.realpath(dest / rel)
         if resolved != root and not resolved.startswith(root + os.sep):
             raise _reject(f"symlink '{rel}' points outside the package")
-
-
-def zlib_error() -> type[Exception]:
-    import zlib
-
-    return zlib.error

@@ -2,7 +2,7 @@
 
 States: STARTING (runtime initialising) → IDLE ⇄ BUSY → DEAD. An invocation may be assigned
 while STARTING (a cold start); it is handed over when the runtime first asks for an event.
-Every method is harmless on a DEAD environment.
+Every method is harmless on a DEAD environment, and no invocation outlives its environment.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import logging
 import os
 import signal
 import time
@@ -19,13 +20,18 @@ from pathlib import Path
 
 from firebox.invocation import Invocation, InvocationResult, error_payload, utc_stamp
 from firebox.logs import format as logfmt
+from firebox.logs.capture import OutputCapture
 from firebox.logs.store import LogEvent, LogStore
 from firebox.models import LATEST, FunctionRecord
 from firebox.runtime_api import Responder, RuntimeApiConnection, error_body, status_body
 from firebox.runtimes import Runtime
 from firebox.sandboxes.base import Sandbox, SandboxFactory, SandboxSpec
 
-MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+log = logging.getLogger("firebox.environments")
+
+MAX_RESPONSE_BYTES = 6291556  # Lambda's limit on a synchronous response
+# An invocation keeps at most this many lines in memory; older ones go to the store early.
+_SPILL_LINES = 1000
 _SIGNAL_NAMES = {
     signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
     signal.SIGTERM: "terminated", signal.SIGBUS: "bus error", signal.SIGILL: "illegal instruction",
@@ -55,9 +61,13 @@ class EnvironmentContext:
 
 def describe_exit(status: int) -> str:
     """Words for an exit status, as Lambda's Runtime.ExitError messages put them."""
-    if status < 0:
-        return f"signal: {_SIGNAL_NAMES.get(signal.Signals(-status), str(-status))}"
-    return f"exit status {status}"
+    if status >= 0:
+        return f"exit status {status}"
+    try:
+        name = _SIGNAL_NAMES.get(signal.Signals(-status), signal.Signals(-status).name)
+    except ValueError:  # real-time signals have no name
+        name = str(-status)
+    return f"signal: {name}"
 
 
 class Environment:
@@ -87,44 +97,48 @@ class Environment:
         self._on_dead = on_dead
         self._loop = asyncio.get_running_loop()
         self._sandbox: Sandbox | None = None
+        self._output: OutputCapture | None = None
         self._server: asyncio.Server | None = None
         self._parked: Responder | None = None
         self._spawned_at = 0.0
         self._init_duration_ms: float | None = None
         self._init_reported = False
         self._init_error: bytes | None = None
-        self._pending_output = b""
+        self._init_lines: list[tuple[int, str]] = []
+        self._ready = False  # the runtime has asked for its first event
         self._timer: asyncio.TimerHandle | None = None
 
     # ----- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         """Opens the Runtime API listener and starts the runtime (a cold start begins)."""
-        sock, address = self.ctx.factory.runtime_api_listener(self.id)
-        self._server = await self._loop.create_server(lambda: RuntimeApiConnection(self), sock=sock)
-        spec = SandboxSpec(
-            env_id=self.id,
-            argv=self._argv(),
-            environ=self._environ(address),
-            code_dir=self.code_dir,
-            runtime_dir=self.ctx.runtime_dir,
-            memory_mb=self.record.memory_size,
-            ephemeral_storage_mb=self.record.ephemeral_storage,
-        )
-        sandbox = self.ctx.factory.create(spec)
-        self._spawned_at = time.monotonic()
         try:
+            sock, address = self.ctx.factory.runtime_api_listener(self.id)
+            self._server = await self._loop.create_server(
+                lambda: RuntimeApiConnection(self), sock=sock
+            )
+            spec = SandboxSpec(
+                env_id=self.id,
+                argv=self._argv(),
+                environ=self._environ(address),
+                code_dir=self.code_dir,
+                runtime_dir=self.ctx.runtime_dir,
+                memory_mb=self.record.memory_size,
+                ephemeral_storage_mb=self.record.ephemeral_storage,
+            )
+            self._spawned_at = time.monotonic()
+            sandbox = self.ctx.factory.create(spec)
             sandbox.start()
         except OSError as exc:
             self._init_error = error_payload(
-                "Runtime.InvalidEntrypoint",
-                f"Error: fork/exec {spec.argv[0]}: {exc.strerror or exc}",
+                "Runtime.InvalidEntrypoint", f"Error: could not start the runtime: {exc}"
             )
             self.destroy()
             return
         self._sandbox = sandbox
+        self._output = OutputCapture(sandbox.output_fd)
         self._loop.add_reader(sandbox.output_fd, self._on_output)
-        self._loop.add_reader(sandbox.exit_fd, self._on_exit)
-        self._timer = self._loop.call_later(self.ctx.init_timeout_s, self._on_init_timeout)
+        self._loop.add_reader(sandbox.exit_fd, self.destroy)
+        self._set_timer(self.ctx.init_timeout_s, self._on_init_timeout)
 
     def _argv(self) -> list[str]:
         if self.runtime.interpreter is not None:
@@ -142,6 +156,8 @@ class Environment:
             "TZ": ":UTC",
             "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{runtime_root}:{task_root}:{task_root}/lib"
             ":/opt/lib",
+            # Lets boto3 inside a function call this firebox's Lambda API with no configuration.
+            "AWS_ENDPOINT_URL_LAMBDA": self.ctx.endpoint_url,
             **record.environment,
             "_HANDLER": record.handler,
             "AWS_REGION": self.ctx.region,
@@ -159,88 +175,93 @@ class Environment:
             "LAMBDA_TASK_ROOT": task_root,
             "LAMBDA_RUNTIME_DIR": runtime_root,
         }
-        # Lets boto3 inside a function call this firebox's Lambda API with no configuration.
-        environ.setdefault("AWS_ENDPOINT_URL_LAMBDA", self.ctx.endpoint_url)
         if self.runtime.is_python:
             environ["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{self.runtime.name}"
             environ["PYTHONPATH"] = runtime_root
         return environ
 
     def destroy(self) -> None:
-        """Kills the sandbox and fails any invocation still in it; idempotent."""
+        """Kills the sandbox and fails any invocation still in it; idempotent, never raises."""
         if self.state is EnvState.DEAD:
             return
         self.state = EnvState.DEAD
         self._cancel_timer()
-        if self._sandbox is not None:
-            self._loop.remove_reader(self._sandbox.output_fd)
-            self._loop.remove_reader(self._sandbox.exit_fd)
-            self._drain_output()
-            status = self._sandbox.reap()
-            self._sandbox.kill()
-            if status is None:
+        self._parked = None
+        status: int | None = None
+        try:
+            if self._sandbox is not None:
+                self._loop.remove_reader(self._sandbox.output_fd)
+                self._loop.remove_reader(self._sandbox.exit_fd)
+                self._on_output(final=True)  # the last words, often the crash message
+                if self._output is not None:
+                    self._output.fd = -1  # closed below; the number may be reused at once
                 status = self._sandbox.reap()
+                self._sandbox.kill()
+                if status is None:
+                    status = self._sandbox.reap()
+            if self._server is not None:
+                self._server.close()
+        except Exception:  # a failure to clean up must not leave a client waiting
+            log.exception("environment %s: error while destroying", self.id)
+        finally:
+            try:
+                self._fail_current(status)
+            finally:
+                self._on_dead(self)
+
+    def _fail_current(self, status: int | None) -> None:
+        inv = self.current
+        if inv is None:
+            return
+        if self._init_error is not None and not inv.delivered:
+            self._finish(self._init_error, "Unhandled")
+            return
+        if status not in (None, 0):
+            reason = f"Runtime exited with error: {describe_exit(status)}"
         else:
-            status = None
-        if self._server is not None:
-            self._server.close()
-        if self.current is not None:
-            if self._init_error is not None and not self.current.delivered:
-                self._finish(self._init_error, "Unhandled")
-            else:
-                request_id = self.current.request_id
-                reason = (
-                    f"Runtime exited with error: {describe_exit(status)}"
-                    if status not in (None, 0)
-                    else "Runtime exited without providing a reason"
-                )
-                self.current.log(f"RequestId: {request_id} Error: {reason}")
-                self._finish(
-                    error_payload("Runtime.ExitError", f"RequestId: {request_id} Error: {reason}"),
-                    "Unhandled",
-                )
-        self._on_dead(self)
+            reason = "Runtime exited without providing a reason"
+        message = f"RequestId: {inv.request_id} Error: {reason}"
+        self._finish(error_payload("Runtime.ExitError", message), "Unhandled", log_extra=message)
 
     # ----- invocations -----------------------------------------------------------------------
     def assign(self, invocation: Invocation) -> None:
         """Gives the environment its next invocation (it must not be busy)."""
         if self.state is EnvState.DEAD:
-            invocation.future.set_result(self._dead_result(invocation))
+            payload = self._init_error or error_payload(
+                "Runtime.ExitError",
+                f"RequestId: {invocation.request_id} Error: environment is gone",
+            )
+            invocation.future.set_result(self._result(invocation, payload, "Unhandled", "", None))
             return
         self.current = invocation
         self.invocations += 1
         if self.state is EnvState.IDLE:
             self.state = EnvState.BUSY
-        if self._parked is not None:
-            responder, self._parked = self._parked, None
-            self._deliver(responder)
-
-    def _dead_result(self, invocation: Invocation) -> InvocationResult:
-        payload = self._init_error or error_payload(
-            "Runtime.ExitError", f"RequestId: {invocation.request_id} Error: environment is gone"
-        )
-        return self._result(invocation, payload, "Unhandled", "")
+        parked, self._parked = self._parked, None
+        if parked is not None and parked.open:
+            self._deliver(parked)
+        elif self.state is EnvState.BUSY:
+            # A warm runtime that does not ask for the event in time fails it like a timeout.
+            self._set_timer(self.record.timeout, self._on_timeout)
 
     def _deliver(self, responder: Responder) -> None:
         inv = self.current
         assert inv is not None
-        self._flush_unattributed()
+        self._on_output()  # output from before this event is not part of it
         inv.delivered_at = time.monotonic()
         inv.deadline_ms = int(time.time() * 1000) + self.record.timeout * 1000
-        inv.lines.append((int(time.time() * 1000), logfmt.start_line(inv.request_id, self.version)))
+        inv.log(logfmt.start_line(inv.request_id, self.version))
+        arn = self.ctx.function_arn(self.record.name)
         headers = [
             (b"Lambda-Runtime-Aws-Request-Id", inv.request_id.encode()),
             (b"Lambda-Runtime-Deadline-Ms", str(inv.deadline_ms).encode()),
-            (
-                b"Lambda-Runtime-Invoked-Function-Arn",
-                self.ctx.function_arn(self.record.name).encode(),
-            ),
+            (b"Lambda-Runtime-Invoked-Function-Arn", arn.encode()),
             (b"Lambda-Runtime-Trace-Id", (inv.trace_id or _trace_id()).encode()),
         ]
         if inv.client_context:
             headers.append((b"Lambda-Runtime-Client-Context", inv.client_context.encode()))
         responder.send(200, inv.payload, headers)
-        self._timer = self._loop.call_later(self.record.timeout, self._on_timeout)
+        self._set_timer(self.record.timeout, self._on_timeout)
 
     def _finish(self, payload: bytes, function_error: str | None, log_extra: str = "") -> None:
         inv = self.current
@@ -248,48 +269,45 @@ class Environment:
             return
         self.current = None
         self._cancel_timer()
-        self._drain_output(final=True)
+        self._on_output(final=True, inv=inv)
         duration_ms = (time.monotonic() - inv.delivered_at) * 1000 if inv.delivered else 0.0
         if log_extra:
             inv.log(log_extra)
+        init_lines: list[tuple[int, str]] = []
         if not inv.delivered:
-            inv.lines.insert(
-                0, (int(time.time() * 1000), logfmt.start_line(inv.request_id, self.version))
-            )
+            start = logfmt.start_line(inv.request_id, self.version)
+            inv.lines.insert(0, (int(time.time() * 1000), start))
+            init_lines = self._init_lines  # why init failed belongs in this invocation's tail
         init_ms = None
         if not self._init_reported and (self._init_duration_ms is not None or self._init_error):
             self._init_reported = True
             init_ms = self._init_duration_ms or (time.monotonic() - self._spawned_at) * 1000
         inv.log(logfmt.end_line(inv.request_id))
         max_mb = self._sandbox.max_memory_mb() if self._sandbox else 0
-        inv.log(
-            logfmt.report_line(
-                inv.request_id, duration_ms, self.record.memory_size, max_mb, init_ms
-            )
-        )
-        self.ctx.logs.append(
-            [LogEvent(self.log_group, self.log_stream, ts, line) for ts, line in inv.lines]
-        )
-        log_text = "".join(line + "\n" for _ts, line in inv.lines)
-        result = InvocationResult(
-            payload, function_error, log_text, self.version, self.id, duration_ms, init_ms
-        )
+        memory = self.record.memory_size
+        inv.log(logfmt.report_line(inv.request_id, duration_ms, memory, max_mb, init_ms))
+        self._store(inv.lines)
+        log_text = "".join(line + "\n" for _ts, line in init_lines + inv.lines)
         if self.state is EnvState.BUSY:
             self.state = EnvState.IDLE
         if not inv.future.done():
-            inv.future.set_result(result)
+            inv.future.set_result(
+                self._result(inv, payload, function_error, log_text, init_ms, duration_ms)
+            )
 
-    def _result(
-        self, inv: Invocation, payload: bytes, error: str | None, logs: str
-    ) -> InvocationResult:
-        return InvocationResult(payload, error, logs, self.version, self.id, 0.0, None)
+    def _result(self, inv: Invocation, payload: bytes, error: str | None, log_text: str,
+                init_ms: float | None, duration_ms: float = 0.0) -> InvocationResult:  # fmt: skip
+        return InvocationResult(
+            payload, error, inv.request_id, log_text, self.version, self.id, duration_ms, init_ms
+        )
 
     # ----- Runtime API callbacks -------------------------------------------------------------
     def on_next(self, responder: Responder) -> None:
-        if self.state is EnvState.DEAD:
+        if self.state is EnvState.DEAD or self._init_error is not None:
             responder.send(403, error_body("Runtime.Dead", "environment is shutting down"))
             return
         if self.state is EnvState.STARTING:
+            self._ready = True
             self._cancel_timer()
             self._init_duration_ms = (time.monotonic() - self._spawned_at) * 1000
             self.state = EnvState.BUSY if self.current else EnvState.IDLE
@@ -299,21 +317,18 @@ class Environment:
             self._parked = responder
 
     def _check_request(self, request_id: str) -> tuple[int, bytes] | None:
-        if (
-            self.current is None
-            or self.current.request_id != request_id
-            or not self.current.delivered
-        ):
+        inv = self.current
+        if inv is None or inv.request_id != request_id or not inv.delivered:
             return 400, error_body("InvalidRequestID", f"Invalid request ID: {request_id}")
         return None
 
-    def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]:
+    def on_response(self, request_id: str, body: bytes, size: int) -> tuple[int, bytes]:
         problem = self._check_request(request_id)
         if problem:
             return problem
-        if len(body) > MAX_RESPONSE_BYTES:
+        if size > MAX_RESPONSE_BYTES:
             message = (
-                f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload "
+                f"Response payload size ({size} bytes) exceeded maximum allowed payload "
                 f"size ({MAX_RESPONSE_BYTES} bytes)."
             )
             self._finish(error_payload("Function.ResponseSizeTooLarge", message), "Unhandled")
@@ -338,7 +353,11 @@ class Environment:
         self._loop.call_soon(self.destroy)
         return 202, status_body("OK")
 
-    # ----- timers and process events ---------------------------------------------------------
+    # ----- timers ----------------------------------------------------------------------------
+    def _set_timer(self, delay: float, callback: Callable[[], None]) -> None:
+        self._cancel_timer()
+        self._timer = self._loop.call_later(delay, callback)
+
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -349,9 +368,8 @@ class Environment:
         inv = self.current
         if inv is None:
             return
-        message = (
-            f"{utc_stamp()} {inv.request_id} Task timed out after {self.record.timeout:.2f} seconds"
-        )
+        timeout = self.record.timeout
+        message = f"{utc_stamp()} {inv.request_id} Task timed out after {timeout:.2f} seconds"
         self._finish(error_payload(None, message), "Unhandled", log_extra=message)
         self.destroy()
 
@@ -360,57 +378,46 @@ class Environment:
         if self.state is not EnvState.STARTING:
             return
         request_id = self.current.request_id if self.current else "-"
-        message = (
-            f"{utc_stamp()} {request_id} Init timed out after {self.ctx.init_timeout_s:.2f} seconds"
-        )
+        limit = self.ctx.init_timeout_s
+        message = f"{utc_stamp()} {request_id} Init timed out after {limit:.2f} seconds"
         self._init_error = error_payload("Runtime.InitTimeout", message)
-        if self.current is not None:
-            self.current.log(message)
-        self.destroy()
-
-    def _on_exit(self) -> None:
+        self._init_lines.append((int(time.time() * 1000), message))
         self.destroy()
 
     # ----- output ----------------------------------------------------------------------------
-    def _on_output(self) -> None:
-        self._drain_output()
-
-    def _drain_output(self, final: bool = False) -> None:
-        sandbox = self._sandbox
-        if sandbox is None or sandbox.output_fd < 0:
+    def _on_output(self, final: bool = False, inv: Invocation | None = None) -> None:
+        """Routes new output lines: to the invocation being run, else straight to the stream."""
+        if self._output is None or self._output.fd < 0:
             return
-        chunks = [self._pending_output]
-        while True:
-            try:
-                chunk = os.read(sandbox.output_fd, 65536)
-            except BlockingIOError:
-                break
-            except OSError:
-                break
-            if not chunk:
-                self._loop.remove_reader(sandbox.output_fd)
-                break
-            chunks.append(chunk)
-        data = b"".join(chunks)
-        if not data:
+        lines = self._output.drain(final)
+        if self._output.eof:
+            self._loop.remove_reader(self._output.fd)  # no busy loop on a closed pipe
+        if not lines:
             return
-        lines = data.split(b"\n")
-        self._pending_output = lines.pop()
-        if final and self._pending_output:
-            lines.append(self._pending_output)
-            self._pending_output = b""
-        now = int(time.time() * 1000)
-        decoded = [(now, line.decode("utf-8", "replace")) for line in lines]
-        if self.current is not None and self.current.delivered:
-            self.current.lines.extend(decoded)
+        target = inv or self.current
+        if target is not None and target.delivered:
+            target.lines.extend(lines)
+            if len(target.lines) > _SPILL_LINES:  # bound memory for chatty functions
+                keep = _suffix_for_tail(target.lines)
+                self._store(target.lines[:-keep])
+                del target.lines[:-keep]
         else:
-            self.ctx.logs.append(
-                [LogEvent(self.log_group, self.log_stream, ts, text) for ts, text in decoded]
-            )
+            if not self._ready:
+                self._init_lines = (self._init_lines + lines)[-100:]
+            self._store(lines)
 
-    def _flush_unattributed(self) -> None:
-        """Writes output produced outside any invocation (init, between events) to the stream."""
-        self._drain_output(final=True)
+    def _store(self, lines: list[tuple[int, str]]) -> None:
+        self.ctx.logs.append([LogEvent(self.log_group, self.log_stream, ts, t) for ts, t in lines])
+
+
+def _suffix_for_tail(lines: list[tuple[int, str]], tail_bytes: int = 4096) -> int:
+    """How many trailing lines to keep so the 4 KB log tail can still be built."""
+    total = 0
+    for count, (_ts, line) in enumerate(reversed(lines), start=1):
+        total += len(line) + 1
+        if total >= tail_bytes:
+            return count
+    return len(lines)
 
 
 def _as_error_body(body: bytes, error_type: str | None) -> bytes:

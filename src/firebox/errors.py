@@ -18,7 +18,7 @@ class LambdaError(Exception):
         self.extra = extra
 
     def body(self) -> JSONDict:
-        return {"Type": self.kind, "message": self.message, **self.extra}
+        return {"Type": self.kind, "Message": self.message, **self.extra}
 
 
 class ServiceException(LambdaError):

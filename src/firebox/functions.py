@@ -22,7 +22,7 @@ from firebox.errors import (
     ResourceNotFoundException,
     TooManyRequestsException,
 )
-from firebox.invocation import InvocationResult
+from firebox.invocation import InvocationResult, new_request_id
 from firebox.invoker import Invoker
 from firebox.models import FunctionRecord
 from firebox.runtimes import Runtime, RuntimeRegistry
@@ -60,6 +60,9 @@ class FunctionService:
         self._lock = asyncio.Lock()  # serialises writes, so revision checks cannot race
         self._deployed: dict[str, Deployed] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # Packages no function refers to, deleted once no environment runs them either.
+        self._unreferenced: set[str] = set()
+        invoker.pool.on_environment_dead.append(self._on_environment_dead)
         # Event invokes that find no capacity wait and try again, as Lambda's async queue does.
         self.throttle_retry_s = 0.05
         self.max_event_age_s = 6 * 3600.0
@@ -180,8 +183,8 @@ class FunctionService:
         self._cache(new)
         # The next invoke runs the new generation; environments of the old one are retired.
         self.invoker.pool.retire(new.name)
-        if old.code_sha256 != new.code_sha256 and not self.store.code_in_use(old.code_sha256):
-            await asyncio.to_thread(self.code.remove, old.code_sha256)
+        if old.code_sha256 != new.code_sha256:
+            self._collect(old.code_sha256)
         return new
 
     async def update_code(self, ref: FunctionRef, body: JSONDict) -> FunctionRecord:
@@ -204,8 +207,8 @@ class FunctionService:
             )
             if body.get("DryRun"):
                 # Validated and stored only to check it: drop the package if nothing uses it.
-                if stored.sha256 != old.code_sha256 and not self.store.code_in_use(stored.sha256):
-                    await asyncio.to_thread(self.code.remove, stored.sha256)
+                if stored.sha256 != old.code_sha256:
+                    self._collect(stored.sha256)
                 return new
             return await self._replace(old, new)
 
@@ -227,8 +230,23 @@ class FunctionService:
             self.store.delete(record.name)
             self._deployed.pop(record.name, None)
             self.invoker.pool.retire(record.name)
-            if not self.store.code_in_use(record.code_sha256):
-                await asyncio.to_thread(self.code.remove, record.code_sha256)
+            self._collect(record.code_sha256)
+
+    def _collect(self, sha256: str) -> None:
+        """Deletes a package nothing refers to; one still running is deleted when it stops."""
+        if self.store.code_in_use(sha256):
+            return
+        if self.invoker.pool.code_in_use(self.code.unpacked(sha256)):
+            self._unreferenced.add(sha256)
+            return
+        self._unreferenced.discard(sha256)
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.code.remove, sha256))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _on_environment_dead(self, env: object) -> None:
+        for sha256 in list(self._unreferenced):
+            self._collect(sha256)
 
     # ----- invocation ------------------------------------------------------------------------
     def _runnable(self, ref: FunctionRef) -> tuple[Deployed, Runtime]:
@@ -241,27 +259,33 @@ class FunctionService:
         return deployed, deployed.runtime
 
     async def invoke(
-        self, ref: FunctionRef, payload: bytes, client_context: str | None = None
+        self,
+        ref: FunctionRef,
+        payload: bytes,
+        client_context: str | None = None,
+        request_id: str | None = None,
     ) -> InvocationResult:
         deployed, runtime = self._runnable(ref)
         return await self.invoker.invoke(
-            deployed.record, runtime, deployed.code_dir, payload, client_context
+            deployed.record, runtime, deployed.code_dir, payload, client_context, request_id
         )
 
-    def invoke_event(self, ref: FunctionRef, payload: bytes) -> None:
-        """Accepts an Event invocation; it runs in the background (held in memory for now)."""
+    def invoke_event(self, ref: FunctionRef, payload: bytes) -> str:
+        """Accepts an Event invocation and returns its request id; it runs in the background."""
         self._runnable(ref)
-        task = asyncio.get_running_loop().create_task(self._run_event(ref, payload))
+        request_id = new_request_id()
+        task = asyncio.get_running_loop().create_task(self._run_event(ref, payload, request_id))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return request_id
 
-    async def _run_event(self, ref: FunctionRef, payload: bytes) -> None:
+    async def _run_event(self, ref: FunctionRef, payload: bytes, request_id: str) -> None:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self.max_event_age_s
         delay = self.throttle_retry_s
         while True:
             try:
-                await self.invoke(ref, payload)
+                await self.invoke(ref, payload, request_id=request_id)
                 return
             except TooManyRequestsException:
                 if loop.time() > give_up:

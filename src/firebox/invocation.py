@@ -17,6 +17,7 @@ class InvocationResult:
 
     payload: bytes
     function_error: str | None  # "Unhandled" when the function failed
+    request_id: str
     log_text: str
     executed_version: str
     environment_id: str
@@ -28,6 +29,10 @@ class InvocationResult:
         return self.log_text.encode()[-limit:]
 
 
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
 @dataclass
 class Invocation:
     """An event on its way through an environment."""
@@ -35,7 +40,7 @@ class Invocation:
     payload: bytes
     client_context: str | None = None
     trace_id: str | None = None
-    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    request_id: str = field(default_factory=new_request_id)
     future: asyncio.Future[InvocationResult] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )

@@ -23,9 +23,12 @@ class Invoker:
         code_dir: Path,
         payload: bytes,
         client_context: str | None = None,
+        request_id: str | None = None,
     ) -> InvocationResult:
         env = await self.pool.acquire(record, runtime, code_dir)
         invocation = Invocation(payload, client_context)
+        if request_id:
+            invocation.request_id = request_id
         try:
             env.assign(invocation)
             return await invocation.future

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,8 @@ class EnvironmentPool:
         self._idle: dict[tuple[str, str], list[Environment]] = {}
         self._expiry: dict[str, asyncio.TimerHandle] = {}
         self.busy = 0
+        # Called after an environment has died, e.g. to delete code no environment uses.
+        self.on_environment_dead: list[Callable[[Environment], None]] = []
 
     async def acquire(
         self, record: FunctionRecord, runtime: Runtime, code_dir: Path
@@ -57,7 +60,11 @@ class EnvironmentPool:
                     return env
             env = Environment(uuid.uuid4().hex, record, runtime, code_dir, self.ctx, self._on_dead)
             self._all[env.id] = env
-            await env.start()
+            try:
+                await env.start()
+            except BaseException:
+                env.destroy()
+                raise
             return env
         except BaseException:
             self.busy -= 1
@@ -105,3 +112,9 @@ class EnvironmentPool:
             stack.remove(env)
         if not stack:
             self._idle.pop(env.record.generation, None)
+        for listener in self.on_environment_dead:
+            listener(env)
+
+    def code_in_use(self, code_dir: Path) -> bool:
+        """Tells whether any live environment runs code from this directory."""
+        return any(env.code_dir == code_dir for env in self._all.values())

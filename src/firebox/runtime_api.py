@@ -15,6 +15,7 @@ from typing import Protocol, cast
 import httptools
 
 PREFIX = b"/2018-06-01/runtime/"
+MAX_BODY_BYTES = 6291556  # Lambda's response limit; larger bodies are counted, not kept
 _INVOCATION_RE = re.compile(rb"^/2018-06-01/runtime/invocation/([^/]+)/(response|error)$")
 _REASONS = {200: b"OK", 202: b"Accepted", 400: b"Bad Request", 403: b"Forbidden",
             404: b"Not Found", 405: b"Method Not Allowed", 413: b"Payload Too Large",
@@ -27,8 +28,8 @@ class RuntimeApiHandler(Protocol):
     def on_next(self, responder: Responder) -> None:
         """The runtime asks for its next event; answer now or park the responder."""
 
-    def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]:
-        """The runtime posts a result; returns the status and body to answer with."""
+    def on_response(self, request_id: str, body: bytes, size: int) -> tuple[int, bytes]:
+        """The runtime posts a result (body is empty if size is over the limit)."""
 
     def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]:
         """The runtime posts a function error."""
@@ -70,6 +71,7 @@ class RuntimeApiConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._url = b""
         self._body: list[bytes] = []
+        self._size = 0
         self._headers: dict[bytes, bytes] = {}
         self.closed = False
 
@@ -101,6 +103,7 @@ class RuntimeApiConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._body = []
+        self._size = 0
         self._headers = {}
 
     def on_url(self, url: bytes) -> None:
@@ -110,7 +113,11 @@ class RuntimeApiConnection(asyncio.Protocol):
         self._headers[name.lower()] = value
 
     def on_body(self, body: bytes) -> None:
-        self._body.append(body)
+        self._size += len(body)
+        if self._size <= MAX_BODY_BYTES:  # a runaway function must not fill the server's memory
+            self._body.append(body)
+        else:
+            self._body = []
 
     def on_message_complete(self) -> None:
         method = self._parser.get_method()
@@ -136,7 +143,7 @@ class RuntimeApiConnection(asyncio.Protocol):
                 return
             request_id = match[1].decode("latin-1")
             if match[2] == b"response":
-                status, reply = self._handler.on_response(request_id, body)
+                status, reply = self._handler.on_response(request_id, body, self._size)
             else:
                 status, reply = self._handler.on_error(request_id, body, error_type_s)
         self.write_response(status, reply, ())

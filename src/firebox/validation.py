@@ -15,7 +15,7 @@ from firebox.types import JSONDict
 
 HANDLER_RE = re.compile(r"^[^\s]{1,128}$")
 ROLE_RE = re.compile(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
-ENV_KEY_RE = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])*$")
+ENV_KEY_RE = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])+$")
 ENV_LIMIT_BYTES = 4096
 # Lambda reserves these; setting them is refused like AWS does.
 RESERVED_ENV_KEYS = frozenset(
@@ -24,10 +24,19 @@ RESERVED_ENV_KEYS = frozenset(
         "AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
         "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
         "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API",
+        "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API", "AWS_ACCESS_KEY",
         "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
     }
 )  # fmt: skip
+
+
+def range_error(value: int, member: str, low: int, high: int) -> InvalidParameterValueException:
+    """AWS's wording for a number out of range: it names the bound that was crossed."""
+    if value < low:
+        return constraint_error(
+            value, member, f"Member must have value greater than or equal to {low}"
+        )
+    return constraint_error(value, member, f"Member must have value less than or equal to {high}")
 
 
 def constraint_error(value: object, member: str, constraint: str) -> InvalidParameterValueException:
@@ -108,27 +117,24 @@ def config_changes(body: JSONDict) -> ConfigChanges:
     timeout = _typed(body, "Timeout", int, "timeout")
     if timeout is not None:
         if not 1 <= timeout <= 900:
-            raise constraint_error(
-                timeout, "timeout", "Member must have value between 1 and 900 (inclusive)"
-            )
+            raise range_error(timeout, "timeout", 1, 900)
         values["timeout"] = timeout
     memory = _typed(body, "MemorySize", int, "memorySize")
     if memory is not None:
         if not 128 <= memory <= 10240:
-            raise constraint_error(
-                memory, "memorySize", "Member must have value between 128 and 10240 (inclusive)"
-            )
+            raise range_error(memory, "memorySize", 128, 10240)
         values["memory_size"] = memory
     if "Environment" in body:
         values["environment"] = environment_variables(body["Environment"])
     storage = _typed(body, "EphemeralStorage", dict, "ephemeralStorage")
     if storage is not None:
         size = storage.get("Size")
-        if not isinstance(size, int) or isinstance(size, bool) or not 512 <= size <= 10240:
-            raise constraint_error(
-                size, "ephemeralStorage.size",
-                "Member must have value between 512 and 10240 (inclusive)",
-            )  # fmt: skip
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise InvalidRequestContentException(
+                "Could not parse request body into json: EphemeralStorage.Size must be a number"
+            )
+        if not 512 <= size <= 10240:
+            raise range_error(size, "ephemeralStorage.size", 512, 10240)
         values["ephemeral_storage"] = size
     architectures = _typed(body, "Architectures", list, "architectures")
     if architectures is not None:
@@ -173,7 +179,7 @@ def environment_variables(environment: object) -> dict[str, str]:
         raise InvalidParameterValueException(
             "Lambda was unable to configure your environment variables because the environment "
             "variables you have provided exceeded the 4KB limit. "
-            f"String measured: {measured[:200]}{'...' if len(measured) > 200 else ''}"
+            f"String measured: {measured}"
         )
     return dict(variables)
 
@@ -217,6 +223,10 @@ def function_name(body: JSONDict) -> str:
         raise InvalidParameterValueException("FunctionName is required.")
     # A create may name the function by ARN; only the name part is kept.
     short = name.rsplit(":", 1)[-1] if name.startswith("arn:") else name
+    if len(short) > 64:
+        raise constraint_error(
+            name, "functionName", "Member must have length less than or equal to 64"
+        )
     if not NAME_RE.match(short):
         raise constraint_error(
             name, "functionName", "Member must satisfy regular expression pattern: "
@@ -235,7 +245,5 @@ def max_items(raw: str | None, default: int = 50) -> int:
     except ValueError:
         raise constraint_error(raw, "maxItems", "Member must be a number") from None
     if not 1 <= value <= 10000:
-        raise constraint_error(
-            value, "maxItems", "Member must have value between 1 and 10000 (inclusive)"
-        )
+        raise range_error(value, "maxItems", 1, 10000)
     return value

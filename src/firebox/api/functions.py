@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -39,7 +41,8 @@ async def create_function(request: Request) -> Response:
 
 
 async def list_functions(request: Request) -> Response:
-    limit = max_items(request.query_params.get("MaxItems"))
+    # Lambda returns at most 50 functions per page, even when MaxItems asks for more.
+    limit = min(max_items(request.query_params.get("MaxItems")), 50)
     records, marker = _platform(request).functions.list(request.query_params.get("Marker"), limit)
     body: JSONDict = {"Functions": [_configuration(request, r) for r in records]}
     if marker:
@@ -76,7 +79,7 @@ async def update_code(request: Request) -> Response:
 
 async def delete_function(request: Request) -> Response:
     await _platform(request).functions.delete(function_ref(request))
-    return Response(status_code=204)
+    return Response(status_code=204, headers={"x-amzn-RequestId": str(uuid.uuid4())})
 
 
 async def account_settings(request: Request) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,11 +25,14 @@ INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 
 
 def _check_payload(payload: bytes, invocation_type: str) -> bytes:
-    limit = ASYNC_LIMIT if invocation_type == "Event" else SYNC_LIMIT
-    if len(payload) > limit:
-        operation = "InvokeAsync" if invocation_type == "Event" else "Invoke"
+    if invocation_type == "Event" and len(payload) > ASYNC_LIMIT:
         raise RequestTooLargeException(
-            f"Request must be smaller than {limit} bytes for the {operation} operation"
+            f"{len(payload)} byte payload is too large for the Event invocation type "
+            f"(limit {ASYNC_LIMIT} bytes)"
+        )
+    if len(payload) > SYNC_LIMIT:
+        raise RequestTooLargeException(
+            f"Request must be smaller than {SYNC_LIMIT} bytes for the InvokeFunction operation"
         )
     if not payload.strip():
         return b"{}"
@@ -49,14 +53,15 @@ def _client_context(header: str | None) -> str | None:
             f"Client context must be smaller than {CLIENT_CONTEXT_LIMIT} bytes"
         )
     try:
-        decoded = base64.b64decode(header, validate=True).decode()
-        if not isinstance(json.loads(decoded), dict):
+        context = json.loads(base64.b64decode(header, validate=True).decode())
+        if not isinstance(context, dict):
             raise ValueError("not an object")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise InvalidRequestContentException(
             "Client context must be a valid Base64-encoded JSON object."
         ) from None
-    return decoded
+    # Re-serialised: compact ASCII JSON, so nothing a caller sends can break the header it rides in.
+    return json.dumps(context, separators=(",", ":"))
 
 
 async def invoke(request: Request) -> Response:
@@ -69,19 +74,29 @@ async def invoke(request: Request) -> Response:
             "to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, "
             "DryRun]"
         )
+    log_type = request.headers.get("x-amz-log-type", "None")
+    if log_type not in ("None", "Tail"):
+        raise InvalidParameterValueException(
+            f"1 validation error detected: Value '{log_type}' at 'logType' failed to satisfy "
+            "constraint: Member must satisfy enum value set: [None, Tail]"
+        )
     payload = _check_payload(await request.body(), invocation_type)
     if invocation_type == "DryRun":
         functions.deployed(ref)
-        return Response(status_code=204)
+        return Response(status_code=204, headers={"x-amzn-RequestId": str(uuid.uuid4())})
     if invocation_type == "Event":
-        functions.invoke_event(ref, payload)
-        return Response(status_code=202)
+        request_id = functions.invoke_event(ref, payload)
+        return Response(status_code=202, headers={"x-amzn-RequestId": request_id})
     client_context = _client_context(request.headers.get("x-amz-client-context"))
     result = await functions.invoke(ref, payload, client_context)
-    headers = {"X-Amz-Executed-Version": result.executed_version}
+    # The request id is the invocation's own, as on Lambda: it finds the run in the logs.
+    headers = {
+        "X-Amz-Executed-Version": result.executed_version,
+        "x-amzn-RequestId": result.request_id,
+    }
     if result.function_error:
         headers["X-Amz-Function-Error"] = result.function_error
-    if request.headers.get("x-amz-log-type") == "Tail":
+    if log_type == "Tail":
         headers["X-Amz-Log-Result"] = base64.b64encode(result.log_tail()).decode()
     return Response(result.payload, 200, headers, media_type="application/json")
 

@@ -145,6 +145,10 @@ class LambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         return max(self._deadline_ms - int(time.time() * 1000), 0)
 
+    def log(self, msg: object) -> None:
+        """Writes to the function's log, as AWS's context.log does."""
+        sys.stdout.write(str(msg))
+
     def __repr__(self) -> str:
         return (
             f"LambdaContext([aws_request_id={self.aws_request_id},"
@@ -170,19 +174,41 @@ def _setup_logging() -> None:
     )
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
+    handler.terminator = ""  # the format ends the record with its own newline
     root = logging.getLogger()
     root.addHandler(handler)
-    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL")
-    if level:
-        root.setLevel(level.upper())
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):  # others are ignored, as on AWS
+        root.setLevel(level)
 
 
-def _default(obj: object) -> object:
-    import decimal  # only needed when a result holds something json cannot encode
+class _Marshaller:
+    """json.dumps plus AWS's handling of Decimal: written as its exact digits, not a float."""
 
-    if isinstance(obj, decimal.Decimal):
-        return int(obj) if obj == obj.to_integral_value() else float(obj)
-    raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
+    def __init__(self) -> None:
+        # Decimals become unique placeholder strings, replaced by their digits afterwards.
+        self._marker = "\x00" + os.urandom(8).hex() + ":"
+        self._quoted = json.dumps(self._marker)[:-1]
+        self._used = False
+
+    def _default(self, obj: object) -> object:
+        import decimal  # only needed when a result holds something json cannot encode
+
+        if isinstance(obj, decimal.Decimal):
+            self._used = True
+            return self._marker + str(obj) + "\x00"
+        raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
+
+    def dumps(self, result: object) -> bytes:
+        if isinstance(result, (bytes, bytearray)):
+            return bytes(result)  # passed through unchanged, as awslambdaric does
+        self._used = False
+        text = json.dumps(result, default=self._default)
+        if self._used:
+            end = json.dumps("\x00")[1:]
+            parts = text.split(self._quoted)
+            text = parts[0] + "".join(p.replace(end, "", 1) for p in parts[1:])
+        return text.encode()
 
 
 def _error(exc: BaseException, skip_frames: int = 1) -> dict:
@@ -224,11 +250,11 @@ def _load_handler(spec: str):
         message = f"Unable to import module '{modname}': {exc}"
         return None, _doc("Runtime.ImportModuleError", message)
     except SyntaxError as exc:
-        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {(exc.text or "").strip()}\n']
+        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text or ""}\n']
         message = f"Syntax error in module '{modname}': {exc}"
         return None, _doc("Runtime.UserCodeSyntaxError", message, trace=trace)
     except Exception as exc:
-        return None, _error(exc, skip_frames=0)
+        return None, _error(exc, skip_frames=1)  # hides this loader's own frame
     handler = getattr(module, fname, None)
     if handler is None:
         message = f"Handler '{fname}' missing on module '{modname}'"
@@ -263,6 +289,7 @@ def main() -> None:
         client.post_init_error(init_error)
         sys.exit(1)
     function_arn_default = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    marshaller = _Marshaller()
     while True:
         _status, headers, body = client.next()
         request_id = headers.get("lambda-runtime-aws-request-id", "")
@@ -297,7 +324,7 @@ def main() -> None:
             client.post_error(request_id, error)
             continue
         try:
-            payload = json.dumps(result, default=_default).encode()
+            payload = marshaller.dumps(result)
         except (TypeError, ValueError) as exc:
             message = f"Unable to marshal response: {exc}"
             error = _doc("Runtime.MarshalError", message, request_id)

@@ -50,10 +50,14 @@ class ProcessSandbox:
             raise
         finally:
             os.close(write_fd)
-        os.set_blocking(read_fd, False)
         self.output_fd = read_fd
-        self.exit_fd = os.pidfd_open(self._proc.pid)
         self.state = SandboxState.RUNNING
+        try:
+            os.set_blocking(read_fd, False)
+            self.exit_fd = os.pidfd_open(self._proc.pid)
+        except OSError:
+            self.kill()  # the process is running: never leave it behind
+            raise
 
     @property
     def pid(self) -> int | None:
