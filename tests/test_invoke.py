@@ -12,7 +12,14 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import FireboxServer, create_function, invoke_json, make_zip, wait_for
+from conftest import (
+    FireboxServer,
+    create_function,
+    invoke_json,
+    make_zip,
+    runtime_processes,
+    wait_for,
+)
 
 ECHO = """
 import os, uuid
@@ -106,30 +113,26 @@ def test_function_error_shape(lam: Any) -> None:
 
 def test_timeout_destroys_the_environment(lam: Any, server: FireboxServer) -> None:
     code = (
-        "import os, time\n"
+        "import time, uuid\n"
+        "ENV = uuid.uuid4().hex\n"
         "def handler(event, context):\n"
         "    if event.get('sleep'):\n"
         "        time.sleep(30)\n"
-        "    return os.getpid()\n"
+        "    return ENV\n"
     )
     name = create_function(lam, code, Timeout=1)
-    first_pid, _ = invoke_json(lam, name)
+    first_env, _ = invoke_json(lam, name)
+    assert runtime_processes(name)
     started = time.monotonic()
     body, response = invoke_json(lam, name, {"sleep": True}, LogType="Tail")
     assert time.monotonic() - started < 10
     assert response["FunctionError"] == "Unhandled"
     assert "Task timed out after 1.00 seconds" in body["errorMessage"]
     assert "Task timed out after 1.00 seconds" in base64.b64decode(response["LogResult"]).decode()
-    wait_for(lambda: not _pid_alive(first_pid))
-    second_pid, response = invoke_json(lam, name)
+    wait_for(lambda: not runtime_processes(name))  # the whole environment is gone
+    second_env, response = invoke_json(lam, name)
     assert "FunctionError" not in response
-    assert second_pid != first_pid
-
-
-def _pid_alive(pid: int) -> bool:
-    from conftest import process_alive
-
-    return process_alive(pid)
+    assert second_env != first_env
 
 
 @pytest.mark.parametrize(
@@ -145,20 +148,21 @@ def _pid_alive(pid: int) -> bool:
 )
 def test_runtime_crash_is_exit_error_and_replaced(lam: Any, crash: str, expected: str) -> None:
     code = (
-        "import os\n"
+        "import os, uuid\n"
+        "ENV = uuid.uuid4().hex\n"
         "def handler(event, context):\n"
         f"    if event.get('crash'):\n        {crash}\n"
-        "    return os.getpid()\n"
+        "    return ENV\n"
     )
     name = create_function(lam, code)
-    pid, _ = invoke_json(lam, name)
+    env, _ = invoke_json(lam, name)
     body, response = invoke_json(lam, name, {"crash": True})
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.ExitError"
     assert expected in body["errorMessage"]
-    new_pid, response = invoke_json(lam, name)
+    new_env, response = invoke_json(lam, name)
     assert "FunctionError" not in response
-    assert new_pid != pid
+    assert new_env != env
 
 
 @pytest.mark.parametrize(

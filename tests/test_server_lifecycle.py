@@ -10,14 +10,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import FireboxServer, create_function, invoke_json, process_alive, wait_for
+from conftest import FireboxServer, create_function, invoke_json, runtime_processes, wait_for
 
-PID = "import os\ndef handler(event, context):\n    return os.getpid()\n"
+PID = "import uuid\nENV = uuid.uuid4().hex\ndef handler(event, context):\n    return ENV\n"
 SLOW = (
     "import os, time\n"
     "def handler(event, context):\n"
     "    time.sleep(event.get('sleep', 0))\n"
-    "    return os.getpid()\n"
+    "    return 'ok'\n"
 )
 
 
@@ -52,19 +52,21 @@ def test_kill_9_of_the_server_leaves_no_runtime_behind(
 ) -> None:
     server = start_server()
     lam = server.client()
-    name = create_function(lam, PID)
-    pids = [invoke_json(lam, name)[0]]
-    pids.append(invoke_json(lam, create_function(lam, PID))[0])
-    assert all(process_alive(pid) for pid in pids)
+    names = [create_function(lam, PID), create_function(lam, PID)]
+    for name in names:
+        invoke_json(lam, name)
+    assert all(runtime_processes(name) for name in names)
     server.kill()
-    wait_for(lambda: not any(process_alive(pid) for pid in pids))
+    wait_for(lambda: not any(runtime_processes(name) for name in names))
 
 
 def test_graceful_stop_stops_environments(start_server: Callable[..., FireboxServer]) -> None:
     server = start_server()
-    pid = invoke_json(server.client(), create_function(server.client(), PID))[0]
+    name = create_function(server.client(), PID)
+    invoke_json(server.client(), name)
+    assert runtime_processes(name)
     server.stop()
-    wait_for(lambda: not process_alive(pid))
+    wait_for(lambda: not runtime_processes(name))
 
 
 def test_idle_environments_expire_after_keep_alive(
@@ -73,11 +75,11 @@ def test_idle_environments_expire_after_keep_alive(
     server = start_server("--keep-alive", "1s")
     lam = server.client()
     name = create_function(lam, PID)
-    pid = invoke_json(lam, name)[0]
+    env = invoke_json(lam, name)[0]
     assert [e["function_name"] for e in server.environments()] == [name]
     wait_for(lambda: server.environments() == [])
-    wait_for(lambda: not process_alive(pid))
-    assert invoke_json(lam, name)[0] != pid  # a fresh environment serves the next invoke
+    wait_for(lambda: not runtime_processes(name))
+    assert invoke_json(lam, name)[0] != env  # a fresh environment serves the next invoke
 
 
 def test_concurrency_limit_throttles_with_aws_shape(
@@ -128,7 +130,7 @@ def test_runtime_mapping_and_its_removal(start_server: Callable[..., FireboxServ
     server = start_server("--runtime", f"python3.99={interpreter}")
     lam = server.client()
     name = create_function(lam, PID, Runtime="python3.99")
-    assert isinstance(invoke_json(lam, name)[0], int)
+    assert isinstance(invoke_json(lam, name)[0], str)
     server.stop()
     restarted = start_server(data_dir=server.data_dir)  # without the mapping
     with pytest.raises(ClientError) as exc:

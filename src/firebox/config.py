@@ -33,6 +33,10 @@ class Settings:
     init_timeout_s: float = 10.0
     # Operator overrides of runtime interpreters, e.g. {"python3.12": "/opt/bin/python3.12"}.
     runtime_interpreters: dict[str, str] = field(default_factory=dict)
+    # auto: isolated when the host allows it, plain processes (loudly) otherwise.
+    sandbox: str = "auto"
+    # isolated: an own network namespace per environment; host: the host's network.
+    network: str = "isolated"
 
     @property
     def db_path(self) -> Path:

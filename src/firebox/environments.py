@@ -106,20 +106,21 @@ class Environment:
         self._init_error: bytes | None = None
         self._init_lines: list[tuple[int, str]] = []
         self._ready = False  # the runtime has asked for its first event
+        self._peak_mb = 0
         self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._sandbox.pid if self._sandbox else None
 
     # ----- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         """Opens the Runtime API listener and starts the runtime (a cold start begins)."""
         try:
-            sock, address = self.ctx.factory.runtime_api_listener(self.id)
-            self._server = await self._loop.create_server(
-                lambda: RuntimeApiConnection(self), sock=sock
-            )
             spec = SandboxSpec(
                 env_id=self.id,
                 argv=self._argv(),
-                environ=self._environ(address),
+                environ=self._environ(),
                 code_dir=self.code_dir,
                 runtime_dir=self.ctx.runtime_dir,
                 memory_mb=self.record.memory_size,
@@ -139,6 +140,16 @@ class Environment:
         self._loop.add_reader(sandbox.output_fd, self._on_output)
         self._loop.add_reader(sandbox.exit_fd, self.destroy)
         self._set_timer(self.ctx.init_timeout_s, self._on_init_timeout)
+        try:
+            sock = await sandbox.listener()
+        except OSError as exc:
+            self._init_error = error_payload("Runtime.Unknown", f"Error: sandbox failed: {exc}")
+            self.destroy()
+            return
+        if self.state is EnvState.DEAD:
+            sock.close()
+            return
+        self._server = await self._loop.create_server(lambda: RuntimeApiConnection(self), sock=sock)
 
     def _argv(self) -> list[str]:
         if self.runtime.interpreter is not None:
@@ -146,7 +157,7 @@ class Environment:
             return [self.runtime.interpreter, "-S", f"{runtime_root}/bootstrap.py"]
         return [f"{self.ctx.factory.task_root(self.code_dir)}/bootstrap"]
 
-    def _environ(self, runtime_api: str) -> dict[str, str]:
+    def _environ(self) -> dict[str, str]:
         record = self.record
         task_root = self.ctx.factory.task_root(self.code_dir)
         runtime_root = self.ctx.factory.runtime_root(self.ctx.runtime_dir)
@@ -168,7 +179,6 @@ class Environment:
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_LAMBDA_LOG_GROUP_NAME": self.log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
-            "AWS_LAMBDA_RUNTIME_API": runtime_api,
             "AWS_ACCESS_KEY_ID": "firebox",
             "AWS_SECRET_ACCESS_KEY": "firebox",
             "AWS_SESSION_TOKEN": "firebox",
@@ -188,6 +198,7 @@ class Environment:
         self._cancel_timer()
         self._parked = None
         status: int | None = None
+        reason: str | None = None
         try:
             if self._sandbox is not None:
                 self._loop.remove_reader(self._sandbox.output_fd)
@@ -196,6 +207,8 @@ class Environment:
                 if self._output is not None:
                     self._output.fd = -1  # closed below; the number may be reused at once
                 status = self._sandbox.reap()
+                reason = self._sandbox.exit_reason()
+                self._peak_mb = self._sandbox.max_memory_mb()  # the cgroup goes with kill()
                 self._sandbox.kill()
                 if status is None:
                     status = self._sandbox.reap()
@@ -205,23 +218,27 @@ class Environment:
             log.exception("environment %s: error while destroying", self.id)
         finally:
             try:
-                self._fail_current(status)
+                self._fail_current(status, reason)
             finally:
                 self._on_dead(self)
 
-    def _fail_current(self, status: int | None) -> None:
+    def _fail_current(self, status: int | None, reason: str | None = None) -> None:
         inv = self.current
         if inv is None:
             return
         if self._init_error is not None and not inv.delivered:
             self._finish(self._init_error, "Unhandled")
             return
+        error_type = "Runtime.ExitError"
         if status not in (None, 0):
-            reason = f"Runtime exited with error: {describe_exit(status)}"
+            what = f"Runtime exited with error: {describe_exit(status)}"
         else:
-            reason = "Runtime exited without providing a reason"
-        message = f"RequestId: {inv.request_id} Error: {reason}"
-        self._finish(error_payload("Runtime.ExitError", message), "Unhandled", log_extra=message)
+            what = "Runtime exited without providing a reason"
+        if reason is not None:  # the sandbox knows more: the memory limit, typically
+            error_type = "Runtime.OutOfMemory" if reason.startswith("out of memory") else error_type
+            what += f" ({reason})"
+        message = f"RequestId: {inv.request_id} Error: {what}"
+        self._finish(error_payload(error_type, message), "Unhandled", log_extra=message)
 
     # ----- invocations -----------------------------------------------------------------------
     def assign(self, invocation: Invocation) -> None:
@@ -283,7 +300,8 @@ class Environment:
             self._init_reported = True
             init_ms = self._init_duration_ms or (time.monotonic() - self._spawned_at) * 1000
         inv.log(logfmt.end_line(inv.request_id))
-        max_mb = self._sandbox.max_memory_mb() if self._sandbox else 0
+        alive = self._sandbox is not None and self.state is not EnvState.DEAD
+        max_mb = self._sandbox.max_memory_mb() if alive and self._sandbox else self._peak_mb
         memory = self.record.memory_size
         inv.log(logfmt.report_line(inv.request_id, duration_ms, memory, max_mb, init_ms))
         self._store(inv.lines)

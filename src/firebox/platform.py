@@ -14,7 +14,7 @@ from firebox.invoker import Invoker
 from firebox.logs.store import LogStore
 from firebox.pools import EnvironmentPool
 from firebox.runtimes import RUNTIME_DIR, RuntimeRegistry
-from firebox.sandboxes import ProcessSandboxFactory
+from firebox.sandboxes import probe
 from firebox.sandboxes.base import SandboxFactory
 from firebox.store import SqliteFunctionStore
 
@@ -32,7 +32,11 @@ class Platform:
         self.store = SqliteFunctionStore(settings.db_path)
         self.logs = LogStore(settings.data_dir / "logs.sqlite3")
         self.code = CodeStore(settings.code_dir)
-        self.sandboxes: SandboxFactory = ProcessSandboxFactory()
+        interpreters = list(self.runtimes.interpreters().values())
+        self.sandbox_choice = probe.choose(
+            settings.sandbox, settings.network, settings.data_dir, interpreters
+        )
+        self.sandboxes: SandboxFactory = self.sandbox_choice.factory
         # Compiled once here so no environment pays for compiling the runtime at start.
         compileall.compile_dir(str(RUNTIME_DIR), quiet=1)
         ctx = EnvironmentContext(
@@ -53,6 +57,13 @@ class Platform:
     def start(self) -> None:
         """Loads stored functions; call from the event loop before serving."""
         self.functions.load()
+        if not self.sandbox_choice.isolated:
+            reason = next(p.detail for p in self.sandbox_choice.protections if not p.active)
+            log.warning(
+                "\n*** firebox: ISOLATION IS OFF: functions run as plain processes with the "
+                "server's privileges.\n*** why: %s\n*** run `firebox doctor` for details.\n",
+                reason,
+            )
         log.info(
             "firebox: %d functions, runtimes: %s, sandbox: %s",
             len(self.functions.names()),

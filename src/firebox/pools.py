@@ -24,6 +24,7 @@ class EnvironmentInfo:
     state: str
     invocations: int
     log_stream: str
+    pid: int | None  # host pid of the sandbox's top process
 
 
 class EnvironmentPool:
@@ -90,7 +91,7 @@ class EnvironmentPool:
     def environments(self) -> list[EnvironmentInfo]:
         return [
             EnvironmentInfo(
-                e.id, e.record.name, e.version, e.state.value, e.invocations, e.log_stream
+                e.id, e.record.name, e.version, e.state.value, e.invocations, e.log_stream, e.pid
             )
             for e in self._all.values()
         ]

@@ -64,6 +64,9 @@ class RuntimeRegistry:
                 raise ValueError(f"runtime {name}: interpreter {path} is not executable")
             self._interpreters[name] = path
 
+    def interpreters(self) -> dict[str, str]:
+        return dict(self._interpreters)
+
     def available(self) -> list[str]:
         return sorted(self._interpreters, key=_sort_key) + list(PROVIDED_RUNTIMES)
 

@@ -24,6 +24,7 @@ async def health(request: Request) -> Response:
             "status": "ok",
             "version": __version__,
             "sandbox": platform.sandboxes.name,
+            "protections": platform.sandbox_choice.as_json(),
             "runtimes": platform.runtimes.available(),
             "environments": len(platform.pool.environments()),
             "busy": platform.pool.busy,

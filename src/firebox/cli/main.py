@@ -60,11 +60,28 @@ def cli() -> None:
               help="Longest a runtime may take to initialise.")  # fmt: skip
 @click.option("--runtime", "runtimes", multiple=True, metavar="NAME=INTERPRETER",
               help="Map a runtime to an interpreter: python3.12=/opt/bin/python3.12.")  # fmt: skip
+@click.option(
+    "--sandbox",
+    default="auto",
+    show_default=True,
+    envvar="FIREBOX_SANDBOX",
+    type=click.Choice(["auto", "isolated", "process"]),
+    help="auto: isolate when the host allows it; isolated: refuse to start otherwise.",
+)
+@click.option(
+    "--network",
+    default="isolated",
+    show_default=True,
+    envvar="FIREBOX_NETWORK",
+    type=click.Choice(["isolated", "host"]),
+    help="isolated: no access to the host's services; host: share the host network.",
+)
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
 def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
           concurrency: int | None, keep_alive: str, init_timeout: str,
-          runtimes: tuple[str, ...], log_level: str) -> None:  # fmt: skip
+          runtimes: tuple[str, ...], sandbox: str, network: str,
+          log_level: str) -> None:  # fmt: skip
     """Run the firebox server."""
     from firebox.config import Settings, default_concurrency
     from firebox.server import run
@@ -85,11 +102,43 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
         keep_alive_s=parse_duration(keep_alive),
         init_timeout_s=parse_duration(init_timeout),
         runtime_interpreters=interpreters,
+        sandbox=sandbox,
+        network=network,
     )
     try:
         run(settings, log_level)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    except (ValueError, RuntimeError) as exc:
+        raise CliError(f"firebox: {exc}") from None
+
+
+@cli.command()
+@click.option("--data-dir", default=".firebox", show_default=True, envvar="FIREBOX_DATA_DIR",
+              type=click.Path(file_okay=False, path_type=Path))  # fmt: skip
+@click.option("--network", default="isolated", show_default=True, envvar="FIREBOX_NETWORK",
+              type=click.Choice(["isolated", "host"]))  # fmt: skip
+@endpoint_option
+def doctor(data_dir: Path, network: str, endpoint: str) -> None:
+    """Report which protections environments get on this host, and why others are missing."""
+    from firebox.runtimes import RuntimeRegistry
+    from firebox.sandboxes import probe
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    interpreters = list(RuntimeRegistry().interpreters().values())
+    choice = probe.choose("auto", network, data_dir, interpreters)
+    click.echo(f"sandbox on this host: {choice.factory.name}")
+    for protection in choice.protections:
+        mark = "✓" if protection.active else "✗"
+        click.echo(f"  {mark} {protection.name:<15} {protection.detail}")
+    click.echo(f"runtimes: {', '.join(RuntimeRegistry().available())}")
+    try:
+        import httpx
+
+        health = httpx.get(f"{endpoint.rstrip('/')}/_firebox/health", timeout=2).json()
+        click.echo(f"running server at {endpoint}: sandbox {health.get('sandbox')}")
+    except (httpx.HTTPError, ValueError):
+        click.echo(f"no firebox server answering at {endpoint}")
+    if not choice.isolated:
+        raise SystemExit(1)
 
 
 @cli.command(name="ls")

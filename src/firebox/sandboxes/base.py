@@ -21,8 +21,8 @@ class SandboxSpec:
 
     env_id: str
     argv: list[str]
-    environ: dict[str, str]
-    code_dir: Path  # host path of the unpacked code, seen by the runtime as its task root
+    environ: dict[str, str]  # AWS_LAMBDA_RUNTIME_API is added by the sandbox, which knows it
+    code_dir: Path  # host path of the unpacked code
     runtime_dir: Path  # host path of firebox's runtime files
     memory_mb: int
     ephemeral_storage_mb: int
@@ -33,10 +33,18 @@ class Sandbox(Protocol):
 
     state: SandboxState
     output_fd: int  # non-blocking read end of the tree's merged stdout and stderr
-    exit_fd: int  # becomes readable when the runtime process exits
+    exit_fd: int  # becomes readable when the sandbox's top process exits
+    runtime_api_address: str  # host:port of the Runtime API as the runtime reaches it
+
+    @property
+    def pid(self) -> int | None:
+        """The host pid of the sandbox's top process."""
 
     def start(self) -> None:
         """Starts the runtime process; raises OSError if it cannot."""
+
+    async def listener(self) -> socket.socket:
+        """The listening socket to serve the Runtime API on, once started."""
 
     def reap(self) -> int | None:
         """Collects the exit status once exited: an exit code, or -signal; None if running."""
@@ -47,14 +55,14 @@ class Sandbox(Protocol):
     def max_memory_mb(self) -> int:
         """The peak memory the environment has used so far."""
 
+    def exit_reason(self) -> str | None:
+        """Why the environment was ended from outside (e.g. out of memory), if known."""
+
 
 class SandboxFactory(Protocol):
-    """Makes sandboxes of one kind and the Runtime API listeners they can reach."""
+    """Makes sandboxes of one kind."""
 
     name: str
-
-    def runtime_api_listener(self, env_id: str) -> tuple[socket.socket, str]:
-        """A listening socket the environment can reach, and the host:port it reaches it at."""
 
     def create(self, spec: SandboxSpec) -> Sandbox:
         """A sandbox ready to start."""

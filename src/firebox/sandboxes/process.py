@@ -21,6 +21,30 @@ def _die_with_parent() -> None:
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+class PlainListener:
+    """A Runtime API listener on the host's loopback, on a port of the kernel's choosing."""
+
+    def __init__(self) -> None:
+        self._sock: socket.socket | None = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self._sock.setblocking(False)
+        host, port = self._sock.getsockname()
+        self.address = f"{host}:{port}"
+
+    def take(self) -> socket.socket:
+        """Hands the socket over to the server, which closes it from then on."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            raise OSError("the Runtime API listener was already taken")
+        return sock
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
 class ProcessSandbox:
     """A runtime process in its own session, so the whole group can be killed at once."""
 
@@ -29,8 +53,16 @@ class ProcessSandbox:
         self.state = SandboxState.CREATED
         self.output_fd = -1
         self.exit_fd = -1
+        self._listener = PlainListener()
+        self.runtime_api_address = self._listener.address
         self._proc: subprocess.Popen[bytes] | None = None
         self._returncode: int | None = None
+
+    async def listener(self) -> socket.socket:
+        return self._listener.take()
+
+    def exit_reason(self) -> str | None:
+        return None  # plain processes have no cgroup to tell an out-of-memory kill apart
 
     def start(self) -> None:
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
@@ -38,7 +70,7 @@ class ProcessSandbox:
             self._proc = subprocess.Popen(
                 self.spec.argv,
                 cwd=self.spec.code_dir,
-                env=self.spec.environ,
+                env={**self.spec.environ, "AWS_LAMBDA_RUNTIME_API": self.runtime_api_address},
                 stdin=subprocess.DEVNULL,
                 stdout=write_fd,
                 stderr=subprocess.STDOUT,
@@ -74,6 +106,7 @@ class ProcessSandbox:
                 os.killpg(self._proc.pid, signal.SIGKILL)
             self._returncode = self._proc.wait()
         self.state = SandboxState.DEAD
+        self._listener.close()
         for fd in (self.output_fd, self.exit_fd):
             if fd >= 0:
                 os.close(fd)
@@ -96,15 +129,6 @@ class ProcessSandboxFactory:
     """Runs environments as plain processes on the host (no namespaces, cgroups or seccomp)."""
 
     name = "process"
-
-    def runtime_api_listener(self, env_id: str) -> tuple[socket.socket, str]:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        sock.setblocking(False)
-        host, port = sock.getsockname()
-        return sock, f"{host}:{port}"
 
     def create(self, spec: SandboxSpec) -> ProcessSandbox:
         return ProcessSandbox(spec)

@@ -1,0 +1,96 @@
+"""Per-environment cgroups (v1 hierarchies): memory, CPU in proportion to memory, pids."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+CONTROLLERS = ("memory", "cpu", "pids")
+FULL_CORE_MB = 1769  # Lambda: 1,769 MB of memory buys one full vCPU
+CFS_PERIOD_US = 100_000
+
+
+def available(root: Path = ROOT) -> list[str]:
+    """The v1 controllers this host has that firebox needs but cannot use (empty = all fine)."""
+    return [c for c in CONTROLLERS if not (root / c / "cgroup.procs").exists()]
+
+
+@dataclass
+class EnvironmentCgroup:
+    """One environment's group in each controller; every method tolerates a missing group."""
+
+    name: str
+    root: Path = ROOT
+
+    def path(self, controller: str) -> Path:
+        return self.root / controller / "firebox" / self.name
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(self.path(c) / "cgroup.procs") for c in CONTROLLERS]
+
+    def create(self, memory_mb: int, pids_max: int = 1024) -> None:
+        for controller in CONTROLLERS:
+            self.path(controller).mkdir(parents=True, exist_ok=True)
+        memory = self.path("memory")
+        limit = str(memory_mb * 1024 * 1024)
+        _write(memory / "memory.limit_in_bytes", limit)
+        _write(memory / "memory.memsw.limit_in_bytes", limit, optional=True)  # no swap either
+        cpu = self.path("cpu")
+        quota = max(1000, CFS_PERIOD_US * memory_mb // FULL_CORE_MB)
+        _write(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+        _write(cpu / "cpu.cfs_quota_us", str(quota))
+        _write(cpu / "cpu.shares", str(max(2, 1024 * memory_mb // FULL_CORE_MB)))
+        _write(self.path("pids") / "pids.max", str(pids_max))
+
+    def max_memory_bytes(self) -> int:
+        return _read_int(self.path("memory") / "memory.max_usage_in_bytes")
+
+    def oom_killed(self) -> bool:
+        """Whether the kernel's OOM killer has killed anything in the group."""
+        try:
+            text = (self.path("memory") / "memory.oom_control").read_text()
+        except OSError:
+            return False
+        counts = dict(line.split() for line in text.splitlines() if line.strip())
+        return int(counts.get("oom_kill", "0")) > 0
+
+    def tmpfs_bytes(self) -> int:
+        """Memory held by the group's tmpfs pages (/tmp), which counts against its limit."""
+        try:
+            for line in (self.path("memory") / "memory.stat").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "shmem":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def remove(self) -> bool:
+        """Removes the groups; False while a process still lingers in one."""
+        done = True
+        for controller in CONTROLLERS:
+            try:
+                os.rmdir(self.path(controller))
+            except FileNotFoundError:
+                pass
+            except OSError:
+                done = False
+        return done
+
+
+def _write(path: Path, value: str, optional: bool = False) -> None:
+    try:
+        path.write_text(value)
+    except OSError:
+        if not optional:
+            raise
+
+
+def _read_int(path: Path) -> int:
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        return 0

@@ -1,0 +1,263 @@
+"""Isolated sandboxes: namespaces, a minimal read-only root, cgroups, no privileges, seccomp."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from firebox.sandboxes import cgroups, launcher
+from firebox.sandboxes.base import SandboxSpec, SandboxState
+from firebox.sandboxes.cgroups import EnvironmentCgroup
+from firebox.sandboxes.process import PlainListener
+
+log = logging.getLogger("firebox.sandboxes")
+
+SANDBOX_UID, SANDBOX_GID = 993, 990  # Lambda's sbx_user1051
+RUNTIME_API_PORT = 9001
+LAUNCHER = Path(launcher.__file__)
+ETC_BINDS = ("/etc/ld.so.cache", "/etc/ssl", "/etc/alternatives", "/etc/ca-certificates")
+NETWORK_MODES = ("isolated", "host")
+
+
+def _etc_files() -> dict[str, str]:
+    try:
+        resolv = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        resolv = ""
+    return {
+        "/etc/passwd": "root:x:0:0:root:/root:/sbin/nologin\n"
+        f"sbx_user1051:x:{SANDBOX_UID}:{SANDBOX_GID}::/tmp:/sbin/nologin\n",
+        "/etc/group": f"root:x:0:\nsbx_user1051:x:{SANDBOX_GID}:\n",
+        "/etc/hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+        "/etc/resolv.conf": resolv,
+        "/etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
+    }
+
+
+class IsolatedSandbox:
+    """One environment built by the launcher; killing its process group ends its PID namespace."""
+
+    def __init__(self, spec: SandboxSpec, factory: IsolatedSandboxFactory) -> None:
+        self.spec = spec
+        self.factory = factory
+        self.state = SandboxState.CREATED
+        self.output_fd = -1
+        self.exit_fd = -1
+        self.cgroup = EnvironmentCgroup(spec.env_id)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._returncode: int | None = None
+        self._channel: socket.socket | None = None
+        self._host_listener: PlainListener | None = None
+        if factory.network == "host":
+            self._host_listener = PlainListener()
+            self.runtime_api_address = self._host_listener.address
+        else:
+            self.runtime_api_address = f"127.0.0.1:{RUNTIME_API_PORT}"
+
+    def _launch_spec(self, seccomp_fd: int, channel_fd: int | None) -> str:
+        spec = self.spec
+        environ = {**spec.environ, "AWS_LAMBDA_RUNTIME_API": self.runtime_api_address}
+        return json.dumps(
+            {
+                "root": str(self.factory.root_dir),
+                "system_dirs": ["/usr", *self.factory.extra_dirs],
+                "symlinks": self.factory.symlinks,
+                "binds": [
+                    [str(spec.code_dir), "/var/task"],
+                    [str(spec.runtime_dir), "/var/runtime"],
+                    *([p, p] for p in ETC_BINDS if os.path.exists(p)),
+                ],
+                "files": self.factory.etc_files,
+                "tmp_mb": spec.ephemeral_storage_mb,
+                "uid": SANDBOX_UID,
+                "gid": SANDBOX_GID,
+                "hostname": "firebox",
+                "nofile": 1024,
+                "cwd": "/var/task",
+                "argv": spec.argv,
+                "environ": environ,
+                "cgroups": self.cgroup.procs_files,
+                "channel_fd": channel_fd,
+                "port": RUNTIME_API_PORT,
+                "seccomp_fd": seccomp_fd,
+            }
+        )
+
+    def start(self) -> None:
+        self.cgroup.create(self.spec.memory_mb)
+        seccomp_fd = os.memfd_create("firebox-seccomp", 0)
+        os.write(seccomp_fd, self.factory.seccomp_program)
+        os.lseek(seccomp_fd, 0, os.SEEK_SET)
+        child_channel: socket.socket | None = None
+        if self.factory.network == "isolated":
+            self._channel, child_channel = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._channel.setblocking(False)
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        pass_fds = [seccomp_fd] + ([child_channel.fileno()] if child_channel else [])
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-S", "-I", str(LAUNCHER),
+                 self._launch_spec(seccomp_fd, child_channel.fileno() if child_channel else None)],
+                cwd="/", env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
+                stdout=write_fd, stderr=subprocess.STDOUT, start_new_session=True,
+                pass_fds=pass_fds,
+            )  # fmt: skip
+        except BaseException:
+            os.close(read_fd)
+            self.cgroup.remove()
+            raise
+        finally:
+            os.close(write_fd)
+            os.close(seccomp_fd)
+            if child_channel is not None:
+                child_channel.close()
+        self.output_fd = read_fd
+        self.state = SandboxState.RUNNING
+        try:
+            os.set_blocking(read_fd, False)
+            self.exit_fd = os.pidfd_open(self._proc.pid)
+        except OSError:
+            self.kill()
+            raise
+
+    async def listener(self) -> socket.socket:
+        if self._host_listener is not None:
+            return self._host_listener.take()
+        assert self._channel is not None
+        loop = asyncio.get_running_loop()
+        received: asyncio.Future[socket.socket] = loop.create_future()
+        channel = self._channel
+
+        def on_readable() -> None:
+            loop.remove_reader(channel.fileno())
+            try:
+                _msg, fds, _flags, _addr = socket.recv_fds(channel, 1, 1)
+            except OSError as exc:
+                received.set_exception(exc)
+                return
+            if not fds:
+                received.set_exception(OSError("the sandbox exited before it was ready"))
+            else:
+                received.set_result(socket.socket(fileno=fds[0]))
+
+        loop.add_reader(channel.fileno(), on_readable)
+        try:
+            sock = await received
+        finally:
+            channel.close()
+            self._channel = None
+        sock.setblocking(False)
+        return sock
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def reap(self) -> int | None:
+        if self._returncode is None and self._proc is not None:
+            self._returncode = self._proc.poll()
+        return self._returncode
+
+    def kill(self) -> None:
+        if self.state is SandboxState.DEAD:
+            return
+        self.state = SandboxState.DEAD
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            self._returncode = self._proc.wait()
+        for fd in (self.output_fd, self.exit_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.output_fd = self.exit_fd = -1
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        if self._host_listener is not None:
+            self._host_listener.close()
+        self.factory.release_cgroup(self.cgroup)
+
+    def max_memory_mb(self) -> int:
+        return max(1, self.cgroup.max_memory_bytes() // (1024 * 1024))
+
+    def exit_reason(self) -> str | None:
+        """Why the kernel ended the environment, when it was the memory limit."""
+        if not self.cgroup.oom_killed():
+            return None
+        held = self.cgroup.tmpfs_bytes() // (1024 * 1024)
+        note = f" (/tmp held {held} MB of it: files in /tmp count against memory)" if held else ""
+        return f"out of memory: the function used more than {self.spec.memory_mb} MB{note}"
+
+
+class IsolatedSandboxFactory:
+    """Makes isolated sandboxes; needs root, namespaces, cgroup v1 and libseccomp."""
+
+    name = "isolated"
+
+    def __init__(
+        self, data_dir: Path, network: str, extra_dirs: list[str], seccomp_program: bytes
+    ) -> None:
+        if network not in NETWORK_MODES:
+            raise ValueError(f"network mode must be one of {', '.join(NETWORK_MODES)}")
+        self.network = network
+        self.root_dir = data_dir / "sandbox-root"  # a mount point, only used inside namespaces
+        self.root_dir.mkdir(parents=True, exist_ok=True)
+        self.extra_dirs = sorted(set(extra_dirs))
+        self.seccomp_program = seccomp_program
+        self.etc_files = _etc_files()
+        self.symlinks = {
+            link: os.readlink(link)
+            for link in ("/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin")
+            if os.path.islink(link)
+        }
+        self._lingering: list[EnvironmentCgroup] = []
+        self._sweep_leftovers()
+
+    def create(self, spec: SandboxSpec) -> IsolatedSandbox:
+        return IsolatedSandbox(spec, self)
+
+    def task_root(self, code_dir: Path) -> str:
+        return "/var/task"
+
+    def runtime_root(self, runtime_dir: Path) -> str:
+        return "/var/runtime"
+
+    def release_cgroup(self, cgroup: EnvironmentCgroup) -> None:
+        """Removes a dead environment's cgroup, retrying while its last processes exit."""
+        if cgroup.remove():
+            return
+        self._lingering.append(cgroup)
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().call_later(0.2, self._retry_lingering)
+
+    def _retry_lingering(self) -> None:
+        lingering, self._lingering = self._lingering, []
+        for cgroup in lingering:
+            self.release_cgroup(cgroup)
+
+    def _sweep_leftovers(self) -> None:
+        """Kills and removes environments a previous server process left behind."""
+        for controller in cgroups.CONTROLLERS:
+            parent = cgroups.ROOT / controller / "firebox"
+            if not parent.is_dir():
+                continue
+            for group in parent.iterdir():
+                if not group.is_dir():
+                    continue
+                try:
+                    for pid in (group / "cgroup.procs").read_text().split():
+                        os.kill(int(pid), signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
+                try:
+                    group.rmdir()
+                except OSError:
+                    log.warning("could not remove leftover cgroup %s", group)

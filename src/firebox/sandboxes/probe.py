@@ -1,0 +1,187 @@
+"""Finds out which protections this host can give, by building a real sandbox and looking."""
+
+from __future__ import annotations
+
+import os
+import select
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from firebox.sandboxes import cgroups
+from firebox.sandboxes.base import SandboxFactory, SandboxSpec
+from firebox.sandboxes.process import ProcessSandboxFactory
+
+# Run inside the smoke-test sandbox: prints what it can see and who it is.
+_PROBE = """
+import os, sys
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+print("uid", os.getuid(), os.getgid(), len(os.getgroups()))
+print("pid", os.getpid())
+print("root", sorted(os.listdir("/")))
+print("caps", status["CapEff"].strip(), status["CapBnd"].strip())
+print("nnp", status["NoNewPrivs"].strip())
+print("seccomp", status["Seccomp"].strip())
+print("hidden", not any(os.path.exists(p) for p in sys.argv[1:]))
+"""
+
+
+ISOLATION_PROTECTIONS = ("namespaces", "filesystem", "tmp", "user", "capabilities",
+                         "no_new_privs", "seccomp", "cgroups", "rlimits", "network")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Protection:
+    """One protection, whether it is in force, and why (not)."""
+
+    name: str
+    active: bool
+    detail: str
+
+
+@dataclass
+class SandboxChoice:
+    """The sandbox backend the server will use, and the evidence for it."""
+
+    factory: SandboxFactory
+    protections: list[Protection]
+
+    @property
+    def isolated(self) -> bool:
+        return self.factory.name == "isolated"
+
+    def as_json(self) -> list[dict[str, object]]:
+        return [asdict(p) for p in self.protections]
+
+
+def choose(mode: str, network: str, data_dir: Path, interpreters: list[str]) -> SandboxChoice:
+    """Builds the factory for mode auto|isolated|process; isolated is required, not hoped for."""
+    if mode == "process":
+        return SandboxChoice(ProcessSandboxFactory(), _process_only("process mode was requested"))
+    problems = _prerequisites()
+    if problems:
+        if mode == "isolated":
+            raise RuntimeError("isolation is unavailable: " + "; ".join(problems))
+        return SandboxChoice(ProcessSandboxFactory(), _process_only("; ".join(problems)))
+    from firebox.sandboxes.isolated import IsolatedSandboxFactory
+    from firebox.sandboxes.seccomp import compile_filter
+
+    extra = [_prefix(i) for i in interpreters if not os.path.realpath(i).startswith("/usr/")]
+    factory = IsolatedSandboxFactory(data_dir, network, extra, compile_filter())
+    report = _smoke_test(factory, data_dir)
+    if report is None or not _confined(report):
+        reason = f"a test sandbox did not come up confined (saw: {report})"
+        if mode == "isolated":
+            raise RuntimeError("isolation is unavailable: " + reason)
+        return SandboxChoice(ProcessSandboxFactory(), _process_only(reason))
+    return SandboxChoice(factory, _isolated(report, network))
+
+
+def _prefix(interpreter: str) -> str:
+    """The installation an interpreter needs inside the sandbox: .../bin/python → ...."""
+    return str(Path(os.path.realpath(interpreter)).parent.parent)
+
+
+def _prerequisites() -> list[str]:
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("firebox is not running as root")
+    missing = cgroups.available()
+    if missing:
+        problems.append(f"cgroup v1 controllers missing: {', '.join(missing)}")
+    try:
+        import pyseccomp  # noqa: F401
+    except (ImportError, OSError) as exc:
+        problems.append(f"libseccomp is unavailable ({exc})")
+    return problems
+
+
+def _smoke_test(factory: SandboxFactory, data_dir: Path) -> dict[str, str] | None:
+    """Runs a tiny program in a real sandbox and returns what it reported about itself."""
+    from firebox.runtimes import RUNTIME_DIR
+
+    with tempfile.TemporaryDirectory(dir=data_dir) as code:
+        Path(code, "probe.py").write_text(_PROBE)
+        os.chmod(code, 0o755)
+        # Paths that must not be visible inside: the data dir and the host's secrets.
+        argv = ["/usr/bin/python3", "-S", "probe.py", str(data_dir.resolve()), "/etc/shadow"]
+        spec = SandboxSpec("probe-" + os.urandom(4).hex(), argv, {"PATH": "/usr/bin"},
+                           Path(code), RUNTIME_DIR, 128, 512)  # fmt: skip
+        sandbox = factory.create(spec)
+        try:
+            sandbox.start()
+            output = _read_until_exit(sandbox.output_fd, sandbox.exit_fd, timeout=20)
+        except OSError:
+            return None
+        finally:
+            sandbox.kill()
+    lines = dict(line.split(" ", 1) for line in output.splitlines() if " " in line)
+    return lines or None
+
+
+def _read_until_exit(output_fd: int, exit_fd: int, timeout: float) -> str:
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([output_fd, exit_fd], [], [], 0.1)
+        if output_fd in ready:
+            try:
+                chunk = os.read(output_fd, 65536)
+            except BlockingIOError:
+                chunk = b"-"
+            if not chunk:
+                break
+            if chunk != b"-":
+                chunks.append(chunk)
+                continue
+        if exit_fd in ready:
+            while True:  # what the program wrote before it exited
+                try:
+                    chunk = os.read(output_fd, 65536)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            break
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def _confined(report: dict[str, str]) -> bool:
+    return (
+        report.get("uid", "").startswith("993 990 0")
+        and report.get("pid") == "1"
+        and report.get("caps") == "0000000000000000 0000000000000000"
+        and report.get("nnp") == "1"
+        and report.get("seccomp") == "2"
+        and report.get("hidden") == "True"
+    )
+
+
+def _isolated(report: dict[str, str], network: str) -> list[Protection]:
+    net = (
+        Protection("network", True, "own network namespace: loopback and the Runtime API only")
+        if network == "isolated"
+        else Protection("network", False, "host mode: the function shares the host network")
+    )
+    return [
+        Protection("namespaces", True, "own mount, PID, IPC and UTS namespaces (pid 1 inside)"),
+        Protection("filesystem", True, f"minimal read-only root; / holds {report.get('root')}"),
+        Protection("tmp", True, "private /tmp limited to EphemeralStorage (counts against memory)"),
+        Protection("user", True, "uid 993 / gid 990, no supplementary groups"),
+        Protection("capabilities", True, "empty bounding, effective and ambient sets"),
+        Protection("no_new_privs", True, "set before exec"),
+        Protection("seccomp", True, "filter denies mount, unshare/setns, ptrace, bpf, kexec, …"),
+        Protection("cgroups", True, "memory = MemorySize, CPU ∝ memory, pids.max 1024"),
+        Protection("rlimits", True, "RLIMIT_NOFILE 1024"),
+        net,
+    ]
+
+
+def _process_only(reason: str) -> list[Protection]:
+    return [
+        Protection("process_group", True, "the environment's processes are killed together"),
+        Protection("die_with_server", True, "PR_SET_PDEATHSIG: runtimes die with the server"),
+        *(Protection(name, False, reason) for name in ISOLATION_PROTECTIONS),
+    ]
