@@ -21,6 +21,9 @@ import pytest
 from botocore.config import Config
 
 FIREBOX = str(Path(sys.executable).with_name("firebox"))
+# As root (CI) every test server must isolate: a silent fall-back to plain processes would
+# make the whole suite test the wrong thing. Elsewhere plain processes are all there is.
+SANDBOX = "isolated" if os.geteuid() == 0 else "process"
 
 
 def free_port() -> int:
@@ -59,7 +62,7 @@ class FireboxServer:
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
             [FIREBOX, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-             "--log-level", "warning", *self.args],
+             "--log-level", "warning", "--sandbox", SANDBOX, *self.args],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         wait_for(self._healthy, timeout=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import boto3
 import pytest
@@ -138,3 +139,37 @@ def test_runtime_mapping_and_its_removal(start_server: Callable[..., FireboxServ
     assert exc.value.response["Error"]["Code"] == "InvalidRuntimeException"
     assert "python3.99" in exc.value.response["Error"]["Message"]
     assert "python3.11" in exc.value.response["Error"]["Message"]  # names what is available
+
+
+def test_process_mode_degrades_loudly(start_server: Callable[..., FireboxServer]) -> None:
+    """Without isolation functions still run, and the server says so everywhere."""
+    import httpx
+
+    server = start_server("--sandbox", "process", "--log-level", "info")
+    health = httpx.get(f"{server.url}/_firebox/health").json()
+    assert health["sandbox"] == "process"
+    assert not any(p["active"] for p in health["protections"] if p["name"] == "namespaces")
+    assert "ISOLATION IS OFF" in server.log_path.read_text()
+    lam = server.client()
+    assert isinstance(invoke_json(lam, create_function(lam, PID))[0], str)
+
+
+def test_doctor_reports_protections(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from conftest import FIREBOX, free_port
+
+    result = subprocess.run(
+        [FIREBOX, "doctor", "--data-dir", str(tmp_path), "--endpoint", f"http://127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if os.geteuid() == 0:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "sandbox on this host: isolated" in result.stdout
+        for name in ("namespaces", "seccomp", "cgroups", "network", "capabilities"):
+            assert f"✓ {name}" in result.stdout
+    else:
+        assert result.returncode == 1
+        assert "✗ namespaces" in result.stdout
+    assert "no firebox server answering" in result.stdout

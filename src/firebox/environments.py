@@ -116,6 +116,13 @@ class Environment:
     # ----- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         """Opens the Runtime API listener and starts the runtime (a cold start begins)."""
+        if self.runtime.interpreter is None and not os.access(self.code_dir / "bootstrap", os.X_OK):
+            self._init_error = error_payload(
+                "Runtime.InvalidEntrypoint",
+                "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]",
+            )
+            self.destroy()
+            return
         try:
             spec = SandboxSpec(
                 env_id=self.id,
@@ -154,19 +161,24 @@ class Environment:
     def _argv(self) -> list[str]:
         if self.runtime.interpreter is not None:
             runtime_root = self.ctx.factory.runtime_root(self.ctx.runtime_dir)
-            return [self.runtime.interpreter, "-S", f"{runtime_root}/bootstrap.py"]
+            interpreter, _lib = self.ctx.factory.interpreter(self.runtime.interpreter)
+            return [interpreter, "-S", f"{runtime_root}/bootstrap.py"]
         return [f"{self.ctx.factory.task_root(self.code_dir)}/bootstrap"]
 
     def _environ(self) -> dict[str, str]:
         record = self.record
         task_root = self.ctx.factory.task_root(self.code_dir)
         runtime_root = self.ctx.factory.runtime_root(self.ctx.runtime_dir)
+        library_path = f"/lib64:/usr/lib64:{runtime_root}:{task_root}:{task_root}/lib:/opt/lib"
+        if self.runtime.interpreter is not None:
+            _path, lang_lib = self.ctx.factory.interpreter(self.runtime.interpreter)
+            if lang_lib:  # the interpreter's own libpython, ahead of its (host) RUNPATH
+                library_path = f"{lang_lib}:{library_path}"
         environ = {
             "PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
-            "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{runtime_root}:{task_root}:{task_root}/lib"
-            ":/opt/lib",
+            "LD_LIBRARY_PATH": library_path,
             # Lets boto3 inside a function call this firebox's Lambda API with no configuration.
             "AWS_ENDPOINT_URL_LAMBDA": self.ctx.endpoint_url,
             **record.environment,
@@ -326,6 +338,8 @@ class Environment:
             return
         if self.state is EnvState.STARTING:
             self._ready = True
+            if self._sandbox is not None:
+                self._sandbox.initialised()
             self._cancel_timer()
             self._init_duration_ms = (time.monotonic() - self._spawned_at) * 1000
             self.state = EnvState.BUSY if self.current else EnvState.IDLE

@@ -55,6 +55,9 @@ class Sandbox(Protocol):
     def max_memory_mb(self) -> int:
         """The peak memory the environment has used so far."""
 
+    def initialised(self) -> None:
+        """The runtime finished its init: from now on the environment gets its CPU share."""
+
     def exit_reason(self) -> str | None:
         """Why the environment was ended from outside (e.g. out of memory), if known."""
 
@@ -72,3 +75,6 @@ class SandboxFactory(Protocol):
 
     def runtime_root(self, runtime_dir: Path) -> str:
         """The path of firebox's runtime files as the runtime sees it."""
+
+    def interpreter(self, host_path: str) -> tuple[str, str | None]:
+        """An interpreter's path as the runtime sees it, and a library dir it needs, if any."""

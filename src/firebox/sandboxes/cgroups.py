@@ -39,11 +39,16 @@ class EnvironmentCgroup:
         _write(memory / "memory.limit_in_bytes", limit)
         _write(memory / "memory.memsw.limit_in_bytes", limit, optional=True)  # no swap either
         cpu = self.path("cpu")
-        quota = max(1000, CFS_PERIOD_US * memory_mb // FULL_CORE_MB)
+        # Init runs unthrottled (Lambda boosts CPU during init too); limit_cpu() follows it.
         _write(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
-        _write(cpu / "cpu.cfs_quota_us", str(quota))
+        _write(cpu / "cpu.cfs_quota_us", "-1")
         _write(cpu / "cpu.shares", str(max(2, 1024 * memory_mb // FULL_CORE_MB)))
         _write(self.path("pids") / "pids.max", str(pids_max))
+
+    def limit_cpu(self, memory_mb: int) -> None:
+        """CPU in proportion to memory: 1,769 MB buys one full core, 128 MB about 7 %."""
+        quota = max(1000, CFS_PERIOD_US * memory_mb // FULL_CORE_MB)
+        _write(self.path("cpu") / "cpu.cfs_quota_us", str(quota), optional=True)
 
     def max_memory_bytes(self) -> int:
         return _read_int(self.path("memory") / "memory.max_usage_in_bytes")
@@ -56,17 +61,6 @@ class EnvironmentCgroup:
             return False
         counts = dict(line.split() for line in text.splitlines() if line.strip())
         return int(counts.get("oom_kill", "0")) > 0
-
-    def tmpfs_bytes(self) -> int:
-        """Memory held by the group's tmpfs pages (/tmp), which counts against its limit."""
-        try:
-            for line in (self.path("memory") / "memory.stat").read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "shmem":
-                    return int(value)
-        except (OSError, ValueError):
-            pass
-        return 0
 
     def remove(self) -> bool:
         """Removes the groups; False while a process still lingers in one."""

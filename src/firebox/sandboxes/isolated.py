@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+import marshal
 import os
 import signal
 import socket
@@ -62,17 +62,19 @@ class IsolatedSandbox:
         else:
             self.runtime_api_address = f"127.0.0.1:{RUNTIME_API_PORT}"
 
-    def _launch_spec(self, seccomp_fd: int, channel_fd: int | None) -> str:
+    def _launch_spec(self, seccomp_fd: int, channel_fd: int) -> str:
         spec = self.spec
         environ = {**spec.environ, "AWS_LAMBDA_RUNTIME_API": self.runtime_api_address}
-        return json.dumps(
+        # marshal: the launcher can read it without importing anything (see launcher.py).
+        return marshal.dumps(
             {
                 "root": str(self.factory.root_dir),
-                "system_dirs": ["/usr", *self.factory.extra_dirs],
+                "system_dirs": ["/usr"],
                 "symlinks": self.factory.symlinks,
                 "binds": [
                     [str(spec.code_dir), "/var/task"],
                     [str(spec.runtime_dir), "/var/runtime"],
+                    *([host, inside] for host, inside in self.factory.languages.items()),
                     *([p, p] for p in ETC_BINDS if os.path.exists(p)),
                 ],
                 "files": self.factory.etc_files,
@@ -86,26 +88,27 @@ class IsolatedSandbox:
                 "environ": environ,
                 "cgroups": self.cgroup.procs_files,
                 "channel_fd": channel_fd,
+                "network": self.factory.network,
+                "memory_cgroup": str(self.cgroup.path("memory")),
                 "port": RUNTIME_API_PORT,
                 "seccomp_fd": seccomp_fd,
             }
-        )
+        ).hex()
 
     def start(self) -> None:
         self.cgroup.create(self.spec.memory_mb)
         seccomp_fd = os.memfd_create("firebox-seccomp", 0)
         os.write(seccomp_fd, self.factory.seccomp_program)
         os.lseek(seccomp_fd, 0, os.SEEK_SET)
-        child_channel: socket.socket | None = None
-        if self.factory.network == "isolated":
-            self._channel, child_channel = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            self._channel.setblocking(False)
+        # The launcher hands back the Runtime API listener and, at the end, a memory report.
+        self._channel, child_channel = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._channel.setblocking(False)
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        pass_fds = [seccomp_fd] + ([child_channel.fileno()] if child_channel else [])
+        pass_fds = [seccomp_fd, child_channel.fileno()]
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-S", "-I", str(LAUNCHER),
-                 self._launch_spec(seccomp_fd, child_channel.fileno() if child_channel else None)],
+                 self._launch_spec(seccomp_fd, child_channel.fileno())],
                 cwd="/", env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
                 stdout=write_fd, stderr=subprocess.STDOUT, start_new_session=True,
                 pass_fds=pass_fds,
@@ -117,8 +120,7 @@ class IsolatedSandbox:
         finally:
             os.close(write_fd)
             os.close(seccomp_fd)
-            if child_channel is not None:
-                child_channel.close()
+            child_channel.close()
         self.output_fd = read_fd
         self.state = SandboxState.RUNNING
         try:
@@ -149,11 +151,7 @@ class IsolatedSandbox:
                 received.set_result(socket.socket(fileno=fds[0]))
 
         loop.add_reader(channel.fileno(), on_readable)
-        try:
-            sock = await received
-        finally:
-            channel.close()
-            self._channel = None
+        sock = await received
         sock.setblocking(False)
         return sock
 
@@ -185,16 +183,34 @@ class IsolatedSandbox:
             self._host_listener.close()
         self.factory.release_cgroup(self.cgroup)
 
+    def initialised(self) -> None:
+        self.cgroup.limit_cpu(self.spec.memory_mb)
+
     def max_memory_mb(self) -> int:
         return max(1, self.cgroup.max_memory_bytes() // (1024 * 1024))
 
+    def _memory_report(self) -> dict[str, int]:
+        """The launcher's last words about memory, sent just before it exited."""
+        if self._channel is None:
+            return {}
+        try:
+            data = self._channel.recv(4096).decode()
+            pairs = (item.partition("=") for item in data.split(";") if "=" in item)
+            return {key: int(value) for key, _, value in pairs}
+        except (OSError, ValueError):
+            return {}
+
     def exit_reason(self) -> str | None:
         """Why the kernel ended the environment, when it was the memory limit."""
-        if not self.cgroup.oom_killed():
+        report = self._memory_report()
+        held = int(report.get("tmp_bytes", 0)) // (1024 * 1024)
+        # Reaching the limit is normal (page cache is reclaimed); a kill, or /tmp holding most
+        # of the memory when the limit was hit (tmpfs writes then fail with ENOMEM), is not.
+        tmp_full = bool(report.get("limit_hits")) and held * 2 >= self.spec.memory_mb
+        if not (self.cgroup.oom_killed() or report.get("oom_kills") or tmp_full):
             return None
-        held = self.cgroup.tmpfs_bytes() // (1024 * 1024)
-        note = f" (/tmp held {held} MB of it: files in /tmp count against memory)" if held else ""
-        return f"out of memory: the function used more than {self.spec.memory_mb} MB{note}"
+        note = f"; /tmp held {held} MB of it (files in /tmp count against memory)" if held else ""
+        return f"out of memory: the function reached its {self.spec.memory_mb} MB limit{note}"
 
 
 class IsolatedSandboxFactory:
@@ -203,14 +219,21 @@ class IsolatedSandboxFactory:
     name = "isolated"
 
     def __init__(
-        self, data_dir: Path, network: str, extra_dirs: list[str], seccomp_program: bytes
+        self, data_dir: Path, network: str, interpreters: list[str], seccomp_program: bytes
     ) -> None:
         if network not in NETWORK_MODES:
             raise ValueError(f"network mode must be one of {', '.join(NETWORK_MODES)}")
         self.network = network
         self.root_dir = data_dir / "sandbox-root"  # a mount point, only used inside namespaces
         self.root_dir.mkdir(parents=True, exist_ok=True)
-        self.extra_dirs = sorted(set(extra_dirs))
+        # Interpreters outside /usr (pyenv, /opt builds) are mounted at /var/lang/<name>, as on
+        # Lambda, so the directory they live in on the host (often /root) stays invisible.
+        self.languages: dict[str, str] = {}
+        for interpreter in interpreters:
+            real = os.path.realpath(interpreter)
+            if not real.startswith("/usr/"):
+                prefix = str(Path(real).parent.parent)
+                self.languages[prefix] = f"/var/lang/{Path(prefix).name}"
         self.seccomp_program = seccomp_program
         self.etc_files = _etc_files()
         self.symlinks = {
@@ -229,6 +252,13 @@ class IsolatedSandboxFactory:
 
     def runtime_root(self, runtime_dir: Path) -> str:
         return "/var/runtime"
+
+    def interpreter(self, host_path: str) -> tuple[str, str | None]:
+        real = os.path.realpath(host_path)
+        for prefix, inside in self.languages.items():
+            if real.startswith(prefix + "/"):
+                return inside + real[len(prefix) :], inside + "/lib"
+        return host_path, None
 
     def release_cgroup(self, cgroup: EnvironmentCgroup) -> None:
         """Removes a dead environment's cgroup, retrying while its last processes exit."""

@@ -67,8 +67,7 @@ def choose(mode: str, network: str, data_dir: Path, interpreters: list[str]) -> 
     from firebox.sandboxes.isolated import IsolatedSandboxFactory
     from firebox.sandboxes.seccomp import compile_filter
 
-    extra = [_prefix(i) for i in interpreters if not os.path.realpath(i).startswith("/usr/")]
-    factory = IsolatedSandboxFactory(data_dir, network, extra, compile_filter())
+    factory = IsolatedSandboxFactory(data_dir, network, interpreters, compile_filter())
     report = _smoke_test(factory, data_dir)
     if report is None or not _confined(report):
         reason = f"a test sandbox did not come up confined (saw: {report})"
@@ -76,11 +75,6 @@ def choose(mode: str, network: str, data_dir: Path, interpreters: list[str]) -> 
             raise RuntimeError("isolation is unavailable: " + reason)
         return SandboxChoice(ProcessSandboxFactory(), _process_only(reason))
     return SandboxChoice(factory, _isolated(report, network))
-
-
-def _prefix(interpreter: str) -> str:
-    """The installation an interpreter needs inside the sandbox: .../bin/python → ...."""
-    return str(Path(os.path.realpath(interpreter)).parent.parent)
 
 
 def _prerequisites() -> list[str]:
@@ -105,7 +99,8 @@ def _smoke_test(factory: SandboxFactory, data_dir: Path) -> dict[str, str] | Non
         Path(code, "probe.py").write_text(_PROBE)
         os.chmod(code, 0o755)
         # Paths that must not be visible inside: the data dir and the host's secrets.
-        argv = ["/usr/bin/python3", "-S", "probe.py", str(data_dir.resolve()), "/etc/shadow"]
+        hidden = [str(data_dir.resolve()), "/etc/shadow", "/root", os.path.expanduser("~")]
+        argv = ["/usr/bin/python3", "-S", "probe.py", *hidden]
         spec = SandboxSpec("probe-" + os.urandom(4).hex(), argv, {"PATH": "/usr/bin"},
                            Path(code), RUNTIME_DIR, 128, 512)  # fmt: skip
         sandbox = factory.create(spec)
@@ -151,7 +146,7 @@ def _read_until_exit(output_fd: int, exit_fd: int, timeout: float) -> str:
 def _confined(report: dict[str, str]) -> bool:
     return (
         report.get("uid", "").startswith("993 990 0")
-        and report.get("pid") == "1"
+        and report.get("pid") == "2"  # under the sandbox's own init, as on Lambda
         and report.get("caps") == "0000000000000000 0000000000000000"
         and report.get("nnp") == "1"
         and report.get("seccomp") == "2"
@@ -166,7 +161,7 @@ def _isolated(report: dict[str, str], network: str) -> list[Protection]:
         else Protection("network", False, "host mode: the function shares the host network")
     )
     return [
-        Protection("namespaces", True, "own mount, PID, IPC and UTS namespaces (pid 1 inside)"),
+        Protection("namespaces", True, "own mount, PID, IPC and UTS namespaces, own init"),
         Protection("filesystem", True, f"minimal read-only root; / holds {report.get('root')}"),
         Protection("tmp", True, "private /tmp limited to EphemeralStorage (counts against memory)"),
         Protection("user", True, "uid 993 / gid 990, no supplementary groups"),

@@ -61,6 +61,9 @@ class ProcessSandbox:
     async def listener(self) -> socket.socket:
         return self._listener.take()
 
+    def initialised(self) -> None:
+        pass  # no cgroup: nothing to limit
+
     def exit_reason(self) -> str | None:
         return None  # plain processes have no cgroup to tell an out-of-memory kill apart
 
@@ -138,3 +141,6 @@ class ProcessSandboxFactory:
 
     def runtime_root(self, runtime_dir: Path) -> str:
         return str(runtime_dir)
+
+    def interpreter(self, host_path: str) -> tuple[str, str | None]:
+        return host_path, None

@@ -1,0 +1,315 @@
+"""A hostile-function suite: every escape attempt fails the way Lambda would fail it.
+
+The destructive probes run only after a harmless probe has shown that isolation is active
+(unprivileged uid, host paths invisible): they must never run unconfined on a developer's
+or CI's machine. The suite skips when not root; CI runs as root, so it runs there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import FireboxServer, create_function, invoke_json, runtime_processes, wait_for
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="isolation needs root")
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FireboxServer]:
+    """A server of its own, required to isolate (it refuses to start otherwise)."""
+    server = FireboxServer(tmp_path_factory.mktemp("hostile") / "data", "--sandbox", "isolated")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def lam(hostile: FireboxServer) -> Any:
+    return hostile.client()
+
+
+@pytest.fixture(scope="module")
+def bystander(lam: Any) -> str:
+    """An innocent function created before the attacks; it must be intact afterwards."""
+    return create_function(lam, "def handler(event, context):\n    return 'still here'\n")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def confined(lam: Any, hostile: FireboxServer, bystander: str) -> None:
+    """The harmless probe: refuse every destructive probe unless isolation is proven."""
+    code = (
+        "import os, sys\n"
+        "def handler(event, context):\n"
+        "    return {'uid': os.getuid(), 'gid': os.getgid(),\n"
+        "            'visible': [p for p in event['paths'] if os.path.exists(p)]}\n"
+    )
+    name = create_function(lam, code)
+    paths = [str(hostile.data_dir.resolve()), "/etc/shadow", str(Path.home()), "/work"]
+    body, response = invoke_json(lam, name, {"paths": paths})
+    if "FunctionError" in response or body["uid"] == 0 or body["visible"]:
+        pytest.fail(f"isolation is NOT active ({body}); refusing to run hostile functions")
+
+
+def attack(lam: Any, code: str, event: Any = None, **config: Any) -> tuple[Any, dict[str, Any]]:
+    name = create_function(lam, code, **config)
+    return invoke_json(lam, name, event or {}, LogType="Tail")
+
+
+def test_host_files_are_invisible(lam: Any, hostile: FireboxServer, bystander: str) -> None:
+    other_code = next((hostile.data_dir / "code").glob("*/app.py"))
+    code = (
+        "import os\n"
+        "def handler(event, context):\n"
+        "    out = {}\n"
+        "    for path in event['paths']:\n"
+        "        try:\n"
+        "            with open(path, 'rb') as f:\n"
+        "                out[path] = 'READ %d bytes' % len(f.read())\n"
+        "        except OSError as exc:\n"
+        "            out[path] = type(exc).__name__\n"
+        "    out['/'] = sorted(os.listdir('/'))\n"
+        "    out['/var'] = sorted(os.listdir('/var'))\n"
+        "    return out\n"
+    )
+    secrets = ["/etc/shadow", str(hostile.data_dir.resolve() / "firebox.sqlite3"),
+               str(other_code), "/root/.bash_history", str(Path(__file__).resolve())]  # fmt: skip
+    body, _ = attack(lam, code, {"paths": secrets})
+    for path in secrets:
+        assert body[path] in ("FileNotFoundError", "PermissionError"), (path, body[path])
+    assert set(body["/"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "opt",
+                              "proc", "sbin", "tmp", "usr", "var"}  # fmt: skip
+    assert set(body["/var"]) <= {"lang", "runtime", "task"}
+
+
+def test_read_only_code_and_root(lam: Any) -> None:
+    code = (
+        "import os\n"
+        "def handler(event, context):\n"
+        "    out = {}\n"
+        "    for path in ('/var/task/app.py', '/var/task/new.py', '/evil', '/usr/evil',\n"
+        "                 '/etc/passwd', '/var/runtime/bootstrap.py'):\n"
+        "        try:\n"
+        "            open(path, 'a').close()\n"
+        "            out[path] = 'WROTE'\n"
+        "        except OSError as exc:\n"
+        "            out[path] = exc.errno\n"
+        "    return out\n"
+    )
+    body, _ = attack(lam, code)
+    import errno
+
+    assert all(v in (errno.EROFS, errno.EACCES) for v in body.values()), body
+
+
+def test_tmp_is_private_and_limited_to_ephemeral_storage(lam: Any) -> None:
+    code = (
+        "import errno, os\n"
+        "def handler(event, context):\n"
+        "    chunk = b'x' * (1 << 20)\n"
+        "    written = 0\n"
+        "    try:\n"
+        "        with open('/tmp/fill', 'wb') as f:\n"
+        "            for _ in range(event['mb']):\n"
+        "                f.write(chunk); f.flush(); written += 1\n"
+        "    except OSError as exc:\n"
+        "        return {'errno': errno.errorcode[exc.errno], 'mb': written,\n"
+        "                'others': sorted(os.listdir('/tmp'))}\n"
+        "    return {'errno': None, 'mb': written}\n"
+    )
+    body, response = attack(lam, code, {"mb": 700}, MemorySize=1024, Timeout=60,
+                            EphemeralStorage={"Size": 512})  # fmt: skip
+    assert "FunctionError" not in response, body
+    assert body["errno"] == "ENOSPC"
+    assert 500 <= body["mb"] <= 512
+    assert body["others"] == ["fill"]  # nobody else's files, and not the host's /tmp
+
+
+def test_tmp_filling_memory_is_reported_clearly(lam: Any) -> None:
+    code = (
+        "def handler(event, context):\n"
+        "    with open('/tmp/fill', 'wb') as f:\n"
+        "        for _ in range(400):\n"
+        "            f.write(b'x' * (1 << 20)); f.flush()\n"
+    )
+    body, response = attack(lam, code, MemorySize=128, Timeout=60)
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.OutOfMemory"
+    assert "/tmp" in body["errorMessage"]
+
+
+def test_memory_limit_kills_and_says_so(lam: Any) -> None:
+    code = (
+        "def handler(event, context):\n"
+        "    hog = []\n"
+        "    while True:\n"
+        "        hog.append(bytearray(8 << 20))\n"
+    )
+    body, response = attack(lam, code, MemorySize=128, Timeout=60)
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.OutOfMemory"
+    assert "signal: killed" in body["errorMessage"]
+    assert "out of memory" in body["errorMessage"]
+    import base64
+    import re
+
+    log = base64.b64decode(response["LogResult"]).decode()
+    used = int(re.search(r"Max Memory Used: (\d+) MB", log)[1])  # type: ignore[index]
+    assert 100 <= used <= 130
+
+
+def test_fork_bomb_hits_pids_limit(lam: Any) -> None:
+    code = (
+        "import errno, os, time\n"
+        "def handler(event, context):\n"
+        "    count = 0\n"
+        "    while count < 5000:\n"
+        "        try:\n"
+        "            pid = os.fork()\n"
+        "        except OSError as exc:\n"
+        "            return {'count': count, 'errno': errno.errorcode[exc.errno]}\n"
+        "        if pid == 0:\n"
+        "            time.sleep(60)\n"
+        "            os._exit(0)\n"
+        "        count += 1\n"
+        "    return {'count': count, 'errno': None}\n"
+    )
+    body, response = attack(lam, code, MemorySize=2048, Timeout=120)
+    assert "FunctionError" not in response, body
+    assert body["errno"] == "EAGAIN"
+    assert 900 <= body["count"] < 1024
+
+
+def test_cpu_is_limited_in_proportion_to_memory(lam: Any) -> None:
+    code = (
+        "import os, threading, time\n"
+        "def spin(until):\n"
+        "    while time.time() < until:\n"
+        "        pass\n"
+        "def handler(event, context):\n"
+        "    until = time.time() + 2\n"
+        "    threads = [threading.Thread(target=spin, args=(until,)) for _ in range(4)]\n"
+        "    [t.start() for t in threads]; [t.join() for t in threads]\n"
+        "    t = os.times()\n"
+        "    return t.user + t.system\n"
+    )
+    cpu_seconds, response = attack(lam, code, MemorySize=128, Timeout=30)
+    assert "FunctionError" not in response
+    # Unconfined, four spinning threads burn ~2 s per core; at 128 MB the quota is ~7 %.
+    assert cpu_seconds < 0.6
+
+
+def test_file_descriptors_are_limited(lam: Any) -> None:
+    code = (
+        "import errno\n"
+        "def handler(event, context):\n"
+        "    files = []\n"
+        "    try:\n"
+        "        for _ in range(5000):\n"
+        "            files.append(open('/dev/null'))\n"
+        "    except OSError as exc:\n"
+        "        return [len(files), errno.errorcode[exc.errno]]\n"
+        "    return [len(files), None]\n"
+    )
+    body, _ = attack(lam, code)
+    assert body[1] == "EMFILE"
+    assert 1000 <= body[0] < 1024
+
+
+def test_platform_ports_and_host_network_are_unreachable(lam: Any, hostile: FireboxServer) -> None:
+    code = (
+        "import socket\n"
+        "def handler(event, context):\n"
+        "    out = {}\n"
+        "    for host, port in event['targets']:\n"
+        "        try:\n"
+        "            socket.create_connection((host, port), timeout=2).close()\n"
+        "            out[f'{host}:{port}'] = 'CONNECTED'\n"
+        "        except OSError as exc:\n"
+        "            out[f'{host}:{port}'] = type(exc).__name__\n"
+        "    return out\n"
+    )
+    targets = [["127.0.0.1", hostile.port], ["10.0.0.1", 80], ["8.8.8.8", 53]]
+    body, _ = attack(lam, code, {"targets": targets}, Timeout=20)
+    assert all(v != "CONNECTED" for v in body.values()), body
+
+
+def test_no_signals_ptrace_mount_or_unshare(lam: Any) -> None:
+    code = (
+        "import ctypes, errno, os, signal\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "def call(fn, *args):\n"
+        "    ctypes.set_errno(0)\n"
+        "    rc = fn(*args)\n"
+        "    return errno.errorcode.get(ctypes.get_errno(), 'OK') if rc != 0 else 'SUCCEEDED'\n"
+        "def handler(event, context):\n"
+        "    out = {}\n"
+        "    try:\n"
+        "        os.kill(event['server_pid'], signal.SIGKILL); out['kill_server'] = 'SUCCEEDED'\n"
+        "    except OSError as exc:\n"
+        "        out['kill_server'] = type(exc).__name__\n"
+        "    out['ptrace'] = call(libc.ptrace, 16, 1, None, None)\n"
+        "    out['mount'] = call(libc.mount, b'none', b'/tmp', b'tmpfs', 0, None)\n"
+        "    out['unshare'] = call(libc.unshare, 0x00020000)\n"
+        "    out['unshare_user'] = call(libc.unshare, 0x10000000)\n"
+        "    try:\n"
+        "        os.setuid(0); out['setuid'] = 'SUCCEEDED'\n"
+        "    except OSError as exc:\n"
+        "        out['setuid'] = type(exc).__name__\n"
+        "    out['procs'] = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+        "    return out\n"
+    )
+    assert hostile_pid() is not None
+    body, _ = attack(lam, code, {"server_pid": hostile_pid()})
+    assert body["kill_server"] == "ProcessLookupError"  # the server is not even visible
+    for key in ("ptrace", "mount", "unshare", "unshare_user"):
+        assert body[key] == "EPERM", (key, body)
+    assert body["setuid"] == "PermissionError"
+    assert body["procs"] == [1, 2]  # its init and itself: nothing of the host's
+
+
+def hostile_pid() -> int | None:
+    return _server_pid[0] if _server_pid else None
+
+
+_server_pid: list[int] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remember_server_pid(hostile: FireboxServer) -> None:
+    assert hostile.proc is not None
+    _server_pid.append(hostile.proc.pid)
+
+
+def test_daemonised_child_dies_with_the_environment(lam: Any) -> None:
+    code = (
+        "import os, subprocess\n"
+        "def handler(event, context):\n"
+        "    subprocess.Popen(['/bin/sleep', '1000'], start_new_session=True,\n"
+        "                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "    return 'left a daemon behind'\n"
+    )
+    name = create_function(lam, code)
+    invoke_json(lam, name)
+    wait_for(lambda: len(runtime_processes(name)) >= 2)  # the runtime and its daemon
+    lam.delete_function(FunctionName=name)
+    wait_for(lambda: not runtime_processes(name))
+
+
+def test_server_survives_the_suite(lam: Any, hostile: FireboxServer, bystander: str) -> None:
+    """Runs last in this module: the platform and its data are intact."""
+    assert invoke_json(lam, bystander)[0] == "still here"
+    assert lam.get_function_configuration(FunctionName=bystander)["FunctionName"] == bystander
+    import sqlite3
+
+    with sqlite3.connect(hostile.data_dir / "firebox.sqlite3") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    names = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    for name in names:
+        if name != bystander:
+            lam.delete_function(FunctionName=name)
+    wait_for(lambda: not any(runtime_processes(n) for n in names if n != bystander))
