@@ -34,6 +34,8 @@ fi
 if command -v apt-get >/dev/null; then
     [ -x /usr/bin/python3.11 ] || apt_install python3.11
     command -v zip >/dev/null || apt_install zip
+    # Outbound network for isolated environments (user-mode TCP/IP, host loopback excluded).
+    command -v slirp4netns >/dev/null || apt_install slirp4netns
 fi
 
 if [ ! -x "$venv/bin/python" ]; then

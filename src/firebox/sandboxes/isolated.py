@@ -7,6 +7,7 @@ import contextlib
 import logging
 import marshal
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -56,6 +57,8 @@ class IsolatedSandbox:
         self._returncode: int | None = None
         self._channel: socket.socket | None = None
         self._host_listener: PlainListener | None = None
+        self._slirp: subprocess.Popen[bytes] | None = None
+        self._slirp_exit_fd = -1
         if factory.network == "host":
             self._host_listener = PlainListener()
             self.runtime_api_address = self._host_listener.address
@@ -89,6 +92,7 @@ class IsolatedSandbox:
                 "cgroups": self.cgroup.procs_files,
                 "channel_fd": channel_fd,
                 "network": self.factory.network,
+                "outbound": "tap0" if self.factory.slirp4netns else None,
                 "memory_cgroup": str(self.cgroup.path("memory")),
                 "port": RUNTIME_API_PORT,
                 "seccomp_fd": seccomp_fd,
@@ -153,7 +157,24 @@ class IsolatedSandbox:
         loop.add_reader(channel.fileno(), on_readable)
         sock = await received
         sock.setblocking(False)
+        if self.factory.slirp4netns and self._proc is not None:
+            self._start_outbound(self.factory.slirp4netns, self._proc.pid)
         return sock
+
+    def _start_outbound(self, slirp4netns: str, pid: int) -> None:
+        """Outbound network for the environment's namespace, host loopback excluded."""
+        exit_read, self._slirp_exit_fd = os.pipe2(os.O_CLOEXEC)
+        try:
+            self._slirp = subprocess.Popen(
+                [slirp4netns, "--configure", "--mtu=65520",
+                 "--disable-host-loopback", f"--exit-fd={exit_read}", str(pid), "tap0"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                pass_fds=[exit_read], start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            log.warning("environment %s has no outbound network: %s", self.spec.env_id, exc)
+        finally:
+            os.close(exit_read)
 
     @property
     def pid(self) -> int | None:
@@ -181,6 +202,13 @@ class IsolatedSandbox:
             self._channel = None
         if self._host_listener is not None:
             self._host_listener.close()
+        if self._slirp_exit_fd >= 0:
+            os.close(self._slirp_exit_fd)  # slirp4netns exits when this closes
+            self._slirp_exit_fd = -1
+        if self._slirp is not None:
+            self._slirp.kill()
+            self._slirp.wait()
+            self._slirp = None
         self.factory.release_cgroup(self.cgroup)
 
     def initialised(self) -> None:
@@ -224,6 +252,8 @@ class IsolatedSandboxFactory:
         if network not in NETWORK_MODES:
             raise ValueError(f"network mode must be one of {', '.join(NETWORK_MODES)}")
         self.network = network
+        # Outbound access for isolated namespaces; without it they reach nothing but loopback.
+        self.slirp4netns = shutil.which("slirp4netns") if network == "isolated" else None
         self.root_dir = data_dir / "sandbox-root"  # a mount point, only used inside namespaces
         self.root_dir.mkdir(parents=True, exist_ok=True)
         # Interpreters outside /usr (pyenv, /opt builds) are mounted at /var/lang/<name>, as on

@@ -131,6 +131,18 @@ def build_root(spec: Spec) -> None:
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
+def wait_for_interface(name: str, limit_s: float = 2.0) -> None:
+    """Waits until the server has attached the outbound interface, so init can use the net."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        with open("/proc/net/route") as f:  # configured = it carries the default route
+            if any(line.startswith(f"{name}\t00000000") for line in f):
+                return
+        time.sleep(0.0005)
+
+
 def drop_privileges(spec: Spec, monitor_pid: int) -> None:
     """Unprivileged uid/gid, no groups, no capabilities, no way back."""
     with open("/proc/sys/kernel/cap_last_cap") as f:
@@ -172,6 +184,8 @@ def pid1(spec: Spec, monitor_pid: int, status_fd: int) -> None:
     if spec.get("seccomp_fd") is not None:
         load_seccomp(spec["seccomp_fd"])
     os.chdir(spec["cwd"])
+    if spec.get("outbound"):
+        wait_for_interface(spec["outbound"])
     runtime = os.fork()
     if runtime == 0:
         try:
