@@ -1,0 +1,135 @@
+"""Isolation benchmark: cold start with isolation off and on, and idle environment memory.
+
+Each mode gets its own `firebox serve`; the same trivial function is created anew for every
+sample, so every sample is a cold start. Idle memory is the PSS of every process that belongs
+to an environment (runtime, the sandbox's init and monitor, the network helper), summed.
+
+    .venv/bin/python bench/isolation_bench.py [--quick] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from invoke_bench import ROOT, Server, commit, machine, percentile, raw_invoke
+
+MODES = {
+    "process (isolation off)": ["--sandbox", "process"],
+    "isolated, network host": ["--sandbox", "isolated", "--network", "host"],
+    "isolated, network isolated (+ outbound helper)": ["--sandbox", "isolated"],
+}
+
+
+def pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(stat[1]), []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def environments(server: Server) -> list[dict[str, Any]]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    conn.request("GET", "/_firebox/environments")
+    envs: list[dict[str, Any]] = json.loads(conn.getresponse().read())["Environments"]
+    return envs
+
+
+def helpers(server_pid: int) -> list[int]:
+    """Per-environment helpers the server started (slirp4netns)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                comm = Path(f"/proc/{entry}/comm").read_text().strip()
+            except OSError:
+                continue
+            if comm == "slirp4netns" and int(stat[1]) == server_pid:
+                found.append(int(entry))
+    return found
+
+
+def bench_mode(args: list[str], samples: int, idle: int) -> dict[str, Any]:
+    server = Server(*args)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        times = []
+        for i in range(samples):
+            server.create(f"cold-{i}")
+            times.append(raw_invoke(conn, f"cold-{i}"))
+        # Idle memory: `idle` environments, each after one invoke.
+        for i in range(idle):
+            server.create(f"idle-{i}")
+            raw_invoke(conn, f"idle-{i}")
+        time.sleep(0.5)  # let start-up garbage settle before measuring memory
+        envs = [e for e in environments(server) if e["function_name"].startswith("idle-")]
+        per_env = [sum(pss_kb(p) for p in descendants(e["pid"])) for e in envs]
+        helper_kb = sum(pss_kb(p) for p in helpers(server.proc.pid))
+        per_env_kb = (sum(per_env) + helper_kb) / max(1, len(envs))
+        return {"cold": times, "idle_kb": per_env_kb, "envs": len(envs)}
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    samples, idle = (10, 10) if args.quick else (40, 30)
+    rows = []
+    for label, flags in MODES.items():
+        result = bench_mode(flags, samples, idle)
+        cold = result["cold"]
+        rows.append(
+            f"| {label} | {statistics.median(cold):.1f} ms | {percentile(cold, 99):.1f} ms "
+            f"| {len(cold)} | {result['idle_kb'] / 1024:.1f} MB ({result['envs']} envs) |"
+        )
+    text = "\n".join([
+        f"Measured {time.strftime('%Y-%m-%d')} at commit `{commit()}` on {machine()}.",
+        "",
+        "| sandbox | cold start p50 | p99 | samples | idle PSS per environment |",
+        "|---|---|---|---|---|",
+        *rows,
+    ])  # fmt: skip
+    print(text)
+    if not args.no_write:
+        path = ROOT / "docs" / "performance.md"
+        begin, end = "<!-- isolation-bench:begin -->", "<!-- isolation-bench:end -->"
+        doc = path.read_text()
+        if begin not in doc:
+            doc += f"\n{begin}\n{end}\n"
+        head, _, rest = doc.partition(begin)
+        _, _, tail = rest.partition(end)
+        path.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
+
+
+if __name__ == "__main__":
+    main()
