@@ -183,18 +183,27 @@ def invoke_json(
 
 
 def runtime_processes(function_name: str) -> list[int]:
-    """Host pids of every process still running a function's code: a scan of the process table."""
+    """Host pids of every process still running a function's code: a scan of the process table.
+
+    Isolated environments are found by their cgroup (firebox/<function>.<environment>), which
+    every process inside inherits; plain processes by the function name in their environment.
+    """
+    group = f"/firebox/{function_name}.".encode()
     marker = f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode() + b"\0"
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if marker in f.read() and process_alive(int(entry)):
-                    found.append(int(entry))
+            with open(f"/proc/{entry}/cgroup", "rb") as f:
+                mine = group in f.read()
+            if not mine:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    mine = marker in f.read()
         except OSError:
             continue
+        if mine and process_alive(int(entry)):
+            found.append(int(entry))
     return found
 
 

@@ -37,6 +37,8 @@ class Settings:
     sandbox: str = "auto"
     # isolated: an own network namespace per environment; host: the host's network.
     network: str = "isolated"
+    # Fork environments from pre-initialised zygotes; False starts a fresh interpreter each.
+    zygote: bool = True
 
     @property
     def db_path(self) -> Path:

@@ -132,10 +132,12 @@ class Environment:
                 runtime_dir=self.ctx.runtime_dir,
                 memory_mb=self.record.memory_size,
                 ephemeral_storage_mb=self.record.ephemeral_storage,
+                interpreter=self.runtime.interpreter,
+                label=self.record.name,
             )
             self._spawned_at = time.monotonic()
             sandbox = self.ctx.factory.create(spec)
-            sandbox.start()
+            await sandbox.start()
         except OSError as exc:
             self._init_error = error_payload(
                 "Runtime.InvalidEntrypoint", f"Error: could not start the runtime: {exc}"

@@ -16,6 +16,7 @@ from firebox.pools import EnvironmentPool
 from firebox.runtimes import RUNTIME_DIR, RuntimeRegistry
 from firebox.sandboxes import probe
 from firebox.sandboxes.base import SandboxFactory
+from firebox.sandboxes.zygotes import Zygotes
 from firebox.store import SqliteFunctionStore
 
 log = logging.getLogger("firebox")
@@ -33,8 +34,9 @@ class Platform:
         self.logs = LogStore(settings.data_dir / "logs.sqlite3")
         self.code = CodeStore(settings.code_dir)
         interpreters = list(self.runtimes.interpreters().values())
+        self.zygotes = Zygotes(RUNTIME_DIR) if settings.zygote else None
         self.sandbox_choice = probe.choose(
-            settings.sandbox, settings.network, settings.data_dir, interpreters
+            settings.sandbox, settings.network, settings.data_dir, interpreters, self.zygotes
         )
         self.sandboxes: SandboxFactory = self.sandbox_choice.factory
         # Compiled once here so no environment pays for compiling the runtime at start.
@@ -74,5 +76,7 @@ class Platform:
     async def close(self) -> None:
         await self.functions.close()
         self.pool.close()
+        if self.zygotes is not None:
+            self.zygotes.close()
         self.logs.close()
         self.store.close()

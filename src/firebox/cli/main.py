@@ -76,11 +76,18 @@ def cli() -> None:
     type=click.Choice(["isolated", "host"]),
     help="isolated: no access to the host's services; host: share the host network.",
 )
+@click.option(
+    "--zygote/--no-zygote",
+    default=True,
+    show_default=True,
+    envvar="FIREBOX_ZYGOTE",
+    help="Fork environments from pre-initialised interpreters (isolated sandboxes).",
+)
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
 def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
           concurrency: int | None, keep_alive: str, init_timeout: str,
-          runtimes: tuple[str, ...], sandbox: str, network: str,
+          runtimes: tuple[str, ...], sandbox: str, network: str, zygote: bool,
           log_level: str) -> None:  # fmt: skip
     """Run the firebox server."""
     from firebox.config import Settings, default_concurrency
@@ -104,6 +111,7 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
         runtime_interpreters=interpreters,
         sandbox=sandbox,
         network=network,
+        zygote=zygote,
     )
     try:
         run(settings, log_level)

@@ -26,6 +26,8 @@ class SandboxSpec:
     runtime_dir: Path  # host path of firebox's runtime files
     memory_mb: int
     ephemeral_storage_mb: int
+    interpreter: str | None = None  # host path of a Python runtime's interpreter
+    label: str = ""  # the function's name: makes the environment's cgroup recognisable
 
 
 class Sandbox(Protocol):
@@ -40,7 +42,7 @@ class Sandbox(Protocol):
     def pid(self) -> int | None:
         """The host pid of the sandbox's top process."""
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Starts the runtime process; raises OSError if it cannot."""
 
     async def listener(self) -> socket.socket:

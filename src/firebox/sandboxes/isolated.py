@@ -13,17 +13,20 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from firebox.sandboxes import cgroups, launcher
 from firebox.sandboxes.base import SandboxSpec, SandboxState
 from firebox.sandboxes.cgroups import EnvironmentCgroup
 from firebox.sandboxes.process import PlainListener
+from firebox.sandboxes.zygotes import ZYGOTE, Zygotes, wait_status_to_code
 
 log = logging.getLogger("firebox.sandboxes")
 
 SANDBOX_UID, SANDBOX_GID = 993, 990  # Lambda's sbx_user1051
 RUNTIME_API_PORT = 9001
 LAUNCHER = Path(launcher.__file__)
+ZYGOTE_DIR = ZYGOTE.parent
 ETC_BINDS = ("/etc/ld.so.cache", "/etc/ssl", "/etc/alternatives", "/etc/ca-certificates")
 NETWORK_MODES = ("isolated", "host")
 
@@ -52,54 +55,58 @@ class IsolatedSandbox:
         self.state = SandboxState.CREATED
         self.output_fd = -1
         self.exit_fd = -1
-        self.cgroup = EnvironmentCgroup(spec.env_id)
+        # /sys/fs/cgroup/<controller>/firebox/<function>.<environment>
+        self.cgroup = EnvironmentCgroup(
+            f"{spec.label}.{spec.env_id}" if spec.label else spec.env_id
+        )
         self._proc: subprocess.Popen[bytes] | None = None
         self._returncode: int | None = None
         self._channel: socket.socket | None = None
         self._host_listener: PlainListener | None = None
         self._slirp: subprocess.Popen[bytes] | None = None
         self._slirp_exit_fd = -1
+        self._zygote_pid: int | None = None
+        self._exit_write = -1
         if factory.network == "host":
             self._host_listener = PlainListener()
             self.runtime_api_address = self._host_listener.address
         else:
             self.runtime_api_address = f"127.0.0.1:{RUNTIME_API_PORT}"
 
-    def _launch_spec(self, seccomp_fd: int, channel_fd: int) -> str:
+    def _launch_spec(self) -> dict[str, Any]:
         spec = self.spec
         environ = {**spec.environ, "AWS_LAMBDA_RUNTIME_API": self.runtime_api_address}
-        # marshal: the launcher can read it without importing anything (see launcher.py).
-        return marshal.dumps(
-            {
-                "root": str(self.factory.root_dir),
-                "system_dirs": ["/usr"],
-                "symlinks": self.factory.symlinks,
-                "binds": [
-                    [str(spec.code_dir), "/var/task"],
-                    [str(spec.runtime_dir), "/var/runtime"],
-                    *([host, inside] for host, inside in self.factory.languages.items()),
-                    *([p, p] for p in ETC_BINDS if os.path.exists(p)),
-                ],
-                "files": self.factory.etc_files,
-                "tmp_mb": spec.ephemeral_storage_mb,
-                "uid": SANDBOX_UID,
-                "gid": SANDBOX_GID,
-                "hostname": "firebox",
-                "nofile": 1024,
-                "cwd": "/var/task",
-                "argv": spec.argv,
-                "environ": environ,
-                "cgroups": self.cgroup.procs_files,
-                "channel_fd": channel_fd,
-                "network": self.factory.network,
-                "outbound": "tap0" if self.factory.slirp4netns else None,
-                "memory_cgroup": str(self.cgroup.path("memory")),
-                "port": RUNTIME_API_PORT,
-                "seccomp_fd": seccomp_fd,
-            }
-        ).hex()
+        return {
+            "root": str(self.factory.root_dir),
+            "system_dirs": ["/usr"],
+            "symlinks": self.factory.symlinks,
+            "binds": [
+                [str(spec.code_dir), "/var/task"],
+                [str(spec.runtime_dir), "/var/runtime"],
+                *([host, inside] for host, inside in self.factory.languages.items()),
+                *([p, p] for p in ETC_BINDS if os.path.exists(p)),
+            ],
+            "files": self.factory.etc_files,
+            "tmp_mb": spec.ephemeral_storage_mb,
+            "uid": SANDBOX_UID,
+            "gid": SANDBOX_GID,
+            "hostname": "firebox",
+            "nofile": 1024,
+            "cwd": "/var/task",
+            "argv": spec.argv,
+            "environ": environ,
+            "cgroups": self.cgroup.procs_files,
+            "network": self.factory.network,
+            "outbound": "tap0" if self.factory.slirp4netns else None,
+            "memory_cgroup": str(self.cgroup.path("memory")),
+            "port": RUNTIME_API_PORT,
+            # For runtimes started in-process by a zygote: host paths → paths inside.
+            "path_map": dict(self.factory.languages),
+            "zygote_paths": (str(ZYGOTE_DIR), str(spec.runtime_dir)),
+        }
 
-    def start(self) -> None:
+    def _prepare(self) -> tuple[int, socket.socket, int, int]:
+        """The cgroup, the seccomp program, the channel and the output pipe of a new sandbox."""
         self.cgroup.create(self.spec.memory_mb)
         seccomp_fd = os.memfd_create("firebox-seccomp", 0)
         os.write(seccomp_fd, self.factory.seccomp_program)
@@ -108,14 +115,60 @@ class IsolatedSandbox:
         self._channel, child_channel = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._channel.setblocking(False)
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        pass_fds = [seccomp_fd, child_channel.fileno()]
+        return seccomp_fd, child_channel, read_fd, write_fd
+
+    async def start(self) -> None:
+        zygotes = self.factory.zygotes
+        if zygotes is None:
+            self.start_exec()
+            return
+        # Python runtimes start in-process in the zygote of their interpreter; others are
+        # exec'd from the zygote of the server's own interpreter.
+        interpreter = self.spec.interpreter or sys.executable
+        zygote = await zygotes.get(interpreter)
+        seccomp_fd, child_channel, read_fd, write_fd = self._prepare()
+        exit_read, self._exit_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        spec = self._launch_spec()
+        if self.spec.interpreter is not None:
+            spec["argv"] = None  # the zygote's own runtime, no exec
+        try:
+            self._zygote_pid = await zygote.spawn(
+                spec, [write_fd, child_channel.fileno(), seccomp_fd], self._on_zygote_exit
+            )
+        except BaseException:
+            for fd in (read_fd, exit_read, self._exit_write):
+                os.close(fd)
+            self._exit_write = -1
+            self.cgroup.remove()
+            raise
+        finally:
+            os.close(write_fd)
+            os.close(seccomp_fd)
+            child_channel.close()
+        self.output_fd = read_fd
+        self.exit_fd = exit_read
+        self.state = SandboxState.RUNNING
+        os.set_blocking(read_fd, False)
+
+    def _on_zygote_exit(self, status: int) -> None:
+        self._returncode = wait_status_to_code(status)
+        if self._exit_write >= 0:
+            os.write(self._exit_write, b"x")  # wakes the environment's exit watch
+            os.close(self._exit_write)
+            self._exit_write = -1
+
+    def start_exec(self) -> None:
+        """Starts the launcher as a fresh program (no zygote): the baseline, and the probe."""
+        seccomp_fd, child_channel, read_fd, write_fd = self._prepare()
+        spec = self._launch_spec()
+        spec["seccomp_fd"] = seccomp_fd
+        spec["channel_fd"] = child_channel.fileno()
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-S", "-I", str(LAUNCHER),
-                 self._launch_spec(seccomp_fd, child_channel.fileno())],
+                [sys.executable, "-S", "-I", str(LAUNCHER), marshal.dumps(spec).hex()],
                 cwd="/", env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
                 stdout=write_fd, stderr=subprocess.STDOUT, start_new_session=True,
-                pass_fds=pass_fds,
+                pass_fds=[seccomp_fd, child_channel.fileno()],
             )  # fmt: skip
         except BaseException:
             os.close(read_fd)
@@ -157,8 +210,8 @@ class IsolatedSandbox:
         loop.add_reader(channel.fileno(), on_readable)
         sock = await received
         sock.setblocking(False)
-        if self.factory.slirp4netns and self._proc is not None:
-            self._start_outbound(self.factory.slirp4netns, self._proc.pid)
+        if self.factory.slirp4netns and self.pid is not None:
+            self._start_outbound(self.factory.slirp4netns, self.pid)
         return sock
 
     def _start_outbound(self, slirp4netns: str, pid: int) -> None:
@@ -178,7 +231,7 @@ class IsolatedSandbox:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+        return self._proc.pid if self._proc else self._zygote_pid
 
     def reap(self) -> int | None:
         if self._returncode is None and self._proc is not None:
@@ -193,6 +246,16 @@ class IsolatedSandbox:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
             self._returncode = self._proc.wait()
+        elif self._zygote_pid is not None:
+            # Its own session: the group is the whole environment. The zygote reaps it.
+            try:
+                os.killpg(self._zygote_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self._zygote_pid, signal.SIGKILL)  # killed before its setsid()
+        if self._exit_write >= 0:
+            os.close(self._exit_write)
+            self._exit_write = -1
         for fd in (self.output_fd, self.exit_fd):
             if fd >= 0:
                 os.close(fd)
@@ -247,11 +310,17 @@ class IsolatedSandboxFactory:
     name = "isolated"
 
     def __init__(
-        self, data_dir: Path, network: str, interpreters: list[str], seccomp_program: bytes
+        self,
+        data_dir: Path,
+        network: str,
+        interpreters: list[str],
+        seccomp_program: bytes,
+        zygotes: Zygotes | None = None,
     ) -> None:
         if network not in NETWORK_MODES:
             raise ValueError(f"network mode must be one of {', '.join(NETWORK_MODES)}")
         self.network = network
+        self.zygotes = zygotes  # None: a fresh launcher program per environment
         # Outbound access for isolated namespaces; without it they reach nothing but loopback.
         self.slirp4netns = shutil.which("slirp4netns") if network == "isolated" else None
         self.root_dir = data_dir / "sandbox-root"  # a mount point, only used inside namespaces

@@ -34,6 +34,7 @@ DEVICES = ("null", "zero", "full", "random", "urandom")
 
 libc = ctypes.CDLL(None, use_errno=True)
 Spec = dict  # the marshalled launch spec (see IsolatedSandbox._launch_spec)
+Runner = object  # a callable taking the spec: exec_runtime, or the zygote's in-process runtime
 SIGKILL, SIGSTOP = 9, 19
 SCM_RIGHTS = 1
 
@@ -169,7 +170,17 @@ def load_seccomp(fd: int) -> None:
     check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
 
 
-def pid1(spec: Spec, monitor_pid: int, status_fd: int) -> None:
+def exec_runtime(spec: Spec) -> None:
+    """The default last step: become the runtime program."""
+    try:
+        os.execve(spec["argv"][0], spec["argv"], spec["environ"])
+    except OSError as exc:
+        print(f"firebox sandbox: cannot run {spec['argv'][0]}: {exc.strerror}",
+              file=sys.stderr, flush=True)  # fmt: skip
+        os._exit(127)
+
+
+def pid1(spec: Spec, monitor_pid: int, status_fd: int, run: Runner) -> None:
     """Pid 1 of the new PID namespace: finish the sandbox, start the runtime, reap, report.
 
     The runtime is not pid 1 (as on Lambda): the kernel ignores signals a namespace's init
@@ -188,12 +199,13 @@ def pid1(spec: Spec, monitor_pid: int, status_fd: int) -> None:
         wait_for_interface(spec["outbound"])
     runtime = os.fork()
     if runtime == 0:
+        os.close(status_fd)
         try:
-            os.execve(spec["argv"][0], spec["argv"], spec["environ"])
-        except OSError as exc:
-            print(f"firebox sandbox: cannot run {spec['argv'][0]}: {exc.strerror}",
-                  file=sys.stderr, flush=True)  # fmt: skip
-            os._exit(127)
+            run(spec)
+        except BaseException as exc:
+            print(f"firebox sandbox: the runtime failed to start: {exc!r}", file=sys.stderr,
+                  flush=True)  # fmt: skip
+        os._exit(1)  # a runner returns only if the runtime failed to take over
     # The init loop: reap everything; when the runtime goes, so does the whole namespace.
     while True:
         try:
@@ -256,14 +268,19 @@ def monitor(child: int, status_fd: int, counters: dict[str, int], channel: _sock
 
             _signal.signal(sig, _signal.SIG_DFL)
         os.kill(os.getpid(), sig)
-    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
 def main() -> None:
-    spec = marshal.loads(bytes.fromhex(sys.argv[1]))
+    """Entry point when run as a program: the environment's runtime is exec'd."""
+    launch(marshal.loads(bytes.fromhex(sys.argv[1])), exec_runtime)
+
+
+def launch(spec: Spec, run: Runner) -> None:
+    """Builds the environment in this (new) process; run() finally starts the runtime."""
     libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
     if os.getppid() == 1:
-        os._exit(1)  # the server is already gone
+        os._exit(1)  # whoever started us is already gone
     for procs in spec["cgroups"]:
         with open(procs, "w") as f:
             f.write(str(os.getpid()))
@@ -282,7 +299,7 @@ def main() -> None:
         os.close(status_read)
         channel.close()
         try:
-            pid1(spec, monitor_pid, status_write)
+            pid1(spec, monitor_pid, status_write, run)
         except BaseException as exc:
             print(f"firebox sandbox: {exc}", file=sys.stderr, flush=True)
             os._exit(126)

@@ -12,6 +12,7 @@ from pathlib import Path
 from firebox.sandboxes import cgroups
 from firebox.sandboxes.base import SandboxFactory, SandboxSpec
 from firebox.sandboxes.process import ProcessSandboxFactory
+from firebox.sandboxes.zygotes import Zygotes
 
 # Run inside the smoke-test sandbox: prints what it can see and who it is.
 _PROBE = """
@@ -55,7 +56,13 @@ class SandboxChoice:
         return [asdict(p) for p in self.protections]
 
 
-def choose(mode: str, network: str, data_dir: Path, interpreters: list[str]) -> SandboxChoice:
+def choose(
+    mode: str,
+    network: str,
+    data_dir: Path,
+    interpreters: list[str],
+    zygotes: Zygotes | None = None,
+) -> SandboxChoice:
     """Builds the factory for mode auto|isolated|process; isolated is required, not hoped for."""
     if mode == "process":
         return SandboxChoice(ProcessSandboxFactory(), _process_only("process mode was requested"))
@@ -67,7 +74,7 @@ def choose(mode: str, network: str, data_dir: Path, interpreters: list[str]) -> 
     from firebox.sandboxes.isolated import IsolatedSandboxFactory
     from firebox.sandboxes.seccomp import compile_filter
 
-    factory = IsolatedSandboxFactory(data_dir, network, interpreters, compile_filter())
+    factory = IsolatedSandboxFactory(data_dir, network, interpreters, compile_filter(), zygotes)
     report = _smoke_test(factory, data_dir)
     if report is None or not _confined(report):
         reason = f"a test sandbox did not come up confined (saw: {report})"
@@ -105,7 +112,7 @@ def _smoke_test(factory: SandboxFactory, data_dir: Path) -> dict[str, str] | Non
                            Path(code), RUNTIME_DIR, 128, 512)  # fmt: skip
         sandbox = factory.create(spec)
         try:
-            sandbox.start()
+            sandbox.start_exec()  # type: ignore[attr-defined]
             output = _read_until_exit(sandbox.output_fd, sandbox.exit_fd, timeout=20)
         except OSError:
             return None

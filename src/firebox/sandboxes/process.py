@@ -67,7 +67,7 @@ class ProcessSandbox:
     def exit_reason(self) -> str | None:
         return None  # plain processes have no cgroup to tell an out-of-memory kill apart
 
-    def start(self) -> None:
+    async def start(self) -> None:
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         try:
             self._proc = subprocess.Popen(

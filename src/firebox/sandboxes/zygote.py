@@ -1,0 +1,182 @@
+"""A zygote: a pre-initialised interpreter that forks isolated execution environments.
+
+Started once per runtime interpreter by the server, as root:
+    python3.X -S -I zygote.py SANDBOXES_DIR RUNTIME_DIR SOCKET_FD
+
+It imports firebox's Python runtime, the isolation code and the commonly used standard library,
+freezes the heap (gc.freeze, so children do not copy it on their first collection) and waits.
+For each environment it forks a child that applies the launcher's isolation steps and then
+starts the runtime in-process: no interpreter start-up, no imports, no exec. A `provided`
+runtime is exec'd at the same point instead.
+
+Protocol (SOCK_SEQPACKET, one marshalled dict per message):
+  server → zygote  {"op": "spawn", "id": N, "spec": {...}}  + fds [output, channel, seccomp]
+  zygote → server  {"op": "spawned", "id": N, "pid": P}  or  {"op": "failed", "id": N, ...}
+  zygote → server  {"op": "exit", "pid": P, "status": S}   (the wait status, as os.wait gives it)
+Standard library only, Python 3.8+: it runs under every runtime's own interpreter.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import gc
+import marshal
+import os
+import select
+import signal
+import socket
+import sys
+
+# What handlers commonly import, loaded once here instead of in every environment.
+PRELOAD = (
+    "json", "logging", "base64", "datetime", "decimal", "hashlib", "hmac", "uuid", "re",
+    "collections", "dataclasses", "typing", "functools", "itertools", "traceback", "threading",
+    "socket", "ssl", "http.client", "urllib.request", "urllib.parse", "email.utils", "zlib",
+    "gzip", "io", "time", "random", "string", "struct", "tempfile", "copy", "math", "enum",
+)  # fmt: skip
+
+
+def preload() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+def run_python_runtime(spec: dict) -> None:
+    """The last step inside the sandbox for Python runtimes: firebox's runtime, in-process."""
+    import firebox_runtime
+
+    # Host paths are not visible inside: a /var/lang interpreter's stdlib moved. Modules the
+    # zygote imported remember where they came from, and packages look up submodules (e.g.
+    # encodings.idna) in their own __path__, so those move too, not just sys.path.
+    moves = tuple(spec.get("path_map", {}).items())
+
+    def moved(path: str) -> str:
+        for host, inside in moves:
+            if path.startswith(host + "/"):
+                return inside + path[len(host) :]
+        return path
+
+    if moves:
+        sys.path[:] = [moved(p) for p in sys.path]
+        for module in list(sys.modules.values()):
+            package_path = getattr(module, "__path__", None)
+            if isinstance(package_path, list):
+                package_path[:] = [moved(p) for p in package_path]
+            file = getattr(module, "__file__", None)
+            if isinstance(file, str):
+                with contextlib.suppress(AttributeError, TypeError):
+                    module.__file__ = moved(file)
+        sys.path_importer_cache.clear()
+    sys.path[:] = [p for p in sys.path if not p.startswith(spec["zygote_paths"])]
+    sys.path.insert(0, "/var/runtime")
+    os.environ.clear()
+    os.environ.update(spec["environ"])
+    sys.argv[:] = ["/var/runtime/bootstrap.py"]
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    firebox_runtime.main()
+
+
+def spawn(request: dict, fds: list, server: socket.socket) -> int:
+    """Forks one environment; returns the child's pid (its own session and process group)."""
+    import launcher
+
+    output, channel, seccomp = fds
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        for fd in fds:
+            os.close(fd)
+        return pid
+    try:
+        server.close()
+        os.setsid()
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        for fd in (null, output):
+            os.close(fd)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        keep = {0, 1, 2, channel, seccomp}
+        for name in os.listdir("/proc/self/fd"):  # nothing of the zygote's leaks inside
+            if int(name) not in keep:
+                with contextlib.suppress(OSError):
+                    os.close(int(name))
+        spec = request["spec"]
+        spec["channel_fd"] = channel
+        spec["seccomp_fd"] = seccomp
+        runner = run_python_runtime if spec.get("argv") is None else launcher.exec_runtime
+        launcher.launch(spec, runner)
+    except BaseException as exc:
+        print(f"firebox zygote: {exc}", file=sys.stderr, flush=True)
+    os._exit(126)
+
+
+def send(server: socket.socket, message: dict) -> None:
+    server.send(marshal.dumps(message))
+
+
+def reap(server: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        send(server, {"op": "exit", "pid": pid, "status": status})
+
+
+def main() -> None:
+    sandboxes_dir, runtime_dir, fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    sys.path[:0] = [sandboxes_dir, runtime_dir]
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # die with the server
+    if os.getppid() == 1:
+        os._exit(1)
+    preload()
+    import firebox_runtime  # noqa: F401 - imported once here, used by every child
+    import launcher  # noqa: F401
+
+    server = socket.socket(fileno=fd)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    gc.collect()
+    gc.freeze()  # children share these pages: a collection there must not touch them
+    send(server, {"op": "ready", "pid": os.getpid()})
+    while True:
+        ready, _, _ = select.select([server, wake_read], [], [])
+        if wake_read in ready:
+            os.read(wake_read, 4096)
+            reap(server)
+        if server in ready:
+            fds = array.array("i")
+            data, ancdata, _flags, _addr = server.recvmsg(
+                1 << 20, socket.CMSG_LEN(3 * fds.itemsize)
+            )
+            if not data:
+                os._exit(0)  # the server went away
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+            request = marshal.loads(data)
+            try:
+                pid = spawn(request, list(fds), server)
+                send(server, {"op": "spawned", "id": request["id"], "pid": pid})
+            except OSError as exc:
+                send(server, {"op": "failed", "id": request["id"], "error": str(exc)})
+            reap(server)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""The server's side of the zygotes: one per interpreter, started on first use."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import logging
+import marshal
+import os
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from firebox.sandboxes import zygote
+
+log = logging.getLogger("firebox.zygotes")
+
+ZYGOTE = Path(zygote.__file__)
+ExitCallback = Callable[[int], None]
+
+
+class ZygoteError(OSError):
+    """The zygote could not fork an environment (or is gone)."""
+
+
+class Zygote:
+    """One zygote process and the socket the server drives it through."""
+
+    def __init__(self, interpreter: str, runtime_dir: Path) -> None:
+        self.interpreter = interpreter
+        self.runtime_dir = runtime_dir
+        self.pid: int | None = None
+        self._sock: socket.socket | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._pending: dict[int, asyncio.Future[int]] = {}
+        self._exits: dict[int, ExitCallback] = {}
+        self._next_id = 0
+
+    @property
+    def alive(self) -> bool:
+        return self._sock is not None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self._proc = subprocess.Popen(
+                [self.interpreter, "-S", "-I", str(ZYGOTE), str(ZYGOTE.parent),
+                 str(self.runtime_dir), str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._sock = ours
+        self._ready = loop.create_future()
+        loop.add_reader(ours.fileno(), self._on_readable)
+        await asyncio.wait_for(self._ready, timeout=30)
+
+    async def spawn(self, spec: dict[str, Any], fds: list[int], on_exit: ExitCallback) -> int:
+        """Forks an environment from the zygote; on_exit gets its wait status later."""
+        if self._sock is None:
+            raise ZygoteError("the zygote is not running")
+        self._next_id += 1
+        request_id = self._next_id
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        message = marshal.dumps({"op": "spawn", "id": request_id, "spec": spec})
+        rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        try:
+            self._sock.sendmsg([message], rights)
+        except OSError as exc:
+            self._pending.pop(request_id, None)
+            raise ZygoteError(f"cannot reach the zygote: {exc}") from None
+        pid = await future
+        self._exits[pid] = on_exit
+        return pid
+
+    def _on_readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        while True:
+            try:
+                data = sock.recv(1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._lost()
+                return
+            self._handle(marshal.loads(data))
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        op = message.get("op")
+        if op == "ready":
+            self.pid = message["pid"]
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(None)
+        elif op == "spawned":
+            future = self._pending.pop(message["id"], None)
+            if future is not None and not future.done():
+                future.set_result(message["pid"])
+        elif op == "failed":
+            future = self._pending.pop(message["id"], None)
+            if future is not None and not future.done():
+                future.set_exception(ZygoteError(message.get("error", "spawn failed")))
+        elif op == "exit":
+            callback = self._exits.pop(message["pid"], None)
+            if callback is not None:
+                callback(message["status"])
+
+    def _lost(self) -> None:
+        """The zygote died: its children die with it (PDEATHSIG), so report them all."""
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+        log.warning("zygote for %s exited", self.interpreter)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ZygoteError("the zygote exited"))
+        self._pending.clear()
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(ZygoteError(f"zygote for {self.interpreter} did not start"))
+        exits, self._exits = self._exits, {}
+        for callback in exits.values():
+            callback(9)  # as if killed: wait status of SIGKILL
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+        if self._proc is not None:
+            self._proc.wait()
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        if self._sock is not None:
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+
+
+class Zygotes:
+    """The zygote of each interpreter, started when first needed and again if it dies."""
+
+    def __init__(self, runtime_dir: Path) -> None:
+        self.runtime_dir = runtime_dir
+        self._zygotes: dict[str, Zygote] = {}
+        self._starting: dict[str, asyncio.Task[Zygote]] = {}
+
+    async def get(self, interpreter: str) -> Zygote:
+        zygote = self._zygotes.get(interpreter)
+        if zygote is not None and zygote.alive:
+            return zygote
+        task = self._starting.get(interpreter)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._start(interpreter))
+            self._starting[interpreter] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._starting.pop(interpreter, None)
+
+    async def _start(self, interpreter: str) -> Zygote:
+        zygote = Zygote(interpreter, self.runtime_dir)
+        await zygote.start()
+        self._zygotes[interpreter] = zygote
+        return zygote
+
+    def close(self) -> None:
+        for each in self._zygotes.values():
+            each.close()
+        self._zygotes.clear()
+
+
+def wait_status_to_code(status: int) -> int:
+    """A wait status as subprocess reports it: exit code, or -signal."""
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
