@@ -21,9 +21,14 @@ from typing import Any
 from invoke_bench import ROOT, Server, commit, machine, percentile, raw_invoke
 
 MODES = {
-    "process (isolation off)": ["--sandbox", "process"],
-    "isolated, network host": ["--sandbox", "isolated", "--network", "host"],
-    "isolated, network isolated (+ outbound helper)": ["--sandbox", "isolated"],
+    "process (isolation off): fresh interpreter per environment": ["--sandbox", "process"],
+    "isolated, fresh launcher + interpreter per environment (`--no-zygote`)": [
+        "--sandbox",
+        "isolated",
+        "--no-zygote",
+    ],
+    "isolated, zygote, network host": ["--sandbox", "isolated", "--network", "host"],
+    "isolated, zygote, network isolated + outbound helper (default)": ["--sandbox", "isolated"],
 }
 
 
@@ -80,6 +85,8 @@ def bench_mode(args: list[str], samples: int, idle: int) -> dict[str, Any]:
     server = Server(*args)
     try:
         conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        server.create("warm-up")  # the first environment of a runtime also boots its zygote
+        raw_invoke(conn, "warm-up")
         times = []
         for i in range(samples):
             server.create(f"cold-{i}")

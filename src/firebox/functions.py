@@ -8,6 +8,7 @@ import binascii
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,8 @@ class FunctionService:
         # Event invokes that find no capacity wait and try again, as Lambda's async queue does.
         self.throttle_retry_s = 0.05
         self.max_event_age_s = 6 * 3600.0
+        # Told about every runtime a deployed function uses, e.g. to start its zygote early.
+        self.on_deploy: Callable[[Runtime], None] | None = None
 
     def load(self) -> None:
         """Caches every stored function, so invokes never touch the database."""
@@ -85,6 +88,8 @@ class FunctionService:
             runtime = None
         deployed = Deployed(record, runtime, self.code.unpacked(record.code_sha256))
         self._deployed[record.name] = deployed
+        if runtime is not None and self.on_deploy is not None:
+            self.on_deploy(runtime)
         return deployed
 
     def _not_found(self, ref: FunctionRef) -> ResourceNotFoundException:

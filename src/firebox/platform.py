@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import compileall
 import logging
+import sys
 
 from firebox.arns import ArnBuilder
 from firebox.codestore import CodeStore
@@ -13,7 +15,7 @@ from firebox.functions import FunctionService
 from firebox.invoker import Invoker
 from firebox.logs.store import LogStore
 from firebox.pools import EnvironmentPool
-from firebox.runtimes import RUNTIME_DIR, RuntimeRegistry
+from firebox.runtimes import RUNTIME_DIR, Runtime, RuntimeRegistry
 from firebox.sandboxes import probe
 from firebox.sandboxes.base import SandboxFactory
 from firebox.sandboxes.zygotes import Zygotes
@@ -35,6 +37,7 @@ class Platform:
         self.code = CodeStore(settings.code_dir)
         interpreters = list(self.runtimes.interpreters().values())
         self.zygotes = Zygotes(RUNTIME_DIR) if settings.zygote else None
+        self._warming: dict[str, asyncio.Task[object]] = {}
         self.sandbox_choice = probe.choose(
             settings.sandbox, settings.network, settings.data_dir, interpreters, self.zygotes
         )
@@ -58,6 +61,8 @@ class Platform:
 
     def start(self) -> None:
         """Loads stored functions; call from the event loop before serving."""
+        if self.zygotes is not None and self.sandbox_choice.isolated:
+            self.functions.on_deploy = self._warm_zygote
         self.functions.load()
         if not self.sandbox_choice.isolated:
             reason = next(p.detail for p in self.sandbox_choice.protections if not p.active)
@@ -72,6 +77,21 @@ class Platform:
             ", ".join(self.runtimes.available()),
             self.sandboxes.name,
         )
+
+    def _warm_zygote(self, runtime: Runtime) -> None:
+        """Starts the zygote a runtime will need, so no invoke waits for its boot."""
+        assert self.zygotes is not None
+        interpreter = runtime.interpreter or sys.executable
+        if interpreter in self._warming or self.zygotes.running(interpreter):
+            return
+        task = asyncio.get_running_loop().create_task(self.zygotes.get(interpreter))
+        self._warming[interpreter] = task
+        task.add_done_callback(lambda done: self._warmed(interpreter, done))
+
+    def _warmed(self, interpreter: str, task: asyncio.Task[object]) -> None:
+        self._warming.pop(interpreter, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("zygote for %s did not start: %s", interpreter, task.exception())
 
     async def close(self) -> None:
         await self.functions.close()

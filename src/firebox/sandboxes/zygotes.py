@@ -155,6 +155,10 @@ class Zygotes:
         self._zygotes: dict[str, Zygote] = {}
         self._starting: dict[str, asyncio.Task[Zygote]] = {}
 
+    def running(self, interpreter: str) -> bool:
+        zygote = self._zygotes.get(interpreter)
+        return zygote is not None and zygote.alive
+
     async def get(self, interpreter: str) -> Zygote:
         zygote = self._zygotes.get(interpreter)
         if zygote is not None and zygote.alive:
