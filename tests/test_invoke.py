@@ -160,6 +160,7 @@ def test_runtime_crash_is_exit_error_and_replaced(lam: Any, crash: str, expected
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.ExitError"
     assert expected in body["errorMessage"]
+    wait_for(lambda: not runtime_processes(name))  # nothing of the crashed environment is left
     new_env, response = invoke_json(lam, name)
     assert "FunctionError" not in response
     assert new_env != env
