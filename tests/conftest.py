@@ -53,6 +53,8 @@ class FireboxServer:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"
+        self.env: dict[str, str] = {}  # extra environment variables for the server
+        self.secret = ""
 
     @property
     def url(self) -> str:
@@ -63,7 +65,7 @@ class FireboxServer:
         self.proc = subprocess.Popen(
             [FIREBOX, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
              "--log-level", "warning", "--sandbox", SANDBOX, *self.args],
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
         )  # fmt: skip
         wait_for(self._healthy, timeout=30)
         return self
@@ -188,7 +190,7 @@ def runtime_processes(function_name: str) -> list[int]:
     Isolated environments are found by their cgroup (firebox/<function>.<environment>), which
     every process inside inherits; plain processes by the function name in their environment.
     """
-    group = f"/firebox/{function_name}.".encode()
+    group = f"/{function_name}.".encode()
     marker = f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode() + b"\0"
     found = []
     for entry in os.listdir("/proc"):
@@ -196,7 +198,7 @@ def runtime_processes(function_name: str) -> list[int]:
             continue
         try:
             with open(f"/proc/{entry}/cgroup", "rb") as f:
-                mine = group in f.read()
+                mine = any(b"/firebox/" in line and group in line for line in f)
             if not mine:
                 with open(f"/proc/{entry}/environ", "rb") as f:
                     mine = marker in f.read()

@@ -23,6 +23,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="isolation needs root"
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FireboxServer]:
     """A server of its own, required to isolate (it refuses to start otherwise)."""
     server = FireboxServer(tmp_path_factory.mktemp("hostile") / "data", "--sandbox", "isolated")
+    # Something only the server's environment holds: no function may ever see it.
+    server.secret = f"firebox-secret-{os.urandom(8).hex()}"
+    server.env["FIREBOX_TEST_SECRET"] = server.secret
     server.start()
     yield server
     server.stop()
@@ -377,3 +380,80 @@ def helper_processes(server_pid: int) -> list[int]:
             if comm == "slirp4netns" and int(fields[1]) == server_pid:
                 found.append(int(entry))
     return found
+
+
+def test_server_environment_does_not_leak_into_functions(lam: Any, hostile: FireboxServer) -> None:
+    """A forked runtime's original environment block is readable: it must not be the server's."""
+    # /proc/self/environ is closed to a non-dumpable process, but the block is in its memory.
+    code = (
+        "import ctypes\n"
+        "def handler(event, context):\n"
+        "    fields = open('/proc/self/stat').read().rsplit(')', 1)[1].split()\n"
+        "    start, end = int(fields[-3]), int(fields[-2])\n"
+        "    return ctypes.string_at(start, end - start).decode('latin-1')\n"
+    )
+    body, response = attack(lam, code)
+    assert "FunctionError" not in response, body
+    assert "AWS_LAMBDA_FUNCTION_NAME" not in body or "PATH=" in body  # it read a real block
+    assert hostile.secret not in body
+    assert "PYENV" not in body and "HOME=" not in body
+
+
+def test_each_environment_has_its_own_uid(lam: Any) -> None:
+    code = "import os\ndef handler(event, context):\n    return os.getuid()\n"
+    uids = {attack(lam, code)[0] for _ in range(3)}
+    assert len(uids) == 3 and all(uid >= 100_000 for uid in uids)
+
+
+def test_runtime_api_connection_flood_is_refused(lam: Any, hostile: FireboxServer) -> None:
+    code = (
+        "import os, socket, time\n"
+        "KEPT = []  # still open after the handler returns, while the environment idles\n"
+        "def handler(event, context):\n"
+        "    for _ in range(900):\n"
+        "        try:\n"
+        "            KEPT.append(socket.create_connection(('127.0.0.1', 9001), timeout=1))\n"
+        "        except OSError:\n"
+        "            break\n"
+        "    return len(KEPT)\n"
+    )
+    body, response = attack(lam, code, Timeout=60)
+    assert "FunctionError" not in response, body
+    # The server stays healthy: its descriptors were not spent on that function's sockets.
+    import httpx
+
+    assert httpx.get(f"{hostile.url}/_firebox/health").status_code == 200
+    fds = len(os.listdir(f"/proc/{hostile.proc.pid}/fd"))  # type: ignore[union-attr]
+    assert fds < 300, fds
+
+
+def test_log_flood_is_rate_limited(lam: Any, hostile: FireboxServer) -> None:
+    code = (
+        "import sys, time\n"
+        "def handler(event, context):\n"
+        "    line = 'x' * 1023 + '\\n'\n"
+        "    for _ in range(48 * 1024):\n"
+        "        sys.stdout.write(line)\n"
+        "    sys.stdout.flush()\n"
+        "    time.sleep(1.5)\n"
+        "    print('after the flood')\n"
+    )
+    before = (hostile.data_dir / "logs.sqlite3").stat().st_size
+    name = create_function(lam, code, Timeout=60, MemorySize=1024)
+    _, response = invoke_json(lam, name)
+    assert "FunctionError" not in response
+    import boto3
+
+    logs = boto3.client("logs", endpoint_url=hostile.url, region_name="us-east-1",
+                        aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+
+    def notice() -> str | None:
+        events = logs.filter_log_events(
+            logGroupName=f"/aws/lambda/{name}", filterPattern="log output dropped"
+        )["events"]
+        return events[0]["message"] if events else None
+
+    message = wait_for(notice)
+    assert message.startswith("[firebox] ") and "bytes of log output dropped" in message
+    grown = (hostile.data_dir / "logs.sqlite3").stat().st_size - before
+    assert grown < 40 * 1024 * 1024  # 48 MB were printed; about the 16 MB burst is kept

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from firebox.invocation import Invocation, InvocationResult, error_payload, utc_stamp
 from firebox.logs import format as logfmt
-from firebox.logs.capture import OutputCapture
+from firebox.logs.capture import LogRateLimit, OutputCapture
 from firebox.logs.store import LogEvent, LogStore
 from firebox.models import LATEST, FunctionRecord
 from firebox.runtime_api import Responder, RuntimeApiConnection, error_body, status_body
@@ -94,10 +94,12 @@ class Environment:
         self.current: Invocation | None = None
         self.invocations = 0
         self.retired = False
+        self.runtime_api_connections = 0
         self._on_dead = on_dead
         self._loop = asyncio.get_running_loop()
         self._sandbox: Sandbox | None = None
         self._output: OutputCapture | None = None
+        self._log_limit = LogRateLimit()
         self._server: asyncio.Server | None = None
         self._parked: Responder | None = None
         self._spawned_at = 0.0
@@ -181,8 +183,6 @@ class Environment:
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
             "LD_LIBRARY_PATH": library_path,
-            # Lets boto3 inside a function call this firebox's Lambda API with no configuration.
-            "AWS_ENDPOINT_URL_LAMBDA": self.ctx.endpoint_url,
             **record.environment,
             "_HANDLER": record.handler,
             "AWS_REGION": self.ctx.region,
@@ -199,6 +199,10 @@ class Environment:
             "LAMBDA_TASK_ROOT": task_root,
             "LAMBDA_RUNTIME_DIR": runtime_root,
         }
+        if self.ctx.factory.reaches_host:
+            # Lets boto3 inside a function call this firebox's Lambda API with no setup; in an
+            # isolated network that port is unreachable by design, so it is not offered.
+            environ.setdefault("AWS_ENDPOINT_URL_LAMBDA", self.ctx.endpoint_url)
         if self.runtime.is_python:
             environ["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{self.runtime.name}"
             environ["PYTHONPATH"] = runtime_root
@@ -423,7 +427,7 @@ class Environment:
         """Routes new output lines: to the invocation being run, else straight to the stream."""
         if self._output is None or self._output.fd < 0:
             return
-        lines = self._output.drain(final)
+        lines = self._log_limit.admit(self._output.drain(final))
         if self._output.eof:
             self._loop.remove_reader(self._output.fd)  # no busy loop on a closed pipe
         if not lines:

@@ -16,6 +16,9 @@ import httptools
 
 PREFIX = b"/2018-06-01/runtime/"
 MAX_BODY_BYTES = 6291556  # Lambda's response limit; larger bodies are counted, not kept
+# A runtime needs one or two connections; more are refused so that a function cannot use up
+# the server's file descriptors by connecting to its own Runtime API over and over.
+MAX_CONNECTIONS = 8
 _INVOCATION_RE = re.compile(rb"^/2018-06-01/runtime/invocation/([^/]+)/(response|error)$")
 _REASONS = {200: b"OK", 202: b"Accepted", 400: b"Bad Request", 403: b"Forbidden",
             404: b"Not Found", 405: b"Method Not Allowed", 413: b"Payload Too Large",
@@ -24,6 +27,8 @@ _REASONS = {200: b"OK", 202: b"Accepted", 400: b"Bad Request", 403: b"Forbidden"
 
 class RuntimeApiHandler(Protocol):
     """What the environment does with each Runtime API call."""
+
+    runtime_api_connections: int  # open connections, counted by the connections themselves
 
     def on_next(self, responder: Responder) -> None:
         """The runtime asks for its next event; answer now or park the responder."""
@@ -74,10 +79,17 @@ class RuntimeApiConnection(asyncio.Protocol):
         self._size = 0
         self._headers: dict[bytes, bytes] = {}
         self.closed = False
+        self._counted = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        if self._handler.runtime_api_connections >= MAX_CONNECTIONS:
+            self.closed = True
+            transport.abort()
+            return
+        self._handler.runtime_api_connections += 1
+        self._counted = True
         sock = transport.get_extra_info("socket")
         if sock is not None:
             # Without TCP_NODELAY each small response waits ~40 ms for delayed ACKs.
@@ -86,6 +98,9 @@ class RuntimeApiConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._counted:
+            self._counted = False
+            self._handler.runtime_api_connections -= 1
 
     def data_received(self, data: bytes) -> None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 # CloudWatch's largest event: a longer line is split rather than held in memory whole.
 MAX_LINE_BYTES = 256 * 1024
@@ -43,3 +44,39 @@ class OutputCapture:
             self._pending = self._pending[MAX_LINE_BYTES:]
         now = int(time.time() * 1000)
         return [(now, line.decode("utf-8", "replace")) for line in lines]
+
+
+class LogRateLimit:
+    """A token bucket on an environment's log bytes, so a function cannot fill the disk."""
+
+    def __init__(
+        self,
+        rate: float = 2 * 1024 * 1024,
+        burst: float = 16 * 1024 * 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = burst
+        self._last = clock()
+        self.dropped = 0  # bytes dropped since the last notice
+
+    def admit(self, lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """Keeps the lines the budget allows; says how much was dropped once it allows again."""
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        kept: list[tuple[int, str]] = []
+        for ts, line in lines:
+            size = len(line) + 1
+            if size <= self._tokens:
+                if self.dropped:
+                    kept.append((ts, f"[firebox] {self.dropped} bytes of log output dropped: "
+                                     f"more than {self.rate / 1048576:.0f} MiB/s"))  # fmt: skip
+                    self.dropped = 0
+                self._tokens -= size
+                kept.append((ts, line))
+            else:
+                self.dropped += size
+        return kept

@@ -68,6 +68,7 @@ class SandboxFactory(Protocol):
     """Makes sandboxes of one kind."""
 
     name: str
+    reaches_host: bool  # whether code inside can connect to the host's loopback services
 
     def create(self, spec: SandboxSpec) -> Sandbox:
         """A sandbox ready to start."""

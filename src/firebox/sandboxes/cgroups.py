@@ -22,10 +22,11 @@ class EnvironmentCgroup:
     """One environment's group in each controller; every method tolerates a missing group."""
 
     name: str
+    instance: str  # one parent group per server (data dir), so servers never touch each other's
     root: Path = ROOT
 
     def path(self, controller: str) -> Path:
-        return self.root / controller / "firebox" / self.name
+        return self.root / controller / "firebox" / self.instance / self.name
 
     @property
     def procs_files(self) -> list[str]:

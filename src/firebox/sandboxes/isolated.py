@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import marshal
 import os
@@ -23,7 +24,12 @@ from firebox.sandboxes.zygotes import ZYGOTE, Zygotes, wait_status_to_code
 
 log = logging.getLogger("firebox.sandboxes")
 
-SANDBOX_UID, SANDBOX_GID = 993, 990  # Lambda's sbx_user1051
+SANDBOX_GID = 990  # Lambda's sbx_user1051 group
+# Each live environment gets a uid of its own: the kernel's per-user limits (inotify
+# instances, pipe buffers, message queues, pending signals) are counted per uid, so a shared
+# uid would let one function exhaust them for every other. (Lambda uses 993 everywhere, but
+# there every environment is a VM of its own.)
+FIRST_UID, UID_COUNT = 100_000, 65_536
 RUNTIME_API_PORT = 9001
 LAUNCHER = Path(launcher.__file__)
 ZYGOTE_DIR = ZYGOTE.parent
@@ -31,14 +37,14 @@ ETC_BINDS = ("/etc/ld.so.cache", "/etc/ssl", "/etc/alternatives", "/etc/ca-certi
 NETWORK_MODES = ("isolated", "host")
 
 
-def _etc_files() -> dict[str, str]:
+def _etc_files(uid: int) -> dict[str, str]:
     try:
         resolv = Path("/etc/resolv.conf").read_text()
     except OSError:
         resolv = ""
     return {
         "/etc/passwd": "root:x:0:0:root:/root:/sbin/nologin\n"
-        f"sbx_user1051:x:{SANDBOX_UID}:{SANDBOX_GID}::/tmp:/sbin/nologin\n",
+        f"sbx_user1051:x:{uid}:{SANDBOX_GID}::/tmp:/sbin/nologin\n",
         "/etc/group": f"root:x:0:\nsbx_user1051:x:{SANDBOX_GID}:\n",
         "/etc/hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
         "/etc/resolv.conf": resolv,
@@ -55,10 +61,10 @@ class IsolatedSandbox:
         self.state = SandboxState.CREATED
         self.output_fd = -1
         self.exit_fd = -1
-        # /sys/fs/cgroup/<controller>/firebox/<function>.<environment>
-        self.cgroup = EnvironmentCgroup(
-            f"{spec.label}.{spec.env_id}" if spec.label else spec.env_id
-        )
+        # /sys/fs/cgroup/<controller>/firebox/<server instance>/<function>.<environment>
+        self.uid = factory.allocate_uid()
+        name = f"{spec.label}.{spec.env_id}" if spec.label else spec.env_id
+        self.cgroup = EnvironmentCgroup(name, factory.instance)
         self._proc: subprocess.Popen[bytes] | None = None
         self._returncode: int | None = None
         self._channel: socket.socket | None = None
@@ -86,9 +92,9 @@ class IsolatedSandbox:
                 *([host, inside] for host, inside in self.factory.languages.items()),
                 *([p, p] for p in ETC_BINDS if os.path.exists(p)),
             ],
-            "files": self.factory.etc_files,
+            "files": _etc_files(self.uid),
             "tmp_mb": spec.ephemeral_storage_mb,
-            "uid": SANDBOX_UID,
+            "uid": self.uid,
             "gid": SANDBOX_GID,
             "hostname": "firebox",
             "nofile": 1024,
@@ -219,8 +225,11 @@ class IsolatedSandbox:
         exit_read, self._slirp_exit_fd = os.pipe2(os.O_CLOEXEC)
         try:
             self._slirp = subprocess.Popen(
-                [slirp4netns, "--configure", "--mtu=65520",
-                 "--disable-host-loopback", f"--exit-fd={exit_read}", str(pid), "tap0"],
+                # It handles the sandbox's traffic as root: in its own mount namespace with
+                # capabilities dropped (--enable-sandbox) and a seccomp filter of its own.
+                [slirp4netns, "--configure", "--mtu=65520", "--disable-host-loopback",
+                 "--enable-sandbox", "--enable-seccomp", f"--exit-fd={exit_read}", str(pid),
+                 "tap0"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 pass_fds=[exit_read], start_new_session=True,
             )  # fmt: skip
@@ -243,10 +252,11 @@ class IsolatedSandbox:
             return
         self.state = SandboxState.DEAD
         if self._proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._proc.pid, signal.SIGKILL)
+            if self._proc.poll() is None:  # once reaped, its pid may belong to someone else
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._proc.pid, signal.SIGKILL)
             self._returncode = self._proc.wait()
-        elif self._zygote_pid is not None:
+        elif self._zygote_pid is not None and self._returncode is None:
             # Its own session: the group is the whole environment. The zygote reaps it.
             try:
                 os.killpg(self._zygote_pid, signal.SIGKILL)
@@ -273,6 +283,7 @@ class IsolatedSandbox:
             self._slirp.wait()
             self._slirp = None
         self.factory.release_cgroup(self.cgroup)
+        self.factory.release_uid(self.uid)
 
     def initialised(self) -> None:
         self.cgroup.limit_cpu(self.spec.memory_mb)
@@ -320,10 +331,13 @@ class IsolatedSandboxFactory:
         if network not in NETWORK_MODES:
             raise ValueError(f"network mode must be one of {', '.join(NETWORK_MODES)}")
         self.network = network
+        self.reaches_host = network == "host"
         self.zygotes = zygotes  # None: a fresh launcher program per environment
         # Outbound access for isolated namespaces; without it they reach nothing but loopback.
         self.slirp4netns = shutil.which("slirp4netns") if network == "isolated" else None
         self.root_dir = data_dir / "sandbox-root"  # a mount point, only used inside namespaces
+        # Names this server's cgroups: a second firebox (another data dir) has its own.
+        self.instance = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
         self.root_dir.mkdir(parents=True, exist_ok=True)
         # Interpreters outside /usr (pyenv, /opt builds) are mounted at /var/lang/<name>, as on
         # Lambda, so the directory they live in on the host (often /root) stays invisible.
@@ -334,7 +348,8 @@ class IsolatedSandboxFactory:
                 prefix = str(Path(real).parent.parent)
                 self.languages[prefix] = f"/var/lang/{Path(prefix).name}"
         self.seccomp_program = seccomp_program
-        self.etc_files = _etc_files()
+        self._uids_in_use: set[int] = set()
+        self._next_uid = FIRST_UID
         self.symlinks = {
             link: os.readlink(link)
             for link in ("/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin")
@@ -351,6 +366,19 @@ class IsolatedSandboxFactory:
 
     def runtime_root(self, runtime_dir: Path) -> str:
         return "/var/runtime"
+
+    def allocate_uid(self) -> int:
+        """A uid no live environment has (its processes are gone before it is reused)."""
+        for _ in range(UID_COUNT):
+            uid = self._next_uid
+            self._next_uid = FIRST_UID + (uid + 1 - FIRST_UID) % UID_COUNT
+            if uid not in self._uids_in_use:
+                self._uids_in_use.add(uid)
+                return uid
+        raise OSError("no free sandbox uid")
+
+    def release_uid(self, uid: int) -> None:
+        self._uids_in_use.discard(uid)
 
     def interpreter(self, host_path: str) -> tuple[str, str | None]:
         real = os.path.realpath(host_path)
@@ -375,7 +403,7 @@ class IsolatedSandboxFactory:
     def _sweep_leftovers(self) -> None:
         """Kills and removes environments a previous server process left behind."""
         for controller in cgroups.CONTROLLERS:
-            parent = cgroups.ROOT / controller / "firebox"
+            parent = cgroups.ROOT / controller / "firebox" / self.instance
             if not parent.is_dir():
                 continue
             for group in parent.iterdir():

@@ -35,7 +35,8 @@ DEVICES = ("null", "zero", "full", "random", "urandom")
 libc = ctypes.CDLL(None, use_errno=True)
 Spec = dict  # the marshalled launch spec (see IsolatedSandbox._launch_spec)
 Runner = object  # a callable taking the spec: exec_runtime, or the zygote's in-process runtime
-SIGKILL, SIGSTOP = 9, 19
+SIGKILL, SIGSTOP, SIGCHLD = 9, 19, 17
+PR_SET_DUMPABLE = 4
 SCM_RIGHTS = 1
 
 
@@ -206,7 +207,17 @@ def pid1(spec: Spec, monitor_pid: int, status_fd: int, run: Runner) -> None:
             print(f"firebox sandbox: the runtime failed to start: {exc!r}", file=sys.stderr,
                   flush=True)  # fmt: skip
         os._exit(1)  # a runner returns only if the runtime failed to take over
-    # The init loop: reap everything; when the runtime goes, so does the whole namespace.
+    # The init: not dumpable (no /proc/1/mem for the runtime, same uid or not), deaf to every
+    # signal the runtime could send it; it reaps everything and ends with the runtime.
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    import _signal
+
+    for number in range(1, 65):
+        if number not in (SIGKILL, SIGSTOP, SIGCHLD):
+            try:  # noqa: SIM105 - no contextlib here (see the module docstring)
+                _signal.signal(number, _signal.SIG_IGN)
+            except (OSError, ValueError):
+                pass
     while True:
         try:
             pid, status = os.wait()
@@ -298,6 +309,8 @@ def launch(spec: Spec, run: Runner) -> None:
     if child == 0:
         os.close(status_read)
         channel.close()
+        for fd in counters.values():  # the monitor's: host cgroup files stay outside
+            os.close(fd)
         try:
             pid1(spec, monitor_pid, status_write, run)
         except BaseException as exc:

@@ -152,7 +152,8 @@ def _read_until_exit(output_fd: int, exit_fd: int, timeout: float) -> str:
 
 def _confined(report: dict[str, str]) -> bool:
     return (
-        report.get("uid", "").startswith("993 990 0")
+        int(report.get("uid", "0 0 1").split()[0]) >= 100_000
+        and report.get("uid", "").endswith(" 990 0")
         and report.get("pid") == "2"  # under the sandbox's own init, as on Lambda
         and report.get("caps") == "0000000000000000 0000000000000000"
         and report.get("nnp") == "1"
@@ -171,7 +172,7 @@ def _isolated(report: dict[str, str], network: str) -> list[Protection]:
         Protection("namespaces", True, "own mount, PID, IPC and UTS namespaces, own init"),
         Protection("filesystem", True, f"minimal read-only root; / holds {report.get('root')}"),
         Protection("tmp", True, "private /tmp limited to EphemeralStorage (counts against memory)"),
-        Protection("user", True, "uid 993 / gid 990, no supplementary groups"),
+        Protection("user", True, "a uid of its own (100000+), gid 990, no supplementary groups"),
         Protection("capabilities", True, "empty bounding, effective and ambient sets"),
         Protection("no_new_privs", True, "set before exec"),
         Protection("seccomp", True, "filter denies mount, unshare/setns, ptrace, bpf, kexec, …"),

@@ -132,6 +132,7 @@ class ProcessSandboxFactory:
     """Runs environments as plain processes on the host (no namespaces, cgroups or seccomp)."""
 
     name = "process"
+    reaches_host = True
 
     def create(self, spec: SandboxSpec) -> ProcessSandbox:
         return ProcessSandbox(spec)

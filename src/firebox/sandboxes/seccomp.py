@@ -16,6 +16,9 @@ DENIED = (
     "adjtimex", "perf_event_open", "userfaultfd", "open_by_handle_at", "name_to_handle_at",
     "iopl", "ioperm", "syslog", "quotactl", "lookup_dcookie", "fanotify_init", "vhangup",
     "mount_setattr", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
+    # io_uring bypasses per-syscall filtering and has been a rich source of kernel bugs;
+    # modify_ldt is only needed by 16-bit code.
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "modify_ldt",
 )  # fmt: skip
 # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
 NAMESPACE_BITS = (
@@ -34,6 +37,8 @@ def compile_filter() -> bytes:
     import pyseccomp as sc
 
     flt = sc.SyscallFilter(defaction=sc.ALLOW)
+    # A system call of another ABI (i386 int 0x80, x32) kills the whole process, not a thread.
+    flt.set_attr(sc.Attr.ACT_BADARCH, sc.KILL_PROCESS)
     for name in DENIED:
         # A syscall this kernel or libseccomp does not know cannot be called either.
         with contextlib.suppress(RuntimeError, ValueError, OSError):

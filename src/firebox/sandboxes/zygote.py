@@ -85,10 +85,19 @@ def spawn(request: dict, fds: list, server: socket.socket) -> int:
     """Forks one environment; returns the child's pid (its own session and process group)."""
     import launcher
 
+    if len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        raise OSError(f"expected 3 descriptors, got {len(fds)}")
     output, channel, seccomp = fds
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
     if pid:
         for fd in fds:
             os.close(fd)

@@ -38,6 +38,7 @@ class Zygote:
         self._ready: asyncio.Future[None] | None = None
         self._pending: dict[int, asyncio.Future[int]] = {}
         self._exits: dict[int, ExitCallback] = {}
+        self._early_exits: dict[int, int] = {}
         self._next_id = 0
 
     @property
@@ -52,6 +53,9 @@ class Zygote:
                 [self.interpreter, "-S", "-I", str(ZYGOTE), str(ZYGOTE.parent),
                  str(self.runtime_dir), str(theirs.fileno())],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True,
+                # The original environment block outlives os.environ.clear() in a forked
+                # runtime (it can be read back from memory): never give it the server's.
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
             )  # fmt: skip
         finally:
             theirs.close()
@@ -77,7 +81,11 @@ class Zygote:
             self._pending.pop(request_id, None)
             raise ZygoteError(f"cannot reach the zygote: {exc}") from None
         pid = await future
-        self._exits[pid] = on_exit
+        early = self._early_exits.pop(pid, None)
+        if early is not None:  # it died before we heard it was born (one read, two messages)
+            asyncio.get_running_loop().call_soon(on_exit, early)
+        else:
+            self._exits[pid] = on_exit
         return pid
 
     def _on_readable(self) -> None:
@@ -114,6 +122,8 @@ class Zygote:
             callback = self._exits.pop(message["pid"], None)
             if callback is not None:
                 callback(message["status"])
+            else:
+                self._early_exits[message["pid"]] = message["status"]
 
     def _lost(self) -> None:
         """The zygote died: its children die with it (PDEATHSIG), so report them all."""
