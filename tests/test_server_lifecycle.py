@@ -173,3 +173,25 @@ def test_doctor_reports_protections(tmp_path: Path) -> None:
         assert result.returncode == 1
         assert "✗ namespaces" in result.stdout
     assert "no firebox server answering" in result.stdout
+
+
+def test_relative_data_dir_works(tmp_path: Path) -> None:
+    """`make run` uses --data-dir .firebox: sandboxes must still find the code."""
+    import os
+    import subprocess
+
+    from conftest import FIREBOX, lambda_client
+
+    server = FireboxServer(tmp_path / "unused")
+    server.proc = subprocess.Popen(
+        [FIREBOX, "serve", "--port", str(server.port), "--data-dir", "rel-data",
+         "--log-level", "warning"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        wait_for(server._healthy, timeout=30)
+        lam = lambda_client(server.url)
+        assert isinstance(invoke_json(lam, create_function(lam, PID))[0], str)
+        assert os.path.isdir(tmp_path / "rel-data" / "code")
+    finally:
+        server.stop()

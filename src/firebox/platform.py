@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import compileall
+import dataclasses
 import logging
 import sys
 
@@ -28,6 +29,8 @@ class Platform:
     """One firebox server's core, independent of the HTTP layer in front of it."""
 
     def __init__(self, settings: Settings, endpoint_url: str | None = None) -> None:
+        # Absolute: sandboxes mount code from it after they have left the server's cwd.
+        settings = dataclasses.replace(settings, data_dir=settings.data_dir.resolve())
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.arns = ArnBuilder(settings.region, settings.account_id)

@@ -128,9 +128,38 @@ def build_root(spec: Spec) -> None:
     os.makedirs(root + "/.old")
     check(libc.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.old").encode()), "pivot_root")
     os.chdir("/")
+    if spec.get("deferred"):
+        # A pre-built environment keeps the host's root at /.old until it is assigned: the
+        # monitor binds the function's code from there, then detaches it (see assign()).
+        # No function code runs before that.
+        mount(None, "/.old", None, MS_REC | MS_PRIVATE)
+        return
     check(libc.umount2(b"/.old", MNT_DETACH), "umount old root")
     os.rmdir("/.old")
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def assign(channel: _socket.socket, ready_fd: int, assign_fd: int) -> None:
+    """Monitor side, pre-built environments: wait for a function, mount it, hand it to init."""
+    os.read(ready_fd, 1)  # pid 1 has pivoted: /.old and /var/task are where we expect
+    os.close(ready_fd)
+    data = b""
+    while True:
+        chunk = channel.recv(1 << 20)
+        if not chunk:
+            os._exit(0)  # the server let this pre-built environment go
+        data += chunk
+        if len(data) >= 4 and len(data) - 4 >= int.from_bytes(data[:4], "big"):
+            break
+    job = marshal.loads(data[4:])
+    bind("/.old" + job["code"], "/var/task")
+    mount(None, "/tmp", None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={job['tmp_mb']}m,mode=1777")
+    check(libc.umount2(b"/.old", MNT_DETACH), "umount old root")
+    mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
+    os.rmdir("/.old")
+    mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    os.write(assign_fd, marshal.dumps(job["environ"]))
+    os.close(assign_fd)
 
 
 def wait_for_interface(name: str, limit_s: float = 2.0) -> None:
@@ -181,7 +210,9 @@ def exec_runtime(spec: Spec) -> None:
         os._exit(127)
 
 
-def pid1(spec: Spec, monitor_pid: int, status_fd: int, run: Runner) -> None:
+def pid1(
+    spec: Spec, monitor_pid: int, status_fd: int, run: Runner, ready_fd: int, assign_fd: int
+) -> None:
     """Pid 1 of the new PID namespace: finish the sandbox, start the runtime, reap, report.
 
     The runtime is not pid 1 (as on Lambda): the kernel ignores signals a namespace's init
@@ -195,6 +226,18 @@ def pid1(spec: Spec, monitor_pid: int, status_fd: int, run: Runner) -> None:
     drop_privileges(spec, monitor_pid)
     if spec.get("seccomp_fd") is not None:
         load_seccomp(spec["seccomp_fd"])
+    if not spec.get("deferred"):
+        os.close(ready_fd)
+        os.close(assign_fd)
+    else:
+        # Pre-built: tell the monitor the root is in place, then wait for the function.
+        os.write(ready_fd, b"R")
+        os.close(ready_fd)
+        chunks = []
+        while chunk := os.read(assign_fd, 1 << 20):
+            chunks.append(chunk)
+        os.close(assign_fd)
+        spec["environ"] = marshal.loads(b"".join(chunks))
     os.chdir(spec["cwd"])
     if spec.get("outbound"):
         wait_for_interface(spec["outbound"])
@@ -305,18 +348,29 @@ def launch(spec: Spec, run: Runner) -> None:
     check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
     monitor_pid = os.getpid()
     status_read, status_write = os.pipe()  # close-on-exec: the runtime never holds it
+    ready_read, ready_write = os.pipe()  # pid 1 → monitor: the root is built
+    assign_read, assign_write = os.pipe()  # monitor → pid 1: the function's environment
     child = os.fork()
     if child == 0:
         os.close(status_read)
+        os.close(ready_read)
+        os.close(assign_write)
         channel.close()
         for fd in counters.values():  # the monitor's: host cgroup files stay outside
             os.close(fd)
         try:
-            pid1(spec, monitor_pid, status_write, run)
+            pid1(spec, monitor_pid, status_write, run, ready_write, assign_read)
         except BaseException as exc:
             print(f"firebox sandbox: {exc}", file=sys.stderr, flush=True)
             os._exit(126)
     os.close(status_write)
+    os.close(ready_write)
+    os.close(assign_read)
+    if spec.get("deferred"):
+        assign(channel, ready_read, assign_write)
+    else:
+        os.close(ready_read)
+        os.close(assign_write)
     monitor(child, status_read, counters, channel)
 
 
