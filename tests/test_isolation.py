@@ -361,8 +361,15 @@ def test_server_survives_the_suite(lam: Any, hostile: FireboxServer, bystander: 
     wait_for(lambda: not any(runtime_processes(n) for n in names if n != bystander))
     assert hostile.proc is not None
     server_pid = hostile.proc.pid
-    # Every network helper belongs to a live environment: none outlives its sandbox.
-    wait_for(lambda: len(helper_processes(server_pid)) == len(hostile.environments()))
+    # Every network helper belongs to a live environment or a pre-built sandbox waiting for
+    # one: none outlives its sandbox.
+    import httpx
+
+    def accounted() -> bool:
+        prebuilt = httpx.get(f"{hostile.url}/_firebox/health").json()["prebuilt"]
+        return len(helper_processes(server_pid)) == len(hostile.environments()) + prebuilt
+
+    wait_for(accounted)
 
 
 def helper_processes(server_pid: int) -> list[int]:

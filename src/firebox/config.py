@@ -39,6 +39,8 @@ class Settings:
     network: str = "isolated"
     # Fork environments from pre-initialised zygotes; False starts a fresh interpreter each.
     zygote: bool = True
+    # Pre-built isolated environments kept ready per runtime (grows with demand); 0: none.
+    pool_size: int = 2
 
     @property
     def db_path(self) -> Path:

@@ -19,6 +19,8 @@ from firebox.pools import EnvironmentPool
 from firebox.runtimes import RUNTIME_DIR, Runtime, RuntimeRegistry
 from firebox.sandboxes import probe
 from firebox.sandboxes.base import SandboxFactory
+from firebox.sandboxes.isolated import IsolatedSandboxFactory
+from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import Zygotes
 from firebox.store import SqliteFunctionStore
 
@@ -45,6 +47,12 @@ class Platform:
             settings.sandbox, settings.network, settings.data_dir, interpreters, self.zygotes
         )
         self.sandboxes: SandboxFactory = self.sandbox_choice.factory
+        isolated = isinstance(self.sandboxes, IsolatedSandboxFactory)
+        if isolated and self.zygotes is not None and settings.pool_size > 0:
+            assert isinstance(self.sandboxes, IsolatedSandboxFactory)
+            self.sandboxes.reserve = SandboxReserve(
+                self.sandboxes, RUNTIME_DIR, minimum=settings.pool_size
+            )
         # Compiled once here so no environment pays for compiling the runtime at start.
         compileall.compile_dir(str(RUNTIME_DIR), quiet=1)
         ctx = EnvironmentContext(
@@ -81,10 +89,18 @@ class Platform:
             self.sandboxes.name,
         )
 
+    def prebuilt(self) -> int:
+        """How many pre-built sandboxes are ready for assignment."""
+        reserve = getattr(self.sandboxes, "reserve", None)
+        return reserve.size() if reserve is not None else 0
+
     def _warm_zygote(self, runtime: Runtime) -> None:
         """Starts the zygote a runtime will need, so no invoke waits for its boot."""
         assert self.zygotes is not None
         interpreter = runtime.interpreter or sys.executable
+        reserve = getattr(self.sandboxes, "reserve", None)
+        if reserve is not None and runtime.interpreter is not None:
+            reserve.want(interpreter)
         if interpreter in self._warming or self.zygotes.running(interpreter):
             return
         task = asyncio.get_running_loop().create_task(self.zygotes.get(interpreter))
@@ -99,6 +115,9 @@ class Platform:
     async def close(self) -> None:
         await self.functions.close()
         self.pool.close()
+        reserve = getattr(self.sandboxes, "reserve", None)
+        if reserve is not None:
+            reserve.close()
         if self.zygotes is not None:
             self.zygotes.close()
         self.logs.close()

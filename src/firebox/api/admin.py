@@ -28,6 +28,7 @@ async def health(request: Request) -> Response:
             "runtimes": platform.runtimes.available(),
             "environments": len(platform.pool.environments()),
             "busy": platform.pool.busy,
+            "prebuilt": platform.prebuilt(),
             "concurrencyLimit": platform.pool.concurrency_limit,
         }
     )

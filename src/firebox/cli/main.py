@@ -83,12 +83,20 @@ def cli() -> None:
     envvar="FIREBOX_ZYGOTE",
     help="Fork environments from pre-initialised interpreters (isolated sandboxes).",
 )
+@click.option(
+    "--pool-size",
+    default=2,
+    show_default=True,
+    envvar="FIREBOX_POOL_SIZE",
+    type=click.IntRange(0, 1000),
+    help="Pre-built isolated environments kept ready per runtime (grows with demand).",
+)
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
 def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
           concurrency: int | None, keep_alive: str, init_timeout: str,
           runtimes: tuple[str, ...], sandbox: str, network: str, zygote: bool,
-          log_level: str) -> None:  # fmt: skip
+          pool_size: int, log_level: str) -> None:  # fmt: skip
     """Run the firebox server."""
     from firebox.config import Settings, default_concurrency
     from firebox.server import run
@@ -112,6 +120,7 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
         sandbox=sandbox,
         network=network,
         zygote=zygote,
+        pool_size=pool_size,
     )
     try:
         run(settings, log_level)

@@ -51,6 +51,21 @@ class EnvironmentCgroup:
         quota = max(1000, CFS_PERIOD_US * memory_mb // FULL_CORE_MB)
         _write(self.path("cpu") / "cpu.cfs_quota_us", str(quota), optional=True)
 
+    def set_memory(self, memory_mb: int) -> None:
+        limit = str(memory_mb * 1024 * 1024)
+        # Raising: memsw first (it must stay >= the limit); lowering: the limit first.
+        order = ("memory.memsw.limit_in_bytes", "memory.limit_in_bytes")
+        current = _read_int(self.path("memory") / "memory.limit_in_bytes")
+        for name in order if memory_mb * 1024 * 1024 > current else reversed(order):
+            _write(self.path("memory") / name, limit, optional=name.startswith("memory.memsw"))
+
+    def renamed(self, name: str) -> EnvironmentCgroup:
+        """The same groups under another name (v1 allows renaming within a parent)."""
+        renamed = EnvironmentCgroup(name, self.instance, self.root)
+        for controller in CONTROLLERS:
+            os.rename(self.path(controller), renamed.path(controller))
+        return renamed
+
     def max_memory_bytes(self) -> int:
         return _read_int(self.path("memory") / "memory.max_usage_in_bytes")
 

@@ -20,6 +20,7 @@ from firebox.sandboxes import cgroups, launcher
 from firebox.sandboxes.base import SandboxSpec, SandboxState
 from firebox.sandboxes.cgroups import EnvironmentCgroup
 from firebox.sandboxes.process import PlainListener
+from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import ZYGOTE, Zygotes, wait_status_to_code
 
 log = logging.getLogger("firebox.sandboxes")
@@ -55,9 +56,13 @@ def _etc_files(uid: int) -> dict[str, str]:
 class IsolatedSandbox:
     """One environment built by the launcher; killing its process group ends its PID namespace."""
 
-    def __init__(self, spec: SandboxSpec, factory: IsolatedSandboxFactory) -> None:
+    def __init__(
+        self, spec: SandboxSpec, factory: IsolatedSandboxFactory, prebuilt: bool = False
+    ) -> None:
         self.spec = spec
         self.factory = factory
+        self.prebuilt = prebuilt  # built ahead, waiting for adopt() and an assignment
+        self._listener: socket.socket | None = None
         self.state = SandboxState.CREATED
         self.output_fd = -1
         self.exit_fd = -1
@@ -73,6 +78,7 @@ class IsolatedSandbox:
         self._slirp_exit_fd = -1
         self._zygote_pid: int | None = None
         self._exit_write = -1
+        self._adopted = False
         if factory.network == "host":
             self._host_listener = PlainListener()
             self.runtime_api_address = self._host_listener.address
@@ -87,7 +93,7 @@ class IsolatedSandbox:
             "system_dirs": ["/usr"],
             "symlinks": self.factory.symlinks,
             "binds": [
-                [str(spec.code_dir), "/var/task"],
+                *([[str(spec.code_dir), "/var/task"]] if not self.prebuilt else []),
                 [str(spec.runtime_dir), "/var/runtime"],
                 *([host, inside] for host, inside in self.factory.languages.items()),
                 *([p, p] for p in ETC_BINDS if os.path.exists(p)),
@@ -109,6 +115,8 @@ class IsolatedSandbox:
             # For runtimes started in-process by a zygote: host paths → paths inside.
             "path_map": dict(self.factory.languages),
             "zygote_paths": (str(ZYGOTE_DIR), str(spec.runtime_dir)),
+            "deferred": self.prebuilt,
+            "code_store": str(self.factory.code_store),
         }
 
     def _prepare(self) -> tuple[int, socket.socket, int, int]:
@@ -123,7 +131,32 @@ class IsolatedSandbox:
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         return seccomp_fd, child_channel, read_fd, write_fd
 
+    def adopt(self, spec: SandboxSpec) -> None:
+        """Makes a pre-built sandbox the given function's; start() then assigns it."""
+        self.spec = spec
+        name = f"{spec.label}.{spec.env_id}" if spec.label else spec.env_id
+        self.cgroup = self.cgroup.renamed(name)
+        self.cgroup.set_memory(spec.memory_mb)
+        self._adopted = True
+
+    def _assign(self) -> None:
+        """Sends the function to the waiting monitor (launcher.assign)."""
+        assert self._channel is not None
+        environ = {**self.spec.environ, "AWS_LAMBDA_RUNTIME_API": self.runtime_api_address}
+        job = marshal.dumps(
+            {"package": self.spec.code_dir.name, "tmp_mb": self.spec.ephemeral_storage_mb,
+             "environ": environ}
+        )  # fmt: skip
+        self._channel.setblocking(True)
+        try:
+            self._channel.sendall(len(job).to_bytes(4, "big") + job)
+        finally:
+            self._channel.setblocking(False)
+
     async def start(self) -> None:
+        if self._adopted:
+            self._assign()
+            return
         zygotes = self.factory.zygotes
         if zygotes is None:
             self.start_exec()
@@ -193,7 +226,14 @@ class IsolatedSandbox:
             self.kill()
             raise
 
+    async def prepare_listener(self) -> None:
+        """For pre-built sandboxes: receive the listener (and attach outbound) ahead of time."""
+        self._listener = await self.listener()
+
     async def listener(self) -> socket.socket:
+        if self._listener is not None:
+            sock, self._listener = self._listener, None
+            return sock
         if self._host_listener is not None:
             return self._host_listener.take()
         assert self._channel is not None
@@ -333,9 +373,11 @@ class IsolatedSandboxFactory:
         self.network = network
         self.reaches_host = network == "host"
         self.zygotes = zygotes  # None: a fresh launcher program per environment
+        self.reserve: SandboxReserve | None = None  # pre-built sandboxes (needs zygotes)
         # Outbound access for isolated namespaces; without it they reach nothing but loopback.
         self.slirp4netns = shutil.which("slirp4netns") if network == "isolated" else None
         self.root_dir = data_dir / "sandbox-root"  # a mount point, only used inside namespaces
+        self.code_store = data_dir / "code"  # mounted whole in pre-built sandboxes until assigned
         # Names this server's cgroups: a second firebox (another data dir) has its own.
         self.instance = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
         self.root_dir.mkdir(parents=True, exist_ok=True)
@@ -359,6 +401,11 @@ class IsolatedSandboxFactory:
         self._sweep_leftovers()
 
     def create(self, spec: SandboxSpec) -> IsolatedSandbox:
+        if self.reserve is not None and spec.interpreter is not None:
+            sandbox = self.reserve.take(spec.interpreter)
+            if sandbox is not None:
+                sandbox.adopt(spec)
+                return sandbox
         return IsolatedSandbox(spec, self)
 
     def task_root(self, code_dir: Path) -> str:

@@ -108,6 +108,12 @@ def build_root(spec: Spec) -> None:
         os.symlink(target, root + link)
     for source, target in spec["binds"]:
         bind(source, root + target)
+    if spec.get("deferred"):
+        # A pre-built environment holds the whole code store at /.code until it is assigned:
+        # the monitor binds the function's package from there to /var/task, then unmounts
+        # /.code (see assign()). No function code runs before that.
+        bind(spec["code_store"], root + "/.code")
+        os.makedirs(root + "/var/task", exist_ok=True)
     for name, content in spec["files"].items():
         os.makedirs(os.path.dirname(root + name), exist_ok=True)
         with open(root + name, "w") as f:
@@ -128,12 +134,6 @@ def build_root(spec: Spec) -> None:
     os.makedirs(root + "/.old")
     check(libc.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.old").encode()), "pivot_root")
     os.chdir("/")
-    if spec.get("deferred"):
-        # A pre-built environment keeps the host's root at /.old until it is assigned: the
-        # monitor binds the function's code from there, then detaches it (see assign()).
-        # No function code runs before that.
-        mount(None, "/.old", None, MS_REC | MS_PRIVATE)
-        return
     check(libc.umount2(b"/.old", MNT_DETACH), "umount old root")
     os.rmdir("/.old")
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
@@ -141,7 +141,7 @@ def build_root(spec: Spec) -> None:
 
 def assign(channel: _socket.socket, ready_fd: int, assign_fd: int) -> None:
     """Monitor side, pre-built environments: wait for a function, mount it, hand it to init."""
-    os.read(ready_fd, 1)  # pid 1 has pivoted: /.old and /var/task are where we expect
+    os.read(ready_fd, 1)  # pid 1 has pivoted: /.code and /var/task are where we expect
     os.close(ready_fd)
     data = b""
     while True:
@@ -152,11 +152,11 @@ def assign(channel: _socket.socket, ready_fd: int, assign_fd: int) -> None:
         if len(data) >= 4 and len(data) - 4 >= int.from_bytes(data[:4], "big"):
             break
     job = marshal.loads(data[4:])
-    bind("/.old" + job["code"], "/var/task")
+    bind("/.code/" + job["package"], "/var/task")
     mount(None, "/tmp", None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={job['tmp_mb']}m,mode=1777")
-    check(libc.umount2(b"/.old", MNT_DETACH), "umount old root")
+    check(libc.umount2(b"/.code", MNT_DETACH), "umount the code store")
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
-    os.rmdir("/.old")
+    os.rmdir("/.code")  # not even its name stays behind
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
     os.write(assign_fd, marshal.dumps(job["environ"]))
     os.close(assign_fd)
@@ -200,8 +200,29 @@ def load_seccomp(fd: int) -> None:
     check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
 
 
+def wait_for_environment(spec: Spec) -> None:
+    """In a pre-built sandbox's runtime: block until the function is assigned, then go on."""
+    fd = spec.pop("environ_fd", None)
+    if fd is None:
+        return
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    if not chunks:
+        os._exit(0)  # released unassigned
+    spec["environ"] = marshal.loads(b"".join(chunks))
+    os.chdir(spec["cwd"])
+    if spec.get("outbound"):
+        wait_for_interface(spec["outbound"])
+
+
 def exec_runtime(spec: Spec) -> None:
     """The default last step: become the runtime program."""
+    wait_for_environment(spec)
     try:
         os.execve(spec["argv"][0], spec["argv"], spec["environ"])
     except OSError as exc:
@@ -229,18 +250,15 @@ def pid1(
     if not spec.get("deferred"):
         os.close(ready_fd)
         os.close(assign_fd)
+        os.chdir(spec["cwd"])
+        if spec.get("outbound"):
+            wait_for_interface(spec["outbound"])
     else:
-        # Pre-built: tell the monitor the root is in place, then wait for the function.
+        # Pre-built: the root is in place; the runtime is forked now and waits for the
+        # function's environment (see wait_for_environment), so an assignment forks nothing.
         os.write(ready_fd, b"R")
         os.close(ready_fd)
-        chunks = []
-        while chunk := os.read(assign_fd, 1 << 20):
-            chunks.append(chunk)
-        os.close(assign_fd)
-        spec["environ"] = marshal.loads(b"".join(chunks))
-    os.chdir(spec["cwd"])
-    if spec.get("outbound"):
-        wait_for_interface(spec["outbound"])
+        spec["environ_fd"] = assign_fd
     runtime = os.fork()
     if runtime == 0:
         os.close(status_fd)
@@ -250,6 +268,8 @@ def pid1(
             print(f"firebox sandbox: the runtime failed to start: {exc!r}", file=sys.stderr,
                   flush=True)  # fmt: skip
         os._exit(1)  # a runner returns only if the runtime failed to take over
+    if spec.get("deferred"):
+        os.close(assign_fd)
     # The init: not dumpable (no /proc/1/mem for the runtime, same uid or not), deaf to every
     # signal the runtime could send it; it reaps everything and ends with the runtime.
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)

@@ -1,0 +1,134 @@
+"""Pre-built sandboxes: isolated, waiting for a function, so a cold start skips building one.
+
+A pre-built sandbox has done everything that does not depend on the function: cgroups,
+network namespace (with outbound access attached), mount/PID namespaces, root, init, uid,
+seccomp. Assigning it binds the code at /var/task, sizes /tmp and the memory limit, and gives
+the init the function's environment (see launcher.assign). One reserve per interpreter; it
+refills in the background and its size follows demand within a memory budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from firebox.sandboxes.base import SandboxSpec
+
+if TYPE_CHECKING:
+    from firebox.sandboxes.isolated import IsolatedSandbox, IsolatedSandboxFactory
+
+log = logging.getLogger("firebox.reserve")
+
+PREBUILT_MEMORY_MB = 128  # until assigned; the function's MemorySize replaces it
+WINDOW_S = 10.0  # demand is the number of sandboxes taken in this window
+
+
+class SandboxReserve:
+    """Keeps `target` pre-built sandboxes ready per interpreter."""
+
+    def __init__(
+        self,
+        factory: IsolatedSandboxFactory,
+        runtime_dir: Path,
+        minimum: int = 2,
+        budget_mb: int = 256,
+        per_sandbox_mb: int = 9,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.factory = factory
+        self.runtime_dir = runtime_dir
+        self.minimum = minimum
+        self.maximum = max(minimum, budget_mb // per_sandbox_mb)  # across all interpreters
+        self._clock = clock
+        self._ready: dict[str, collections.deque[IsolatedSandbox]] = {}
+        self._building: dict[str, int] = {}
+        self._taken: dict[str, collections.deque[float]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def take(self, interpreter: str) -> IsolatedSandbox | None:
+        """A ready sandbox for this interpreter, if there is one; asks for a replacement."""
+        self._taken.setdefault(interpreter, collections.deque()).append(self._clock())
+        ready = self._ready.get(interpreter)
+        sandbox = None
+        while ready and sandbox is None:
+            candidate = ready.popleft()
+            if candidate.reap() is None:
+                sandbox = candidate
+            else:
+                candidate.kill()  # died while waiting (e.g. the zygote restarted)
+        self.want(interpreter)
+        return sandbox
+
+    def target(self, interpreter: str) -> int:
+        """Demand in the last window, at least the minimum, within the budget's share."""
+        now = self._clock()
+        taken = self._taken.setdefault(interpreter, collections.deque())
+        while taken and taken[0] < now - WINDOW_S:
+            taken.popleft()
+        share = max(self.minimum, self.maximum // max(1, len(self._ready) or 1))
+        return min(share, max(self.minimum, len(taken)))
+
+    def want(self, interpreter: str) -> None:
+        """Starts building until the interpreter's reserve reaches its target."""
+        if self._closed:
+            return
+        have = len(self._ready.get(interpreter, ())) + self._building.get(interpreter, 0)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for _ in range(self.target(interpreter) - have):
+            self._building[interpreter] = self._building.get(interpreter, 0) + 1
+            task = loop.create_task(self._build(interpreter))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _build(self, interpreter: str) -> None:
+        from firebox.sandboxes.isolated import IsolatedSandbox
+
+        spec = SandboxSpec(
+            env_id=f"pre-{time.monotonic_ns():x}",
+            argv=[],
+            environ={},
+            code_dir=Path("/"),  # none yet: bound at assignment
+            runtime_dir=self.runtime_dir,
+            memory_mb=PREBUILT_MEMORY_MB,
+            ephemeral_storage_mb=512,
+            interpreter=interpreter,
+            label="reserve",
+        )
+        sandbox = IsolatedSandbox(spec, self.factory, prebuilt=True)
+        try:
+            await sandbox.start()
+            await sandbox.prepare_listener()
+        except Exception as exc:  # a failed build only shrinks the reserve
+            log.warning("could not pre-build a sandbox for %s: %s", interpreter, exc)
+            sandbox.kill()
+            return
+        finally:
+            self._building[interpreter] -= 1
+        if self._closed or sandbox.reap() is not None:
+            sandbox.kill()
+            return
+        self._ready.setdefault(interpreter, collections.deque()).append(sandbox)
+
+    def size(self, interpreter: str | None = None) -> int:
+        """Ready sandboxes for one interpreter, or for all."""
+        if interpreter is None:
+            return sum(len(ready) for ready in self._ready.values())
+        return len(self._ready.get(interpreter, ()))
+
+    def close(self) -> None:
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for ready in self._ready.values():
+            for sandbox in ready:
+                sandbox.kill()
+        self._ready.clear()
