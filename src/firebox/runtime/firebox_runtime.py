@@ -177,11 +177,13 @@ def _setup_logging() -> None:
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     handler.terminator = ""  # the format ends the record with its own newline
-    root = logging.getLogger()
-    root.addHandler(handler)
+    logging.getLogger().addHandler(handler)
+
+
+def _apply_log_level() -> None:
     level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
     if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):  # others are ignored, as on AWS
-        root.setLevel(level)
+        logging.getLogger().setLevel(level)
 
 
 class _Marshaller:
@@ -279,12 +281,20 @@ def _setup_path() -> None:
     sys.path[:0] = [p for p in front if p not in sys.path]
 
 
-def main() -> None:
+def prepare(runtime_api: str | None = None) -> RuntimeClient | None:
+    """Everything that does not depend on the function; a pre-built sandbox runs it early."""
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
-    _setup_path()
     _setup_logging()
-    client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    return RuntimeClient(runtime_api) if runtime_api else None
+
+
+def main(client: RuntimeClient | None = None) -> None:
+    if client is None:
+        client = prepare(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    assert client is not None
+    _setup_path()
+    _apply_log_level()
     handler, init_error = _load_handler(os.environ.get("_HANDLER", ""))
     if init_error is not None:
         _log_error(init_error)

@@ -116,6 +116,8 @@ class IsolatedSandbox:
             "path_map": dict(self.factory.languages),
             "zygote_paths": (str(ZYGOTE_DIR), str(spec.runtime_dir)),
             "deferred": self.prebuilt,
+            # Known ahead only in an own network namespace (fixed address); else None.
+            "runtime_api": self.runtime_api_address if self.factory.network == "isolated" else None,
             "code_store": str(self.factory.code_store),
         }
 
@@ -134,9 +136,6 @@ class IsolatedSandbox:
     def adopt(self, spec: SandboxSpec) -> None:
         """Makes a pre-built sandbox the given function's; start() then assigns it."""
         self.spec = spec
-        name = f"{spec.label}.{spec.env_id}" if spec.label else spec.env_id
-        self.cgroup = self.cgroup.renamed(name)
-        self.cgroup.set_memory(spec.memory_mb)
         self._adopted = True
 
     def _assign(self) -> None:
@@ -156,6 +155,13 @@ class IsolatedSandbox:
     async def start(self) -> None:
         if self._adopted:
             self._assign()
+            # After the job is on its way (the sandbox mounts meanwhile): the pre-built limit
+            # is Lambda's minimum, so the function's own can only be higher, never exceeded.
+            self.cgroup.set_memory(self.spec.memory_mb)
+            label = self.spec.label
+            self.cgroup = self.cgroup.renamed(
+                f"{label}.{self.spec.env_id}" if label else self.spec.env_id
+            )
             return
         zygotes = self.factory.zygotes
         if zygotes is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("firebox.reserve")
 
-PREBUILT_MEMORY_MB = 128  # until assigned; the function's MemorySize replaces it
+PREBUILT_MEMORY_MB = 128  # Lambda's minimum: an assignment only ever raises it
 WINDOW_S = 10.0  # demand is the number of sandboxes taken in this window
+REFILL_DELAY_S = 0.05
 
 
 class SandboxReserve:
@@ -62,7 +64,9 @@ class SandboxReserve:
                 sandbox = candidate
             else:
                 candidate.kill()  # died while waiting (e.g. the zygote restarted)
-        self.want(interpreter)
+        # Refill a moment later: building now would take CPU from the cold start in progress.
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().call_later(REFILL_DELAY_S, self.want, interpreter)
         return sandbox
 
     def target(self, interpreter: str) -> int:

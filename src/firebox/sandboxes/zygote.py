@@ -78,11 +78,16 @@ def run_python_runtime(spec: dict) -> None:
     sys.path.insert(0, "/var/runtime")
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    client = None
+    if spec.get("environ_fd") is not None and spec.get("runtime_api"):
+        # Pre-built: set up and connect now (the kernel queues the connection until the
+        # server serves the listener), then wait for the function.
+        client = firebox_runtime.prepare(spec["runtime_api"])
     launcher.wait_for_environment(spec)  # a pre-built sandbox waits here for its function
     os.environ.clear()
     os.environ.update(spec["environ"])
     sys.argv[:] = ["/var/runtime/bootstrap.py"]
-    firebox_runtime.main()
+    firebox_runtime.main(client)
 
 
 def spawn(request: dict, fds: list, server: socket.socket) -> int:

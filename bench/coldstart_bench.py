@@ -1,0 +1,146 @@
+"""Cold-start benchmark: from the pre-built reserve, with no reserve, and a fresh-interpreter
+baseline, in the same run; a burst of 50 simultaneous first invokes; idle memory of 100.
+
+    .venv/bin/python bench/coldstart_bench.py [--quick] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import threading
+import time
+from typing import Any
+
+from invoke_bench import ROOT, Server, commit, machine, percentile, raw_invoke
+from isolation_bench import descendants, environments, helpers, pss_kb
+
+MODES = {
+    "from the pre-built reserve (default)": [],
+    "reserve off: forked from the zygote (`--pool-size 0`)": ["--pool-size", "0"],
+    "baseline: fresh launcher + interpreter (`--no-zygote`)": ["--no-zygote"],
+}
+
+
+def health(server: Server) -> dict[str, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    conn.request("GET", "/_firebox/health")
+    result: dict[str, Any] = json.loads(conn.getresponse().read())
+    return result
+
+
+def wait_reserve(server: Server, minimum: int, limit_s: float = 10.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while health(server)["prebuilt"] < minimum and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def cold_starts(flags: list[str], samples: int) -> list[float]:
+    server = Server(*flags)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        server.create("warm-up")  # boots the zygote and fills the reserve
+        raw_invoke(conn, "warm-up")
+        times = []
+        for i in range(samples):
+            server.create(f"cold-{i}")
+            if not flags:
+                wait_reserve(server, 1)  # measure the reserve's path, not its refill
+            times.append(raw_invoke(conn, f"cold-{i}"))
+        return times
+    finally:
+        server.stop()
+
+
+def burst(count: int) -> tuple[float, int]:
+    """Sends `count` first invokes of one new function at once; environments per second."""
+    server = Server("--concurrency", str(count * 2))
+    try:
+        server.create("burst")
+        server.create("warm-up")
+        raw_invoke(http.client.HTTPConnection("127.0.0.1", server.port), "warm-up")
+        wait_reserve(server, 2)
+        conns = [http.client.HTTPConnection("127.0.0.1", server.port) for _ in range(count)]
+        for conn in conns:
+            conn.connect()
+        barrier = threading.Barrier(count + 1)
+        done: list[float] = []
+
+        def one(conn: http.client.HTTPConnection) -> None:
+            barrier.wait()
+            raw_invoke(conn, "burst")
+            done.append(time.perf_counter())
+
+        threads = [threading.Thread(target=one, args=(c,)) for c in conns]
+        for thread in threads:
+            thread.start()
+        barrier.wait()
+        started = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        elapsed = max(done) - started
+        distinct = len([e for e in environments(server) if e["function_name"] == "burst"])
+        return count / elapsed, distinct
+    finally:
+        server.stop()
+
+
+def idle_memory(count: int) -> float:
+    """PSS per idle environment, with `count` of them (every process of each, and helpers)."""
+    server = Server("--concurrency", str(count * 2))
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        for i in range(count):
+            server.create(f"idle-{i}")
+            raw_invoke(conn, f"idle-{i}")
+        time.sleep(1.0)  # let start-up garbage settle before measuring
+        envs = [e for e in environments(server) if e["function_name"].startswith("idle-")]
+        total = sum(pss_kb(p) for e in envs for p in descendants(e["pid"]))
+        total += sum(pss_kb(p) for p in helpers(server.proc.pid))
+        return total / max(1, len(envs)) / 1024
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    samples = 10 if args.quick else 40
+    rows = []
+    for label, flags in MODES.items():
+        times = cold_starts(flags, samples)
+        rows.append(f"| {label} | {statistics.median(times):.1f} ms | "
+                    f"{percentile(times, 99):.1f} ms | {len(times)} |")  # fmt: skip
+    rate, distinct = burst(50)
+    idle = idle_memory(20 if args.quick else 100)
+    text = "\n".join([
+        f"Measured {time.strftime('%Y-%m-%d')} at commit `{commit()}` on {machine()}.",
+        "",
+        "| cold start (new function, first invoke, raw HTTP client) | p50 | p99 | samples |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        f"Burst: 50 simultaneous first invokes of one new function were served by {distinct} "
+        f"distinct environments at **{rate:.0f} new environments per second**.",
+        "",
+        f"Idle memory: **{idle:.1f} MB PSS per environment** with "
+        f"{20 if args.quick else 100} idle environments.",
+    ])  # fmt: skip
+    print(text)
+    if not args.no_write:
+        path = ROOT / "docs" / "performance.md"
+        begin, end = "<!-- coldstart-bench:begin -->", "<!-- coldstart-bench:end -->"
+        doc = path.read_text()
+        if begin not in doc:
+            doc += f"\n{begin}\n{end}\n"
+        head, _, rest = doc.partition(begin)
+        _, _, tail = rest.partition(end)
+        path.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
+
+
+if __name__ == "__main__":
+    main()
