@@ -82,16 +82,20 @@ class SandboxReserve:
         """Starts building until the interpreter's reserve reaches its target."""
         if self._closed:
             return
-        have = len(self._ready.get(interpreter, ())) + self._building.get(interpreter, 0)
+        # One build at a time per interpreter: a reserve that refills in parallel competes for
+        # the CPU with the very cold starts (and bursts) it is there to speed up.
+        if self._building.get(interpreter, 0):
+            return
+        if len(self._ready.get(interpreter, ())) >= self.target(interpreter):
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        for _ in range(self.target(interpreter) - have):
-            self._building[interpreter] = self._building.get(interpreter, 0) + 1
-            task = loop.create_task(self._build(interpreter))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._building[interpreter] = 1
+        task = loop.create_task(self._build(interpreter))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _build(self, interpreter: str) -> None:
         from firebox.sandboxes.isolated import IsolatedSandbox
@@ -121,6 +125,7 @@ class SandboxReserve:
             sandbox.kill()
             return
         self._ready.setdefault(interpreter, collections.deque()).append(sandbox)
+        self.want(interpreter)  # the next one, if the target is not reached yet
 
     def size(self, interpreter: str | None = None) -> int:
         """Ready sandboxes for one interpreter, or for all."""
