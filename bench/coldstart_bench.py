@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from invoke_bench import ROOT, Server, commit, machine, percentile, raw_invoke
+from invoke_bench import Server, commit, machine, percentile, raw_invoke, write_section
 from isolation_bench import descendants, environments, helpers, pss_kb
 
 MODES = {
@@ -134,14 +134,7 @@ def main() -> None:
     ])  # fmt: skip
     print(text)
     if not args.no_write:
-        path = ROOT / "docs" / "performance.md"
-        begin, end = "<!-- coldstart-bench:begin -->", "<!-- coldstart-bench:end -->"
-        doc = path.read_text()
-        if begin not in doc:
-            doc += f"\n{begin}\n{end}\n"
-        head, _, rest = doc.partition(begin)
-        _, _, tail = rest.partition(end)
-        path.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
+        write_section("coldstart-bench", text)
 
 
 if __name__ == "__main__":

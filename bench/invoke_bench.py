@@ -250,12 +250,19 @@ def report(results: dict[str, Any], write: bool) -> None:
     text = "\n".join(lines)
     print(text)
     if write:
-        path = ROOT / "docs" / "performance.md"
-        begin, end = "<!-- invoke-bench:begin -->", "<!-- invoke-bench:end -->"
-        doc = path.read_text() if path.exists() else f"# Performance\n\n{begin}\n{end}\n"
-        head, _, rest = doc.partition(begin)
-        _, _, tail = rest.partition(end)
-        path.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
+        write_section("invoke-bench", text)
+
+
+def write_section(name: str, text: str) -> None:
+    """Replaces the text between <!-- NAME:begin --> and <!-- NAME:end --> in performance.md."""
+    path = ROOT / "docs" / "performance.md"
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    doc = path.read_text()
+    if begin not in doc:
+        doc += f"\n{begin}\n{end}\n"
+    head, _, rest = doc.partition(begin)
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
 
 
 if __name__ == "__main__":

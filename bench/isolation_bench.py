@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from invoke_bench import ROOT, Server, commit, machine, percentile, raw_invoke
+from invoke_bench import Server, commit, machine, percentile, raw_invoke, write_section
 
 MODES = {
     "process (isolation off): fresh interpreter per environment": ["--sandbox", "process"],
@@ -128,14 +128,7 @@ def main() -> None:
     ])  # fmt: skip
     print(text)
     if not args.no_write:
-        path = ROOT / "docs" / "performance.md"
-        begin, end = "<!-- isolation-bench:begin -->", "<!-- isolation-bench:end -->"
-        doc = path.read_text()
-        if begin not in doc:
-            doc += f"\n{begin}\n{end}\n"
-        head, _, rest = doc.partition(begin)
-        _, _, tail = rest.partition(end)
-        path.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
+        write_section("isolation-bench", text)
 
 
 if __name__ == "__main__":

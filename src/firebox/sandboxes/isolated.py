@@ -181,19 +181,22 @@ class IsolatedSandbox:
                 spec, [write_fd, child_channel.fileno(), seccomp_fd], self._on_zygote_exit
             )
         except BaseException:
-            for fd in (read_fd, exit_read, self._exit_write):
-                os.close(fd)
+            self._abandon(read_fd, exit_read, self._exit_write)
             self._exit_write = -1
-            self.cgroup.remove()
             raise
         finally:
-            os.close(write_fd)
-            os.close(seccomp_fd)
-            child_channel.close()
+            _handed_over(write_fd, seccomp_fd, child_channel)
         self.output_fd = read_fd
         self.exit_fd = exit_read
         self.state = SandboxState.RUNNING
         os.set_blocking(read_fd, False)
+
+    def _abandon(self, *fds: int) -> None:
+        """Undoes _prepare() when the sandbox could not be started."""
+        for fd in fds:
+            os.close(fd)
+        self.cgroup.remove()
+        self.factory.release_uid(self.uid)
 
     def _on_zygote_exit(self, status: int) -> None:
         self._returncode = wait_status_to_code(status)
@@ -216,13 +219,10 @@ class IsolatedSandbox:
                 pass_fds=[seccomp_fd, child_channel.fileno()],
             )  # fmt: skip
         except BaseException:
-            os.close(read_fd)
-            self.cgroup.remove()
+            self._abandon(read_fd)
             raise
         finally:
-            os.close(write_fd)
-            os.close(seccomp_fd)
-            child_channel.close()
+            _handed_over(write_fd, seccomp_fd, child_channel)
         self.output_fd = read_fd
         self.state = SandboxState.RUNNING
         try:
@@ -359,6 +359,13 @@ class IsolatedSandbox:
             return None
         note = f"; /tmp held {held} MB of it (files in /tmp count against memory)" if held else ""
         return f"out of memory: the function reached its {self.spec.memory_mb} MB limit{note}"
+
+
+def _handed_over(write_fd: int, seccomp_fd: int, channel: socket.socket) -> None:
+    """Closes the server's copies of what the new sandbox received."""
+    os.close(write_fd)
+    os.close(seccomp_fd)
+    channel.close()
 
 
 class IsolatedSandboxFactory:
