@@ -39,8 +39,9 @@ def test_prebuilt_sandbox_takes_on_the_function(start_server: Callable[..., Fire
     lam = server.client()
     create_function(lam, "def handler(e, c):\n    return 1\n")  # a python3.11 runtime in use
     wait_for(lambda: prebuilt(server) >= 2)
+    # Timeouts are generous: at 512 MB the function gets 29 % of a core to touch its pages.
     name = create_function(lam, {"app.py": PROBE, "data.txt": "x"}, MemorySize=512,
-                           EphemeralStorage={"Size": 1024})  # fmt: skip
+                           EphemeralStorage={"Size": 1024}, Timeout=60)  # fmt: skip
     body, response = invoke_json(lam, name, {"allocate_mb": 300}, LogType="Tail")
     assert "FunctionError" not in response, body
     assert prebuilt(server) <= 2  # one was taken (and is being replaced)
@@ -55,7 +56,7 @@ def test_prebuilt_sandbox_takes_on_the_function(start_server: Callable[..., Fire
     assert again["env"] == body["env"] and again["inits"] == 1  # warm, module code ran once
     wait_for(lambda: prebuilt(server) >= 2)  # the reserve refilled in the background
     # The limit really is the function's: 600 MB do not fit in 512.
-    over, response = invoke_json(lam, create_function(lam, PROBE, MemorySize=512),
+    over, response = invoke_json(lam, create_function(lam, PROBE, MemorySize=512, Timeout=60),
                                  {"allocate_mb": 600})  # fmt: skip
     assert over["errorType"] == "Runtime.OutOfMemory"
 
