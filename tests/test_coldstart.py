@@ -105,3 +105,33 @@ def test_burst_of_first_invokes_gets_distinct_environments(
         thread.join()
     assert not errors, errors[:3]
     assert len(set(results)) == 50
+
+
+def test_dead_prebuilt_sandbox_is_never_assigned(
+    start_server: Callable[..., FireboxServer],
+) -> None:
+    """A pre-built sandbox whose runtime died is dropped; invokes still succeed."""
+    import signal
+
+    server = start_server("--pool-size", "2")
+    lam = server.client()
+    create_function(lam, "def handler(e, c):\n    return 1\n")
+    wait_for(lambda: prebuilt(server) >= 2)
+    # Kill the waiting runtimes (pid 2 inside) of every ready sandbox: their cgroup says which.
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cgroup") as f:
+                    text = f.read()
+                with open(f"/proc/{entry}/status") as f:
+                    nspid = [line.split()[-1] for line in f if line.startswith("NSpid:")]
+            except OSError:
+                continue
+            if "/reserve.pre-" in text and nspid == ["2"]:
+                os.kill(int(entry), signal.SIGKILL)
+                killed += 1
+    assert killed >= 2
+    for _ in range(3):
+        body, response = invoke_json(lam, create_function(lam, PROBE))
+        assert "FunctionError" not in response, body

@@ -139,7 +139,12 @@ class Environment:
             )
             self._spawned_at = time.monotonic()
             sandbox = self.ctx.factory.create(spec)
-            await sandbox.start()
+            try:
+                await sandbox.start()
+            except OSError:
+                # A pre-built sandbox that cannot take the function: build a fresh one.
+                sandbox = self.ctx.factory.create(spec, prebuilt=False)
+                await sandbox.start()
         except OSError as exc:
             self._init_error = error_payload(
                 "Runtime.InvalidEntrypoint", f"Error: could not start the runtime: {exc}"

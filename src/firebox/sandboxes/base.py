@@ -70,8 +70,8 @@ class SandboxFactory(Protocol):
     name: str
     reaches_host: bool  # whether code inside can connect to the host's loopback services
 
-    def create(self, spec: SandboxSpec) -> Sandbox:
-        """A sandbox ready to start."""
+    def create(self, spec: SandboxSpec, prebuilt: bool = True) -> Sandbox:
+        """A sandbox ready to start; prebuilt=False forbids handing out a pre-built one."""
 
     def task_root(self, code_dir: Path) -> str:
         """The path of the code as the runtime sees it."""

@@ -51,6 +51,11 @@ class EnvironmentCgroup:
         quota = max(1000, CFS_PERIOD_US * memory_mb // FULL_CORE_MB)
         _write(self.path("cpu") / "cpu.cfs_quota_us", str(quota), optional=True)
 
+    def resize(self, memory_mb: int) -> None:
+        """Memory limit and CPU weight for a new MemorySize (the quota follows after init)."""
+        self.set_memory(memory_mb)
+        _write(self.path("cpu") / "cpu.shares", str(max(2, 1024 * memory_mb // FULL_CORE_MB)))
+
     def set_memory(self, memory_mb: int) -> None:
         limit = str(memory_mb * 1024 * 1024)
         # Raising: memsw first (it must stay >= the limit); lowering: the limit first.

@@ -154,14 +154,16 @@ class IsolatedSandbox:
 
     async def start(self) -> None:
         if self._adopted:
-            self._assign()
-            # After the job is on its way (the sandbox mounts meanwhile): the pre-built limit
-            # is Lambda's minimum, so the function's own can only be higher, never exceeded.
-            self.cgroup.set_memory(self.spec.memory_mb)
-            label = self.spec.label
-            self.cgroup = self.cgroup.renamed(
-                f"{label}.{self.spec.env_id}" if label else self.spec.env_id
-            )
+            try:
+                self.cgroup.resize(self.spec.memory_mb)  # before any function code can run
+                self._assign()
+                label = self.spec.label
+                self.cgroup = self.cgroup.renamed(
+                    f"{label}.{self.spec.env_id}" if label else self.spec.env_id
+                )
+            except BaseException:
+                self.kill()  # the caller falls back to a fresh sandbox
+                raise
             return
         zygotes = self.factory.zygotes
         if zygotes is None:
@@ -413,8 +415,8 @@ class IsolatedSandboxFactory:
         self._lingering: list[EnvironmentCgroup] = []
         self._sweep_leftovers()
 
-    def create(self, spec: SandboxSpec) -> IsolatedSandbox:
-        if self.reserve is not None and spec.interpreter is not None:
+    def create(self, spec: SandboxSpec, prebuilt: bool = True) -> IsolatedSandbox:
+        if prebuilt and self.reserve is not None and spec.interpreter is not None:
             sandbox = self.reserve.take(spec.interpreter)
             if sandbox is not None:
                 sandbox.adopt(spec)

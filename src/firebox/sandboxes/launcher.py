@@ -139,12 +139,25 @@ def build_root(spec: Spec) -> None:
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def assign(channel: _socket.socket, ready_fd: int, assign_fd: int) -> None:
-    """Monitor side, pre-built environments: wait for a function, mount it, hand it to init."""
-    os.read(ready_fd, 1)  # pid 1 has pivoted: /.code and /var/task are where we expect
+def assign(channel: _socket.socket, ready_fd: int, assign_fd: int, status_fd: int) -> None:
+    """Monitor side, pre-built environments: wait for a function, mount it, hand it over.
+
+    Returns early (and the monitor then exits as pid 1 did) if pid 1 or the runtime died
+    while waiting, so a dead pre-built environment is reported, never assigned.
+    """
+    import select
+
+    ready = os.read(ready_fd, 1)  # pid 1 has pivoted: /.code and /var/task are in place
     os.close(ready_fd)
+    if ready != b"R":
+        os.close(assign_fd)
+        return
     data = b""
     while True:
+        readable, _, _ = select.select([channel, status_fd], [], [])
+        if status_fd in readable:  # pid 1 reported (or died): nothing to assign to
+            os.close(assign_fd)
+            return
         chunk = channel.recv(1 << 20)
         if not chunk:
             os._exit(0)  # the server let this pre-built environment go
@@ -387,7 +400,7 @@ def launch(spec: Spec, run: Runner) -> None:
     os.close(ready_write)
     os.close(assign_read)
     if spec.get("deferred"):
-        assign(channel, ready_read, assign_write)
+        assign(channel, ready_read, assign_write, status_read)
     else:
         os.close(ready_read)
         os.close(assign_write)

@@ -134,7 +134,7 @@ class ProcessSandboxFactory:
     name = "process"
     reaches_host = True
 
-    def create(self, spec: SandboxSpec) -> ProcessSandbox:
+    def create(self, spec: SandboxSpec, prebuilt: bool = True) -> ProcessSandbox:
         return ProcessSandbox(spec)
 
     def task_root(self, code_dir: Path) -> str:

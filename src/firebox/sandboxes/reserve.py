@@ -51,6 +51,7 @@ class SandboxReserve:
         self._building: dict[str, int] = {}
         self._taken: dict[str, collections.deque[float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._rechecks: dict[str, asyncio.TimerHandle] = {}
         self._closed = False
 
     def take(self, interpreter: str) -> IsolatedSandbox | None:
@@ -82,11 +83,21 @@ class SandboxReserve:
         """Starts building until the interpreter's reserve reaches its target."""
         if self._closed:
             return
+        target = self.target(interpreter)
+        ready = self._ready.get(interpreter)
+        while ready and len(ready) > target:  # demand fell: give the surplus back
+            ready.pop().kill()
+        if ready and len(ready) > self.minimum and interpreter not in self._rechecks:
+            # Look again once the demand window has passed, so an idle reserve shrinks too.
+            with contextlib.suppress(RuntimeError):
+                self._rechecks[interpreter] = asyncio.get_running_loop().call_later(
+                    WINDOW_S, self._recheck, interpreter
+                )
         # One build at a time per interpreter: a reserve that refills in parallel competes for
         # the CPU with the very cold starts (and bursts) it is there to speed up.
         if self._building.get(interpreter, 0):
             return
-        if len(self._ready.get(interpreter, ())) >= self.target(interpreter):
+        if len(self._ready.get(interpreter, ())) >= target:
             return
         try:
             loop = asyncio.get_running_loop()
@@ -119,6 +130,9 @@ class SandboxReserve:
             log.warning("could not pre-build a sandbox for %s: %s", interpreter, exc)
             sandbox.kill()
             return
+        except BaseException:  # cancelled (the reserve is closing): leave nothing behind
+            sandbox.kill()
+            raise
         finally:
             self._building[interpreter] -= 1
         if self._closed or sandbox.reap() is not None:
@@ -126,6 +140,10 @@ class SandboxReserve:
             return
         self._ready.setdefault(interpreter, collections.deque()).append(sandbox)
         self.want(interpreter)  # the next one, if the target is not reached yet
+
+    def _recheck(self, interpreter: str) -> None:
+        self._rechecks.pop(interpreter, None)
+        self.want(interpreter)
 
     def size(self, interpreter: str | None = None) -> int:
         """Ready sandboxes for one interpreter, or for all."""
@@ -135,6 +153,8 @@ class SandboxReserve:
 
     def close(self) -> None:
         self._closed = True
+        for timer in self._rechecks.values():
+            timer.cancel()
         for task in self._tasks:
             task.cancel()
         for ready in self._ready.values():
