@@ -195,3 +195,18 @@ def test_relative_data_dir_works(tmp_path: Path) -> None:
         assert os.path.isdir(tmp_path / "rel-data" / "code")
     finally:
         server.stop()
+
+
+def test_doctor_leaves_a_running_server_alone(start_server: Callable[..., FireboxServer]) -> None:
+    """Diagnosing a live server's data dir must not touch its environments."""
+    import subprocess
+
+    from conftest import FIREBOX
+
+    server = start_server()
+    lam = server.client()
+    name = create_function(lam, PID)
+    env = invoke_json(lam, name)[0]
+    subprocess.run([FIREBOX, "doctor", "--data-dir", str(server.data_dir), "--endpoint",
+                    server.url], capture_output=True, timeout=60)  # fmt: skip
+    assert invoke_json(lam, name)[0] == env  # the same warm environment, still alive

@@ -44,7 +44,12 @@ class Platform:
         self.zygotes = Zygotes(RUNTIME_DIR) if settings.zygote else None
         self._warming: dict[str, asyncio.Task[object]] = {}
         self.sandbox_choice = probe.choose(
-            settings.sandbox, settings.network, settings.data_dir, interpreters, self.zygotes
+            settings.sandbox,
+            settings.network,
+            settings.data_dir,
+            interpreters,
+            self.zygotes,
+            sweep=True,  # a crashed predecessor's environments (same data dir) are ours to end
         )
         self.sandboxes: SandboxFactory = self.sandbox_choice.factory
         isolated = isinstance(self.sandboxes, IsolatedSandboxFactory)

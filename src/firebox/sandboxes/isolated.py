@@ -382,6 +382,7 @@ class IsolatedSandboxFactory:
         interpreters: list[str],
         seccomp_program: bytes,
         zygotes: Zygotes | None = None,
+        sweep: bool = False,
     ) -> None:
         if network not in NETWORK_MODES:
             raise ValueError(f"network mode must be one of {', '.join(NETWORK_MODES)}")
@@ -413,7 +414,8 @@ class IsolatedSandboxFactory:
             if os.path.islink(link)
         }
         self._lingering: list[EnvironmentCgroup] = []
-        self._sweep_leftovers()
+        if sweep:  # only the server itself: `firebox doctor` must never touch a live server
+            self._sweep_leftovers()
 
     def create(self, spec: SandboxSpec, prebuilt: bool = True) -> IsolatedSandbox:
         if prebuilt and self.reserve is not None and spec.interpreter is not None:

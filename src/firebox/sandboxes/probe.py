@@ -62,6 +62,7 @@ def choose(
     data_dir: Path,
     interpreters: list[str],
     zygotes: Zygotes | None = None,
+    sweep: bool = False,
 ) -> SandboxChoice:
     """Builds the factory for mode auto|isolated|process; isolated is required, not hoped for."""
     if mode == "process":
@@ -74,7 +75,9 @@ def choose(
     from firebox.sandboxes.isolated import IsolatedSandboxFactory
     from firebox.sandboxes.seccomp import compile_filter
 
-    factory = IsolatedSandboxFactory(data_dir, network, interpreters, compile_filter(), zygotes)
+    factory = IsolatedSandboxFactory(
+        data_dir, network, interpreters, compile_filter(), zygotes, sweep=sweep
+    )
     report = _smoke_test(factory, data_dir)
     if report is None or not _confined(report):
         reason = f"a test sandbox did not come up confined (saw: {report})"
