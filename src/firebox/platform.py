@@ -125,5 +125,7 @@ class Platform:
             reserve.close()
         if self.zygotes is not None:
             self.zygotes.close()
+        if isinstance(self.sandboxes, IsolatedSandboxFactory):
+            self.sandboxes.close()
         self.logs.close()
         self.store.close()

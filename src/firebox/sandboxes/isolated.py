@@ -444,6 +444,31 @@ class IsolatedSandboxFactory:
     def release_uid(self, uid: int) -> None:
         self._uids_in_use.discard(uid)
 
+    def close(self) -> None:
+        """Removes this server's (by now empty) parent groups."""
+        for controller in cgroups.CONTROLLERS:
+            with contextlib.suppress(OSError):
+                (cgroups.ROOT / controller / "firebox" / self.instance).rmdir()
+
+    def _remove_empty_groups(self) -> None:
+        """Removes empty groups that dead servers (any data dir) left; never kills anything.
+
+        rmdir of a cgroup fails while any process is in it, so live servers are unaffected.
+        """
+        for controller in cgroups.CONTROLLERS:
+            parent = cgroups.ROOT / controller / "firebox"
+            if not parent.is_dir():
+                continue
+            for instance in parent.iterdir():
+                if instance.name == self.instance or not instance.is_dir():
+                    continue
+                for group in instance.iterdir():
+                    if group.is_dir():
+                        with contextlib.suppress(OSError):
+                            group.rmdir()
+                with contextlib.suppress(OSError):
+                    instance.rmdir()
+
     def interpreter(self, host_path: str) -> tuple[str, str | None]:
         real = os.path.realpath(host_path)
         for prefix, inside in self.languages.items():
@@ -466,6 +491,7 @@ class IsolatedSandboxFactory:
 
     def _sweep_leftovers(self) -> None:
         """Kills and removes environments a previous server process left behind."""
+        self._remove_empty_groups()
         for controller in cgroups.CONTROLLERS:
             parent = cgroups.ROOT / controller / "firebox" / self.instance
             if not parent.is_dir():
