@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger("firebox.cgroups")
 
 ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("memory", "cpu", "pids")
@@ -109,3 +115,65 @@ def _read_int(path: Path) -> int:
         return int(path.read_text())
     except (OSError, ValueError):
         return 0
+
+
+class ServerGroups:
+    """One server's parent groups: sweeping a crashed predecessor's, removal retries, tidying."""
+
+    def __init__(self, instance: str, root: Path = ROOT) -> None:
+        self.instance = instance
+        self.root = root
+        self._lingering: list[EnvironmentCgroup] = []
+
+    def _parents(self) -> list[Path]:
+        return [self.root / controller / "firebox" for controller in CONTROLLERS]
+
+    def release(self, cgroup: EnvironmentCgroup) -> None:
+        """Removes a dead environment's cgroup, retrying while its last processes exit."""
+        if cgroup.remove():
+            return
+        self._lingering.append(cgroup)
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().call_later(0.2, self._retry)
+
+    def _retry(self) -> None:
+        lingering, self._lingering = self._lingering, []
+        for cgroup in lingering:
+            self.release(cgroup)
+
+    def sweep(self) -> None:
+        """Kills and removes environments a previous server with this data dir left behind,
+        and removes empty groups any dead server left (rmdir only: that never kills)."""
+        for parent in self._parents():
+            if not parent.is_dir():
+                continue
+            for instance in parent.iterdir():
+                if instance.name == self.instance or not instance.is_dir():
+                    continue
+                for group in instance.iterdir():
+                    if group.is_dir():
+                        with contextlib.suppress(OSError):
+                            group.rmdir()
+                with contextlib.suppress(OSError):
+                    instance.rmdir()
+            own = parent / self.instance
+            if not own.is_dir():
+                continue
+            for group in own.iterdir():
+                if not group.is_dir():
+                    continue
+                try:
+                    for pid in (group / "cgroup.procs").read_text().split():
+                        os.kill(int(pid), signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
+                try:
+                    group.rmdir()
+                except OSError:
+                    log.warning("could not remove leftover cgroup %s", group)
+
+    def close(self) -> None:
+        """Removes this server's (by now empty) parent groups."""
+        for parent in self._parents():
+            with contextlib.suppress(OSError):
+                (parent / self.instance).rmdir()

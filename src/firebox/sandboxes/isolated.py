@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from firebox.sandboxes import cgroups, launcher
+from firebox.sandboxes import launcher
 from firebox.sandboxes.base import SandboxSpec, SandboxState
-from firebox.sandboxes.cgroups import EnvironmentCgroup
+from firebox.sandboxes.cgroups import EnvironmentCgroup, ServerGroups
 from firebox.sandboxes.process import PlainListener
 from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import ZYGOTE, Zygotes, wait_status_to_code
@@ -413,9 +413,9 @@ class IsolatedSandboxFactory:
             for link in ("/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin")
             if os.path.islink(link)
         }
-        self._lingering: list[EnvironmentCgroup] = []
+        self.groups = ServerGroups(self.instance)
         if sweep:  # only the server itself: `firebox doctor` must never touch a live server
-            self._sweep_leftovers()
+            self.groups.sweep()
 
     def create(self, spec: SandboxSpec, prebuilt: bool = True) -> IsolatedSandbox:
         if prebuilt and self.reserve is not None and spec.interpreter is not None:
@@ -444,31 +444,6 @@ class IsolatedSandboxFactory:
     def release_uid(self, uid: int) -> None:
         self._uids_in_use.discard(uid)
 
-    def close(self) -> None:
-        """Removes this server's (by now empty) parent groups."""
-        for controller in cgroups.CONTROLLERS:
-            with contextlib.suppress(OSError):
-                (cgroups.ROOT / controller / "firebox" / self.instance).rmdir()
-
-    def _remove_empty_groups(self) -> None:
-        """Removes empty groups that dead servers (any data dir) left; never kills anything.
-
-        rmdir of a cgroup fails while any process is in it, so live servers are unaffected.
-        """
-        for controller in cgroups.CONTROLLERS:
-            parent = cgroups.ROOT / controller / "firebox"
-            if not parent.is_dir():
-                continue
-            for instance in parent.iterdir():
-                if instance.name == self.instance or not instance.is_dir():
-                    continue
-                for group in instance.iterdir():
-                    if group.is_dir():
-                        with contextlib.suppress(OSError):
-                            group.rmdir()
-                with contextlib.suppress(OSError):
-                    instance.rmdir()
-
     def interpreter(self, host_path: str) -> tuple[str, str | None]:
         real = os.path.realpath(host_path)
         for prefix, inside in self.languages.items():
@@ -477,34 +452,7 @@ class IsolatedSandboxFactory:
         return host_path, None
 
     def release_cgroup(self, cgroup: EnvironmentCgroup) -> None:
-        """Removes a dead environment's cgroup, retrying while its last processes exit."""
-        if cgroup.remove():
-            return
-        self._lingering.append(cgroup)
-        with contextlib.suppress(RuntimeError):
-            asyncio.get_running_loop().call_later(0.2, self._retry_lingering)
+        self.groups.release(cgroup)
 
-    def _retry_lingering(self) -> None:
-        lingering, self._lingering = self._lingering, []
-        for cgroup in lingering:
-            self.release_cgroup(cgroup)
-
-    def _sweep_leftovers(self) -> None:
-        """Kills and removes environments a previous server process left behind."""
-        self._remove_empty_groups()
-        for controller in cgroups.CONTROLLERS:
-            parent = cgroups.ROOT / controller / "firebox" / self.instance
-            if not parent.is_dir():
-                continue
-            for group in parent.iterdir():
-                if not group.is_dir():
-                    continue
-                try:
-                    for pid in (group / "cgroup.procs").read_text().split():
-                        os.kill(int(pid), signal.SIGKILL)
-                except (OSError, ValueError):
-                    pass
-                try:
-                    group.rmdir()
-                except OSError:
-                    log.warning("could not remove leftover cgroup %s", group)
+    def close(self) -> None:
+        self.groups.close()
