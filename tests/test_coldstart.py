@@ -132,6 +132,9 @@ def test_dead_prebuilt_sandbox_is_never_assigned(
                 os.kill(int(entry), signal.SIGKILL)
                 killed += 1
     assert killed >= 2
+    # The deaths reach the server through the sandbox's init, monitor and zygote: once seen,
+    # the reserve counts them out (before the fix the monitor never noticed, so never).
+    wait_for(lambda: prebuilt(server) == 0)
     for _ in range(3):
         body, response = invoke_json(lam, create_function(lam, PROBE))
         assert "FunctionError" not in response, body

@@ -146,10 +146,9 @@ class SandboxReserve:
         self.want(interpreter)
 
     def size(self, interpreter: str | None = None) -> int:
-        """Ready sandboxes for one interpreter, or for all."""
-        if interpreter is None:
-            return sum(len(ready) for ready in self._ready.values())
-        return len(self._ready.get(interpreter, ()))
+        """Live ready sandboxes for one interpreter, or for all."""
+        queues = self._ready.values() if interpreter is None else [self._ready.get(interpreter, ())]
+        return sum(1 for ready in queues for sandbox in ready if sandbox.reap() is None)
 
     def close(self) -> None:
         self._closed = True
