@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from invoke_bench import Server, commit, machine, percentile, raw_invoke, write_section
-from isolation_bench import descendants, environments, helpers, pss_kb
+from isolation_bench import environments, idle_pss_kb
 
 MODES = {
     "from the pre-built reserve (default)": [],
@@ -97,11 +97,7 @@ def idle_memory(count: int) -> float:
         for i in range(count):
             server.create(f"idle-{i}")
             raw_invoke(conn, f"idle-{i}")
-        time.sleep(1.0)  # let start-up garbage settle before measuring
-        envs = [e for e in environments(server) if e["function_name"].startswith("idle-")]
-        total = sum(pss_kb(p) for e in envs for p in descendants(e["pid"]))
-        total += sum(pss_kb(p) for p in helpers(server.proc.pid))
-        return total / max(1, len(envs)) / 1024
+        return idle_pss_kb(server, "idle-")[0] / 1024
     finally:
         server.stop()
 

@@ -81,6 +81,15 @@ def helpers(server_pid: int) -> list[int]:
     return found
 
 
+def idle_pss_kb(server: Server, prefix: str) -> tuple[float, int]:
+    """PSS per idle environment of the functions named prefix*: every process, and helpers."""
+    time.sleep(0.5)  # let start-up garbage settle before measuring memory
+    envs = [e for e in environments(server) if e["function_name"].startswith(prefix)]
+    total = sum(pss_kb(p) for e in envs for p in descendants(e["pid"]))
+    total += sum(pss_kb(p) for p in helpers(server.proc.pid))
+    return total / max(1, len(envs)), len(envs)
+
+
 def bench_mode(args: list[str], samples: int, idle: int) -> dict[str, Any]:
     server = Server(*args)
     try:
@@ -95,12 +104,8 @@ def bench_mode(args: list[str], samples: int, idle: int) -> dict[str, Any]:
         for i in range(idle):
             server.create(f"idle-{i}")
             raw_invoke(conn, f"idle-{i}")
-        time.sleep(0.5)  # let start-up garbage settle before measuring memory
-        envs = [e for e in environments(server) if e["function_name"].startswith("idle-")]
-        per_env = [sum(pss_kb(p) for p in descendants(e["pid"])) for e in envs]
-        helper_kb = sum(pss_kb(p) for p in helpers(server.proc.pid))
-        per_env_kb = (sum(per_env) + helper_kb) / max(1, len(envs))
-        return {"cold": times, "idle_kb": per_env_kb, "envs": len(envs)}
+        per_env_kb, count = idle_pss_kb(server, "idle-")
+        return {"cold": times, "idle_kb": per_env_kb, "envs": count}
     finally:
         server.stop()
 

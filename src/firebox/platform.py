@@ -52,11 +52,11 @@ class Platform:
             sweep=True,  # a crashed predecessor's environments (same data dir) are ours to end
         )
         self.sandboxes: SandboxFactory = self.sandbox_choice.factory
-        isolated = isinstance(self.sandboxes, IsolatedSandboxFactory)
-        if isolated and self.zygotes is not None and settings.pool_size > 0:
-            assert isinstance(self.sandboxes, IsolatedSandboxFactory)
-            self.sandboxes.reserve = SandboxReserve(
-                self.sandboxes, RUNTIME_DIR, minimum=settings.pool_size
+        self.reserve: SandboxReserve | None = None
+        factory = self.sandboxes
+        if isinstance(factory, IsolatedSandboxFactory) and self.zygotes and settings.pool_size:
+            self.reserve = factory.reserve = SandboxReserve(
+                factory, RUNTIME_DIR, minimum=settings.pool_size
             )
         # Compiled once here so no environment pays for compiling the runtime at start.
         compileall.compile_dir(str(RUNTIME_DIR), quiet=1)
@@ -96,16 +96,14 @@ class Platform:
 
     def prebuilt(self) -> int:
         """How many pre-built sandboxes are ready for assignment."""
-        reserve = getattr(self.sandboxes, "reserve", None)
-        return reserve.size() if reserve is not None else 0
+        return self.reserve.size() if self.reserve is not None else 0
 
     def _warm_zygote(self, runtime: Runtime) -> None:
         """Starts the zygote a runtime will need, so no invoke waits for its boot."""
         assert self.zygotes is not None
         interpreter = runtime.interpreter or sys.executable
-        reserve = getattr(self.sandboxes, "reserve", None)
-        if reserve is not None and runtime.interpreter is not None:
-            reserve.want(interpreter)
+        if self.reserve is not None and runtime.interpreter is not None:
+            self.reserve.want(interpreter)
         if interpreter in self._warming or self.zygotes.running(interpreter):
             return
         task = asyncio.get_running_loop().create_task(self.zygotes.get(interpreter))
@@ -120,9 +118,8 @@ class Platform:
     async def close(self) -> None:
         await self.functions.close()
         self.pool.close()
-        reserve = getattr(self.sandboxes, "reserve", None)
-        if reserve is not None:
-            reserve.close()
+        if self.reserve is not None:
+            self.reserve.close()
         if self.zygotes is not None:
             self.zygotes.close()
         if isinstance(self.sandboxes, IsolatedSandboxFactory):

@@ -10,6 +10,7 @@ import asyncio
 import json
 import re
 import socket
+from collections.abc import Sequence
 from typing import Protocol, cast
 
 import httptools
@@ -63,7 +64,7 @@ class Responder:
     def open(self) -> bool:
         return not self._connection.closed
 
-    def send(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
+    def send(self, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         self._connection.write_response(status, body, headers)
 
 
@@ -164,7 +165,7 @@ class RuntimeApiConnection(asyncio.Protocol):
         self.write_response(status, reply, ())
 
     def write_response(
-        self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | tuple[()]
+        self, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]]
     ) -> None:
         if self._transport is None or self.closed:
             return

@@ -38,11 +38,7 @@ ETC_BINDS = ("/etc/ld.so.cache", "/etc/ssl", "/etc/alternatives", "/etc/ca-certi
 NETWORK_MODES = ("isolated", "host")
 
 
-def _etc_files(uid: int) -> dict[str, str]:
-    try:
-        resolv = Path("/etc/resolv.conf").read_text()
-    except OSError:
-        resolv = ""
+def _etc_files(uid: int, resolv: str) -> dict[str, str]:
     return {
         "/etc/passwd": "root:x:0:0:root:/root:/sbin/nologin\n"
         f"sbx_user1051:x:{uid}:{SANDBOX_GID}::/tmp:/sbin/nologin\n",
@@ -96,9 +92,9 @@ class IsolatedSandbox:
                 *([[str(spec.code_dir), "/var/task"]] if not self.prebuilt else []),
                 [str(spec.runtime_dir), "/var/runtime"],
                 *([host, inside] for host, inside in self.factory.languages.items()),
-                *([p, p] for p in ETC_BINDS if os.path.exists(p)),
+                *([p, p] for p in self.factory.etc_binds),
             ],
-            "files": _etc_files(self.uid),
+            "files": _etc_files(self.uid, self.factory.resolv_conf),
             "tmp_mb": spec.ephemeral_storage_mb,
             "uid": self.uid,
             "gid": SANDBOX_GID,
@@ -408,6 +404,13 @@ class IsolatedSandboxFactory:
         self.seccomp_program = seccomp_program
         self._uids_in_use: set[int] = set()
         self._next_uid = FIRST_UID
+        # Host facts every environment needs, read once rather than at every cold start.
+        try:
+            self.resolv_conf = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            self.resolv_conf = ""
+        self.etc_binds = [p for p in ETC_BINDS if os.path.exists(p)]
+        self._interpreters: dict[str, tuple[str, str | None]] = {}
         self.symlinks = {
             link: os.readlink(link)
             for link in ("/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin")
@@ -445,11 +448,15 @@ class IsolatedSandboxFactory:
         self._uids_in_use.discard(uid)
 
     def interpreter(self, host_path: str) -> tuple[str, str | None]:
-        real = os.path.realpath(host_path)
-        for prefix, inside in self.languages.items():
-            if real.startswith(prefix + "/"):
-                return inside + real[len(prefix) :], inside + "/lib"
-        return host_path, None
+        seen = self._interpreters.get(host_path)
+        if seen is None:  # realpath costs a syscall per path component: once per interpreter
+            real = os.path.realpath(host_path)
+            seen = (host_path, None)
+            for prefix, inside in self.languages.items():
+                if real.startswith(prefix + "/"):
+                    seen = (inside + real[len(prefix) :], inside + "/lib")
+            self._interpreters[host_path] = seen
+        return seen
 
     def release_cgroup(self, cgroup: EnvironmentCgroup) -> None:
         self.groups.release(cgroup)
