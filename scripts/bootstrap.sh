@@ -36,6 +36,8 @@ if command -v apt-get >/dev/null; then
     command -v zip >/dev/null || apt_install zip
     # Outbound network for isolated environments (user-mode TCP/IP, host loopback excluded).
     command -v slirp4netns >/dev/null || apt_install slirp4netns
+    # Builds firebox-reaper, the few-KB program idle environments wait in (sandboxes/reaper.c).
+    apt_install gcc libc6-dev
 fi
 
 if [ ! -x "$venv/bin/python" ]; then

@@ -138,3 +138,38 @@ def test_dead_prebuilt_sandbox_is_never_assigned(
     for _ in range(3):
         body, response = invoke_json(lam, create_function(lam, PROBE))
         assert "FunctionError" not in response, body
+
+
+@pytest.mark.parametrize("flags", [[], ["--pool-size", "0"], ["--no-zygote"]])
+def test_idle_environment_waits_in_the_small_reaper(
+    start_server: Callable[..., FireboxServer], flags: list[str]
+) -> None:
+    """Monitor and pid 1 become firebox-reaper (~50 KB, not ~1.7 MB of Python each); the
+    runtime still cannot read, signal or outlive its init."""
+    server = start_server(*flags)
+    lam = server.client()
+    code = (
+        "import os, signal, uuid\n"
+        "ENV = uuid.uuid4().hex\n"
+        "def handler(event, context):\n"
+        "    out = {'env': ENV}\n"
+        "    try:\n"
+        "        open('/proc/1/environ', 'rb').read(); out['read_init'] = 'SUCCEEDED'\n"
+        "    except OSError as exc:\n"
+        "        out['read_init'] = type(exc).__name__\n"
+        "    if event.get('signal'):\n"
+        "        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):\n"
+        "            os.kill(1, sig)  # an init ignores what it did not ask for\n"
+        "    return out\n"
+    )
+    name = create_function(lam, code)
+    body, _ = invoke_json(lam, name, {"signal": True})
+    assert body["read_init"] == "PermissionError"
+    again, response = invoke_json(lam, name)
+    assert "FunctionError" not in response and again["env"] == body["env"]  # still warm
+    (env,) = [e for e in server.environments() if e["function_name"] == name]
+    monitor = env["pid"]
+    with open(f"/proc/{monitor}/task/{monitor}/children") as f:
+        (init,) = [int(pid) for pid in f.read().split()]
+    for pid in (monitor, init):
+        assert os.path.basename(os.readlink(f"/proc/{pid}/exe")).startswith("firebox-reaper-")

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from firebox.sandboxes import launcher
+from firebox.sandboxes import launcher, reaper
 from firebox.sandboxes.base import SandboxSpec, SandboxState
 from firebox.sandboxes.cgroups import EnvironmentCgroup, ServerGroups
 from firebox.sandboxes.process import PlainListener
@@ -115,6 +115,7 @@ class IsolatedSandbox:
             # Known ahead only in an own network namespace (fixed address); else None.
             "runtime_api": self.runtime_api_address if self.factory.network == "isolated" else None,
             "code_store": str(self.factory.code_store),
+            "reaper": str(self.factory.reaper) if self.factory.reaper else None,
         }
 
     def _prepare(self) -> tuple[int, socket.socket, int, int]:
@@ -417,6 +418,7 @@ class IsolatedSandboxFactory:
             if os.path.islink(link)
         }
         self.groups = ServerGroups(self.instance)
+        self.reaper = reaper.build(reaper.cache_dir(data_dir))
         if sweep:  # only the server itself: `firebox doctor` must never touch a live server
             self.groups.sweep()
 
