@@ -139,10 +139,9 @@ class IsolatedSandbox:
         """Sends the function to the waiting monitor (launcher.assign)."""
         assert self._channel is not None
         environ = {**self.spec.environ, "AWS_LAMBDA_RUNTIME_API": self.runtime_api_address}
-        job = marshal.dumps(
-            {"package": self.spec.code_dir.name, "tmp_mb": self.spec.ephemeral_storage_mb,
-             "environ": environ}
-        )  # fmt: skip
+        # The format reaper.c (and launcher.assign) read: PACKAGE\0TMP_MB\0ENVIRON.
+        fields = (self.spec.code_dir.name, str(self.spec.ephemeral_storage_mb))
+        job = b"\0".join([*(field.encode() for field in fields), marshal.dumps(environ)])
         self._channel.setblocking(True)
         try:
             self._channel.sendall(len(job).to_bytes(4, "big") + job)

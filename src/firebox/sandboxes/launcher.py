@@ -164,14 +164,15 @@ def assign(channel: _socket.socket, ready_fd: int, assign_fd: int, status_fd: in
         data += chunk
         if len(data) >= 4 and len(data) - 4 >= int.from_bytes(data[:4], "big"):
             break
-    job = marshal.loads(data[4:])
-    bind("/.code/" + job["package"], "/var/task")
-    mount(None, "/tmp", None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={job['tmp_mb']}m,mode=1777")
+    package, tmp_mb, environ = data[4:].split(b"\0", 2)  # the job's format: see reaper.c
+    bind("/.code/" + package.decode(), "/var/task")
+    mount(None, "/tmp", None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={int(tmp_mb)}m,mode=1777")
     check(libc.umount2(b"/.code", MNT_DETACH), "umount the code store")
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
     os.rmdir("/.code")  # not even its name stays behind
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    os.write(assign_fd, marshal.dumps(job["environ"]))
+    while environ:
+        environ = environ[os.write(assign_fd, environ) :]
     os.close(assign_fd)
 
 
@@ -424,17 +425,18 @@ def launch(spec: Spec, run: Runner) -> None:
     os.close(status_write)
     os.close(ready_write)
     os.close(assign_read)
-    if spec.get("deferred"):
-        assign(channel, ready_read, assign_write, status_read)
-    else:
+    if not spec.get("deferred"):
         os.close(ready_read)
         os.close(assign_write)
+        ready_read = assign_write = -1
+    fds = [status_read, channel.fileno(), counters["oom_control"], counters["failcnt"]]
+    pipes = [fd for fd in (ready_read, assign_write) if fd >= 0]
     become_reaper(
-        spec,
-        ["monitor", str(child), str(status_read), str(channel.fileno()),
-         str(counters["oom_control"]), str(counters["failcnt"])],
-        [status_read, channel.fileno(), *counters.values()],
+        spec, ["monitor", str(child), *map(str, fds), str(ready_read), str(assign_write)],
+        fds + pipes,
     )  # fmt: skip
+    if spec.get("deferred"):
+        assign(channel, ready_read, assign_write, status_read)
     monitor(child, status_read, counters, channel)
 
 
