@@ -164,7 +164,7 @@ def test_idle_environment_waits_in_the_small_reaper(
     )
     name = create_function(lam, code)
     body, _ = invoke_json(lam, name, {"signal": True})
-    assert body["read_init"] == "PermissionError"
+    assert body["read_init"] == "PermissionError", body
     again, response = invoke_json(lam, name)
     assert "FunctionError" not in response and again["env"] == body["env"]  # still warm
     (env,) = [e for e in server.environments() if e["function_name"] == name]

@@ -11,6 +11,9 @@ from pathlib import Path
 
 log = logging.getLogger("firebox.sandboxes")
 SOURCE = Path(__file__).with_name("reaper.c")
+# Executable but not readable by sandbox uids: the kernel then starts pid 1's reaper
+# non-dumpable, so there is no moment in which the runtime (same uid) could read its memory.
+MODE = 0o711
 
 
 def cache_dir(data_dir: Path) -> Path:
@@ -32,6 +35,7 @@ def build(directory: Path) -> Path | None:
     source = SOURCE.read_bytes()
     target = directory / f"firebox-reaper-{hashlib.sha256(source).hexdigest()[:12]}"
     if target.exists():
+        os.chmod(target, MODE)
         return target
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
@@ -48,7 +52,7 @@ def build(directory: Path) -> Path | None:
             check=False,
         )
         if result.returncode == 0:
-            os.chmod(partial, 0o755)
+            os.chmod(partial, MODE)
             os.replace(partial, target)
             return target
     log.warning("cannot build firebox-reaper: %s", result.stderr.strip()[-500:])
