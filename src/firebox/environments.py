@@ -22,7 +22,7 @@ from firebox.invocation import Invocation, InvocationResult, error_payload, utc_
 from firebox.logs import format as logfmt
 from firebox.logs.capture import LogRateLimit, OutputCapture
 from firebox.logs.store import LogEvent, LogStore
-from firebox.models import LATEST, FunctionRecord
+from firebox.models import FunctionRecord
 from firebox.runtime_api import Responder, RuntimeApiConnection, error_body, status_body
 from firebox.runtimes import Runtime
 from firebox.sandboxes.base import Sandbox, SandboxFactory, SandboxSpec
@@ -88,7 +88,7 @@ class Environment:
         self.code_dir = code_dir
         self.ctx = ctx
         self.state = EnvState.STARTING
-        self.version = LATEST
+        self.version = record.version
         self.log_group = logfmt.log_group(record.name)
         self.log_stream = logfmt.new_log_stream(self.version)
         self.current: Invocation | None = None
@@ -291,7 +291,7 @@ class Environment:
         inv.delivered_at = time.monotonic()
         inv.deadline_ms = int(time.time() * 1000) + self.record.timeout * 1000
         inv.log(logfmt.start_line(inv.request_id, self.version))
-        arn = self.ctx.function_arn(self.record.name)
+        arn = inv.invoked_arn or self.ctx.function_arn(self.record.name)
         headers = [
             (b"Lambda-Runtime-Aws-Request-Id", inv.request_id.encode()),
             (b"Lambda-Runtime-Deadline-Ms", str(inv.deadline_ms).encode()),

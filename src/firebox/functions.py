@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -25,7 +26,8 @@ from firebox.errors import (
 )
 from firebox.invocation import InvocationResult, new_request_id
 from firebox.invoker import Invoker
-from firebox.models import FunctionRecord
+from firebox.models import LATEST, AliasRecord, FunctionRecord
+from firebox.releases import Releases, check_tags
 from firebox.runtimes import Runtime, RuntimeRegistry
 from firebox.store.base import FunctionStore, StoreConflict
 from firebox.types import JSONDict
@@ -58,8 +60,15 @@ class FunctionService:
         self.runtimes = runtimes
         self.invoker = invoker
         self.arns = arns
-        self._lock = asyncio.Lock()  # serialises writes, so revision checks cannot race
-        self._deployed: dict[str, Deployed] = {}
+        self.lock = asyncio.Lock()  # serialises writes, so revision checks cannot race
+        self._deployed: dict[str, Deployed] = {}  # $LATEST of every function
+        self._versions: dict[tuple[str, str], Deployed] = {}  # (name, number): immutable
+        self._aliases: dict[str, dict[str, AliasRecord]] = {}
+        self._random = random.Random()  # weighted alias routing
+        self.releases = Releases(self)
+        # Told about every completed invoke: (function, executed version, failed?), e.g. to
+        # watch a rollout's error rate.
+        self.on_invoked: list[Callable[[str, str, bool], None]] = []
         self._background: set[asyncio.Task[None]] = set()
         # Packages no function refers to, deleted once no environment runs them either.
         self._unreferenced: set[str] = set()
@@ -75,10 +84,17 @@ class FunctionService:
         after: str | None = None
         while page := self.store.list(after, 1000):
             for record in page:
-                self._cache(record)
+                self.cache(record)
+                version = 0
+                while versions := self.store.list_versions(record.name, version, 1000):
+                    for published in versions:
+                        self.cache(published)
+                    version = int(versions[-1].version)
+                for alias in self.store.list_aliases(record.name):
+                    self.cache_alias(alias)
             after = page[-1].name
 
-    def _cache(self, record: FunctionRecord) -> Deployed:
+    def cache(self, record: FunctionRecord) -> Deployed:
         try:
             runtime: Runtime | None = self.runtimes.resolve(record.runtime)
         except InvalidParameterValueException:
@@ -87,7 +103,10 @@ class FunctionService:
             )
             runtime = None
         deployed = Deployed(record, runtime, self.code.unpacked(record.code_sha256))
-        self._deployed[record.name] = deployed
+        if record.published:
+            self._versions[(record.name, record.version)] = deployed
+        else:
+            self._deployed[record.name] = deployed
         if runtime is not None and self.on_deploy is not None:
             self.on_deploy(runtime)
         return deployed
@@ -101,9 +120,54 @@ class FunctionService:
     def names(self) -> list[str]:
         return sorted(self._deployed)
 
-    def deployed(self, ref: FunctionRef) -> Deployed:
+    def latest(self, ref: FunctionRef) -> FunctionRecord:
+        """$LATEST, for changes: only an unqualified name or $LATEST may be changed."""
         check_unqualified_or_latest(ref, self.arns)
         deployed = self._deployed.get(ref.name)
+        if deployed is None:
+            raise self._not_found(ref)
+        return deployed.record
+
+    def version(self, name: str, version: str) -> FunctionRecord | None:
+        deployed = self._versions.get((name, version))
+        return deployed.record if deployed else None
+
+    def last_version(self, name: str) -> FunctionRecord | None:
+        numbers = [int(v) for (n, v) in self._versions if n == name]
+        return self._versions[(name, str(max(numbers)))].record if numbers else None
+
+    def aliases(self, name: str) -> list[AliasRecord]:
+        return sorted(self._aliases.get(name, {}).values(), key=lambda a: a.name)
+
+    def alias(self, name: str, alias: str) -> AliasRecord | None:
+        return self._aliases.get(name, {}).get(alias)
+
+    def cache_alias(self, alias: AliasRecord) -> None:
+        self._aliases.setdefault(alias.function_name, {})[alias.name] = alias
+
+    def drop_alias(self, name: str, alias: str) -> None:
+        self._aliases.get(name, {}).pop(alias, None)
+
+    def deployed(self, ref: FunctionRef, route: bool = False) -> Deployed:
+        """What a reference runs: $LATEST, a version, or an alias's version (routed by weight
+        when route is set, else its primary)."""
+        if ref.name not in self._deployed:
+            raise self._not_found(ref)
+        qualifier = ref.qualifier
+        if qualifier is None or qualifier == LATEST:
+            return self._deployed[ref.name]
+        if not qualifier.isdigit():
+            alias = self.alias(ref.name, qualifier)
+            if alias is None:
+                raise self._not_found(ref)
+            qualifier = alias.function_version
+            if route:
+                for version, weight in alias.weights.items():
+                    if self._random.random() < weight:
+                        qualifier = version
+            if qualifier == LATEST:
+                return self._deployed[ref.name]
+        deployed = self._versions.get((ref.name, qualifier))
         if deployed is None:
             raise self._not_found(ref)
         return deployed
@@ -149,7 +213,8 @@ class FunctionService:
         self.runtimes.resolve(changes.values["runtime"])
         zip_bytes = validation.zip_file(body, required=True)
         assert zip_bytes is not None
-        async with self._lock:
+        tags = check_tags(body.get("Tags"))
+        async with self.lock:
             if name in self._deployed:
                 raise ResourceConflictException(f"Function already exist: {name}")
             stored = await asyncio.to_thread(self.code.put, zip_bytes)
@@ -161,16 +226,19 @@ class FunctionService:
                 revision_id=str(uuid.uuid4()),
                 last_modified=now,
                 created=now,
+                tags=tags,
                 **changes.values,
             )
             try:
                 self.store.create(record)
             except StoreConflict:
                 raise ResourceConflictException(f"Function already exist: {name}") from None
-            self._cache(record)
+            self.cache(record)
+            if body.get("Publish"):
+                return self.releases.publish_locked(record)
             return record
 
-    def _check_revision(self, record: FunctionRecord, body: JSONDict) -> None:
+    def check_revision(self, record: FunctionRecord, body: JSONDict) -> None:
         expected = body.get("RevisionId")
         if expected is not None and expected != record.revision_id:
             raise PreconditionFailedException(
@@ -185,9 +253,10 @@ class FunctionService:
             raise PreconditionFailedException(
                 "The function was changed by another request; retry with the latest Revision Id"
             ) from None
-        self._cache(new)
+        self.cache(new)
         # The next invoke runs the new generation; environments of the old one are retired.
-        self.invoker.pool.retire(new.name)
+        if new.revision_id != old.revision_id:
+            self.invoker.pool.retire(new.name, LATEST)
         if old.code_sha256 != new.code_sha256:
             self._collect(old.code_sha256)
         return new
@@ -200,9 +269,9 @@ class FunctionService:
             )
         if body.get("Architectures") not in (None, ["x86_64"]):
             validation.config_changes({"Architectures": body["Architectures"]})
-        async with self._lock:
-            old = self.get(ref)
-            self._check_revision(old, body)
+        async with self.lock:
+            old = self.latest(ref)
+            self.check_revision(old, body)
             stored = await asyncio.to_thread(self.code.put, zip_bytes)
             new = old.updated(
                 code_sha256=stored.sha256,
@@ -215,27 +284,63 @@ class FunctionService:
                 if stored.sha256 != old.code_sha256:
                     self._collect(stored.sha256)
                 return new
-            return await self._replace(old, new)
+            new = await self._replace(old, new)
+            if body.get("Publish"):
+                return self.releases.publish_locked(new)
+            return new
+
+    async def set_tags(self, record: FunctionRecord, tags: dict[str, str]) -> None:
+        """Replaces a function's tags; code, configuration and RevisionId stay as they are."""
+        await self._replace(record, record.updated(tags=tags))
 
     async def update_configuration(self, ref: FunctionRef, body: JSONDict) -> FunctionRecord:
         changes = validation.config_changes(body)
         if "runtime" in changes.values:
             self.runtimes.resolve(changes.values["runtime"])
-        async with self._lock:
-            old = self.get(ref)
-            self._check_revision(old, body)
+        async with self.lock:
+            old = self.latest(ref)
+            self.check_revision(old, body)
             new = old.updated(
                 **changes.values, revision_id=str(uuid.uuid4()), last_modified=time.time()
             )
             return await self._replace(old, new)
 
     async def delete(self, ref: FunctionRef) -> None:
-        async with self._lock:
-            record = self.get(ref)
+        """Deletes a function with its versions and aliases, or (qualified) one version."""
+        async with self.lock:
+            if ref.qualifier == LATEST:
+                raise InvalidParameterValueException(
+                    "$LATEST version cannot be deleted without deleting the function."
+                )
+            if ref.qualifier is not None:
+                await self._delete_version(ref)
+                return
+            record = self.latest(ref)
             self.store.delete(record.name)
             self._deployed.pop(record.name, None)
+            self._aliases.pop(record.name, None)
+            shas = {record.code_sha256}
+            for key in [k for k in self._versions if k[0] == record.name]:
+                shas.add(self._versions.pop(key).record.code_sha256)
             self.invoker.pool.retire(record.name)
-            self._collect(record.code_sha256)
+            for sha256 in shas:
+                self._collect(sha256)
+
+    async def _delete_version(self, ref: FunctionRef) -> None:
+        assert ref.qualifier is not None
+        if not ref.qualifier.isdigit():
+            raise InvalidParameterValueException(
+                "Deletion of aliases is not supported by DeleteFunction; use DeleteAlias."
+            )
+        self.latest(FunctionRef(ref.name))
+        record = self.version(ref.name, ref.qualifier)
+        if record is None:
+            raise self._not_found(ref)
+        self.releases.check_unreferenced(ref.name, ref.qualifier)
+        self.store.delete_version(ref.name, ref.qualifier)
+        del self._versions[(ref.name, ref.qualifier)]
+        self.invoker.pool.retire(ref.name, ref.qualifier)
+        self._collect(record.code_sha256)
 
     def _collect(self, sha256: str) -> None:
         """Deletes a package nothing refers to; one still running is deleted when it stops."""
@@ -254,8 +359,8 @@ class FunctionService:
             self._collect(sha256)
 
     # ----- invocation ------------------------------------------------------------------------
-    def _runnable(self, ref: FunctionRef) -> tuple[Deployed, Runtime]:
-        deployed = self.deployed(ref)
+    def _runnable(self, ref: FunctionRef, route: bool = False) -> tuple[Deployed, Runtime]:
+        deployed = self.deployed(ref, route)
         if deployed.runtime is None:
             raise InvalidRuntimeException(
                 f"The runtime {deployed.record.runtime} of this function is not available on this "
@@ -270,10 +375,15 @@ class FunctionService:
         client_context: str | None = None,
         request_id: str | None = None,
     ) -> InvocationResult:
-        deployed, runtime = self._runnable(ref)
-        return await self.invoker.invoke(
-            deployed.record, runtime, deployed.code_dir, payload, client_context, request_id
-        )
+        deployed, runtime = self._runnable(ref, route=True)
+        invoked_arn = self.arns.function(ref.name, ref.qualifier)
+        result = await self.invoker.invoke(
+            deployed.record, runtime, deployed.code_dir, payload, client_context, request_id,
+            invoked_arn,
+        )  # fmt: skip
+        for listener in self.on_invoked:
+            listener(ref.name, result.executed_version, result.function_error is not None)
+        return result
 
     def invoke_event(self, ref: FunctionRef, payload: bytes) -> str:
         """Accepts an Event invocation and returns its request id; it runs in the background."""

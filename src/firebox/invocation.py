@@ -40,6 +40,7 @@ class Invocation:
     payload: bytes
     client_context: str | None = None
     trace_id: str | None = None
+    invoked_arn: str | None = None  # the ARN the caller used: qualified by alias or version
     request_id: str = field(default_factory=new_request_id)
     future: asyncio.Future[InvocationResult] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()

@@ -24,9 +24,10 @@ class Invoker:
         payload: bytes,
         client_context: str | None = None,
         request_id: str | None = None,
+        invoked_arn: str | None = None,
     ) -> InvocationResult:
         env = await self.pool.acquire(record, runtime, code_dir)
-        invocation = Invocation(payload, client_context)
+        invocation = Invocation(payload, client_context, invoked_arn=invoked_arn)
         if request_id:
             invocation.request_id = request_id
         try:

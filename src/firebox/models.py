@@ -36,6 +36,11 @@ class FunctionRecord:
     revision_id: str = ""
     last_modified: float = 0.0
     created: float = 0.0
+    version: str = LATEST  # "$LATEST", or the number of an immutable published version
+    tags: dict[str, str] = field(default_factory=dict)  # kept on $LATEST only
+    # A published version: the $LATEST RevisionId it was taken from (publishing again with
+    # nothing changed since returns it instead of a new version, as Lambda does).
+    source_revision: str = ""
 
     def updated(self, **changes: object) -> FunctionRecord:
         """Returns a copy with the changes applied (revision handling is the caller's)."""
@@ -52,11 +57,20 @@ class FunctionRecord:
         """Identifies what an environment runs: a change of code or configuration retires it."""
         return (self.name, self.revision_id)
 
-    def configuration(self, arns: ArnBuilder) -> JSONDict:
-        """Renders the FunctionConfiguration shape of the Lambda API."""
+    @property
+    def published(self) -> bool:
+        return self.version != LATEST
+
+    def configuration(self, arns: ArnBuilder, qualifier: str | None = None) -> JSONDict:
+        """Renders the FunctionConfiguration shape of the Lambda API.
+
+        A version's ARN carries its number; a qualifier (an alias, or "$LATEST" in version
+        listings) replaces it, as in Lambda's answers to qualified requests.
+        """
+        qualifier = qualifier or (self.version if self.published else None)
         config: JSONDict = {
             "FunctionName": self.name,
-            "FunctionArn": arns.function(self.name),
+            "FunctionArn": arns.function(self.name, qualifier),
             "Runtime": self.runtime,
             "Role": self.role,
             "Handler": self.handler,
@@ -66,7 +80,7 @@ class FunctionRecord:
             "MemorySize": self.memory_size,
             "LastModified": iso_timestamp(self.last_modified),
             "CodeSha256": self.code_sha256_b64,
-            "Version": LATEST,
+            "Version": self.version,
             "TracingConfig": {"Mode": "PassThrough"},
             "RevisionId": self.revision_id,
             "State": "Active",
@@ -79,4 +93,33 @@ class FunctionRecord:
         }
         if self.environment:
             config["Environment"] = {"Variables": dict(self.environment)}
+        return config
+
+
+@dataclass(frozen=True)
+class AliasRecord:
+    """A named, movable pointer to a version, optionally splitting traffic with a second one."""
+
+    function_name: str
+    name: str
+    function_version: str
+    description: str = ""
+    # At most one additional version and the share of invokes (0.0–1.0) it receives.
+    weights: dict[str, float] = field(default_factory=dict)
+    revision_id: str = ""
+
+    def updated(self, **changes: object) -> AliasRecord:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def configuration(self, arns: ArnBuilder) -> JSONDict:
+        """Renders the AliasConfiguration shape of the Lambda API."""
+        config: JSONDict = {
+            "AliasArn": arns.function(self.function_name, self.name),
+            "Name": self.name,
+            "FunctionVersion": self.function_version,
+            "Description": self.description,
+            "RevisionId": self.revision_id,
+        }
+        if self.weights:
+            config["RoutingConfig"] = {"AdditionalVersionWeights": dict(self.weights)}
         return config

@@ -80,10 +80,11 @@ class EnvironmentPool:
         self._idle.setdefault(env.record.generation, []).append(env)
         self._expiry[env.id] = asyncio.get_running_loop().call_later(self.keep_alive_s, env.destroy)
 
-    def retire(self, function_name: str) -> None:
-        """Stops a function's idle environments; busy ones are discarded when they finish."""
+    def retire(self, function_name: str, version: str | None = None) -> None:
+        """Stops a function's (or one version's) idle environments; busy ones are discarded
+        when they finish."""
         for env in list(self._all.values()):
-            if env.record.name == function_name:
+            if env.record.name == function_name and version in (None, env.record.version):
                 env.retired = True
                 if env.state is EnvState.IDLE:
                     env.destroy()

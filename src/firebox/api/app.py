@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from firebox.api import admin, functions, invocations, logs
+from firebox.api import admin, functions, invocations, logs, releases
 from firebox.api.responses import lambda_error_handler, not_found_handler
 from firebox.errors import LambdaError
 from firebox.platform import Platform
@@ -25,7 +25,13 @@ def create_app(platform: Platform) -> Starlette:
             await platform.close()
 
     app = Starlette(
-        routes=[*invocations.routes, *functions.routes, *logs.routes, *admin.routes],
+        routes=[
+            *invocations.routes,
+            *functions.routes,
+            *releases.routes,
+            *logs.routes,
+            *admin.routes,
+        ],
         exception_handlers={
             LambdaError: lambda_error_handler,
             404: not_found_handler,

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from firebox.api.responses import aws_json
 from firebox.arns import FunctionRef, parse_function_ref
-from firebox.models import FunctionRecord
+from firebox.models import LATEST, FunctionRecord
 from firebox.platform import Platform
 from firebox.types import JSONDict
 from firebox.validation import max_items, parse_json_body
@@ -30,8 +30,12 @@ def code_location(request: Request, record: FunctionRecord) -> str:
     return f"{base}/_firebox/code/{record.code_sha256}.zip"
 
 
-def _configuration(request: Request, record: FunctionRecord) -> JSONDict:
-    return record.configuration(_platform(request).arns)
+def _configuration(
+    request: Request, record: FunctionRecord, ref: FunctionRef | None = None
+) -> JSONDict:
+    # Read through an alias, a version's configuration carries the alias's ARN.
+    alias = ref.qualifier if ref and ref.qualifier and not ref.qualifier.isdigit() else None
+    return record.configuration(_platform(request).arns, None if alias == LATEST else alias)
 
 
 async def create_function(request: Request) -> Response:
@@ -51,18 +55,23 @@ async def list_functions(request: Request) -> Response:
 
 
 async def get_function(request: Request) -> Response:
-    record = _platform(request).functions.get(function_ref(request))
-    return aws_json(
-        {
-            "Configuration": _configuration(request, record),
-            "Code": {"RepositoryType": "S3", "Location": code_location(request, record)},
-        }
-    )
+    functions = _platform(request).functions
+    ref = function_ref(request)
+    record = functions.get(ref)
+    body: JSONDict = {
+        "Configuration": _configuration(request, record, ref),
+        "Code": {"RepositoryType": "S3", "Location": code_location(request, record)},
+    }
+    tags = functions.latest(FunctionRef(ref.name)).tags
+    if tags:
+        body["Tags"] = dict(tags)
+    return aws_json(body)
 
 
 async def get_configuration(request: Request) -> Response:
-    record = _platform(request).functions.get(function_ref(request))
-    return aws_json(_configuration(request, record))
+    ref = function_ref(request)
+    record = _platform(request).functions.get(ref)
+    return aws_json(_configuration(request, record, ref))
 
 
 async def update_configuration(request: Request) -> Response:

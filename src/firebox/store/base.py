@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Protocol
 
-from firebox.models import FunctionRecord
+from firebox.models import AliasRecord, FunctionRecord
 
 
 class StoreConflict(Exception):
@@ -27,10 +28,34 @@ class FunctionStore(Protocol):
         """Overwrites a function if its stored revision is expected_revision, else StoreConflict."""
 
     def delete(self, name: str) -> bool:
-        """Removes a function; returns whether it existed."""
+        """Removes a function with its versions and aliases; returns whether it existed."""
+
+    def publish(self, record: FunctionRecord) -> FunctionRecord:
+        """Stores a snapshot as the function's next version number (never reused); returns it."""
+
+    def get_version(self, name: str, version: str) -> FunctionRecord | None:
+        """Returns a published version, or None."""
+
+    def list_versions(self, name: str, after: int, limit: int) -> builtins.list[FunctionRecord]:
+        """Returns up to limit published versions numbered above after, in order."""
+
+    def delete_version(self, name: str, version: str) -> bool:
+        """Removes a published version; returns whether it existed."""
+
+    def create_alias(self, alias: AliasRecord) -> None:
+        """Inserts an alias; raises StoreConflict if the function has one of that name."""
+
+    def list_aliases(self, function_name: str) -> builtins.list[AliasRecord]:
+        """Returns a function's aliases ordered by name."""
+
+    def replace_alias(self, alias: AliasRecord, expected_revision: str) -> None:
+        """Overwrites an alias if its stored revision is expected_revision, else StoreConflict."""
+
+    def delete_alias(self, function_name: str, name: str) -> bool:
+        """Removes an alias; returns whether it existed."""
 
     def code_in_use(self, sha256: str) -> bool:
-        """Tells whether any function still refers to a code package."""
+        """Tells whether any function or version still refers to a code package."""
 
     def total_code_size(self) -> tuple[int, int]:
         """Returns (function count, total zipped code bytes)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import json
 import sqlite3
@@ -9,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from firebox.models import FunctionRecord
+from firebox.models import AliasRecord, FunctionRecord
 from firebox.store.base import StoreConflict
 
 SCHEMA = """
@@ -21,6 +22,23 @@ CREATE TABLE IF NOT EXISTS functions (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS functions_code ON functions (code_sha256);
+CREATE TABLE IF NOT EXISTS versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    code_sha256 TEXT NOT NULL,
+    code_size INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE INDEX IF NOT EXISTS versions_code ON versions (code_sha256);
+CREATE TABLE IF NOT EXISTS version_counters (name TEXT PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS aliases (
+    function_name TEXT NOT NULL,
+    name TEXT NOT NULL,
+    revision_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (function_name, name)
+);
 """
 
 
@@ -43,6 +61,14 @@ def _from_doc(doc: str) -> FunctionRecord:
     data["architectures"] = tuple(data.get("architectures", ("x86_64",)))
     known = {f.name for f in dataclasses.fields(FunctionRecord)}
     return FunctionRecord(**{k: v for k, v in data.items() if k in known})
+
+
+def _alias_doc(alias: AliasRecord) -> str:
+    return json.dumps(dataclasses.asdict(alias), separators=(",", ":"))
+
+
+def _alias_from_doc(doc: str) -> AliasRecord:
+    return AliasRecord(**json.loads(doc))
 
 
 class SqliteFunctionStore:
@@ -94,17 +120,111 @@ class SqliteFunctionStore:
                 raise StoreConflict(record.name)
 
     def delete(self, name: str) -> bool:
-        with self._lock:
+        with self._lock, self._conn:  # one transaction: all of it goes, or nothing
+            self._conn.execute("BEGIN IMMEDIATE")
+            for table, column in (("versions", "name"), ("version_counters", "name"),
+                                  ("aliases", "function_name")):  # fmt: skip
+                self._conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
             return self._conn.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount > 0
+
+    def publish(self, record: FunctionRecord) -> FunctionRecord:
+        with self._lock, self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(
+                "INSERT INTO version_counters (name, last) VALUES (?, 1) "
+                "ON CONFLICT (name) DO UPDATE SET last = last + 1",
+                (record.name,),
+            )
+            (number,) = self._conn.execute(
+                "SELECT last FROM version_counters WHERE name = ?", (record.name,)
+            ).fetchone()
+            published = record.updated(version=str(number))
+            self._conn.execute(
+                "INSERT INTO versions (name, version, code_sha256, code_size, doc) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (record.name, number, record.code_sha256, record.code_size, _to_doc(published)),
+            )
+            return published
+
+    def get_version(self, name: str, version: str) -> FunctionRecord | None:
+        if not version.isdigit():
+            return None
+        row = self._row(
+            "SELECT doc FROM versions WHERE name = ? AND version = ?", name, int(version)
+        )
+        return _from_doc(row[0]) if row else None
+
+    def list_versions(self, name: str, after: int, limit: int) -> builtins.list[FunctionRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT doc FROM versions WHERE name = ? AND version > ? ORDER BY version LIMIT ?",
+                (name, after, limit),
+            ).fetchall()
+        return [_from_doc(r[0]) for r in rows]
+
+    def delete_version(self, name: str, version: str) -> bool:
+        with self._lock:
+            return (
+                self._conn.execute(
+                    "DELETE FROM versions WHERE name = ? AND version = ?", (name, int(version))
+                ).rowcount
+                > 0
+            )
+
+    def create_alias(self, alias: AliasRecord) -> None:
+        with self._lock:
+            try:
+                self._conn.execute(
+                    "INSERT INTO aliases (function_name, name, revision_id, doc) "
+                    "VALUES (?, ?, ?, ?)",
+                    (alias.function_name, alias.name, alias.revision_id, _alias_doc(alias)),
+                )
+            except sqlite3.IntegrityError:
+                raise StoreConflict(alias.name) from None
+
+    def list_aliases(self, function_name: str) -> builtins.list[AliasRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT doc FROM aliases WHERE function_name = ? ORDER BY name", (function_name,)
+            ).fetchall()
+        return [_alias_from_doc(r[0]) for r in rows]
+
+    def replace_alias(self, alias: AliasRecord, expected_revision: str) -> None:
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE aliases SET revision_id = ?, doc = ? "
+                "WHERE function_name = ? AND name = ? AND revision_id = ?",
+                (alias.revision_id, _alias_doc(alias), alias.function_name, alias.name,
+                 expected_revision),
+            )  # fmt: skip
+            if cursor.rowcount != 1:
+                raise StoreConflict(alias.name)
+
+    def delete_alias(self, function_name: str, name: str) -> bool:
+        with self._lock:
+            return (
+                self._conn.execute(
+                    "DELETE FROM aliases WHERE function_name = ? AND name = ?",
+                    (function_name, name),
+                ).rowcount
+                > 0
+            )
 
     def code_in_use(self, sha256: str) -> bool:
         return (
-            self._row("SELECT 1 FROM functions WHERE code_sha256 = ? LIMIT 1", sha256) is not None
+            self._row(
+                "SELECT 1 FROM functions WHERE code_sha256 = ? "
+                "UNION ALL SELECT 1 FROM versions WHERE code_sha256 = ? LIMIT 1",
+                sha256,
+                sha256,
+            )
+            is not None
         )
 
     def total_code_size(self) -> tuple[int, int]:
         count, total = self._row("SELECT COUNT(*), COALESCE(SUM(code_size), 0) FROM functions")
-        return int(count), int(total)
+        (versions,) = self._row("SELECT COALESCE(SUM(code_size), 0) FROM versions")
+        return int(count), int(total) + int(versions)
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,115 @@
+"""Routes of versions, aliases and tags: parse, call the core, serialise."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from firebox.api.functions import FUNCTIONS, _platform, function_ref
+from firebox.api.responses import aws_json
+from firebox.arns import FunctionRef, parse_function_ref
+from firebox.validation import max_items, parse_json_body
+
+
+def _no_content() -> Response:
+    return Response(status_code=204, headers={"x-amzn-RequestId": str(uuid.uuid4())})
+
+
+def _alias_ref(request: Request) -> tuple[FunctionRef, str]:
+    return parse_function_ref(request.path_params["name"]), request.path_params["alias"]
+
+
+async def publish_version(request: Request) -> Response:
+    body = parse_json_body(await request.body())
+    platform = _platform(request)
+    record = await platform.functions.releases.publish(function_ref(request), body)
+    return aws_json(record.configuration(platform.arns), 201)
+
+
+async def list_versions(request: Request) -> Response:
+    platform = _platform(request)
+    limit = min(max_items(request.query_params.get("MaxItems")), 50)
+    records, marker = platform.functions.releases.list_versions(
+        function_ref(request), request.query_params.get("Marker"), limit
+    )
+    # In this listing $LATEST's ARN is qualified too, as Lambda shows it.
+    versions = [r.configuration(platform.arns, r.version) for r in records]
+    body: dict[str, object] = {"Versions": versions}
+    if marker:
+        body["NextMarker"] = marker
+    return aws_json(body)
+
+
+async def create_alias(request: Request) -> Response:
+    body = parse_json_body(await request.body())
+    platform = _platform(request)
+    alias = await platform.functions.releases.create_alias(function_ref(request), body)
+    return aws_json(alias.configuration(platform.arns), 201)
+
+
+async def list_aliases(request: Request) -> Response:
+    platform = _platform(request)
+    aliases, marker = platform.functions.releases.list_aliases(
+        function_ref(request),
+        request.query_params.get("FunctionVersion"),
+        request.query_params.get("Marker"),
+        min(max_items(request.query_params.get("MaxItems")), 50),
+    )
+    body: dict[str, object] = {"Aliases": [a.configuration(platform.arns) for a in aliases]}
+    if marker:
+        body["NextMarker"] = marker
+    return aws_json(body)
+
+
+async def get_alias(request: Request) -> Response:
+    platform = _platform(request)
+    alias = platform.functions.releases.get_alias(*_alias_ref(request))
+    return aws_json(alias.configuration(platform.arns))
+
+
+async def update_alias(request: Request) -> Response:
+    body = parse_json_body(await request.body())
+    platform = _platform(request)
+    ref, name = _alias_ref(request)
+    alias = await platform.functions.releases.update_alias(ref, name, body)
+    return aws_json(alias.configuration(platform.arns))
+
+
+async def delete_alias(request: Request) -> Response:
+    await _platform(request).functions.releases.delete_alias(*_alias_ref(request))
+    return _no_content()
+
+
+async def list_tags(request: Request) -> Response:
+    tags = _platform(request).functions.releases.list_tags(request.path_params["arn"])
+    return aws_json({"Tags": tags})
+
+
+async def tag_resource(request: Request) -> Response:
+    body = parse_json_body(await request.body())
+    await _platform(request).functions.releases.tag(request.path_params["arn"], body.get("Tags"))
+    return _no_content()
+
+
+async def untag_resource(request: Request) -> Response:
+    keys = request.query_params.getlist("tagKeys")
+    await _platform(request).functions.releases.untag(request.path_params["arn"], keys)
+    return _no_content()
+
+
+TAGS = "/2017-03-31/tags/{arn:path}"
+routes = [
+    Route(FUNCTIONS + "/{name}/versions", publish_version, methods=["POST"]),
+    Route(FUNCTIONS + "/{name}/versions", list_versions, methods=["GET"]),
+    Route(FUNCTIONS + "/{name}/aliases", create_alias, methods=["POST"]),
+    Route(FUNCTIONS + "/{name}/aliases", list_aliases, methods=["GET"]),
+    Route(FUNCTIONS + "/{name}/aliases/{alias}", get_alias, methods=["GET"]),
+    Route(FUNCTIONS + "/{name}/aliases/{alias}", update_alias, methods=["PUT"]),
+    Route(FUNCTIONS + "/{name}/aliases/{alias}", delete_alias, methods=["DELETE"]),
+    Route(TAGS, list_tags, methods=["GET"]),
+    Route(TAGS, tag_resource, methods=["POST"]),
+    Route(TAGS, untag_resource, methods=["DELETE"]),
+]
