@@ -131,8 +131,8 @@ def test_alias_lifecycle_and_errors(lam: Any) -> None:
             lam.create_alias(FunctionName=name, **params)
         assert error_code(exc_info) == expected, params
     aliases = lam.list_aliases(FunctionName=name)["Aliases"]
-    assert [(a["Name"], a["FunctionVersion"]) for a in aliases] == [("prod", "1"),
-                                                                    ("test", "$LATEST")]  # fmt: skip
+    pairs = [(a["Name"], a["FunctionVersion"]) for a in aliases]
+    assert pairs == [("prod", "1"), ("test", "$LATEST")]
     assert [
         a["Name"] for a in lam.list_aliases(FunctionName=name, FunctionVersion="1")["Aliases"]
     ] == ["prod"]
