@@ -128,6 +128,9 @@ class FunctionService:
             raise self._not_found(ref)
         return deployed.record
 
+    def exists(self, name: str) -> bool:
+        return name in self._deployed
+
     def version(self, name: str, version: str) -> FunctionRecord | None:
         deployed = self._versions.get((name, version))
         return deployed.record if deployed else None

@@ -16,6 +16,7 @@ from firebox.functions import FunctionService
 from firebox.invoker import Invoker
 from firebox.logs.store import LogStore
 from firebox.pools import EnvironmentPool
+from firebox.rollouts import RolloutManager
 from firebox.runtimes import RUNTIME_DIR, Runtime, RuntimeRegistry
 from firebox.sandboxes import probe
 from firebox.sandboxes.base import SandboxFactory
@@ -74,12 +75,14 @@ class Platform:
         self.functions = FunctionService(
             self.store, self.code, self.runtimes, self.invoker, self.arns
         )
+        self.rollouts = RolloutManager(self.functions, self.store)
 
     def start(self) -> None:
         """Loads stored functions; call from the event loop before serving."""
         if self.zygotes is not None and self.sandbox_choice.isolated:
             self.functions.on_deploy = self._warm_zygote
         self.functions.load()
+        self.rollouts.load()
         if not self.sandbox_choice.isolated:
             reason = next(p.detail for p in self.sandbox_choice.protections if not p.active)
             log.warning(
@@ -116,6 +119,7 @@ class Platform:
             log.warning("zygote for %s did not start: %s", interpreter, task.exception())
 
     async def close(self) -> None:
+        self.rollouts.close()
         await self.functions.close()
         self.pool.close()
         if self.reserve is not None:

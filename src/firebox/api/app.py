@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from firebox.api import admin, functions, invocations, logs, releases
+from firebox.api import admin, functions, invocations, logs, releases, rollouts
 from firebox.api.responses import lambda_error_handler, not_found_handler
 from firebox.errors import LambdaError
 from firebox.platform import Platform
@@ -29,6 +29,7 @@ def create_app(platform: Platform) -> Starlette:
             *invocations.routes,
             *functions.routes,
             *releases.routes,
+            *rollouts.routes,
             *logs.routes,
             *admin.routes,
         ],

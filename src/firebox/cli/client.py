@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import click
 import httpx
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:8070"
+_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """Parses 90, 30s, 10m, 2h, 1d into seconds."""
+    match = _DURATION_RE.match(text.strip())
+    if not match:
+        raise click.BadParameter(f"'{text}' is not a duration like 30s, 10m, 2h or 1d")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+endpoint_option = click.option(
+    "--endpoint",
+    envvar="FIREBOX_ENDPOINT",
+    default=DEFAULT_ENDPOINT,
+    show_default=True,
+    help="The firebox server (or FIREBOX_ENDPOINT).",
+)
 
 
 class CliError(click.ClickException):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -13,28 +12,8 @@ from urllib.parse import quote
 import click
 
 from firebox import __version__
-from firebox.cli.client import ApiClient, CliError
-
-DEFAULT_ENDPOINT = "http://127.0.0.1:8070"
-_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> float:
-    """Parses 90, 30s, 10m, 2h, 1d into seconds."""
-    match = _DURATION_RE.match(text.strip())
-    if not match:
-        raise click.BadParameter(f"'{text}' is not a duration like 30s, 10m, 2h or 1d")
-    return float(match[1]) * _UNITS[match[2]]
-
-
-endpoint_option = click.option(
-    "--endpoint",
-    envvar="FIREBOX_ENDPOINT",
-    default=DEFAULT_ENDPOINT,
-    show_default=True,
-    help="The firebox server (or FIREBOX_ENDPOINT).",
-)
+from firebox.cli import rollouts
+from firebox.cli.client import ApiClient, CliError, endpoint_option, parse_duration
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -266,6 +245,9 @@ def logs(name: str, since: str, follow: bool, pattern: str | None, endpoint: str
             time.sleep(1.0)
         except KeyboardInterrupt:
             return
+
+
+rollouts.register(cli)
 
 
 def main() -> None:

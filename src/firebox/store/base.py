@@ -28,7 +28,7 @@ class FunctionStore(Protocol):
         """Overwrites a function if its stored revision is expected_revision, else StoreConflict."""
 
     def delete(self, name: str) -> bool:
-        """Removes a function with its versions and aliases; returns whether it existed."""
+        """Removes a function and its versions, aliases and rollouts; says if it existed."""
 
     def publish(self, record: FunctionRecord) -> FunctionRecord:
         """Stores a snapshot as the function's next version number (never reused); returns it."""
@@ -53,6 +53,12 @@ class FunctionStore(Protocol):
 
     def delete_alias(self, function_name: str, name: str) -> bool:
         """Removes an alias; returns whether it existed."""
+
+    def put_rollout(self, function_name: str, alias: str, doc: dict[str, object]) -> None:
+        """Stores (replaces) the rollout of an alias: a JSON document."""
+
+    def rollouts(self) -> builtins.list[dict[str, object]]:
+        """Returns every stored rollout document."""
 
     def code_in_use(self, sha256: str) -> bool:
         """Tells whether any function or version still refers to a code package."""

@@ -39,6 +39,12 @@ CREATE TABLE IF NOT EXISTS aliases (
     doc TEXT NOT NULL,
     PRIMARY KEY (function_name, name)
 );
+CREATE TABLE IF NOT EXISTS rollouts (
+    function_name TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (function_name, alias)
+);
 """
 
 
@@ -123,7 +129,8 @@ class SqliteFunctionStore:
         with self._lock, self._conn:  # one transaction: all of it goes, or nothing
             self._conn.execute("BEGIN IMMEDIATE")
             for table, column in (("versions", "name"), ("version_counters", "name"),
-                                  ("aliases", "function_name")):  # fmt: skip
+                                  ("aliases", "function_name"),
+                                  ("rollouts", "function_name")):  # fmt: skip
                 self._conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
             return self._conn.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount > 0
 
@@ -209,6 +216,19 @@ class SqliteFunctionStore:
                 ).rowcount
                 > 0
             )
+
+    def put_rollout(self, function_name: str, alias: str, doc: dict[str, object]) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO rollouts (function_name, alias, doc) VALUES (?, ?, ?) "
+                "ON CONFLICT (function_name, alias) DO UPDATE SET doc = excluded.doc",
+                (function_name, alias, json.dumps(doc, separators=(",", ":"))),
+            )
+
+    def rollouts(self) -> builtins.list[dict[str, object]]:
+        with self._lock:
+            rows = self._conn.execute("SELECT doc FROM rollouts").fetchall()
+        return [json.loads(r[0]) for r in rows]
 
     def code_in_use(self, sha256: str) -> bool:
         return (
