@@ -234,3 +234,46 @@ def test_delete_function_removes_versions_aliases_and_survives_restart(
     assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] == [
         "$LATEST", "1"]  # fmt: skip
     assert invoke_json(lam, other, Qualifier="1")[0]["tag"] == "x"
+
+
+def test_releasing_guide_with_the_aws_cli(server: FireboxServer, tmp_path: Any) -> None:
+    """docs/releasing.md, steps 1–3, with the real AWS CLI (shorthand routing config included)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    aws = str(Path(sys.executable).with_name("aws"))
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+           "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    name = f"shop-{os.urandom(3).hex()}"
+
+    def lam_cli(*args: str) -> Any:
+        result = subprocess.run([aws, "--endpoint-url", server.url, "lambda", *args],
+                                env=env, capture_output=True, text=True)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+    for version in ("v1", "v2"):
+        (tmp_path / f"{version}.zip").write_bytes(make_zip({"app.py": code(version)}))
+    first = lam_cli("create-function", "--function-name", name, "--runtime", "python3.11",
+                    "--handler", "app.handler", "--role", "arn:aws:iam::000000000000:role/shop",
+                    "--zip-file", f"fileb://{tmp_path}/v1.zip", "--publish")  # fmt: skip
+    assert first["Version"] == "1"
+    lam_cli("create-alias", "--function-name", name, "--name", "prod", "--function-version", "1")
+    second = lam_cli("update-function-code", "--function-name", name,
+                     "--zip-file", f"fileb://{tmp_path}/v2.zip", "--publish")  # fmt: skip
+    assert second["Version"] == "2"
+    lam_cli("create-alias", "--function-name", name, "--name", "test", "--function-version", "2")
+    out = tmp_path / "out.json"
+    result = lam_cli("invoke", "--function-name", name, "--qualifier", "test", str(out))
+    assert result["ExecutedVersion"] == "2" and json.loads(out.read_text())["tag"] == "v2"
+    split = lam_cli("update-alias", "--function-name", name, "--name", "prod",
+                    "--function-version", "1",
+                    "--routing-config", 'AdditionalVersionWeights={2=0.4}')  # fmt: skip
+    assert split["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.4}
+    whole = lam_cli("update-alias", "--function-name", name, "--name", "prod",
+                    "--function-version", "2",
+                    "--routing-config", "AdditionalVersionWeights={}")  # fmt: skip
+    assert whole["FunctionVersion"] == "2" and "RoutingConfig" not in whole
