@@ -65,7 +65,9 @@ def test_publish_list_and_invoke_versions(lam: Any) -> None:
     assert got["Configuration"]["Version"] == "2"
 
 
-def test_versions_are_immutable_and_have_their_own_environments(lam: Any) -> None:
+def test_versions_are_immutable_and_have_their_own_environments(
+    lam: Any, server: FireboxServer
+) -> None:
     name = create_function(lam, code("one"), Environment={"Variables": {"MODE": "a"}})
     lam.publish_version(FunctionName=name)
     lam.update_function_configuration(FunctionName=name, MemorySize=256, Timeout=9,
@@ -77,9 +79,41 @@ def test_versions_are_immutable_and_have_their_own_environments(lam: Any) -> Non
         invoke_json(lam, name, Qualifier=qualifier)
     logs = lam.invoke(FunctionName=name, Qualifier="1", LogType="Tail")["LogResult"]
     assert "Version: 1" in base64.b64decode(logs).decode()
+    envs = [e for e in server.environments() if e["function_name"] == name]
+    assert sorted(e["version"] for e in envs) == ["$LATEST", "1"]  # one each, never shared
+    stream = next(e["log_stream"] for e in envs if e["version"] == "1")
+    assert "/[1]" in stream
+    events = lam_logs(server).get_log_events(logGroupName=f"/aws/lambda/{name}",
+                                             logStreamName=stream)["events"]  # fmt: skip
+    assert any(e["message"].startswith("START") and "Version: 1" in e["message"] for e in events)
     # A version cannot be changed: updates address $LATEST only.
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.update_function_configuration(FunctionName=f"{name}:1", MemorySize=512)
+
+
+def lam_logs(server: FireboxServer) -> Any:
+    import boto3
+
+    return boto3.client("logs", endpoint_url=server.url, region_name="us-east-1",
+                        aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+
+
+def test_list_versions_paginates(lam: Any) -> None:
+    name = create_function(lam, code("0"), Publish=True)
+    for tag in ("1", "2", "3"):
+        update(lam, name, tag, Publish=True)
+    seen: list[str] = []
+    kwargs: dict[str, Any] = {"FunctionName": name, "MaxItems": 2}
+    while True:
+        page = lam.list_versions_by_function(**kwargs)
+        assert len(page["Versions"]) <= 2
+        seen += [v["Version"] for v in page["Versions"]]
+        if "NextMarker" not in page:
+            break
+        kwargs["Marker"] = page["NextMarker"]
+    assert seen == ["$LATEST", "1", "2", "3", "4"]
+    paginator = lam.get_paginator("list_versions_by_function")
+    assert sum(len(p["Versions"]) for p in paginator.paginate(FunctionName=name)) == 5
 
 
 def test_publish_preconditions_and_publish_flag(lam: Any) -> None:
