@@ -41,10 +41,16 @@ class Settings:
     zygote: bool = True
     # Pre-built isolated environments kept ready per runtime (grows with demand); 0: none.
     pool_size: int = 2
+    # Event invokes that failed are retried after n × this many seconds (AWS: ~1, then ~2 min).
+    async_retry_delay_s: float = 60.0
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "firebox.sqlite3"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.data_dir / "queue.sqlite3"
 
     @property
     def code_dir(self) -> Path:

@@ -22,9 +22,8 @@ from firebox.errors import (
     PreconditionFailedException,
     ResourceConflictException,
     ResourceNotFoundException,
-    TooManyRequestsException,
 )
-from firebox.invocation import InvocationResult, new_request_id
+from firebox.invocation import InvocationResult
 from firebox.invoker import Invoker
 from firebox.models import LATEST, AliasRecord, FunctionRecord
 from firebox.releases import Releases, check_tags
@@ -73,9 +72,8 @@ class FunctionService:
         # Packages no function refers to, deleted once no environment runs them either.
         self._unreferenced: set[str] = set()
         invoker.pool.on_environment_dead.append(self._on_environment_dead)
-        # Event invokes that find no capacity wait and try again, as Lambda's async queue does.
-        self.throttle_retry_s = 0.05
-        self.max_event_age_s = 6 * 3600.0
+        # Told when a function (qualifier None) or one of its versions or aliases is deleted.
+        self.on_deleted: list[Callable[[str, str | None], None]] = []
         # Told about every runtime a deployed function uses, e.g. to start its zygote early.
         self.on_deploy: Callable[[Runtime], None] | None = None
 
@@ -127,6 +125,10 @@ class FunctionService:
         if deployed is None:
             raise self._not_found(ref)
         return deployed.record
+
+    def latest_or_none(self, name: str) -> FunctionRecord | None:
+        deployed = self._deployed.get(name)
+        return deployed.record if deployed else None
 
     def exists(self, name: str) -> bool:
         return name in self._deployed
@@ -328,6 +330,8 @@ class FunctionService:
             self.invoker.pool.retire(record.name)
             for sha256 in shas:
                 self._collect(sha256)
+            for listener in self.on_deleted:
+                listener(record.name, None)
 
     async def _delete_version(self, ref: FunctionRef) -> None:
         assert ref.qualifier is not None
@@ -344,6 +348,8 @@ class FunctionService:
         del self._versions[(ref.name, ref.qualifier)]
         self.invoker.pool.retire(ref.name, ref.qualifier)
         self._collect(record.code_sha256)
+        for listener in self.on_deleted:
+            listener(ref.name, ref.qualifier)
 
     def _collect(self, sha256: str) -> None:
         """Deletes a package nothing refers to; one still running is deleted when it stops."""
@@ -387,32 +393,6 @@ class FunctionService:
         for listener in self.on_invoked:
             listener(ref.name, result.executed_version, result.function_error is not None)
         return result
-
-    def invoke_event(self, ref: FunctionRef, payload: bytes) -> str:
-        """Accepts an Event invocation and returns its request id; it runs in the background."""
-        self._runnable(ref)
-        request_id = new_request_id()
-        task = asyncio.get_running_loop().create_task(self._run_event(ref, payload, request_id))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return request_id
-
-    async def _run_event(self, ref: FunctionRef, payload: bytes, request_id: str) -> None:
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + self.max_event_age_s
-        delay = self.throttle_retry_s
-        while True:
-            try:
-                await self.invoke(ref, payload, request_id=request_id)
-                return
-            except TooManyRequestsException:
-                if loop.time() > give_up:
-                    log.warning("dropping an event for %s: no capacity before it expired", ref.name)
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            except ResourceNotFoundException:
-                return  # deleted while the event waited
 
     async def close(self) -> None:
         for task in list(self._background):

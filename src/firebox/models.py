@@ -41,6 +41,7 @@ class FunctionRecord:
     # A published version: the $LATEST RevisionId it was taken from (publishing again with
     # nothing changed since returns it instead of a new version, as Lambda does).
     source_revision: str = ""
+    dead_letter_target: str = ""  # a function that receives events whose retries ran out
 
     def updated(self, **changes: object) -> FunctionRecord:
         """Returns a copy with the changes applied (revision handling is the caller's)."""
@@ -93,6 +94,8 @@ class FunctionRecord:
         }
         if self.environment:
             config["Environment"] = {"Variables": dict(self.environment)}
+        if self.dead_letter_target:
+            config["DeadLetterConfig"] = {"TargetArn": self.dead_letter_target}
         return config
 
 

@@ -9,13 +9,16 @@ import logging
 import sys
 
 from firebox.arns import ArnBuilder
+from firebox.async_invokes import AsyncInvoker
 from firebox.codestore import CodeStore
 from firebox.config import Settings
 from firebox.environments import EnvironmentContext
+from firebox.event_configs import EventConfigs
 from firebox.functions import FunctionService
 from firebox.invoker import Invoker
 from firebox.logs.store import LogStore
 from firebox.pools import EnvironmentPool
+from firebox.queues import SqliteEventQueue
 from firebox.rollouts import RolloutManager
 from firebox.runtimes import RUNTIME_DIR, Runtime, RuntimeRegistry
 from firebox.sandboxes import probe
@@ -76,6 +79,12 @@ class Platform:
             self.store, self.code, self.runtimes, self.invoker, self.arns
         )
         self.rollouts = RolloutManager(self.functions, self.store)
+        self.event_configs = EventConfigs(self.functions, self.store)
+        self.queue = SqliteEventQueue(settings.queue_path)
+        self.async_invoker = AsyncInvoker(
+            self.functions, self.queue, self.event_configs, settings.concurrency_limit,
+            retry_delay_s=settings.async_retry_delay_s,
+        )  # fmt: skip
 
     def start(self) -> None:
         """Loads stored functions; call from the event loop before serving."""
@@ -83,6 +92,8 @@ class Platform:
             self.functions.on_deploy = self._warm_zygote
         self.functions.load()
         self.rollouts.load()
+        self.event_configs.load()
+        self.async_invoker.start()
         if not self.sandbox_choice.isolated:
             reason = next(p.detail for p in self.sandbox_choice.protections if not p.active)
             log.warning(
@@ -120,6 +131,7 @@ class Platform:
 
     async def close(self) -> None:
         self.rollouts.close()
+        await self.async_invoker.close()
         await self.functions.close()
         self.pool.close()
         if self.reserve is not None:
@@ -129,4 +141,5 @@ class Platform:
         if isinstance(self.sandboxes, IsolatedSandboxFactory):
             self.sandboxes.close()
         self.logs.close()
+        self.queue.close()
         self.store.close()

@@ -252,6 +252,8 @@ class Releases:
             self.functions.latest(FunctionRef(ref.name))
             self.functions.store.delete_alias(ref.name, name)  # idempotent, as on Lambda
             self.functions.drop_alias(ref.name, name)
+            for listener in self.functions.on_deleted:
+                listener(ref.name, name)
 
     def list_aliases(
         self, ref: FunctionRef, version: str | None, marker: str | None, max_items: int

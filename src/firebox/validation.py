@@ -85,6 +85,24 @@ class ConfigChanges:
         return self.values.get(key, default)
 
 
+FUNCTION_ARN_RE = re.compile(
+    r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([a-zA-Z0-9_-]+)(?::([a-zA-Z0-9$_-]+))?$"
+)
+
+
+def function_target(arn: object, member: str) -> str:
+    """Validates a destination or dead-letter target; only functions can receive for now."""
+    if not isinstance(arn, str) or len(arn) > 350:
+        raise InvalidParameterValueException(f"{member} must be an ARN.")
+    if FUNCTION_ARN_RE.match(arn) is None:
+        raise InvalidParameterValueException(
+            f"Unsupported {member} {arn}: firebox delivers to Lambda functions only "
+            "(arn:aws:lambda:<region>:<account>:function:<name>); queues and topics come "
+            "with those services."
+        )
+    return arn
+
+
 def config_changes(body: JSONDict) -> ConfigChanges:
     """Validates the configuration members shared by create and update requests."""
     values: dict[str, Any] = {}
@@ -136,6 +154,12 @@ def config_changes(body: JSONDict) -> ConfigChanges:
         if not 512 <= size <= 10240:
             raise range_error(size, "ephemeralStorage.size", 512, 10240)
         values["ephemeral_storage"] = size
+    dead_letter = _typed(body, "DeadLetterConfig", dict, "deadLetterConfig")
+    if dead_letter is not None:
+        target = dead_letter.get("TargetArn") or ""
+        values["dead_letter_target"] = (
+            function_target(target, "dead-letter target") if target else ""
+        )
     architectures = _typed(body, "Architectures", list, "architectures")
     if architectures is not None:
         if architectures != ["x86_64"]:

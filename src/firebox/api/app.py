@@ -7,7 +7,15 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from firebox.api import admin, functions, invocations, logs, releases, rollouts
+from firebox.api import (
+    admin,
+    event_configs,
+    functions,
+    invocations,
+    logs,
+    releases,
+    rollouts,
+)
 from firebox.api.responses import lambda_error_handler, not_found_handler
 from firebox.errors import LambdaError
 from firebox.platform import Platform
@@ -30,6 +38,7 @@ def create_app(platform: Platform) -> Starlette:
             *functions.routes,
             *releases.routes,
             *rollouts.routes,
+            *event_configs.routes,
             *logs.routes,
             *admin.routes,
         ],

@@ -85,7 +85,7 @@ async def invoke(request: Request) -> Response:
         functions.deployed(ref)
         return Response(status_code=204, headers={"x-amzn-RequestId": str(uuid.uuid4())})
     if invocation_type == "Event":
-        request_id = functions.invoke_event(ref, payload)
+        request_id = await _platform(request).async_invoker.accept(ref, payload)
         return Response(status_code=202, headers={"x-amzn-RequestId": request_id})
     client_context = _client_context(request.headers.get("x-amz-client-context"))
     result = await functions.invoke(ref, payload, client_context)

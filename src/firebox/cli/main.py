@@ -70,12 +70,15 @@ def cli() -> None:
     type=click.IntRange(0, 1000),
     help="Pre-built isolated environments kept ready per runtime (grows with demand).",
 )
+@click.option("--async-retry-delay", default="60s", show_default=True,
+              envvar="FIREBOX_ASYNC_RETRY_DELAY",
+              help="A failed Event invoke's retry n waits n × this (AWS: ~1 min).")  # fmt: skip
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
 def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
           concurrency: int | None, keep_alive: str, init_timeout: str,
           runtimes: tuple[str, ...], sandbox: str, network: str, zygote: bool,
-          pool_size: int, log_level: str) -> None:  # fmt: skip
+          pool_size: int, async_retry_delay: str, log_level: str) -> None:  # fmt: skip
     """Run the firebox server."""
     from firebox.config import Settings, default_concurrency
     from firebox.server import run
@@ -100,6 +103,7 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
         network=network,
         zygote=zygote,
         pool_size=pool_size,
+        async_retry_delay_s=parse_duration(async_retry_delay),
     )
     try:
         run(settings, log_level)
@@ -245,6 +249,24 @@ def logs(name: str, since: str, follow: bool, pattern: str | None, endpoint: str
             time.sleep(1.0)
         except KeyboardInterrupt:
             return
+
+
+@cli.group()
+def queue() -> None:
+    """The durable queue of Event invocations."""
+
+
+@queue.command(name="stats")
+@endpoint_option
+def queue_stats(endpoint: str) -> None:
+    """Events waiting, in flight, retried and dropped, per function."""
+    stats = ApiClient(endpoint).json("GET", "/_firebox/queue")["Functions"]
+    columns = ("waiting", "in_flight", "retrying", "retried", "succeeded", "failed", "expired",
+               "dropped")  # fmt: skip
+    click.echo(f"{'FUNCTION':<32} " + " ".join(f"{c.upper():>9}" for c in columns) + "  OLDEST")
+    for name, row in stats.items():
+        counts = " ".join(f"{int(row.get(c, 0)):>9}" for c in columns)
+        click.echo(f"{name:<32} {counts}  {row.get('oldest_age_s', 0):.1f}s")
 
 
 rollouts.register(cli)

@@ -60,6 +60,15 @@ class FunctionStore(Protocol):
     def rollouts(self) -> builtins.list[dict[str, object]]:
         """Returns every stored rollout document."""
 
+    def put_event_config(self, function_name: str, qualifier: str, doc: dict[str, object]) -> None:
+        """Stores (replaces) the event invoke config of a function's qualifier."""
+
+    def delete_event_config(self, function_name: str, qualifier: str) -> bool:
+        """Removes an event invoke config; returns whether it existed."""
+
+    def event_configs(self) -> builtins.list[dict[str, object]]:
+        """Returns every stored event invoke config document."""
+
     def code_in_use(self, sha256: str) -> bool:
         """Tells whether any function or version still refers to a code package."""
 

@@ -39,6 +39,12 @@ CREATE TABLE IF NOT EXISTS aliases (
     doc TEXT NOT NULL,
     PRIMARY KEY (function_name, name)
 );
+CREATE TABLE IF NOT EXISTS event_configs (
+    function_name TEXT NOT NULL,
+    qualifier TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (function_name, qualifier)
+);
 CREATE TABLE IF NOT EXISTS rollouts (
     function_name TEXT NOT NULL,
     alias TEXT NOT NULL,
@@ -130,7 +136,8 @@ class SqliteFunctionStore:
             self._conn.execute("BEGIN IMMEDIATE")
             for table, column in (("versions", "name"), ("version_counters", "name"),
                                   ("aliases", "function_name"),
-                                  ("rollouts", "function_name")):  # fmt: skip
+                                  ("rollouts", "function_name"),
+                                  ("event_configs", "function_name")):  # fmt: skip
                 self._conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
             return self._conn.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount > 0
 
@@ -228,6 +235,27 @@ class SqliteFunctionStore:
     def rollouts(self) -> builtins.list[dict[str, object]]:
         with self._lock:
             rows = self._conn.execute("SELECT doc FROM rollouts").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def put_event_config(self, function_name: str, qualifier: str, doc: dict[str, object]) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO event_configs (function_name, qualifier, doc) VALUES (?, ?, ?) "
+                "ON CONFLICT (function_name, qualifier) DO UPDATE SET doc = excluded.doc",
+                (function_name, qualifier, json.dumps(doc, separators=(",", ":"))),
+            )
+
+    def delete_event_config(self, function_name: str, qualifier: str) -> bool:
+        with self._lock:
+            cursor = self._conn.execute(
+                "DELETE FROM event_configs WHERE function_name = ? AND qualifier = ?",
+                (function_name, qualifier),
+            )
+            return cursor.rowcount > 0
+
+    def event_configs(self) -> builtins.list[dict[str, object]]:
+        with self._lock:
+            rows = self._conn.execute("SELECT doc FROM event_configs").fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def code_in_use(self, sha256: str) -> bool:

@@ -1,0 +1,247 @@
+"""Event invocations: a durable queue drained by the pool, retries, destinations, DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+
+from firebox.arns import FunctionRef
+from firebox.errors import LambdaError, TooManyRequestsException
+from firebox.event_configs import EventConfigs, EventInvokeConfig, target_ref
+from firebox.functions import FunctionService
+from firebox.invocation import InvocationResult, new_request_id, utc_stamp
+from firebox.queues import EventQueue, NewEvent, QueuedEvent
+from firebox.types import JSONDict
+
+log = logging.getLogger("firebox.async")
+
+SUCCEEDED, FAILED, EXPIRED, DROPPED = "succeeded", "failed", "expired", "dropped"
+
+
+def _json_or_text(payload: bytes) -> object:
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return payload.decode(errors="replace")
+
+
+class AsyncInvoker:
+    """Accepts Event invocations onto a durable queue and runs them through the pool."""
+
+    def __init__(
+        self,
+        functions: FunctionService,
+        queue: EventQueue,
+        configs: EventConfigs,
+        max_in_flight: int,
+        retry_delay_s: float = 60.0,
+        throttle_delay_s: float = 0.1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.functions = functions
+        self.queue = queue
+        self.configs = configs
+        self.max_in_flight = max_in_flight
+        self.retry_delay_s = retry_delay_s  # attempt n waits n × this (AWS: ~1, then ~2 min)
+        self.throttle_delay_s = throttle_delay_s
+        self.clock = clock
+        self._in_flight: dict[int, str] = {}  # event id → function name
+        self._pending: list[tuple[NewEvent, asyncio.Future[None]]] = []
+        self._flushing = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._attempts: set[asyncio.Task[None]] = set()
+
+    # ----- accepting ------------------------------------------------------------------------
+    async def accept(self, ref: FunctionRef, payload: bytes) -> str:
+        """Stores an event durably (fsync'd) and returns its request id; runs it later."""
+        self.functions.deployed(ref)  # unknown function or qualifier: refused now, not later
+        request_id = new_request_id()
+        await self._put(NewEvent(ref.name, ref.qualifier, payload, request_id, self.clock()))
+        return request_id
+
+    async def _put(self, event: NewEvent) -> None:
+        """Group commit: events arriving while a write is in flight share the next one."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((event, future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await asyncio.to_thread(self.queue.put, [event for event, _ in batch])
+                except BaseException as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    raise
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+                self._wake.set()
+        finally:
+            self._flushing = False
+
+    # ----- draining -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Starts draining; events a crashed predecessor had in flight simply run again."""
+        self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while True:
+            self._wake.clear()
+            free = self.max_in_flight - len(self._in_flight)
+            due: list[QueuedEvent] = []
+            if free > 0:
+                exclude = set(self._in_flight)
+                due = await asyncio.to_thread(self.queue.due, self.clock(), free, exclude)
+                for event in due:
+                    self._in_flight[event.id] = event.function_name
+                    task = asyncio.get_running_loop().create_task(self._attempt(event))
+                    self._attempts.add(task)
+                    task.add_done_callback(self._attempts.discard)
+            if due and len(due) == free:
+                continue  # more may be due: look again once something finishes
+            timeout = None
+            if free > 0:
+                next_due = await asyncio.to_thread(self.queue.next_due, set(self._in_flight))
+                if next_due is not None:
+                    timeout = max(0.0, next_due - self.clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _attempt(self, event: QueuedEvent) -> None:
+        try:
+            await self._run(event)
+        except Exception:  # a bug must not stall the queue: the event stays and runs again
+            log.exception("async invoke of %s failed in firebox", event.function_name)
+            await asyncio.to_thread(
+                self.queue.retry, event, event.attempts, self.clock() + 1.0, event.last_response
+            )
+        finally:
+            self._in_flight.pop(event.id, None)
+            self._wake.set()
+
+    async def _run(self, event: QueuedEvent) -> None:
+        config = self.configs.effective(event.function_name, event.qualifier)
+        now = self.clock()
+        if now - event.enqueued_at > config.max_age_s:
+            await self._fail(event, config, "EventAgeExceeded", EXPIRED)
+            return
+        ref = FunctionRef(event.function_name, event.qualifier)
+        try:
+            result = await self.functions.invoke(ref, event.payload, request_id=event.request_id)
+        except TooManyRequestsException:  # no capacity: wait, without counting an attempt
+            when = self.clock() + self.throttle_delay_s
+            await asyncio.to_thread(self.queue.retry, event, event.attempts, when,
+                                    event.last_response)  # fmt: skip
+            return
+        except LambdaError as exc:  # deleted, or its runtime is gone: nothing can run it
+            log.warning("dropping an event for %s: %s", event.function_name, exc.message)
+            await asyncio.to_thread(self.queue.complete, event, DROPPED, [])
+            return
+        attempts = event.attempts + 1
+        response = self._response(result)
+        if result.function_error is None:
+            follow = self._record(event, config.on_success, "Success", attempts, response, result)
+            await asyncio.to_thread(self.queue.complete, event, SUCCEEDED, follow)
+            return
+        retry_at = self.clock() + self.retry_delay_s * attempts
+        done = replace_response(event, attempts, response)
+        if attempts > config.retries:
+            await self._fail(done, config, "RetriesExhausted", FAILED)
+        elif retry_at - event.enqueued_at > config.max_age_s:
+            await self._fail(done, config, "EventAgeExceeded", EXPIRED)  # expires before then
+        else:
+            await asyncio.to_thread(self.queue.retry, event, attempts, retry_at, response)
+
+    async def _fail(
+        self, event: QueuedEvent, config: EventInvokeConfig, condition: str, outcome: str
+    ) -> None:
+        follow = self._record(event, config.on_failure, condition, event.attempts,
+                              event.last_response, None)  # fmt: skip
+        latest = self.functions.latest_or_none(event.function_name)
+        if latest is not None and latest.dead_letter_target:
+            # The dead-letter target gets the original event, as a queue would.
+            target = target_ref(latest.dead_letter_target)
+            follow.append(NewEvent(target.name, target.qualifier, event.payload,
+                                   new_request_id(), self.clock(), "dead-letter"))  # fmt: skip
+        await asyncio.to_thread(self.queue.complete, event, outcome, follow)
+
+    @staticmethod
+    def _response(result: InvocationResult) -> str:
+        context: JSONDict = {"statusCode": 200, "executedVersion": result.executed_version}
+        if result.function_error:
+            context["functionError"] = result.function_error
+        return json.dumps({"context": context, "payload": _json_or_text(result.payload)})
+
+    def _record(
+        self,
+        event: QueuedEvent,
+        destination: str | None,
+        condition: str,
+        attempts: int,
+        response: str | None,
+        result: InvocationResult | None,
+    ) -> list[NewEvent]:
+        """The invocation record a destination receives (Lambda's shape), as a new event."""
+        if not destination:
+            return []
+        qualifier = event.qualifier or (result.executed_version if result else "$LATEST")
+        record: JSONDict = {
+            "version": "1.0",
+            "timestamp": utc_stamp(),
+            "requestContext": {
+                "requestId": event.request_id,
+                "functionArn": self.functions.arns.function(event.function_name, qualifier),
+                "condition": condition,
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": _json_or_text(event.payload),
+        }
+        if response is not None:
+            last = json.loads(response)
+            record["responseContext"] = last["context"]
+            record["responsePayload"] = last["payload"]
+        target = target_ref(destination)
+        return [NewEvent(target.name, target.qualifier, json.dumps(record).encode(),
+                         new_request_id(), self.clock(), "destination")]  # fmt: skip
+
+    # ----- visibility -----------------------------------------------------------------------
+    async def stats(self) -> dict[str, dict[str, float]]:
+        """Per function: waiting, in flight, retrying, outcomes so far, oldest age."""
+        stored = await asyncio.to_thread(self.queue.stats)
+        in_flight = Counter(self._in_flight.values())
+        now = self.clock()
+        result: dict[str, dict[str, float]] = {}
+        for name in sorted(set(stored) | set(in_flight)):
+            row = dict(stored.get(name, {}))
+            oldest = row.pop("oldest", None)
+            row["waiting"] = row.get("waiting", 0) - in_flight[name]
+            row["in_flight"] = in_flight[name]
+            row["oldest_age_s"] = round(now - oldest, 3) if oldest else 0.0
+            result[name] = row
+        return result
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        for task in list(self._attempts):
+            task.cancel()
+        await asyncio.gather(*self._attempts, *([self._task] if self._task else []),
+                             return_exceptions=True)  # fmt: skip
+
+
+def replace_response(event: QueuedEvent, attempts: int, response: str) -> QueuedEvent:
+    return replace(event, attempts=attempts, last_response=response)

@@ -1,0 +1,64 @@
+"""The event queue interface every backend implements, and the events it holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An accepted Event invocation (or a destination's record) before it is stored."""
+
+    function_name: str
+    qualifier: str | None
+    payload: bytes
+    request_id: str
+    enqueued_at: float  # epoch seconds: the event's age counts from here
+    # "invoke": run the function with the payload; destinations and DLQ entries are invokes
+    # too, kept apart only for the statistics.
+    kind: str = "invoke"
+
+
+@dataclass(frozen=True)
+class QueuedEvent:
+    """A stored event waiting for its next attempt."""
+
+    id: int
+    function_name: str
+    qualifier: str | None
+    payload: bytes
+    request_id: str
+    enqueued_at: float
+    attempts: int  # attempts that ended in a function error (throttles do not count)
+    not_before: float  # epoch seconds of the next attempt
+    last_response: str | None  # JSON of the last failed attempt, for invocation records
+    kind: str
+
+
+class EventQueue(Protocol):
+    """Durable storage of events; every method is atomic and durable when it returns."""
+
+    def put(self, events: list[NewEvent]) -> None:
+        """Stores events in one transaction."""
+
+    def due(self, now: float, limit: int, exclude: set[int]) -> list[QueuedEvent]:
+        """Up to limit events whose next attempt is due, oldest first, not in exclude."""
+
+    def next_due(self, exclude: set[int]) -> float | None:
+        """When the earliest event not in exclude becomes due, or None if there is none."""
+
+    def complete(self, event: QueuedEvent, outcome: str, follow_ups: list[NewEvent]) -> None:
+        """Removes an event for good, counts the outcome and stores its follow-ups (records
+        for destinations), all in one transaction."""
+
+    def retry(
+        self, event: QueuedEvent, attempts: int, not_before: float, last_response: str | None
+    ) -> None:
+        """Schedules another attempt."""
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Per function: waiting, retrying, oldest (enqueued_at) and outcome counters."""
+
+    def close(self) -> None:
+        """Releases the backend's connections."""
