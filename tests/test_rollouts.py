@@ -14,10 +14,11 @@ from typing import Any
 
 import httpx
 
-from conftest import FireboxServer, create_function, invoke_json, make_zip
+from conftest import FireboxServer, create_function, invoke_json, make_zip, wait_for
 from test_cli import run
 
 GOOD = "def handler(event, context):\n    return 'ok'\n"
+GOOD2 = GOOD.replace("'ok'", "'ok v2'")
 BAD = "def handler(event, context):\n    raise RuntimeError('v2 is broken')\n"
 
 
@@ -36,7 +37,7 @@ def status(server: FireboxServer, name: str) -> dict[str, Any]:
 
 
 def test_rollout_completes_through_every_step(lam: Any, server: FireboxServer) -> None:
-    name = released(lam, GOOD.replace("'ok'", "'ok v2'"))
+    name = released(lam, GOOD2)
     result = run(server, "rollout", name, "--alias", "prod", "--to-version", "2",
                  "--steps", "10,50,100", "--interval", "0")  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -79,7 +80,7 @@ def test_rollout_survives_restart_and_can_be_aborted(
 ) -> None:
     server = start_server()
     lam = server.client()
-    name = released(lam, GOOD)
+    name = released(lam, GOOD2)
     body = {"FunctionName": name, "Alias": "prod", "ToVersion": "2", "Steps": [25, 100],
             "IntervalSeconds": 3600}  # fmt: skip
     started = httpx.post(f"{server.url}/_firebox/rollouts", content=json.dumps(body))
@@ -100,7 +101,7 @@ def test_rollout_survives_restart_and_can_be_aborted(
 
 
 def test_bad_rollouts_are_refused(lam: Any, server: FireboxServer) -> None:
-    name = released(lam, GOOD)
+    name = released(lam, GOOD2)
     cases = [
         (["--to-version", "9"], "ResourceNotFoundException"),
         (["--to-version", "1"], "InvalidParameterValueException"),  # already there
@@ -113,4 +114,41 @@ def test_bad_rollouts_are_refused(lam: Any, server: FireboxServer) -> None:
     missing = run(server, "rollout", name, "--alias", "nope", "--to-version", "2", "--no-wait")
     assert missing.returncode != 0 and "ResourceNotFoundException" in missing.stderr
     alias = lam.get_alias(FunctionName=name, Name="prod")  # nothing changed
+    assert alias["FunctionVersion"] == "1" and not alias.get("RoutingConfig")
+
+
+def test_rollout_ends_with_its_function_or_alias(lam: Any, server: FireboxServer) -> None:
+    name = released(lam, GOOD2)
+    body = {"FunctionName": name, "Alias": "prod", "ToVersion": "2", "Steps": [50, 100],
+            "IntervalSeconds": 3600}  # fmt: skip
+    post = f"{server.url}/_firebox/rollouts"
+    assert httpx.post(post, content=json.dumps(body)).status_code == 201
+    lam.delete_alias(FunctionName=name, Name="prod")
+    assert status(server, name)["State"] == "Aborted"
+    lam.create_alias(FunctionName=name, Name="prod", FunctionVersion="1")
+    assert httpx.post(post, content=json.dumps(body)).status_code == 201
+    lam.delete_function(FunctionName=name)
+    assert httpx.get(f"{server.url}/_firebox/rollouts/{name}/prod").status_code == 404
+    create_function(lam, GOOD, FunctionName=name, Publish=True)
+    lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": BAD}), Publish=True)
+    lam.create_alias(FunctionName=name, Name="prod", FunctionVersion="1")
+    assert httpx.post(post, content=json.dumps(body)).status_code == 201  # a fresh start
+
+
+def test_rollout_counts_only_its_alias_and_yields_to_manual_changes(
+    lam: Any, server: FireboxServer
+) -> None:
+    name = released(lam, BAD)
+    result = run(server, "rollout", name, "--alias", "prod", "--to-version", "2",
+                 "--steps", "50,100", "--interval", "1", "--min-invocations", "2",
+                 "--no-wait")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for _ in range(3):  # version 2 called directly (say, by a test alias) is not prod traffic
+        assert invoke_json(lam, name, Qualifier="2")[1]["FunctionError"] == "Unhandled"
+    assert status(server, name)["History"][-1]["invocations"] == 0
+    # An operator takes the alias back by hand: the rollout stops and leaves it alone.
+    lam.update_alias(FunctionName=name, Name="prod", FunctionVersion="1", RoutingConfig={})
+    rollout = wait_for(lambda: (r := status(server, name))["State"] != "InProgress" and r)
+    assert rollout["State"] == "Aborted" and "changed outside" in rollout["Reason"]
+    alias = lam.get_alias(FunctionName=name, Name="prod")
     assert alias["FunctionVersion"] == "1" and not alias.get("RoutingConfig")

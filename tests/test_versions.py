@@ -311,3 +311,34 @@ def test_releasing_guide_with_the_aws_cli(server: FireboxServer, tmp_path: Any) 
                     "--function-version", "2",
                     "--routing-config", "AdditionalVersionWeights={}")  # fmt: skip
     assert whole["FunctionVersion"] == "2" and "RoutingConfig" not in whole
+
+
+def test_identical_redeploys_return_the_same_version(lam: Any) -> None:
+    name = create_function(lam, code("one"), Publish=True)
+    for _ in range(2):  # CI re-deploying the same zip publishes nothing new
+        assert update(lam, name, "one", Publish=True)["Version"] == "1"
+    lam.update_function_configuration(FunctionName=name, Timeout=3)  # no actual change
+    assert lam.publish_version(FunctionName=name)["Version"] == "1"
+    lam.update_function_configuration(FunctionName=name, Timeout=4)
+    assert lam.publish_version(FunctionName=name)["Version"] == "2"
+
+
+def test_empty_routing_config_means_no_split(lam: Any) -> None:
+    """Terraform sends RoutingConfig: {} for every alias without weights."""
+    name = create_function(lam, code("one"), Publish=True)
+    alias = lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1", RoutingConfig={})
+    assert "RoutingConfig" not in alias
+    alias = lam.update_alias(FunctionName=name, Name="live", RoutingConfig={})
+    assert alias["FunctionVersion"] == "1"
+
+
+def test_code_shared_again_is_never_collected(lam: Any) -> None:
+    """Deleting the last user of a package while a write makes it live again keeps it."""
+    files: dict[str, str | bytes] = {f"pkg/m{i}.py": "X = 1\n" for i in range(2000)}
+    first = make_zip({"app.py": code("a"), **files})
+    name = create_function(lam, {"app.py": code("a"), **files}, Publish=True)
+    update(lam, name, "b")  # $LATEST leaves package A; version 1 still holds it
+    lam.delete_function(FunctionName=name, Qualifier="1")  # A is unreferenced: collected...
+    lam.update_function_code(FunctionName=name, ZipFile=first)  # ...unless live again first
+    body, response = invoke_json(lam, name)
+    assert "FunctionError" not in response and body["tag"] == "a", body

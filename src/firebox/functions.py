@@ -65,9 +65,9 @@ class FunctionService:
         self._aliases: dict[str, dict[str, AliasRecord]] = {}
         self._random = random.Random()  # weighted alias routing
         self.releases = Releases(self)
-        # Told about every completed invoke: (function, executed version, failed?), e.g. to
-        # watch a rollout's error rate.
-        self.on_invoked: list[Callable[[str, str, bool], None]] = []
+        # Told about every completed invoke: (function, qualifier asked for, executed version,
+        # failed?), e.g. to watch a rollout's error rate.
+        self.on_invoked: list[Callable[[str, str | None, str, bool], None]] = []
         self._background: set[asyncio.Task[None]] = set()
         # Packages no function refers to, deleted once no environment runs them either.
         self._unreferenced: set[str] = set()
@@ -359,9 +359,21 @@ class FunctionService:
             self._unreferenced.add(sha256)
             return
         self._unreferenced.discard(sha256)
-        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.code.remove, sha256))
+        task = asyncio.get_running_loop().create_task(self._remove(sha256))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _remove(self, sha256: str) -> None:
+        # Under the write lock, checked again: a write between the decision and now (an update
+        # back to the same zip, a re-created function) may have made the package live again,
+        # and CodeStore.put, which runs under this lock too, reuses a package it finds.
+        async with self.lock:
+            if self.store.code_in_use(sha256):
+                return
+            if self.invoker.pool.code_in_use(self.code.unpacked(sha256)):
+                self._unreferenced.add(sha256)
+                return
+            await asyncio.to_thread(self.code.remove, sha256)
 
     def _on_environment_dead(self, env: object) -> None:
         for sha256 in list(self._unreferenced):
@@ -391,7 +403,8 @@ class FunctionService:
             invoked_arn,
         )  # fmt: skip
         for listener in self.on_invoked:
-            listener(ref.name, result.executed_version, result.function_error is not None)
+            failed = result.function_error is not None
+            listener(ref.name, ref.qualifier, result.executed_version, failed)
         return result
 
     async def close(self) -> None:

@@ -59,6 +59,13 @@ class FunctionRecord:
         return (self.name, self.revision_id)
 
     @property
+    def release_key(self) -> tuple[object, ...]:
+        """What publishing snapshots: equal keys mean nothing changed since the last version."""
+        return (self.code_sha256, self.runtime, self.role, self.handler, self.timeout,
+                self.memory_size, sorted(self.environment.items()), self.ephemeral_storage,
+                self.architectures, self.dead_letter_target)  # fmt: skip
+
+    @property
     def published(self) -> bool:
         return self.version != LATEST
 

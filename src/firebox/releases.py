@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 ALIAS_RE = re.compile(r"^(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}$")
 VERSION_RE = re.compile(r"^(\$LATEST|[0-9]{1,1024})$")
-TAG_ARN_RE = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([a-zA-Z0-9_-]+)$")
+TAG_ARN_RE = re.compile(
+    r"^arn:aws[a-zA-Z-]*:lambda:([a-z0-9-]+):(\d{12}):function:([a-zA-Z0-9_-]+)$"
+)
 MAX_TAGS = 50
 
 
@@ -83,7 +85,7 @@ class Releases:
     def publish_locked(self, latest: FunctionRecord, description: object = None) -> FunctionRecord:
         """Publishes with the service's lock held (also used by Publish=true)."""
         last = self.functions.last_version(latest.name)
-        if last is not None and last.source_revision == latest.revision_id:
+        if last is not None and last.release_key == latest.release_key:
             return last  # unchanged since the last publication: Lambda returns that version
         snapshot = latest.updated(
             revision_id=str(uuid.uuid4()),
@@ -149,11 +151,11 @@ class Releases:
         routing = body.get("RoutingConfig")
         if routing is None:
             return {}
-        weights = routing.get("AdditionalVersionWeights") if isinstance(routing, dict) else None
+        if not isinstance(routing, dict):
+            raise InvalidParameterValueException("RoutingConfig must be an object.")
+        weights = routing.get("AdditionalVersionWeights") or {}  # optional, as on AWS
         if not isinstance(weights, dict):
-            raise InvalidParameterValueException(
-                "RoutingConfig must have AdditionalVersionWeights."
-            )
+            raise InvalidParameterValueException("AdditionalVersionWeights must be a map.")
         if len(weights) > 1:
             raise InvalidParameterValueException(
                 "Number of items in AdditionalVersionWeights cannot be greater than 1"
@@ -282,7 +284,9 @@ class Releases:
             raise _invalid(
                 arn, "resource", f"Member must satisfy regular expression pattern: {pattern}"
             )
-        return self.functions.latest(FunctionRef(match[1]))
+        if (match[1], match[2]) != (self.arns.region, self.arns.account_id):
+            raise ResourceNotFoundException(f"Function not found: {arn}")  # not this server's
+        return self.functions.latest(FunctionRef(match[3]))
 
     def list_tags(self, arn: str) -> dict[str, str]:
         return dict(self._tagged(arn).tags)

@@ -12,6 +12,7 @@ from firebox.arns import FunctionRef
 from firebox.errors import (
     InvalidParameterValueException,
     LambdaError,
+    PreconditionFailedException,
     ResourceConflictException,
     ResourceNotFoundException,
 )
@@ -41,6 +42,7 @@ class Rollout:
     step: int = 0  # index into steps
     step_started: float = 0.0  # epoch seconds
     reason: str = ""
+    alias_revision: str = ""  # the alias as this rollout last set it; any other change aborts
     # Per finished or current step: weight, invocations and errors of to_version seen.
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -90,6 +92,7 @@ class RolloutManager:
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         functions.on_invoked.append(self._observe)
+        functions.on_deleted.append(self._deleted)
 
     def load(self) -> None:
         """Loads stored rollouts and resumes those in progress (counts restart at zero)."""
@@ -131,13 +134,18 @@ class RolloutManager:
                 raise ResourceNotFoundException(
                     f"Function not found: {self.functions.arns.function(name, to_version)}"
                 )
+            if alias.weights:
+                raise InvalidParameterValueException(
+                    f"Alias {alias_name} already splits traffic; give it one version first."
+                )
             if alias.function_version in (to_version, LATEST):
                 raise InvalidParameterValueException(
                     f"Alias {alias_name} points at {alias.function_version}: a rollout moves "
                     "an alias from one published version to another."
                 )
             rollout = Rollout(name, alias_name, alias.function_version, to_version, steps,
-                              interval, max_rate, min_invocations)  # fmt: skip
+                              interval, max_rate, min_invocations,
+                              alias_revision=alias.revision_id)  # fmt: skip
             self._rollouts[(name, alias_name)] = rollout
             self._enter_step(rollout, 0)
         return rollout
@@ -157,11 +165,20 @@ class RolloutManager:
 
     # ----- the state machine (called with the function service's lock held) -----------------
     def _route(self, rollout: Rollout, primary: str, weights: dict[str, float]) -> None:
+        """Sets the alias, unless someone else changed it since the rollout last did."""
         body: JSONDict = {"FunctionVersion": primary,
                           "RoutingConfig": {"AdditionalVersionWeights": weights}}  # fmt: skip
-        self.functions.releases.update_alias_locked(
-            FunctionRef(rollout.function_name), rollout.alias, body
-        )
+        if rollout.alias_revision:
+            body["RevisionId"] = rollout.alias_revision
+        try:
+            alias = self.functions.releases.update_alias_locked(
+                FunctionRef(rollout.function_name), rollout.alias, body
+            )
+        except PreconditionFailedException:
+            raise PreconditionFailedException(
+                "the alias was changed outside the rollout; it is left as it is"
+            ) from None
+        rollout.alias_revision = alias.revision_id
 
     def _enter_step(self, rollout: Rollout, step: int) -> None:
         rollout.step, rollout.step_started = step, self.clock()
@@ -233,24 +250,41 @@ class RolloutManager:
         reason = f"error rate {rate:.1%} of version {rollout.to_version} at {weight}%"
         self._finish(rollout, ROLLED_BACK, f"{reason} exceeded {limit:.1%}")
 
-    def _observe(self, function_name: str, version: str, failed: bool) -> None:
-        """Counts the new version's results; enough errors roll back without waiting."""
-        for rollout in list(self._rollouts.values()):
-            if (rollout.function_name != function_name or rollout.state != IN_PROGRESS
-                    or rollout.to_version != version):  # fmt: skip
+    def _observe(
+        self, function_name: str, qualifier: str | None, version: str, failed: bool
+    ) -> None:
+        """Counts the new version's results through the alias (other callers of the version,
+        e.g. a test alias, are not the rollout's traffic); enough errors roll back at once."""
+        rollout = self._rollouts.get((function_name, qualifier or ""))
+        if rollout is None or rollout.state != IN_PROGRESS or rollout.to_version != version:
+            return
+        current = rollout.history[-1]
+        current["invocations"] += 1
+        current["errors"] += int(failed)
+        if not self._too_many_errors(rollout, rollout.min_invocations):
+            return
+        if not self.functions.lock.locked():
+            # Before this invoke's answer leaves: no further invoke reaches the version.
+            self._rollback(rollout)
+        else:  # a write is in flight: roll back as soon as it is done
+            task = asyncio.get_running_loop().create_task(self._rollback_now(rollout))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _deleted(self, function_name: str, qualifier: str | None) -> None:
+        """A deleted function or alias takes its rollouts with it: they never touch a
+        re-created one of the same name."""
+        for key, rollout in list(self._rollouts.items()):
+            if key[0] != function_name or qualifier not in (None, key[1]):
                 continue
-            current = rollout.history[-1]
-            current["invocations"] += 1
-            current["errors"] += int(failed)
-            if not self._too_many_errors(rollout, rollout.min_invocations):
-                continue
-            if not self.functions.lock.locked():
-                # Before this invoke's answer leaves: no further invoke reaches the version.
-                self._rollback(rollout)
-            else:  # a write is in flight: roll back as soon as it is done
-                task = asyncio.get_running_loop().create_task(self._rollback_now(rollout))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            timer = self._timers.pop(key, None)
+            if timer is not None:
+                timer.cancel()
+            if qualifier is None:  # the store dropped the function's rollouts already
+                del self._rollouts[key]
+            elif rollout.state == IN_PROGRESS:
+                rollout.state, rollout.reason = ABORTED, "the alias was deleted"
+                self._save(rollout)
 
     async def _rollback_now(self, rollout: Rollout) -> None:
         async with self.functions.lock:
