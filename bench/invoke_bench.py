@@ -52,13 +52,13 @@ def make_zip(source: str) -> bytes:
 
 
 class Server:
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, data: str | None = None) -> None:
         import socket
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.data = tempfile.mkdtemp(prefix="firebox-bench-")
+        self.data = data or tempfile.mkdtemp(prefix="firebox-bench-")
         self.proc = subprocess.Popen(
             [FIREBOX, "serve", "--port", str(self.port), "--data-dir", self.data,
              "--log-level", "warning", *args],
@@ -81,12 +81,13 @@ class Server:
         self.proc.terminate()
         self.proc.wait(timeout=30)
 
-    def create(self, name: str, source: str = NOOP, memory: int = 128) -> None:
+    def create(self, name: str, source: str = NOOP, memory: int = 128, timeout: int = 3) -> None:
         import base64
 
         body = {
             "FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler",
             "Role": "arn:aws:iam::000000000000:role/bench", "MemorySize": memory,
+            "Timeout": timeout,
             "Code": {"ZipFile": base64.b64encode(make_zip(source)).decode()},
         }  # fmt: skip
         conn = http.client.HTTPConnection("127.0.0.1", self.port)

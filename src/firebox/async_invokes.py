@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -16,12 +17,13 @@ from firebox.errors import LambdaError, TooManyRequestsException
 from firebox.event_configs import EventConfigs, EventInvokeConfig, target_ref
 from firebox.functions import FunctionService
 from firebox.invocation import InvocationResult, new_request_id, utc_stamp
-from firebox.queues import EventQueue, NewEvent, QueuedEvent
+from firebox.queues import EventQueue, NewEvent, QueuedEvent, Settlement
 from firebox.types import JSONDict
 
 log = logging.getLogger("firebox.async")
 
 SUCCEEDED, FAILED, EXPIRED, DROPPED = "succeeded", "failed", "expired", "dropped"
+PREFETCH = 64  # due events read from the queue at once
 
 
 def _json_or_text(payload: bytes) -> object:
@@ -52,6 +54,9 @@ class AsyncInvoker:
         self.throttle_delay_s = throttle_delay_s
         self.clock = clock
         self._in_flight: dict[int, str] = {}  # event id → function name
+        self._ready: collections.deque[QueuedEvent] = collections.deque()  # fetched, due
+        self._settling: list[tuple[Settlement, asyncio.Future[None]]] = []
+        self._settle_running = False
         self._pending: list[tuple[NewEvent, asyncio.Future[None]]] = []
         self._flushing = False
         self._wake = asyncio.Event()
@@ -99,22 +104,27 @@ class AsyncInvoker:
         self._task = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
+        """Keeps up to max_in_flight attempts running, from a prefetched buffer of due events."""
         while True:
             self._wake.clear()
             free = self.max_in_flight - len(self._in_flight)
-            due: list[QueuedEvent] = []
-            if free > 0:
-                exclude = set(self._in_flight)
-                due = await asyncio.to_thread(self.queue.due, self.clock(), free, exclude)
-                for event in due:
-                    self._in_flight[event.id] = event.function_name
-                    task = asyncio.get_running_loop().create_task(self._attempt(event))
-                    self._attempts.add(task)
-                    task.add_done_callback(self._attempts.discard)
-            if due and len(due) == free:
-                continue  # more may be due: look again once something finishes
+            if free > 0 and not self._ready:
+                known = set(self._in_flight)
+                fetched = await asyncio.to_thread(
+                    self.queue.due, self.clock(), max(free, PREFETCH), known
+                )
+                self._ready.extend(fetched)
+            while free > 0 and self._ready:
+                event = self._ready.popleft()
+                self._in_flight[event.id] = event.function_name
+                task = asyncio.get_running_loop().create_task(self._attempt(event))
+                self._attempts.add(task)
+                task.add_done_callback(self._attempts.discard)
+                free -= 1
+            if free > 0 and self._ready:
+                continue
             timeout = None
-            if free > 0:
+            if free > 0:  # nothing due now: sleep until the next retry is, or news arrives
                 next_due = await asyncio.to_thread(self.queue.next_due, set(self._in_flight))
                 if next_due is not None:
                     timeout = max(0.0, next_due - self.clock())
@@ -123,52 +133,77 @@ class AsyncInvoker:
 
     async def _attempt(self, event: QueuedEvent) -> None:
         try:
-            await self._run(event)
+            settlement = await self._run(event)
         except Exception:  # a bug must not stall the queue: the event stays and runs again
             log.exception("async invoke of %s failed in firebox", event.function_name)
-            await asyncio.to_thread(
-                self.queue.retry, event, event.attempts, self.clock() + 1.0, event.last_response
-            )
+            settlement = Settlement(event, "throttled", attempts=event.attempts,
+                                    not_before=self.clock() + 1.0,
+                                    last_response=event.last_response)  # fmt: skip
+        try:
+            # Still in flight until its result is stored, so it cannot be fetched twice.
+            await self._settle(settlement)
         finally:
             self._in_flight.pop(event.id, None)
             self._wake.set()
 
-    async def _run(self, event: QueuedEvent) -> None:
+    async def _settle(self, settlement: Settlement) -> None:
+        """Group commit of attempts' results, as _put does for accepted events."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settling.append((settlement, future))
+        if not self._settle_running:
+            self._settle_running = True
+            asyncio.get_running_loop().create_task(self._settle_batches())
+        await future
+
+    async def _settle_batches(self) -> None:
+        try:
+            while self._settling:
+                batch, self._settling = self._settling, []
+                try:
+                    await asyncio.to_thread(self.queue.settle, [item for item, _ in batch])
+                except BaseException as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    raise
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._settle_running = False
+
+    async def _run(self, event: QueuedEvent) -> Settlement:
+        """One attempt; says what to do with the event."""
         config = self.configs.effective(event.function_name, event.qualifier)
-        now = self.clock()
-        if now - event.enqueued_at > config.max_age_s:
-            await self._fail(event, config, "EventAgeExceeded", EXPIRED)
-            return
+        if self.clock() - event.enqueued_at > config.max_age_s:
+            return self._fail(event, config, "EventAgeExceeded", EXPIRED)
         ref = FunctionRef(event.function_name, event.qualifier)
         try:
             result = await self.functions.invoke(ref, event.payload, request_id=event.request_id)
         except TooManyRequestsException:  # no capacity: wait, without counting an attempt
-            when = self.clock() + self.throttle_delay_s
-            await asyncio.to_thread(self.queue.retry, event, event.attempts, when,
-                                    event.last_response)  # fmt: skip
-            return
+            return Settlement(event, "throttled", attempts=event.attempts,
+                              not_before=self.clock() + self.throttle_delay_s,
+                              last_response=event.last_response)  # fmt: skip
         except LambdaError as exc:  # deleted, or its runtime is gone: nothing can run it
             log.warning("dropping an event for %s: %s", event.function_name, exc.message)
-            await asyncio.to_thread(self.queue.complete, event, DROPPED, [])
-            return
+            return Settlement(event, DROPPED)
         attempts = event.attempts + 1
         response = self._response(result)
         if result.function_error is None:
             follow = self._record(event, config.on_success, "Success", attempts, response, result)
-            await asyncio.to_thread(self.queue.complete, event, SUCCEEDED, follow)
-            return
+            return Settlement(event, SUCCEEDED, tuple(follow))
         retry_at = self.clock() + self.retry_delay_s * attempts
-        done = replace_response(event, attempts, response)
+        done = replace(event, attempts=attempts, last_response=response)
         if attempts > config.retries:
-            await self._fail(done, config, "RetriesExhausted", FAILED)
-        elif retry_at - event.enqueued_at > config.max_age_s:
-            await self._fail(done, config, "EventAgeExceeded", EXPIRED)  # expires before then
-        else:
-            await asyncio.to_thread(self.queue.retry, event, attempts, retry_at, response)
+            return self._fail(done, config, "RetriesExhausted", FAILED)
+        if retry_at - event.enqueued_at > config.max_age_s:
+            return self._fail(done, config, "EventAgeExceeded", EXPIRED)  # expires before then
+        return Settlement(event, "retried", attempts=attempts, not_before=retry_at,
+                          last_response=response)  # fmt: skip
 
-    async def _fail(
+    def _fail(
         self, event: QueuedEvent, config: EventInvokeConfig, condition: str, outcome: str
-    ) -> None:
+    ) -> Settlement:
         follow = self._record(event, config.on_failure, condition, event.attempts,
                               event.last_response, None)  # fmt: skip
         latest = self.functions.latest_or_none(event.function_name)
@@ -177,7 +212,7 @@ class AsyncInvoker:
             target = target_ref(latest.dead_letter_target)
             follow.append(NewEvent(target.name, target.qualifier, event.payload,
                                    new_request_id(), self.clock(), "dead-letter"))  # fmt: skip
-        await asyncio.to_thread(self.queue.complete, event, outcome, follow)
+        return Settlement(event, outcome, tuple(follow))
 
     @staticmethod
     def _response(result: InvocationResult) -> str:
@@ -241,7 +276,3 @@ class AsyncInvoker:
             task.cancel()
         await asyncio.gather(*self._attempts, *([self._task] if self._task else []),
                              return_exceptions=True)  # fmt: skip
-
-
-def replace_response(event: QueuedEvent, attempts: int, response: str) -> QueuedEvent:
-    return replace(event, attempts=attempts, last_response=response)

@@ -26,6 +26,9 @@ def run(settings: Settings, log_level: str = "info") -> None:
         access_log=False,
         log_level=log_level,
         timeout_keep_alive=75,
+        # On SIGTERM, invokes in flight get this long to finish; then their environments are
+        # stopped (queued Event invokes stay queued and run after the next start).
+        timeout_graceful_shutdown=10,
         # Invoke payloads go up to 6 MB and create-function bodies to ~70 MB of base64.
         h11_max_incomplete_event_size=None,
     )

@@ -36,6 +36,23 @@ class QueuedEvent:
     kind: str
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """What became of one attempt: the event leaves the queue, or waits for another one."""
+
+    event: QueuedEvent
+    # succeeded | failed | expired | dropped: removed; retried | throttled: attempted again
+    outcome: str
+    follow_ups: tuple[NewEvent, ...] = ()  # records for destinations, stored atomically
+    attempts: int = 0
+    not_before: float = 0.0
+    last_response: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.outcome not in ("retried", "throttled")
+
+
 class EventQueue(Protocol):
     """Durable storage of events; every method is atomic and durable when it returns."""
 
@@ -48,14 +65,9 @@ class EventQueue(Protocol):
     def next_due(self, exclude: set[int]) -> float | None:
         """When the earliest event not in exclude becomes due, or None if there is none."""
 
-    def complete(self, event: QueuedEvent, outcome: str, follow_ups: list[NewEvent]) -> None:
-        """Removes an event for good, counts the outcome and stores its follow-ups (records
-        for destinations), all in one transaction."""
-
-    def retry(
-        self, event: QueuedEvent, attempts: int, not_before: float, last_response: str | None
-    ) -> None:
-        """Schedules another attempt."""
+    def settle(self, settlements: list[Settlement]) -> None:
+        """Applies attempts' results in one transaction: removes finished events (storing
+        their follow-ups and counting outcomes) and reschedules the others."""
 
     def stats(self) -> dict[str, dict[str, float]]:
         """Per function: waiting, retrying, oldest (enqueued_at) and outcome counters."""
