@@ -12,9 +12,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
+from firebox import destinations
 from firebox.arns import FunctionRef
 from firebox.errors import LambdaError, TooManyRequestsException
-from firebox.event_configs import EventConfigs, EventInvokeConfig, target_ref
+from firebox.event_configs import EventConfigs, EventInvokeConfig
 from firebox.functions import FunctionService
 from firebox.invocation import InvocationResult, new_request_id, utc_stamp
 from firebox.queues import EventQueue, NewEvent, QueuedEvent, Settlement
@@ -209,9 +210,8 @@ class AsyncInvoker:
         latest = self.functions.latest_or_none(event.function_name)
         if latest is not None and latest.dead_letter_target:
             # The dead-letter target gets the original event, as a queue would.
-            target = target_ref(latest.dead_letter_target)
-            follow.append(NewEvent(target.name, target.qualifier, event.payload,
-                                   new_request_id(), self.clock(), "dead-letter"))  # fmt: skip
+            target = destinations.parse(latest.dead_letter_target)
+            follow += target.deliver(event.payload, "dead-letter", self.clock())
         return Settlement(event, outcome, tuple(follow))
 
     @staticmethod
@@ -249,9 +249,8 @@ class AsyncInvoker:
             last = json.loads(response)
             record["responseContext"] = last["context"]
             record["responsePayload"] = last["payload"]
-        target = target_ref(destination)
-        return [NewEvent(target.name, target.qualifier, json.dumps(record).encode(),
-                         new_request_id(), self.clock(), "destination")]  # fmt: skip
+        target = destinations.parse(destination)
+        return target.deliver(json.dumps(record).encode(), "destination", self.clock())
 
     # ----- visibility -----------------------------------------------------------------------
     async def stats(self) -> dict[str, dict[str, float]]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, replace
 
+from firebox import destinations
 from firebox.arns import ArnBuilder, FunctionRef
 from firebox.errors import InvalidParameterValueException, ResourceNotFoundException
 from firebox.functions import FunctionService
 from firebox.models import LATEST
 from firebox.store.base import FunctionStore
 from firebox.types import JSONDict
-from firebox.validation import FUNCTION_ARN_RE, function_target
 
 DEFAULT_RETRIES, DEFAULT_MAX_AGE_S = 2, 21600
 
@@ -52,12 +52,6 @@ class EventInvokeConfig:
         if self.maximum_event_age is not None:
             body["MaximumEventAgeInSeconds"] = self.maximum_event_age
         return body
-
-
-def target_ref(arn: str) -> FunctionRef:
-    match = FUNCTION_ARN_RE.match(arn)
-    assert match is not None
-    return FunctionRef(match[1], match[2])
 
 
 def _bounded(body: JSONDict, key: str, low: int, high: int, member: str) -> int | None:
@@ -115,14 +109,16 @@ class EventConfigs:
             changes["maximum_event_age"] = _bounded(
                 body, "MaximumEventAgeInSeconds", 60, 21600, "maximumEventAgeInSeconds"
             )
-        destinations = body.get("DestinationConfig")
-        if destinations is not None:
-            if not isinstance(destinations, dict):
+        targets = body.get("DestinationConfig")
+        if targets is not None:
+            if not isinstance(targets, dict):
                 raise InvalidParameterValueException("DestinationConfig must be an object.")
             for member, field in (("OnSuccess", "on_success"), ("OnFailure", "on_failure")):
-                if member in destinations:
-                    target = (destinations[member] or {}).get("Destination")
-                    changes[field] = function_target(target, "destination") if target else None
+                if member in targets:
+                    target = (targets[member] or {}).get("Destination")
+                    changes[field] = (
+                        destinations.validated(target, "destination") if target else None
+                    )
         return replace(base, **changes, last_modified=time.time())  # type: ignore[arg-type]
 
     def _save(self, config: EventInvokeConfig) -> EventInvokeConfig:

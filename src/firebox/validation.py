@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from firebox import destinations
 from firebox.arns import NAME_RE
 from firebox.errors import InvalidParameterValueException, InvalidRequestContentException
 from firebox.types import JSONDict
@@ -85,24 +86,6 @@ class ConfigChanges:
         return self.values.get(key, default)
 
 
-FUNCTION_ARN_RE = re.compile(
-    r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([a-zA-Z0-9_-]+)(?::([a-zA-Z0-9$_-]+))?$"
-)
-
-
-def function_target(arn: object, member: str) -> str:
-    """Validates a destination or dead-letter target; only functions can receive for now."""
-    if not isinstance(arn, str) or len(arn) > 350:
-        raise InvalidParameterValueException(f"{member} must be an ARN.")
-    if FUNCTION_ARN_RE.match(arn) is None:
-        raise InvalidParameterValueException(
-            f"Unsupported {member} {arn}: firebox delivers to Lambda functions only "
-            "(arn:aws:lambda:<region>:<account>:function:<name>); queues and topics come "
-            "with those services."
-        )
-    return arn
-
-
 def config_changes(body: JSONDict) -> ConfigChanges:
     """Validates the configuration members shared by create and update requests."""
     values: dict[str, Any] = {}
@@ -158,7 +141,7 @@ def config_changes(body: JSONDict) -> ConfigChanges:
     if dead_letter is not None:
         target = dead_letter.get("TargetArn") or ""
         values["dead_letter_target"] = (
-            function_target(target, "dead-letter target") if target else ""
+            destinations.validated(target, "dead-letter target") if target else ""
         )
     architectures = _typed(body, "Architectures", list, "architectures")
     if architectures is not None:
