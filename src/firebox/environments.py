@@ -94,6 +94,7 @@ class Environment:
         self.current: Invocation | None = None
         self.invocations = 0
         self.retired = False
+        self.reserved_slot = False  # the busy slot counted against a function's reservation
         self.runtime_api_connections = 0
         self._on_dead = on_dead
         self._loop = asyncio.get_running_loop()

@@ -105,6 +105,11 @@ class FunctionService:
             self._versions[(record.name, record.version)] = deployed
         else:
             self._deployed[record.name] = deployed
+            reservations = self.invoker.pool.reservations
+            if record.reserved_concurrency is None:
+                reservations.pop(record.name, None)
+            else:
+                reservations[record.name] = record.reserved_concurrency
         if runtime is not None and self.on_deploy is not None:
             self.on_deploy(runtime)
         return deployed
@@ -203,7 +208,7 @@ class FunctionService:
                 "CodeSizeUnzipped": MAX_UNZIPPED_BYTES,
                 "CodeSizeZipped": MAX_ZIPPED_BYTES,
                 "ConcurrentExecutions": concurrency_limit,
-                "UnreservedConcurrentExecutions": concurrency_limit,
+                "UnreservedConcurrentExecutions": self.invoker.pool.unreserved_limit,
             },
             "AccountUsage": {"TotalCodeSize": total, "FunctionCount": count},
         }
@@ -298,6 +303,24 @@ class FunctionService:
         """Replaces a function's tags; code, configuration and RevisionId stay as they are."""
         await self._replace(record, record.updated(tags=tags))
 
+    async def set_reserved(self, ref: FunctionRef, reserved: int | None) -> None:
+        """Sets or removes a function's reserved concurrency (not configuration either)."""
+        async with self.lock:
+            record = self.latest(ref)
+            if reserved is not None:
+                others = sum(
+                    n for name, n in self.invoker.pool.reservations.items() if name != ref.name
+                )
+                limit = self.invoker.pool.concurrency_limit
+                minimum = min(100, limit // 10)
+                if limit - others - reserved < minimum:
+                    raise InvalidParameterValueException(
+                        "Specified ReservedConcurrentExecutions for function decreases "
+                        "account's UnreservedConcurrentExecution below its minimum value of "
+                        f"[{minimum}]."
+                    )
+            await self._replace(record, record.updated(reserved_concurrency=reserved))
+
     async def update_configuration(self, ref: FunctionRef, body: JSONDict) -> FunctionRecord:
         changes = validation.config_changes(body)
         if "runtime" in changes.values:
@@ -323,6 +346,7 @@ class FunctionService:
             record = self.latest(ref)
             self.store.delete(record.name)
             self._deployed.pop(record.name, None)
+            self.invoker.pool.reservations.pop(record.name, None)
             self._aliases.pop(record.name, None)
             shas = {record.code_sha256}
             for key in [k for k in self._versions if k[0] == record.name]:

@@ -42,6 +42,7 @@ class FunctionRecord:
     # nothing changed since returns it instead of a new version, as Lambda does).
     source_revision: str = ""
     dead_letter_target: str = ""  # a function that receives events whose retries ran out
+    reserved_concurrency: int | None = None  # kept on $LATEST only; not configuration
 
     def updated(self, **changes: object) -> FunctionRecord:
         """Returns a copy with the changes applied (revision handling is the caller's)."""

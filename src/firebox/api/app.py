@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 
 from firebox.api import (
     admin,
+    concurrency,
     event_configs,
     functions,
     invocations,
@@ -39,6 +40,7 @@ def create_app(platform: Platform) -> Starlette:
             *releases.routes,
             *rollouts.routes,
             *event_configs.routes,
+            *concurrency.routes,
             *logs.routes,
             *admin.routes,
         ],

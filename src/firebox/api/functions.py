@@ -62,9 +62,11 @@ async def get_function(request: Request) -> Response:
         "Configuration": _configuration(request, record, ref),
         "Code": {"RepositoryType": "S3", "Location": code_location(request, record)},
     }
-    tags = functions.latest(FunctionRef(ref.name)).tags
-    if tags:
-        body["Tags"] = dict(tags)
+    latest = functions.latest(FunctionRef(ref.name))
+    if latest.tags:
+        body["Tags"] = dict(latest.tags)
+    if latest.reserved_concurrency is not None:
+        body["Concurrency"] = {"ReservedConcurrentExecutions": latest.reserved_concurrency}
     return aws_json(body)
 
 

@@ -1,0 +1,53 @@
+"""Routes of reserved and provisioned concurrency."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from firebox.api.functions import _platform, function_ref
+from firebox.api.responses import aws_json
+from firebox.arns import FunctionRef
+from firebox.errors import InvalidParameterValueException
+from firebox.validation import parse_json_body
+
+
+def _no_content() -> Response:
+    return Response(status_code=204, headers={"x-amzn-RequestId": str(uuid.uuid4())})
+
+
+async def put_reserved(request: Request) -> Response:
+    body = parse_json_body(await request.body())
+    value = body.get("ReservedConcurrentExecutions")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidParameterValueException(
+            f"1 validation error detected: Value '{value}' at 'reservedConcurrentExecutions' "
+            "failed to satisfy constraint: Member must have value greater than or equal to 0"
+        )
+    ref = function_ref(request)
+    await _platform(request).functions.set_reserved(FunctionRef(ref.name), value)
+    return aws_json({"ReservedConcurrentExecutions": value})
+
+
+async def get_reserved(request: Request) -> Response:
+    ref = function_ref(request)
+    record = _platform(request).functions.latest(FunctionRef(ref.name))
+    if record.reserved_concurrency is None:
+        return aws_json({})
+    return aws_json({"ReservedConcurrentExecutions": record.reserved_concurrency})
+
+
+async def delete_reserved(request: Request) -> Response:
+    ref = function_ref(request)
+    await _platform(request).functions.set_reserved(FunctionRef(ref.name), None)
+    return _no_content()
+
+
+routes = [
+    Route("/2017-10-31/functions/{name}/concurrency", put_reserved, methods=["PUT"]),
+    Route("/2019-09-30/functions/{name}/concurrency", get_reserved, methods=["GET"]),
+    Route("/2017-10-31/functions/{name}/concurrency", delete_reserved, methods=["DELETE"]),
+]

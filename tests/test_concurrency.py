@@ -1,0 +1,121 @@
+"""Reserved concurrency, the account limit, and async events under throttling."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import FireboxServer, create_function, invoke_json, wait_for
+
+SLOW = (
+    "import time\ndef handler(event, context):\n    time.sleep(event.get('s', 0))\n    return 1\n"
+)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FireboxServer]:
+    """A server with an account limit of 10 (so at least 1 must stay unreserved)."""
+    server = FireboxServer(tmp_path_factory.mktemp("conc") / "data", "--concurrency", "10",
+                           "--async-retry-delay", "0.05")  # fmt: skip
+    server.start()
+    yield server
+    server.stop()
+
+
+def busy(server: FireboxServer, name: str) -> int:
+    return sum(1 for e in server.environments()
+               if e["function_name"] == name and e["state"] == "busy")  # fmt: skip
+
+
+def hold(lam: Any, name: str, count: int, seconds: float) -> list[threading.Thread]:
+    threads = [threading.Thread(target=invoke_json, args=(lam, name, {"s": seconds}))
+               for _ in range(count)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def throttle_reason(lam: Any, name: str) -> dict[str, Any]:
+    with pytest.raises(lam.exceptions.TooManyRequestsException) as exc_info:
+        invoke_json(lam, name)
+    response: dict[str, Any] = exc_info.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    return response
+
+
+def test_reserved_concurrency_caps_a_function(small: FireboxServer) -> None:
+    lam = small.client()
+    name = create_function(lam, SLOW, Timeout=30)
+    put = lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
+    assert put["ReservedConcurrentExecutions"] == 2
+    assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 2
+    assert lam.get_function(FunctionName=name)["Concurrency"] == {"ReservedConcurrentExecutions": 2}
+    settings = lam.get_account_settings()["AccountLimit"]
+    assert settings["ConcurrentExecutions"] == 10
+    assert settings["UnreservedConcurrentExecutions"] == 8
+    threads = hold(lam, name, 2, 2.0)
+    wait_for(lambda: busy(small, name) == 2)
+    response = throttle_reason(lam, name)
+    assert response["Error"]["Code"] == "TooManyRequestsException"
+    assert response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert response["Error"]["Message"] == "Rate Exceeded."
+    for thread in threads:
+        thread.join()
+    assert invoke_json(lam, name)[0] == 1  # capacity is back
+    lam.delete_function_concurrency(FunctionName=name)
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName=name)
+    assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 10
+
+
+def test_reservations_shrink_what_others_share(small: FireboxServer) -> None:
+    lam = small.client()
+    reserved = create_function(lam, SLOW)
+    lam.put_function_concurrency(FunctionName=reserved, ReservedConcurrentExecutions=7)
+    other = create_function(lam, SLOW, Timeout=30)
+    threads = hold(lam, other, 3, 2.0)  # 10 - 7 = 3 unreserved
+    wait_for(lambda: busy(small, other) == 3)
+    response = throttle_reason(lam, other)
+    assert response["Reason"] == "ConcurrentInvocationLimitExceeded"
+    assert invoke_json(lam, reserved)[0] == 1  # its reservation is its own
+    for thread in threads:
+        thread.join()
+    # Reserving more than leaves the minimum (10 % of the limit) unreserved is refused.
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):
+        lam.put_function_concurrency(FunctionName=other, ReservedConcurrentExecutions=3)
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName=other)
+    lam.delete_function(FunctionName=reserved)  # its reservation goes with it
+    assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 10
+
+
+def test_reserved_zero_disables_invocation(small: FireboxServer) -> None:
+    lam = small.client()
+    name = create_function(lam, SLOW)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    assert (
+        throttle_reason(lam, name)["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    )
+    unchecked = small.client(parameter_validation=False)
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):
+        unchecked.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=-1)
+    lam.delete_function_concurrency(FunctionName=name)
+    assert invoke_json(lam, name)[0] == 1
+
+
+def test_async_events_wait_for_capacity_and_drain(small: FireboxServer) -> None:
+    lam = small.client()
+    name = create_function(lam, SLOW, Timeout=30)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    for _ in range(5):
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"s": 0.2}')
+
+    def drained() -> Any:
+        row = httpx.get(f"{small.url}/_firebox/queue").json()["Functions"].get(name, {})
+        return row if row.get("succeeded") == 5 else None
+
+    row = wait_for(drained, timeout=60)  # one at a time: throttled events waited their turn
+    assert row.get("failed", 0) == 0 and row.get("expired", 0) == 0
