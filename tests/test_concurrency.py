@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -119,3 +120,68 @@ def test_async_events_wait_for_capacity_and_drain(small: FireboxServer) -> None:
 
     row = wait_for(drained, timeout=60)  # one at a time: throttled events waited their turn
     assert row.get("failed", 0) == 0 and row.get("expired", 0) == 0
+
+
+PROBE = (
+    "import os, uuid\n"
+    "ENV = uuid.uuid4().hex\n"
+    "INITS = [1]\n"
+    "def handler(event, context):\n"
+    "    return {'env': ENV, 'inits': len(INITS),\n"
+    "            'type': os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']}\n"
+)
+
+
+def provisioned_envs(server: FireboxServer, name: str) -> list[dict[str, Any]]:
+    return [e for e in server.environments() if e["function_name"] == name and e["version"] == "1"]
+
+
+def test_provisioned_environments_are_ready_before_the_first_invoke(
+    start_server: Callable[..., FireboxServer],
+) -> None:
+    import base64
+    import os
+    import signal
+
+    server = start_server()
+    lam = server.client()
+    name = create_function(lam, PROBE, Publish=True)
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):  # $LATEST cannot
+        lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="$LATEST",
+                                               ProvisionedConcurrentExecutions=1)  # fmt: skip
+    with pytest.raises(lam.exceptions.ProvisionedConcurrencyConfigNotFoundException):
+        lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
+    put = lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1",
+                                                 ProvisionedConcurrentExecutions=2)  # fmt: skip
+    assert put["RequestedProvisionedConcurrentExecutions"] == 2
+    assert put["Status"] in ("IN_PROGRESS", "READY")
+
+    def ready() -> Any:
+        config = lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
+        return config if config["Status"] == "READY" else None
+
+    config = wait_for(ready)
+    assert config["AvailableProvisionedConcurrentExecutions"] == 2
+    assert len(provisioned_envs(server, name)) == 2  # initialised before any invoke
+    seen = set()
+    for _ in range(4):
+        response = lam.invoke(FunctionName=name, Qualifier="1", LogType="Tail")
+        body = json.loads(response["Payload"].read())
+        assert body["type"] == "provisioned-concurrency" and body["inits"] == 1
+        assert "Init Duration" not in base64.b64decode(response["LogResult"]).decode()
+        seen.add(body["env"])
+    assert len(provisioned_envs(server, name)) == 2  # no on-demand environment was needed
+    listed = lam.list_provisioned_concurrency_configs(FunctionName=name)
+    assert [c["FunctionArn"] for c in listed["ProvisionedConcurrencyConfigs"]] == [
+        f"arn:aws:lambda:us-east-1:000000000000:function:{name}:1"]  # fmt: skip
+    # Killed, an environment is replaced: the count stays.
+    victim = provisioned_envs(server, name)[0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: victim not in [e["pid"] for e in provisioned_envs(server, name)]
+             and len(provisioned_envs(server, name)) == 2 and ready())  # fmt: skip
+    lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
+    wait_for(lambda: not provisioned_envs(server, name))
+    # Spill-over: without provisioned environments invokes run on demand, with an init.
+    body, response = invoke_json(lam, name, Qualifier="1")
+    assert body["type"] == "on-demand"

@@ -81,8 +81,12 @@ class Environment:
         code_dir: Path,
         ctx: EnvironmentContext,
         on_dead: Callable[[Environment], None],
+        provisioned: bool = False,
     ) -> None:
         self.id = env_id
+        # Provisioned concurrency: initialised ahead of traffic, so no invoke reports its init.
+        self.provisioned = provisioned
+        self.ready = asyncio.Event()  # set when init is done (first /next) or it died
         self.record = record
         self.runtime = runtime
         self.code_dir = code_dir
@@ -105,7 +109,7 @@ class Environment:
         self._parked: Responder | None = None
         self._spawned_at = 0.0
         self._init_duration_ms: float | None = None
-        self._init_reported = False
+        self._init_reported = provisioned
         self._init_error: bytes | None = None
         self._init_lines: list[tuple[int, str]] = []
         self._ready = False  # the runtime has asked for its first event
@@ -196,7 +200,9 @@ class Environment:
             "AWS_LAMBDA_FUNCTION_NAME": record.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(record.memory_size),
             "AWS_LAMBDA_FUNCTION_VERSION": self.version,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": (
+                "provisioned-concurrency" if self.provisioned else "on-demand"
+            ),
             "AWS_LAMBDA_LOG_GROUP_NAME": self.log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
             "AWS_ACCESS_KEY_ID": "firebox",
@@ -244,6 +250,7 @@ class Environment:
             try:
                 self._fail_current(status, reason)
             finally:
+                self.ready.set()
                 self._on_dead(self)
 
     def _fail_current(self, status: int | None, reason: str | None = None) -> None:
@@ -355,6 +362,7 @@ class Environment:
             self._cancel_timer()
             self._init_duration_ms = (time.monotonic() - self._spawned_at) * 1000
             self.state = EnvState.BUSY if self.current else EnvState.IDLE
+            self.ready.set()
         if self.current is not None and not self.current.delivered:
             self._deliver(responder)
         else:

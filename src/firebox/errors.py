@@ -83,3 +83,9 @@ class InvalidRuntimeException(LambdaError):
     status = 502
     error_type = "InvalidRuntimeException"
     kind = "User"
+
+
+class ProvisionedConcurrencyConfigNotFoundException(LambdaError):
+    status = 404
+    error_type = "ProvisionedConcurrencyConfigNotFoundException"
+    kind = "User"

@@ -18,6 +18,7 @@ from firebox.functions import FunctionService
 from firebox.invoker import Invoker
 from firebox.logs.store import LogStore
 from firebox.pools import EnvironmentPool
+from firebox.provisioned import ProvisionedConcurrency
 from firebox.queues import SqliteEventQueue
 from firebox.rollouts import RolloutManager
 from firebox.runtimes import RUNTIME_DIR, Runtime, RuntimeRegistry
@@ -80,6 +81,7 @@ class Platform:
         )
         self.rollouts = RolloutManager(self.functions, self.store)
         self.event_configs = EventConfigs(self.functions, self.store)
+        self.provisioned = ProvisionedConcurrency(self.functions, self.store)
         self.queue = SqliteEventQueue(settings.queue_path)
         self.async_invoker = AsyncInvoker(
             self.functions, self.queue, self.event_configs, settings.concurrency_limit,
@@ -93,6 +95,7 @@ class Platform:
         self.functions.load()
         self.rollouts.load()
         self.event_configs.load()
+        self.provisioned.load()
         self.async_invoker.start()
         if not self.sandbox_choice.isolated:
             reason = next(p.detail for p in self.sandbox_choice.protections if not p.active)
@@ -131,6 +134,7 @@ class Platform:
 
     async def close(self) -> None:
         self.rollouts.close()
+        self.provisioned.close()
         await self.async_invoker.close()
         await self.functions.close()
         self.pool.close()

@@ -112,7 +112,27 @@ class EnvironmentPool:
             env.destroy()
             return
         self._idle.setdefault(env.record.generation, []).append(env)
-        self._expiry[env.id] = asyncio.get_running_loop().call_later(self.keep_alive_s, env.destroy)
+        if not env.provisioned:  # provisioned environments stay until their config goes
+            self._expiry[env.id] = asyncio.get_running_loop().call_later(
+                self.keep_alive_s, env.destroy
+            )
+
+    async def provision(
+        self, record: FunctionRecord, runtime: Runtime, code_dir: Path
+    ) -> Environment:
+        """Starts an environment ahead of traffic; initialised, it waits in the idle stack."""
+        env = Environment(uuid.uuid4().hex, record, runtime, code_dir, self.ctx, self._on_dead,
+                          provisioned=True)  # fmt: skip
+        self._all[env.id] = env
+        try:
+            await env.start()
+            await env.ready.wait()  # init done, or the environment died trying
+        except BaseException:
+            env.destroy()
+            raise
+        if env.state is EnvState.IDLE and not env.retired:
+            self._idle.setdefault(record.generation, []).append(env)
+        return env
 
     def retire(self, function_name: str, version: str | None = None) -> None:
         """Stops a function's (or one version's) idle environments; busy ones are discarded

@@ -46,7 +46,37 @@ async def delete_reserved(request: Request) -> Response:
     return _no_content()
 
 
+PROVISIONED = "/2019-09-30/functions/{name}/provisioned-concurrency"
+
+
+async def provisioned_get_or_list(request: Request) -> Response:
+    platform = _platform(request)
+    if request.query_params.get("List") == "ALL":
+        configs = platform.provisioned.list(function_ref(request))
+        items = [{"FunctionArn": platform.arns.function(c.function_name, c.qualifier),
+                  **c.as_json()} for c in configs]  # fmt: skip
+        return aws_json({"ProvisionedConcurrencyConfigs": items})
+    return aws_json(platform.provisioned.get(function_ref(request)).as_json())
+
+
+async def provisioned_put(request: Request) -> Response:
+    body = parse_json_body(await request.body())
+    platform = _platform(request)
+    config = await platform.provisioned.put(
+        function_ref(request), body.get("ProvisionedConcurrentExecutions")
+    )
+    return aws_json(config.as_json(), 202)
+
+
+async def provisioned_delete(request: Request) -> Response:
+    await _platform(request).provisioned.delete(function_ref(request))
+    return _no_content()
+
+
 routes = [
+    Route(PROVISIONED, provisioned_get_or_list, methods=["GET"]),
+    Route(PROVISIONED, provisioned_put, methods=["PUT"]),
+    Route(PROVISIONED, provisioned_delete, methods=["DELETE"]),
     Route("/2017-10-31/functions/{name}/concurrency", put_reserved, methods=["PUT"]),
     Route("/2019-09-30/functions/{name}/concurrency", get_reserved, methods=["GET"]),
     Route("/2017-10-31/functions/{name}/concurrency", delete_reserved, methods=["DELETE"]),

@@ -69,6 +69,15 @@ class FunctionStore(Protocol):
     def event_configs(self) -> builtins.list[dict[str, object]]:
         """Returns every stored event invoke config document."""
 
+    def put_provisioned(self, function_name: str, qualifier: str, requested: int) -> None:
+        """Stores (replaces) a qualifier's provisioned concurrency."""
+
+    def delete_provisioned(self, function_name: str, qualifier: str) -> bool:
+        """Removes a provisioned concurrency config; returns whether it existed."""
+
+    def provisioned(self) -> builtins.list[tuple[str, str, int, float]]:
+        """Every provisioned concurrency config: (function, qualifier, requested, modified)."""
+
     def code_in_use(self, sha256: str) -> bool:
         """Tells whether any function or version still refers to a code package."""
 

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,13 @@ CREATE TABLE IF NOT EXISTS event_configs (
     function_name TEXT NOT NULL,
     qualifier TEXT NOT NULL,
     doc TEXT NOT NULL,
+    PRIMARY KEY (function_name, qualifier)
+);
+CREATE TABLE IF NOT EXISTS provisioned (
+    function_name TEXT NOT NULL,
+    qualifier TEXT NOT NULL,
+    requested INTEGER NOT NULL,
+    modified REAL NOT NULL,
     PRIMARY KEY (function_name, qualifier)
 );
 CREATE TABLE IF NOT EXISTS rollouts (
@@ -137,7 +145,8 @@ class SqliteFunctionStore:
             for table, column in (("versions", "name"), ("version_counters", "name"),
                                   ("aliases", "function_name"),
                                   ("rollouts", "function_name"),
-                                  ("event_configs", "function_name")):  # fmt: skip
+                                  ("event_configs", "function_name"),
+                                  ("provisioned", "function_name")):  # fmt: skip
                 self._conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
             return self._conn.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount > 0
 
@@ -257,6 +266,30 @@ class SqliteFunctionStore:
         with self._lock:
             rows = self._conn.execute("SELECT doc FROM event_configs").fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    def put_provisioned(self, function_name: str, qualifier: str, requested: int) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO provisioned (function_name, qualifier, requested, modified) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (function_name, qualifier) "
+                "DO UPDATE SET requested = excluded.requested, modified = excluded.modified",
+                (function_name, qualifier, requested, time.time()),
+            )
+
+    def delete_provisioned(self, function_name: str, qualifier: str) -> bool:
+        with self._lock:
+            cursor = self._conn.execute(
+                "DELETE FROM provisioned WHERE function_name = ? AND qualifier = ?",
+                (function_name, qualifier),
+            )
+            return cursor.rowcount > 0
+
+    def provisioned(self) -> builtins.list[tuple[str, str, int, float]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT function_name, qualifier, requested, modified FROM provisioned"
+            ).fetchall()
+        return [(str(a), str(b), int(c), float(d)) for a, b, c, d in rows]
 
     def code_in_use(self, sha256: str) -> bool:
         return (

@@ -1,0 +1,190 @@
+"""Provisioned concurrency: environments initialised ahead of traffic, kept at their count."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from firebox.arns import FunctionRef
+from firebox.environments import Environment, EnvState
+from firebox.errors import (
+    InvalidParameterValueException,
+    LambdaError,
+    ProvisionedConcurrencyConfigNotFoundException,
+)
+from firebox.functions import FunctionService
+from firebox.models import LATEST
+from firebox.store.base import FunctionStore
+from firebox.types import JSONDict
+
+log = logging.getLogger("firebox.provisioned")
+
+
+@dataclass
+class Provisioned:
+    """One qualifier's provisioned concurrency and the environments that make it up."""
+
+    function_name: str
+    qualifier: str
+    requested: int
+    modified: float
+    environments: set[Environment] = field(default_factory=set)
+    starting: int = 0
+    failure: str = ""
+
+    def as_json(self) -> JSONDict:
+        available = sum(1 for e in self.environments if e.ready.is_set())
+        status = "READY" if available >= self.requested else "IN_PROGRESS"
+        if self.failure and available < self.requested:
+            status = "FAILED"
+        body: JSONDict = {
+            "RequestedProvisionedConcurrentExecutions": self.requested,
+            "AvailableProvisionedConcurrentExecutions": min(available, self.requested),
+            "AllocatedProvisionedConcurrentExecutions": min(len(self.environments), self.requested),
+            "Status": status,
+            "LastModified": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(self.modified)),
+        }
+        if status == "FAILED":
+            body["StatusReason"] = self.failure
+        return body
+
+
+class ProvisionedConcurrency:
+    """Put/Get/Delete/ListProvisionedConcurrencyConfig(s), and keeping the counts true."""
+
+    def __init__(self, functions: FunctionService, store: FunctionStore) -> None:
+        self.functions = functions
+        self.store = store
+        self._configs: dict[tuple[str, str], Provisioned] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        functions.invoker.pool.on_environment_dead.append(self._on_dead)
+        functions.on_deleted.append(self._forget)
+
+    def load(self) -> None:
+        for name, qualifier, requested, modified in self.store.provisioned():
+            config = Provisioned(name, qualifier, requested, modified)
+            self._configs[(name, qualifier)] = config
+            self._fill(config)
+
+    def _key(self, ref: FunctionRef) -> tuple[str, str]:
+        if ref.qualifier is None or ref.qualifier == LATEST:
+            raise InvalidParameterValueException(
+                "Provisioned Concurrency Configs cannot be applied to unpublished function "
+                "versions."
+            )
+        self.functions.deployed(ref)  # the version or alias exists
+        return ref.name, ref.qualifier
+
+    async def put(self, ref: FunctionRef, requested: object) -> Provisioned:
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+            raise InvalidParameterValueException(
+                f"1 validation error detected: Value '{requested}' at "
+                "'provisionedConcurrentExecutions' failed to satisfy constraint: Member must "
+                "have value greater than or equal to 1"
+            )
+        async with self.functions.lock:
+            key = self._key(ref)
+            reserved = self.functions.latest(FunctionRef(ref.name)).reserved_concurrency
+            if reserved is not None and requested > reserved:
+                raise InvalidParameterValueException(
+                    f"Requested Provisioned Concurrency should not be greater than the "
+                    f"reservedConcurrentExecution for function {ref.name}"
+                )
+            self.store.put_provisioned(*key, requested)
+            config = self._configs.get(key)
+            if config is None:
+                config = self._configs[key] = Provisioned(*key, requested, time.time())
+            config.requested, config.modified, config.failure = requested, time.time(), ""
+            self._trim(config)
+            self._fill(config)
+            return config
+
+    def get(self, ref: FunctionRef) -> Provisioned:
+        key = self._key(ref)
+        config = self._configs.get(key)
+        if config is None:
+            raise ProvisionedConcurrencyConfigNotFoundException(
+                "No Provisioned Concurrency Config found for this function"
+            )
+        return config
+
+    def list(self, ref: FunctionRef) -> list[Provisioned]:
+        self.functions.latest(FunctionRef(ref.name))
+        return sorted((c for (n, _), c in self._configs.items() if n == ref.name),
+                      key=lambda c: c.qualifier)  # fmt: skip
+
+    async def delete(self, ref: FunctionRef) -> None:
+        async with self.functions.lock:
+            key = self._key(ref)
+            self.store.delete_provisioned(*key)
+            config = self._configs.pop(key, None)
+            if config is not None:
+                config.requested = 0
+                self._trim(config)
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    # ----- keeping the count ----------------------------------------------------------------
+    def _trim(self, config: Provisioned) -> None:
+        """Retires environments above the requested count (idle ones at once)."""
+        surplus = sorted(config.environments, key=lambda e: e.state is EnvState.IDLE)
+        while len(config.environments) > config.requested and surplus:
+            env = surplus.pop()  # idle ones first
+            config.environments.discard(env)
+            env.retired = True
+            if env.state is EnvState.IDLE:
+                env.destroy()
+
+    def _fill(self, config: Provisioned) -> None:
+        for _ in range(config.requested - len(config.environments) - config.starting):
+            config.starting += 1
+            task = asyncio.get_running_loop().create_task(self._start_one(config))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _start_one(self, config: Provisioned) -> None:
+        try:
+            ref = FunctionRef(config.function_name, config.qualifier)
+            deployed = self.functions.deployed(ref)  # an alias: its primary version
+            if deployed.runtime is None:
+                config.failure = f"The runtime {deployed.record.runtime} is not available"
+                return
+            pool = self.functions.invoker.pool
+            env = await pool.provision(deployed.record, deployed.runtime, deployed.code_dir)
+        except LambdaError as exc:
+            config.failure = exc.message
+            return
+        finally:
+            config.starting -= 1
+        if env.state is EnvState.DEAD:
+            config.failure = "FUNCTION_ERROR_INIT_FAILURE: the function's init failed"
+            return
+        if self._configs.get((config.function_name, config.qualifier)) is not config:
+            env.retired = True  # the config went while this environment was starting
+            env.destroy()
+            return
+        config.environments.add(env)
+        self._trim(config)
+
+    def _on_dead(self, env: object) -> None:
+        """A provisioned environment died (crash, kill, timeout): start its replacement."""
+        if not isinstance(env, Environment) or not env.provisioned:
+            return
+        for config in self._configs.values():
+            if env in config.environments:
+                config.environments.discard(env)
+                if not env.retired and not config.failure:
+                    self._fill(config)
+
+    def _forget(self, function_name: str, qualifier: str | None) -> None:
+        for key in [k for k in self._configs if k[0] == function_name]:
+            if qualifier in (None, key[1]):
+                config = self._configs.pop(key)
+                config.requested = 0
+                self._trim(config)
+                if qualifier is not None:
+                    self.store.delete_provisioned(*key)
