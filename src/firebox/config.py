@@ -29,6 +29,10 @@ class Settings:
     concurrency_limit: int = field(default_factory=default_concurrency)
     # Idle environments are stopped after this many seconds.
     keep_alive_s: float = 600.0
+    # fixed: every idle environment lives keep_alive_s; adaptive: per-function histograms of
+    # idle times decide (keepalive.HybridHistogramPolicy), bins of keep_alive_bin_s.
+    keep_alive_policy: str = "fixed"
+    keep_alive_bin_s: float = 60.0
     # How long a runtime may take to initialise before the environment is destroyed.
     init_timeout_s: float = 10.0
     # Operator overrides of runtime interpreters, e.g. {"python3.12": "/opt/bin/python3.12"}.

@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import sys
 
+from firebox import keepalive
 from firebox.arns import ArnBuilder
 from firebox.async_invokes import AsyncInvoker
 from firebox.codestore import CodeStore
@@ -74,7 +75,10 @@ class Platform:
             runtime_dir=RUNTIME_DIR,
             endpoint_url=endpoint_url or f"http://{settings.host}:{settings.port}",
         )
-        self.pool = EnvironmentPool(ctx, settings.concurrency_limit, settings.keep_alive_s)
+        policy = keepalive.make(
+            settings.keep_alive_policy, settings.keep_alive_s, settings.keep_alive_bin_s
+        )
+        self.pool = EnvironmentPool(ctx, settings.concurrency_limit, settings.keep_alive_s, policy)
         self.invoker = Invoker(self.pool)
         self.functions = FunctionService(
             self.store, self.code, self.runtimes, self.invoker, self.arns

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from firebox.environments import Environment, EnvironmentContext, EnvState
 from firebox.errors import TooManyRequestsException
+from firebox.keepalive import FixedKeepAlive, KeepAlivePolicy
 from firebox.models import FunctionRecord
 from firebox.runtimes import Runtime
 
@@ -31,11 +32,18 @@ class EnvironmentPool:
     """All environments of a server. At most one invocation runs in an environment at a time."""
 
     def __init__(
-        self, ctx: EnvironmentContext, concurrency_limit: int, keep_alive_s: float
+        self,
+        ctx: EnvironmentContext,
+        concurrency_limit: int,
+        keep_alive_s: float,
+        policy: KeepAlivePolicy | None = None,
     ) -> None:
         self.ctx = ctx
         self.concurrency_limit = concurrency_limit
         self.keep_alive_s = keep_alive_s
+        self.policy = policy or FixedKeepAlive(keep_alive_s)
+        self._prewarms: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._all: dict[str, Environment] = {}
         self._idle: dict[tuple[str, str], list[Environment]] = {}
         self._expiry: dict[str, asyncio.TimerHandle] = {}
@@ -53,6 +61,7 @@ class EnvironmentPool:
     ) -> Environment:
         """Returns a warm idle environment of this generation, or starts a new one."""
         reserved = self._take_slot(record.name)
+        self.policy.invoked(_key(record), asyncio.get_running_loop().time())
         self.busy += 1
         try:
             stack = self._idle.get(record.generation)
@@ -111,11 +120,51 @@ class EnvironmentPool:
         if env.state is not EnvState.IDLE or env.retired:
             env.destroy()
             return
+        if env.provisioned:  # provisioned environments stay until their config goes
+            self._idle.setdefault(env.record.generation, []).append(env)
+            return
+        loop = asyncio.get_running_loop()
+        plan = self.policy.finished(_key(env.record), loop.time())
+        if plan.prewarm_after_s > 0 and not self._idle.get(env.record.generation):
+            # The next invocation is not expected for a while: free the memory now and have
+            # a fresh environment initialised just before it is.
+            env.destroy()
+            self._schedule_prewarm(env, plan.prewarm_after_s, plan.keep_alive_s)
+            return
         self._idle.setdefault(env.record.generation, []).append(env)
-        if not env.provisioned:  # provisioned environments stay until their config goes
-            self._expiry[env.id] = asyncio.get_running_loop().call_later(
-                self.keep_alive_s, env.destroy
-            )
+        self._expiry[env.id] = loop.call_later(plan.keep_alive_s, env.destroy)
+
+    def _schedule_prewarm(self, env: Environment, after_s: float, keep_s: float) -> None:
+        generation = env.record.generation
+        old = self._prewarms.pop(generation, None)
+        if old is not None:
+            old.cancel()
+        args = (env.record, env.runtime, env.code_dir, keep_s)
+        self._prewarms[generation] = asyncio.get_running_loop().call_later(
+            after_s, lambda: self._start_prewarm(*args)
+        )
+
+    def _start_prewarm(
+        self, record: FunctionRecord, runtime: Runtime, code_dir: Path, keep_s: float
+    ) -> None:
+        self._prewarms.pop(record.generation, None)
+        task = asyncio.get_running_loop().create_task(
+            self._prewarm(record, runtime, code_dir, keep_s)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _prewarm(
+        self, record: FunctionRecord, runtime: Runtime, code_dir: Path, keep_s: float
+    ) -> None:
+        """Initialises an environment ahead of an expected invocation (a pre-warm)."""
+        env = Environment(uuid.uuid4().hex, record, runtime, code_dir, self.ctx, self._on_dead)
+        self._all[env.id] = env
+        await env.start()
+        await env.ready.wait()
+        if env.state is EnvState.IDLE and not env.retired:
+            self._idle.setdefault(record.generation, []).append(env)
+            self._expiry[env.id] = asyncio.get_running_loop().call_later(keep_s, env.destroy)
 
     async def provision(
         self, record: FunctionRecord, runtime: Runtime, code_dir: Path
@@ -142,6 +191,10 @@ class EnvironmentPool:
                 env.retired = True
                 if env.state is EnvState.IDLE:
                     env.destroy()
+        # Planned pre-warms of the function are dropped too (of every version: the key does not
+        # say which; the next invocation plans again).
+        for generation in [g for g in self._prewarms if g[0] == function_name]:
+            self._prewarms.pop(generation).cancel()
 
     def environments(self) -> list[EnvironmentInfo]:
         return [
@@ -152,6 +205,10 @@ class EnvironmentPool:
         ]
 
     def close(self) -> None:
+        for timer in self._prewarms.values():
+            timer.cancel()
+        for task in self._background:
+            task.cancel()
         for env in list(self._all.values()):
             env.destroy()
 
@@ -174,3 +231,8 @@ class EnvironmentPool:
     def code_in_use(self, code_dir: Path) -> bool:
         """Tells whether any live environment runs code from this directory."""
         return any(env.code_dir == code_dir for env in self._all.values())
+
+
+def _key(record: FunctionRecord) -> str:
+    """What a keep-alive policy learns about: one version of one function."""
+    return f"{record.name}:{record.version}"

@@ -70,6 +70,12 @@ def cli() -> None:
     type=click.IntRange(0, 1000),
     help="Pre-built isolated environments kept ready per runtime (grows with demand).",
 )
+@click.option("--keep-alive-policy", default="fixed", show_default=True,
+              envvar="FIREBOX_KEEP_ALIVE_POLICY", type=click.Choice(["fixed", "adaptive"]),
+              help="adaptive: idle-time histograms decide keep-alive and pre-warm.")  # fmt: skip
+@click.option("--keep-alive-bin", default="60s", show_default=True,
+              envvar="FIREBOX_KEEP_ALIVE_BIN",
+              help="Resolution of the adaptive policy's histograms (240 bins).")  # fmt: skip
 @click.option("--async-retry-delay", default="60s", show_default=True,
               envvar="FIREBOX_ASYNC_RETRY_DELAY",
               help="A failed Event invoke's retry n waits n × this (AWS: ~1 min).")  # fmt: skip
@@ -78,7 +84,8 @@ def cli() -> None:
 def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
           concurrency: int | None, keep_alive: str, init_timeout: str,
           runtimes: tuple[str, ...], sandbox: str, network: str, zygote: bool,
-          pool_size: int, async_retry_delay: str, log_level: str) -> None:  # fmt: skip
+          pool_size: int, keep_alive_policy: str, keep_alive_bin: str,
+          async_retry_delay: str, log_level: str) -> None:  # fmt: skip
     """Run the firebox server."""
     from firebox.config import Settings, default_concurrency
     from firebox.server import run
@@ -104,6 +111,8 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
         zygote=zygote,
         pool_size=pool_size,
         async_retry_delay_s=parse_duration(async_retry_delay),
+        keep_alive_policy=keep_alive_policy,
+        keep_alive_bin_s=parse_duration(keep_alive_bin),
     )
     try:
         run(settings, log_level)
