@@ -25,7 +25,7 @@ test: check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: bootstrap
-	cd bench && ../$(BIN)/python invoke_bench.py && ../$(BIN)/python isolation_bench.py && ../$(BIN)/python coldstart_bench.py
+	cd bench && ../$(BIN)/python invoke_bench.py && ../$(BIN)/python isolation_bench.py && ../$(BIN)/python coldstart_bench.py && ../$(BIN)/python async_bench.py && ../$(BIN)/python keepalive_sim.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
