@@ -123,17 +123,19 @@ def test_async_events_wait_for_capacity_and_drain(small: FireboxServer) -> None:
 
 
 PROBE = (
-    "import os, uuid\n"
+    "import os, time, uuid\n"
     "ENV = uuid.uuid4().hex\n"
     "INITS = [1]\n"
     "def handler(event, context):\n"
+    "    time.sleep(event.get('s', 0))\n"
     "    return {'env': ENV, 'inits': len(INITS),\n"
     "            'type': os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']}\n"
 )
 
 
 def provisioned_envs(server: FireboxServer, name: str) -> list[dict[str, Any]]:
-    return [e for e in server.environments() if e["function_name"] == name and e["version"] == "1"]
+    return [e for e in server.environments()
+            if e["function_name"] == name and e["version"] == "1" and e["provisioned"]]  # fmt: skip
 
 
 def test_provisioned_environments_are_ready_before_the_first_invoke(
@@ -171,12 +173,25 @@ def test_provisioned_environments_are_ready_before_the_first_invoke(
         assert body["type"] == "provisioned-concurrency" and body["inits"] == 1
         assert "Init Duration" not in base64.b64decode(response["LogResult"]).decode()
         seen.add(body["env"])
-    assert len(provisioned_envs(server, name)) == 2  # no on-demand environment was needed
+    everything = [e for e in server.environments() if e["function_name"] == name]
+    assert len(everything) == 2  # no on-demand environment was needed
+    # Three at once with two provisioned: the third spills over to an on-demand environment.
+    results: list[str] = []
+
+    def call() -> None:
+        results.append(invoke_json(lam, name, {"s": 1.0}, Qualifier="1")[0]["type"])
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["on-demand", "provisioned-concurrency", "provisioned-concurrency"]
     listed = lam.list_provisioned_concurrency_configs(FunctionName=name)
     assert [c["FunctionArn"] for c in listed["ProvisionedConcurrencyConfigs"]] == [
         f"arn:aws:lambda:us-east-1:000000000000:function:{name}:1"]  # fmt: skip
     # Killed, an environment is replaced: the count stays.
-    victim = provisioned_envs(server, name)[0]["pid"]
+    victim = next(e["pid"] for e in provisioned_envs(server, name) if e["provisioned"])
     os.kill(victim, signal.SIGKILL)
     wait_for(lambda: victim not in [e["pid"] for e in provisioned_envs(server, name)]
              and len(provisioned_envs(server, name)) == 2 and ready())  # fmt: skip

@@ -26,6 +26,7 @@ class EnvironmentInfo:
     invocations: int
     log_stream: str
     pid: int | None  # host pid of the sandbox's top process
+    provisioned: bool
 
 
 class EnvironmentPool:
@@ -199,7 +200,14 @@ class EnvironmentPool:
     def environments(self) -> list[EnvironmentInfo]:
         return [
             EnvironmentInfo(
-                e.id, e.record.name, e.version, e.state.value, e.invocations, e.log_stream, e.pid
+                e.id,
+                e.record.name,
+                e.version,
+                e.state.value,
+                e.invocations,
+                e.log_stream,
+                e.pid,
+                e.provisioned,
             )
             for e in self._all.values()
         ]
