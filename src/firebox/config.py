@@ -47,6 +47,8 @@ class Settings:
     pool_size: int = 2
     # Event invokes that failed are retried after n × this many seconds (AWS: ~1, then ~2 min).
     async_retry_delay_s: float = 60.0
+    # HTTP API routes are served under this path prefix on the main port.
+    http_prefix: str = "/http"
 
     @property
     def db_path(self) -> Path:

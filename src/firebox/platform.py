@@ -15,7 +15,9 @@ from firebox.codestore import CodeStore
 from firebox.config import Settings
 from firebox.environments import EnvironmentContext
 from firebox.event_configs import EventConfigs
+from firebox.function_urls import FunctionUrls
 from firebox.functions import FunctionService
+from firebox.http_routes import HttpRoutes
 from firebox.invoker import Invoker
 from firebox.logs.store import LogStore
 from firebox.pools import EnvironmentPool
@@ -86,6 +88,9 @@ class Platform:
         self.rollouts = RolloutManager(self.functions, self.store)
         self.event_configs = EventConfigs(self.functions, self.store)
         self.provisioned = ProvisionedConcurrency(self.functions, self.store)
+        url_format = f"http://{{id}}.lambda-url.{settings.region}.localhost:{settings.port}/"
+        self.function_urls = FunctionUrls(self.functions, self.store, url_format)
+        self.routes = HttpRoutes(self.functions, self.store)
         self.queue = SqliteEventQueue(settings.queue_path)
         self.async_invoker = AsyncInvoker(
             self.functions, self.queue, self.event_configs, settings.concurrency_limit,
@@ -100,6 +105,8 @@ class Platform:
         self.rollouts.load()
         self.event_configs.load()
         self.provisioned.load()
+        self.function_urls.load()
+        self.routes.load()
         self.async_invoker.start()
         if not self.sandbox_choice.isolated:
             reason = next(p.detail for p in self.sandbox_choice.protections if not p.active)

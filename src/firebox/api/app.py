@@ -6,16 +6,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from firebox.api import (
     admin,
     concurrency,
     event_configs,
+    function_urls,
     functions,
     invocations,
     logs,
     releases,
     rollouts,
+    web,
 )
 from firebox.api.responses import lambda_error_handler, not_found_handler
 from firebox.errors import LambdaError
@@ -41,6 +44,8 @@ def create_app(platform: Platform) -> Starlette:
             *rollouts.routes,
             *event_configs.routes,
             *concurrency.routes,
+            *function_urls.routes,
+            *web.routes(platform.settings.http_prefix),
             *logs.routes,
             *admin.routes,
         ],
@@ -50,6 +55,7 @@ def create_app(platform: Platform) -> Starlette:
             405: not_found_handler,
         },
         lifespan=lifespan,
+        middleware=[Middleware(web.HostDispatch)],
     )
     app.state.platform = platform
     return app

@@ -278,6 +278,51 @@ def queue_stats(endpoint: str) -> None:
         click.echo(f"{name:<32} {counts}  {row.get('oldest_age_s', 0):.1f}s")
 
 
+@cli.group()
+def routes() -> None:
+    """HTTP API routes: requests under the server's /http prefix invoke functions."""
+
+
+@routes.command(name="add")
+@click.argument("route_key")
+@click.argument("function")
+@click.option("--qualifier", "-q", help="Version or alias to invoke.")
+@click.option("--payload", "version", default="2.0", show_default=True,
+              type=click.Choice(["2.0", "1.0"]), help="Event payload format.")  # fmt: skip
+@endpoint_option
+def routes_add(route_key: str, function: str, qualifier: str | None, version: str,
+               endpoint: str) -> None:  # fmt: skip
+    """Add a route: ROUTE_KEY is 'GET /items/{id}', 'ANY /{proxy+}' or '$default'."""
+    import json
+
+    body = {"RouteKey": route_key, "FunctionName": function, "Qualifier": qualifier,
+            "PayloadFormatVersion": version}  # fmt: skip
+    route = ApiClient(endpoint).json("POST", "/_firebox/routes", content=json.dumps(body).encode())
+    click.echo(f"{route['RouteId']}  {route['RouteKey']} → {function}")
+
+
+@routes.command(name="ls")
+@endpoint_option
+def routes_ls(endpoint: str) -> None:
+    """List routes, most specific first (the order requests are matched in)."""
+    items = ApiClient(endpoint).json("GET", "/_firebox/routes")["Routes"]
+    click.echo(f"{'ID':<10} {'ROUTE':<36} {'FUNCTION':<32} PAYLOAD")
+    for r in items:
+        target = r["FunctionName"] + (f":{r['Qualifier']}" if r.get("Qualifier") else "")
+        click.echo(
+            f"{r['RouteId']:<10} {r['RouteKey']:<36} {target:<32} {r['PayloadFormatVersion']}"
+        )
+
+
+@routes.command(name="rm")
+@click.argument("route_id")
+@endpoint_option
+def routes_rm(route_id: str, endpoint: str) -> None:
+    """Remove a route by its id."""
+    ApiClient(endpoint).request("DELETE", f"/_firebox/routes/{quote(route_id, safe='')}")
+    click.echo(f"removed {route_id}")
+
+
 rollouts.register(cli)
 
 

@@ -78,6 +78,24 @@ class FunctionStore(Protocol):
     def provisioned(self) -> builtins.list[tuple[str, str, int, float]]:
         """Every provisioned concurrency config: (function, qualifier, requested, modified)."""
 
+    def put_function_url(self, url_id: str, function_name: str, doc: dict[str, object]) -> None:
+        """Stores (replaces) a function URL config."""
+
+    def delete_function_url(self, url_id: str) -> bool:
+        """Removes a function URL config; returns whether it existed."""
+
+    def function_urls(self) -> builtins.list[dict[str, object]]:
+        """Every function URL config document."""
+
+    def put_route(self, route_id: str, doc: dict[str, object]) -> None:
+        """Stores (replaces) an HTTP route."""
+
+    def delete_route(self, route_id: str) -> bool:
+        """Removes an HTTP route; returns whether it existed."""
+
+    def routes(self) -> builtins.list[dict[str, object]]:
+        """Every HTTP route document."""
+
     def code_in_use(self, sha256: str) -> bool:
         """Tells whether any function or version still refers to a code package."""
 

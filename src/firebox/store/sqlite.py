@@ -53,6 +53,12 @@ CREATE TABLE IF NOT EXISTS provisioned (
     modified REAL NOT NULL,
     PRIMARY KEY (function_name, qualifier)
 );
+CREATE TABLE IF NOT EXISTS function_urls (
+    url_id TEXT PRIMARY KEY,
+    function_name TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS http_routes (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rollouts (
     function_name TEXT NOT NULL,
     alias TEXT NOT NULL,
@@ -146,7 +152,8 @@ class SqliteFunctionStore:
                                   ("aliases", "function_name"),
                                   ("rollouts", "function_name"),
                                   ("event_configs", "function_name"),
-                                  ("provisioned", "function_name")):  # fmt: skip
+                                  ("provisioned", "function_name"),
+                                  ("function_urls", "function_name")):  # fmt: skip
                 self._conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
             return self._conn.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount > 0
 
@@ -290,6 +297,43 @@ class SqliteFunctionStore:
                 "SELECT function_name, qualifier, requested, modified FROM provisioned"
             ).fetchall()
         return [(str(a), str(b), int(c), float(d)) for a, b, c, d in rows]
+
+    def put_function_url(self, url_id: str, function_name: str, doc: dict[str, object]) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO function_urls (url_id, function_name, doc) VALUES (?, ?, ?) "
+                "ON CONFLICT (url_id) DO UPDATE SET doc = excluded.doc",
+                (url_id, function_name, json.dumps(doc, separators=(",", ":"))),
+            )
+
+    def delete_function_url(self, url_id: str) -> bool:
+        with self._lock:
+            cursor = self._conn.execute("DELETE FROM function_urls WHERE url_id = ?", (url_id,))
+            return cursor.rowcount > 0
+
+    def function_urls(self) -> builtins.list[dict[str, object]]:
+        with self._lock:
+            rows = self._conn.execute("SELECT doc FROM function_urls").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def put_route(self, route_id: str, doc: dict[str, object]) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO http_routes (id, doc) VALUES (?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+                (route_id, json.dumps(doc, separators=(",", ":"))),
+            )
+
+    def delete_route(self, route_id: str) -> bool:
+        with self._lock:
+            return (
+                self._conn.execute("DELETE FROM http_routes WHERE id = ?", (route_id,)).rowcount > 0
+            )
+
+    def routes(self) -> builtins.list[dict[str, object]]:
+        with self._lock:
+            rows = self._conn.execute("SELECT doc FROM http_routes").fetchall()
+        return [json.loads(r[0]) for r in rows]
 
     def code_in_use(self, sha256: str) -> bool:
         return (

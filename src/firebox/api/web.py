@@ -1,0 +1,191 @@
+"""Serving HTTP: function URLs (host- or path-based) and HTTP API routes under a prefix."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from firebox import http_events
+from firebox.api.functions import _platform
+from firebox.api.responses import aws_json
+from firebox.arns import FunctionRef
+from firebox.errors import LambdaError, TooManyRequestsException
+from firebox.function_urls import FunctionUrl
+from firebox.http_events import HttpRequest, HttpResponse, Target
+from firebox.models import LATEST
+from firebox.validation import parse_json_body
+
+MAX_BODY = 6 * 1024 * 1024
+HOST_RE = re.compile(r"^([a-z0-9]{32})\.lambda-url\.[a-z0-9-]+\.localhost(?::\d+)?$")
+PATH_PREFIX = "/lambda-url/"
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _json(status: int, message: str) -> Response:
+    return Response(json.dumps({"message": message}), status, media_type="application/json")
+
+
+def _to_response(mapped: HttpResponse) -> Response:
+    response = Response(mapped.body, mapped.status)
+    del response.headers["content-length"]
+    for name, value in mapped.headers:
+        response.raw_headers.append((name.lower().encode(), value.encode()))
+    response.raw_headers.append((b"content-length", str(len(mapped.body)).encode()))
+    return response
+
+
+async def _read(request: Request, path: str) -> HttpRequest | Response:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return _json(413, "Request Entity Too Large")
+    host = request.headers.get("host", "localhost").split(":", 1)[0]
+    client = request.client.host if request.client else "127.0.0.1"
+    headers = list(request.headers.items())
+    return HttpRequest(request.method, path or "/", request.url.query, headers, body, client, host)
+
+
+async def _invoke(
+    request: Request, ref: FunctionRef, event: dict[str, Any], version: str
+) -> HttpResponse:
+    payload = json.dumps(event).encode()
+    if len(payload) > MAX_BODY:
+        return http_events.HttpResponse(413, [("content-type", "application/json")],
+                                        b'{"message":"Request Entity Too Large"}')  # fmt: skip
+    try:
+        result = await _platform(request).functions.invoke(ref, payload)
+    except TooManyRequestsException:
+        return http_events.HttpResponse(429, [("content-type", "application/json")],
+                                        b'{"message":"Too Many Requests"}')  # fmt: skip
+    except LambdaError:
+        return http_events.BAD_GATEWAY
+    failed = http_events.error_response(result.function_error, result.payload)
+    if failed is not None:
+        return failed
+    if version == "1.0":
+        return http_events.response_v1(result.payload)
+    return http_events.response_v2(result.payload)
+
+
+def _cors_headers(config: FunctionUrl, origin: str | None) -> list[tuple[str, str]]:
+    cors = config.cors
+    if not cors or origin is None:
+        return []
+    origins = [str(o) for o in cors.get("AllowOrigins", []) or []]  # type: ignore[attr-defined]
+    if "*" not in origins and origin not in origins:
+        return []
+    headers = [("access-control-allow-origin", "*" if "*" in origins else origin)]
+    if cors.get("AllowCredentials"):
+        headers.append(("access-control-allow-credentials", "true"))
+    if cors.get("ExposeHeaders"):
+        headers.append(("access-control-expose-headers", ",".join(cors["ExposeHeaders"])))  # type: ignore[arg-type]
+    return headers
+
+
+async def serve_url(request: Request, url_id: str, path: str) -> Response:
+    """One request to a function URL: CORS preflight here, everything else to the function."""
+    config = _platform(request).function_urls.lookup(url_id)
+    if config is None:
+        return _json(404, "Not Found")
+    origin = request.headers.get("origin")
+    cors = _cors_headers(config, origin)
+    if (
+        request.method == "OPTIONS"
+        and config.cors
+        and "access-control-request-method" in request.headers
+    ):
+        methods = [str(m) for m in config.cors.get("AllowMethods", []) or ["*"]]  # type: ignore[attr-defined]
+        allowed = [str(h) for h in config.cors.get("AllowHeaders", []) or []]  # type: ignore[attr-defined]
+        preflight = HttpResponse(
+            200,
+            [
+                *cors,
+                ("access-control-allow-methods", ",".join(methods)),
+                ("access-control-allow-headers", ",".join(allowed)),
+                ("access-control-max-age", str(config.cors.get("MaxAge", 0) or 0)),
+            ],
+        )
+        return _to_response(preflight)
+    parsed = await _read(request, path)
+    if isinstance(parsed, Response):
+        return parsed
+    qualifier = None if config.qualifier == LATEST else config.qualifier
+    target = Target(api_id=url_id)
+    event = http_events.event_v2(parsed, target, _platform(request).arns.account_id)
+    mapped = await _invoke(request, FunctionRef(config.function_name, qualifier), event, "2.0")
+    return _to_response(HttpResponse(mapped.status, mapped.headers + cors, mapped.body))
+
+
+async def url_by_path(request: Request) -> Response:
+    path = "/" + request.path_params.get("path", "")
+    return await serve_url(request, request.path_params["url_id"], path)
+
+
+async def serve_route(request: Request) -> Response:
+    """One request under the routes prefix: the most specific matching route's function."""
+    platform = _platform(request)
+    path = "/" + request.path_params.get("path", "")
+    found = platform.routes.match(request.method, path)
+    if found is None:
+        return _json(404, "Not Found")
+    route, target = found
+    parsed = await _read(request, path)
+    if isinstance(parsed, Response):
+        return parsed
+    build = http_events.event_v1 if route.payload_version == "1.0" else http_events.event_v2
+    event = build(parsed, target, platform.arns.account_id)
+    ref = FunctionRef(route.function_name, route.qualifier)
+    return _to_response(await _invoke(request, ref, event, route.payload_version))
+
+
+class HostDispatch:
+    """Sends requests for <url-id>.lambda-url.<region>.localhost to the function URL."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
+            match = HOST_RE.match(host)
+            if match:
+                request = Request(scope, receive)
+                response = await serve_url(request, match[1], scope["path"])
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+# ----- the route table's admin API (used by `firebox routes`) ---------------------------------
+async def list_routes(request: Request) -> Response:
+    return aws_json({"Routes": [r.as_json() for r in _platform(request).routes.list()]})
+
+
+async def add_route(request: Request) -> Response:
+    route = await _platform(request).routes.add(parse_json_body(await request.body()))
+    return aws_json(route.as_json(), 201)
+
+
+async def remove_route(request: Request) -> Response:
+    await _platform(request).routes.remove(request.path_params["route_id"])
+    return Response(status_code=204)
+
+
+def routes(http_prefix: str) -> list[Route]:
+    prefix = http_prefix.rstrip("/")
+    handler: Callable[[Request], Awaitable[Response]] = serve_route
+    return [
+        Route("/_firebox/routes", list_routes, methods=["GET"]),
+        Route("/_firebox/routes", add_route, methods=["POST"]),
+        Route("/_firebox/routes/{route_id}", remove_route, methods=["DELETE"]),
+        Route(PATH_PREFIX + "{url_id}/{path:path}", url_by_path, methods=ALL_METHODS),
+        Route(PATH_PREFIX + "{url_id}", url_by_path, methods=ALL_METHODS),
+        Route(prefix + "/{path:path}", handler, methods=ALL_METHODS),
+        Route(prefix, handler, methods=ALL_METHODS),
+    ]
