@@ -25,7 +25,7 @@ test: check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: bootstrap
-	cd bench && ../$(BIN)/python invoke_bench.py && ../$(BIN)/python isolation_bench.py && ../$(BIN)/python coldstart_bench.py && ../$(BIN)/python async_bench.py && ../$(BIN)/python keepalive_sim.py
+	cd bench && ../$(BIN)/python invoke_bench.py && ../$(BIN)/python isolation_bench.py && ../$(BIN)/python coldstart_bench.py && ../$(BIN)/python async_bench.py && ../$(BIN)/python keepalive_sim.py && ../$(BIN)/python http_bench.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

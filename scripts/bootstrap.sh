@@ -38,6 +38,8 @@ if command -v apt-get >/dev/null; then
     command -v slirp4netns >/dev/null || apt_install slirp4netns
     # Builds firebox-reaper, the few-KB program idle environments wait in (sandboxes/reaper.c).
     apt_install gcc libc6-dev
+    # The HTTP benchmark's load generator (make bench).
+    command -v wrk >/dev/null || apt_install wrk
 fi
 
 if [ ! -x "$venv/bin/python" ]; then
