@@ -18,7 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from firebox.invocation import Invocation, InvocationResult, error_payload, utc_stamp
+from firebox.invocation import (
+    MAX_STREAM_BYTES,
+    Invocation,
+    InvocationResult,
+    error_payload,
+    utc_stamp,
+)
 from firebox.logs import format as logfmt
 from firebox.logs.capture import LogRateLimit, OutputCapture
 from firebox.logs.store import LogEvent, LogStore
@@ -386,6 +392,21 @@ class Environment:
             self._finish(error_payload("Function.ResponseSizeTooLarge", message), "Unhandled")
             return 413, error_body("RequestEntityTooLarge", message)
         self._finish(body, None)
+        return 202, status_body("OK")
+
+    def on_stream_chunk(self, request_id: str, chunk: bytes) -> None:
+        if self._check_request(request_id) is None and self.current is not None:
+            self.current.add_chunk(chunk)
+
+    def on_stream_end(self, request_id: str) -> tuple[int, bytes]:
+        inv = self.current
+        if (problem := self._check_request(request_id)) or inv is None:
+            return problem or (400, b"")
+        if inv.streamed_size > MAX_STREAM_BYTES:
+            message = f"Response payload size exceeded maximum allowed size ({MAX_STREAM_BYTES})."
+            self._finish(error_payload("Function.ResponseSizeTooLarge", message), "Unhandled")
+        else:
+            self._finish(b"".join(inv.streamed), None)
         return 202, status_body("OK")
 
     def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]:

@@ -77,12 +77,8 @@ def _auth(value: object) -> str:
 
 
 def _mode(value: object) -> str:
-    if value in (None, "BUFFERED"):
-        return "BUFFERED"
-    if value == "RESPONSE_STREAM":
-        raise InvalidParameterValueException(
-            "InvokeMode RESPONSE_STREAM is not supported by firebox yet: use BUFFERED."
-        )
+    if value in (None, "BUFFERED", "RESPONSE_STREAM"):
+        return str(value or "BUFFERED")
     raise InvalidParameterValueException(
         f"1 validation error detected: Value '{value}' at 'invokeMode' failed to satisfy "
         "constraint: Member must satisfy enum value set: [BUFFERED, RESPONSE_STREAM]"

@@ -419,12 +419,23 @@ class FunctionService:
         payload: bytes,
         client_context: str | None = None,
         request_id: str | None = None,
+        on_chunk: Callable[[bytes], None] | None = None,
+        deployed: Deployed | None = None,
     ) -> InvocationResult:
-        deployed, runtime = self._runnable(ref, route=True)
+        """Runs one invocation; on_chunk gets a streaming handler's output as it comes.
+
+        `deployed` is what the reference resolved to, when the caller had to know first.
+        """
+        if deployed is None:
+            deployed, runtime = self._runnable(ref, route=True)
+        elif deployed.runtime is None:
+            deployed, runtime = self._runnable(ref)  # raises the runtime's error
+        else:
+            runtime = deployed.runtime
         invoked_arn = self.arns.function(ref.name, ref.qualifier)
         result = await self.invoker.invoke(
             deployed.record, runtime, deployed.code_dir, payload, client_context, request_id,
-            invoked_arn,
+            invoked_arn, on_chunk,
         )  # fmt: skip
         for listener in self.on_invoked:
             failed = result.function_error is not None

@@ -6,9 +6,12 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from firebox.types import JSONDict
+
+MAX_STREAM_BYTES = 20 * 1024 * 1024  # Lambda's (soft) limit for a streamed response
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,19 @@ class Invocation:
     delivered_at: float = 0.0  # monotonic; 0 until the runtime has the event
     deadline_ms: int = 0  # epoch ms, as Lambda-Runtime-Deadline-Ms
     lines: list[tuple[int, str]] = field(default_factory=list)  # (epoch ms, line)
+    # Streaming: told about each chunk of a streamed response as it arrives.
+    on_chunk: Callable[[bytes], None] | None = None
+    streamed: list[bytes] = field(default_factory=list)
+    streamed_size: int = 0
+
+    def add_chunk(self, chunk: bytes) -> None:
+        """Keeps (within the streaming limit) and passes on one streamed piece."""
+        self.streamed_size += len(chunk)
+        if self.streamed_size > MAX_STREAM_BYTES:
+            return
+        self.streamed.append(chunk)
+        if self.on_chunk is not None:
+            self.on_chunk(chunk)
 
     @property
     def delivered(self) -> bool:

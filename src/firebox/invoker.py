@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from firebox.invocation import Invocation, InvocationResult
@@ -25,9 +26,10 @@ class Invoker:
         client_context: str | None = None,
         request_id: str | None = None,
         invoked_arn: str | None = None,
+        on_chunk: Callable[[bytes], None] | None = None,
     ) -> InvocationResult:
         env = await self.pool.acquire(record, runtime, code_dir)
-        invocation = Invocation(payload, client_context, invoked_arn=invoked_arn)
+        invocation = Invocation(payload, client_context, invoked_arn=invoked_arn, on_chunk=on_chunk)
         if request_id:
             invocation.request_id = request_id
         try:

@@ -43,6 +43,12 @@ class RuntimeApiHandler(Protocol):
     def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]:
         """The runtime failed to initialise."""
 
+    def on_stream_chunk(self, request_id: str, chunk: bytes) -> None:
+        """A piece of a streamed response (response mode "streaming"), as it arrives."""
+
+    def on_stream_end(self, request_id: str) -> tuple[int, bytes]:
+        """The streamed response is complete."""
+
 
 def status_body(status: str) -> bytes:
     return json.dumps({"status": status}).encode()
@@ -79,6 +85,7 @@ class RuntimeApiConnection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._size = 0
         self._headers: dict[bytes, bytes] = {}
+        self._streaming: str | None = None  # request id of a response being streamed
         self.closed = False
         self._counted = False
 
@@ -121,6 +128,14 @@ class RuntimeApiConnection(asyncio.Protocol):
         self._body = []
         self._size = 0
         self._headers = {}
+        self._streaming = None
+
+    def on_headers_complete(self) -> None:
+        mode = self._headers.get(b"lambda-runtime-function-response-mode", b"").lower()
+        if mode == b"streaming" and self._parser.get_method() == b"POST":
+            match = _INVOCATION_RE.match(self._url.split(b"?", 1)[0])
+            if match is not None and match[2] == b"response":
+                self._streaming = match[1].decode("latin-1")
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -129,6 +144,9 @@ class RuntimeApiConnection(asyncio.Protocol):
         self._headers[name.lower()] = value
 
     def on_body(self, body: bytes) -> None:
+        if self._streaming is not None:  # passed on as it comes, never gathered here
+            self._handler.on_stream_chunk(self._streaming, body)
+            return
         self._size += len(body)
         if self._size <= MAX_BODY_BYTES:  # a runaway function must not fill the server's memory
             self._body.append(body)
@@ -158,7 +176,9 @@ class RuntimeApiConnection(asyncio.Protocol):
                 self.write_response(404, error_body("InvalidRequest", "unknown route"), ())
                 return
             request_id = match[1].decode("latin-1")
-            if match[2] == b"response":
+            if self._streaming is not None:
+                status, reply = self._handler.on_stream_end(request_id)
+            elif match[2] == b"response":
                 status, reply = self._handler.on_response(request_id, body, self._size)
             else:
                 status, reply = self._handler.on_error(request_id, body, error_type_s)

@@ -18,6 +18,7 @@ from firebox.api import (
     logs,
     releases,
     rollouts,
+    streaming,
     web,
 )
 from firebox.api.responses import lambda_error_handler, not_found_handler
@@ -39,6 +40,7 @@ def create_app(platform: Platform) -> Starlette:
     app = Starlette(
         routes=[
             *invocations.routes,
+            *streaming.routes,
             *functions.routes,
             *releases.routes,
             *rollouts.routes,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -118,8 +119,39 @@ async def serve_url(request: Request, url_id: str, path: str) -> Response:
     qualifier = None if config.qualifier == LATEST else config.qualifier
     target = Target(api_id=url_id)
     event = http_events.event_v2(parsed, target, _platform(request).arns.account_id)
-    mapped = await _invoke(request, FunctionRef(config.function_name, qualifier), event, "2.0")
+    ref = FunctionRef(config.function_name, qualifier)
+    if config.invoke_mode == "RESPONSE_STREAM":
+        return await _stream(request, ref, event, cors)
+    mapped = await _invoke(request, ref, event, "2.0")
     return _to_response(HttpResponse(mapped.status, mapped.headers + cors, mapped.body))
+
+
+async def _stream(
+    request: Request, ref: FunctionRef, event: dict[str, Any], cors: list[tuple[str, str]]
+) -> Response:
+    """RESPONSE_STREAM: the handler's chunks go out as they come (200, chunked)."""
+    functions = _platform(request).functions
+    chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+    task = asyncio.get_running_loop().create_task(
+        functions.invoke(ref, json.dumps(event).encode(), on_chunk=chunks.put_nowait)
+    )
+    task.add_done_callback(lambda _: chunks.put_nowait(None))
+    first = await chunks.get()
+    if first is None:  # nothing was streamed: answer as a buffered URL would
+        if task.exception() is not None:
+            return _to_response(http_events.BAD_GATEWAY)
+        result = task.result()
+        mapped = http_events.error_response(result.function_error, result.payload)
+        mapped = mapped or http_events.response_v2(result.payload)
+        return _to_response(HttpResponse(mapped.status, mapped.headers + cors, mapped.body))
+
+    async def body() -> AsyncIterator[bytes]:
+        item: bytes | None = first
+        while item is not None:
+            yield item
+            item = await chunks.get()
+
+    return StreamingResponse(body(), 200, dict(cors), media_type="application/octet-stream")
 
 
 async def url_by_path(request: Request) -> Response:

@@ -76,6 +76,21 @@ class RuntimeClient:
     def post_response(self, request_id: str, body: bytes) -> int:
         return self._request("POST", f"/invocation/{request_id}/response", body)[0]
 
+    def post_stream(self, request_id: str, chunks) -> int:
+        """Streams a response: each chunk is sent as the handler produces it (chunked encoding,
+        the Runtime API's streaming response mode)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        head = [f"POST {API_PREFIX}/invocation/{request_id}/response HTTP/1.1",
+                f"Host: {self._host}", "Lambda-Runtime-Function-Response-Mode: streaming",
+                "Transfer-Encoding: chunked", "Content-Type: application/octet-stream"]  # fmt: skip
+        self._sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        for chunk in chunks:
+            if chunk:
+                self._sock.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+        self._sock.sendall(b"0\r\n\r\n")
+        return self._read_response()[0]
+
     def post_error(self, request_id: str, error: dict) -> int:
         return self._request(
             "POST",
@@ -289,6 +304,31 @@ def prepare(runtime_api: str | None = None) -> RuntimeClient | None:
     return RuntimeClient(runtime_api) if runtime_api else None
 
 
+def _is_stream(result: object) -> bool:
+    """A handler that yields (a generator or any iterator) streams its response."""
+    return hasattr(result, "__next__") and not isinstance(result, (str, bytes, dict, list))
+
+
+def _stream(client: RuntimeClient, request_id: str, result) -> None:
+    """Sends what a streaming handler yields: bytes as they are, str as UTF-8, other values
+    as JSON. An exception mid-stream ends the stream and is logged (the client has already
+    received the start of the response, as with Lambda's streaming)."""
+
+    def chunks():
+        try:
+            for item in result:
+                if isinstance(item, (bytes, bytearray)):
+                    yield bytes(item)
+                elif isinstance(item, str):
+                    yield item.encode()
+                else:
+                    yield json.dumps(item).encode()
+        except Exception as exc:
+            _log_error(_error(exc))
+
+    client.post_stream(request_id, chunks())
+
+
 def main(client: RuntimeClient | None = None) -> None:
     if client is None:
         client = prepare(os.environ["AWS_LAMBDA_RUNTIME_API"])
@@ -334,6 +374,9 @@ def main(client: RuntimeClient | None = None) -> None:
             error = _error(exc)
             _log_error(error)
             client.post_error(request_id, error)
+            continue
+        if _is_stream(result):
+            _stream(client, request_id, result)
             continue
         try:
             payload = marshaller.dumps(result)
