@@ -281,3 +281,42 @@ def test_no_accepted_event_is_lost_when_the_server_is_killed(
     print(f"\n{ran_before} of {total} ran before the kill; {duplicates} ran twice")
     assert duplicates <= 4 * 2  # at most what was in flight when it died (and its retries)
     counter.shutdown()
+
+
+def test_review_fixes_self_destination_versions_dlq_and_deleted_functions(
+    start_server: Callable[..., FireboxServer],
+) -> None:
+    server = start_server("--async-retry-delay", "30s")
+    lam = server.client()
+    name = create_function(lam, FAIL)
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):  # a loop without end
+        lam.put_function_event_invoke_config(
+            FunctionName=name, DestinationConfig={"OnFailure": {"Destination": ARN + name}}
+        )
+    bad = httpx.put(f"{server.url}/2019-09-25/functions/{name}/event-invoke-config",
+                    json={"DestinationConfig": {"OnSuccess": "x"}})  # fmt: skip
+    assert bad.status_code == 400  # not a 500
+    assert bad.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
+    # A version keeps its own dead-letter target.
+    first, second = create_function(lam, RECORDER), create_function(lam, RECORDER)
+    versioned = create_function(lam, FAIL, DeadLetterConfig={"TargetArn": ARN + first},
+                                Publish=True)  # fmt: skip
+    lam.update_function_configuration(FunctionName=versioned,
+                                      DeadLetterConfig={"TargetArn": ARN + second})  # fmt: skip
+    lam.put_function_event_invoke_config(FunctionName=versioned, Qualifier="1",
+                                         MaximumRetryAttempts=0)  # fmt: skip
+    event_invoke(lam, versioned, {"to": "v1"}, Qualifier="1")
+    assert wait_for(lambda: received(server, first)) == [{"to": "v1"}]
+    assert received(server, second) == []
+    # Events waiting for a retry go with their function: a new one of that name never runs them.
+    event_invoke(lam, name, {"old": True})
+
+    def waiting() -> Any:
+        row = httpx.get(f"{server.url}/_firebox/queue").json()["Functions"].get(name, {})
+        return row.get("retrying") == 1
+
+    wait_for(waiting)
+    lam.delete_function(FunctionName=name)
+    create_function(lam, OK, FunctionName=name)
+    row = httpx.get(f"{server.url}/_firebox/queue").json()["Functions"].get(name, {})
+    assert row.get("waiting", 0) == 0 and row.get("in_flight", 0) == 0

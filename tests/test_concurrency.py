@@ -200,3 +200,23 @@ def test_provisioned_environments_are_ready_before_the_first_invoke(
     # Spill-over: without provisioned environments invokes run on demand, with an init.
     body, response = invoke_json(lam, name, Qualifier="1")
     assert body["type"] == "on-demand"
+
+
+def test_provisioned_concurrency_stays_within_capacity(small: FireboxServer) -> None:
+    lam = small.client()
+    name = create_function(lam, PROBE, Publish=True)
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):  # more than the limit
+        lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1",
+                                               ProvisionedConcurrentExecutions=11)  # fmt: skip
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
+    lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1",
+                                           ProvisionedConcurrentExecutions=2)  # fmt: skip
+    with pytest.raises(lam.exceptions.ResourceConflictException):  # alias → the same version
+        lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="live",
+                                               ProvisionedConcurrentExecutions=1)  # fmt: skip
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):  # below provisioned
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 2
+    lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
+    lam.delete_function(FunctionName=name)

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from firebox import destinations
 from firebox.arns import FunctionRef
-from firebox.errors import LambdaError, TooManyRequestsException
+from firebox.errors import InvalidRuntimeException, LambdaError, TooManyRequestsException
 from firebox.event_configs import EventConfigs, EventInvokeConfig
 from firebox.functions import FunctionService
 from firebox.invocation import InvocationResult, new_request_id, utc_stamp
@@ -45,6 +45,7 @@ class AsyncInvoker:
         max_in_flight: int,
         retry_delay_s: float = 60.0,
         throttle_delay_s: float = 0.1,
+        max_throttle_delay_s: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.functions = functions
@@ -52,7 +53,9 @@ class AsyncInvoker:
         self.configs = configs
         self.max_in_flight = max_in_flight
         self.retry_delay_s = retry_delay_s  # attempt n waits n × this (AWS: ~1, then ~2 min)
-        self.throttle_delay_s = throttle_delay_s
+        self.throttle_delay_s = throttle_delay_s  # doubles per throttle of an event, up to:
+        self.max_throttle_delay_s = max_throttle_delay_s
+        self._throttles: dict[int, int] = {}  # event id → throttles in a row (memory only)
         self.clock = clock
         self._in_flight: dict[int, str] = {}  # event id → function name
         self._ready: collections.deque[QueuedEvent] = collections.deque()  # fetched, due
@@ -62,6 +65,7 @@ class AsyncInvoker:
         self._flushing = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        functions.on_deleted.append(self._deleted)
         self._attempts: set[asyncio.Task[None]] = set()
 
     # ----- accepting ------------------------------------------------------------------------
@@ -181,13 +185,19 @@ class AsyncInvoker:
         ref = FunctionRef(event.function_name, event.qualifier)
         try:
             result = await self.functions.invoke(ref, event.payload, request_id=event.request_id)
-        except TooManyRequestsException:  # no capacity: wait, without counting an attempt
+        except (TooManyRequestsException, InvalidRuntimeException):
+            # No capacity (or the host lacks the runtime for now): wait, backing off, without
+            # using an attempt; the event's maximum age still applies.
+            count = self._throttles.get(event.id, 0)
+            self._throttles[event.id] = count + 1
+            delay = min(self.throttle_delay_s * 2**count, self.max_throttle_delay_s)
             return Settlement(event, "throttled", attempts=event.attempts,
-                              not_before=self.clock() + self.throttle_delay_s,
+                              not_before=self.clock() + delay,
                               last_response=event.last_response)  # fmt: skip
-        except LambdaError as exc:  # deleted, or its runtime is gone: nothing can run it
+        except LambdaError as exc:  # deleted meanwhile: nothing can run it
             log.warning("dropping an event for %s: %s", event.function_name, exc.message)
             return Settlement(event, DROPPED)
+        self._throttles.pop(event.id, None)
         attempts = event.attempts + 1
         response = self._response(result)
         if result.function_error is None:
@@ -207,10 +217,16 @@ class AsyncInvoker:
     ) -> Settlement:
         follow = self._record(event, config.on_failure, condition, event.attempts,
                               event.last_response, None)  # fmt: skip
-        latest = self.functions.latest_or_none(event.function_name)
-        if latest is not None and latest.dead_letter_target:
+        self._throttles.pop(event.id, None)
+        try:  # the dead-letter config of the version that ran (versions keep their own)
+            record = self.functions.deployed(
+                FunctionRef(event.function_name, event.qualifier)
+            ).record
+        except LambdaError:
+            record = None
+        if record is not None and record.dead_letter_target:
             # The dead-letter target gets the original event, as a queue would.
-            target = destinations.parse(latest.dead_letter_target)
+            target = destinations.parse(record.dead_letter_target)
             follow += target.deliver(event.payload, "dead-letter", self.clock())
         return Settlement(event, outcome, tuple(follow))
 
@@ -251,6 +267,11 @@ class AsyncInvoker:
             record["responsePayload"] = last["payload"]
         target = destinations.parse(destination)
         return target.deliver(json.dumps(record).encode(), "destination", self.clock())
+
+    def _deleted(self, function_name: str, qualifier: str | None) -> None:
+        """A deleted function's waiting events go with it (never run by a re-created one)."""
+        if qualifier is None:
+            self.queue.purge(function_name, exclude=set(self._in_flight))
 
     # ----- visibility -----------------------------------------------------------------------
     async def stats(self) -> dict[str, dict[str, float]]:

@@ -115,11 +115,25 @@ class EventConfigs:
                 raise InvalidParameterValueException("DestinationConfig must be an object.")
             for member, field in (("OnSuccess", "on_success"), ("OnFailure", "on_failure")):
                 if member in targets:
-                    target = (targets[member] or {}).get("Destination")
-                    changes[field] = (
-                        destinations.validated(target, "destination") if target else None
-                    )
+                    entry = targets[member] or {}
+                    if not isinstance(entry, dict):
+                        raise InvalidParameterValueException(
+                            f"DestinationConfig.{member} must be an object with a Destination."
+                        )
+                    target = entry.get("Destination")
+                    changes[field] = self._destination(key, target) if target else None
         return replace(base, **changes, last_modified=time.time())  # type: ignore[arg-type]
+
+    @staticmethod
+    def _destination(key: tuple[str, str], arn: object) -> str:
+        target = destinations.parse(arn, "destination")
+        if isinstance(target, destinations.FunctionDestination) and target.name == key[0]:
+            # Its own records would invoke it again, failing again: a loop without end.
+            raise InvalidParameterValueException(
+                "A function cannot be its own destination (that would invoke it in a loop)."
+            )
+        assert isinstance(arn, str)
+        return arn
 
     def _save(self, config: EventInvokeConfig) -> EventInvokeConfig:
         self.store.put_event_config(config.function_name, config.qualifier, asdict(config))

@@ -74,6 +74,8 @@ class FunctionService:
         invoker.pool.on_environment_dead.append(self._on_environment_dead)
         # Told when a function (qualifier None) or one of its versions or aliases is deleted.
         self.on_deleted: list[Callable[[str, str | None], None]] = []
+        # Provisioned environments a function asked for (a reservation may not go below).
+        self.provisioned_total: Callable[[str], int] = lambda name: 0
         # Told about every runtime a deployed function uses, e.g. to start its zygote early.
         self.on_deploy: Callable[[Runtime], None] | None = None
 
@@ -307,6 +309,11 @@ class FunctionService:
         """Sets or removes a function's reserved concurrency (not configuration either)."""
         async with self.lock:
             record = self.latest(ref)
+            if reserved is not None and reserved < self.provisioned_total(ref.name):
+                raise InvalidParameterValueException(
+                    "Specified ReservedConcurrentExecutions for function is less than the "
+                    f"function's provisioned concurrency ({self.provisioned_total(ref.name)})."
+                )
             if reserved is not None:
                 others = sum(
                     n for name, n in self.invoker.pool.reservations.items() if name != ref.name

@@ -166,6 +166,8 @@ class EnvironmentPool:
         if env.state is EnvState.IDLE and not env.retired:
             self._idle.setdefault(record.generation, []).append(env)
             self._expiry[env.id] = asyncio.get_running_loop().call_later(keep_s, env.destroy)
+        else:  # retired while it started (deleted or updated function): nobody will use it
+            env.destroy()
 
     async def provision(
         self, record: FunctionRecord, runtime: Runtime, code_dir: Path

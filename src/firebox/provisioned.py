@@ -13,6 +13,7 @@ from firebox.errors import (
     InvalidParameterValueException,
     LambdaError,
     ProvisionedConcurrencyConfigNotFoundException,
+    ResourceConflictException,
 )
 from firebox.functions import FunctionService
 from firebox.models import LATEST
@@ -61,6 +62,7 @@ class ProvisionedConcurrency:
         self._tasks: set[asyncio.Task[None]] = set()
         functions.invoker.pool.on_environment_dead.append(self._on_dead)
         functions.on_deleted.append(self._forget)
+        functions.provisioned_total = self.total
 
     def load(self) -> None:
         for name, qualifier, requested, modified in self.store.provisioned():
@@ -86,12 +88,7 @@ class ProvisionedConcurrency:
             )
         async with self.functions.lock:
             key = self._key(ref)
-            reserved = self.functions.latest(FunctionRef(ref.name)).reserved_concurrency
-            if reserved is not None and requested > reserved:
-                raise InvalidParameterValueException(
-                    f"Requested Provisioned Concurrency should not be greater than the "
-                    f"reservedConcurrentExecution for function {ref.name}"
-                )
+            self._check_capacity(key, requested)
             self.store.put_provisioned(*key, requested)
             config = self._configs.get(key)
             if config is None:
@@ -100,6 +97,43 @@ class ProvisionedConcurrency:
             self._trim(config)
             self._fill(config)
             return config
+
+    def total(self, function_name: str, skip: tuple[str, str] | None = None) -> int:
+        """Provisioned environments a function asked for, over all its qualifiers."""
+        return sum(c.requested for k, c in self._configs.items()
+                   if k[0] == function_name and k != skip)  # fmt: skip
+
+    def _check_capacity(self, key: tuple[str, str], requested: int) -> None:
+        """As on AWS: within the function's reservation, or within what is unreserved, and
+        never on both an alias and the version it points to."""
+        name, qualifier = key
+        version = self.functions.deployed(FunctionRef(name, qualifier)).record.version
+        for (other_name, other), _config in self._configs.items():
+            if other_name != name or other == qualifier:
+                continue
+            other_version = self.functions.deployed(FunctionRef(name, other)).record.version
+            if other_version == version:
+                raise ResourceConflictException(
+                    f"Alias or version {other} already has provisioned concurrency for "
+                    f"version {version}."
+                )
+        wanted = self.total(name, skip=key) + requested
+        reserved = self.functions.latest(FunctionRef(name)).reserved_concurrency
+        if reserved is not None:
+            if wanted > reserved:
+                raise InvalidParameterValueException(
+                    "Requested Provisioned Concurrency should not be greater than the "
+                    f"reservedConcurrentExecution for function {name}"
+                )
+            return
+        pool = self.functions.invoker.pool
+        unreserved = [n for (n, _) in self._configs if n not in pool.reservations]
+        others = sum(self.total(n) for n in set(unreserved) if n != name)
+        if others + wanted > pool.unreserved_limit:
+            raise InvalidParameterValueException(
+                f"Requested Provisioned Concurrency exceeds the account's unreserved "
+                f"concurrency ({pool.unreserved_limit} minus {others} provisioned elsewhere)."
+            )
 
     def get(self, ref: FunctionRef) -> Provisioned:
         key = self._key(ref)
@@ -157,6 +191,10 @@ class ProvisionedConcurrency:
             env = await pool.provision(deployed.record, deployed.runtime, deployed.code_dir)
         except LambdaError as exc:
             config.failure = exc.message
+            return
+        except Exception as exc:  # e.g. the sandbox could not be built: say why, not IN_PROGRESS
+            log.exception("provisioned environment of %s failed to start", config.function_name)
+            config.failure = f"FUNCTION_ERROR_INIT_FAILURE: {exc}"
             return
         finally:
             config.starting -= 1

@@ -69,6 +69,9 @@ class EventQueue(Protocol):
         """Applies attempts' results in one transaction: removes finished events (storing
         their follow-ups and counting outcomes) and reschedules the others."""
 
+    def purge(self, function_name: str, exclude: set[int]) -> int:
+        """Removes a function's waiting events (not those in exclude); returns how many."""
+
     def stats(self) -> dict[str, dict[str, float]]:
         """Per function: waiting, retrying, oldest (enqueued_at) and outcome counters."""
 

@@ -112,6 +112,16 @@ class SqliteEventQueue:
             (function_name, outcome),
         )
 
+    def purge(self, function_name: str, exclude: set[int]) -> int:
+        with self._lock, self._conn:
+            self._durable(False)
+            self._conn.execute("BEGIN IMMEDIATE")
+            ids = [row[0] for row in self._conn.execute(
+                "SELECT id FROM events WHERE function_name = ?", (function_name,)
+            ) if row[0] not in exclude]  # fmt: skip
+            self._conn.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
+            return len(ids)
+
     def stats(self) -> dict[str, dict[str, float]]:
         result: dict[str, dict[str, float]] = {}
         with self._lock:
