@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import logging
 import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +20,10 @@ from firebox.invocation import (
     MAX_STREAM_BYTES,
     Invocation,
     InvocationResult,
+    as_error_body,
+    describe_exit,
     error_payload,
+    trace_id,
     utc_stamp,
 )
 from firebox.logs import format as logfmt
@@ -38,11 +39,6 @@ log = logging.getLogger("firebox.environments")
 MAX_RESPONSE_BYTES = 6291556  # Lambda's limit on a synchronous response
 # An invocation keeps at most this many lines in memory; older ones go to the store early.
 _SPILL_LINES = 1000
-_SIGNAL_NAMES = {
-    signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
-    signal.SIGTERM: "terminated", signal.SIGBUS: "bus error", signal.SIGILL: "illegal instruction",
-    signal.SIGFPE: "floating point exception", signal.SIGINT: "interrupt",
-}  # fmt: skip
 
 
 class EnvState(enum.Enum):
@@ -63,17 +59,6 @@ class EnvironmentContext:
     init_timeout_s: float
     runtime_dir: Path
     endpoint_url: str
-
-
-def describe_exit(status: int) -> str:
-    """Words for an exit status, as Lambda's Runtime.ExitError messages put them."""
-    if status >= 0:
-        return f"exit status {status}"
-    try:
-        name = _SIGNAL_NAMES.get(signal.Signals(-status), signal.Signals(-status).name)
-    except ValueError:  # real-time signals have no name
-        name = str(-status)
-    return f"signal: {name}"
 
 
 class Environment:
@@ -310,7 +295,7 @@ class Environment:
             (b"Lambda-Runtime-Aws-Request-Id", inv.request_id.encode()),
             (b"Lambda-Runtime-Deadline-Ms", str(inv.deadline_ms).encode()),
             (b"Lambda-Runtime-Invoked-Function-Arn", arn.encode()),
-            (b"Lambda-Runtime-Trace-Id", (inv.trace_id or _trace_id()).encode()),
+            (b"Lambda-Runtime-Trace-Id", (inv.trace_id or trace_id()).encode()),
         ]
         if inv.client_context:
             headers.append((b"Lambda-Runtime-Client-Context", inv.client_context.encode()))
@@ -413,14 +398,14 @@ class Environment:
         problem = self._check_request(request_id)
         if problem:
             return problem
-        self._finish(_as_error_body(body, error_type), "Unhandled")
+        self._finish(as_error_body(body, error_type), "Unhandled")
         return 202, status_body("OK")
 
     def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]:
         if self.state is not EnvState.STARTING:
             return 403, error_body("InvalidStateTransition", "init error after init")
         self._cancel_timer()
-        self._init_error = _as_error_body(body, error_type)
+        self._init_error = as_error_body(body, error_type)
         self._init_duration_ms = (time.monotonic() - self._spawned_at) * 1000
         # Lambda discards an environment whose init failed; the next invoke starts afresh.
         self._loop.call_soon(self.destroy)
@@ -491,19 +476,3 @@ def _suffix_for_tail(lines: list[tuple[int, str]], tail_bytes: int = 4096) -> in
         if total >= tail_bytes:
             return count
     return len(lines)
-
-
-def _as_error_body(body: bytes, error_type: str | None) -> bytes:
-    """Passes a runtime's error document through, or wraps one that is not JSON."""
-    try:
-        parsed = json.loads(body) if body else None
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict):
-        return body
-    return error_payload(error_type or "Runtime.Unknown", body.decode("utf-8", "replace"))
-
-
-def _trace_id() -> str:
-    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
-    return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0"

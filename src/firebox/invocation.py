@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -86,3 +88,38 @@ def utc_stamp(epoch_s: float | None = None) -> str:
     """2024-01-31T12:00:00.000Z, as Lambda's timeout messages start."""
     now = time.time() if epoch_s is None else epoch_s
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
+_SIGNAL_NAMES = {
+    signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated", signal.SIGBUS: "bus error", signal.SIGILL: "illegal instruction",
+    signal.SIGFPE: "floating point exception", signal.SIGINT: "interrupt",
+}  # fmt: skip
+
+
+def describe_exit(status: int) -> str:
+    """Words for an exit status, as Lambda's Runtime.ExitError messages put them."""
+    if status >= 0:
+        return f"exit status {status}"
+    try:
+        name = _SIGNAL_NAMES.get(signal.Signals(-status), signal.Signals(-status).name)
+    except ValueError:  # real-time signals have no name
+        name = str(-status)
+    return f"signal: {name}"
+
+
+def as_error_body(body: bytes, error_type: str | None) -> bytes:
+    """Passes a runtime's error document through, or wraps one that is not JSON."""
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        return body
+    return error_payload(error_type or "Runtime.Unknown", body.decode("utf-8", "replace"))
+
+
+def trace_id() -> str:
+    """An X-Ray trace header for invocations that came without one."""
+    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0"
