@@ -181,3 +181,48 @@ def test_idle_environment_waits_in_the_small_reaper(
 def parent(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         return int(next(line.split()[1] for line in f if line.startswith("PPid:")))
+
+
+PRECOMPILED = {
+    "app.py": (
+        "import os, sys\n"
+        "import helper\n"
+        "def handler(event, context):\n"
+        "    try:\n"
+        "        open('/var/pycache/x', 'w')\n"
+        "        writable = True\n"
+        "    except OSError:\n"
+        "        writable = False\n"
+        "    return {'prefix': sys.pycache_prefix, 'cached': helper.__cached__,\n"
+        "            'exists': os.path.exists(helper.__cached__ or ''), 'writable': writable}\n"
+    ),
+    "helper.py": "VALUE = 1\n",
+}
+
+
+@pytest.mark.parametrize("flags", [[], ["--pool-size", "0"], ["--no-zygote"]])
+def test_packages_are_compiled_once_ahead(
+    start_server: Callable[..., FireboxServer], flags: list[str]
+) -> None:
+    """Modules import from bytecode compiled at deploy time, mounted read-only."""
+    server = start_server(*flags)
+    lam = server.client()
+    name = create_function(lam, PRECOMPILED)
+    sha = lam.get_function(FunctionName=name)["Code"]["Location"].rsplit("/", 1)[1][:-4]
+    cache = server.data_dir / "code" / f"{sha}.pycache"
+    # Compiled: a directory per interpreter appears (a dot-named one is still being written).
+    wait_for(lambda: cache.is_dir() and any(not p.name.startswith(".") for p in cache.iterdir()))
+    lam.update_function_configuration(FunctionName=name, Timeout=4)  # a fresh environment
+    body, response = invoke_json(lam, name)
+    assert "FunctionError" not in response, body
+    assert body["prefix"] == "/var/pycache" and body["exists"] and not body["writable"]
+    assert body["cached"].startswith("/var/pycache/var/task/helper.")
+
+
+def test_no_precompile_leaves_modules_uncompiled(
+    start_server: Callable[..., FireboxServer],
+) -> None:
+    server = start_server("--no-precompile")
+    lam = server.client()
+    body, _ = invoke_json(lam, create_function(lam, PRECOMPILED))
+    assert body["prefix"] is None and not body["exists"]

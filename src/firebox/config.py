@@ -45,6 +45,8 @@ class Settings:
     zygote: bool = True
     # Pre-built isolated environments kept ready per runtime (grows with demand); 0: none.
     pool_size: int = 2
+    # Compile each package's Python modules once, ahead, instead of at every cold start.
+    precompile: bool = True
     # Event invokes that failed are retried after n × this many seconds (AWS: ~1, then ~2 min).
     async_retry_delay_s: float = 60.0
     # HTTP API routes are served under this path prefix on the main port.

@@ -76,8 +76,10 @@ class FunctionService:
         self.on_deleted: list[Callable[[str, str | None], None]] = []
         # Provisioned environments a function asked for (a reservation may not go below).
         self.provisioned_total: Callable[[str], int] = lambda name: 0
-        # Told about every runtime a deployed function uses, e.g. to start its zygote early.
+        # Told about every runtime a deployed function uses, e.g. to start its zygote early,
+        # and about every deployed package, e.g. to compile its bytecode ahead.
         self.on_deploy: Callable[[Runtime], None] | None = None
+        self.on_package: Callable[[Path, Runtime], None] | None = None
 
     def load(self) -> None:
         """Caches every stored function, so invokes never touch the database."""
@@ -114,6 +116,8 @@ class FunctionService:
                 reservations[record.name] = record.reserved_concurrency
         if runtime is not None and self.on_deploy is not None:
             self.on_deploy(runtime)
+        if runtime is not None and self.on_package is not None:
+            self.on_package(deployed.code_dir, runtime)
         return deployed
 
     def _not_found(self, ref: FunctionRef) -> ResourceNotFoundException:

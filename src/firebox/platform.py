@@ -21,6 +21,7 @@ from firebox.http_routes import HttpRoutes
 from firebox.invoker import Invoker
 from firebox.logs.store import LogStore
 from firebox.pools import EnvironmentPool
+from firebox.precompile import Precompiler
 from firebox.provisioned import ProvisionedConcurrency
 from firebox.queues import SqliteEventQueue
 from firebox.rollouts import RolloutManager
@@ -68,6 +69,7 @@ class Platform:
             )
         # Compiled once here so no environment pays for compiling the runtime at start.
         compileall.compile_dir(str(RUNTIME_DIR), quiet=1)
+        self.precompiler = Precompiler(settings.code_dir, self.sandboxes.task_root)
         ctx = EnvironmentContext(
             factory=self.sandboxes,
             logs=self.logs,
@@ -76,6 +78,7 @@ class Platform:
             init_timeout_s=settings.init_timeout_s,
             runtime_dir=RUNTIME_DIR,
             endpoint_url=endpoint_url or f"http://{settings.host}:{settings.port}",
+            pycache=self.precompiler.ready if settings.precompile else lambda c, i: None,
         )
         policy = keepalive.make(
             settings.keep_alive_policy, settings.keep_alive_s, settings.keep_alive_bin_s
@@ -101,6 +104,10 @@ class Platform:
         """Loads stored functions; call from the event loop before serving."""
         if self.zygotes is not None and self.sandbox_choice.isolated:
             self.functions.on_deploy = self._warm_zygote
+        if self.settings.precompile:
+            self.functions.on_package = lambda code_dir, runtime: self.precompiler.want(
+                code_dir, runtime.interpreter
+            )
         self.functions.load()
         self.rollouts.load()
         self.event_configs.load()
@@ -146,6 +153,7 @@ class Platform:
     async def close(self) -> None:
         self.rollouts.close()
         self.provisioned.close()
+        self.precompiler.close()
         await self.async_invoker.close()
         await self.functions.close()
         self.pool.close()

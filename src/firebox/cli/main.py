@@ -76,6 +76,9 @@ def cli() -> None:
 @click.option("--keep-alive-bin", default="60s", show_default=True,
               envvar="FIREBOX_KEEP_ALIVE_BIN",
               help="Resolution of the adaptive policy's histograms (240 bins).")  # fmt: skip
+@click.option("--precompile/--no-precompile", default=True, show_default=True,
+              envvar="FIREBOX_PRECOMPILE",
+              help="Compile Python modules once per package, not per cold start.")  # fmt: skip
 @click.option("--async-retry-delay", default="60s", show_default=True,
               envvar="FIREBOX_ASYNC_RETRY_DELAY",
               help="A failed Event invoke's retry n waits n × this (AWS: ~1 min).")  # fmt: skip
@@ -84,7 +87,7 @@ def cli() -> None:
 def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
           concurrency: int | None, keep_alive: str, init_timeout: str,
           runtimes: tuple[str, ...], sandbox: str, network: str, zygote: bool,
-          pool_size: int, keep_alive_policy: str, keep_alive_bin: str,
+          pool_size: int, keep_alive_policy: str, keep_alive_bin: str, precompile: bool,
           async_retry_delay: str, log_level: str) -> None:  # fmt: skip
     """Run the firebox server."""
     from firebox.config import Settings, default_concurrency
@@ -111,6 +114,7 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
         zygote=zygote,
         pool_size=pool_size,
         async_retry_delay_s=parse_duration(async_retry_delay),
+        precompile=precompile,
         keep_alive_policy=keep_alive_policy,
         keep_alive_bin_s=parse_duration(keep_alive_bin),
     )
