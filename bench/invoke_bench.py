@@ -44,10 +44,13 @@ def summary(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
-def make_zip(source: str) -> bytes:
+def make_zip(source: str | dict[str, str | bytes]) -> bytes:
+    """A zip of app.py, or of several files (name → content)."""
+    files = {"app.py": source} if isinstance(source, str) else source
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("app.py", source)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
     return buf.getvalue()
 
 
@@ -81,7 +84,13 @@ class Server:
         self.proc.terminate()
         self.proc.wait(timeout=30)
 
-    def create(self, name: str, source: str = NOOP, memory: int = 128, timeout: int = 3) -> None:
+    def create(
+        self,
+        name: str,
+        source: str | dict[str, str | bytes] = NOOP,
+        memory: int = 128,
+        timeout: int = 3,
+    ) -> None:
         import base64
 
         body = {

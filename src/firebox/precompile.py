@@ -89,6 +89,8 @@ class Precompiler:
                 os.rename(staging, target)
             except OSError:  # compiled meanwhile by another server on the same store
                 shutil.rmtree(staging, ignore_errors=True)
+            if not code_dir.is_dir():  # the package was deleted while it compiled
+                self.remove(code_dir.name)
 
     def remove(self, sha256: str) -> None:
         shutil.rmtree(self.code_root / f"{sha256}.pycache", ignore_errors=True)
