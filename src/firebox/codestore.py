@@ -75,7 +75,8 @@ class CodeStore:
     def remove(self, sha256: str) -> None:
         """Deletes a package no function refers to any more."""
         shutil.rmtree(self.unpacked(sha256), ignore_errors=True)
-        shutil.rmtree(self.root / f"{sha256}.pycache", ignore_errors=True)  # precompile.py
+        for marker in self.root.glob(f"{sha256}.compiled-*"):  # precompile.py
+            marker.unlink(missing_ok=True)
         self.zip_path(sha256).unlink(missing_ok=True)
 
 

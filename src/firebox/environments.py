@@ -59,8 +59,6 @@ class EnvironmentContext:
     init_timeout_s: float
     runtime_dir: Path
     endpoint_url: str
-    # The compiled bytecode of a package for an interpreter (precompile.Precompiler.ready).
-    pycache: Callable[[Path, str | None], Path | None] = lambda code_dir, interpreter: None
 
 
 class Environment:
@@ -123,19 +121,17 @@ class Environment:
             )
             self.destroy()
             return
-        pycache = self.ctx.pycache(self.code_dir, self.runtime.interpreter)
         try:
             spec = SandboxSpec(
                 env_id=self.id,
                 argv=self._argv(),
-                environ=self._environ(pycache),
+                environ=self._environ(),
                 code_dir=self.code_dir,
                 runtime_dir=self.ctx.runtime_dir,
                 memory_mb=self.record.memory_size,
                 ephemeral_storage_mb=self.record.ephemeral_storage,
                 interpreter=self.runtime.interpreter,
                 label=self.record.name,
-                pycache_dir=pycache,
             )
             self._spawned_at = time.monotonic()
             sandbox = self.ctx.factory.create(spec)
@@ -174,7 +170,7 @@ class Environment:
             return [interpreter, "-S", f"{runtime_root}/bootstrap.py"]
         return [f"{self.ctx.factory.task_root(self.code_dir)}/bootstrap"]
 
-    def _environ(self, pycache: Path | None) -> dict[str, str]:
+    def _environ(self) -> dict[str, str]:
         record = self.record
         task_root = self.ctx.factory.task_root(self.code_dir)
         runtime_root = self.ctx.factory.runtime_root(self.ctx.runtime_dir)
@@ -213,8 +209,6 @@ class Environment:
         if self.runtime.is_python:
             environ["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{self.runtime.name}"
             environ["PYTHONPATH"] = runtime_root
-            if pycache is not None:  # precompiled bytecode of the package (precompile.py)
-                environ["PYTHONPYCACHEPREFIX"] = self.ctx.factory.pycache_root(pycache)
         return environ
 
     def destroy(self) -> None:

@@ -78,7 +78,6 @@ class Platform:
             init_timeout_s=settings.init_timeout_s,
             runtime_dir=RUNTIME_DIR,
             endpoint_url=endpoint_url or f"http://{settings.host}:{settings.port}",
-            pycache=self.precompiler.ready if settings.precompile else lambda c, i: None,
         )
         policy = keepalive.make(
             settings.keep_alive_policy, settings.keep_alive_s, settings.keep_alive_bin_s

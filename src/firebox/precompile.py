@@ -2,10 +2,10 @@
 
 /var/task is read-only, so Python could never write the `.pyc` files of a function's modules
 and compiled them again at every cold start: ~300 ms of a FastAPI app's ~600 ms import. After
-a package is stored, its modules are compiled by the function's own interpreter into
-`code/<sha>.pycache/<interpreter key>/`, laid out for `sys.pycache_prefix` (hash-based pycs
-that skip the source timestamp check: a package never changes). Environments get it
-read-only at /var/pycache with PYTHONPYCACHEPREFIX pointing there.
+a package is stored, its modules are compiled by the function's own interpreter into the
+package's own `__pycache__` directories (hash-based pycs that skip the source timestamp check:
+a package never changes), exactly where Python looks for them, so nothing else changes: no
+mount, no environment variable, the standard library keeps its own caches.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import asyncio
 import hashlib
 import logging
 import os
-import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +22,7 @@ log = logging.getLogger("firebox.precompile")
 # Runs under the function's interpreter (stdlib only, Python 3.8+).
 SCRIPT = r"""
 import os, py_compile, sys
-source, prefix, task_root = sys.argv[1:4]
+source, task_root = sys.argv[1:3]
 tag = sys.implementation.cache_tag
 mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
 for dirpath, dirnames, filenames in os.walk(source):
@@ -32,9 +30,10 @@ for dirpath, dirnames, filenames in os.walk(source):
     inside = os.path.normpath(os.path.join(task_root, os.path.relpath(dirpath, source)))
     for name in filenames:
         if name.endswith(".py"):
-            cfile = prefix + inside + "/" + name[:-3] + "." + tag + ".pyc"
-            py_compile.compile(os.path.join(dirpath, name), cfile=cfile, quiet=2,
-                               dfile=os.path.join(inside, name), invalidation_mode=mode)
+            cfile = os.path.join(dirpath, "__pycache__", name[:-3] + "." + tag + ".pyc")
+            if not os.path.exists(cfile):
+                py_compile.compile(os.path.join(dirpath, name), cfile=cfile, quiet=2,
+                                   dfile=os.path.join(inside, name), invalidation_mode=mode)
 """
 
 
@@ -59,16 +58,18 @@ class Precompiler:
         self._pending: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()  # one compile at a time: cold starts keep the CPU
 
-    def ready(self, code_dir: Path, interpreter: str | None) -> Path | None:
-        """The compiled tree of a package for an interpreter, if it exists yet."""
-        if interpreter is None:
-            return None
-        path = self.code_root / f"{code_dir.name}.pycache" / interpreter_key(interpreter)
-        return path if path.is_dir() else None
+    def _marker(self, code_dir: Path, interpreter: str) -> Path:
+        # Beside the package, not in it: what the function sees stays its own files (and
+        # the __pycache__ directories Python itself would have written).
+        return self.code_root / f"{code_dir.name}.compiled-{interpreter_key(interpreter)}"
+
+    def ready(self, code_dir: Path, interpreter: str | None) -> bool:
+        """Whether a package's modules are compiled for an interpreter."""
+        return interpreter is not None and self._marker(code_dir, interpreter).exists()
 
     def want(self, code_dir: Path, interpreter: str | None) -> None:
         """Starts compiling a package for an interpreter unless done or under way."""
-        if interpreter is None or self.ready(code_dir, interpreter) is not None:
+        if interpreter is None or self.ready(code_dir, interpreter):
             return
         key = (code_dir.name, interpreter)
         if key in self._pending:
@@ -79,30 +80,19 @@ class Precompiler:
 
     async def _compile(self, code_dir: Path, interpreter: str) -> None:
         async with self._lock:
-            target = self.code_root / f"{code_dir.name}.pycache" / interpreter_key(interpreter)
-            staging = target.with_name(f".tmp-{uuid.uuid4().hex}")
-            staging.parent.mkdir(parents=True, exist_ok=True)
+            if not code_dir.is_dir():
+                return
             proc = await asyncio.create_subprocess_exec(
-                interpreter, "-S", "-c", SCRIPT, str(code_dir), str(staging),
-                self.task_root(code_dir),
+                interpreter, "-S", "-c", SCRIPT, str(code_dir), self.task_root(code_dir),
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
                 preexec_fn=_background,
             )  # fmt: skip
             _, err = await proc.communicate()
             if proc.returncode != 0:
                 log.warning("precompiling %s failed: %s", code_dir.name, err.decode()[-300:])
-                shutil.rmtree(staging, ignore_errors=True)
                 return
-            staging.mkdir(exist_ok=True)  # a package without .py files: an empty tree
-            try:
-                os.rename(staging, target)
-            except OSError:  # compiled meanwhile by another server on the same store
-                shutil.rmtree(staging, ignore_errors=True)
-            if not code_dir.is_dir():  # the package was deleted while it compiled
-                self.remove(code_dir.name)
-
-    def remove(self, sha256: str) -> None:
-        shutil.rmtree(self.code_root / f"{sha256}.pycache", ignore_errors=True)
+            if code_dir.is_dir():  # not deleted while it compiled
+                self._marker(code_dir, interpreter).touch()
 
     def close(self) -> None:
         for task in self._pending.values():

@@ -335,9 +335,6 @@ def main(client: RuntimeClient | None = None) -> None:
     assert client is not None
     _setup_path()
     _apply_log_level()
-    prefix = os.environ.get("PYTHONPYCACHEPREFIX")
-    if prefix:  # the package's precompiled bytecode (a forked runtime never read the variable)
-        sys.pycache_prefix = prefix
     handler, init_error = _load_handler(os.environ.get("_HANDLER", ""))
     if init_error is not None:
         _log_error(init_error)

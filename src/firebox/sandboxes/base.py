@@ -28,7 +28,6 @@ class SandboxSpec:
     ephemeral_storage_mb: int
     interpreter: str | None = None  # host path of a Python runtime's interpreter
     label: str = ""  # the function's name: makes the environment's cgroup recognisable
-    pycache_dir: Path | None = None  # host path of the package's compiled bytecode, if any
 
 
 class Sandbox(Protocol):
@@ -76,9 +75,6 @@ class SandboxFactory(Protocol):
 
     def task_root(self, code_dir: Path) -> str:
         """The path of the code as the runtime sees it."""
-
-    def pycache_root(self, pycache_dir: Path) -> str:
-        """Where a package's compiled bytecode appears inside a sandbox."""
 
     def runtime_root(self, runtime_dir: Path) -> str:
         """The path of firebox's runtime files as the runtime sees it."""

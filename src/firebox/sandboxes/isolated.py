@@ -32,7 +32,6 @@ SANDBOX_GID = 990  # Lambda's sbx_user1051 group
 # there every environment is a VM of its own.)
 FIRST_UID, UID_COUNT = 100_000, 65_536
 RUNTIME_API_PORT = 9001
-PYCACHE = "/var/pycache"  # where a package's precompiled bytecode is mounted
 LAUNCHER = Path(launcher.__file__)
 ZYGOTE_DIR = ZYGOTE.parent
 ETC_BINDS = ("/etc/ld.so.cache", "/etc/ssl", "/etc/alternatives", "/etc/ca-certificates")
@@ -92,11 +91,6 @@ class IsolatedSandbox:
             "binds": [
                 *([[str(spec.code_dir), "/var/task"]] if not self.prebuilt else []),
                 [str(spec.runtime_dir), "/var/runtime"],
-                *(
-                    [[str(spec.pycache_dir), PYCACHE]]
-                    if spec.pycache_dir and not self.prebuilt
-                    else []
-                ),
                 *([host, inside] for host, inside in self.factory.languages.items()),
                 *([p, p] for p in self.factory.etc_binds),
             ],
@@ -145,10 +139,8 @@ class IsolatedSandbox:
         """Sends the function to the waiting monitor (launcher.assign)."""
         assert self._channel is not None
         environ = {**self.spec.environ, "AWS_LAMBDA_RUNTIME_API": self.runtime_api_address}
-        # The format reaper.c (and launcher.assign) read: PACKAGE\0TMP_MB\0PYCACHE\0ENVIRON.
-        pycache = self.spec.pycache_dir
-        relative = str(pycache.relative_to(self.factory.code_store)) if pycache else ""
-        fields = (self.spec.code_dir.name, str(self.spec.ephemeral_storage_mb), relative)
+        # The format reaper.c (and launcher.assign) read: PACKAGE\0TMP_MB\0ENVIRON.
+        fields = (self.spec.code_dir.name, str(self.spec.ephemeral_storage_mb))
         job = b"\0".join([*(field.encode() for field in fields), marshal.dumps(environ)])
         self._channel.setblocking(True)
         try:
@@ -442,9 +434,6 @@ class IsolatedSandboxFactory:
 
     def runtime_root(self, runtime_dir: Path) -> str:
         return "/var/runtime"
-
-    def pycache_root(self, pycache_dir: Path) -> str:
-        return PYCACHE
 
     def allocate_uid(self) -> int:
         """A uid no live environment has (its processes are gone before it is reused)."""

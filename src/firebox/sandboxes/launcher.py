@@ -114,7 +114,6 @@ def build_root(spec: Spec) -> None:
         # /.code (see assign()). No function code runs before that.
         bind(spec["code_store"], root + "/.code")
         os.makedirs(root + "/var/task", exist_ok=True)
-        os.makedirs(root + "/var/pycache", exist_ok=True)  # precompiled bytecode, if any
     for name, content in spec["files"].items():
         os.makedirs(os.path.dirname(root + name), exist_ok=True)
         with open(root + name, "w") as f:
@@ -165,10 +164,8 @@ def assign(channel: _socket.socket, ready_fd: int, assign_fd: int, status_fd: in
         data += chunk
         if len(data) >= 4 and len(data) - 4 >= int.from_bytes(data[:4], "big"):
             break
-    package, tmp_mb, pycache, environ = data[4:].split(b"\0", 3)  # the format: see reaper.c
+    package, tmp_mb, environ = data[4:].split(b"\0", 2)  # the job's format: see reaper.c
     bind("/.code/" + package.decode(), "/var/task")
-    if pycache:
-        bind("/.code/" + pycache.decode(), "/var/pycache")
     mount(None, "/tmp", None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={int(tmp_mb)}m,mode=1777")
     check(libc.umount2(b"/.code", MNT_DETACH), "umount the code store")
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)

@@ -143,8 +143,5 @@ class ProcessSandboxFactory:
     def runtime_root(self, runtime_dir: Path) -> str:
         return str(runtime_dir)
 
-    def pycache_root(self, pycache_dir: Path) -> str:
-        return str(pycache_dir)
-
     def interpreter(self, host_path: str) -> tuple[str, str | None]:
         return host_path, None

@@ -75,9 +75,8 @@ static void remount(const char *target, unsigned long flags, const char *data, p
 
 /*
  * Pre-built sandboxes: once pid 1 has built the root (READY_FD says "R"), wait for the job
- * from the server: a 4-byte big-endian length, then "PACKAGE\0TMP_MB\0PYCACHE\0ENVIRON".
- * Bind the package from the code store at /var/task (and its compiled bytecode, PYCACHE, a
- * path under the store or empty, at /var/pycache), size /tmp, take the code store away,
+ * from the server: a 4-byte big-endian length, then "PACKAGE\0TMP_MB\0ENVIRON". Bind the
+ * package from the code store at /var/task, size /tmp, take the code store away entirely,
  * and hand ENVIRON (opaque here) to the waiting runtime over ASSIGN_FD. Returns without
  * assigning if pid 1 reported (or died) first; exits if the server lets the sandbox go.
  */
@@ -120,29 +119,18 @@ static void assign(pid_t child, int status_fd, int channel, int ready_fd, int as
     }
     char *package = job + 4, *end = job + want;
     char *tmp_mb = memchr(package, 0, (size_t)(end - package));
-    char *pycache = tmp_mb ? memchr(tmp_mb + 1, 0, (size_t)(end - tmp_mb - 1)) : NULL;
-    char *environ_ = pycache ? memchr(pycache + 1, 0, (size_t)(end - pycache - 1)) : NULL;
+    char *environ_ = tmp_mb ? memchr(tmp_mb + 1, 0, (size_t)(end - tmp_mb - 1)) : NULL;
     if (!environ_ || strchr(package, '/') || package[0] == 0 || package[0] == '.' ||
-        tmp_mb - package > 255 || environ_ - pycache > 255) {
+        tmp_mb - package > 255) {
         errno = EINVAL;
         fail("job", child);
     }
     tmp_mb++;
-    pycache++;
     environ_++;
-    if (pycache[0] == '/' || pycache[0] == '.' || strstr(pycache, "..")) {
-        errno = EINVAL;
-        fail("job", child);
-    }
     char path[300], options[64];
     snprintf(path, sizeof path, "/.code/%.255s", package);
     if (mount(path, "/var/task", NULL, MS_BIND | MS_REC, NULL) < 0) fail(path, child);
     remount("/var/task", MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL, child);
-    if (pycache[0]) {
-        snprintf(path, sizeof path, "/.code/%.255s", pycache);
-        if (mount(path, "/var/pycache", NULL, MS_BIND | MS_REC, NULL) < 0) fail(path, child);
-        remount("/var/pycache", MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL, child);
-    }
     snprintf(options, sizeof options, "size=%dm,mode=1777", number(tmp_mb));
     remount("/tmp", MS_NOSUID | MS_NODEV, options, child);
     if (umount2("/.code", MNT_DETACH) < 0) fail("umount /.code", child);
