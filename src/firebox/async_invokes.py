@@ -19,6 +19,7 @@ from firebox.event_configs import EventConfigs, EventInvokeConfig
 from firebox.functions import FunctionService
 from firebox.invocation import InvocationResult, new_request_id, utc_stamp
 from firebox.queues import EventQueue, NewEvent, QueuedEvent, Settlement
+from firebox.queues.batching import GroupCommit
 from firebox.types import JSONDict
 
 log = logging.getLogger("firebox.async")
@@ -59,11 +60,10 @@ class AsyncInvoker:
         self.clock = clock
         self._in_flight: dict[int, str] = {}  # event id → function name
         self._ready: collections.deque[QueuedEvent] = collections.deque()  # fetched, due
-        self._settling: list[tuple[Settlement, asyncio.Future[None]]] = []
-        self._settle_running = False
-        self._pending: list[tuple[NewEvent, asyncio.Future[None]]] = []
-        self._flushing = False
         self._wake = asyncio.Event()
+        # Group commits: accepted events (each fsync'd before its 202) and attempts' results.
+        self._accepted: GroupCommit[NewEvent] = GroupCommit(queue.put, self._wake.set)
+        self._settled: GroupCommit[Settlement] = GroupCommit(queue.settle)
         self._task: asyncio.Task[None] | None = None
         functions.on_deleted.append(self._deleted)
         self._attempts: set[asyncio.Task[None]] = set()
@@ -73,35 +73,10 @@ class AsyncInvoker:
         """Stores an event durably (fsync'd) and returns its request id; runs it later."""
         self.functions.deployed(ref)  # unknown function or qualifier: refused now, not later
         request_id = new_request_id()
-        await self._put(NewEvent(ref.name, ref.qualifier, payload, request_id, self.clock()))
+        await self._accepted.submit(
+            NewEvent(ref.name, ref.qualifier, payload, request_id, self.clock())
+        )
         return request_id
-
-    async def _put(self, event: NewEvent) -> None:
-        """Group commit: events arriving while a write is in flight share the next one."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((event, future))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
-        await future
-
-    async def _flush(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    await asyncio.to_thread(self.queue.put, [event for event, _ in batch])
-                except BaseException as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    raise
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
-                self._wake.set()
-        finally:
-            self._flushing = False
 
     # ----- draining -------------------------------------------------------------------------
     def start(self) -> None:
@@ -146,36 +121,10 @@ class AsyncInvoker:
                                     last_response=event.last_response)  # fmt: skip
         try:
             # Still in flight until its result is stored, so it cannot be fetched twice.
-            await self._settle(settlement)
+            await self._settled.submit(settlement)
         finally:
             self._in_flight.pop(event.id, None)
             self._wake.set()
-
-    async def _settle(self, settlement: Settlement) -> None:
-        """Group commit of attempts' results, as _put does for accepted events."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._settling.append((settlement, future))
-        if not self._settle_running:
-            self._settle_running = True
-            asyncio.get_running_loop().create_task(self._settle_batches())
-        await future
-
-    async def _settle_batches(self) -> None:
-        try:
-            while self._settling:
-                batch, self._settling = self._settling, []
-                try:
-                    await asyncio.to_thread(self.queue.settle, [item for item, _ in batch])
-                except BaseException as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    raise
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
-        finally:
-            self._settle_running = False
 
     async def _run(self, event: QueuedEvent) -> Settlement:
         """One attempt; says what to do with the event."""

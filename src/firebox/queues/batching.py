@@ -1,0 +1,45 @@
+"""Group commit: items submitted while a write is in flight share the next write."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class GroupCommit(Generic[T]):
+    """Runs `write(batch)` in a thread; each submit returns once its batch is written."""
+
+    def __init__(self, write: Callable[[list[T]], None], after: Callable[[], None] = lambda: None):
+        self._write = write
+        self._after = after  # called after each successful write
+        self._pending: list[tuple[T, asyncio.Future[None]]] = []
+        self._running = False
+
+    async def submit(self, item: T) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if not self._running:
+            self._running = True
+            asyncio.get_running_loop().create_task(self._drain())
+        await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await asyncio.to_thread(self._write, [item for item, _ in batch])
+                except BaseException as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    raise
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+                self._after()
+        finally:
+            self._running = False
