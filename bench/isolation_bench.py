@@ -81,12 +81,47 @@ def helpers(server_pid: int) -> list[int]:
     return found
 
 
+def pid_namespace(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return ""
+
+
+def zygotes(server_pid: int) -> list[int]:
+    """The server's zygotes (not the runtimes forked from them, which share their cmdline)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and "zygote.py" in cmdline(int(entry)):
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == server_pid:
+                found.append(int(entry))
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
 def idle_pss_kb(server: Server, prefix: str) -> tuple[float, int]:
-    """PSS per idle environment of the functions named prefix*: every process, and helpers."""
+    """PSS per idle environment of the functions named prefix*: every process of each
+    (its tree, and whatever joined its PID namespace: the runtime is the zygote's child),
+    the outbound helpers, and the zygotes' own share (they exist for the environments)."""
     time.sleep(0.5)  # let start-up garbage settle before measuring memory
     envs = [e for e in environments(server) if e["function_name"].startswith(prefix)]
-    total = sum(pss_kb(p) for e in envs for p in descendants(e["pid"]))
+    members = {p for e in envs for p in descendants(e["pid"])}
+    namespaces = {pid_namespace(p) for p in members} - {"", pid_namespace(os.getpid())}
+    members |= {int(e) for e in os.listdir("/proc") if e.isdigit()
+                and pid_namespace(int(e)) in namespaces}  # fmt: skip
+    total = sum(pss_kb(p) for p in members)
     total += sum(pss_kb(p) for p in helpers(server.proc.pid))
+    total += sum(pss_kb(p) for p in zygotes(server.proc.pid))
     return total / max(1, len(envs)), len(envs)
 
 

@@ -11,6 +11,11 @@
  *       outside pid 1: waits for it, sends the memory report over CHANNEL_FD, then exits the
  *       way the runtime did, so its parent sees the runtime's own status. A pre-built
  *       sandbox (READY_FD and ASSIGN_FD not -1) first waits for its function (see assign()).
+ *   firebox-reaper build CHANNEL_FD SCRIPT_FD READY_FD ASSIGN_FD
+ *       builds a whole sandbox from the script the zygote wrote (see build_main() and
+ *       builder.py), stays as its monitor, and pid 1 becomes its init. The zygote then forks
+ *       only the runtime and joins it to the sandbox with setns: of the three processes of a
+ *       sandbox, only the runtime is a copy of the zygote's (large) Python image.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,12 +24,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <grp.h>
 
 static int number(const char *text) { return (int)strtol(text, NULL, 10); }
 
@@ -81,12 +95,14 @@ static void remount(const char *target, unsigned long flags, const char *data, p
  * assigning if pid 1 reported (or died) first; exits if the server lets the sandbox go.
  */
 static void assign(pid_t child, int status_fd, int channel, int ready_fd, int assign_fd) {
-    char ready = 0;
-    ssize_t got = read(ready_fd, &ready, 1);
-    close(ready_fd);
-    if (got != 1 || ready != 'R') {
-        close(assign_fd);
-        return;
+    if (ready_fd >= 0) {
+        char ready = 0;
+        ssize_t got = read(ready_fd, &ready, 1);
+        close(ready_fd);
+        if (got != 1 || ready != 'R') {
+            close(assign_fd);
+            return;
+        }
     }
     static char job[1 << 20];
     size_t have = 0, want = 0;
@@ -96,7 +112,7 @@ static void assign(pid_t child, int status_fd, int channel, int ready_fd, int as
             if (errno == EINTR) continue;
             fail("poll", child);
         }
-        if (fds[1].revents) { /* pid 1 reported: nothing to assign to */
+        if (fds[1].revents) { /* pid 1 reported (or a signal came): nothing to assign to */
             close(assign_fd);
             return;
         }
@@ -146,19 +162,7 @@ static void assign(pid_t child, int status_fd, int channel, int ready_fd, int as
     close(assign_fd);
 }
 
-static int monitor_main(pid_t child, int status_fd, int channel, int oom_fd, int failcnt_fd,
-                        int ready_fd, int assign_fd) {
-    int status;
-    if (ready_fd >= 0) assign(child, status_fd, channel, ready_fd, assign_fd);
-    signal(SIGCHLD, SIG_DFL);
-    while (waitpid(child, &status, 0) < 0)
-        if (errno != EINTR) return 1;
-    char reported[64];
-    ssize_t n = read(status_fd, reported, sizeof reported - 1);
-    if (n > 0) {
-        reported[n] = 0;
-        status = number(reported);
-    }
+static void report_memory(int channel, int oom_fd, int failcnt_fd) {
     /* pivot_root moved this process into the sandbox's root too, so /tmp is its own. */
     char report[256];
     int len = 0;
@@ -176,6 +180,22 @@ static int monitor_main(pid_t child, int status_fd, int channel, int oom_fd, int
         len += snprintf(report + len, sizeof report - (size_t)len, "%slimit_hits=%lld",
                         len ? ";" : "", hits);
     if (len > 0) send(channel, report, (size_t)len, MSG_NOSIGNAL);
+}
+
+static int monitor_main(pid_t child, int status_fd, int channel, int oom_fd, int failcnt_fd,
+                        int ready_fd, int assign_fd) {
+    int status;
+    if (ready_fd >= 0) assign(child, status_fd, channel, ready_fd, assign_fd);
+    signal(SIGCHLD, SIG_DFL);
+    while (waitpid(child, &status, 0) < 0)
+        if (errno != EINTR) return 1;
+    char reported[64];
+    ssize_t n = read(status_fd, reported, sizeof reported - 1);
+    if (n > 0) {
+        reported[n] = 0;
+        status = number(reported);
+    }
+    report_memory(channel, oom_fd, failcnt_fd);
     if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
@@ -184,12 +204,283 @@ static int monitor_main(pid_t child, int status_fd, int channel, int oom_fd, int
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
+/*
+ * build mode. The script is a sequence of NUL-terminated tokens: an operation and its
+ * arguments (builder.py writes it). The monitor runs the operations before "ns" (outside
+ * the new PID and mount namespaces), pid 1 those after it:
+ *   cgroup FD                    join a cgroup (writes "0", this process, to its procs file)
+ *   counters OOM_FD FAILCNT_FD   the memory cgroup's counters, for the final report
+ *   net PORT                     own network namespace, loopback up, the Runtime API
+ *                                listener on 127.0.0.1:PORT sent to the server over CHANNEL
+ *   ns                           new mount/PID/IPC/UTS namespaces; fork pid 1
+ *   private | tmpfs DIR FLAGS DATA | bind SRC DST RO | symlink TARGET LINK |
+ *   file PATH CONTENT | mkdir DIR | proc DIR | pivot ROOT | hostname NAME | user UID GID
+ * Pid 1 writes 'R' when the root is built, then drops to UID and only reaps; the monitor
+ * passes pid 1's pid to READY_FD (the zygote forks the runtime into its namespaces then).
+ * SIGTERM (the zygote: the runtime has ended) makes the monitor report memory and end it all.
+ */
+static char *script, *script_end;
+
+static char *token(void) {
+    if (script >= script_end) {
+        fprintf(stderr, "firebox sandbox: truncated build script\n");
+        _exit(126);
+    }
+    char *start = script;
+    script += strlen(script) + 1;
+    return start;
+}
+
+static void die(const char *what, const char *arg) {
+    fprintf(stderr, "firebox sandbox: %s %s: %s\n", what, arg, strerror(errno));
+    _exit(126);
+}
+
+static void mkdirs(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0755) < 0 && errno != EEXIST) die("mkdir", buf);
+            *p = '/';
+        }
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST) die("mkdir", buf);
+}
+
+static void mkparent(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    char *slash = strrchr(buf, '/');
+    if (slash && slash != buf) {
+        *slash = 0;
+        mkdirs(buf);
+    }
+}
+
+static void do_mount(const char *src, const char *dst, const char *type, unsigned long flags,
+                     const char *data) {
+    if (mount(src, dst, type, flags, data) < 0) die("mount", dst);
+}
+
+static void bind_op(const char *src, const char *dst, int read_only) {
+    struct stat st;
+    if (stat(src, &st) < 0) die("stat", src);
+    if (S_ISDIR(st.st_mode)) {
+        mkdirs(dst);
+    } else {
+        mkparent(dst);
+        int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) die("create", dst);
+        close(fd);
+    }
+    do_mount(src, dst, NULL, MS_BIND | MS_REC, NULL);
+    if (read_only)
+        do_mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+}
+
+static void net_op(int channel, int port) {
+    if (unshare(CLONE_NEWNET) < 0) die("unshare", "net");
+    int probe = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    ifr.ifr_flags = IFF_UP | IFF_RUNNING;
+    if (probe < 0 || ioctl(probe, SIOCSIFFLAGS, &ifr) < 0) die("configure", "lo");
+    close(probe);
+    int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) < 0 ||
+        listen(listener, 64) < 0)
+        die("listen", "127.0.0.1");
+    char byte = 'L', control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {&byte, 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                         .msg_controllen = sizeof control};
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &listener, sizeof(int));
+    if (sendmsg(channel, &msg, MSG_NOSIGNAL) < 0) die("send", "listener");
+    close(listener);
+}
+
+/* Pid 1: everything after "ns". Returns once the root is built and privileges are gone. */
+static void pid1_build(int done_fd, int alive_fd) {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    int drop = 0;
+    while (script < script_end) {
+        char *op = token();
+        if (strcmp(op, "private") == 0) {
+            do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+        } else if (strcmp(op, "tmpfs") == 0) {
+            char *dir = token(), *flags = token(), *data = token();
+            mkdirs(dir);
+            do_mount("tmpfs", dir, "tmpfs", strtoul(flags, NULL, 10), data);
+        } else if (strcmp(op, "bind") == 0) {
+            char *src = token(), *dst = token(), *ro = token();
+            bind_op(src, dst, ro[0] == '1');
+        } else if (strcmp(op, "symlink") == 0) {
+            char *target = token(), *link = token();
+            if (symlink(target, link) < 0) die("symlink", link);
+        } else if (strcmp(op, "file") == 0) {
+            char *path = token(), *content = token();
+            mkparent(path);
+            int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            size_t len = strlen(content);
+            if (fd < 0 || write(fd, content, len) != (ssize_t)len) die("write", path);
+            close(fd);
+        } else if (strcmp(op, "mkdir") == 0) {
+            mkdirs(token());
+        } else if (strcmp(op, "proc") == 0) {
+            char *dir = token();
+            mkdirs(dir);
+            do_mount("proc", dir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        } else if (strcmp(op, "pivot") == 0) {
+            char *root = token(), old[4096];
+            snprintf(old, sizeof old, "%s/.old", root);
+            mkdirs(old);
+            if (syscall(SYS_pivot_root, root, old) < 0) die("pivot_root", root);
+            if (chdir("/") < 0) die("chdir", "/");
+            if (umount2("/.old", MNT_DETACH) < 0) die("umount", "/.old");
+            if (rmdir("/.old") < 0) die("rmdir", "/.old");
+            do_mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+                     NULL);
+        } else if (strcmp(op, "hostname") == 0) {
+            char *name = token();
+            if (sethostname(name, strlen(name)) < 0) die("sethostname", name);
+        } else if (strcmp(op, "user") == 0) {
+            uid = (uid_t)strtoul(token(), NULL, 10);
+            gid = (gid_t)strtoul(token(), NULL, 10);
+            drop = 1;
+        } else {
+            errno = EINVAL;
+            die("build step", op);
+        }
+    }
+    if (write(done_fd, "R", 1) != 1) _exit(126);
+    close(done_fd);
+    if (drop) { /* an init that only reaps needs no privileges (as with the Python launcher) */
+        if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+            die("drop", "privileges");
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* the runtime has this uid: no /proc/1/mem */
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* setuid() cleared it */
+    struct pollfd alive = {alive_fd, POLLIN, 0};
+    if (poll(&alive, 1, 0) > 0) _exit(1); /* the monitor died before it was re-armed */
+}
+
+static void pid1_reap(void) {
+    for (int sig = 1; sig < 65; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD) signal(sig, SIG_IGN);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    for (;;) { /* the runtime is the zygote's child; orphans of the sandbox come here */
+        while (waitpid(-1, NULL, WNOHANG) > 0) {
+        }
+        sigwaitinfo(&chld, NULL);
+    }
+}
+
+static int build_main(int channel, int script_fd, int ready_fd, int assign_fd) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() == 1) return 1; /* the zygote is already gone */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL); /* read from a signalfd below, never lost */
+    static char buffer[1 << 16];
+    size_t have = 0;
+    for (ssize_t n; (n = read(script_fd, buffer + have, sizeof buffer - have)) != 0;) {
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 || have + (size_t)n >= sizeof buffer) die("read", "build script");
+        have += (size_t)n;
+    }
+    close(script_fd);
+    script = buffer;
+    script_end = buffer + have;
+    int oom_fd = -1, failcnt_fd = -1;
+    for (;;) {
+        char *op = token();
+        if (strcmp(op, "cgroup") == 0) {
+            char *fd = token();
+            if (write(number(fd), "0", 1) != 1) die("join cgroup", fd);
+            close(number(fd));
+        } else if (strcmp(op, "counters") == 0) {
+            oom_fd = number(token());
+            failcnt_fd = number(token());
+        } else if (strcmp(op, "net") == 0) {
+            net_op(channel, number(token()));
+        } else if (strcmp(op, "ns") == 0) {
+            break;
+        } else {
+            errno = EINVAL;
+            die("build step", op);
+        }
+    }
+    if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+        die("unshare", "namespaces");
+    int done[2], alive[2];
+    if (pipe2(done, O_CLOEXEC) < 0 || pipe2(alive, O_CLOEXEC) < 0) die("pipe", "");
+    pid_t child = fork();
+    if (child < 0) die("fork", "pid 1");
+    if (child == 0) {
+        close(done[0]);
+        close(alive[1]);
+        close(channel);
+        close(ready_fd);
+        if (assign_fd >= 0) close(assign_fd);
+        if (oom_fd >= 0) close(oom_fd);
+        if (failcnt_fd >= 0) close(failcnt_fd);
+        pid1_build(done[1], alive[0]);
+        pid1_reap();
+    }
+    close(done[1]);
+    close(alive[0]); /* alive[1] stays open as long as this monitor lives */
+    char built = 0;
+    while (read(done[0], &built, 1) < 0 && errno == EINTR) {
+    }
+    close(done[0]);
+    if (built != 'R') { /* pid 1 said why on stderr */
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        return 126;
+    }
+    dprintf(ready_fd, "%d\n", (int)child);
+    close(ready_fd);
+    int signals = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (signals < 0) die("signalfd", "");
+    if (assign_fd >= 0) assign(child, signals, channel, -1, assign_fd);
+    for (;;) {
+        struct signalfd_siginfo info;
+        if (read(signals, &info, sizeof info) != sizeof info) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (info.ssi_signo == SIGTERM) break;
+        if (waitpid(child, NULL, WNOHANG) == child) return 1; /* pid 1 died: the sandbox too */
+    }
+    report_memory(channel, oom_fd, failcnt_fd);
+    kill(child, SIGKILL);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "init") == 0)
         return init_main(number(argv[2]), number(argv[3]));
     if (argc == 9 && strcmp(argv[1], "monitor") == 0)
         return monitor_main(number(argv[2]), number(argv[3]), number(argv[4]), number(argv[5]),
                             number(argv[6]), number(argv[7]), number(argv[8]));
-    fprintf(stderr, "usage: firebox-reaper init PID FD | monitor PID FD FD FD FD FD FD\n");
+    if (argc == 6 && strcmp(argv[1], "build") == 0)
+        return build_main(number(argv[2]), number(argv[3]), number(argv[4]), number(argv[5]));
+    fprintf(stderr, "usage: firebox-reaper init PID FD | monitor PID FD FD FD FD FD FD | "
+                    "build FD FD FD FD\n");
     return 2;
 }

@@ -9,10 +9,15 @@ For each environment it forks a child that applies the launcher's isolation step
 starts the runtime in-process: no interpreter start-up, no imports, no exec. A `provided`
 runtime is exec'd at the same point instead.
 
+With firebox-reaper available (spec["reaper"]) the sandbox is built by it instead and the
+zygote forks only the runtime into it (see builder.py); the launcher's Python steps are the
+fallback without a C compiler.
+
 Protocol (SOCK_SEQPACKET, one marshalled dict per message):
   server → zygote  {"op": "spawn", "id": N, "spec": {...}}  + fds [output, channel, seccomp]
   zygote → server  {"op": "spawned", "id": N, "pid": P}  or  {"op": "failed", "id": N, ...}
   zygote → server  {"op": "exit", "pid": P, "status": S}   (the wait status, as os.wait gives it)
+P is the environment's first process (its process group); S is its runtime's wait status.
 Standard library only, Python 3.8+: it runs under every runtime's own interpreter.
 """
 
@@ -90,8 +95,12 @@ def run_python_runtime(spec: dict) -> None:
     firebox_runtime.main(client)
 
 
+BUILDS: dict = {}  # builder or runtime pid → builder.Build
+READY: dict = {}  # a build's ready pipe → builder.Build
+
+
 def spawn(request: dict, fds: list, server: socket.socket) -> int:
-    """Forks one environment; returns the child's pid (its own session and process group)."""
+    """Starts one environment; returns its first process (its own session and process group)."""
     import launcher
 
     if len(fds) != 3:
@@ -99,6 +108,16 @@ def spawn(request: dict, fds: list, server: socket.socket) -> int:
             os.close(fd)
         raise OSError(f"expected 3 descriptors, got {len(fds)}")
     output, channel, seccomp = fds
+    if request["spec"].get("reaper"):
+        import builder
+
+        try:
+            build = builder.start(request["spec"], output, channel, seccomp)
+        finally:
+            os.close(channel)
+        BUILDS[build.builder_pid] = build
+        READY[build.ready] = build
+        return build.builder_pid
     sys.stdout.flush()
     sys.stderr.flush()
     try:
@@ -141,6 +160,39 @@ def send(server: socket.socket, message: dict) -> None:
     server.send(marshal.dumps(message))
 
 
+def on_ready(fd: int) -> None:
+    """The builder wrote pid 1's pid (root built) or gave up: fork the runtime, or not."""
+    import builder
+    import launcher
+
+    build = READY[fd]
+    chunk = os.read(fd, 64)
+    build.buffer += chunk
+    if chunk and not build.buffer.endswith(b"\n"):
+        return
+    del READY[fd]
+    os.close(fd)
+    build.ready = -1
+    pid1 = int(build.buffer) if build.buffer.strip().isdigit() else 0
+    if pid1 and build.builder_status is None:
+        python = build.spec.get("argv") is None
+        runner = run_python_runtime if python else launcher.exec_runtime
+        try:
+            build.runtime_pid = builder.fork_runtime(build, pid1, runner)
+        except OSError as exc:
+            print(f"firebox zygote: {exc}", file=sys.stderr, flush=True)
+        if build.runtime_pid:
+            BUILDS[build.runtime_pid] = build
+        else:
+            kill_builder(build, signal.SIGKILL)
+    build.close_fds()  # the runtime has its copies; the zygote keeps none
+
+
+def kill_builder(build: object, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(build.builder_pid, sig)  # type: ignore[attr-defined]
+
+
 def reap(server: socket.socket) -> None:
     while True:
         try:
@@ -149,7 +201,22 @@ def reap(server: socket.socket) -> None:
             return
         if pid == 0:
             return
-        send(server, {"op": "exit", "pid": pid, "status": status})
+        build = BUILDS.pop(pid, None)
+        if build is None:  # the launcher's way: one child per environment
+            send(server, {"op": "exit", "pid": pid, "status": status})
+            continue
+        if pid == build.builder_pid:
+            build.builder_status = status
+        else:
+            build.runtime_status = status
+            if build.builder_status is None:
+                # The monitor reports the memory it saw, then ends the sandbox.
+                kill_builder(build, signal.SIGTERM)
+        if build.finished():
+            if build.ready >= 0:
+                READY.pop(build.ready, None)
+            build.close_fds()
+            send(server, {"op": "exit", "pid": build.builder_pid, "status": build.status()})
 
 
 def main() -> None:
@@ -161,6 +228,7 @@ def main() -> None:
     if os.getppid() == 1:
         os._exit(1)
     preload()
+    import builder  # noqa: F401
     import firebox_runtime  # noqa: F401 - imported once here, used by every child
     import launcher  # noqa: F401
 
@@ -173,7 +241,10 @@ def main() -> None:
     gc.freeze()  # children share these pages: a collection there must not touch them
     send(server, {"op": "ready", "pid": os.getpid()})
     while True:
-        ready, _, _ = select.select([server, wake_read], [], [])
+        ready, _, _ = select.select([server, wake_read, *READY], [], [])
+        for fd in ready:
+            if fd in READY:
+                on_ready(fd)
         if wake_read in ready:
             os.read(wake_read, 4096)
             reap(server)
@@ -187,6 +258,8 @@ def main() -> None:
             for level, kind, payload in ancdata:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                     fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+            for fd in fds:  # received descriptors are inheritable: none may leak to a builder
+                os.set_inheritable(fd, False)
             request = marshal.loads(data)
             try:
                 pid = spawn(request, list(fds), server)

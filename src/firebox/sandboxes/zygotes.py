@@ -39,6 +39,7 @@ class Zygote:
         self._pending: dict[int, asyncio.Future[int]] = {}
         self._exits: dict[int, ExitCallback] = {}
         self._early_exits: dict[int, int] = {}
+        self._wait_writable: asyncio.Future[None] | None = None
         self._next_id = 0
 
     @property
@@ -76,7 +77,7 @@ class Zygote:
         message = marshal.dumps({"op": "spawn", "id": request_id, "spec": spec})
         rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
         try:
-            self._sock.sendmsg([message], rights)
+            await self._send(message, rights)
         except OSError as exc:
             self._pending.pop(request_id, None)
             raise ZygoteError(f"cannot reach the zygote: {exc}") from None
@@ -87,6 +88,35 @@ class Zygote:
         else:
             self._exits[pid] = on_exit
         return pid
+
+    async def _send(self, message: bytes, rights: list[tuple[int, int, bytes]]) -> None:
+        """Sends one request, waiting while the zygote's queue is full: a socket pair queues
+        only net.unix.max_dgram_qlen (10) messages, fewer than a burst of cold starts."""
+        while True:
+            sock = self._sock
+            if sock is None:
+                raise ZygoteError("the zygote exited")
+            try:
+                sock.sendmsg([message], rights)
+                return
+            except BlockingIOError:
+                with contextlib.suppress(TimeoutError):  # then look again (or at a lost zygote)
+                    await asyncio.wait_for(asyncio.shield(self._writable(sock)), timeout=1.0)
+
+    def _writable(self, sock: socket.socket) -> asyncio.Future[None]:
+        """One wake-up for every sender waiting on a full queue (add_writer keeps one callback)."""
+        if self._wait_writable is None or self._wait_writable.done():
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[None] = loop.create_future()
+
+            def ready() -> None:
+                loop.remove_writer(sock.fileno())
+                if not future.done():
+                    future.set_result(None)
+
+            loop.add_writer(sock.fileno(), ready)
+            self._wait_writable = future
+        return self._wait_writable
 
     def _on_readable(self) -> None:
         sock = self._sock
@@ -129,6 +159,7 @@ class Zygote:
         """The zygote died: its children die with it (PDEATHSIG), so report them all."""
         if self._sock is not None:
             asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            asyncio.get_running_loop().remove_writer(self._sock.fileno())
             self._sock.close()
             self._sock = None
         log.warning("zygote for %s exited", self.interpreter)

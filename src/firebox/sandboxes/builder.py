@@ -1,0 +1,222 @@
+"""The zygote's fast path: firebox-reaper builds the sandbox, the zygote forks only the runtime.
+
+Standard library only (it runs in the zygote, under every runtime's interpreter). For each
+environment the zygote starts `firebox-reaper build` with posix_spawn (no copy of its own
+image), hands it a build script (script()), and goes on serving other requests. The builder
+joins the cgroups, makes the namespaces, hands the Runtime API listener to the server, forks
+pid 1, which builds the root and pivots into it; then it tells the zygote pid 1's pid. The
+zygote forks the runtime into pid 1's PID namespace and the child joins the other namespaces
+with setns (enter()): one fork of the zygote per environment instead of three, and no
+Python process besides the runtime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import os
+import signal
+import sys
+
+import launcher
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"))  # fmt: skip
+libc = ctypes.CDLL(None, use_errno=True)
+FIRST_CGROUP_FD = 7  # the builder's fds: 0-2 stdio, 3-6 (see start()), then the cgroup files
+OWN_PID_NS = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)  # to come back to
+
+
+def script(spec: dict) -> bytes:
+    """The build script reaper.c runs (see its build_main()); the same root as build_root()."""
+    # Descriptors, opened by the zygote when the request came: a pre-built sandbox's cgroups
+    # are renamed when it is assigned, which may be before these steps run.
+    ops: list[str] = []
+    for fd in range(FIRST_CGROUP_FD, FIRST_CGROUP_FD + len(spec["cgroups"])):
+        ops += ["cgroup", str(fd)]
+    counters = FIRST_CGROUP_FD + len(spec["cgroups"])
+    ops += ["counters", str(counters), str(counters + 1)]
+    if spec["network"] == "isolated":
+        ops += ["net", str(spec["port"])]
+    root = spec["root"]
+    ops += ["ns", "private", "tmpfs", root, str(MS_NOSUID | MS_NODEV), "size=4m,mode=0755"]
+    for source in spec["system_dirs"]:
+        ops += ["bind", source, root + source, "1"]
+    for link, target in spec["symlinks"].items():
+        ops += ["symlink", target, root + link]
+    for source, target in spec["binds"]:
+        ops += ["bind", source, root + target, "1"]
+    if spec.get("deferred"):  # see launcher.build_root
+        ops += ["bind", spec["code_store"], root + "/.code", "1", "mkdir", root + "/var/task"]
+    for name, content in spec["files"].items():
+        ops += ["file", root + name, content]
+    ops += ["mkdir", root + "/opt"]
+    ops += ["tmpfs", root + "/tmp", str(MS_NOSUID | MS_NODEV), f"size={spec['tmp_mb']}m,mode=1777"]
+    ops += ["tmpfs", root + "/dev", str(MS_NOSUID | MS_NOEXEC), "size=64k,mode=0755"]
+    for device in launcher.DEVICES:
+        ops += ["bind", "/dev/" + device, f"{root}/dev/{device}", "0"]
+    for name, target in DEV_LINKS:
+        ops += ["symlink", target, f"{root}/dev/{name}"]
+    ops += ["proc", root + "/proc", "pivot", root, "hostname", spec["hostname"]]
+    ops += ["user", str(spec["uid"]), str(spec["gid"])]
+    return b"".join(op.encode() + b"\0" for op in ops)
+
+
+class Build:
+    """One environment the zygote is building: the builder, then its runtime."""
+
+    def __init__(self, spec: dict, output: int, seccomp: int) -> None:
+        self.spec = spec
+        self.output = output
+        self.seccomp = seccomp
+        self.assign = -1  # read end of the pre-built sandbox's assignment pipe
+        self.cgroups: list[int] = []  # the cgroups' procs files: the runtime joins them too
+        self.ready = -1  # the builder writes pid 1's pid here once the root is built
+        self.buffer = b""
+        self.builder_pid = 0
+        self.builder_status: int | None = None
+        self.runtime_pid = 0
+        self.runtime_status: int | None = None
+
+    def close_fds(self) -> None:
+        for fd in (self.output, self.seccomp, self.assign, self.ready, *self.cgroups):
+            if fd >= 0:
+                os.close(fd)
+        self.output = self.seccomp = self.assign = self.ready = -1
+        self.cgroups = []
+
+    def finished(self) -> bool:
+        """Both processes reaped (or the runtime never started): time to report."""
+        return self.builder_status is not None and (
+            not self.runtime_pid or self.runtime_status is not None
+        )
+
+    def status(self) -> int:
+        """What the server sees as the environment's exit: the runtime's, if it ran."""
+        if self.runtime_pid and self.runtime_status is not None:
+            return self.runtime_status
+        return self.builder_status if self.builder_status is not None else 9
+
+
+def _high(fd: int) -> int:
+    """A close-on-exec copy at 10 or above, so dup2 onto 0..6 cannot clobber a source."""
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+
+
+def start(spec: dict, output: int, channel: int, seccomp: int) -> Build:
+    """Starts firebox-reaper build; the caller then watches build.ready."""
+    build = Build(spec, output, seccomp)
+    build.cgroups = [os.open(procs, os.O_WRONLY | os.O_CLOEXEC) for procs in spec["cgroups"]]
+    memory = spec["memory_cgroup"]
+    counters = [os.open(f"{memory}/memory.{name}", os.O_RDONLY | os.O_CLOEXEC)
+                for name in ("oom_control", "failcnt")]  # fmt: skip
+    ready_read, ready_write = os.pipe()
+    assign_write = -1
+    if spec.get("deferred"):
+        build.assign, assign_write = os.pipe()
+    script_read, script_write = os.pipe()
+    try:
+        os.write(script_write, script(spec))  # a few KB: fits the pipe's buffer
+    finally:
+        os.close(script_write)
+    null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    sources = [null, output, output, channel, script_read, ready_write, assign_write]
+    sources += [*build.cgroups, *counters]  # from FIRST_CGROUP_FD on
+    high = [_high(fd if fd >= 0 else null) for fd in sources]  # (6: /dev/null if unused)
+    try:
+        build.builder_pid = os.posix_spawn(
+            spec["reaper"],
+            ["firebox-reaper", "build", "3", "4", "5", "6" if assign_write >= 0 else "-1"],
+            {},
+            file_actions=[(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(high)],
+            setsid=True,
+        )
+    except OSError:
+        os.close(ready_read)
+        build.close_fds()
+        raise
+    finally:
+        for fd in {*high, *counters, null, script_read, ready_write, assign_write} - {-1}:
+            os.close(fd)
+    build.ready = ready_read
+    return build
+
+
+def fork_runtime(build: Build, pid1: int, run: object) -> int:
+    """Forks the runtime into pid 1's namespaces; returns its pid (0 if the sandbox is gone)."""
+    kinds = ["ipc", "uts", "mnt"]
+    if build.spec["network"] == "isolated":
+        kinds.insert(0, "net")
+    namespaces = {}
+    try:
+        pid_ns = os.open(f"/proc/{pid1}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        for kind in kinds:
+            namespaces[kind] = os.open(f"/proc/{pid1}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        for fd in namespaces.values():
+            os.close(fd)
+        return 0  # pid 1 is already gone: the builder's exit reports it
+    try:
+        launcher.check(libc.setns(pid_ns, CLONE_NEWPID), "setns(pid)")
+        try:
+            pid = os.fork()
+        except OSError:
+            libc.setns(OWN_PID_NS, CLONE_NEWPID)
+            raise
+        if pid == 0:
+            _runtime_child(build, namespaces, run)
+        libc.setns(OWN_PID_NS, CLONE_NEWPID)  # the zygote's next children are its own again
+        return pid
+    finally:
+        os.close(pid_ns)
+        for fd in namespaces.values():
+            os.close(fd)
+
+
+NS_FLAGS = {"net": CLONE_NEWNET, "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS, "mnt": CLONE_NEWNS}
+
+
+def _runtime_child(build: Build, namespaces: dict, run: object) -> None:
+    """In the forked runtime: join the sandbox, give up everything, start the runtime."""
+    try:
+        spec = build.spec
+        os.setsid()
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(build.output, 1)
+        os.dup2(build.output, 2)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        kept = {0, 1, 2, build.seccomp, build.assign, *build.cgroups, *namespaces.values()}
+        for name in os.listdir("/proc/self/fd"):  # nothing of the zygote's leaks inside
+            if int(name) not in kept:
+                with contextlib.suppress(OSError):
+                    os.close(int(name))
+        libc.prctl(launcher.PR_SET_PDEATHSIG, launcher.SIGKILL, 0, 0, 0)
+        for fd in build.cgroups:
+            os.write(fd, b"0")  # this process (its pid here would be the sandbox's)
+            os.close(fd)
+        for kind, fd in namespaces.items():  # mnt last: it moves this process's root
+            launcher.check(libc.setns(fd, NS_FLAGS[kind]), f"setns({kind})")
+            os.close(fd)
+        os.chdir("/")
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (spec["nofile"], spec["nofile"]))
+        launcher.drop_privileges(spec, 0)
+        launcher.load_seccomp(build.seccomp)
+        if spec.get("deferred"):
+            spec["environ_fd"] = build.assign  # see launcher.wait_for_environment
+        else:
+            os.chdir(spec["cwd"])
+            if spec.get("outbound"):
+                launcher.wait_for_interface(spec["outbound"])
+        run(spec)  # type: ignore[operator]
+    except BaseException as exc:
+        print(f"firebox sandbox: the runtime failed to start: {exc!r}", file=sys.stderr,
+              flush=True)  # fmt: skip
+    os._exit(1)
