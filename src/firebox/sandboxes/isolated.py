@@ -75,6 +75,7 @@ class IsolatedSandbox:
         self._zygote_pid: int | None = None
         self._exit_write = -1
         self._adopted = False
+        self._counted = False  # counted in factory.starting until initialised or killed
         if factory.network == "host":
             self._host_listener = PlainListener()
             self.runtime_api_address = self._host_listener.address
@@ -161,6 +162,9 @@ class IsolatedSandbox:
                 self.kill()  # the caller falls back to a fresh sandbox
                 raise
             return
+        if not self.prebuilt:  # an on-demand start: the reserve waits until it is done
+            self.factory.starting += 1
+            self._counted = True
         zygotes = self.factory.zygotes
         if zygotes is None:
             self.start_exec()
@@ -292,6 +296,7 @@ class IsolatedSandbox:
         return self._returncode
 
     def kill(self) -> None:
+        self._started()
         if self.state is SandboxState.DEAD:
             return
         self.state = SandboxState.DEAD
@@ -329,7 +334,13 @@ class IsolatedSandbox:
         self.factory.release_cgroup(self.cgroup)
         self.factory.release_uid(self.uid)
 
+    def _started(self) -> None:
+        if self._counted:
+            self._counted = False
+            self.factory.starting -= 1
+
     def initialised(self) -> None:
+        self._started()
         self.cgroup.limit_cpu(self.spec.memory_mb)
 
     def max_memory_mb(self) -> int:
@@ -386,6 +397,7 @@ class IsolatedSandboxFactory:
         self.reaches_host = network == "host"
         self.zygotes = zygotes  # None: a fresh launcher program per environment
         self.reserve: SandboxReserve | None = None  # pre-built sandboxes (needs zygotes)
+        self.starting = 0  # on-demand sandboxes not yet initialised
         # Outbound access for isolated namespaces; without it they reach nothing but loopback.
         self.slirp4netns = shutil.which("slirp4netns") if network == "isolated" else None
         self.root_dir = data_dir / "sandbox-root"  # a mount point, only used inside namespaces

@@ -188,11 +188,21 @@ def wait_for_interface(name: str, limit_s: float = 2.0) -> None:
         time.sleep(0.0005)
 
 
+def last_cap() -> int:
+    """The highest capability number this kernel knows (read once: a zygote's children ask)."""
+    global LAST_CAP
+    if LAST_CAP < 0:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            LAST_CAP = int(f.read())
+    return LAST_CAP
+
+
+LAST_CAP = -1
+
+
 def drop_privileges(spec: Spec, monitor_pid: int) -> None:
     """Unprivileged uid/gid, no groups, no capabilities, no way back."""
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        last_cap = int(f.read())
-    for cap in range(last_cap + 1):
+    for cap in range(last_cap() + 1):
         check(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop capability")
     libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
     os.setgroups([])

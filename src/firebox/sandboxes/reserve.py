@@ -52,6 +52,7 @@ class SandboxReserve:
         self._taken: dict[str, collections.deque[float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._rechecks: dict[str, asyncio.TimerHandle] = {}
+        self._deferred: set[str] = set()
         self._closed = False
 
     def take(self, interpreter: str) -> IsolatedSandbox | None:
@@ -93,9 +94,13 @@ class SandboxReserve:
                 self._rechecks[interpreter] = asyncio.get_running_loop().call_later(
                     WINDOW_S, self._recheck, interpreter
                 )
-        # One build at a time per interpreter: a reserve that refills in parallel competes for
-        # the CPU with the very cold starts (and bursts) it is there to speed up.
+        # One build at a time per interpreter, and none while on-demand sandboxes are starting:
+        # a reserve that refills in parallel competes for the CPU with the very cold starts
+        # (and bursts) it is there to speed up.
         if self._building.get(interpreter, 0):
+            return
+        if self.factory.starting and len(self._ready.get(interpreter, ())) < target:
+            self._later(interpreter)
             return
         if len(self._ready.get(interpreter, ())) >= target:
             return
@@ -107,6 +112,19 @@ class SandboxReserve:
         task = loop.create_task(self._build(interpreter))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _later(self, interpreter: str) -> None:
+        """Looks again after REFILL_DELAY_S (once: a burst asks on every take)."""
+        if interpreter in self._deferred:
+            return
+        self._deferred.add(interpreter)
+
+        def again() -> None:
+            self._deferred.discard(interpreter)
+            self.want(interpreter)
+
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().call_later(REFILL_DELAY_S, again)
 
     async def _build(self, interpreter: str) -> None:
         from firebox.sandboxes.isolated import IsolatedSandbox
