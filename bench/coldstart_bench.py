@@ -189,13 +189,11 @@ def app_cold_starts(flags: list[str], files: dict[str, str | bytes], samples: in
             while (
                 "--no-precompile" not in flags
                 and time.monotonic() < deadline
-                and not any(
-                    p.name.endswith(".pycache")
-                    and any(not c.name.startswith(".") for c in p.iterdir())
-                    for p in cache.iterdir()
+                and not all(
+                    any(cache.glob(f"{p.name}.compiled-*")) for p in cache.iterdir() if p.is_dir()
                 )
             ):
-                time.sleep(0.05)  # the background compile of the (shared) package
+                time.sleep(0.05)  # the background compile of the package (see precompile.py)
             if not flags:
                 wait_reserve(server, 2)
             times.append(raw_invoke(conn, f"app-{i}", HTTP_EVENT))
