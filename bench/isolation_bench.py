@@ -42,15 +42,23 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
+def parents() -> dict[int, int]:
+    """Every process's parent, from /proc."""
+    found = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            children.setdefault(int(stat[1]), []).append(int(entry))
+            found[int(entry)] = int(stat[1])
+    return found
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents().items():
+        children.setdefault(ppid, []).append(pid)
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
@@ -68,17 +76,14 @@ def environments(server: Server) -> list[dict[str, Any]]:
 
 def helpers(server_pid: int) -> list[int]:
     """Per-environment helpers the server started (slirp4netns)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                comm = Path(f"/proc/{entry}/comm").read_text().strip()
-            except OSError:
-                continue
-            if comm == "slirp4netns" and int(stat[1]) == server_pid:
-                found.append(int(entry))
-    return found
+    return [p for p, ppid in parents().items() if ppid == server_pid and comm(p) == "slirp4netns"]
+
+
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def pid_namespace(pid: int) -> str:
@@ -90,16 +95,7 @@ def pid_namespace(pid: int) -> str:
 
 def zygotes(server_pid: int) -> list[int]:
     """The server's zygotes (not the runtimes forked from them, which share their cmdline)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and "zygote.py" in cmdline(int(entry)):
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == server_pid:
-                found.append(int(entry))
-    return found
+    return [p for p, ppid in parents().items() if ppid == server_pid and "zygote.py" in cmdline(p)]
 
 
 def cmdline(pid: int) -> str:

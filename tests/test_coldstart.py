@@ -182,11 +182,6 @@ def test_idle_environment_waits_in_the_small_reaper(
         assert os.path.basename(os.readlink(f"/proc/{pid}/exe")).startswith("firebox-reaper-")
 
 
-def parent(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        return int(next(line.split()[1] for line in f if line.startswith("PPid:")))
-
-
 PRECOMPILED = {
     "app.py": (
         "import sys\n"

@@ -12,6 +12,7 @@ Python process besides the runtime.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import os
@@ -22,9 +23,8 @@ import launcher
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
-DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"))  # fmt: skip
+# The namespaces a runtime joins, in order: mnt last, as it moves the process's root.
+NS_FLAGS = {"net": CLONE_NEWNET, "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS, "mnt": CLONE_NEWNS}
 libc = ctypes.CDLL(None, use_errno=True)
 MAX_FD = 1 << 20  # above any descriptor (RLIMIT_NOFILE's hard limit is at most this)
 FIRST_CGROUP_FD = 7  # the builder's fds: 0-2 stdio, 3-6 (see start()), then the cgroup files
@@ -33,7 +33,7 @@ launcher.last_cap()  # read here, once: every runtime forked from this zygote ne
 
 
 def script(spec: dict) -> bytes:
-    """The build script reaper.c runs (see its build_main()); the same root as build_root()."""
+    """The build script reaper.c runs (see its build_main()): the root of launcher.root_steps()."""
     # Descriptors, opened by the zygote when the request came: a pre-built sandbox's cgroups
     # are renamed when it is assigned, which may be before these steps run.
     ops: list[str] = []
@@ -43,27 +43,10 @@ def script(spec: dict) -> bytes:
     ops += ["counters", str(counters), str(counters + 1)]
     if spec["network"] == "isolated":
         ops += ["net", str(spec["port"])]
-    root = spec["root"]
-    ops += ["ns", "private", "tmpfs", root, str(MS_NOSUID | MS_NODEV), "size=4m,mode=0755"]
-    for source in spec["system_dirs"]:
-        ops += ["bind", source, root + source, "1"]
-    for link, target in spec["symlinks"].items():
-        ops += ["symlink", target, root + link]
-    for source, target in spec["binds"]:
-        ops += ["bind", source, root + target, "1"]
-    if spec.get("deferred"):  # see launcher.build_root
-        ops += ["bind", spec["code_store"], root + "/.code", "1", "mkdir", root + "/var/task"]
-    for name, content in spec["files"].items():
-        ops += ["file", root + name, content]
-    ops += ["mkdir", root + "/opt"]
-    ops += ["tmpfs", root + "/tmp", str(MS_NOSUID | MS_NODEV), f"size={spec['tmp_mb']}m,mode=1777"]
-    ops += ["tmpfs", root + "/dev", str(MS_NOSUID | MS_NOEXEC), "size=64k,mode=0755"]
-    for device in launcher.DEVICES:
-        ops += ["bind", "/dev/" + device, f"{root}/dev/{device}", "0"]
-    for name, target in DEV_LINKS:
-        ops += ["symlink", target, f"{root}/dev/{name}"]
-    ops += ["proc", root + "/proc", "pivot", root, "hostname", spec["hostname"]]
-    ops += ["user", str(spec["uid"]), str(spec["gid"])]
+    ops.append("ns")
+    for step in launcher.root_steps(spec):
+        ops += step
+    ops += ["hostname", spec["hostname"], "user", str(spec["uid"]), str(spec["gid"])]
     return b"".join(op.encode() + b"\0" for op in ops)
 
 
@@ -89,6 +72,11 @@ class Build:
                 os.close(fd)
         self.output = self.seccomp = self.assign = self.ready = -1
         self.cgroups = []
+
+    def kill(self, sig: int) -> None:
+        """Signals the monitor: SIGTERM to report and end the sandbox, SIGKILL to just end it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.builder_pid, sig)
 
     def finished(self) -> bool:
         """Both processes reaped (or the runtime never started): time to report."""
@@ -149,9 +137,8 @@ def start(spec: dict, output: int, channel: int, seccomp: int) -> Build:
 
 def fork_runtime(build: Build, pid1: int, run: object) -> int:
     """Forks the runtime into pid 1's namespaces; returns its pid (0 if the sandbox is gone)."""
-    kinds = ["ipc", "uts", "mnt"]
-    if build.spec["network"] == "isolated":
-        kinds.insert(0, "net")
+    isolated = build.spec["network"] == "isolated"
+    kinds = [kind for kind in NS_FLAGS if kind != "net" or isolated]
     namespaces = {}
     try:
         pid_ns = os.open(f"/proc/{pid1}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -176,9 +163,6 @@ def fork_runtime(build: Build, pid1: int, run: object) -> int:
         os.close(pid_ns)
         for fd in namespaces.values():
             os.close(fd)
-
-
-NS_FLAGS = {"net": CLONE_NEWNET, "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS, "mnt": CLONE_NEWNS}
 
 
 def _runtime_child(build: Build, namespaces: dict, run: object) -> None:

@@ -97,46 +97,71 @@ def setup_network(channel: _socket.socket, port: int) -> None:
     listener.close()
 
 
-def build_root(spec: Spec) -> None:
-    """A tmpfs root holding read-only system directories, the code and a private /tmp."""
+DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"))  # fmt: skip
+
+
+def root_steps(spec: Spec) -> list:
+    """The sandbox's root, step by step: run here by build_root(), or by firebox-reaper from
+    the script builder.script() makes of them (the step names are reaper.c's)."""
     root = spec["root"]
-    mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks to the host
-    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
-    for source in spec["system_dirs"]:
-        bind(source, root + source)
-    for link, target in spec["symlinks"].items():
-        os.symlink(target, root + link)
-    for source, target in spec["binds"]:
-        bind(source, root + target)
+    # Private first: nothing mounted afterwards leaks to the host.
+    steps = [("private",), ("tmpfs", root, str(MS_NOSUID | MS_NODEV), "size=4m,mode=0755")]
+    steps += [("bind", source, root + source, "1") for source in spec["system_dirs"]]
+    steps += [("symlink", target, root + link) for link, target in spec["symlinks"].items()]
+    steps += [("bind", source, root + target, "1") for source, target in spec["binds"]]
     if spec.get("deferred"):
         # A pre-built environment holds the whole code store at /.code until it is assigned:
         # the monitor binds the function's package from there to /var/task, then unmounts
         # /.code (see assign()). No function code runs before that.
-        bind(spec["code_store"], root + "/.code")
-        os.makedirs(root + "/var/task", exist_ok=True)
-    for name, content in spec["files"].items():
-        os.makedirs(os.path.dirname(root + name), exist_ok=True)
-        with open(root + name, "w") as f:
-            f.write(content)
-    os.makedirs(root + "/opt", exist_ok=True)
-    os.makedirs(root + "/tmp")
-    mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
-          f"size={spec['tmp_mb']}m,mode=1777")  # fmt: skip
-    os.makedirs(root + "/dev")
-    mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755")
-    for device in DEVICES:
-        bind("/dev/" + device, f"{root}/dev/{device}", read_only=False)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):  # fmt: skip
-        os.symlink(target, f"{root}/dev/{name}")
-    os.makedirs(root + "/proc")
-    mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    os.makedirs(root + "/.old")
-    check(libc.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.old").encode()), "pivot_root")
-    os.chdir("/")
-    check(libc.umount2(b"/.old", MNT_DETACH), "umount old root")
-    os.rmdir("/.old")
-    mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        steps += [("bind", spec["code_store"], root + "/.code", "1"), ("mkdir", root + "/var/task")]
+    steps += [("file", root + name, content) for name, content in spec["files"].items()]
+    tmp, dev = f"size={spec['tmp_mb']}m,mode=1777", "size=64k,mode=0755"
+    steps += [("mkdir", root + "/opt"),
+              ("tmpfs", root + "/tmp", str(MS_NOSUID | MS_NODEV), tmp),
+              ("tmpfs", root + "/dev", str(MS_NOSUID | MS_NOEXEC), dev)]  # fmt: skip
+    steps += [("bind", "/dev/" + device, f"{root}/dev/{device}", "0") for device in DEVICES]
+    steps += [("symlink", target, f"{root}/dev/{name}") for name, target in DEV_LINKS]
+    steps += [("proc", root + "/proc"), ("pivot", root)]
+    return steps
+
+
+def run_step(op: str, *args: str) -> None:
+    """One of root_steps() (what reaper.c's pid1_build() does for the same step)."""
+    if op == "private":
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+    elif op == "tmpfs":
+        os.makedirs(args[0], exist_ok=True)
+        mount("tmpfs", args[0], "tmpfs", int(args[1]), args[2])
+    elif op == "bind":
+        bind(args[0], args[1], read_only=args[2] == "1")
+    elif op == "symlink":
+        os.symlink(args[0], args[1])
+    elif op == "file":
+        os.makedirs(os.path.dirname(args[0]), exist_ok=True)
+        with open(args[0], "w") as f:
+            f.write(args[1])
+    elif op == "mkdir":
+        os.makedirs(args[0], exist_ok=True)
+    elif op == "proc":
+        os.makedirs(args[0], exist_ok=True)
+        mount("proc", args[0], "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    elif op == "pivot":
+        root = args[0]
+        os.makedirs(root + "/.old")
+        check(libc.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.old").encode()), "pivot_root")
+        os.chdir("/")
+        check(libc.umount2(b"/.old", MNT_DETACH), "umount old root")
+        os.rmdir("/.old")
+        mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    else:
+        raise ValueError(f"unknown build step {op}")
+
+
+def build_root(spec: Spec) -> None:
+    """A tmpfs root holding read-only system directories, the code and a private /tmp."""
+    for step in root_steps(spec):
+        run_step(*step)
 
 
 def assign(channel: _socket.socket, ready_fd: int, assign_fd: int, status_fd: int) -> None:

@@ -184,13 +184,8 @@ def on_ready(fd: int) -> None:
         if build.runtime_pid:
             BUILDS[build.runtime_pid] = build
         else:
-            kill_builder(build, signal.SIGKILL)
+            build.kill(signal.SIGKILL)
     build.close_fds()  # the runtime has its copies; the zygote keeps none
-
-
-def kill_builder(build: object, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(build.builder_pid, sig)  # type: ignore[attr-defined]
 
 
 def reap(server: socket.socket) -> None:
@@ -211,7 +206,7 @@ def reap(server: socket.socket) -> None:
             build.runtime_status = status
             if build.builder_status is None:
                 # The monitor reports the memory it saw, then ends the sandbox.
-                kill_builder(build, signal.SIGTERM)
+                build.kill(signal.SIGTERM)
         if build.finished():
             if build.ready >= 0:
                 READY.pop(build.ready, None)
