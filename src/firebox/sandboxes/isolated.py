@@ -21,7 +21,7 @@ from firebox.sandboxes.base import SandboxSpec, SandboxState
 from firebox.sandboxes.cgroups import EnvironmentCgroup, ServerGroups
 from firebox.sandboxes.process import PlainListener
 from firebox.sandboxes.reserve import SandboxReserve
-from firebox.sandboxes.zygotes import ZYGOTE, Zygotes, wait_status_to_code
+from firebox.sandboxes.zygotes import ZYGOTE, Zygote, Zygotes, wait_status_to_code
 
 log = logging.getLogger("firebox.sandboxes")
 
@@ -73,6 +73,7 @@ class IsolatedSandbox:
         self._slirp: subprocess.Popen[bytes] | None = None
         self._slirp_exit_fd = -1
         self._zygote_pid: int | None = None
+        self._zygote: Zygote | None = None
         self._exit_write = -1
         self._adopted = False
         self._counted = False  # counted in factory.starting until initialised or killed
@@ -172,7 +173,7 @@ class IsolatedSandbox:
         # Python runtimes start in-process in the zygote of their interpreter; others are
         # exec'd from the zygote of the server's own interpreter.
         interpreter = self.spec.interpreter or sys.executable
-        zygote = await zygotes.get(interpreter)
+        zygote = self._zygote = await zygotes.get(interpreter)
         seccomp_fd, child_channel, read_fd, write_fd = self._prepare()
         exit_read, self._exit_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         spec = self._launch_spec()
@@ -233,6 +234,12 @@ class IsolatedSandbox:
         except OSError:
             self.kill()
             raise
+
+    async def built(self) -> bool:
+        """Whether the sandbox is complete, runtime and all (waits for the zygote to say so)."""
+        if self._zygote is None or self._zygote_pid is None:
+            return self._proc is not None  # a launcher program builds in one go
+        return await self._zygote.built(self._zygote_pid)
 
     async def prepare_listener(self) -> None:
         """For pre-built sandboxes: receive the listener (and attach outbound) ahead of time."""

@@ -144,6 +144,9 @@ class SandboxReserve:
         try:
             await sandbox.start()
             await sandbox.prepare_listener()
+            # Only a complete sandbox is ready: its listener comes before its root is built.
+            if not await sandbox.built():
+                raise OSError("it ended while it was being built")
         except Exception as exc:  # a failed build only shrinks the reserve
             log.warning("could not pre-build a sandbox for %s: %s", interpreter, exc)
             sandbox.kill()

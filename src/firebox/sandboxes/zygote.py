@@ -16,6 +16,7 @@ fallback without a C compiler.
 Protocol (SOCK_SEQPACKET, one marshalled dict per message):
   server → zygote  {"op": "spawn", "id": N, "spec": {...}}  + fds [output, channel, seccomp]
   zygote → server  {"op": "spawned", "id": N, "pid": P}  or  {"op": "failed", "id": N, ...}
+  zygote → server  {"op": "built", "pid": P}   (its runtime exists: the sandbox is complete)
   zygote → server  {"op": "exit", "pid": P, "status": S}   (the wait status, as os.wait gives it)
 P is the environment's first process (its process group); S is its runtime's wait status.
 Standard library only, Python 3.8+: it runs under every runtime's own interpreter.
@@ -160,7 +161,7 @@ def send(server: socket.socket, message: dict) -> None:
     server.send(marshal.dumps(message))
 
 
-def on_ready(fd: int) -> None:
+def on_ready(fd: int, server: socket.socket) -> None:
     """The builder wrote pid 1's pid (root built) or gave up: fork the runtime, or not."""
     import builder
     import launcher
@@ -183,6 +184,7 @@ def on_ready(fd: int) -> None:
             print(f"firebox zygote: {exc}", file=sys.stderr, flush=True)
         if build.runtime_pid:
             BUILDS[build.runtime_pid] = build
+            send(server, {"op": "built", "pid": build.builder_pid})
         else:
             build.kill(signal.SIGKILL)
     build.close_fds()  # the runtime has its copies; the zygote keeps none
@@ -239,7 +241,7 @@ def main() -> None:
         ready, _, _ = select.select([server, wake_read, *READY], [], [])
         for fd in ready:
             if fd in READY:
-                on_ready(fd)
+                on_ready(fd, server)
         if wake_read in ready:
             os.read(wake_read, 4096)
             reap(server)
@@ -259,6 +261,8 @@ def main() -> None:
             try:
                 pid = spawn(request, list(fds), server)
                 send(server, {"op": "spawned", "id": request["id"], "pid": pid})
+                if not request["spec"].get("reaper"):  # the launcher forks its runtime itself
+                    send(server, {"op": "built", "pid": pid})
             except OSError as exc:
                 send(server, {"op": "failed", "id": request["id"], "error": str(exc)})
             reap(server)

@@ -40,6 +40,7 @@ class Zygote:
         self._exits: dict[int, ExitCallback] = {}
         self._early_exits: dict[int, int] = {}
         self._wait_writable: asyncio.Future[None] | None = None
+        self._built: dict[int, asyncio.Future[bool]] = {}  # pid → whether its runtime exists
         self._next_id = 0
 
     @property
@@ -118,6 +119,18 @@ class Zygote:
             self._wait_writable = future
         return self._wait_writable
 
+    def built(self, pid: int) -> asyncio.Future[bool]:
+        """True once the environment's runtime exists; False if it ended before that."""
+        future = self._built.get(pid)
+        if future is None:
+            future = self._built[pid] = asyncio.get_running_loop().create_future()
+        return future
+
+    def _settle_built(self, pid: int, value: bool) -> None:
+        future = self.built(pid)
+        if not future.done():
+            future.set_result(value)
+
     def _on_readable(self) -> None:
         sock = self._sock
         if sock is None:
@@ -148,7 +161,11 @@ class Zygote:
             future = self._pending.pop(message["id"], None)
             if future is not None and not future.done():
                 future.set_exception(ZygoteError(message.get("error", "spawn failed")))
+        elif op == "built":
+            self._settle_built(message["pid"], True)
         elif op == "exit":
+            self._settle_built(message["pid"], False)
+            self._built.pop(message["pid"], None)
             callback = self._exits.pop(message["pid"], None)
             if callback is not None:
                 callback(message["status"])
@@ -169,6 +186,9 @@ class Zygote:
         self._pending.clear()
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(ZygoteError(f"zygote for {self.interpreter} did not start"))
+        for pid in list(self._built):
+            self._settle_built(pid, False)
+        self._built.clear()
         exits, self._exits = self._exits, {}
         for callback in exits.values():
             callback(9)  # as if killed: wait status of SIGKILL
