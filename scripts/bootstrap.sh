@@ -34,7 +34,10 @@ fi
 if command -v apt-get >/dev/null; then
     [ -x /usr/bin/python3.11 ] || apt_install python3.11
     command -v zip >/dev/null || apt_install zip
-    # Outbound network for isolated environments (user-mode TCP/IP, host loopback excluded).
+    # Outbound network for isolated environments: a bridge with NAT (ip, nft), or where that
+    # cannot be set up, slirp4netns (user-mode TCP/IP, host loopback excluded).
+    command -v ip >/dev/null || apt_install iproute2
+    command -v nft >/dev/null || apt_install nftables
     command -v slirp4netns >/dev/null || apt_install slirp4netns
     # Builds firebox-reaper, the few-KB program idle environments wait in (sandboxes/reaper.c).
     apt_install gcc libc6-dev

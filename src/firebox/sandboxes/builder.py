@@ -41,6 +41,8 @@ def script(spec: dict) -> bytes:
         ops += ["cgroup", str(fd)]
     counters = FIRST_CGROUP_FD + len(spec["cgroups"])
     ops += ["counters", str(counters), str(counters + 1)]
+    if spec.get("veth"):
+        ops += ["outbound", *spec["veth"]]  # attached before net sends the listener
     if spec["network"] == "isolated":
         ops += ["net", str(spec["port"])]
     ops.append("ns")
@@ -112,6 +114,8 @@ def start(spec: dict, output: int, channel: int, seccomp: int) -> Build:
         os.write(script_write, script(spec))  # a few KB: fits the pipe's buffer
     finally:
         os.close(script_write)
+    if spec.get("veth"):
+        spec["outbound"] = None  # ready before the listener is sent: nothing to wait for
     null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     sources = [null, output, output, channel, script_read, ready_write, assign_write]
     sources += [*build.cgroups, *counters]  # from FIRST_CGROUP_FD on

@@ -19,6 +19,7 @@ from typing import Any
 from firebox.sandboxes import launcher, reaper
 from firebox.sandboxes.base import SandboxSpec, SandboxState
 from firebox.sandboxes.cgroups import EnvironmentCgroup, ServerGroups
+from firebox.sandboxes.networks import SandboxNetwork
 from firebox.sandboxes.process import PlainListener
 from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import ZYGOTE, Zygote, Zygotes, wait_status_to_code
@@ -66,6 +67,7 @@ class IsolatedSandbox:
         self.uid = factory.allocate_uid()
         name = f"{spec.label}.{spec.env_id}" if spec.label else spec.env_id
         self.cgroup = EnvironmentCgroup(name, factory.instance)
+        self.lease = factory.net.lease() if factory.net else None  # its veth and address
         self._proc: subprocess.Popen[bytes] | None = None
         self._returncode: int | None = None
         self._channel: socket.socket | None = None
@@ -107,7 +109,10 @@ class IsolatedSandbox:
             "environ": environ,
             "cgroups": self.cgroup.procs_files,
             "network": self.factory.network,
-            "outbound": "tap0" if self.factory.slirp4netns else None,
+            # The interface the runtime waits for, when it is attached after the listener
+            # was sent (slirp4netns, or `firebox-reaper outbound` for launcher programs).
+            "outbound": "tap0" if self.factory.slirp4netns else "eth0" if self.lease else None,
+            "veth": self.lease.args() if self.lease else None,
             "memory_cgroup": str(self.cgroup.path("memory")),
             "port": RUNTIME_API_PORT,
             # For runtimes started in-process by a zygote: host paths → paths inside.
@@ -200,6 +205,12 @@ class IsolatedSandbox:
             os.close(fd)
         self.cgroup.remove()
         self.factory.release_uid(self.uid)
+        self._release_lease()
+
+    def _release_lease(self) -> None:
+        if self.lease is not None and self.factory.net is not None:
+            self.factory.net.release(self.lease)
+        self.lease = None
 
     def _on_zygote_exit(self, status: int) -> None:
         self._returncode = wait_status_to_code(status)
@@ -273,6 +284,12 @@ class IsolatedSandbox:
         sock.setblocking(False)
         if self.factory.slirp4netns and self.pid is not None:
             self._start_outbound(self.factory.slirp4netns, self.pid)
+        elif self.lease and self._proc is not None and self.factory.reaper:
+            # A launcher program's namespace (the builder attaches its own while it builds).
+            attached = subprocess.run([str(self.factory.reaper), "outbound", str(self._proc.pid),
+                                       *self.lease.args()], stdin=subprocess.DEVNULL)  # fmt: skip
+            if attached.returncode != 0:
+                log.warning("environment %s has no outbound network", self.spec.env_id)
         return sock
 
     def _start_outbound(self, slirp4netns: str, pid: int) -> None:
@@ -340,6 +357,7 @@ class IsolatedSandbox:
             self._slirp = None
         self.factory.release_cgroup(self.cgroup)
         self.factory.release_uid(self.uid)
+        self._release_lease()
 
     def _started(self) -> None:
         if self._counted:
@@ -405,8 +423,6 @@ class IsolatedSandboxFactory:
         self.zygotes = zygotes  # None: a fresh launcher program per environment
         self.reserve: SandboxReserve | None = None  # pre-built sandboxes (needs zygotes)
         self.starting = 0  # on-demand sandboxes not yet initialised
-        # Outbound access for isolated namespaces; without it they reach nothing but loopback.
-        self.slirp4netns = shutil.which("slirp4netns") if network == "isolated" else None
         self.root_dir = data_dir / "sandbox-root"  # a mount point, only used inside namespaces
         self.code_store = data_dir / "code"  # mounted whole in pre-built sandboxes until assigned
         # Names this server's cgroups: a second firebox (another data dir) has its own.
@@ -437,6 +453,16 @@ class IsolatedSandboxFactory:
         }
         self.groups = ServerGroups(self.instance)
         self.reaper = reaper.build(reaper.cache_dir(data_dir))
+        # Outbound access for isolated namespaces: the server's bridge (which only the server
+        # itself sets up), else a slirp4netns per environment, else loopback only.
+        self.net = (
+            SandboxNetwork.setup(self.instance, self.resolv_conf)
+            if network == "isolated" and sweep and self.reaper
+            else None
+        )
+        self.slirp4netns = (
+            shutil.which("slirp4netns") if network == "isolated" and self.net is None else None
+        )
         if sweep:  # only the server itself: `firebox doctor` must never touch a live server
             self.groups.sweep()
 
@@ -483,3 +509,5 @@ class IsolatedSandboxFactory:
 
     def close(self) -> None:
         self.groups.close()
+        if self.net is not None:
+            self.net.close()

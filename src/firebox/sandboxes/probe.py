@@ -167,7 +167,7 @@ def _confined(report: dict[str, str]) -> bool:
 
 def _isolated(report: dict[str, str], network: str) -> list[Protection]:
     net = (
-        Protection("network", True, "own network namespace: loopback and the Runtime API only")
+        Protection("network", True, "own network namespace: outbound, not host loopback or peers")
         if network == "isolated"
         else Protection("network", False, "host mode: the function shares the host network")
     )

@@ -11,6 +11,8 @@
  *       outside pid 1: waits for it, sends the memory report over CHANNEL_FD, then exits the
  *       way the runtime did, so its parent sees the runtime's own status. A pre-built
  *       sandbox (READY_FD and ASSIGN_FD not -1) first waits for its function (see assign()).
+ *   firebox-reaper outbound PID HOST_IF BRIDGE_INDEX ADDRESS PREFIX GATEWAY
+ *       gives PID's network namespace a way out through the server's bridge (outbound.c).
  *   firebox-reaper build CHANNEL_FD SCRIPT_FD READY_FD ASSIGN_FD
  *       builds a whole sandbox from the script the zygote wrote (see build_main() and
  *       builder.py), stays as its monitor, and pid 1 becomes its init. The zygote then forks
@@ -41,6 +43,12 @@
 #include <grp.h>
 
 static int number(const char *text) { return (int)strtol(text, NULL, 10); }
+
+/* outbound.c */
+int outbound_rtnl(void);
+int outbound_attach(int rtnl, const char *host_if, unsigned bridge, const char *address,
+                    int prefix, const char *gateway);
+int outbound_main(char **argv);
 
 static int init_main(pid_t runtime, int status_fd) {
     /* Not dumpable (exec reset it): the runtime shares this uid but may not read our memory. */
@@ -210,8 +218,11 @@ static int monitor_main(pid_t child, int status_fd, int channel, int oom_fd, int
  * the new PID and mount namespaces), pid 1 those after it:
  *   cgroup FD                    join a cgroup (writes "0", this process, to its procs file)
  *   counters OOM_FD FAILCNT_FD   the memory cgroup's counters, for the final report
- *   net PORT                     own network namespace, loopback up, the Runtime API
- *                                listener on 127.0.0.1:PORT sent to the server over CHANNEL
+ *   outbound HOST_IF BRIDGE_INDEX ADDRESS PREFIX GATEWAY
+ *                                (before net) give the namespace net makes a veth to the bridge
+ *   net PORT                     own network namespace, loopback up (and outbound attached),
+ *                                the Runtime API listener on 127.0.0.1:PORT sent to the server
+ *                                over CHANNEL: once it arrives, the network is ready
  *   ns                           new mount/PID/IPC/UTS namespaces; fork pid 1
  *   private | tmpfs DIR FLAGS DATA | bind SRC DST RO | symlink TARGET LINK |
  *   file PATH CONTENT | mkdir DIR | proc DIR | pivot ROOT | hostname NAME | user UID GID
@@ -279,6 +290,9 @@ static void bind_op(const char *src, const char *dst, int read_only) {
         do_mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
 }
 
+static char **outbound; /* the outbound step's arguments, for net_op */
+static int outbound_fd = -1; /* a netlink socket in the host's network namespace */
+
 static void net_op(int channel, int port) {
     if (unshare(CLONE_NEWNET) < 0) die("unshare", "net");
     int probe = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -288,6 +302,13 @@ static void net_op(int channel, int port) {
     ifr.ifr_flags = IFF_UP | IFF_RUNNING;
     if (probe < 0 || ioctl(probe, SIOCSIFFLAGS, &ifr) < 0) die("configure", "lo");
     close(probe);
+    if (outbound) {
+        if (outbound_attach(outbound_fd, outbound[0], (unsigned)strtoul(outbound[1], NULL, 10),
+                            outbound[2], number(outbound[3]), outbound[4]) < 0)
+            _exit(126);
+        close(outbound_fd);
+        outbound_fd = -1;
+    }
     int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -416,6 +437,11 @@ static int build_main(int channel, int script_fd, int ready_fd, int assign_fd) {
         } else if (strcmp(op, "counters") == 0) {
             oom_fd = number(token());
             failcnt_fd = number(token());
+        } else if (strcmp(op, "outbound") == 0) {
+            static char *args[5];
+            for (int i = 0; i < 5; i++) args[i] = token();
+            outbound = args;
+            if ((outbound_fd = outbound_rtnl()) < 0) die("netlink", "socket");
         } else if (strcmp(op, "net") == 0) {
             net_op(channel, number(token()));
         } else if (strcmp(op, "ns") == 0) {
@@ -478,9 +504,10 @@ int main(int argc, char **argv) {
     if (argc == 9 && strcmp(argv[1], "monitor") == 0)
         return monitor_main(number(argv[2]), number(argv[3]), number(argv[4]), number(argv[5]),
                             number(argv[6]), number(argv[7]), number(argv[8]));
+    if (argc == 8 && strcmp(argv[1], "outbound") == 0) return outbound_main(argv + 2);
     if (argc == 6 && strcmp(argv[1], "build") == 0)
         return build_main(number(argv[2]), number(argv[3]), number(argv[4]), number(argv[5]));
     fprintf(stderr, "usage: firebox-reaper init PID FD | monitor PID FD FD FD FD FD FD | "
-                    "build FD FD FD FD\n");
+                    "outbound PID IF INDEX ADDRESS PREFIX GATEWAY | build FD FD FD FD\n");
     return 2;
 }

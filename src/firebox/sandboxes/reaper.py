@@ -1,4 +1,4 @@
-"""Builds firebox-reaper (reaper.c), the tiny program an environment's monitor and pid 1 exec."""
+"""Builds firebox-reaper (reaper.c, outbound.c): the small program that builds sandboxes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 log = logging.getLogger("firebox.sandboxes")
-SOURCE = Path(__file__).with_name("reaper.c")
+SOURCES = [Path(__file__).with_name(name) for name in ("reaper.c", "outbound.c")]
 # Executable but not readable by sandbox uids: the kernel then starts pid 1's reaper
 # non-dumpable, so there is no moment in which the runtime (same uid) could read its memory.
 MODE = 0o711
@@ -32,7 +32,7 @@ def build(directory: Path) -> Path | None:
     Without it environments still work: their monitor and pid 1 stay Python processes, which
     costs ~3 MB more memory per idle environment.
     """
-    source = SOURCE.read_bytes()
+    source = b"".join(path.read_bytes() for path in SOURCES)
     target = directory / f"firebox-reaper-{hashlib.sha256(source).hexdigest()[:12]}"
     if target.exists():
         os.chmod(target, MODE)
@@ -46,7 +46,7 @@ def build(directory: Path) -> Path | None:
     # Static: no dynamic loader at exec, and nothing to resolve inside the sandbox's root.
     for extra in (["-static"], []):
         result = subprocess.run(
-            [compiler, "-O2", "-Wall", *extra, "-o", str(partial), str(SOURCE)],
+            [compiler, "-O2", "-Wall", *extra, "-o", str(partial), *map(str, SOURCES)],
             capture_output=True,
             text=True,
             check=False,
