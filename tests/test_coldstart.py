@@ -222,3 +222,39 @@ def test_no_precompile_leaves_modules_uncompiled(
     lam = server.client()
     body, _ = invoke_json(lam, create_function(lam, PRECOMPILED))
     assert not body["exists"]
+
+
+def test_reserve_grows_to_demand_within_its_memory_budget(
+    start_server: Callable[..., FireboxServer],
+) -> None:
+    """40 environments wanted at once: the reserve grows to 40, measuring what each costs.
+
+    (Its old fixed guess of 9 MB per sandbox capped a 256 MB budget at 28.)
+    """
+    import hashlib
+    from pathlib import Path
+
+    server = start_server("--pool-size", "2", "--concurrency", "100")
+    lam = server.client()
+    name = create_function(lam, "import time\ndef handler(e, c):\n    time.sleep(2)\n")
+    wait_for(lambda: prebuilt(server) >= 2)
+    results: list[object] = []
+    clients = [server.client() for _ in range(40)]
+    barrier = threading.Barrier(40)
+
+    def invoke(client: object) -> None:
+        barrier.wait()
+        results.append(invoke_json(client, name)[1].get("FunctionError"))
+
+    threads = [threading.Thread(target=invoke, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [None] * 40
+    assert len(server.environments()) >= 40
+    wait_for(lambda: prebuilt(server) >= 40, timeout=30)
+    instance = hashlib.sha256(str(server.data_dir.resolve()).encode()).hexdigest()[:12]
+    groups = Path("/sys/fs/cgroup/memory/firebox", instance).glob("reserve.pre-*")
+    held = sum(int((group / "memory.usage_in_bytes").read_text()) for group in groups)
+    assert held <= 256 * 1024 * 1024

@@ -80,6 +80,10 @@ class EnvironmentCgroup:
     def max_memory_bytes(self) -> int:
         return _read_int(self.path("memory") / "memory.max_usage_in_bytes")
 
+    def memory_bytes(self) -> int:
+        """What the group's processes hold now (pages they wrote, their /tmp, page tables)."""
+        return _read_int(self.path("memory") / "memory.usage_in_bytes")
+
     def oom_killed(self) -> bool:
         """Whether the kernel's OOM killer has killed anything in the group."""
         try:

@@ -39,13 +39,16 @@ class SandboxReserve:
         runtime_dir: Path,
         minimum: int = 2,
         budget_mb: int = 256,
-        per_sandbox_mb: int = 9,
+        per_sandbox_mb: float = 9.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.factory = factory
         self.runtime_dir = runtime_dir
         self.minimum = minimum
-        self.maximum = max(minimum, budget_mb // per_sandbox_mb)  # across all interpreters
+        self.budget_mb = budget_mb
+        # What one pre-built sandbox costs: a cautious guess until the first ones are measured.
+        self.per_sandbox_mb = per_sandbox_mb
+        self._measured: collections.deque[float] = collections.deque(maxlen=16)
         self._clock = clock
         self._ready: dict[str, collections.deque[IsolatedSandbox]] = {}
         self._building: dict[str, int] = {}
@@ -64,12 +67,28 @@ class SandboxReserve:
             candidate = ready.popleft()
             if candidate.reap() is None:
                 sandbox = candidate
+                self._measure(sandbox)  # settled: it has waited since it was built
             else:
                 candidate.kill()  # died while waiting (e.g. the zygote restarted)
         # Refill a moment later: building now would take CPU from the cold start in progress.
         with contextlib.suppress(RuntimeError):
             asyncio.get_running_loop().call_later(REFILL_DELAY_S, self.want, interpreter)
         return sandbox
+
+    @property
+    def maximum(self) -> int:
+        """How many pre-built sandboxes the budget holds, across all interpreters."""
+        return max(self.minimum, int(self.budget_mb // self.per_sandbox_mb))
+
+    def _measure(self, sandbox: IsolatedSandbox) -> None:
+        """Learns what a waiting sandbox costs: the memory charged to its cgroup.
+
+        Pages it shares with its zygote are not charged to it: they cost nothing more.
+        """
+        used = sandbox.cgroup.memory_bytes() / (1024 * 1024)
+        if used > 0:
+            self._measured.append(used)
+            self.per_sandbox_mb = max(1.0, sum(self._measured) / len(self._measured))
 
     def target(self, interpreter: str) -> int:
         """Demand in the last window, at least the minimum, within the budget's share."""
