@@ -161,3 +161,24 @@ def test_bridge_and_rules_go_with_the_server(start_server: Callable[..., Firebox
     server.stop()
     assert not bridge.exists()
     assert tables_of(server) == []
+
+
+def test_without_nftables_slirp4netns_is_the_way_out(tmp_path: Path) -> None:
+    """No `ip`/`nft` on PATH: each environment gets a slirp4netns process instead."""
+    server = FireboxServer(tmp_path / "data", "--sandbox", "isolated")
+    sbin_free = [p for p in os.environ["PATH"].split(":") if not p.endswith("sbin")]
+    server.env = {"PATH": ":".join(sbin_free)}
+    server.start()
+    try:
+        address, port, received, join = echo_server()
+        lam = server.client()
+        body, _ = invoke_json(lam, create_function(lam, ECHO), {"host": address, "port": port})
+        join()
+        assert body == "pong" and received == [b"ping"]
+        assert not Path("/sys/class/net", bridge_of(server)).exists()
+        assert server.proc is not None
+        helpers = subprocess.run(["pgrep", "-P", str(server.proc.pid), "slirp4netns"],
+                                 capture_output=True, text=True).stdout.split()  # fmt: skip
+        assert helpers
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +105,38 @@ class EnvironmentCgroup:
             except OSError:
                 done = False
         return done
+
+
+def favor_migrations(mounts: Path = Path("/proc/mounts")) -> bool:
+    """Sets the kernel's `favordynmods` cgroup option (Linux 6.0+); whether it is on.
+
+    Every environment's processes are moved into its cgroups (v1 has no CLONE_INTO_CGROUP),
+    and by default each move that follows a quiet moment waits for an RCU grace period:
+    5-18 ms on a 2-core VM, more than the rest of a cold start. With the option, moves do not
+    wait, and forks and exits cost a little more: the trade the kernel documents for hosts
+    that change cgroups often. The option belongs to the cgroup2 root but governs the lock
+    every hierarchy shares, so it is set on a cgroup2 mount (remounted, or mounted under
+    /run/firebox if the host has none). It stays set after firebox exits.
+    """
+    unified = None
+    with open(mounts) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 3 and fields[2] == "cgroup2":
+                if "favordynmods" in fields[3].split(","):
+                    return True
+                unified = fields[1]
+    if unified is None:
+        unified = "/run/firebox/cgroup2"
+        os.makedirs(unified, exist_ok=True)
+        argv = ["mount", "-t", "cgroup2", "-o", "favordynmods", "cgroup2", unified]
+    else:
+        argv = ["mount", "-o", "remount,favordynmods", unified]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        log.info("cgroup migrations wait for RCU (no favordynmods: %s)", result.stderr.strip())
+        return False
+    return True
 
 
 def _write(path: Path, value: str, optional: bool = False) -> None:

@@ -18,8 +18,8 @@ from typing import Any
 
 from firebox.sandboxes import launcher, reaper
 from firebox.sandboxes.base import SandboxSpec, SandboxState
-from firebox.sandboxes.cgroups import EnvironmentCgroup, ServerGroups
-from firebox.sandboxes.networks import SandboxNetwork
+from firebox.sandboxes.cgroups import EnvironmentCgroup, ServerGroups, favor_migrations
+from firebox.sandboxes.networks import SandboxNetwork, Slirp
 from firebox.sandboxes.process import PlainListener
 from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import ZYGOTE, Zygote, Zygotes, wait_status_to_code
@@ -72,8 +72,7 @@ class IsolatedSandbox:
         self._returncode: int | None = None
         self._channel: socket.socket | None = None
         self._host_listener: PlainListener | None = None
-        self._slirp: subprocess.Popen[bytes] | None = None
-        self._slirp_exit_fd = -1
+        self._slirp: Slirp | None = None
         self._zygote_pid: int | None = None
         self._zygote: Zygote | None = None
         self._exit_write = -1
@@ -283,7 +282,10 @@ class IsolatedSandbox:
         sock = await received
         sock.setblocking(False)
         if self.factory.slirp4netns and self.pid is not None:
-            self._start_outbound(self.factory.slirp4netns, self.pid)
+            try:
+                self._slirp = Slirp(self.factory.slirp4netns, self.pid)
+            except OSError as exc:
+                log.warning("environment %s has no outbound network: %s", self.spec.env_id, exc)
         elif self.lease and self._proc is not None and self.factory.reaper:
             # A launcher program's namespace (the builder attaches its own while it builds).
             attached = subprocess.run([str(self.factory.reaper), "outbound", str(self._proc.pid),
@@ -291,24 +293,6 @@ class IsolatedSandbox:
             if attached.returncode != 0:
                 log.warning("environment %s has no outbound network", self.spec.env_id)
         return sock
-
-    def _start_outbound(self, slirp4netns: str, pid: int) -> None:
-        """Outbound network for the environment's namespace, host loopback excluded."""
-        exit_read, self._slirp_exit_fd = os.pipe2(os.O_CLOEXEC)
-        try:
-            self._slirp = subprocess.Popen(
-                # It handles the sandbox's traffic as root: in its own mount namespace with
-                # capabilities dropped (--enable-sandbox) and a seccomp filter of its own.
-                [slirp4netns, "--configure", "--mtu=65520", "--disable-host-loopback",
-                 "--enable-sandbox", "--enable-seccomp", f"--exit-fd={exit_read}", str(pid),
-                 "tap0"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                pass_fds=[exit_read], start_new_session=True,
-            )  # fmt: skip
-        except OSError as exc:
-            log.warning("environment %s has no outbound network: %s", self.spec.env_id, exc)
-        finally:
-            os.close(exit_read)
 
     @property
     def pid(self) -> int | None:
@@ -348,12 +332,8 @@ class IsolatedSandbox:
             self._channel = None
         if self._host_listener is not None:
             self._host_listener.close()
-        if self._slirp_exit_fd >= 0:
-            os.close(self._slirp_exit_fd)  # slirp4netns exits when this closes
-            self._slirp_exit_fd = -1
         if self._slirp is not None:
-            self._slirp.kill()
-            self._slirp.wait()
+            self._slirp.stop()
             self._slirp = None
         self.factory.release_cgroup(self.cgroup)
         self.factory.release_uid(self.uid)
@@ -465,6 +445,7 @@ class IsolatedSandboxFactory:
         )
         if sweep:  # only the server itself: `firebox doctor` must never touch a live server
             self.groups.sweep()
+            favor_migrations()
 
     def create(self, spec: SandboxSpec, prebuilt: bool = True) -> IsolatedSandbox:
         if prebuilt and self.reserve is not None and spec.interpreter is not None:

@@ -233,3 +233,32 @@ def _sweep() -> None:
             os.close(fd)
         _remove(name[len(BRIDGE_PREFIX) :])
         path.unlink(missing_ok=True)
+
+
+class Slirp:
+    """The fallback way out: a slirp4netns process for one namespace, host loopback excluded."""
+
+    def __init__(self, slirp4netns: str, pid: int) -> None:
+        exit_read, self._exit_fd = os.pipe2(os.O_CLOEXEC)
+        try:
+            self._proc = subprocess.Popen(
+                # It handles the sandbox's traffic as root: in its own mount namespace with
+                # capabilities dropped (--enable-sandbox) and a seccomp filter of its own.
+                [slirp4netns, "--configure", "--mtu=65520", "--disable-host-loopback",
+                 "--enable-sandbox", "--enable-seccomp", f"--exit-fd={exit_read}", str(pid),
+                 "tap0"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                pass_fds=[exit_read], start_new_session=True,
+            )  # fmt: skip
+        except OSError:
+            os.close(self._exit_fd)
+            raise
+        finally:
+            os.close(exit_read)
+
+    def stop(self) -> None:
+        if self._exit_fd >= 0:
+            os.close(self._exit_fd)  # slirp4netns exits when this closes
+            self._exit_fd = -1
+            self._proc.kill()
+            self._proc.wait()
