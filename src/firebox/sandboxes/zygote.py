@@ -53,32 +53,62 @@ def preload() -> None:
             importlib.import_module(name)
 
 
+MOVES: dict = {}  # a spec's path_map (as a tuple) → moves_for()'s answer
+
+
+def moves_for(path_map: dict) -> list:
+    """The module paths a runtime child rewrites (host → inside), worked out in the zygote.
+
+    Host paths are not visible inside: a /var/lang interpreter's stdlib moved. Modules the
+    zygote imported remember where they came from, and packages look up submodules (e.g.
+    encodings.idna) in their own __path__, so those move too, not just sys.path. Checking
+    every module in each child cost ~2 ms per cold start; the answer is the same for every
+    child of this zygote, so it is worked out once, before the first fork.
+    """
+    key = tuple(path_map.items())
+    plan = MOVES.get(key)
+    if plan is not None:
+        return plan
+
+    def moved(path: str) -> str:
+        for host, inside in key:
+            if path.startswith(host + "/"):
+                return inside + path[len(host) :]
+        return path
+
+    plan = []
+    for module in list(sys.modules.values()):
+        package_path = getattr(module, "__path__", None)
+        new_path = None
+        if isinstance(package_path, list):
+            new_path = [moved(p) for p in package_path]
+            new_path = None if new_path == package_path else new_path
+        file = getattr(module, "__file__", None)
+        new_file = moved(file) if isinstance(file, str) else None
+        new_file = None if new_file == file else new_file
+        if new_path is not None or new_file is not None:
+            plan.append((module, new_file, new_path))
+    path = [moved(p) for p in sys.path]
+    MOVES[key] = plan = [(sys, None, path), *plan] if plan or path != sys.path else []
+    return plan
+
+
 def run_python_runtime(spec: dict) -> None:
     """The last step inside the sandbox for Python runtimes: firebox's runtime, in-process."""
     import firebox_runtime
     import launcher
 
-    # Host paths are not visible inside: a /var/lang interpreter's stdlib moved. Modules the
-    # zygote imported remember where they came from, and packages look up submodules (e.g.
-    # encodings.idna) in their own __path__, so those move too, not just sys.path.
-    moves = tuple(spec.get("path_map", {}).items())
-
-    def moved(path: str) -> str:
-        for host, inside in moves:
-            if path.startswith(host + "/"):
-                return inside + path[len(host) :]
-        return path
-
-    if moves:
-        sys.path[:] = [moved(p) for p in sys.path]
-        for module in list(sys.modules.values()):
-            package_path = getattr(module, "__path__", None)
-            if isinstance(package_path, list):
-                package_path[:] = [moved(p) for p in package_path]
-            file = getattr(module, "__file__", None)
-            if isinstance(file, str):
-                with contextlib.suppress(AttributeError, TypeError):
-                    module.__file__ = moved(file)
+    plan = moves_for(spec.get("path_map", {}))  # (worked out before the fork: see spawn())
+    for module, file, path in plan:
+        if module is sys:
+            sys.path[:] = path
+            continue
+        if path is not None:
+            module.__path__[:] = path
+        if file is not None:
+            with contextlib.suppress(AttributeError, TypeError):
+                module.__file__ = file
+    if plan:
         sys.path_importer_cache.clear()
     sys.path[:] = [p for p in sys.path if not p.startswith(spec["zygote_paths"])]
     sys.path.insert(0, "/var/runtime")
@@ -109,6 +139,8 @@ def spawn(request: dict, fds: list, server: socket.socket) -> int:
             os.close(fd)
         raise OSError(f"expected 3 descriptors, got {len(fds)}")
     output, channel, seccomp = fds
+    if request["spec"].get("argv") is None:  # a Python runtime, started in-process
+        moves_for(request["spec"].get("path_map", {}))
     if request["spec"].get("reaper"):
         import builder
 
