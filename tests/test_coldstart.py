@@ -266,3 +266,18 @@ def test_cgroup_moves_do_not_wait_for_rcu(server: FireboxServer) -> None:
     with open("/proc/mounts") as f:
         options = [line.split()[3] for line in f if line.split()[2] == "cgroup2"]
     assert any("favordynmods" in option.split(",") for option in options)
+
+
+def test_zygote_warm_up_leaves_nothing_behind(server: FireboxServer) -> None:
+    """The zygote runs the runtime loop on canned events (and a pre-built sandbox sets a
+    dummy environment) before any function: none of it is visible to one."""
+    lam = server.client()
+    code = (
+        "import os, sys\n"
+        "def handler(event, context):\n"
+        "    return [sorted(m for m in sys.modules if 'warm' in m),\n"
+        "            sorted(k for k in os.environ if 'WARM' in k), os.environ['_HANDLER']]\n"
+    )
+    for _ in range(2):
+        name = create_function(lam, code)
+        assert invoke_json(lam, name)[0] == [[], [], "app.handler"]
