@@ -281,3 +281,33 @@ def test_zygote_warm_up_leaves_nothing_behind(server: FireboxServer) -> None:
     for _ in range(2):
         name = create_function(lam, code)
         assert invoke_json(lam, name)[0] == [[], [], "app.handler"]
+
+
+def test_interpreter_outside_usr_is_seen_at_var_lang(
+    start_server: Callable[..., FireboxServer], tmp_path: object
+) -> None:
+    """An interpreter installed outside /usr (pyenv, /opt) is mounted at /var/lang/<name>, as
+    on Lambda, alone: sys.executable and the stdlib point there, so a subprocess of it runs."""
+    import shutil
+    from pathlib import Path
+
+    if not os.access("/usr/bin/python3.11", os.X_OK):
+        pytest.skip("needs Debian's /usr/bin/python3.11 (make bootstrap installs it)")
+    prefix = Path(str(tmp_path)) / "lang"  # an install of it outside /usr
+    (prefix / "bin").mkdir(parents=True)
+    shutil.copy2("/usr/bin/python3.11", prefix / "bin" / "python3.11")
+    (prefix / "lib").mkdir()
+    (prefix / "lib" / "python3.11").symlink_to("/usr/lib/python3.11")
+    os.chmod(str(tmp_path), 0o755)
+    server = start_server("--runtime", f"python3.98={prefix}/bin/python3.11")
+    lam = server.client()
+    code = (
+        "import os, subprocess, sys\n"
+        "def handler(event, context):\n"
+        "    run = subprocess.run([sys.executable, '-c', 'print(1)'], capture_output=True)\n"
+        "    return [os.listdir('/var/lang'), sys.executable, os.__file__, run.stdout.decode()]\n"
+    )
+    body, response = invoke_json(lam, create_function(lam, code, Runtime="python3.98"))
+    assert "FunctionError" not in response, body
+    inside = "/var/lang/lang"
+    assert body == [["lang"], f"{inside}/bin/python3.11", f"{inside}/lib/python3.11/os.py", "1\n"]

@@ -94,7 +94,7 @@ class IsolatedSandbox:
             "binds": [
                 *([[str(spec.code_dir), "/var/task"]] if not self.prebuilt else []),
                 [str(spec.runtime_dir), "/var/runtime"],
-                *([host, inside] for host, inside in self.factory.languages.items()),
+                *self.factory.language_binds(spec.interpreter),
                 *([p, p] for p in self.factory.etc_binds),
             ],
             "files": _etc_files(self.uid, self.factory.resolv_conf),
@@ -426,6 +426,7 @@ class IsolatedSandboxFactory:
             self.resolv_conf = ""
         self.etc_binds = [p for p in ETC_BINDS if os.path.exists(p)]
         self._interpreters: dict[str, tuple[str, str | None]] = {}
+        self._real_paths: dict[str, str] = {}
         self.symlinks = {
             link: os.readlink(link)
             for link in ("/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin")
@@ -484,6 +485,17 @@ class IsolatedSandboxFactory:
                     seen = (inside + real[len(prefix) :], inside + "/lib")
             self._interpreters[host_path] = seen
         return seen
+
+    def language_binds(self, interpreter: str | None) -> list[list[str]]:
+        """The /var/lang mount an environment needs: its own interpreter's, no other (each
+        bind is two mounts to make and tear down per environment, as on Lambda, where a
+        runtime's image holds only its own language)."""
+        if interpreter is None:
+            return []
+        real = self._real_paths.get(interpreter)
+        if real is None:
+            real = self._real_paths[interpreter] = os.path.realpath(interpreter)
+        return [[h, inside] for h, inside in self.languages.items() if real.startswith(h + "/")]
 
     def release_cgroup(self, cgroup: EnvironmentCgroup) -> None:
         self.groups.release(cgroup)

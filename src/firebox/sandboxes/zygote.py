@@ -102,6 +102,8 @@ def preload() -> None:
             importlib.import_module(name)
 
 
+SYS_PATHS = ("executable", "_base_executable", "prefix", "exec_prefix", "base_prefix",
+             "base_exec_prefix")  # fmt: skip
 MOVES: dict = {}  # a spec's path_map (as a tuple) → moves_for()'s answer
 
 
@@ -138,7 +140,13 @@ def moves_for(path_map: dict) -> list:
         if new_path is not None or new_file is not None:
             plan.append((module, new_file, new_path))
     path = [moved(p) for p in sys.path]
-    MOVES[key] = plan = [(sys, None, path), *plan] if plan or path != sys.path else []
+    if plan or path != sys.path:
+        plan.insert(0, (sys, None, path))
+    for name in SYS_PATHS:  # sys.executable too: a handler may run it in a subprocess
+        value = getattr(sys, name, None)
+        if isinstance(value, str) and moved(value) != value:
+            plan.append((sys, name, moved(value)))
+    MOVES[key] = plan
     return plan
 
 
@@ -150,7 +158,10 @@ def run_python_runtime(spec: dict) -> None:
     plan = moves_for(spec.get("path_map", {}))  # (worked out before the fork: see spawn())
     for module, file, path in plan:
         if module is sys:
-            sys.path[:] = path
+            if file is None:
+                sys.path[:] = path
+            else:
+                setattr(sys, file, path)
             continue
         if path is not None:
             module.__path__[:] = path
