@@ -103,8 +103,16 @@ def echo_server() -> tuple[str, int, list[bytes], Callable[[], None]]:
 
 def test_the_server_has_a_bridge_and_nat_rules(net_server: FireboxServer) -> None:
     """`make bootstrap` installs nftables: without it the slirp4netns fallback is used."""
-    assert Path("/sys/class/net", bridge_of(net_server)).is_dir()
+    bridge = Path("/sys/class/net", bridge_of(net_server))
+    assert bridge.is_dir()
     assert len(tables_of(net_server)) == 2  # ip (NAT, routed) and bridge (between ports)
+    # The gateway's address stays put as environments come and go (a bridge left to itself
+    # takes its ports' lowest, stranding warm environments' ARP entries).
+    mac = (bridge / "address").read_text()
+    lam = net_server.client()
+    for _ in range(3):
+        invoke_json(lam, create_function(lam, "def handler(event, context):\n    return 1\n"))
+        assert (bridge / "address").read_text() == mac
 
 
 def test_environments_cannot_reach_each_other(net_server: FireboxServer) -> None:
@@ -117,6 +125,22 @@ def test_environments_cannot_reach_each_other(net_server: FireboxServer) -> None
     (other_address, _), _ = invoke_json(lam, other, {"listen": True})
     assert other_address != address
     assert invoke_json(lam, other, {"host": address, "port": port})[0] != "CONNECTED"
+    # Nor does the host itself (as with slirp4netns, nothing connects in to an environment).
+    with pytest.raises(OSError):
+        socket.create_connection((address, port), timeout=2).close()
+
+
+def test_environments_of_two_servers_cannot_reach_each_other(
+    net_server: FireboxServer, start_server: Callable[..., FireboxServer]
+) -> None:
+    lam = net_server.client()
+    listening = create_function(lam, PROBE)
+    (address, port), _ = invoke_json(lam, listening, {"listen": True})
+    assert invoke_json(lam, listening, {"host": address, "port": port})[0] == "CONNECTED"
+    other_server = start_server("--sandbox", "isolated")
+    other = other_server.client()
+    name = create_function(other, PROBE)
+    assert invoke_json(other, name, {"host": address, "port": port})[0] != "CONNECTED"
 
 
 @pytest.mark.parametrize("flags", [[], ["--no-zygote"]], ids=["zygote", "no-zygote"])

@@ -45,6 +45,8 @@ class Settings:
     zygote: bool = True
     # Pre-built isolated environments kept ready per runtime (grows with demand); 0: none.
     pool_size: int = 2
+    # What the pre-built environments may hold in all, in MB (memory charged to their cgroups).
+    pool_budget_mb: int = 256
     # Compile each package's Python modules once, ahead, instead of at every cold start.
     precompile: bool = True
     # Event invokes that failed are retried after n × this many seconds (AWS: ~1, then ~2 min).

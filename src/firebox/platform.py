@@ -65,7 +65,7 @@ class Platform:
         factory = self.sandboxes
         if isinstance(factory, IsolatedSandboxFactory) and self.zygotes and settings.pool_size:
             self.reserve = factory.reserve = SandboxReserve(
-                factory, RUNTIME_DIR, minimum=settings.pool_size
+                factory, RUNTIME_DIR, minimum=settings.pool_size, budget_mb=settings.pool_budget_mb
             )
         # Compiled once here so no environment pays for compiling the runtime at start.
         compileall.compile_dir(str(RUNTIME_DIR), quiet=1)

@@ -118,24 +118,31 @@ def favor_migrations(mounts: Path = Path("/proc/mounts")) -> bool:
     every hierarchy shares, so it is set on a cgroup2 mount (remounted, or mounted under
     /run/firebox if the host has none). It stays set after firebox exits.
     """
-    unified = None
-    with open(mounts) as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) > 3 and fields[2] == "cgroup2":
-                if "favordynmods" in fields[3].split(","):
-                    return True
-                unified = fields[1]
-    if unified is None:
-        unified = "/run/firebox/cgroup2"
-        os.makedirs(unified, exist_ok=True)
-        argv = ["mount", "-t", "cgroup2", "-o", "favordynmods", "cgroup2", unified]
-    else:
-        argv = ["mount", "-o", "remount,favordynmods", unified]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        log.info("cgroup migrations wait for RCU (no favordynmods: %s)", result.stderr.strip())
+    try:
+        unified, options = None, ""
+        with open(mounts) as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 3 and fields[2] == "cgroup2":
+                    if "favordynmods" in fields[3].split(","):
+                        return True
+                    unified, options = fields[1], fields[3]
+        if unified is None:
+            unified = "/run/firebox/cgroup2"
+            os.makedirs(unified, exist_ok=True)
+            argv = ["mount", "-t", "cgroup2", "-o", "favordynmods", "cgroup2", unified]
+        else:  # the mount's own options kept: a remount applies exactly the ones it is given
+            argv = ["mount", "-o", f"remount,{options},favordynmods", unified]
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        log.info("cgroup migrations wait for RCU grace periods (no favordynmods: %s)", exc)
         return False
+    if result.returncode != 0:
+        log.info("cgroup migrations wait for RCU grace periods (no favordynmods: %s)",
+                 result.stderr.strip())  # fmt: skip
+        return False
+    log.info("set the cgroup2 option favordynmods on %s (cgroup migrations skip RCU waits)",
+             unified)  # fmt: skip
     return True
 
 

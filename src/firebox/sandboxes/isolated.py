@@ -177,7 +177,11 @@ class IsolatedSandbox:
         # Python runtimes start in-process in the zygote of their interpreter; others are
         # exec'd from the zygote of the server's own interpreter.
         interpreter = self.spec.interpreter or sys.executable
-        zygote = self._zygote = await zygotes.get(interpreter)
+        try:
+            zygote = self._zygote = await zygotes.get(interpreter)
+        except BaseException:
+            self.kill()  # gives back its uid and address
+            raise
         seccomp_fd, child_channel, read_fd, write_fd = self._prepare()
         exit_read, self._exit_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         spec = self._launch_spec()

@@ -14,6 +14,7 @@ import fcntl
 import ipaddress
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -28,10 +29,11 @@ CANDIDATES = [ipaddress.IPv4Network(f"172.{n}.0.0/16") for n in range(31, 15, -1
 RUN_DIR = Path("/run/firebox")
 LOCK = RUN_DIR / "network.lock"  # servers starting at once pick different subnets
 FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
-# Installed once, if firebox turned IPv4 forwarding on: forwarding stays off for everything
-# but firebox's bridges, as it was.
+# Installed when firebox turns IPv4 forwarding on: forwarding stays off for everything but
+# firebox's bridges, as it was. The last server to stop removes it and turns forwarding off.
+GUARD_TABLE = "firebox-forwarding"
 GUARD = (
-    "table ip firebox-forwarding {\n"
+    f"table ip {GUARD_TABLE} {{\n"
     "  chain forward { type filter hook forward priority 0; policy accept;\n"
     f'    iifname != "{BRIDGE_PREFIX}*" oifname != "{BRIDGE_PREFIX}*" drop; }}\n'
     "}\n"
@@ -74,11 +76,15 @@ def _routes() -> list[ipaddress.IPv4Network]:
 
 
 def _rules(table: str, bridge: str, ports: str, subnet: ipaddress.IPv4Network) -> str:
+    # Into the bridge only what answers the environments' own connections: as with slirp4netns,
+    # nothing (another host routing to the subnet, a user of this host) connects to them.
+    inbound = f'oifname "{bridge}" ct state established,related accept; oifname "{bridge}" drop;'
     return (
         f"table ip {table} {{\n"
         "  chain forward { type filter hook forward priority 0; policy accept;\n"
         # Routed from one firebox bridge to another: environments of two servers.
-        f'    iifname "{BRIDGE_PREFIX}*" oifname "{BRIDGE_PREFIX}*" drop; }}\n'
+        f'    iifname "{BRIDGE_PREFIX}*" oifname "{BRIDGE_PREFIX}*" drop; {inbound} }}\n'
+        f"  chain output {{ type filter hook output priority 0; policy accept; {inbound} }}\n"
         "  chain postrouting { type nat hook postrouting priority 100; policy accept;\n"
         f'    ip saddr {subnet} oifname != "{bridge}" masquerade; }}\n'
         "}\n"
@@ -103,7 +109,6 @@ class SandboxNetwork:
         hosts = subnet.num_addresses - 2
         self._first = int(subnet.network_address) + 2  # .0.1 is the bridge (the gateway)
         self._count = hosts - 1
-        self._next = 0
         self._in_use: set[int] = set()
         self._counter = 0
         self.gateway = str(subnet.network_address + 1)
@@ -118,7 +123,7 @@ class SandboxNetwork:
             return None
         servers = [line.split()[1] for line in resolv_conf.splitlines()
                    if line.startswith("nameserver") and len(line.split()) > 1]  # fmt: skip
-        if any(ipaddress.ip_address(s.split("%")[0]).is_loopback for s in servers):
+        if any(_loopback(server) for server in servers):
             # The host's own resolver is on its loopback, which environments cannot reach.
             log.info("the DNS resolver is on loopback: outbound network uses slirp4netns")
             return None
@@ -157,7 +162,10 @@ class SandboxNetwork:
         if subnet is None:
             raise OSError("no free subnet among 172.16.0.0/12's /16s")
         gateway = f"{subnet.network_address + 1}/{subnet.prefixlen}"
-        _run(ip, "link", "add", bridge, "type", "bridge", "forward_delay", "0")
+        # A fixed address: a bridge without one takes its ports' lowest, which changes as
+        # environments come and go and would strand the others' ARP entries for the gateway.
+        mac = "02:fb:" + ":".join(tag[i : i + 2] for i in range(0, 8, 2))
+        _run(ip, "link", "add", bridge, "address", mac, "type", "bridge", "forward_delay", "0")
         try:
             _run(ip, "addr", "add", gateway, "dev", bridge)
             _run(ip, "link", "set", bridge, "up")
@@ -167,6 +175,8 @@ class SandboxNetwork:
             if FORWARDING.read_text().strip() != "1":
                 _run(nft, "-f", "-", stdin=GUARD)
                 FORWARDING.write_text("1")
+                log.warning("turned IPv4 forwarding on for the sandbox bridge (table ip %s keeps "
+                            "it off for other interfaces)", GUARD_TABLE)  # fmt: skip
         except BaseException:
             _remove(tag)
             raise
@@ -176,8 +186,8 @@ class SandboxNetwork:
     def lease(self) -> Lease:
         """An address no live environment of this server has, and a fresh host-side name."""
         for _ in range(self._count):
-            offset = self._next
-            self._next = (offset + 1) % self._count
+            # Random, so an environment cannot count the server's cold starts by its address.
+            offset = secrets.randbelow(self._count)
             if offset not in self._in_use:
                 self._in_use.add(offset)
                 # Host-side names are never reused soon: a dead environment's veth may
@@ -204,6 +214,8 @@ class SandboxNetwork:
             (RUN_DIR / f"{self.bridge}.owner").unlink(missing_ok=True)
             os.close(self.owner)
             self.owner = -1
+            if not _bridges():
+                _restore_forwarding()
 
 
 def _remove(tag: str) -> None:
@@ -215,16 +227,42 @@ def _remove(tag: str) -> None:
             subprocess.run(argv, capture_output=True, check=False)
 
 
+def _loopback(server: str) -> bool:
+    try:
+        return ipaddress.ip_address(server.split("%")[0]).is_loopback
+    except ValueError:
+        return False  # not an address: nothing firebox can route to either way
+
+
+def _bridges() -> list[str]:
+    """Firebox's bridges on this host: fbx + 8 hex digits, and a bridge."""
+    return [name for name in os.listdir("/sys/class/net")
+            if len(name) == len(BRIDGE_PREFIX) + 8 and name.startswith(BRIDGE_PREFIX)
+            and all(c in "0123456789abcdef" for c in name[len(BRIDGE_PREFIX):])
+            and os.path.isdir(f"/sys/class/net/{name}/bridge")]  # fmt: skip
+
+
+def _restore_forwarding() -> None:
+    """With no firebox bridge left, undoes what the first server changed (if it did)."""
+    listing = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+    if f"table ip {GUARD_TABLE}" not in listing.stdout.splitlines():
+        return  # forwarding was on before firebox came: leave it
+    with contextlib.suppress(OSError):
+        FORWARDING.write_text("0")
+        subprocess.run(["nft", "delete", "table", "ip", GUARD_TABLE], capture_output=True)
+
+
 def _sweep() -> None:
     """Removes the bridges (and rules) of servers that are gone: nobody holds their flock.
 
     A server killed outright cannot remove its own, and each holds one of the few /16s.
     """
-    for name in os.listdir("/sys/class/net"):
-        if not name.startswith(BRIDGE_PREFIX):
-            continue
+    for name in _bridges():
         path = RUN_DIR / f"{name}.owner"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue  # not one firebox knows the owner of: leave it alone
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -131,13 +131,15 @@ int outbound_attach(int rtnl, const char *host_if, unsigned bridge, const char *
                     int prefix, const char *gateway) {
     int ns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     if (ns_fd < 0 || create_pair(rtnl, ns_fd, host_if, bridge) < 0) {
-        fprintf(stderr, "firebox sandbox: create %s: %s\n", host_if, strerror(errno));
+        fprintf(stderr, "firebox sandbox: no outbound network (create %s: %s)\n", host_if,
+                strerror(errno));
         if (ns_fd >= 0) close(ns_fd);
         return -1;
     }
     close(ns_fd);
     if (configure(address, prefix, gateway) < 0) {
-        fprintf(stderr, "firebox sandbox: configure eth0 %s: %s\n", address, strerror(errno));
+        fprintf(stderr, "firebox sandbox: no outbound network (configure eth0 %s: %s)\n",
+                address, strerror(errno));
         return -1;
     }
     return 0;

@@ -80,6 +80,7 @@ def choose(
     )
     report = _smoke_test(factory, data_dir)
     if report is None or not _confined(report):
+        factory.close()  # its bridge and rules, if it made them
         reason = f"a test sandbox did not come up confined (saw: {report})"
         if mode == "isolated":
             raise RuntimeError("isolation is unavailable: " + reason)
