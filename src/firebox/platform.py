@@ -28,7 +28,7 @@ from firebox.rollouts import RolloutManager
 from firebox.runtimes import RUNTIME_DIR, Runtime, RuntimeRegistry
 from firebox.sandboxes import probe
 from firebox.sandboxes.base import SandboxFactory
-from firebox.sandboxes.isolated import IsolatedSandboxFactory
+from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
 from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import Zygotes
 from firebox.store import SqliteFunctionStore

@@ -72,7 +72,7 @@ def choose(
         if mode == "isolated":
             raise RuntimeError("isolation is unavailable: " + "; ".join(problems))
         return SandboxChoice(ProcessSandboxFactory(), _process_only("; ".join(problems)))
-    from firebox.sandboxes.isolated import IsolatedSandboxFactory
+    from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
     from firebox.sandboxes.seccomp import compile_filter
 
     factory = IsolatedSandboxFactory(

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 from firebox.sandboxes.base import SandboxSpec
 
 if TYPE_CHECKING:
-    from firebox.sandboxes.isolated import IsolatedSandbox, IsolatedSandboxFactory
+    from firebox.sandboxes.isolated import IsolatedSandbox
+    from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
 
 log = logging.getLogger("firebox.reserve")
 
