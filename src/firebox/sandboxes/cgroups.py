@@ -31,6 +31,7 @@ class EnvironmentCgroup:
     name: str
     instance: str  # one parent group per server (data dir), so servers never touch each other's
     root: Path = ROOT
+    memory_mb: int = 0  # the MemorySize its limits were last set for (0: not yet)
 
     def path(self, controller: str) -> Path:
         return self.root / controller / "firebox" / self.instance / self.name
@@ -40,6 +41,7 @@ class EnvironmentCgroup:
         return [str(self.path(c) / "cgroup.procs") for c in CONTROLLERS]
 
     def create(self, memory_mb: int, pids_max: int = 1024) -> None:
+        self.memory_mb = memory_mb
         for controller in CONTROLLERS:
             self.path(controller).mkdir(parents=True, exist_ok=True)
         memory = self.path("memory")
@@ -60,6 +62,9 @@ class EnvironmentCgroup:
 
     def resize(self, memory_mb: int) -> None:
         """Memory limit and CPU weight for a new MemorySize (the quota follows after init)."""
+        if memory_mb == self.memory_mb:
+            return  # e.g. a pre-built sandbox (128 MB) taken by a 128 MB function: four writes less
+        self.memory_mb = memory_mb
         self.set_memory(memory_mb)
         _write(self.path("cpu") / "cpu.shares", str(max(2, 1024 * memory_mb // FULL_CORE_MB)))
 
@@ -73,7 +78,7 @@ class EnvironmentCgroup:
 
     def renamed(self, name: str) -> EnvironmentCgroup:
         """The same groups under another name (v1 allows renaming within a parent)."""
-        renamed = EnvironmentCgroup(name, self.instance, self.root)
+        renamed = EnvironmentCgroup(name, self.instance, self.root, self.memory_mb)
         for controller in CONTROLLERS:
             os.rename(self.path(controller), renamed.path(controller))
         return renamed
