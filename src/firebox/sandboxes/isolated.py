@@ -285,9 +285,14 @@ class IsolatedSandbox:
                 log.warning("environment %s has no outbound network: %s", self.spec.env_id, exc)
         elif self.lease and self._proc is not None and self.factory.reaper:
             # A launcher program's namespace (the builder attaches its own while it builds).
-            attached = subprocess.run([str(self.factory.reaper), "outbound", str(self._proc.pid),
-                                       *self.lease.args()], stdin=subprocess.DEVNULL)  # fmt: skip
-            if attached.returncode != 0:
+            attach = await asyncio.create_subprocess_exec(
+                str(self.factory.reaper),
+                "outbound",
+                str(self._proc.pid),
+                *self.lease.args(),
+                stdin=subprocess.DEVNULL,
+            )  # the server's loop goes on meanwhile
+            if await attach.wait() != 0:
                 log.warning("environment %s has no outbound network", self.spec.env_id)
         return sock
 
