@@ -230,12 +230,21 @@ def test_reserve_grows_to_the_demand_it_saw(start_server: Callable[..., FireboxS
     """40 environments wanted at once: the reserve grows to 40 within its default budget,
     measuring what each costs (its old fixed guess of 9 MB per sandbox capped 256 MB at 28)."""
     server = start_server("--pool-size", "2", "--concurrency", "100")
-    lam = server.client()
-    name = create_function(lam, "import time\ndef handler(e, c):\n    time.sleep(2)\n")
+    create_function(server.client(), "def handler(e, c):\n    return 1\n")
     wait_for(lambda: prebuilt(server) >= 2)
+    results = burst_of_takes(server, 40)
+    assert results == [None] * 40
+    assert len(server.environments()) >= 40
+    wait_for(lambda: prebuilt(server) >= 40, timeout=30)
+
+
+def burst_of_takes(server: FireboxServer, count: int) -> list[object]:
+    """count simultaneous first invokes of one new function (count sandboxes taken at once);
+    their FunctionError headers."""
+    name = create_function(server.client(), "import time\ndef handler(e, c):\n    time.sleep(2)\n")
+    clients = [server.client() for _ in range(count)]
+    barrier = threading.Barrier(count)
     results: list[object] = []
-    clients = [server.client() for _ in range(40)]
-    barrier = threading.Barrier(40)
 
     def invoke(client: object) -> None:
         barrier.wait()
@@ -246,26 +255,7 @@ def test_reserve_grows_to_the_demand_it_saw(start_server: Callable[..., FireboxS
         thread.start()
     for thread in threads:
         thread.join()
-    assert results == [None] * 40
-    assert len(server.environments()) >= 40
-    wait_for(lambda: prebuilt(server) >= 40, timeout=30)
-
-
-def burst_of_takes(server: FireboxServer, count: int) -> None:
-    """count simultaneous first invokes of one new function: count sandboxes taken at once."""
-    name = create_function(server.client(), "import time\ndef handler(e, c):\n    time.sleep(2)\n")
-    clients = [server.client() for _ in range(count)]
-    barrier = threading.Barrier(count)
-
-    def invoke(client: object) -> None:
-        barrier.wait()
-        invoke_json(client, name)
-
-    threads = [threading.Thread(target=invoke, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    return results
 
 
 def test_reserve_stays_within_its_budget(start_server: Callable[..., FireboxServer]) -> None:

@@ -114,8 +114,6 @@ def start(spec: dict, output: int, channel: int, seccomp: int) -> Build:
         os.write(script_write, script(spec))  # a few KB: fits the pipe's buffer
     finally:
         os.close(script_write)
-    if spec.get("veth"):
-        spec["outbound"] = None  # ready before the listener is sent: nothing to wait for
     null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     sources = [null, output, output, channel, script_read, ready_write, assign_write]
     sources += [*build.cgroups, *counters]  # from FIRST_CGROUP_FD on

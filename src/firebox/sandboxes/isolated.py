@@ -101,9 +101,9 @@ class IsolatedSandbox:
             "environ": environ,
             "cgroups": self.cgroup.procs_files,
             "network": self.factory.network,
-            # The interface the runtime waits for, when it is attached after the listener
-            # was sent (slirp4netns, or `firebox-reaper outbound` for launcher programs).
-            "outbound": "tap0" if self.factory.slirp4netns else "eth0" if self.lease else None,
+            # The interface the runtime waits for when it is attached after the listener was
+            # sent: slirp4netns's (the builder makes a veth before; see start_exec for more).
+            "outbound": "tap0" if self.factory.slirp4netns else None,
             "veth": self.lease.args() if self.lease else None,
             "memory_cgroup": str(self.cgroup.path("memory")),
             "port": RUNTIME_API_PORT,
@@ -219,6 +219,8 @@ class IsolatedSandbox:
         """Starts the launcher as a fresh program (no zygote): the baseline, and the probe."""
         seccomp_fd, child_channel, read_fd, write_fd = self._prepare()
         spec = self._launch_spec()
+        if self.lease:
+            spec["outbound"] = "eth0"  # attached by the server once the listener is here
         spec["seccomp_fd"] = seccomp_fd
         spec["channel_fd"] = child_channel.fileno()
         try:

@@ -67,8 +67,7 @@ class IsolatedSandboxFactory:
         except OSError:
             self.resolv_conf = ""
         self.etc_binds = [p for p in ETC_BINDS if os.path.exists(p)]
-        self._interpreters: dict[str, tuple[str, str | None]] = {}
-        self._real_paths: dict[str, str] = {}
+        self._places: dict[str, tuple[str, str, str] | None] = {}
         self.symlinks = {
             link: os.readlink(link)
             for link in ("/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin")
@@ -117,27 +116,29 @@ class IsolatedSandboxFactory:
     def release_uid(self, uid: int) -> None:
         self._uids_in_use.discard(uid)
 
-    def interpreter(self, host_path: str) -> tuple[str, str | None]:
-        seen = self._interpreters.get(host_path)
-        if seen is None:  # realpath costs a syscall per path component: once per interpreter
+    def _place(self, host_path: str) -> tuple[str, str, str] | None:
+        """An interpreter's real path, the language prefix holding it and where that prefix
+        is mounted inside; None for one under /usr (seen at its own path)."""
+        if host_path not in self._places:  # realpath: a syscall per path component, so once
             real = os.path.realpath(host_path)
-            seen = (host_path, None)
-            for prefix, inside in self.languages.items():
-                if real.startswith(prefix + "/"):
-                    seen = (inside + real[len(prefix) :], inside + "/lib")
-            self._interpreters[host_path] = seen
-        return seen
+            self._places[host_path] = next(
+                ((real, prefix, inside) for prefix, inside in self.languages.items()
+                 if real.startswith(prefix + "/")), None)  # fmt: skip
+        return self._places[host_path]
+
+    def interpreter(self, host_path: str) -> tuple[str, str | None]:
+        place = self._place(host_path)
+        if place is None:
+            return host_path, None
+        real, prefix, inside = place
+        return inside + real[len(prefix) :], inside + "/lib"
 
     def language_binds(self, interpreter: str | None) -> list[list[str]]:
         """The /var/lang mount an environment needs: its own interpreter's, no other (each
         bind is two mounts to make and tear down per environment, as on Lambda, where a
         runtime's image holds only its own language)."""
-        if interpreter is None:
-            return []
-        real = self._real_paths.get(interpreter)
-        if real is None:
-            real = self._real_paths[interpreter] = os.path.realpath(interpreter)
-        return [[h, inside] for h, inside in self.languages.items() if real.startswith(h + "/")]
+        place = self._place(interpreter) if interpreter else None
+        return [[place[1], place[2]]] if place else []
 
     def release_cgroup(self, cgroup: EnvironmentCgroup) -> None:
         self.groups.release(cgroup)

@@ -116,8 +116,7 @@ class SandboxNetwork:
     @classmethod
     def setup(cls, instance: str, resolv_conf: str) -> SandboxNetwork | None:
         """The server's network, made afresh; None (after saying why) where it cannot be."""
-        ip, nft = shutil.which("ip"), shutil.which("nft")
-        if ip is None or nft is None:
+        if shutil.which("ip") is None or shutil.which("nft") is None:
             log.warning("no `ip` or `nft` (apt install iproute2 nftables): outbound network "
                         "falls back to a slirp4netns process per environment")  # fmt: skip
             return None
@@ -128,14 +127,14 @@ class SandboxNetwork:
             log.info("the DNS resolver is on loopback: outbound network uses slirp4netns")
             return None
         try:
-            return cls._create(instance[:8], ip, nft)
+            return cls._create(instance[:8])
         except (OSError, ValueError) as exc:
             log.warning("cannot set up the sandbox bridge (%s): outbound network falls back "
                         "to slirp4netns", exc)  # fmt: skip
             return None
 
     @classmethod
-    def _create(cls, tag: str, ip: str, nft: str) -> SandboxNetwork:
+    def _create(cls, tag: str) -> SandboxNetwork:
         bridge = BRIDGE_PREFIX + tag
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         with open(LOCK, "a") as lock:
@@ -147,13 +146,13 @@ class SandboxNetwork:
                 os.close(owner)
                 raise OSError(f"another server holds {bridge}") from None
             try:
-                return cls._create_locked(tag, ip, nft, owner)
+                return cls._create_locked(tag, owner)
             except BaseException:
                 os.close(owner)
                 raise
 
     @classmethod
-    def _create_locked(cls, tag: str, ip: str, nft: str, owner: int) -> SandboxNetwork:
+    def _create_locked(cls, tag: str, owner: int) -> SandboxNetwork:
         bridge = BRIDGE_PREFIX + tag
         _remove(tag)  # this data dir's, left by a crash
         _sweep()  # those of other servers that are gone
@@ -165,15 +164,15 @@ class SandboxNetwork:
         # A fixed address: a bridge without one takes its ports' lowest, which changes as
         # environments come and go and would strand the others' ARP entries for the gateway.
         mac = "02:fb:" + ":".join(tag[i : i + 2] for i in range(0, 8, 2))
-        _run(ip, "link", "add", bridge, "address", mac, "type", "bridge", "forward_delay", "0")
+        _run("ip", "link", "add", bridge, "address", mac, "type", "bridge", "forward_delay", "0")
         try:
-            _run(ip, "addr", "add", gateway, "dev", bridge)
-            _run(ip, "link", "set", bridge, "up")
+            _run("ip", "addr", "add", gateway, "dev", bridge)
+            _run("ip", "link", "set", bridge, "up")
             index = int(Path(f"/sys/class/net/{bridge}/ifindex").read_text())
             network = cls(tag, subnet, index, owner)
-            _run(nft, "-f", "-", stdin=_rules(f"firebox-{tag}", bridge, network.ports, subnet))
+            _run("nft", "-f", "-", stdin=_rules(f"firebox-{tag}", bridge, network.ports, subnet))
             if FORWARDING.read_text().strip() != "1":
-                _run(nft, "-f", "-", stdin=GUARD)
+                _run("nft", "-f", "-", stdin=GUARD)
                 FORWARDING.write_text("1")
                 log.warning("turned IPv4 forwarding on for the sandbox bridge (table ip %s keeps "
                             "it off for other interfaces)", GUARD_TABLE)  # fmt: skip
