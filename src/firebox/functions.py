@@ -296,9 +296,10 @@ class FunctionService:
                 last_modified=time.time(),
             )
             if body.get("DryRun"):
-                # Validated and stored only to check it: drop the package if nothing uses it.
+                # Validated and stored only to check it: dropped before the answer (if nothing
+                # uses it), so a dry run leaves the store as it found it.
                 if stored.sha256 != old.code_sha256:
-                    self._collect(stored.sha256)
+                    await self._remove_locked(stored.sha256)
                 return new
             new = await self._replace(old, new)
             if body.get("Publish"):
@@ -403,12 +404,17 @@ class FunctionService:
         # back to the same zip, a re-created function) may have made the package live again,
         # and CodeStore.put, which runs under this lock too, reuses a package it finds.
         async with self.lock:
-            if self.store.code_in_use(sha256):
-                return
-            if self.invoker.pool.code_in_use(self.code.unpacked(sha256)):
-                self._unreferenced.add(sha256)
-                return
-            await asyncio.to_thread(self.code.remove, sha256)
+            await self._remove_locked(sha256)
+
+    async def _remove_locked(self, sha256: str) -> None:
+        """Deletes a package nothing refers to (the caller holds the write lock)."""
+        if self.store.code_in_use(sha256):
+            return
+        if self.invoker.pool.code_in_use(self.code.unpacked(sha256)):
+            self._unreferenced.add(sha256)
+            return
+        self._unreferenced.discard(sha256)
+        await asyncio.to_thread(self.code.remove, sha256)
 
     def _on_environment_dead(self, env: object) -> None:
         for sha256 in list(self._unreferenced):

@@ -4,10 +4,11 @@ Standard library only (it runs in the zygote, under every runtime's interpreter)
 environment the zygote starts `firebox-reaper build` with posix_spawn (no copy of its own
 image), hands it a build script (script()), and goes on serving other requests. The builder
 joins the cgroups, makes the namespaces, hands the Runtime API listener to the server, forks
-pid 1, which builds the root and pivots into it; then it tells the zygote pid 1's pid. The
-zygote forks the runtime into pid 1's PID namespace and the child joins the other namespaces
-with setns (enter()): one fork of the zygote per environment instead of three, and no
-Python process besides the runtime.
+pid 1, which builds the root and pivots into it, and tells the zygote pid 1's pid at once.
+The zygote forks the runtime into pid 1's PID namespace while the root is being built; the
+child joins the other namespaces with setns and waits for the root before it joins the mount
+namespace: one fork of the zygote per environment instead of three, no Python process
+besides the runtime, and the fork overlapping pid 1's mounts.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 NS_FLAGS = {"net": CLONE_NEWNET, "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS, "mnt": CLONE_NEWNS}
 libc = ctypes.CDLL(None, use_errno=True)
 MAX_FD = 1 << 20  # above any descriptor (RLIMIT_NOFILE's hard limit is at most this)
-FIRST_CGROUP_FD = 7  # the builder's fds: 0-2 stdio, 3-6 (see start()), then the cgroup files
+FIRST_CGROUP_FD = 8  # the builder's fds: 0-2 stdio, 3-7 (see start()), then the cgroup files
 OWN_PID_NS = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)  # to come back to
 launcher.last_cap()  # read here, once: every runtime forked from this zygote needs it
 
@@ -61,18 +62,23 @@ class Build:
         self.seccomp = seccomp
         self.assign = -1  # read end of the pre-built sandbox's assignment pipe
         self.cgroups: list[int] = []  # the cgroups' procs files: the runtime joins them too
-        self.ready = -1  # the builder writes pid 1's pid here once the root is built
+        self.ready = -1  # the builder writes pid 1's pid here, then "R" once the root is built
+        self.root = -1  # read end of the pipe the builder writes "R" to: the runtime waits on it
         self.buffer = b""
+        self.forked = False  # the runtime's fork was tried (once pid 1's pid came)
         self.builder_pid = 0
         self.builder_status: int | None = None
         self.runtime_pid = 0
         self.runtime_status: int | None = None
 
-    def close_fds(self) -> None:
-        for fd in (self.output, self.seccomp, self.assign, self.ready, *self.cgroups):
+    def close_fds(self, keep_ready: bool = False) -> None:
+        """Closes the zygote's copies (the runtime has its own); the ready pipe unless kept."""
+        ready = -1 if keep_ready else self.ready
+        for fd in (self.output, self.seccomp, self.assign, self.root, ready, *self.cgroups):
             if fd >= 0:
                 os.close(fd)
-        self.output = self.seccomp = self.assign = self.ready = -1
+        self.output = self.seccomp = self.assign = self.root = -1
+        self.ready = self.ready if keep_ready else -1
         self.cgroups = []
 
     def kill(self, sig: int) -> None:
@@ -94,7 +100,7 @@ class Build:
 
 
 def _high(fd: int) -> int:
-    """A close-on-exec copy at 10 or above, so dup2 onto 0..6 cannot clobber a source."""
+    """A close-on-exec copy at 10 or above, so dup2 onto 0..7 cannot clobber a source."""
     return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
 
 
@@ -106,6 +112,7 @@ def start(spec: dict, output: int, channel: int, seccomp: int) -> Build:
     counters = [os.open(f"{memory}/memory.{name}", os.O_RDONLY | os.O_CLOEXEC)
                 for name in ("oom_control", "failcnt")]  # fmt: skip
     ready_read, ready_write = os.pipe()
+    build.root, root_write = os.pipe()
     assign_write = -1
     if spec.get("deferred"):
         build.assign, assign_write = os.pipe()
@@ -115,13 +122,13 @@ def start(spec: dict, output: int, channel: int, seccomp: int) -> Build:
     finally:
         os.close(script_write)
     null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-    sources = [null, output, output, channel, script_read, ready_write, assign_write]
+    sources = [null, output, output, channel, script_read, ready_write, assign_write, root_write]
     sources += [*build.cgroups, *counters]  # from FIRST_CGROUP_FD on
     high = [_high(fd if fd >= 0 else null) for fd in sources]  # (6: /dev/null if unused)
     try:
         build.builder_pid = os.posix_spawn(
             spec["reaper"],
-            ["firebox-reaper", "build", "3", "4", "5", "6" if assign_write >= 0 else "-1"],
+            ["firebox-reaper", "build", "3", "4", "5", "6" if assign_write >= 0 else "-1", "7"],
             {},
             file_actions=[(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(high)],
             setsid=True,
@@ -131,7 +138,8 @@ def start(spec: dict, output: int, channel: int, seccomp: int) -> Build:
         build.close_fds()
         raise
     finally:
-        for fd in {*high, *counters, null, script_read, ready_write, assign_write} - {-1}:
+        ours = {*high, *counters, null, script_read, ready_write, assign_write, root_write}
+        for fd in ours - {-1}:
             os.close(fd)
     build.ready = ready_read
     return build
@@ -178,9 +186,9 @@ def _runtime_child(build: Build, namespaces: dict, run: object) -> None:
         os.dup2(build.output, 2)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        kept = sorted({2, build.seccomp, build.assign, *build.cgroups, *namespaces.values()})
-        low = 3
-        for fd in kept:  # nothing of the zygote's leaks inside (close_range: one call per gap)
+        kept = {2, build.seccomp, build.assign, build.root, *build.cgroups, *namespaces.values()}
+        low = 3  # nothing of the zygote's leaks inside (close_range: one call per gap)
+        for fd in sorted(kept):
             if fd >= low:
                 os.closerange(low, fd)
                 low = fd + 1
@@ -190,8 +198,11 @@ def _runtime_child(build: Build, namespaces: dict, run: object) -> None:
             os.write(fd, b"0")  # this process (its pid here would be the sandbox's)
             os.close(fd)
         for kind, fd in namespaces.items():  # mnt last: it moves this process's root
+            if kind == "mnt" and os.read(build.root, 1) != b"R":
+                os._exit(1)  # pid 1 could not build the root (it said why)
             launcher.check(libc.setns(fd, NS_FLAGS[kind]), f"setns({kind})")
             os.close(fd)
+        os.close(build.root)
         os.chdir("/")
         import resource
 

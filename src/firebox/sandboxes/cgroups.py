@@ -33,32 +33,41 @@ class EnvironmentCgroup:
     root: Path = ROOT
     memory_mb: int = 0  # the MemorySize its limits were last set for (0: not yet)
 
+    def __post_init__(self) -> None:
+        # Plain strings, worked out once: these paths are used on every cold start, where
+        # pathlib's joins and text-mode file objects cost more than the sysfs calls themselves.
+        base = f"firebox/{self.instance}/{self.name}"
+        self._paths: dict[str, str] = {c: f"{self.root}/{c}/{base}" for c in CONTROLLERS}
+
     def path(self, controller: str) -> Path:
-        return self.root / controller / "firebox" / self.instance / self.name
+        return Path(self._paths[controller])
 
     @property
     def procs_files(self) -> list[str]:
-        return [str(self.path(c) / "cgroup.procs") for c in CONTROLLERS]
+        return [f"{path}/cgroup.procs" for path in self._paths.values()]
 
     def create(self, memory_mb: int, pids_max: int = 1024) -> None:
         self.memory_mb = memory_mb
-        for controller in CONTROLLERS:
-            self.path(controller).mkdir(parents=True, exist_ok=True)
-        memory = self.path("memory")
+        for path in self._paths.values():
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:  # the server's parent group, made by the first one
+                os.makedirs(path, exist_ok=True)
+        memory = self._paths["memory"]
         limit = str(memory_mb * 1024 * 1024)
-        _write(memory / "memory.limit_in_bytes", limit)
-        _write(memory / "memory.memsw.limit_in_bytes", limit, optional=True)  # no swap either
-        cpu = self.path("cpu")
-        # Init runs unthrottled (Lambda boosts CPU during init too); limit_cpu() follows it.
-        _write(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
-        _write(cpu / "cpu.cfs_quota_us", "-1")
-        _write(cpu / "cpu.shares", str(max(2, 1024 * memory_mb // FULL_CORE_MB)))
-        _write(self.path("pids") / "pids.max", str(pids_max))
+        _write(f"{memory}/memory.limit_in_bytes", limit)
+        _write(f"{memory}/memory.memsw.limit_in_bytes", limit, optional=True)  # no swap either
+        # Init runs unthrottled (Lambda boosts CPU during init too); limit_cpu() follows it. A
+        # new group starts with no quota over a 100 ms period (CFS_PERIOD_US): nothing to write.
+        _write(f"{self._paths['cpu']}/cpu.shares", str(max(2, 1024 * memory_mb // FULL_CORE_MB)))
+        _write(f"{self._paths['pids']}/pids.max", str(pids_max))
 
     def limit_cpu(self, memory_mb: int) -> None:
         """CPU in proportion to memory: 1,769 MB buys one full core, 128 MB about 7 %."""
         quota = max(1000, CFS_PERIOD_US * memory_mb // FULL_CORE_MB)
-        _write(self.path("cpu") / "cpu.cfs_quota_us", str(quota), optional=True)
+        _write(f"{self._paths['cpu']}/cpu.cfs_quota_us", str(quota), optional=True)
 
     def resize(self, memory_mb: int) -> None:
         """Memory limit and CPU weight for a new MemorySize (the quota follows after init)."""
@@ -66,29 +75,30 @@ class EnvironmentCgroup:
             return  # e.g. a pre-built sandbox (128 MB) taken by a 128 MB function: four writes less
         self.memory_mb = memory_mb
         self.set_memory(memory_mb)
-        _write(self.path("cpu") / "cpu.shares", str(max(2, 1024 * memory_mb // FULL_CORE_MB)))
+        _write(f"{self._paths['cpu']}/cpu.shares", str(max(2, 1024 * memory_mb // FULL_CORE_MB)))
 
     def set_memory(self, memory_mb: int) -> None:
         limit = str(memory_mb * 1024 * 1024)
+        memory = self._paths["memory"]
         # Raising: memsw first (it must stay >= the limit); lowering: the limit first.
         order = ("memory.memsw.limit_in_bytes", "memory.limit_in_bytes")
-        current = _read_int(self.path("memory") / "memory.limit_in_bytes")
+        current = _read_int(f"{memory}/memory.limit_in_bytes")
         for name in order if memory_mb * 1024 * 1024 > current else reversed(order):
-            _write(self.path("memory") / name, limit, optional=name.startswith("memory.memsw"))
+            _write(f"{memory}/{name}", limit, optional=name.startswith("memory.memsw"))
 
     def renamed(self, name: str) -> EnvironmentCgroup:
         """The same groups under another name (v1 allows renaming within a parent)."""
         renamed = EnvironmentCgroup(name, self.instance, self.root, self.memory_mb)
         for controller in CONTROLLERS:
-            os.rename(self.path(controller), renamed.path(controller))
+            os.rename(self._paths[controller], renamed._paths[controller])
         return renamed
 
     def max_memory_bytes(self) -> int:
-        return _read_int(self.path("memory") / "memory.max_usage_in_bytes")
+        return _read_int(f"{self._paths['memory']}/memory.max_usage_in_bytes")
 
     def memory_bytes(self) -> int:
         """What the group's processes hold now (pages they wrote, their /tmp, page tables)."""
-        return _read_int(self.path("memory") / "memory.usage_in_bytes")
+        return _read_int(f"{self._paths['memory']}/memory.usage_in_bytes")
 
     def oom_killed(self) -> bool:
         """Whether the kernel's OOM killer has killed anything in the group."""
@@ -102,9 +112,9 @@ class EnvironmentCgroup:
     def remove(self) -> bool:
         """Removes the groups; False while a process still lingers in one."""
         done = True
-        for controller in CONTROLLERS:
+        for path in self._paths.values():
             try:
-                os.rmdir(self.path(controller))
+                os.rmdir(path)
             except FileNotFoundError:
                 pass
             except OSError:
@@ -151,17 +161,25 @@ def favor_migrations(mounts: Path = Path("/proc/mounts")) -> bool:
     return True
 
 
-def _write(path: Path, value: str, optional: bool = False) -> None:
+def _write(path: str, value: str, optional: bool = False) -> None:
     try:
-        path.write_text(value)
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
     except OSError:
         if not optional:
             raise
 
 
-def _read_int(path: Path) -> int:
+def _read_int(path: str) -> int:
     try:
-        return int(path.read_text())
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return int(os.read(fd, 64))
+        finally:
+            os.close(fd)
     except (OSError, ValueError):
         return 0
 

@@ -408,7 +408,7 @@ static void pid1_reap(void) {
     }
 }
 
-static int build_main(int channel, int script_fd, int ready_fd, int assign_fd) {
+static int build_main(int channel, int script_fd, int ready_fd, int assign_fd, int root_fd) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (getppid() == 1) return 1; /* the zygote is already gone */
     sigset_t mask;
@@ -461,6 +461,7 @@ static int build_main(int channel, int script_fd, int ready_fd, int assign_fd) {
         close(alive[1]);
         close(channel);
         close(ready_fd);
+        close(root_fd);
         if (assign_fd >= 0) close(assign_fd);
         if (oom_fd >= 0) close(oom_fd);
         if (failcnt_fd >= 0) close(failcnt_fd);
@@ -469,16 +470,22 @@ static int build_main(int channel, int script_fd, int ready_fd, int assign_fd) {
     }
     close(done[1]);
     close(alive[0]); /* alive[1] stays open as long as this monitor lives */
+    /* Pid 1's pid now: the zygote forks the runtime while pid 1 builds the root, and the
+       runtime waits on root_fd before it enters the mount namespace. */
+    dprintf(ready_fd, "%d\n", (int)child);
     char built = 0;
     while (read(done[0], &built, 1) < 0 && errno == EINTR) {
     }
     close(done[0]);
-    if (built != 'R') { /* pid 1 said why on stderr */
+    if (built != 'R') { /* pid 1 said why on stderr; the pipes' EOF tells the others */
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
         return 126;
     }
-    dprintf(ready_fd, "%d\n", (int)child);
+    if (write(root_fd, "R", 1) != 1) { /* no runtime is waiting: the zygote gave up on it */
+    }
+    close(root_fd);
+    dprintf(ready_fd, "R\n");
     close(ready_fd);
     int signals = signalfd(-1, &mask, SFD_CLOEXEC);
     if (signals < 0) die("signalfd", "");
@@ -504,9 +511,10 @@ int main(int argc, char **argv) {
         return monitor_main(number(argv[2]), number(argv[3]), number(argv[4]), number(argv[5]),
                             number(argv[6]), number(argv[7]), number(argv[8]));
     if (argc == 8 && strcmp(argv[1], "outbound") == 0) return outbound_main(argv + 2);
-    if (argc == 6 && strcmp(argv[1], "build") == 0)
-        return build_main(number(argv[2]), number(argv[3]), number(argv[4]), number(argv[5]));
+    if (argc == 7 && strcmp(argv[1], "build") == 0)
+        return build_main(number(argv[2]), number(argv[3]), number(argv[4]), number(argv[5]),
+                          number(argv[6]));
     fprintf(stderr, "usage: firebox-reaper init PID FD | monitor PID FD FD FD FD FD FD | "
-                    "outbound PID IF INDEX ADDRESS PREFIX GATEWAY | build FD FD FD FD\n");
+                    "outbound PID IF INDEX ADDRESS PREFIX GATEWAY | build FD FD FD FD FD\n");
     return 2;
 }

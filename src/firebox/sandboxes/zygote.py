@@ -261,32 +261,38 @@ def send(server: socket.socket, message: dict) -> None:
 
 
 def on_ready(fd: int, server: socket.socket) -> None:
-    """The builder wrote pid 1's pid (root built) or gave up: fork the runtime, or not."""
+    """The builder wrote pid 1's pid (fork the runtime, which waits for the root), then "R"
+    once the root is built (the sandbox is complete); EOF instead: it gave up."""
     import builder
     import launcher
 
     build = READY[fd]
     chunk = os.read(fd, 64)
     build.buffer += chunk
-    if chunk and not build.buffer.endswith(b"\n"):
-        return
+    lines = build.buffer.split(b"\n")
+    if not build.forked and len(lines) > 1:
+        build.forked = True
+        pid1 = int(lines[0]) if lines[0].isdigit() else 0
+        if pid1 and build.builder_status is None:
+            python = build.spec.get("argv") is None
+            runner = run_python_runtime if python else launcher.exec_runtime
+            try:
+                build.runtime_pid = builder.fork_runtime(build, pid1, runner)
+            except OSError as exc:
+                print(f"firebox zygote: {exc}", file=sys.stderr, flush=True)
+        if build.runtime_pid:
+            BUILDS[build.runtime_pid] = build
+        else:
+            build.kill(signal.SIGKILL)
+        build.close_fds(keep_ready=True)  # the runtime has its copies; the zygote keeps none
+    if chunk and len(lines) < 3:
+        return  # the root is still being built
     del READY[fd]
     os.close(fd)
     build.ready = -1
-    pid1 = int(build.buffer) if build.buffer.strip().isdigit() else 0
-    if pid1 and build.builder_status is None:
-        python = build.spec.get("argv") is None
-        runner = run_python_runtime if python else launcher.exec_runtime
-        try:
-            build.runtime_pid = builder.fork_runtime(build, pid1, runner)
-        except OSError as exc:
-            print(f"firebox zygote: {exc}", file=sys.stderr, flush=True)
-        if build.runtime_pid:
-            BUILDS[build.runtime_pid] = build
-            send(server, {"op": "built", "pid": build.builder_pid})
-        else:
-            build.kill(signal.SIGKILL)
-    build.close_fds()  # the runtime has its copies; the zygote keeps none
+    if build.runtime_pid and lines[1:2] == [b"R"]:
+        send(server, {"op": "built", "pid": build.builder_pid})  # the reserve may offer it now
+    build.close_fds()
 
 
 def reap(server: socket.socket) -> None:
