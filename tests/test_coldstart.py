@@ -184,6 +184,53 @@ def test_idle_environment_waits_in_the_small_reaper(
         assert os.path.basename(os.readlink(f"/proc/{pid}/exe")).startswith("firebox-reaper-")
 
 
+DEVICES_PROBE = """
+import errno, os, stat
+def handler(event, context):
+    out = {'dev': sorted(os.listdir('/dev'))}
+    for name in ('null', 'zero', 'full', 'random', 'urandom'):
+        st = os.stat('/dev/' + name)
+        out[name] = [stat.S_ISCHR(st.st_mode), oct(st.st_mode & 0o777)]
+    with open('/dev/null', 'w') as f:
+        f.write('gone')
+    out['zero'].append(open('/dev/zero', 'rb').read(8) == bytes(8))
+    out['urandom'].append(len(open('/dev/urandom', 'rb').read(16)))
+    try:
+        with open('/dev/full', 'w') as f:
+            f.write('x')
+            f.flush()
+    except OSError as exc:
+        out['full'].append(errno.errorcode[exc.errno])
+    for path in ('/tmp/mem', '/dev/mem'):
+        try:
+            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 1))
+            out[path] = 'MADE'
+        except OSError as exc:
+            out[path] = errno.errorcode[exc.errno]
+    return out
+"""
+
+
+@pytest.mark.parametrize("flags", [[], ["--pool-size", "0"], ["--no-zygote"]])
+def test_dev_holds_the_usual_devices(
+    start_server: Callable[..., FireboxServer], flags: list[str]
+) -> None:
+    """/dev has null, zero, full, random and urandom (made with mknod in the sandbox's own
+    tmpfs, usable by the function's uid) and the fd links; the function can make no node."""
+    server = start_server(*flags)
+    body, response = invoke_json(server.client(), create_function(server.client(), DEVICES_PROBE))
+    assert "FunctionError" not in response, body
+    assert body["dev"] == sorted(
+        ["full", "null", "random", "urandom", "zero", "fd", "stdin", "stdout", "stderr"]
+    ), body
+    for name in ("null", "random"):
+        assert body[name] == [True, "0o666"], body
+    assert body["zero"] == [True, "0o666", True]
+    assert body["urandom"] == [True, "0o666", 16]
+    assert body["full"] == [True, "0o666", "ENOSPC"]
+    assert body["/tmp/mem"] == "EPERM" and body["/dev/mem"] in ("EPERM", "EACCES"), body
+
+
 PRECOMPILED = {
     "app.py": (
         "import sys\n"

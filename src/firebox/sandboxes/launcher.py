@@ -17,6 +17,7 @@ import fcntl
 import marshal
 import os
 import resource
+import stat
 import struct
 import sys
 
@@ -101,6 +102,18 @@ DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
              ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"))  # fmt: skip
 
 
+_DEVICE_NUMBERS: list = []
+
+
+def device_numbers() -> list:
+    """The DEVICES the host has, with their device numbers (st_rdev); looked up once."""
+    if not _DEVICE_NUMBERS:
+        for name in DEVICES:
+            if os.path.exists("/dev/" + name):
+                _DEVICE_NUMBERS.append((name, os.stat("/dev/" + name).st_rdev))
+    return _DEVICE_NUMBERS
+
+
 def root_steps(spec: Spec) -> list:
     """The sandbox's root, step by step: run here by build_root(), or by firebox-reaper from
     the script builder.script() makes of them (the step names are reaper.c's)."""
@@ -120,7 +133,9 @@ def root_steps(spec: Spec) -> list:
     steps += [("mkdir", root + "/opt"),
               ("tmpfs", root + "/tmp", str(MS_NOSUID | MS_NODEV), tmp),
               ("tmpfs", root + "/dev", str(MS_NOSUID | MS_NOEXEC), dev)]  # fmt: skip
-    steps += [("bind", "/dev/" + device, f"{root}/dev/{device}", "0") for device in DEVICES]
+    # Made, not bound: a device node in the sandbox's own /dev tmpfs is the same device as
+    # the host's (the numbers are the kernel's ABI), for one mknod instead of a mount each.
+    steps += [("node", f"{root}/dev/{name}", str(rdev)) for name, rdev in device_numbers()]
     steps += [("symlink", target, f"{root}/dev/{name}") for name, target in DEV_LINKS]
     steps += [("proc", root + "/proc"), ("pivot", root)]
     return steps
@@ -143,6 +158,9 @@ def run_step(op: str, *args: str) -> None:
             f.write(args[1])
     elif op == "mkdir":
         os.makedirs(args[0], exist_ok=True)
+    elif op == "node":
+        os.mknod(args[0], 0o666 | stat.S_IFCHR, int(args[1]))
+        os.chmod(args[0], 0o666)  # whatever the umask took away
     elif op == "proc":
         os.makedirs(args[0], exist_ok=True)
         mount("proc", args[0], "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)

@@ -355,6 +355,10 @@ static void pid1_build(int done_fd, int alive_fd) {
             close(fd);
         } else if (strcmp(op, "mkdir") == 0) {
             mkdirs(token());
+        } else if (strcmp(op, "node") == 0) {
+            char *path = token();
+            dev_t rdev = (dev_t)strtoull(token(), NULL, 10);
+            if (mknod(path, S_IFCHR | 0666, rdev) < 0 || chmod(path, 0666) < 0) die("mknod", path);
         } else if (strcmp(op, "proc") == 0) {
             char *dir = token();
             mkdirs(dir);
