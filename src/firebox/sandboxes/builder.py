@@ -92,9 +92,25 @@ class Build:
             not self.runtime_pid or self.runtime_status is not None
         )
 
+    def rooted(self) -> bool:
+        """Whether the builder said the root was built ("PID\nR\n" on the ready pipe)."""
+        return self.buffer.split(b"\n")[1:2] == [b"R"]
+
+    def drain_ready(self) -> None:
+        """Reads what the (exited) builder left on the ready pipe, then closes it."""
+        if self.ready < 0:
+            return
+        os.set_blocking(self.ready, False)
+        with contextlib.suppress(OSError):
+            while chunk := os.read(self.ready, 64):
+                self.buffer += chunk
+        os.close(self.ready)
+        self.ready = -1
+
     def status(self) -> int:
-        """What the server sees as the environment's exit: the runtime's, if it ran."""
-        if self.runtime_pid and self.runtime_status is not None:
+        """What the server sees as the environment's exit: the runtime's, if it ran in a
+        finished root; else the builder's (a failed build: 126, and pid 1 said why)."""
+        if self.runtime_pid and self.runtime_status is not None and self.rooted():
             return self.runtime_status
         return self.builder_status if self.builder_status is not None else 9
 
@@ -149,15 +165,10 @@ def fork_runtime(build: Build, pid1: int, run: object) -> int:
     """Forks the runtime into pid 1's namespaces; returns its pid (0 if the sandbox is gone)."""
     isolated = build.spec["network"] == "isolated"
     kinds = [kind for kind in NS_FLAGS if kind != "net" or isolated]
-    namespaces = {}
-    try:
-        pid_ns = os.open(f"/proc/{pid1}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        for kind in kinds:
-            namespaces[kind] = os.open(f"/proc/{pid1}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        for fd in namespaces.values():
-            os.close(fd)
+    namespaces = _namespaces(pid1, build.builder_pid, ["pid", *kinds])
+    if namespaces is None:
         return 0  # pid 1 is already gone: the builder's exit reports it
+    pid_ns = namespaces.pop("pid")
     try:
         launcher.check(libc.setns(pid_ns, CLONE_NEWPID), "setns(pid)")
         try:
@@ -173,6 +184,34 @@ def fork_runtime(build: Build, pid1: int, run: object) -> int:
         os.close(pid_ns)
         for fd in namespaces.values():
             os.close(fd)
+
+
+def _namespaces(pid1: int, builder: int, kinds: list) -> dict | None:
+    """Pid 1's namespaces, opened through one /proc/<pid> directory that is checked to be
+    the builder's child: if pid 1 died and its pid was reused, nothing of it is joined."""
+    try:
+        proc = os.open(f"/proc/{pid1}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    opened: dict = {}
+    try:
+        status = os.open("status", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc)
+        try:
+            text = os.read(status, 4096)
+        finally:
+            os.close(status)
+        ppid = text.split(b"\nPPid:", 1)[1].split(None, 1)[0] if b"\nPPid:" in text else b""
+        if ppid != str(builder).encode():
+            return None
+        for kind in kinds:  # through the same directory: the same process, or ESRCH
+            opened[kind] = os.open(f"ns/{kind}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc)
+        return opened
+    except OSError:
+        for fd in opened.values():
+            os.close(fd)
+        return None
+    finally:
+        os.close(proc)
 
 
 def _runtime_child(build: Build, namespaces: dict, run: object) -> None:

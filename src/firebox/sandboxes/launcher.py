@@ -106,10 +106,10 @@ _DEVICE_NUMBERS: list = []
 
 
 def device_numbers() -> list:
-    """The DEVICES the host has, with their device numbers (st_rdev); looked up once."""
+    """The DEVICES the host has (character devices), with their numbers; looked up once."""
     if not _DEVICE_NUMBERS:
         for name in DEVICES:
-            if os.path.exists("/dev/" + name):
+            if os.path.exists("/dev/" + name) and stat.S_ISCHR(os.stat("/dev/" + name).st_mode):
                 _DEVICE_NUMBERS.append((name, os.stat("/dev/" + name).st_rdev))
     return _DEVICE_NUMBERS
 
@@ -135,7 +135,8 @@ def root_steps(spec: Spec) -> list:
               ("tmpfs", root + "/dev", str(MS_NOSUID | MS_NOEXEC), dev)]  # fmt: skip
     # Made, not bound: a device node in the sandbox's own /dev tmpfs is the same device as
     # the host's (the numbers are the kernel's ABI), for one mknod instead of a mount each.
-    steps += [("node", f"{root}/dev/{name}", str(rdev)) for name, rdev in device_numbers()]
+    steps += [("node", f"{root}/dev/{name}", str(rdev), "/dev/" + name)
+              for name, rdev in device_numbers()]  # fmt: skip
     steps += [("symlink", target, f"{root}/dev/{name}") for name, target in DEV_LINKS]
     steps += [("proc", root + "/proc"), ("pivot", root)]
     return steps
@@ -159,8 +160,11 @@ def run_step(op: str, *args: str) -> None:
     elif op == "mkdir":
         os.makedirs(args[0], exist_ok=True)
     elif op == "node":
-        os.mknod(args[0], 0o666 | stat.S_IFCHR, int(args[1]))
-        os.chmod(args[0], 0o666)  # whatever the umask took away
+        try:
+            os.mknod(args[0], 0o666 | stat.S_IFCHR, int(args[1]))
+            os.chmod(args[0], 0o666)  # whatever the umask took away
+        except PermissionError:  # no CAP_MKNOD here (a user namespace, a device cgroup)
+            bind(args[2], args[0], read_only=False)
     elif op == "proc":
         os.makedirs(args[0], exist_ok=True)
         mount("proc", args[0], "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)

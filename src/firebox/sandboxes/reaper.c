@@ -13,7 +13,7 @@
  *       sandbox (READY_FD and ASSIGN_FD not -1) first waits for its function (see assign()).
  *   firebox-reaper outbound PID HOST_IF BRIDGE_INDEX ADDRESS PREFIX GATEWAY
  *       gives PID's network namespace a way out through the server's bridge (outbound.c).
- *   firebox-reaper build CHANNEL_FD SCRIPT_FD READY_FD ASSIGN_FD
+ *   firebox-reaper build CHANNEL_FD SCRIPT_FD READY_FD ASSIGN_FD ROOT_FD
  *       builds a whole sandbox from the script the zygote wrote (see build_main() and
  *       builder.py), stays as its monitor, and pid 1 becomes its init. The zygote then forks
  *       only the runtime and joins it to the sandbox with setns: of the three processes of a
@@ -225,9 +225,12 @@ static int monitor_main(pid_t child, int status_fd, int channel, int oom_fd, int
  *                                over CHANNEL: once it arrives, the network is ready
  *   ns                           new mount/PID/IPC/UTS namespaces; fork pid 1
  *   private | tmpfs DIR FLAGS DATA | bind SRC DST RO | symlink TARGET LINK |
- *   file PATH CONTENT | mkdir DIR | proc DIR | pivot ROOT | hostname NAME | user UID GID
- * Pid 1 writes 'R' when the root is built, then drops to UID and only reaps; the monitor
- * passes pid 1's pid to READY_FD (the zygote forks the runtime into its namespaces then).
+ *   file PATH CONTENT | mkdir DIR | node PATH RDEV SOURCE | proc DIR | pivot ROOT |
+ *   hostname NAME | user UID GID
+ * The monitor passes pid 1's pid to READY_FD at once (the zygote forks the runtime into its
+ * namespaces meanwhile). Pid 1 writes 'R' when the root is built, then drops to UID and
+ * only reaps; the monitor then writes 'R' to ROOT_FD (the runtime waits on it before it
+ * joins the mount namespace) and "R\n" to READY_FD. EOF on either: the build failed.
  * SIGTERM (the zygote: the runtime has ended) makes the monitor report memory and end it all.
  */
 static char *script, *script_end;
@@ -356,9 +359,14 @@ static void pid1_build(int done_fd, int alive_fd) {
         } else if (strcmp(op, "mkdir") == 0) {
             mkdirs(token());
         } else if (strcmp(op, "node") == 0) {
-            char *path = token();
-            dev_t rdev = (dev_t)strtoull(token(), NULL, 10);
-            if (mknod(path, S_IFCHR | 0666, rdev) < 0 || chmod(path, 0666) < 0) die("mknod", path);
+            char *path = token(), *rdev = token(), *source = token();
+            if (mknod(path, S_IFCHR | 0666, (dev_t)strtoull(rdev, NULL, 10)) == 0) {
+                if (chmod(path, 0666) < 0) die("chmod", path); /* whatever the umask took */
+            } else if (errno == EPERM || errno == EACCES) {
+                bind_op(source, path, 0); /* no CAP_MKNOD (user namespace, device cgroup) */
+            } else {
+                die("mknod", path);
+            }
         } else if (strcmp(op, "proc") == 0) {
             char *dir = token();
             mkdirs(dir);
@@ -415,6 +423,7 @@ static void pid1_reap(void) {
 static int build_main(int channel, int script_fd, int ready_fd, int assign_fd, int root_fd) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (getppid() == 1) return 1; /* the zygote is already gone */
+    signal(SIGPIPE, SIG_IGN); /* a pipe whose reader gave up is an error return, not a death */
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
@@ -486,8 +495,7 @@ static int build_main(int channel, int script_fd, int ready_fd, int assign_fd, i
         waitpid(child, NULL, 0);
         return 126;
     }
-    if (write(root_fd, "R", 1) != 1) { /* no runtime is waiting: the zygote gave up on it */
-    }
+    (void)!write(root_fd, "R", 1); /* fails only if no runtime waits: the zygote gave up */
     close(root_fd);
     dprintf(ready_fd, "R\n");
     close(ready_fd);

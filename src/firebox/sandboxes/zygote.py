@@ -284,13 +284,13 @@ def on_ready(fd: int, server: socket.socket) -> None:
             BUILDS[build.runtime_pid] = build
         else:
             build.kill(signal.SIGKILL)
-        build.close_fds(keep_ready=True)  # the runtime has its copies; the zygote keeps none
+        build.close_fds(keep_ready=True)  # the runtime has its copies (the ready pipe stays)
     if chunk and len(lines) < 3:
         return  # the root is still being built
     del READY[fd]
     os.close(fd)
     build.ready = -1
-    if build.runtime_pid and lines[1:2] == [b"R"]:
+    if build.runtime_pid and build.runtime_status is None and build.rooted():
         send(server, {"op": "built", "pid": build.builder_pid})  # the reserve may offer it now
     build.close_fds()
 
@@ -317,6 +317,7 @@ def reap(server: socket.socket) -> None:
         if build.finished():
             if build.ready >= 0:
                 READY.pop(build.ready, None)
+                build.drain_ready()  # did the root get built? (status() depends on it)
             build.close_fds()
             send(server, {"op": "exit", "pid": build.builder_pid, "status": build.status()})
 
