@@ -80,16 +80,27 @@ class LogStore:
             ]
             if rows:
                 try:
-                    with self._writer:
-                        self._writer.executemany(
-                            "INSERT INTO log_events (log_group, log_stream, ts, ingested, message)"
-                            " VALUES (?, ?, ?, ?, ?)",
-                            rows,
-                        )
+                    self._insert(rows)
                 except sqlite3.Error as exc:  # logs must never take the server down
                     print(f"firebox: could not store {len(rows)} log events: {exc}", flush=True)
             if stop:
                 return
+
+    def _insert(self, rows: list[tuple[str, str, int, int, str]]) -> None:
+        """One transaction per batch: the connection autocommits, and a commit per row
+        rewrote the table's, the index's and the sequence's pages in the WAL every time."""
+        writer = self._writer
+        writer.execute("BEGIN")
+        try:
+            writer.executemany(
+                "INSERT INTO log_events (log_group, log_stream, ts, ingested, message)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        except BaseException:
+            writer.execute("ROLLBACK")
+            raise
+        writer.execute("COMMIT")
 
     def filter(
         self,
