@@ -387,14 +387,21 @@ class FunctionService:
         for listener in self.on_deleted:
             listener(ref.name, ref.qualifier)
 
-    def _collect(self, sha256: str) -> None:
-        """Deletes a package nothing refers to; one still running is deleted when it stops."""
+    def _removable(self, sha256: str) -> bool:
+        """Whether nothing refers to a package; one an environment still runs is remembered
+        (and collected when that environment stops)."""
         if self.store.code_in_use(sha256):
-            return
+            return False
         if self.invoker.pool.code_in_use(self.code.unpacked(sha256)):
             self._unreferenced.add(sha256)
-            return
+            return False
         self._unreferenced.discard(sha256)
+        return True
+
+    def _collect(self, sha256: str) -> None:
+        """Deletes a package nothing refers to; one still running is deleted when it stops."""
+        if not self._removable(sha256):
+            return
         task = asyncio.get_running_loop().create_task(self._remove(sha256))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -408,13 +415,8 @@ class FunctionService:
 
     async def _remove_locked(self, sha256: str) -> None:
         """Deletes a package nothing refers to (the caller holds the write lock)."""
-        if self.store.code_in_use(sha256):
-            return
-        if self.invoker.pool.code_in_use(self.code.unpacked(sha256)):
-            self._unreferenced.add(sha256)
-            return
-        self._unreferenced.discard(sha256)
-        await asyncio.to_thread(self.code.remove, sha256)
+        if self._removable(sha256):
+            await asyncio.to_thread(self.code.remove, sha256)
 
     def _on_environment_dead(self, env: object) -> None:
         for sha256 in list(self._unreferenced):
