@@ -121,27 +121,40 @@ def _high(fd: int) -> int:
 
 
 def start(spec: dict, output: int, channel: int, seccomp: int) -> Build:
-    """Starts firebox-reaper build; the caller then watches build.ready."""
+    """Starts firebox-reaper build; the caller then watches build.ready. On failure every
+    descriptor is closed again, the received output and seccomp ones included."""
     build = Build(spec, output, seccomp)
-    build.cgroups = [os.open(procs, os.O_WRONLY | os.O_CLOEXEC) for procs in spec["cgroups"]]
-    memory = spec["memory_cgroup"]
-    counters = [os.open(f"{memory}/memory.{name}", os.O_RDONLY | os.O_CLOEXEC)
-                for name in ("oom_control", "failcnt")]  # fmt: skip
-    ready_read, ready_write = os.pipe()
-    build.root, root_write = os.pipe()
-    assign_write = -1
-    if spec.get("deferred"):
-        build.assign, assign_write = os.pipe()
-    script_read, script_write = os.pipe()
+    temporary: list[int] = []  # only the builder keeps these (the zygote's copies close)
+    ready_read = -1
+
+    def opened(fd: int) -> int:
+        temporary.append(fd)
+        return fd
+
     try:
-        os.write(script_write, script(spec))  # a few KB: fits the pipe's buffer
-    finally:
-        os.close(script_write)
-    null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-    sources = [null, output, output, channel, script_read, ready_write, assign_write, root_write]
-    sources += [*build.cgroups, *counters]  # from FIRST_CGROUP_FD on
-    high = [_high(fd if fd >= 0 else null) for fd in sources]  # (6: /dev/null if unused)
-    try:
+        for procs in spec["cgroups"]:
+            build.cgroups.append(os.open(procs, os.O_WRONLY | os.O_CLOEXEC))
+        memory = spec["memory_cgroup"]
+        counters = [opened(os.open(f"{memory}/memory.{name}", os.O_RDONLY | os.O_CLOEXEC))
+                    for name in ("oom_control", "failcnt")]  # fmt: skip
+        ready_read, ready_write = os.pipe()
+        build.root, root_write = os.pipe()
+        temporary += [ready_write, root_write]
+        assign_write = -1
+        if spec.get("deferred"):
+            build.assign, assign_write = os.pipe()
+            temporary.append(assign_write)
+        script_read, script_write = os.pipe()
+        temporary.append(script_read)
+        try:
+            os.write(script_write, script(spec))  # a few KB: fits the pipe's buffer
+        finally:
+            os.close(script_write)  # the builder reads the script to EOF
+        null = opened(os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC))
+        # The builder's 0..7 (6: /dev/null if unused), then the cgroups from FIRST_CGROUP_FD on.
+        sources = [null, output, output, channel, script_read, ready_write, assign_write]
+        sources += [root_write, *build.cgroups, *counters]
+        high = [opened(_high(fd if fd >= 0 else null)) for fd in sources]
         build.builder_pid = os.posix_spawn(
             spec["reaper"],
             ["firebox-reaper", "build", "3", "4", "5", "6" if assign_write >= 0 else "-1", "7"],
@@ -149,13 +162,13 @@ def start(spec: dict, output: int, channel: int, seccomp: int) -> Build:
             file_actions=[(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(high)],
             setsid=True,
         )
-    except OSError:
-        os.close(ready_read)
+    except BaseException:
+        if ready_read >= 0:
+            os.close(ready_read)
         build.close_fds()
         raise
     finally:
-        ours = {*high, *counters, null, script_read, ready_write, assign_write, root_write}
-        for fd in ours - {-1}:
+        for fd in temporary:
             os.close(fd)
     build.ready = ready_read
     return build

@@ -228,8 +228,8 @@ static int monitor_main(pid_t child, int status_fd, int channel, int oom_fd, int
  *   file PATH CONTENT | mkdir DIR | node PATH RDEV SOURCE | proc DIR | pivot ROOT |
  *   hostname NAME | user UID GID
  * The monitor passes pid 1's pid to READY_FD at once (the zygote forks the runtime into its
- * namespaces meanwhile). Pid 1 writes 'R' when the root is built, then drops to UID and
- * only reaps; the monitor then writes 'R' to ROOT_FD (the runtime waits on it before it
+ * namespaces meanwhile). Pid 1 builds the root, drops to UID, writes 'R' and then only
+ * reaps; the monitor then writes 'R' to ROOT_FD (the runtime waits on it before it
  * joins the mount namespace) and "R\n" to READY_FD. EOF on either: the build failed.
  * SIGTERM (the zygote: the runtime has ended) makes the monitor report memory and end it all.
  */
@@ -393,14 +393,15 @@ static void pid1_build(int done_fd, int alive_fd) {
             die("build step", op);
         }
     }
-    if (write(done_fd, "R", 1) != 1) _exit(126);
-    close(done_fd);
     if (drop) { /* an init that only reaps needs no privileges (as with the Python launcher) */
         if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
             die("drop", "privileges");
         prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* the runtime has this uid: no /proc/1/mem */
     }
+    /* Only now: the runtime, forked already and waiting for this, finds an unprivileged init. */
+    if (write(done_fd, "R", 1) != 1) _exit(126);
+    close(done_fd);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* setuid() cleared it */
     struct pollfd alive = {alive_fd, POLLIN, 0};
     if (poll(&alive, 1, 0) > 0) _exit(1); /* the monitor died before it was re-armed */
