@@ -144,3 +144,23 @@ def test_identical_code_is_stored_once(lam: Any, server: FireboxServer) -> None:
     # Deleting one user of the package keeps it for the other.
     lam.delete_function(FunctionName=second)
     assert snapshot(server) == before
+
+
+def test_partial_tree_left_by_a_removal_is_replaced(tmp_path: Any) -> None:
+    """Storing a package again after an interrupted removal (its zip gone, part of its tree
+    left, e.g. written into by a background precompile) yields the whole package."""
+    from firebox.codestore import CodeStore
+
+    store = CodeStore(tmp_path / "code")
+    data = make_zip({"app.py": "def handler(e, c):\n    return 1\n", "pkg/m.py": "X = 1\n"})
+    sha = store.put(data).sha256
+    tree = store.unpacked(sha)
+    (tree / "app.py").unlink()  # what a removal got through before it was interrupted
+    store.zip_path(sha).unlink()
+    assert store.put(data).sha256 == sha
+    assert sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*.py")) == [
+        "app.py",
+        "pkg/m.py",
+    ]
+    assert store.zip_path(sha).read_bytes() == data
+    assert not list((tmp_path / "code").glob(".tmp-*"))

@@ -64,9 +64,13 @@ class CodeStore:
             zip_tmp.write_bytes(data)
             os.replace(zip_tmp, self.zip_path(sha))
             if target.is_dir():
-                shutil.rmtree(staging)
-            else:
-                os.rename(staging, target)
+                # A tree without its zip is what an interrupted removal leaves (or one a
+                # background precompile wrote into while it was being removed): partial,
+                # so it is replaced whole rather than trusted.
+                stale = self.root / f".tmp-{uuid.uuid4().hex}"
+                os.rename(target, stale)
+                shutil.rmtree(stale, ignore_errors=True)
+            os.rename(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

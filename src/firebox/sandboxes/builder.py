@@ -138,8 +138,9 @@ def start(spec: dict, output: int, channel: int, seccomp: int) -> Build:
         counters = [opened(os.open(f"{memory}/memory.{name}", os.O_RDONLY | os.O_CLOEXEC))
                     for name in ("oom_control", "failcnt")]  # fmt: skip
         ready_read, ready_write = os.pipe()
+        temporary.append(ready_write)
         build.root, root_write = os.pipe()
-        temporary += [ready_write, root_write]
+        temporary.append(root_write)
         assign_write = -1
         if spec.get("deferred"):
             build.assign, assign_write = os.pipe()
