@@ -157,10 +157,26 @@ def test_partial_tree_left_by_a_removal_is_replaced(tmp_path: Any) -> None:
     tree = store.unpacked(sha)
     (tree / "app.py").unlink()  # what a removal got through before it was interrupted
     store.zip_path(sha).unlink()
+    marker = tmp_path / "code" / f"{sha}.compiled-0123456789ab"
+    marker.touch()  # precompile.py's "compiled": it described the partial tree
     assert store.put(data).sha256 == sha
+    assert not marker.exists()
     assert sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*.py")) == [
         "app.py",
         "pkg/m.py",
     ]
     assert store.zip_path(sha).read_bytes() == data
     assert not list((tmp_path / "code").glob(".tmp-*"))
+
+
+def test_partial_tree_is_swept_at_start(tmp_path: Any) -> None:
+    """A tree without its zip found when the server starts is removed with its marker."""
+    from firebox.codestore import CodeStore
+
+    store = CodeStore(tmp_path / "code")
+    kept = store.put(make_zip({"app.py": "X = 1\n"})).sha256
+    orphan = tmp_path / "code" / ("f" * 64)
+    (orphan / "pkg" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "code" / f"{'f' * 64}.compiled-0123456789ab").touch()
+    CodeStore(tmp_path / "code")
+    assert sorted(p.name for p in (tmp_path / "code").iterdir()) == [kept, f"{kept}.zip"]

@@ -39,6 +39,22 @@ class CodeStore:
         root.mkdir(parents=True, exist_ok=True)
         for leftover in root.glob(".tmp-*"):  # a crash mid-unpack leaves these behind
             shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink()
+        for tree in root.iterdir():  # a zip is written before its tree: none, a partial tree
+            if (
+                tree.is_dir()
+                and not tree.name.startswith(".")
+                and not self.zip_path(tree.name).exists()
+            ):
+                self._drop_tree(tree.name)
+
+    def _drop_tree(self, sha256: str) -> None:
+        """Removes a package's tree and what precompile.py said of it (its markers)."""
+        if self.unpacked(sha256).is_dir():
+            stale = self.root / f".tmp-{uuid.uuid4().hex}"
+            os.rename(self.unpacked(sha256), stale)  # gone at once, whatever rmtree meets
+            shutil.rmtree(stale, ignore_errors=True)
+        for marker in self.root.glob(f"{sha256}.compiled-*"):
+            marker.unlink(missing_ok=True)
 
     def zip_path(self, sha256: str) -> Path:
         return self.root / f"{sha256}.zip"
@@ -66,10 +82,8 @@ class CodeStore:
             if target.is_dir():
                 # A tree without its zip is what an interrupted removal leaves (or one a
                 # background precompile wrote into while it was being removed): partial,
-                # so it is replaced whole rather than trusted.
-                stale = self.root / f".tmp-{uuid.uuid4().hex}"
-                os.rename(target, stale)
-                shutil.rmtree(stale, ignore_errors=True)
+                # so it is replaced whole rather than trusted, and so is its compiled marker.
+                self._drop_tree(sha)
             os.rename(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -78,9 +92,7 @@ class CodeStore:
 
     def remove(self, sha256: str) -> None:
         """Deletes a package no function refers to any more."""
-        shutil.rmtree(self.unpacked(sha256), ignore_errors=True)
-        for marker in self.root.glob(f"{sha256}.compiled-*"):  # precompile.py
-            marker.unlink(missing_ok=True)
+        self._drop_tree(sha256)
         self.zip_path(sha256).unlink(missing_ok=True)
 
 
