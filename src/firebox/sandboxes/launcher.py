@@ -108,9 +108,8 @@ _DEVICE_NUMBERS: list = []
 def device_numbers() -> list:
     """The DEVICES the host has (character devices), with their numbers; looked up once."""
     if not _DEVICE_NUMBERS:
-        for name in DEVICES:
-            if os.path.exists("/dev/" + name) and stat.S_ISCHR(os.stat("/dev/" + name).st_mode):
-                _DEVICE_NUMBERS.append((name, os.stat("/dev/" + name).st_rdev))
+        found = [(n, os.stat(f"/dev/{n}")) for n in DEVICES if os.path.exists(f"/dev/{n}")]
+        _DEVICE_NUMBERS[:] = [(name, st.st_rdev) for name, st in found if stat.S_ISCHR(st.st_mode)]
     return _DEVICE_NUMBERS
 
 

@@ -288,11 +288,9 @@ def on_ready(fd: int, server: socket.socket) -> None:
     if chunk and len(lines) < 3:
         return  # the root is still being built
     del READY[fd]
-    os.close(fd)
-    build.ready = -1
     if build.runtime_pid and build.runtime_status is None and build.rooted():
         send(server, {"op": "built", "pid": build.builder_pid})  # the reserve may offer it now
-    build.close_fds()
+    build.close_fds()  # the ready pipe too
 
 
 def reap(server: socket.socket) -> None:
