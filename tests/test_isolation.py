@@ -323,8 +323,8 @@ def test_server_survives_the_suite(lam: Any, hostile: FireboxServer, bystander: 
         if name != bystander:
             lam.delete_function(FunctionName=name)
     wait_for(lambda: not any(runtime_processes(n) for n in names if n != bystander))
-    # Every port on the server's bridge belongs to a live environment or a pre-built sandbox
-    # waiting for one: none outlives its sandbox.
+    # Every port on the server's bridge belongs to a live environment, a pre-built sandbox
+    # waiting for one, or a network namespace made ahead: none outlives its sandbox.
     import httpx
 
     from test_network import bridge_of
@@ -332,8 +332,9 @@ def test_server_survives_the_suite(lam: Any, hostile: FireboxServer, bystander: 
     ports = Path("/sys/class/net", bridge_of(hostile), "brif")
 
     def accounted() -> bool:
-        prebuilt = httpx.get(f"{hostile.url}/_firebox/health").json()["prebuilt"]
-        return len(list(ports.iterdir())) == len(hostile.environments()) + prebuilt
+        health = httpx.get(f"{hostile.url}/_firebox/health").json()
+        waiting = health["prebuilt"] + health["netnsReady"]
+        return len(list(ports.iterdir())) == len(hostile.environments()) + waiting
 
     wait_for(accounted)
 

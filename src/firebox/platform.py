@@ -114,6 +114,8 @@ class Platform:
         self.function_urls.load()
         self.routes.load()
         self.async_invoker.start()
+        if isinstance(self.sandboxes, IsolatedSandboxFactory):
+            self.sandboxes.start_netns(self.settings.netns_reserve)
         if not self.sandbox_choice.isolated:
             reason = next(p.detail for p in self.sandbox_choice.protections if not p.active)
             log.warning(
@@ -131,6 +133,12 @@ class Platform:
     def prebuilt(self) -> int:
         """How many pre-built sandboxes are ready for assignment."""
         return self.reserve.size() if self.reserve is not None else 0
+
+    def netns_ready(self) -> int:
+        """How many network namespaces are made ahead, waiting for an environment."""
+        factory = self.sandboxes
+        netns = factory.netns if isinstance(factory, IsolatedSandboxFactory) else None
+        return len(netns) if netns is not None else 0
 
     def _warm_zygote(self, runtime: Runtime) -> None:
         """Starts the zygote a runtime will need, so no invoke waits for its boot."""

@@ -29,6 +29,7 @@ async def health(request: Request) -> Response:
             "environments": len(platform.pool.environments()),
             "busy": platform.pool.busy,
             "prebuilt": platform.prebuilt(),
+            "netnsReady": platform.netns_ready(),
             "concurrencyLimit": platform.pool.concurrency_limit,
         }
     )

@@ -42,9 +42,11 @@ def script(spec: dict) -> bytes:
         ops += ["cgroup", str(fd)]
     counters = FIRST_CGROUP_FD + len(spec["cgroups"])
     ops += ["counters", str(counters), str(counters + 1)]
-    if spec.get("veth"):
-        ops += ["outbound", *spec["veth"]]  # attached before net sends the listener
-    if spec["network"] == "isolated":
+    if spec.get("netns"):  # made ahead, veth and all (netns_reserve.py): the fd after those
+        ops += ["joinnet", str(counters + 2), str(spec["port"])]
+    elif spec["network"] == "isolated":
+        if spec.get("veth"):
+            ops += ["outbound", *spec["veth"]]  # attached before net sends the listener
         ops += ["net", str(spec["port"])]
     ops.append("ns")
     for step in launcher.root_steps(spec):
@@ -120,11 +122,12 @@ def _high(fd: int) -> int:
     return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
 
 
-def start(spec: dict, output: int, channel: int, seccomp: int) -> Build:
+def start(spec: dict, output: int, channel: int, seccomp: int, netns: int = -1) -> Build:
     """Starts firebox-reaper build; the caller then watches build.ready. On failure every
-    descriptor is closed again, the received output and seccomp ones included."""
+    descriptor is closed again, the received output, seccomp and netns ones included."""
     build = Build(spec, output, seccomp)
-    temporary: list[int] = []  # only the builder keeps these (the zygote's copies close)
+    # Only the builder keeps these (the zygote's copies close), the namespace to join too.
+    temporary: list[int] = [netns] if netns >= 0 else []
     ready_read = -1
 
     def opened(fd: int) -> int:
@@ -152,9 +155,10 @@ def start(spec: dict, output: int, channel: int, seccomp: int) -> Build:
         finally:
             os.close(script_write)  # the builder reads the script to EOF
         null = opened(os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC))
-        # The builder's 0..7 (6: /dev/null if unused), then the cgroups from FIRST_CGROUP_FD on.
+        # The builder's 0..7 (6: /dev/null if unused), then from FIRST_CGROUP_FD on the
+        # cgroups, the memory counters and the network namespace to join (see script()).
         sources = [null, output, output, channel, script_read, ready_write, assign_write]
-        sources += [root_write, *build.cgroups, *counters]
+        sources += [root_write, *build.cgroups, *counters, *([netns] if netns >= 0 else [])]
         high = [opened(_high(fd if fd >= 0 else null)) for fd in sources]
         build.builder_pid = os.posix_spawn(
             spec["reaper"],

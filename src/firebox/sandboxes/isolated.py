@@ -60,7 +60,10 @@ class IsolatedSandbox:
         self.uid = factory.allocate_uid()
         name = f"{spec.label}.{spec.env_id}" if spec.label else spec.env_id
         self.cgroup = EnvironmentCgroup(name, factory.instance)
-        self.lease = factory.net.lease() if factory.net else None  # its veth and address
+        # Its veth and address; with a zygote, the network namespace too if one was made ahead.
+        made = factory.netns.take() if factory.netns is not None and factory.zygotes else None
+        self.netns = made.fd if made else -1  # handed to the zygote, then closed
+        self.lease = made.lease if made else factory.net.lease() if factory.net else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._returncode: int | None = None
         self._channel: socket.socket | None = None
@@ -105,6 +108,7 @@ class IsolatedSandbox:
             # sent: slirp4netns's (the builder makes a veth before; see start_exec for more).
             "outbound": "tap0" if self.factory.slirp4netns else None,
             "veth": self.lease.args() if self.lease else None,
+            "netns": self.netns >= 0,  # join it instead of making one (builder.script)
             "memory_cgroup": str(self.cgroup.path("memory")),
             "port": RUNTIME_API_PORT,
             # For runtimes started in-process by a zygote: host paths → paths inside.
@@ -180,16 +184,16 @@ class IsolatedSandbox:
         spec = self._launch_spec()
         if self.spec.interpreter is not None:
             spec["argv"] = None  # the zygote's own runtime, no exec
+        fds = [write_fd, child_channel.fileno(), seccomp_fd, *([self.netns] * spec["netns"])]
         try:
-            self._zygote_pid = await zygote.spawn(
-                spec, [write_fd, child_channel.fileno(), seccomp_fd], self._on_zygote_exit
-            )
+            self._zygote_pid = await zygote.spawn(spec, fds, self._on_zygote_exit)
         except BaseException:
             self._abandon(read_fd, exit_read, self._exit_write)
             self._exit_write = -1
             raise
         finally:
             _handed_over(write_fd, seccomp_fd, child_channel)
+            self._close_netns()
         self.output_fd = read_fd
         self.exit_fd = exit_read
         self.state = SandboxState.RUNNING
@@ -202,6 +206,11 @@ class IsolatedSandbox:
         self.cgroup.remove()
         self.factory.release_uid(self.uid)
         self._release_lease()
+
+    def _close_netns(self) -> None:
+        if self.netns >= 0:
+            os.close(self.netns)
+            self.netns = -1
 
     def _release_lease(self) -> None:
         if self.lease is not None and self.factory.net is not None:
@@ -341,6 +350,7 @@ class IsolatedSandbox:
             self._slirp = None
         self.factory.release_cgroup(self.cgroup)
         self.factory.release_uid(self.uid)
+        self._close_netns()
         self._release_lease()
 
     def _started(self) -> None:

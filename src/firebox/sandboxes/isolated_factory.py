@@ -11,6 +11,7 @@ from firebox.sandboxes import reaper
 from firebox.sandboxes.base import SandboxSpec
 from firebox.sandboxes.cgroups import EnvironmentCgroup, ServerGroups, favor_migrations
 from firebox.sandboxes.isolated import IsolatedSandbox
+from firebox.sandboxes.netns_reserve import NetnsReserve
 from firebox.sandboxes.networks import SandboxNetwork
 from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import Zygotes
@@ -82,12 +83,20 @@ class IsolatedSandboxFactory:
             if network == "isolated" and sweep and self.reaper
             else None
         )
+        self.netns: NetnsReserve | None = None  # namespaces made ahead (see start_netns)
         self.slirp4netns = (
             shutil.which("slirp4netns") if network == "isolated" and self.net is None else None
         )
         if sweep:  # only the server itself: `firebox doctor` must never touch a live server
             self.groups.sweep()
             favor_migrations()
+
+    def start_netns(self, size: int) -> None:
+        """Keeps `size` network namespaces made ahead for zygote builds (bridge only)."""
+        if self.net is None or self.reaper is None or self.zygotes is None or size <= 0:
+            return
+        self.netns = NetnsReserve(self.net, self.reaper, size, busy=lambda: self.starting > 0)
+        self.netns.want()
 
     def create(self, spec: SandboxSpec, prebuilt: bool = True) -> IsolatedSandbox:
         if prebuilt and self.reserve is not None and spec.interpreter is not None:
@@ -145,5 +154,7 @@ class IsolatedSandboxFactory:
 
     def close(self) -> None:
         self.groups.close()
+        if self.netns is not None:
+            self.netns.close()
         if self.net is not None:
             self.net.close()

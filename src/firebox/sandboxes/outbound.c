@@ -7,7 +7,9 @@
  * per environment (~3.5 ms of CPU to start, ~0.7 MB).
  *
  * Compiled into firebox-reaper with reaper.c: build mode runs it inline (the "outbound" step),
- * and `firebox-reaper outbound PID ...` attaches a sandbox the Python launcher built.
+ * `firebox-reaper outbound PID ...` attaches a sandbox the Python launcher built, and
+ * `firebox-reaper netns ...` makes namespaces ahead of time, veth and all (the server keeps
+ * them until a build joins one: see netns_reserve.py).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -160,4 +163,59 @@ int outbound_main(char **argv) {
     close(ns_fd);
     return outbound_attach(rtnl, argv[1], (unsigned)strtoul(argv[2], NULL, 10), argv[3],
                            atoi(argv[4]), argv[5]) < 0;
+}
+
+int loopback_up(void) {
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    ifr.ifr_flags = IFF_UP | IFF_RUNNING;
+    int failed = sock < 0 || ioctl(sock, SIOCSIFFLAGS, &ifr) < 0;
+    if (sock >= 0) close(sock);
+    return failed ? -1 : 0;
+}
+
+/* One byte over SOCK, with FD attached unless it is -1. */
+int send_fd(int sock, char byte, int fd) {
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {&byte, 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    }
+    return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+/*
+ * firebox-reaper netns SOCKET_FD (HOST_IF BRIDGE_INDEX ADDRESS PREFIX GATEWAY)...
+ * For each group: a new network namespace with loopback up and its veth attached, sent over
+ * SOCKET_FD as "N" with the namespace's descriptor, or "F" alone if it could not be made
+ * whole (said on stderr). The namespaces live on in the descriptors the server holds.
+ */
+int netns_main(int argc, char **argv) {
+    /* Made ahead of need: cold starts in progress get the CPU first. */
+    setpriority(PRIO_PROCESS, 0, 10);
+    int sock = atoi(argv[0]), rtnl = outbound_rtnl();
+    if (rtnl < 0) {
+        fprintf(stderr, "firebox netns: netlink: %s\n", strerror(errno));
+        return 1;
+    }
+    for (int i = 1; i + 5 <= argc; i += 5) {
+        int ns = -1;
+        if (unshare(CLONE_NEWNET) < 0 || loopback_up() < 0)
+            fprintf(stderr, "firebox netns: new namespace: %s\n", strerror(errno));
+        else if (outbound_attach(rtnl, argv[i], (unsigned)strtoul(argv[i + 1], NULL, 10),
+                                 argv[i + 2], atoi(argv[i + 3]), argv[i + 4]) == 0)
+            ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (send_fd(sock, ns >= 0 ? 'N' : 'F', ns) < 0) return 1; /* the server is gone */
+        if (ns >= 0) close(ns);
+    }
+    return 0;
 }

@@ -13,6 +13,9 @@
  *       sandbox (READY_FD and ASSIGN_FD not -1) first waits for its function (see assign()).
  *   firebox-reaper outbound PID HOST_IF BRIDGE_INDEX ADDRESS PREFIX GATEWAY
  *       gives PID's network namespace a way out through the server's bridge (outbound.c).
+ *   firebox-reaper netns SOCKET_FD (HOST_IF BRIDGE_INDEX ADDRESS PREFIX GATEWAY)...
+ *       makes network namespaces ahead of time, each with its veth, and sends them to the
+ *       server over SOCKET_FD (outbound.c); the build step joinnet joins one.
  *   firebox-reaper build CHANNEL_FD SCRIPT_FD READY_FD ASSIGN_FD ROOT_FD
  *       builds a whole sandbox from the script the zygote wrote (see build_main() and
  *       builder.py), stays as its monitor, and pid 1 becomes its init. The zygote then forks
@@ -49,6 +52,9 @@ int outbound_rtnl(void);
 int outbound_attach(int rtnl, const char *host_if, unsigned bridge, const char *address,
                     int prefix, const char *gateway);
 int outbound_main(char **argv);
+int netns_main(int argc, char **argv);
+int loopback_up(void);
+int send_fd(int sock, char byte, int fd);
 
 static int init_main(pid_t runtime, int status_fd) {
     /* Not dumpable (exec reset it): the runtime shares this uid but may not read our memory. */
@@ -223,6 +229,8 @@ static int monitor_main(pid_t child, int status_fd, int channel, int oom_fd, int
  *   net PORT                     own network namespace, loopback up (and outbound attached),
  *                                the Runtime API listener on 127.0.0.1:PORT sent to the server
  *                                over CHANNEL: once it arrives, the network is ready
+ *   joinnet FD PORT              instead of outbound and net: join the namespace FD, made
+ *                                ahead by netns mode; then the listener as net does
  *   ns                           new mount/PID/IPC/UTS namespaces; fork pid 1
  *   private | tmpfs DIR FLAGS DATA | bind SRC DST RO | symlink TARGET LINK |
  *   file PATH CONTENT | mkdir DIR | node PATH RDEV SOURCE | proc DIR | pivot ROOT |
@@ -296,38 +304,27 @@ static void bind_op(const char *src, const char *dst, int read_only) {
 static char **outbound; /* the outbound step's arguments, for net_op */
 static int outbound_fd = -1; /* a netlink socket in the host's network namespace */
 
-static void net_op(int channel, int port) {
-    if (unshare(CLONE_NEWNET) < 0) die("unshare", "net");
-    int probe = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strcpy(ifr.ifr_name, "lo");
-    ifr.ifr_flags = IFF_UP | IFF_RUNNING;
-    if (probe < 0 || ioctl(probe, SIOCSIFFLAGS, &ifr) < 0) die("configure", "lo");
-    close(probe);
-    if (outbound) { /* on failure (said on stderr: the function's log) it has loopback only */
-        outbound_attach(outbound_fd, outbound[0], (unsigned)strtoul(outbound[1], NULL, 10),
-                        outbound[2], number(outbound[3]), outbound[4]);
-        close(outbound_fd);
-        outbound_fd = -1;
-    }
+static void listen_op(int channel, int port) {
     int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) < 0 ||
         listen(listener, 64) < 0)
         die("listen", "127.0.0.1");
-    char byte = 'L', control[CMSG_SPACE(sizeof(int))];
-    struct iovec iov = {&byte, 1};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-                         .msg_controllen = sizeof control};
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &listener, sizeof(int));
-    if (sendmsg(channel, &msg, MSG_NOSIGNAL) < 0) die("send", "listener");
+    if (send_fd(channel, 'L', listener) < 0) die("send", "listener");
     close(listener);
+}
+
+static void net_op(int channel, int port) {
+    if (unshare(CLONE_NEWNET) < 0) die("unshare", "net");
+    if (loopback_up() < 0) die("configure", "lo");
+    if (outbound) { /* on failure (said on stderr: the function's log) it has loopback only */
+        outbound_attach(outbound_fd, outbound[0], (unsigned)strtoul(outbound[1], NULL, 10),
+                        outbound[2], number(outbound[3]), outbound[4]);
+        close(outbound_fd);
+        outbound_fd = -1;
+    }
+    listen_op(channel, port);
 }
 
 /* Pid 1: everything after "ns". Returns once the root is built and privileges are gone. */
@@ -457,6 +454,11 @@ static int build_main(int channel, int script_fd, int ready_fd, int assign_fd, i
             if ((outbound_fd = outbound_rtnl()) < 0) die("netlink", "socket");
         } else if (strcmp(op, "net") == 0) {
             net_op(channel, number(token()));
+        } else if (strcmp(op, "joinnet") == 0) { /* made ahead (netns mode), veth and all */
+            int fd = number(token());
+            if (setns(fd, CLONE_NEWNET) < 0) die("setns", "net");
+            close(fd);
+            listen_op(channel, number(token()));
         } else if (strcmp(op, "ns") == 0) {
             break;
         } else {
@@ -524,10 +526,13 @@ int main(int argc, char **argv) {
         return monitor_main(number(argv[2]), number(argv[3]), number(argv[4]), number(argv[5]),
                             number(argv[6]), number(argv[7]), number(argv[8]));
     if (argc == 8 && strcmp(argv[1], "outbound") == 0) return outbound_main(argv + 2);
+    if (argc >= 8 && (argc - 3) % 5 == 0 && strcmp(argv[1], "netns") == 0)
+        return netns_main(argc - 2, argv + 2);
     if (argc == 7 && strcmp(argv[1], "build") == 0)
         return build_main(number(argv[2]), number(argv[3]), number(argv[4]), number(argv[5]),
                           number(argv[6]));
     fprintf(stderr, "usage: firebox-reaper init PID FD | monitor PID FD FD FD FD FD FD | "
-                    "outbound PID IF INDEX ADDRESS PREFIX GATEWAY | build FD FD FD FD FD\n");
+                    "outbound PID IF INDEX ADDRESS PREFIX GATEWAY | netns FD (IF INDEX ADDRESS PREFIX "
+                    "GATEWAY)... | build FD FD FD FD FD\n");
     return 2;
 }

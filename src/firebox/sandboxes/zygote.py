@@ -15,6 +15,7 @@ fallback without a C compiler.
 
 Protocol (SOCK_SEQPACKET, one marshalled dict per message):
   server → zygote  {"op": "spawn", "id": N, "spec": {...}}  + fds [output, channel, seccomp]
+                   (+ a network namespace made ahead, if spec["netns"]: builder.script())
   zygote → server  {"op": "spawned", "id": N, "pid": P}  or  {"op": "failed", "id": N, ...}
   zygote → server  {"op": "built", "pid": P}   (its runtime exists: the sandbox is complete)
   zygote → server  {"op": "exit", "pid": P, "status": S}   (the wait status, as os.wait gives it)
@@ -201,18 +202,19 @@ def spawn(request: dict, fds: list, server: socket.socket) -> int:
     """Starts one environment; returns its first process (its own session and process group)."""
     import launcher
 
-    if len(fds) != 3:
+    expected = 4 if request["spec"].get("netns") else 3
+    if len(fds) != expected:
         for fd in fds:
             os.close(fd)
-        raise OSError(f"expected 3 descriptors, got {len(fds)}")
-    output, channel, seccomp = fds
+        raise OSError(f"expected {expected} descriptors, got {len(fds)}")
+    output, channel, seccomp, *rest = fds
     if request["spec"].get("argv") is None:  # a Python runtime, started in-process
         moves_for(request["spec"].get("path_map", {}))
     if request["spec"].get("reaper"):
         import builder
 
         try:
-            build = builder.start(request["spec"], output, channel, seccomp)
+            build = builder.start(request["spec"], output, channel, seccomp, *rest)
         finally:
             os.close(channel)
         BUILDS[build.builder_pid] = build
@@ -356,7 +358,7 @@ def main() -> None:
         if server in ready:
             fds = array.array("i")
             data, ancdata, _flags, _addr = server.recvmsg(
-                1 << 20, socket.CMSG_LEN(3 * fds.itemsize)
+                1 << 20, socket.CMSG_LEN(4 * fds.itemsize)
             )
             if not data:
                 os._exit(0)  # the server went away
