@@ -84,6 +84,15 @@ def test_without_a_reserve_builds_make_their_own(
     assert namespace.startswith("net:[") and not address.startswith("127.")
 
 
+def test_reserve_holds_no_more_than_the_concurrency_limit(
+    start_server: Callable[..., FireboxServer],
+) -> None:
+    server = start_server("--sandbox", "isolated", "--concurrency", "2", "--netns-reserve", "5")
+    assert server.proc is not None
+    wait_for(lambda: netns_ready(server) == 2)
+    assert len(held_namespaces(server.proc.pid)) == 2
+
+
 @pytest.fixture
 def bridge() -> Iterator[tuple[str, int]]:
     """A bridge of this test's own (not named like a server's, so no server sweeps it)."""

@@ -47,8 +47,9 @@ class Settings:
     pool_size: int = 2
     # What the pre-built environments may hold in all, in MB (memory charged to their cgroups).
     pool_budget_mb: int = 256
-    # Network namespaces (veth attached) made ahead for new isolated environments; 0: none.
-    netns_reserve: int = 32
+    # Network namespaces (veth attached) made ahead for new isolated environments, at most the
+    # concurrency limit; 0: none.
+    netns_reserve: int = 64
     # Compile each package's Python modules once, ahead, instead of at every cold start.
     precompile: bool = True
     # Event invokes that failed are retried after n × this many seconds (AWS: ~1, then ~2 min).

@@ -115,7 +115,9 @@ class Platform:
         self.routes.load()
         self.async_invoker.start()
         if isinstance(self.sandboxes, IsolatedSandboxFactory):
-            self.sandboxes.start_netns(self.settings.netns_reserve)
+            # Never more than could be in use at once.
+            limit = self.settings.concurrency_limit
+            self.sandboxes.start_netns(min(self.settings.netns_reserve, limit))
         if not self.sandbox_choice.isolated:
             reason = next(p.detail for p in self.sandbox_choice.protections if not p.active)
             log.warning(

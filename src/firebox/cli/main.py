@@ -73,9 +73,9 @@ def cli() -> None:
 @click.option("--pool-budget", default=256, show_default=True, envvar="FIREBOX_POOL_BUDGET",
               type=click.IntRange(1, 1 << 20),
               help="MB the pre-built environments may hold in all (as measured).")  # fmt: skip
-@click.option("--netns-reserve", default=32, show_default=True, envvar="FIREBOX_NETNS_RESERVE",
+@click.option("--netns-reserve", default=64, show_default=True, envvar="FIREBOX_NETNS_RESERVE",
               type=click.IntRange(0, 4096),
-              help="Network namespaces made ahead for new environments (~190 KB).")  # fmt: skip
+              help="Network namespaces made ahead (~220 KB, at most --concurrency).")  # fmt: skip
 @click.option("--keep-alive-policy", default="fixed", show_default=True,
               envvar="FIREBOX_KEEP_ALIVE_POLICY", type=click.Choice(["fixed", "adaptive"]),
               help="adaptive: idle-time histograms decide keep-alive and pre-warm.")  # fmt: skip

@@ -6,7 +6,7 @@ server keeps a few made ahead (`firebox-reaper netns`, at low priority, never wh
 on-demand environments are starting) as descriptors; a build joins one with setns (the
 builder's joinnet step) instead of making its own. Each is used once: it leaves the reserve
 with the environment that joins it and ends with that environment's last process. A held
-namespace costs ~190 KB of kernel memory and no process.
+namespace costs ~220 KB of kernel memory and no process.
 """
 
 from __future__ import annotations
