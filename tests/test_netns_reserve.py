@@ -169,11 +169,15 @@ def test_reserve_fills_holds_off_while_busy_and_gives_up_on_a_bad_bridge(
         assert len(reserve) == 0 and not net._in_use  # every address back
 
         refusing = SandboxNetwork(secrets.token_hex(4), net.subnet, 999_999, -1)
-        reserve = NetnsReserve(refusing, program, 3, busy=lambda: False)
+        reserve = NetnsReserve(refusing, program, 3, busy=lambda: False, retry_s=0.3)
         reserve.want()
         await until(lambda: reserve._failures >= GIVE_UP_AFTER and not reserve._filling)
-        reserve.want()  # it has stopped trying: builds make their own
-        assert reserve._failures == GIVE_UP_AFTER and not reserve._filling
+        reserve.want()  # it has stopped trying for now: builds make their own
+        assert reserve.batches == GIVE_UP_AFTER and not reserve._filling
+        assert not refusing._in_use  # every lease given back
+        await until(lambda: reserve.batches > GIVE_UP_AFTER)  # one more try, retry_s later
+        await until(lambda: not reserve._filling)
         assert reserve.take() is None and not refusing._in_use
+        reserve.close()
 
     asyncio.run(scenario())

@@ -74,7 +74,7 @@ def cli() -> None:
               type=click.IntRange(1, 1 << 20),
               help="MB the pre-built environments may hold in all (as measured).")  # fmt: skip
 @click.option("--netns-reserve", default=64, show_default=True, envvar="FIREBOX_NETNS_RESERVE",
-              type=click.IntRange(0, 4096),
+              type=click.IntRange(0, 1000),
               help="Network namespaces made ahead (~220 KB, at most --concurrency).")  # fmt: skip
 @click.option("--keep-alive-policy", default="fixed", show_default=True,
               envvar="FIREBOX_KEEP_ALIVE_POLICY", type=click.Choice(["fixed", "adaptive"]),

@@ -133,6 +133,13 @@ class IsolatedSandbox:
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         return seccomp_fd, child_channel, read_fd, write_fd
 
+    def _prepare_or_kill(self) -> tuple[int, socket.socket, int, int]:
+        try:
+            return self._prepare()
+        except BaseException:
+            self.kill()  # gives back its cgroup, uid, address and network namespace
+            raise
+
     def adopt(self, spec: SandboxSpec) -> None:
         """Makes a pre-built sandbox the given function's; start() then assigns it."""
         self.spec = spec
@@ -179,8 +186,14 @@ class IsolatedSandbox:
         except BaseException:
             self.kill()  # gives back its uid and address
             raise
-        seccomp_fd, child_channel, read_fd, write_fd = self._prepare()
-        exit_read, self._exit_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        seccomp_fd, child_channel, read_fd, write_fd = self._prepare_or_kill()
+        try:
+            exit_read, self._exit_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        except BaseException:
+            os.close(read_fd)
+            _handed_over(write_fd, seccomp_fd, child_channel)
+            self.kill()
+            raise
         spec = self._launch_spec()
         if self.spec.interpreter is not None:
             spec["argv"] = None  # the zygote's own runtime, no exec
@@ -201,10 +214,12 @@ class IsolatedSandbox:
 
     def _abandon(self, *fds: int) -> None:
         """Undoes _prepare() when the sandbox could not be started."""
+        self._started()  # no longer starting: the reserves may refill
         for fd in fds:
             os.close(fd)
         self.cgroup.remove()
         self.factory.release_uid(self.uid)
+        self._close_netns()
         self._release_lease()
 
     def _close_netns(self) -> None:
@@ -226,7 +241,7 @@ class IsolatedSandbox:
 
     def start_exec(self) -> None:
         """Starts the launcher as a fresh program (no zygote): the baseline, and the probe."""
-        seccomp_fd, child_channel, read_fd, write_fd = self._prepare()
+        seccomp_fd, child_channel, read_fd, write_fd = self._prepare_or_kill()
         spec = self._launch_spec()
         if self.lease:
             spec["outbound"] = "eth0"  # attached by the server once the listener is here

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import os
 import socket
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ log = logging.getLogger("firebox.sandboxes")
 BATCH = 8  # namespaces per firebox-reaper run (one exec for several)
 REFILL_DELAY_S = 0.05
 GIVE_UP_AFTER = 3  # batches in a row that made nothing (e.g. a bridge that refuses veths)
+RETRY_S = 30.0  # then one more batch this much later
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,21 @@ class NetnsReserve:
     """Keeps `size` network namespaces ready; busy() says when to hold off refilling."""
 
     def __init__(
-        self, net: SandboxNetwork, reaper: Path, size: int, busy: Callable[[], bool]
+        self,
+        net: SandboxNetwork,
+        reaper: Path,
+        size: int,
+        busy: Callable[[], bool],
+        retry_s: float = RETRY_S,
     ) -> None:
         self.net = net
         self.reaper = reaper
         self.size = size
         self.busy = busy
+        self.retry_s = retry_s
+        # Refill once this many are missing: one exec per batch, not one per take.
+        self.low_water = min(BATCH, max(1, size // 4))
+        self.batches = 0  # firebox-reaper runs started
         self._ready: collections.deque[ReadyNetns] = collections.deque()
         self._filling = False
         self._again: asyncio.TimerHandle | None = None
@@ -61,17 +70,19 @@ class NetnsReserve:
     def take(self) -> ReadyNetns | None:
         """A ready namespace, if there is one (the caller owns its fd); refills later."""
         ready = self._ready.popleft() if self._ready else None
-        self._later()
+        # Not now: building takes CPU from the very cold start that took this one.
+        self._later(REFILL_DELAY_S)
         return ready
 
     def want(self) -> None:
         """Starts making namespaces until `size` are ready (not while cold starts run)."""
-        if self._closed or self._filling or len(self._ready) >= self.size:
+        missing = self.size - len(self._ready)
+        if self._closed or self._filling or missing < self.low_water:
             return
         if self._failures >= GIVE_UP_AFTER:
-            return  # builds make their own namespaces, as without a reserve
+            return  # builds make their own namespaces until the retry (see _made)
         if self.busy():
-            self._later()
+            self._later(REFILL_DELAY_S)
             return
         try:
             loop = asyncio.get_running_loop()
@@ -79,11 +90,12 @@ class NetnsReserve:
             return
         leases = []
         with contextlib.suppress(OSError):  # no free address: fewer (the builder says so)
-            for _ in range(min(BATCH, self.size - len(self._ready))):
+            for _ in range(min(BATCH, missing)):
                 leases.append(self.net.lease())
         if not leases:
             return
         self._filling = True
+        self.batches += 1
         future = loop.run_in_executor(None, make, self.reaper, leases)
         future.add_done_callback(lambda done: self._made(leases, done))
 
@@ -101,22 +113,31 @@ class NetnsReserve:
             if fd >= 0:
                 os.close(fd)
             self.net.release(lease)
-        self._failures = 0 if any(fd >= 0 for fd in fds) else self._failures + 1
-        if self._failures == GIVE_UP_AFTER:
-            log.warning("no network namespaces made ahead: builds make their own")
+        if any(fd >= 0 for fd in fds):
+            self._failures = 0
+        else:
+            self._failures += 1
+            if self._failures == GIVE_UP_AFTER:
+                log.warning("no network namespaces made ahead: builds make their own; "
+                            "trying again every %.0f s", self.retry_s)  # fmt: skip
+            if self._failures >= GIVE_UP_AFTER:  # a transient cause (EMFILE) may pass
+                self._later(self.retry_s, retry=True)
+                return
         self.want()
 
-    def _later(self) -> None:
-        """Looks again after REFILL_DELAY_S: not during the cold start that just took one."""
+    def _later(self, delay: float, retry: bool = False) -> None:
+        """Looks again after delay (once: every take asks); a retry allows one more batch."""
         if self._again is not None or self._closed:
             return
 
         def again() -> None:
             self._again = None
+            if retry:
+                self._failures = GIVE_UP_AFTER - 1
             self.want()
 
         with contextlib.suppress(RuntimeError):
-            self._again = asyncio.get_running_loop().call_later(REFILL_DELAY_S, again)
+            self._again = asyncio.get_running_loop().call_later(delay, again)
 
     def close(self) -> None:
         """Lets every ready namespace go (the kernel removes it and its veth)."""
@@ -137,20 +158,27 @@ def make(reaper: Path, leases: list[Lease]) -> list[int]:
     fds: list[int] = []
     try:
         args = [arg for lease in leases for arg in lease.args()]
-        proc = subprocess.Popen(
-            [str(reaper), "netns", str(theirs.fileno()), *args],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
+        # posix_spawn: no copy of the server's image, and little Python holding the GIL.
+        pid = os.posix_spawn(
+            str(reaper),
+            ["firebox-reaper", "netns", "3", *args],
+            {},
+            file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), 3)],
+            setsid=True,
+        )
         theirs.close()
-        while len(fds) < len(leases):
-            message, received, _flags, _addr = socket.recv_fds(ours, 1, 1, socket.MSG_CMSG_CLOEXEC)
-            if not message:
-                break  # it ended early (it said why on stderr)
-            fds.append(received[0] if message == b"N" and received else -1)
-            for extra in received[1 if message == b"N" else 0 :]:
-                os.close(extra)
-        proc.wait()
+        try:
+            while len(fds) < len(leases):
+                message, received, _flags, _addr = socket.recv_fds(
+                    ours, 1, 1, socket.MSG_CMSG_CLOEXEC
+                )
+                if not message:
+                    break  # it ended early (it said why on stderr)
+                fds.append(received[0] if message == b"N" and received else -1)
+                for extra in received[1 if message == b"N" else 0 :]:
+                    os.close(extra)
+        finally:
+            os.waitpid(pid, 0)
     except BaseException:
         for fd in fds:
             if fd >= 0:
