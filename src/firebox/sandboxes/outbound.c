@@ -199,21 +199,39 @@ int send_fd(int sock, char byte, int fd) {
  * SOCKET_FD as "N" with the namespace's descriptor, or "F" alone if it could not be made
  * whole (said on stderr). The namespaces live on in the descriptors the server holds.
  */
+/* IPv6 off for NAME (in this process's network namespace): environments' way out is IPv4
+   only, and a veth with IPv6 on sends DAD, router solicitations and MLD reports for seconds,
+   which the bridge floods to every port (with a reserve of namespaces held, many). */
+static void no_ipv6(const char *name) {
+    char path[128];
+    snprintf(path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)!write(fd, "1", 1);
+        close(fd);
+    }
+}
+
 int netns_main(int argc, char **argv) {
     /* Made ahead of need: cold starts in progress get the CPU first. */
     setpriority(PRIO_PROCESS, 0, 10);
     int sock = atoi(argv[0]), rtnl = outbound_rtnl();
-    if (rtnl < 0) {
+    int host = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (rtnl < 0 || host < 0) {
         fprintf(stderr, "firebox netns: netlink: %s\n", strerror(errno));
         return 1;
     }
     for (int i = 1; i + 5 <= argc; i += 5) {
         int ns = -1;
-        if (unshare(CLONE_NEWNET) < 0 || loopback_up() < 0)
+        if (unshare(CLONE_NEWNET) < 0 || loopback_up() < 0) {
             fprintf(stderr, "firebox netns: new namespace: %s\n", strerror(errno));
-        else if (outbound_attach(rtnl, argv[i], (unsigned)strtoul(argv[i + 1], NULL, 10),
-                                 argv[i + 2], atoi(argv[i + 3]), argv[i + 4]) == 0)
-            ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        } else {
+            no_ipv6("default"); /* eth0, made next, takes this namespace's defaults */
+            if (outbound_attach(rtnl, argv[i], (unsigned)strtoul(argv[i + 1], NULL, 10),
+                                argv[i + 2], atoi(argv[i + 3]), argv[i + 4]) == 0)
+                ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+            if (setns(host, CLONE_NEWNET) == 0) no_ipv6(argv[i]); /* the host end */
+        }
         if (send_fd(sock, ns >= 0 ? 'N' : 'F', ns) < 0) return 1; /* the server is gone */
         if (ns >= 0) close(ns);
     }
