@@ -18,17 +18,14 @@ from conftest import FireboxServer, create_function, invoke_json, wait_for
 from firebox.sandboxes import reaper
 from firebox.sandboxes.netns_reserve import GIVE_UP_AFTER, NetnsReserve, make
 from firebox.sandboxes.networks import Lease, SandboxNetwork
+from test_network import OWN_ADDRESS
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
-WHERE = (
-    "import os, socket\n"
+WHERE = OWN_ADDRESS + (
+    "import os\n"
     "def handler(event, context):\n"
-    "    with open('/proc/net/route') as f:\n"
-    "        gateway = next(l.split()[2] for l in list(f)[1:] if l.split()[1] == '00000000')\n"
-    "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-    "    s.connect((socket.inet_ntoa(bytes.fromhex(gateway)[::-1]), 9))\n"
-    "    return [os.readlink('/proc/self/ns/net'), s.getsockname()[0]]\n"
+    "    return [os.readlink('/proc/self/ns/net'), own_address()]\n"
 )
 
 

@@ -17,15 +17,19 @@ from firebox.sandboxes.networks import BRIDGE_PREFIX
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandbox networks need root")
 
-PROBE = (
+# Handler code: the environment's own address, the one its default route goes out from.
+OWN_ADDRESS = (
     "import socket\n"
-    "KEPT = []  # the listener stays open while the environment idles\n"
     "def own_address():\n"
     "    with open('/proc/net/route') as f:\n"
     "        gateway = next(l.split()[2] for l in list(f)[1:] if l.split()[1] == '00000000')\n"
     "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
     "    s.connect((socket.inet_ntoa(bytes.fromhex(gateway)[::-1]), 9))\n"
     "    return s.getsockname()[0]\n"
+)
+
+PROBE = OWN_ADDRESS + (
+    "KEPT = []  # the listener stays open while the environment idles\n"
     "def handler(event, context):\n"
     "    if event.get('listen'):\n"
     "        s = socket.create_server(('0.0.0.0', 0))\n"

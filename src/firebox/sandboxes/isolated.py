@@ -61,7 +61,7 @@ class IsolatedSandbox:
         name = f"{spec.label}.{spec.env_id}" if spec.label else spec.env_id
         self.cgroup = EnvironmentCgroup(name, factory.instance)
         # Its veth and address; with a zygote, the network namespace too if one was made ahead.
-        made = factory.netns.take() if factory.netns is not None and factory.zygotes else None
+        made = factory.netns.take() if factory.netns is not None else None  # zygote builds only
         self.netns = made.fd if made else -1  # handed to the zygote, then closed
         self.lease = made.lease if made else factory.net.lease() if factory.net else None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -197,7 +197,9 @@ class IsolatedSandbox:
         spec = self._launch_spec()
         if self.spec.interpreter is not None:
             spec["argv"] = None  # the zygote's own runtime, no exec
-        fds = [write_fd, child_channel.fileno(), seccomp_fd, *([self.netns] * spec["netns"])]
+        fds = [write_fd, child_channel.fileno(), seccomp_fd]
+        if self.netns >= 0:
+            fds.append(self.netns)  # the zygote's fourth (spec["netns"] says so)
         try:
             self._zygote_pid = await zygote.spawn(spec, fds, self._on_zygote_exit)
         except BaseException:

@@ -175,8 +175,6 @@ def make(reaper: Path, leases: list[Lease]) -> list[int]:
                 if not message:
                     break  # it ended early (it said why on stderr)
                 fds.append(received[0] if message == b"N" and received else -1)
-                for extra in received[1 if message == b"N" else 0 :]:
-                    os.close(extra)
         finally:
             os.waitpid(pid, 0)
     except BaseException:

@@ -193,12 +193,6 @@ int send_fd(int sock, char byte, int fd) {
     return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
 
-/*
- * firebox-reaper netns SOCKET_FD (HOST_IF BRIDGE_INDEX ADDRESS PREFIX GATEWAY)...
- * For each group: a new network namespace with loopback up and its veth attached, sent over
- * SOCKET_FD as "N" with the namespace's descriptor, or "F" alone if it could not be made
- * whole (said on stderr). The namespaces live on in the descriptors the server holds.
- */
 /* IPv6 off for NAME (in this process's network namespace): environments' way out is IPv4
    only, and a veth with IPv6 on sends DAD, router solicitations and MLD reports for seconds,
    which the bridge floods to every port (with a reserve of namespaces held, many). */
@@ -212,13 +206,19 @@ static void no_ipv6(const char *name) {
     }
 }
 
+/*
+ * firebox-reaper netns SOCKET_FD (HOST_IF BRIDGE_INDEX ADDRESS PREFIX GATEWAY)...
+ * For each group: a new network namespace with loopback up and its veth attached, sent over
+ * SOCKET_FD as "N" with the namespace's descriptor, or "F" alone if it could not be made
+ * whole (said on stderr). The namespaces live on in the descriptors the server holds.
+ */
 int netns_main(int argc, char **argv) {
     /* Made ahead of need: cold starts in progress get the CPU first. */
     setpriority(PRIO_PROCESS, 0, 10);
     int sock = atoi(argv[0]), rtnl = outbound_rtnl();
     int host = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     if (rtnl < 0 || host < 0) {
-        fprintf(stderr, "firebox netns: netlink: %s\n", strerror(errno));
+        fprintf(stderr, "firebox netns: netlink or own namespace: %s\n", strerror(errno));
         return 1;
     }
     for (int i = 1; i + 5 <= argc; i += 5) {
