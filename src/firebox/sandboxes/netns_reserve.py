@@ -61,6 +61,7 @@ class NetnsReserve:
         self._ready: collections.deque[ReadyNetns] = collections.deque()
         self._filling = False
         self._again: asyncio.TimerHandle | None = None
+        self._retry: asyncio.TimerHandle | None = None
         self._closed = False
         self._failures = 0
 
@@ -121,19 +122,25 @@ class NetnsReserve:
                 log.warning("no network namespaces made ahead: builds make their own; "
                             "trying again every %.0f s", self.retry_s)  # fmt: skip
             if self._failures >= GIVE_UP_AFTER:  # a transient cause (EMFILE) may pass
-                self._later(self.retry_s, retry=True)
+                with contextlib.suppress(RuntimeError):
+                    # Its own timer: a take's pending look-again must not swallow it.
+                    self._retry = asyncio.get_running_loop().call_later(self.retry_s, self._once)
                 return
         self.want()
 
-    def _later(self, delay: float, retry: bool = False) -> None:
-        """Looks again after delay (once: every take asks); a retry allows one more batch."""
+    def _once(self) -> None:
+        """After a pause: allows one more batch."""
+        self._retry = None
+        self._failures = GIVE_UP_AFTER - 1
+        self.want()
+
+    def _later(self, delay: float) -> None:
+        """Looks again after delay (once: every take asks)."""
         if self._again is not None or self._closed:
             return
 
         def again() -> None:
             self._again = None
-            if retry:
-                self._failures = GIVE_UP_AFTER - 1
             self.want()
 
         with contextlib.suppress(RuntimeError):
@@ -142,9 +149,10 @@ class NetnsReserve:
     def close(self) -> None:
         """Lets every ready namespace go (the kernel removes it and its veth)."""
         self._closed = True
-        if self._again is not None:
-            self._again.cancel()
-            self._again = None
+        for timer in (self._again, self._retry):
+            if timer is not None:
+                timer.cancel()
+        self._again = self._retry = None
         while self._ready:
             ready = self._ready.popleft()
             os.close(ready.fd)
