@@ -231,6 +231,49 @@ def test_dev_holds_the_usual_devices(
     assert body["/tmp/mem"] == "EPERM" and body["/dev/mem"] in ("EPERM", "EACCES"), body
 
 
+PROCESS_PROBE = """
+import os, random
+FIRST = random.random()
+def handler(event, context):
+    status = dict(line.split(':', 1) for line in open('/proc/self/status'))
+    fds = {}
+    for fd in os.listdir('/proc/self/fd'):
+        try:
+            fds[fd] = os.readlink(f'/proc/self/fd/{fd}')
+        except OSError:
+            pass  # the listing's own descriptor, closed already
+    return {'random': FIRST, 'fds': fds,
+            'status': {k: status[k].strip() for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd',
+                                                      'CapAmb', 'NoNewPrivs', 'Seccomp')}}
+"""
+
+
+@pytest.mark.parametrize("flags", [[], ["--pool-size", "0"], ["--no-zygote"]])
+def test_runtime_process_is_confined_the_same_way(
+    start_server: Callable[..., FireboxServer], flags: list[str]
+) -> None:
+    """Whichever way it was built: no capabilities in any set, no_new_privs, the seccomp
+    filter, no descriptor of the zygote's or the builder's (only stdio and
+    its Runtime API connection), and a random sequence of its own."""
+    server = start_server(*flags)
+    lam = server.client()
+    bodies = []
+    for _ in range(3):  # three functions: three environments
+        body, response = invoke_json(lam, create_function(lam, PROCESS_PROBE))
+        assert "FunctionError" not in response, body
+        bodies.append(body)
+    for body in bodies:
+        zero = "0" * 16
+        assert body["status"] == {"CapInh": zero, "CapPrm": zero, "CapEff": zero,
+                                  "CapBnd": zero, "CapAmb": zero, "NoNewPrivs": "1",
+                                  "Seccomp": "2"}, body  # fmt: skip
+        assert body["fds"]["0"] == "/dev/null", body
+        others = {fd: target for fd, target in body["fds"].items() if fd not in ("0", "1", "2")}
+        assert all(target.startswith("socket:") for target in others.values()), body
+        assert len(others) == 1, body  # the Runtime API connection
+    assert len({body["random"] for body in bodies}) == 3, bodies
+
+
 PRECOMPILED = {
     "app.py": (
         "import sys\n"

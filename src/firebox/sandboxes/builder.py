@@ -26,11 +26,19 @@ CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 # The namespaces a runtime joins, in order: mnt last, as it moves the process's root.
 NS_FLAGS = {"net": CLONE_NEWNET, "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS, "mnt": CLONE_NEWNS}
-libc = ctypes.CDLL(None, use_errno=True)
-MAX_FD = 1 << 20  # above any descriptor (RLIMIT_NOFILE's hard limit is at most this)
 FIRST_CGROUP_FD = 8  # the builder's fds: 0-2 stdio, 3-7 (see start()), then the cgroup files
 OWN_PID_NS = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)  # to come back to
-launcher.last_cap()  # read here, once: every runtime forked from this zygote needs it
+ENTER = None  # libfirebox-enter (enter.c): load() sets it, before the zygote's first fork
+
+
+def load(library: str) -> None:
+    """Loads libfirebox-enter; once, in a zygote that has a single thread (see enter.c)."""
+    global ENTER
+    if len(os.listdir("/proc/self/task")) != 1:
+        raise RuntimeError("the zygote has more than one thread: it cannot fork with fork()")
+    ENTER = ctypes.PyDLL(library).firebox_fork_runtime  # PyDLL: the GIL stays held
+    ENTER.restype = ctypes.c_int
+    launcher.last_cap()  # read here, once: every runtime forked from this zygote needs it
 
 
 def script(spec: dict) -> bytes:
@@ -187,16 +195,20 @@ def fork_runtime(build: Build, pid1: int, run: object) -> int:
     if namespaces is None:
         return 0  # pid 1 is already gone: the builder's exit reports it
     pid_ns = namespaces.pop("pid")
+    spec = build.spec
+    args = [pid_ns, OWN_PID_NS, build.output, build.root, build.seccomp, build.assign,
+            spec["nofile"], spec["uid"], spec["gid"], launcher.LAST_CAP, len(build.cgroups),
+            len(namespaces), *build.cgroups]  # fmt: skip
+    for kind, fd in namespaces.items():
+        args += [fd, NS_FLAGS[kind]]
     try:
-        launcher.check(libc.setns(pid_ns, CLONE_NEWPID), "setns(pid)")
-        try:
-            pid = os.fork()
-        except OSError:
-            libc.setns(OWN_PID_NS, CLONE_NEWPID)
-            raise
+        if ENTER is None:
+            raise OSError("this zygote was started without libfirebox-enter")
+        pid = ENTER((ctypes.c_int * len(args))(*args), len(args))
         if pid == 0:
-            _runtime_child(build, namespaces, run)
-        libc.setns(OWN_PID_NS, CLONE_NEWPID)  # the zygote's next children are its own again
+            _runtime_child(build, run)
+        if pid < 0:
+            raise OSError(-pid, f"fork of the runtime: {os.strerror(-pid)}")
         return pid
     finally:
         os.close(pid_ns)
@@ -232,40 +244,14 @@ def _namespaces(pid1: int, builder: int, kinds: list) -> dict | None:
         os.close(proc)
 
 
-def _runtime_child(build: Build, namespaces: dict, run: object) -> None:
-    """In the forked runtime: join the sandbox, give up everything, start the runtime."""
+def _runtime_child(build: Build, run: object) -> None:
+    """In the forked runtime, inside the sandbox (enter.c took it there): start the runtime."""
     try:
+        signal.set_wakeup_fd(-1)  # the zygote's (closed) wake-up pipe
+        random = sys.modules.get("random")
+        if random is not None:  # the at-fork hook os.fork() would have run: no two
+            random.seed()  # environments may share a sequence of random numbers
         spec = build.spec
-        os.setsid()
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(build.output, 1)
-        os.dup2(build.output, 2)
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        kept = {2, build.seccomp, build.assign, build.root, *build.cgroups, *namespaces.values()}
-        low = 3  # nothing of the zygote's leaks inside (close_range: one call per gap)
-        for fd in sorted(kept):
-            if fd >= low:
-                os.closerange(low, fd)
-                low = fd + 1
-        os.closerange(low, MAX_FD)
-        libc.prctl(launcher.PR_SET_PDEATHSIG, launcher.SIGKILL, 0, 0, 0)
-        for fd in build.cgroups:
-            os.write(fd, b"0")  # this process (its pid here would be the sandbox's)
-            os.close(fd)
-        for kind, fd in namespaces.items():  # mnt last: it moves this process's root
-            if kind == "mnt" and os.read(build.root, 1) != b"R":
-                os._exit(1)  # pid 1 could not build the root (it said why)
-            launcher.check(libc.setns(fd, NS_FLAGS[kind]), f"setns({kind})")
-            os.close(fd)
-        os.close(build.root)
-        os.chdir("/")
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_NOFILE, (spec["nofile"], spec["nofile"]))
-        launcher.drop_privileges(spec, 0)
-        launcher.load_seccomp(build.seccomp)
         if spec.get("deferred"):
             spec["environ_fd"] = build.assign  # see launcher.wait_for_environment
         else:

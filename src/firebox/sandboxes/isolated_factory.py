@@ -76,6 +76,8 @@ class IsolatedSandboxFactory:
         }
         self.groups = ServerGroups(self.instance)
         self.reaper = reaper.build(reaper.cache_dir(data_dir))
+        if self.reaper and zygotes is not None:
+            zygotes.library = reaper.library(self.reaper)
         # Outbound access for isolated namespaces: the server's bridge (which only the server
         # itself sets up), else a slirp4netns per environment, else loopback only.
         self.net = (

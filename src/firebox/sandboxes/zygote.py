@@ -1,7 +1,7 @@
 """A zygote: a pre-initialised interpreter that forks isolated execution environments.
 
 Started once per runtime interpreter by the server, as root:
-    python3.X -S -I zygote.py SANDBOXES_DIR RUNTIME_DIR SOCKET_FD
+    python3.X -S -I zygote.py SANDBOXES_DIR RUNTIME_DIR SOCKET_FD [ENTER_LIBRARY]
 
 It imports firebox's Python runtime, the isolation code and the commonly used standard library,
 freezes the heap (gc.freeze, so children do not copy it on their first collection) and waits.
@@ -331,7 +331,10 @@ def main() -> None:
     if os.getppid() == 1:
         os._exit(1)
     preload()
-    import builder  # noqa: F401
+    import builder
+
+    if len(sys.argv) > 4:  # libfirebox-enter, for sandboxes firebox-reaper builds
+        builder.load(sys.argv[4])
     import firebox_runtime  # noqa: F401 - imported once here, used by every child
     import launcher  # noqa: F401
 

@@ -29,9 +29,10 @@ class ZygoteError(OSError):
 class Zygote:
     """One zygote process and the socket the server drives it through."""
 
-    def __init__(self, interpreter: str, runtime_dir: Path) -> None:
+    def __init__(self, interpreter: str, runtime_dir: Path, library: Path | None = None) -> None:
         self.interpreter = interpreter
         self.runtime_dir = runtime_dir
+        self.library = library  # libfirebox-enter (reaper.py), for sandboxes the reaper builds
         self.pid: int | None = None
         self._sock: socket.socket | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -53,7 +54,8 @@ class Zygote:
         try:
             self._proc = subprocess.Popen(
                 [self.interpreter, "-S", "-I", str(ZYGOTE), str(ZYGOTE.parent),
-                 str(self.runtime_dir), str(theirs.fileno())],
+                 str(self.runtime_dir), str(theirs.fileno()),
+                 *([str(self.library)] if self.library else [])],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True,
                 # The original environment block outlives os.environ.clear() in a forked
                 # runtime (it can be read back from memory): never give it the server's.
@@ -213,6 +215,7 @@ class Zygotes:
 
     def __init__(self, runtime_dir: Path) -> None:
         self.runtime_dir = runtime_dir
+        self.library: Path | None = None  # set by the sandbox factory that built it
         self._zygotes: dict[str, Zygote] = {}
         self._starting: dict[str, asyncio.Task[Zygote]] = {}
 
@@ -235,7 +238,7 @@ class Zygotes:
                 self._starting.pop(interpreter, None)
 
     async def _start(self, interpreter: str) -> Zygote:
-        zygote = Zygote(interpreter, self.runtime_dir)
+        zygote = Zygote(interpreter, self.runtime_dir, self.library)
         await zygote.start()
         self._zygotes[interpreter] = zygote
         return zygote
