@@ -336,7 +336,9 @@ def main() -> None:
 
     if len(sys.argv) > 4:  # libfirebox-enter, for sandboxes firebox-reaper builds
         builder.load(sys.argv[4])
-    import firebox_runtime  # noqa: F401 - imported once here, used by every child
+    import firebox_runtime  # imported once here, used by every child
+
+    firebox_runtime.setup_logging()
     import launcher  # noqa: F401
 
     try:
