@@ -3,15 +3,17 @@
  * (builder.py). The zygote loads it once with ctypes.PyDLL and makes one call per environment.
  *
  * Written in C rather than Python because every Python object a forked child touches is a
- * copy-on-write page fault (~3-4 us each on the VMs measured), and in Python these steps
- * touched ~450 pages: the interpreter's at-fork hooks (threading's alone ~130), then ~20 ctypes
- * calls (41 of them to drop the capability bounding set). Here the child touches none until it
- * returns to Python, inside the sandbox, to start the runtime.
+ * copy-on-write page fault (~3-4 us each on the VMs measured): in Python these steps took
+ * ~1.4 ms of CPU and ~430 faults (the interpreter's at-fork hooks, threading's alone ~130, then
+ * ~60 ctypes calls, 41 of them to drop the capability bounding set). Here the child touches no
+ * Python object until it returns to Python, inside the sandbox, to start the runtime; the
+ * runtime then reaches its first event with ~0.7 ms less CPU (it touches some of those pages
+ * later anyway).
  *
  * The fork is glibc's fork(), not os.fork(): CPython's after-fork work exists for processes
  * with other threads (locks another thread held) and for the at-fork hooks, and the zygote has
- * one thread (zygote.py checks before loading this) and runs the one hook that matters,
- * random's reseed, itself in the child.
+ * one thread (builder.load() checks) and runs the one hook that matters, random's reseed,
+ * itself in the child.
  *
  * int firebox_fork_runtime(const int *a, int n):
  *   a[0] pid namespace to fork into     a[1] the zygote's own, to come back to
@@ -65,7 +67,7 @@ static void close_others(const int *keep, int count) {
 }
 
 static void load_seccomp(int fd) {
-    static struct sock_filter program[4096];
+    static struct sock_filter program[4096]; /* BPF_MAXINSNS: the kernel takes no more */
     size_t size = 0;
     ssize_t got;
     while (size < sizeof program &&

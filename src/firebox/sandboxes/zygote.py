@@ -351,7 +351,7 @@ def main() -> None:
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     gc.collect()
-    # The C heap's free pages back to the kernel (~0.9 MB after the imports): every fork
+    # The C heap's free pages back to the kernel (~0.7 MB after the imports): every fork
     # copies the page tables of what is left, so this makes each one ~8 % cheaper.
     getattr(libc, "malloc_trim", lambda pad: 0)(0)  # glibc only
     gc.freeze()  # children share these pages: a collection there must not touch them
