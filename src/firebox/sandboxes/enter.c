@@ -51,7 +51,7 @@ static void fail(const char *what) {
     _exit(1);
 }
 
-/* Closes every descriptor but those in keep (unsorted, at most 64). */
+/* Closes every descriptor but those in keep (unsorted). */
 static void close_others(const int *keep, int count) {
     int low = 0;
     for (;;) {
@@ -87,12 +87,12 @@ static void enter(const int *a) {
     int null = open("/dev/null", O_RDONLY);
     if (null < 0 || dup2(null, 0) < 0 || dup2(output, 1) < 0 || dup2(output, 2) < 0)
         fail("stdio");
-    int keep[64], kept = 0;
+    int keep[64], kept = 0; /* at most 6 + 56: firebox_fork_runtime() checked the counts */
     keep[kept++] = 0, keep[kept++] = 1, keep[kept++] = 2;
     keep[kept++] = root, keep[kept++] = seccomp;
     if (assign >= 0) keep[kept++] = assign;
-    for (int i = 0; i < cgroups && kept < 64; i++) keep[kept++] = cgroup[i];
-    for (int i = 0; i < namespaces && kept < 64; i++) keep[kept++] = ns[2 * i];
+    for (int i = 0; i < cgroups; i++) keep[kept++] = cgroup[i];
+    for (int i = 0; i < namespaces; i++) keep[kept++] = ns[2 * i];
     close_others(keep, kept); /* nothing of the zygote's leaks inside */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     for (int i = 0; i < cgroups; i++) {

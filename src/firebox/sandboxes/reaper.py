@@ -51,11 +51,10 @@ def build(directory: Path) -> Path | None:
         return None
     directory.mkdir(parents=True, exist_ok=True)
     # The library first: the reaper's existence says both are there.
-    shared = ["-shared", "-fPIC", "-o"]
-    if not _compile(compiler, [shared], LIBRARY_SOURCES, library(target)):
+    if not _compile(compiler, [["-shared", "-fPIC"]], LIBRARY_SOURCES, library(target)):
         return None
     # Static: no dynamic loader at exec, and nothing to resolve inside the sandbox's root.
-    return target if _compile(compiler, [["-static", "-o"], ["-o"]], SOURCES, target) else None
+    return target if _compile(compiler, [["-static"], []], SOURCES, target) else None
 
 
 def _compile(compiler: str, variants: list[list[str]], sources: list[Path], target: Path) -> bool:
@@ -63,7 +62,7 @@ def _compile(compiler: str, variants: list[list[str]], sources: list[Path], targ
     partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     for flags in variants:
         result = subprocess.run(
-            [compiler, "-O2", "-Wall", *flags, str(partial), *map(str, sources)],
+            [compiler, "-O2", "-Wall", *flags, "-o", str(partial), *map(str, sources)],
             capture_output=True,
             text=True,
             check=False,
