@@ -193,14 +193,17 @@ def bench_baseline(samples: int) -> dict[str, float]:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    # A VM's model name can be bare ("AMD EPYC"): family and model tell its hosts apart.
+    cpu = fields.get("model name", "unknown CPU")
+    if "cpu family" in fields:
+        cpu += f" (family {fields['cpu family']}, model {fields.get('model', '?')})"
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     system = f"Linux {platform.release()}, Python {platform.python_version()}"
     return f"{os.cpu_count()} × {cpu}, {mem:.0f} GiB, {system}"
