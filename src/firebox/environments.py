@@ -208,7 +208,10 @@ class Environment:
             environ.setdefault("AWS_ENDPOINT_URL_LAMBDA", self.ctx.endpoint_url)
         if self.runtime.is_python:
             environ["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{self.runtime.name}"
-            environ["PYTHONPATH"] = runtime_root
+            sdk_root = self.ctx.factory.sdk_root(self.runtime.interpreter)
+            # As on Lambda: the runtime's own files, then the bundled SDK (behind the
+            # function's code and layers, which the runtime puts first).
+            environ["PYTHONPATH"] = f"{runtime_root}:{sdk_root}" if sdk_root else runtime_root
         return environ
 
     def destroy(self) -> None:

@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import sys
 
-from firebox import keepalive
+from firebox import keepalive, sdk
 from firebox.arns import ArnBuilder
 from firebox.async_invokes import AsyncInvoker
 from firebox.codestore import CodeStore
@@ -26,11 +26,12 @@ from firebox.provisioned import ProvisionedConcurrency
 from firebox.queues import SqliteEventQueue
 from firebox.rollouts import RolloutManager
 from firebox.runtimes import RUNTIME_DIR, Runtime, RuntimeRegistry
-from firebox.sandboxes import probe
+from firebox.sandboxes import probe, reaper
 from firebox.sandboxes.base import SandboxFactory
 from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
 from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import Zygotes
+from firebox.sdk import INSIDE as SDK_INSIDE
 from firebox.store import SqliteFunctionStore
 
 log = logging.getLogger("firebox")
@@ -61,6 +62,12 @@ class Platform:
             sweep=True,  # a crashed predecessor's environments (same data dir) are ours to end
         )
         self.sandboxes: SandboxFactory = self.sandbox_choice.factory
+        self.sdk = sdk.prepare(reaper.cache_dir(settings.data_dir), self.runtimes.interpreters())
+        self.sandboxes.sdk = self.sdk
+        # Bytecode for interpreters other than the server's (whose .pyc files came along).
+        self.sdk_compiler = (
+            Precompiler(self.sdk.path.parent, lambda _: SDK_INSIDE) if self.sdk else None
+        )
         self.reserve: SandboxReserve | None = None
         factory = self.sandboxes
         if isinstance(factory, IsolatedSandboxFactory) and self.zygotes and settings.pool_size:
@@ -107,6 +114,9 @@ class Platform:
             self.functions.on_package = lambda code_dir, runtime: self.precompiler.want(
                 code_dir, runtime.interpreter
             )
+        if self.sdk is not None and self.sdk_compiler is not None:
+            for interpreter in sorted(self.sdk.interpreters):
+                self.sdk_compiler.want(self.sdk.path, interpreter)
         self.functions.load()
         self.rollouts.load()
         self.event_configs.load()
@@ -163,6 +173,8 @@ class Platform:
         self.rollouts.close()
         self.provisioned.close()
         self.precompiler.close()
+        if self.sdk_compiler is not None:
+            self.sdk_compiler.close()
         await self.async_invoker.close()
         await self.functions.close()
         self.pool.close()

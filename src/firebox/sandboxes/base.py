@@ -6,7 +6,10 @@ import enum
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from firebox.sdk import Sdk
 
 
 class SandboxState(enum.Enum):
@@ -69,6 +72,7 @@ class SandboxFactory(Protocol):
 
     name: str
     reaches_host: bool  # whether code inside can connect to the host's loopback services
+    sdk: Sdk | None  # the AWS SDK bundled into Python runtimes, if prepared
 
     def create(self, spec: SandboxSpec, prebuilt: bool = True) -> Sandbox:
         """A sandbox ready to start; prebuilt=False forbids handing out a pre-built one."""
@@ -81,3 +85,6 @@ class SandboxFactory(Protocol):
 
     def interpreter(self, host_path: str) -> tuple[str, str | None]:
         """An interpreter's path as the runtime sees it, and a library dir it needs, if any."""
+
+    def sdk_root(self, interpreter: str | None) -> str | None:
+        """The bundled SDK's path as a runtime of this interpreter sees it; None without."""

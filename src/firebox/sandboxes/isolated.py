@@ -20,6 +20,7 @@ from firebox.sandboxes.cgroups import EnvironmentCgroup
 from firebox.sandboxes.networks import Slirp
 from firebox.sandboxes.process import PlainListener
 from firebox.sandboxes.zygotes import ZYGOTE, Zygote, wait_status_to_code
+from firebox.sdk import INSIDE as SDK_INSIDE
 
 if TYPE_CHECKING:
     from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
@@ -80,6 +81,10 @@ class IsolatedSandbox:
         else:
             self.runtime_api_address = f"127.0.0.1:{RUNTIME_API_PORT}"
 
+    def _sdk_binds(self) -> list[list[str]]:
+        sdk = self.factory.sdk
+        return [[str(sdk.path), SDK_INSIDE]] if sdk and sdk.supports(self.spec.interpreter) else []
+
     def _launch_spec(self) -> dict[str, Any]:
         spec = self.spec
         environ = {**spec.environ, "AWS_LAMBDA_RUNTIME_API": self.runtime_api_address}
@@ -90,6 +95,7 @@ class IsolatedSandbox:
             "binds": [
                 *([[str(spec.code_dir), "/var/task"]] if not self.prebuilt else []),
                 [str(spec.runtime_dir), "/var/runtime"],
+                *self._sdk_binds(),
                 *self.factory.language_binds(spec.interpreter),
                 *([p, p] for p in self.factory.etc_binds),
             ],
@@ -114,6 +120,8 @@ class IsolatedSandbox:
             # For runtimes started in-process by a zygote: host paths → paths inside.
             "path_map": dict(self.factory.languages),
             "zygote_paths": (str(ZYGOTE_DIR), str(spec.runtime_dir)),
+            # sys.path of a runtime forked from a zygote (else PYTHONPATH says it)
+            "sdk": self.factory.sdk_root(spec.interpreter),
             "deferred": self.prebuilt,
             # Known ahead only in an own network namespace (fixed address); else None.
             "runtime_api": self.runtime_api_address if self.factory.network == "isolated" else None,

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 from firebox.sandboxes.base import SandboxSpec, SandboxState
+from firebox.sdk import Sdk
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -133,6 +134,7 @@ class ProcessSandboxFactory:
 
     name = "process"
     reaches_host = True
+    sdk: Sdk | None = None
 
     def create(self, spec: SandboxSpec, prebuilt: bool = True) -> ProcessSandbox:
         return ProcessSandbox(spec)
@@ -145,3 +147,6 @@ class ProcessSandboxFactory:
 
     def interpreter(self, host_path: str) -> tuple[str, str | None]:
         return host_path, None
+
+    def sdk_root(self, interpreter: str | None) -> str | None:
+        return str(self.sdk.path) if self.sdk and self.sdk.supports(interpreter) else None

@@ -172,7 +172,7 @@ def run_python_runtime(spec: dict) -> None:
     if plan:
         sys.path_importer_cache.clear()
     sys.path[:] = [p for p in sys.path if not p.startswith(spec["zygote_paths"])]
-    sys.path.insert(0, "/var/runtime")
+    sys.path[:0] = ["/var/runtime", spec["sdk"]] if spec.get("sdk") else ["/var/runtime"]
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     client = None
