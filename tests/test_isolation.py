@@ -86,7 +86,7 @@ def test_host_files_are_invisible(lam: Any, hostile: FireboxServer, bystander: s
         assert body[path] in ("FileNotFoundError", "PermissionError"), (path, body[path])
     assert set(body["/"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "opt",
                               "proc", "sbin", "tmp", "usr", "var"}  # fmt: skip
-    assert set(body["/var"]) <= {"lang", "runtime", "task"}
+    assert set(body["/var"]) <= {"lang", "runtime", "sdk", "task"}
 
 
 def test_read_only_code_and_root(lam: Any) -> None:
@@ -95,7 +95,8 @@ def test_read_only_code_and_root(lam: Any) -> None:
         "def handler(event, context):\n"
         "    out = {}\n"
         "    for path in ('/var/task/app.py', '/var/task/new.py', '/evil', '/usr/evil',\n"
-        "                 '/etc/passwd', '/var/runtime/bootstrap.py'):\n"
+        "                 '/etc/passwd', '/var/runtime/bootstrap.py', '/var/sdk/six.py',\n"
+        "                 '/var/sdk/new.py'):\n"
         "        try:\n"
         "            open(path, 'a').close()\n"
         "            out[path] = 'WROTE'\n"
