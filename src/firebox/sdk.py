@@ -31,10 +31,10 @@ class Sdk:
 
     path: Path  # host directory holding the packages (one sys.path entry)
     version: str  # boto3's
-    interpreters: frozenset[str]  # realpaths of the interpreters new enough for it
+    interpreters: frozenset[str]  # the interpreters new enough for it (as named and real)
 
     def supports(self, interpreter: str | None) -> bool:
-        return interpreter is not None and os.path.realpath(interpreter) in self.interpreters
+        return interpreter in self.interpreters  # on every cold start's path: no syscalls
 
 
 def _distributions() -> list[metadata.Distribution]:
@@ -68,22 +68,21 @@ def _copy(dists: list[metadata.Distribution], target: Path) -> None:
     """Copies each distribution's installed files (bytecode too: copy2 keeps the source
     mtimes the .pyc files were checked against) into target, whole or not at all."""
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    for dist in dists:
-        base = Path(str(dist.locate_file("")))
-        for file in dist.files or []:
-            if ".." in file.parts:  # scripts installed outside site-packages
-                continue
-            source, dest = base / file, partial / file
-            if source.is_file():
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, dest)
-    os.chmod(partial, 0o755)
     try:
+        for dist in dists:
+            base = Path(str(dist.locate_file("")))
+            for file in dist.files or []:
+                if ".." in file.parts:  # scripts installed outside site-packages
+                    continue
+                source, dest = base / file, partial / file
+                if source.is_file():
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(source, dest)
+        os.chmod(partial, 0o755)
         partial.rename(target)
-    except OSError:  # another server made it first
+    except OSError:
         shutil.rmtree(partial, ignore_errors=True)
-        if not target.is_dir():
+        if not target.is_dir():  # else another server made it first
             raise
 
 
@@ -105,9 +104,9 @@ def prepare(cache: Path, interpreters: dict[str, str]) -> Sdk | None:
         except OSError as exc:
             log.warning("no AWS SDK in Python runtimes: cannot copy it: %s", exc)
             return None
-    supported = set()
+    supported: set[str] = set()
     for name, path in interpreters.items():
         match = re.fullmatch(r"python(\d+)\.(\d+)", name)
         if match and (int(match.group(1)), int(match.group(2))) >= minimum:
-            supported.add(os.path.realpath(path))
+            supported.update((path, os.path.realpath(path)))
     return Sdk(target, version, frozenset(supported))

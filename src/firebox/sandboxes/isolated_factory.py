@@ -7,7 +7,6 @@ import os
 import shutil
 from pathlib import Path
 
-from firebox import sdk
 from firebox.sandboxes import reaper
 from firebox.sandboxes.base import SandboxSpec
 from firebox.sandboxes.cgroups import EnvironmentCgroup, ServerGroups, favor_migrations
@@ -16,6 +15,7 @@ from firebox.sandboxes.netns_reserve import NetnsReserve
 from firebox.sandboxes.networks import SandboxNetwork
 from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import Zygotes
+from firebox.sdk import INSIDE as SDK_INSIDE
 from firebox.sdk import Sdk
 
 # Each live environment gets a uid of its own: the kernel's per-user limits (inotify
@@ -47,7 +47,7 @@ class IsolatedSandboxFactory:
         self.reaches_host = network == "host"
         self.zygotes = zygotes  # None: a fresh launcher program per environment
         self.reserve: SandboxReserve | None = None  # pre-built sandboxes (needs zygotes)
-        self.sdk: Sdk | None = None  # mounted at sdk.INSIDE in environments it supports
+        self.sdk: Sdk | None = None  # mounted at SDK_INSIDE in environments it supports
         self.starting = 0  # on-demand sandboxes not yet initialised
         self.root_dir = data_dir / "sandbox-root"  # a mount point, only used inside namespaces
         self.code_store = data_dir / "code"  # mounted whole in pre-built sandboxes until assigned
@@ -118,7 +118,7 @@ class IsolatedSandboxFactory:
         return "/var/runtime"
 
     def sdk_root(self, interpreter: str | None) -> str | None:
-        return sdk.INSIDE if self.sdk and self.sdk.supports(interpreter) else None
+        return SDK_INSIDE if self.sdk and self.sdk.supports(interpreter) else None
 
     def allocate_uid(self) -> int:
         """A uid no live environment has (its processes are gone before it is reused)."""
