@@ -31,7 +31,7 @@ class Sdk:
 
     path: Path  # host directory holding the packages (one sys.path entry)
     version: str  # boto3's
-    interpreters: frozenset[str]  # the interpreters new enough for it (as named and real)
+    interpreters: frozenset[str]  # those new enough for it, as the runtime registry names them
 
     def supports(self, interpreter: str | None) -> bool:
         return interpreter in self.interpreters  # on every cold start's path: no syscalls
@@ -95,7 +95,7 @@ def prepare(cache: Path, interpreters: dict[str, str]) -> Sdk | None:
         log.warning("no AWS SDK in Python runtimes: %s is not installed", exc)
         return None
     minimum = _minimum_python(dists)
-    version = next(d.version for d in dists if d.metadata["Name"].lower() == ROOT)
+    version = dists[0].version  # boto3's: the walk starts there
     target = cache / "sdk" / f"{ROOT}-{version}"
     if not target.is_dir():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -108,5 +108,5 @@ def prepare(cache: Path, interpreters: dict[str, str]) -> Sdk | None:
     for name, path in interpreters.items():
         match = re.fullmatch(r"python(\d+)\.(\d+)", name)
         if match and (int(match.group(1)), int(match.group(2))) >= minimum:
-            supported.update((path, os.path.realpath(path)))
+            supported.add(path)
     return Sdk(target, version, frozenset(supported))

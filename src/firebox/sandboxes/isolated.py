@@ -20,7 +20,6 @@ from firebox.sandboxes.cgroups import EnvironmentCgroup
 from firebox.sandboxes.networks import Slirp
 from firebox.sandboxes.process import PlainListener
 from firebox.sandboxes.zygotes import ZYGOTE, Zygote, wait_status_to_code
-from firebox.sdk import INSIDE as SDK_INSIDE
 
 if TYPE_CHECKING:
     from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
@@ -81,10 +80,6 @@ class IsolatedSandbox:
         else:
             self.runtime_api_address = f"127.0.0.1:{RUNTIME_API_PORT}"
 
-    def _sdk_binds(self) -> list[list[str]]:
-        sdk = self.factory.sdk
-        return [[str(sdk.path), SDK_INSIDE]] if sdk and sdk.supports(self.spec.interpreter) else []
-
     def _launch_spec(self) -> dict[str, Any]:
         spec = self.spec
         environ = {**spec.environ, "AWS_LAMBDA_RUNTIME_API": self.runtime_api_address}
@@ -95,7 +90,7 @@ class IsolatedSandbox:
             "binds": [
                 *([[str(spec.code_dir), "/var/task"]] if not self.prebuilt else []),
                 [str(spec.runtime_dir), "/var/runtime"],
-                *self._sdk_binds(),
+                *self.factory.sdk_binds(spec.interpreter),
                 *self.factory.language_binds(spec.interpreter),
                 *([p, p] for p in self.factory.etc_binds),
             ],

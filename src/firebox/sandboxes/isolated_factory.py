@@ -157,6 +157,11 @@ class IsolatedSandboxFactory:
         place = self._place(interpreter) if interpreter else None
         return [[place[1], place[2]]] if place else []
 
+    def sdk_binds(self, interpreter: str | None) -> list[list[str]]:
+        """The bundled SDK's read-only mount, for the interpreters it supports."""
+        inside = self.sdk_root(interpreter)
+        return [[str(self.sdk.path), inside]] if self.sdk and inside else []
+
     def release_cgroup(self, cgroup: EnvironmentCgroup) -> None:
         self.groups.release(cgroup)
 
