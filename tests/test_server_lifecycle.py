@@ -175,6 +175,27 @@ def test_doctor_reports_protections(tmp_path: Path) -> None:
     assert "no firebox server answering" in result.stdout
 
 
+def test_doctor_with_its_default_data_dir(tmp_path: Path) -> None:
+    """Run as a user would (no --data-dir), from a directory with no .firebox in it: the same
+    verdict as with an absolute data dir, and no stray data dir left behind."""
+    import os
+    import subprocess
+
+    from conftest import FIREBOX, free_port
+
+    for existing in (False, True):
+        if existing:
+            (tmp_path / ".firebox").mkdir()  # a data dir a server made, given relative
+        result = subprocess.run(
+            [FIREBOX, "doctor", "--endpoint", f"http://127.0.0.1:{free_port()}"],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+        if os.geteuid() == 0:
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "✗" not in result.stdout, result.stdout
+        assert os.listdir(tmp_path) == ([".firebox"] if existing else [])
+
+
 def test_relative_data_dir_works(tmp_path: Path) -> None:
     """`make run` uses --data-dir .firebox: sandboxes must still find the code."""
     import os

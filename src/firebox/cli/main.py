@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -144,9 +146,17 @@ def doctor(data_dir: Path, network: str, endpoint: str) -> None:
     from firebox.runtimes import RuntimeRegistry
     from firebox.sandboxes import probe
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # Absolute, as the server makes it: sandboxes mount from it after leaving this cwd.
+    data_dir = data_dir.resolve()
     interpreters = list(RuntimeRegistry().interpreters().values())
-    choice = probe.choose("auto", network, data_dir, interpreters)
+    with contextlib.ExitStack() as scratch:
+        probe_dir = data_dir
+        if not data_dir.is_dir():  # no server has used it: probe elsewhere, leave no stray dir
+            probe_dir = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="firebox-")))
+        choice = probe.choose("auto", network, probe_dir, interpreters)
+        close = getattr(choice.factory, "close", None)
+        if close is not None:
+            scratch.callback(close)
     click.echo(f"sandbox on this host: {choice.factory.name}")
     for protection in choice.protections:
         mark = "✓" if protection.active else "✗"
