@@ -21,6 +21,7 @@ from firebox.api import (
     streaming,
     web,
 )
+from firebox.api.early_answers import CloseAfterUnreadContinue
 from firebox.api.responses import lambda_error_handler, not_found_handler
 from firebox.errors import LambdaError
 from firebox.platform import Platform
@@ -57,7 +58,7 @@ def create_app(platform: Platform) -> Starlette:
             405: not_found_handler,
         },
         lifespan=lifespan,
-        middleware=[Middleware(web.HostDispatch)],
+        middleware=[Middleware(CloseAfterUnreadContinue), Middleware(web.HostDispatch)],
     )
     app.state.platform = platform
     return app
