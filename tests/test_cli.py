@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import selectors
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from conftest import FIREBOX, FireboxServer, create_function, free_port, unique
+from conftest import FIREBOX, FireboxServer, create_function, free_port, invoke_json, unique
 
 ECHO = "def handler(event, context):\n    print('cli-log', event)\n    return event\n"
 FAIL = "def handler(event, context):\n    raise ValueError('cli boom')\n"
@@ -108,6 +109,60 @@ def test_logs_prints_and_follows(lam: Any, server: FireboxServer) -> None:
     finally:
         follower.kill()
         follower.wait()
+
+
+LONG = (
+    "import time\n"
+    "def handler(event, context):\n"
+    "    print('long-begin', flush=True)\n"
+    "    time.sleep(event['sleep'])\n"
+    "    print('long-end')\n"
+    "    return 'done'\n"
+)
+SHORT = "def handler(event, context):\n    print('short-ran')\n    return 'done'\n"
+
+
+def _read_until(stream: Any, text: str, seen: str = "", timeout: float = 15) -> str:
+    """Reads a pipe until `text` has appeared in it; returns all read."""
+    selector = selectors.DefaultSelector()
+    selector.register(stream, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    while text not in seen:
+        assert time.monotonic() < deadline, seen
+        if selector.select(timeout=0.5):
+            seen += os.read(stream.fileno(), 65536).decode()
+    return seen
+
+
+def test_logs_interleave_invocations_by_time(lam: Any, server: FireboxServer) -> None:
+    """One invocation that runs while another starts and ends: its lines go around the other's,
+    in time order, not grouped by environment or by the moment an invocation ended."""
+    name = create_function(lam, LONG + SHORT.replace("def handler", "def short"), Timeout=60)
+    env = {**os.environ, "FIREBOX_ENDPOINT": server.url}
+    follower = subprocess.Popen([FIREBOX, "logs", name, "--follow", "--since", "1m"], env=env,
+                                stdout=subprocess.PIPE, bufsize=0)  # fmt: skip
+    try:
+        long_call = threading.Thread(target=invoke_json, args=(lam, name, {"sleep": 4}))
+        long_call.start()
+        assert follower.stdout is not None
+        # Followed, a running invocation's lines show as they are printed, not at its end.
+        seen = _read_until(follower.stdout, "long-begin")
+        assert long_call.is_alive() and "long-end" not in seen
+        lam.update_function_configuration(FunctionName=name, Handler="app.short")
+        invoke_json(lam, name)  # a second environment, while the first one still runs
+        long_call.join()
+        _read_until(follower.stdout, "long-end", seen)
+    finally:
+        follower.kill()
+        follower.wait()
+    lines = run(server, "logs", name, "--since", "1m").stdout.splitlines()
+    order = [next((w for w in ("long-begin", "short-ran", "long-end") if w in line), "")
+             for line in lines]  # fmt: skip
+    assert [w for w in order if w] == ["long-begin", "short-ran", "long-end"]
+    stamps = [line.split(" ", 1)[0] for line in lines]
+    assert stamps == sorted(stamps)
+    reports = [i for i, line in enumerate(lines) if "REPORT RequestId" in line]
+    assert len(reports) == 2 and order.index("short-ran") < reports[0] < order.index("long-end")
 
 
 def test_serve_rejects_bad_runtime_mapping(tmp_path: Path) -> None:

@@ -238,10 +238,19 @@ class AsyncInvoker:
             result[name] = row
         return result
 
-    async def close(self) -> None:
+    def stop_draining(self) -> None:
+        """Starts no more attempts (the server is stopping); those running go on."""
         if self._task is not None:
             self._task.cancel()
+
+    def cancel_attempts(self) -> None:
+        """Abandons the running attempts: their events stay queued, no attempt used, and run
+        again after the next start (as after a crash)."""
         for task in list(self._attempts):
             task.cancel()
+
+    async def close(self) -> None:
+        self.stop_draining()
+        self.cancel_attempts()
         await asyncio.gather(*self._attempts, *([self._task] if self._task else []),
                              return_exceptions=True)  # fmt: skip

@@ -11,6 +11,7 @@ import asyncio
 import enum
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,8 +38,8 @@ from firebox.sandboxes.base import Sandbox, SandboxFactory, SandboxSpec
 log = logging.getLogger("firebox.environments")
 
 MAX_RESPONSE_BYTES = 6291556  # Lambda's limit on a synchronous response
-# An invocation keeps at most this many lines in memory; older ones go to the store early.
-_SPILL_LINES = 1000
+# Past this many lines an invocation keeps only those its 4 KB log tail needs (all are stored).
+_TAIL_LINES = 1000
 
 
 class EnvState(enum.Enum):
@@ -214,8 +215,9 @@ class Environment:
             environ["PYTHONPATH"] = f"{runtime_root}:{sdk_root}" if sdk_root else runtime_root
         return environ
 
-    def destroy(self) -> None:
-        """Kills the sandbox and fails any invocation still in it; idempotent, never raises."""
+    def destroy(self, cause: str | None = None) -> None:
+        """Kills the sandbox and fails any invocation still in it (saying `cause`, when firebox
+        itself ends it); idempotent, never raises."""
         if self.state is EnvState.DEAD:
             return
         self.state = EnvState.DEAD
@@ -236,13 +238,15 @@ class Environment:
                 self._sandbox.kill()
                 if status is None:
                     status = self._sandbox.reap()
+                if status is None and cause is not None:
+                    status = -signal.SIGKILL  # killed just now, before its exit was collected
             if self._server is not None:
                 self._server.close()
         except Exception:  # a failure to clean up must not leave a client waiting
             log.exception("environment %s: error while destroying", self.id)
         finally:
             try:
-                self._fail_current(status, reason)
+                self._fail_current(status, reason or cause)
             finally:
                 self.ready.set()
                 self._on_dead(self)
@@ -292,7 +296,7 @@ class Environment:
         self._on_output()  # output from before this event is not part of it
         inv.delivered_at = time.monotonic()
         inv.deadline_ms = int(time.time() * 1000) + self.record.timeout * 1000
-        inv.log(logfmt.start_line(inv.request_id, self.version))
+        self._emit(inv, logfmt.start_line(inv.request_id, self.version))
         arn = inv.invoked_arn or self.ctx.function_arn(self.record.name)
         headers = [
             (b"Lambda-Runtime-Aws-Request-Id", inv.request_id.encode()),
@@ -313,23 +317,22 @@ class Environment:
         self._cancel_timer()
         self._on_output(final=True, inv=inv)
         duration_ms = (time.monotonic() - inv.delivered_at) * 1000 if inv.delivered else 0.0
-        if log_extra:
-            inv.log(log_extra)
         init_lines: list[tuple[int, str]] = []
         if not inv.delivered:
-            start = logfmt.start_line(inv.request_id, self.version)
-            inv.lines.insert(0, (int(time.time() * 1000), start))
+            self._emit(inv, logfmt.start_line(inv.request_id, self.version))
             init_lines = self._init_lines  # why init failed belongs in this invocation's tail
+        if log_extra:
+            self._emit(inv, log_extra)
         init_ms = None
         if not self._init_reported and (self._init_duration_ms is not None or self._init_error):
             self._init_reported = True
             init_ms = self._init_duration_ms or (time.monotonic() - self._spawned_at) * 1000
-        inv.log(logfmt.end_line(inv.request_id))
         alive = self._sandbox is not None and self.state is not EnvState.DEAD
         max_mb = self._sandbox.max_memory_mb() if alive and self._sandbox else self._peak_mb
         memory = self.record.memory_size
-        inv.log(logfmt.report_line(inv.request_id, duration_ms, memory, max_mb, init_ms))
-        self._store(inv.lines)
+        report = logfmt.report_line(inv.request_id, duration_ms, memory, max_mb, init_ms)
+        now = int(time.time() * 1000)
+        self._emit(inv, [(now, logfmt.end_line(inv.request_id)), (now, report)])
         log_text = "".join(line + "\n" for _ts, line in init_lines + inv.lines)
         if self.state is EnvState.BUSY:
             self.state = EnvState.IDLE
@@ -457,15 +460,21 @@ class Environment:
             return
         target = inv or self.current
         if target is not None and target.delivered:
-            target.lines.extend(lines)
-            if len(target.lines) > _SPILL_LINES:  # bound memory for chatty functions
-                keep = _suffix_for_tail(target.lines)
-                self._store(target.lines[:-keep])
-                del target.lines[:-keep]
+            self._emit(target, lines)
         else:
             if not self._ready:
                 self._init_lines = (self._init_lines + lines)[-100:]
             self._store(lines)
+
+    def _emit(self, inv: Invocation, lines: list[tuple[int, str]] | str) -> None:
+        """Stores an invocation's log lines at once (so `logs --follow` shows a long one as it
+        runs, and time order is ingestion order), keeping enough of them for its log tail."""
+        if isinstance(lines, str):
+            lines = [(int(time.time() * 1000), lines)]
+        self._store(lines)
+        inv.lines.extend(lines)
+        if len(inv.lines) > _TAIL_LINES:  # bound memory for chatty functions
+            del inv.lines[: -_suffix_for_tail(inv.lines)]
 
     def _store(self, lines: list[tuple[int, str]]) -> None:
         self.ctx.logs.append([LogEvent(self.log_group, self.log_stream, ts, t) for ts, t in lines])

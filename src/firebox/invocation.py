@@ -52,7 +52,8 @@ class Invocation:
     )
     delivered_at: float = 0.0  # monotonic; 0 until the runtime has the event
     deadline_ms: int = 0  # epoch ms, as Lambda-Runtime-Deadline-Ms
-    lines: list[tuple[int, str]] = field(default_factory=list)  # (epoch ms, line)
+    # (epoch ms, line): its log lines (all stored as they came), for the log tail
+    lines: list[tuple[int, str]] = field(default_factory=list)
     # Streaming: told about each chunk of a streamed response as it arrives.
     on_chunk: Callable[[bytes], None] | None = None
     streamed: list[bytes] = field(default_factory=list)
@@ -70,9 +71,6 @@ class Invocation:
     @property
     def delivered(self) -> bool:
         return self.delivered_at > 0
-
-    def log(self, message: str) -> None:
-        self.lines.append((int(time.time() * 1000), message))
 
 
 def error_payload(error_type: str | None, message: str, **extra: object) -> bytes:

@@ -169,6 +169,20 @@ class Platform:
         if not task.cancelled() and task.exception() is not None:
             log.warning("zygote for %s did not start: %s", interpreter, task.exception())
 
+    def stop_starting_work(self) -> int:
+        """The server is stopping: no more queued Event invokes start, and rollouts pause.
+        Returns how many invokes are still running."""
+        self.async_invoker.stop_draining()
+        self.rollouts.close()
+        return self.pool.busy
+
+    def end_invokes(self, cause: str) -> int:
+        """Ends every invoke still running: Event invokes go back to their queue unspent,
+        the others fail as when their environment dies, saying `cause`. Returns how many
+        callers were waiting."""
+        self.async_invoker.cancel_attempts()
+        return self.pool.end_all(cause)
+
     async def close(self) -> None:
         self.rollouts.close()
         self.provisioned.close()

@@ -48,14 +48,25 @@ def _pattern(raw: object) -> str | None:
     return raw.strip().strip('"')
 
 
-def _events(store: LogStore, group: str, body: JSONDict, default_limit: int) -> JSONDict:
-    token = body.get("nextToken")
+def _position(token: object) -> tuple[int, int] | None:
+    """A page token: the time and id of the last event of the page before."""
+    if not token or str(token).startswith("b/"):  # backward pages: not kept, from the start
+        return None
     try:
-        after = int(token) if token else 0
-    except (TypeError, ValueError):
+        ts, _, event_id = str(token).removeprefix("f/").partition("-")
+        return int(ts), int(event_id)
+    except ValueError:
         raise LogsError(
             "InvalidParameterException", "The specified nextToken is invalid."
         ) from None
+
+
+def _token(position: tuple[int, int]) -> str:
+    return f"{position[0]}-{position[1]}"
+
+
+def _events(store: LogStore, group: str, body: JSONDict, default_limit: int) -> JSONDict:
+    after = _position(body.get("nextToken"))
     streams = body.get("logStreamNames") or (
         [body["logStreamName"]] if "logStreamName" in body else None
     )
@@ -65,17 +76,17 @@ def _events(store: LogStore, group: str, body: JSONDict, default_limit: int) -> 
         end_ms=body.get("endTime"),
         streams=streams,
         contains=_pattern(body.get("filterPattern")),
-        after_id=after,
+        after=after,
         limit=min(int(body.get("limit") or default_limit), 10000),
     )
     events = [
         {"logStreamName": e.log_stream, "timestamp": e.timestamp_ms, "message": e.message,
-         "ingestionTime": e.timestamp_ms, "eventId": str(e.event_id)}
+         "ingestionTime": e.ingested_ms, "eventId": str(e.event_id)}
         for e in page.events
     ]  # fmt: skip
     result: JSONDict = {"events": events, "searchedLogStreams": []}
-    if page.next_token:
-        result["nextToken"] = str(page.next_token)
+    if page.next_position:
+        result["nextToken"] = _token(page.next_position)
     return result
 
 
@@ -87,9 +98,11 @@ def get_log_events(request: Request, body: JSONDict) -> JSONDict:
     if "logStreamName" not in body:
         raise LogsError("InvalidParameterException", "logStreamName is required")
     result = _events(_platform(request).logs, _group(request, body), body, 10000)
-    token = result.pop("nextToken", None) or (
-        result["events"][-1]["eventId"] if result["events"] else "0"
-    )
+    token = result.pop("nextToken", None)
+    if token is None:  # the end for now: the next call starts after what was seen
+        last = result["events"][-1] if result["events"] else None
+        seen = str(body.get("nextToken") or "").removeprefix("f/") or "0-0"
+        token = f"{last['timestamp']}-{last['eventId']}" if last else seen
     return {
         "events": result["events"],
         "nextForwardToken": f"f/{token}",

@@ -90,6 +90,9 @@ def cli() -> None:
 @click.option("--async-retry-delay", default="60s", show_default=True,
               envvar="FIREBOX_ASYNC_RETRY_DELAY",
               help="A failed Event invoke's retry n waits n × this (AWS: ~1 min).")  # fmt: skip
+@click.option("--shutdown-timeout", default="10s", show_default=True,
+              envvar="FIREBOX_SHUTDOWN_TIMEOUT",
+              help="On stopping, how long invokes in flight may take to finish.")  # fmt: skip
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
 def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
@@ -97,7 +100,8 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
           runtimes: tuple[str, ...], sandbox: str, network: str, zygote: bool,
           pool_size: int, pool_budget: int, netns_reserve: int, keep_alive_policy: str,
           keep_alive_bin: str,
-          precompile: bool, async_retry_delay: str, log_level: str) -> None:  # fmt: skip
+          precompile: bool, async_retry_delay: str, shutdown_timeout: str,
+          log_level: str) -> None:  # fmt: skip
     """Run the firebox server."""
     from firebox.config import Settings, default_concurrency
     from firebox.server import run
@@ -130,7 +134,7 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
         keep_alive_bin_s=parse_duration(keep_alive_bin),
     )
     try:
-        run(settings, log_level)
+        run(settings, log_level, parse_duration(shutdown_timeout))
     except (ValueError, RuntimeError) as exc:
         raise CliError(f"firebox: {exc}") from None
 
@@ -251,6 +255,10 @@ def invoke(name: str, payload: str | None, qualifier: str | None, is_event: bool
     click.echo(response.text)
 
 
+# How far back `logs --follow` looks again at each poll for lines stored late.
+_LOOK_BACK_MS = 5000
+
+
 @cli.command()
 @click.argument("name")
 @click.option("--since", default="10m", show_default=True, help="How far back: 30s, 10m, 2h, 1d.")
@@ -260,23 +268,33 @@ def invoke(name: str, payload: str | None, qualifier: str | None, is_event: bool
 def logs(name: str, since: str, follow: bool, pattern: str | None, endpoint: str) -> None:
     """Print a function's logs."""
     client = ApiClient(endpoint)
-    request: dict[str, object] = {
-        "logGroupName": f"/aws/lambda/{name}",
-        "startTime": int((time.time() - parse_duration(since)) * 1000),
-    }
+    request: dict[str, object] = {"logGroupName": f"/aws/lambda/{name}"}
     if pattern:
         request["filterPattern"] = pattern
-    last_id = "0"
+    start = int((time.time() - parse_duration(since)) * 1000)
+    shown: dict[str, int] = {}  # event id → timestamp, of those printed in the look-back window
     while True:
-        page = client.logs("FilterLogEvents", {**request, "nextToken": last_id})
-        for event in page["events"]:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event["timestamp"] / 1000))
-            click.echo(f"{stamp} {event['message']}")
-            last_id = event["eventId"]
-        if page.get("nextToken"):
-            continue
+        # In time order, every stream interleaved (FilterLogEvents' order). Following, each
+        # poll looks a little back: a line is stored as it is printed, but one printed just
+        # before a poll can be stored just after it.
+        token = None
+        while True:
+            paging: dict[str, object] = {"nextToken": token} if token else {}
+            page = client.logs("FilterLogEvents", {**request, "startTime": start, **paging})
+            for event in page["events"]:
+                if event["eventId"] in shown:
+                    continue
+                if follow:
+                    shown[event["eventId"]] = event["timestamp"]
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event["timestamp"] / 1000))
+                click.echo(f"{stamp} {event['message']}")
+            token = page.get("nextToken")
+            if not token:
+                break
         if not follow:
             return
+        start = max(start, max(shown.values(), default=start) - _LOOK_BACK_MS)
+        shown = {event_id: ts for event_id, ts in shown.items() if ts >= start}
         try:
             time.sleep(1.0)
         except KeyboardInterrupt:

@@ -20,7 +20,9 @@ CREATE TABLE IF NOT EXISTS log_events (
     ingested INTEGER NOT NULL,
     message TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS log_events_group ON log_events (log_group, id);
+-- Reads go in time order, as CloudWatch's do (ids, in ingestion order, break ties).
+DROP INDEX IF EXISTS log_events_group;
+CREATE INDEX IF NOT EXISTS log_events_time ON log_events (log_group, ts, id);
 """
 
 
@@ -33,12 +35,18 @@ class LogEvent:
     timestamp_ms: int
     message: str
     event_id: int = 0
+    ingested_ms: int = 0
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """Where the event stands in a group's time order."""
+        return (self.timestamp_ms, self.event_id)
 
 
 @dataclass(frozen=True)
 class LogPage:
     events: list[LogEvent]
-    next_token: int | None
+    next_position: tuple[int, int] | None  # where the next page starts after; None: no more
 
 
 _STOP = object()
@@ -110,12 +118,16 @@ class LogStore:
         end_ms: int | None = None,
         streams: list[str] | None = None,
         contains: str | None = None,
-        after_id: int = 0,
+        after: tuple[int, int] | None = None,
         limit: int = 10000,
     ) -> LogPage:
-        """Returns events of a group in ingestion order, with a token to continue from."""
-        sql = ["SELECT id, log_stream, ts, message FROM log_events WHERE log_group = ? AND id > ?"]
-        args: list[object] = [log_group, after_id]
+        """Returns events of a group in time order (interleaving its streams, as CloudWatch
+        does), from just after position `after`, and where to continue from."""
+        sql = ["SELECT id, log_stream, ts, message, ingested FROM log_events WHERE log_group = ?"]
+        args: list[object] = [log_group]
+        if after is not None:
+            sql.append("AND (ts, id) > (?, ?)")
+            args.extend(after)
         if start_ms is not None:
             sql.append("AND ts >= ?")
             args.append(start_ms)
@@ -128,13 +140,13 @@ class LogStore:
         if contains:
             sql.append("AND instr(message, ?) > 0")
             args.append(contains)
-        sql.append("ORDER BY id LIMIT ?")
+        sql.append("ORDER BY ts, id LIMIT ?")
         args.append(limit + 1)
         with self._read_lock:
             rows = self._reader.execute(" ".join(sql), args).fetchall()
-        events = [LogEvent(log_group, r[1], r[2], r[3], r[0]) for r in rows[:limit]]
-        next_token = events[-1].event_id if len(rows) > limit and events else None
-        return LogPage(events, next_token)
+        events = [LogEvent(log_group, r[1], r[2], r[3], r[0], r[4]) for r in rows[:limit]]
+        more = len(rows) > limit and events
+        return LogPage(events, events[-1].position if more else None)
 
     def streams(self, log_group: str) -> list[tuple[str, int, int]]:
         """Returns (stream, first ts, last ts) for each stream of a group."""
