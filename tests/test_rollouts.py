@@ -45,11 +45,33 @@ def test_rollout_completes_through_every_step(lam: Any, server: FireboxServer) -
     rollout = status(server, name)
     assert rollout["State"] == "Completed"
     assert [step["weight"] for step in rollout["History"]] == [10, 50, 100]
+    # Nothing invoked the alias meanwhile: the rollout says it checked nothing.
+    assert "no invocation of it was seen during the rollout" in rollout["Reason"]
+    assert "its error rate was never checked" in result.stdout
     alias = lam.get_alias(FunctionName=name, Name="prod")
     assert alias["FunctionVersion"] == "2" and not alias.get("RoutingConfig")
     body, response = invoke_json(lam, name, Qualifier="prod")
     assert body == "ok v2" and response["ExecutedVersion"] == "2"
     assert "Completed" in run(server, "rollout", "status", name, "--alias", "prod").stdout
+
+
+def test_a_step_can_wait_for_invocations(lam: Any, server: FireboxServer) -> None:
+    """With --min-step-invocations a step outlasts its interval until the new version has been
+    seen that often, and the result says how much was measured."""
+    name = released(lam, GOOD2)
+    result = run(server, "rollout", name, "--alias", "prod", "--to-version", "2",
+                 "--steps", "50,100", "--interval", "0", "--min-step-invocations", "3",
+                 "--no-wait")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    held = wait_for(lambda: "held until 3" in (r := status(server, name))["Reason"] and r)
+    assert held["State"] == "InProgress" and held["Weight"] == 50
+    seen = 0
+    while seen < 3:
+        assert status(server, name)["State"] == "InProgress"  # held: fewer than 3 seen
+        seen += invoke_json(lam, name, Qualifier="prod")[1]["ExecutedVersion"] == "2"
+    rollout = wait_for(lambda: (r := status(server, name))["State"] == "Completed" and r)
+    assert rollout["History"][0]["invocations"] == 3
+    assert "3 invocations of it checked, 0 errors (0.0%)" in rollout["Reason"]
 
 
 def test_rollout_rolls_back_when_the_new_version_fails(lam: Any, server: FireboxServer) -> None:

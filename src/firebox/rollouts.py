@@ -38,6 +38,8 @@ class Rollout:
     interval_s: float
     max_error_rate: float
     min_invocations: int
+    # A step ends only once this many invokes of to_version were seen in it (0: on time).
+    min_step_invocations: int = 0
     state: str = IN_PROGRESS
     step: int = 0  # index into steps
     step_started: float = 0.0  # epoch seconds
@@ -52,8 +54,9 @@ class Rollout:
             "FromVersion": self.from_version, "ToVersion": self.to_version,
             "Steps": self.steps, "IntervalSeconds": self.interval_s,
             "MaxErrorRate": self.max_error_rate, "MinInvocations": self.min_invocations,
-            "State": self.state, "Step": self.step, "Weight": self.steps[self.step],
-            "StepStarted": self.step_started, "Reason": self.reason, "History": self.history,
+            "MinStepInvocations": self.min_step_invocations, "State": self.state,
+            "Step": self.step, "Weight": self.steps[self.step], "StepStarted": self.step_started,
+            "Reason": self.reason, "History": self.history,
         }  # fmt: skip
 
 
@@ -90,7 +93,9 @@ class RolloutManager:
         self.clock = clock
         self._rollouts: dict[tuple[str, str], Rollout] = {}
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._held: set[tuple[str, str]] = set()  # interval over, waiting for invocations
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False  # stopping: invokes ended by the shutdown are not the version's
         functions.on_invoked.append(self._observe)
         functions.on_deleted.append(self._deleted)
 
@@ -121,6 +126,7 @@ class RolloutManager:
         interval = _number(body, "IntervalSeconds", 300, 0, 7 * 86400)
         max_rate = _number(body, "MaxErrorRate", 0.05, 0, 1)
         min_invocations = int(_number(body, "MinInvocations", 10, 1, 1_000_000))
+        min_step = int(_number(body, "MinStepInvocations", 0, 0, 1_000_000))
         async with self.functions.lock:
             alias = self.functions.releases.get_alias(FunctionRef(name), alias_name)
             current = self._rollouts.get((name, alias_name))
@@ -144,7 +150,7 @@ class RolloutManager:
                     "an alias from one published version to another."
                 )
             rollout = Rollout(name, alias_name, alias.function_version, to_version, steps,
-                              interval, max_rate, min_invocations,
+                              interval, max_rate, min_invocations, min_step,
                               alias_revision=alias.revision_id)  # fmt: skip
             self._rollouts[(name, alias_name)] = rollout
             self._enter_step(rollout, 0)
@@ -158,6 +164,8 @@ class RolloutManager:
             return rollout
 
     def close(self) -> None:
+        """Stops judging rollouts (they resume, durable, at the next start)."""
+        self._closed = True
         for timer in self._timers.values():
             timer.cancel()
         for task in self._tasks:
@@ -181,17 +189,30 @@ class RolloutManager:
         rollout.alias_revision = alias.revision_id
 
     def _enter_step(self, rollout: Rollout, step: int) -> None:
-        rollout.step, rollout.step_started = step, self.clock()
+        rollout.step, rollout.step_started, rollout.reason = step, self.clock(), ""
         percent = rollout.steps[step]
         rollout.history.append({"weight": percent, "invocations": 0, "errors": 0,
                                 "started": rollout.step_started})  # fmt: skip
         if percent >= 100:
             self._route(rollout, rollout.to_version, {})
-            self._finish(rollout, COMPLETED, "all traffic on the new version")
+            self._finish(rollout, COMPLETED, _measured(rollout))
             return
         self._route(rollout, rollout.from_version, {rollout.to_version: percent / 100})
         self._save(rollout)
         self._schedule(rollout, rollout.interval_s)
+
+    def _hold(self, rollout: Rollout) -> bool:
+        """Keeps a step whose interval is over until it has seen enough of the new version."""
+        need, seen = rollout.min_step_invocations, int(rollout.history[-1]["invocations"])
+        if seen >= need:
+            return False
+        self._held.add((rollout.function_name, rollout.alias))
+        rollout.reason = (
+            f"step {rollout.step + 1} held until {need} invocations of version "
+            f"{rollout.to_version} are seen ({seen} so far)"
+        )
+        self._save(rollout)
+        return True
 
     def _finish(self, rollout: Rollout, state: str, reason: str) -> None:
         if state in (ROLLED_BACK, ABORTED):
@@ -200,6 +221,7 @@ class RolloutManager:
             except LambdaError as exc:  # the alias or version is gone: nothing to restore
                 reason = f"{reason}; alias not restored: {exc.message}"
         rollout.state, rollout.reason = state, reason
+        self._held.discard((rollout.function_name, rollout.alias))
         timer = self._timers.pop((rollout.function_name, rollout.alias), None)
         if timer is not None:
             timer.cancel()
@@ -232,7 +254,7 @@ class RolloutManager:
             try:
                 if self._too_many_errors(rollout, minimum=1):
                     self._rollback(rollout)
-                else:
+                elif not self._hold(rollout):
                     self._enter_step(rollout, rollout.step + 1)
             except LambdaError as exc:  # e.g. the alias was deleted meanwhile
                 self._finish(rollout, ABORTED, exc.message)
@@ -256,11 +278,17 @@ class RolloutManager:
         """Counts the new version's results through the alias (other callers of the version,
         e.g. a test alias, are not the rollout's traffic); enough errors roll back at once."""
         rollout = self._rollouts.get((function_name, qualifier or ""))
-        if rollout is None or rollout.state != IN_PROGRESS or rollout.to_version != version:
+        if self._closed or rollout is None or rollout.state != IN_PROGRESS:
+            return
+        if rollout.to_version != version:  # the old version's results judge nothing
             return
         current = rollout.history[-1]
         current["invocations"] += 1
         current["errors"] += int(failed)
+        key = (function_name, rollout.alias)
+        if key in self._held and current["invocations"] >= rollout.min_step_invocations:
+            self._held.discard(key)  # seen enough: judge the step now
+            self._spawn_advance(key)
         if not self._too_many_errors(rollout, rollout.min_invocations):
             return
         if not self.functions.lock.locked():
@@ -280,6 +308,7 @@ class RolloutManager:
             timer = self._timers.pop(key, None)
             if timer is not None:
                 timer.cancel()
+            self._held.discard(key)
             if qualifier is None:  # the store dropped the function's rollouts already
                 del self._rollouts[key]
             elif rollout.state == IN_PROGRESS:
@@ -290,3 +319,20 @@ class RolloutManager:
         async with self.functions.lock:
             if rollout.state == IN_PROGRESS and self._too_many_errors(rollout, 1):
                 self._rollback(rollout)
+
+
+def _measured(rollout: Rollout) -> str:
+    """What a completed rollout saw of the new version: a rollout with no traffic checked
+    nothing, and says so."""
+    calls = int(sum(step["invocations"] for step in rollout.history))
+    errors = int(sum(step["errors"] for step in rollout.history))
+    version = rollout.to_version
+    if not calls:
+        return (
+            f"all traffic on version {version}, but no invocation of it was seen during the "
+            "rollout: its error rate was never checked"
+        )
+    return (
+        f"all traffic on version {version}; {calls} invocation{'s' if calls != 1 else ''} of "
+        f"it checked, {errors} error{'s' if errors != 1 else ''} ({errors / calls:.1%})"
+    )

@@ -73,11 +73,14 @@ def register(cli: click.Group) -> None:
                   help="Roll back above this error rate of the new version.")  # fmt: skip
     @click.option("--min-invocations", type=int, default=10, show_default=True,
                   help="Invokes of the new version needed to roll back mid-step.")  # fmt: skip
+    @click.option("--min-step-invocations", type=int, default=0, show_default=True,
+                  help="Hold each step until this many invokes of the new version were "
+                  "seen in it (0: steps end on time, measured or not).")  # fmt: skip
     @click.option("--wait/--no-wait", default=True, show_default=True,
                   help="Follow the rollout until it ends.")  # fmt: skip
     @endpoint_option
     def start(name: str, alias: str, to_version: str, steps: str, interval: str,
-              max_error_rate: float, min_invocations: int, wait: bool,
+              max_error_rate: float, min_invocations: int, min_step_invocations: int, wait: bool,
               endpoint: str) -> None:  # fmt: skip
         """Start shifting ALIAS of NAME to a new version."""
         try:
@@ -87,7 +90,7 @@ def register(cli: click.Group) -> None:
         body = {
             "FunctionName": name, "Alias": alias, "ToVersion": to_version, "Steps": percents,
             "IntervalSeconds": parse_duration(interval), "MaxErrorRate": max_error_rate,
-            "MinInvocations": min_invocations,
+            "MinInvocations": min_invocations, "MinStepInvocations": min_step_invocations,
         }  # fmt: skip
         client = ApiClient(endpoint)
         started = client.json("POST", "/_firebox/rollouts", content=json.dumps(body).encode())
