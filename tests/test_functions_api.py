@@ -143,8 +143,15 @@ def test_unknown_function_is_not_found_everywhere(lam: Any) -> None:
     [
         ({"FunctionName": "bad name!"}, "functionName"),
         ({"FunctionName": "x" * 65}, "functionName"),
-        ({"Runtime": "python2.7"}, "Available runtimes: "),
-        ({"Runtime": "nodejs20.x"}, "Available runtimes: "),
+        (
+            {"Runtime": "python2.7"},
+            "python2.7 is not supported on this firebox host: it is not a "
+            "runtime firebox knows. Available runtimes: ",
+        ),
+        (
+            {"Runtime": "nodejs20.x"},
+            "nodejs20.x is not supported on this firebox host: firebox has no Node.js runtime yet",
+        ),
         ({"Handler": "has space.handler"}, "handler"),
         (
             {"MemorySize": 127},
@@ -187,6 +194,22 @@ def test_invalid_create_parameters(
     assert fragment in exc.value.response["Error"]["Message"]
     after = function_names(lam)
     assert after == before
+
+
+def test_a_python_runtime_the_host_lacks_says_how_to_add_it(lam: Any) -> None:
+    from firebox.runtimes import PYTHON_VERSIONS, RuntimeRegistry
+
+    present = RuntimeRegistry().available()
+    missing = [f"python{v}" for v in PYTHON_VERSIONS if f"python{v}" not in present]
+    if not missing:
+        pytest.skip("this host has an interpreter for every Python runtime")
+    with pytest.raises(ClientError) as exc:
+        create_function(lam, HELLO, Runtime=missing[0])
+    assert error_code(exc) == "InvalidParameterValueException"
+    assert (
+        f"no {missing[0]} interpreter was found here; install one, or map it with "
+        f"`firebox serve --runtime {missing[0]}="
+    ) in exc.value.response["Error"]["Message"]
 
 
 def test_invalid_update_leaves_function_intact(lam: Any, server: FireboxServer) -> None:

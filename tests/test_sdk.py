@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import boto3
@@ -61,3 +62,31 @@ def test_a_vendored_copy_wins(lam: Any) -> None:
     name = create_function(lam, files)
     result, _ = invoke_json(lam, name)
     assert result == "vendored"
+
+
+def test_a_missing_sdk_is_explained_in_the_log() -> None:
+    """The error stays Lambda's; the log line says why boto3 is missing and what to do."""
+    from firebox.runtime.firebox_runtime import _sdk_hint
+
+    error = {"errorType": "Runtime.ImportModuleError",
+             "errorMessage": "Unable to import module 'app': No module named 'boto3'"}  # fmt: skip
+    old = _sdk_hint(error, (3, 9))
+    assert "python3.9 functions get no bundled AWS SDK, as current boto3 needs Python 3.10+" in old
+    assert "python3.9 -m pip install boto3 -t ." in old
+    assert "could not be bundled on this host" in _sdk_hint(error, (3, 12))
+    in_handler = {"errorType": "ModuleNotFoundError", "errorMessage": "No module named 'botocore'"}
+    assert _sdk_hint(in_handler, (3, 8))
+    assert _sdk_hint({"errorType": "ModuleNotFoundError",
+                      "errorMessage": "No module named 'requests'"}, (3, 9)) == ""  # fmt: skip
+
+
+def test_a_python39_function_importing_boto3_gets_the_hint(lam: Any) -> None:
+    from firebox.runtimes import RuntimeRegistry
+
+    if "python3.9" not in RuntimeRegistry().available():
+        pytest.skip("no python3.9 interpreter on this host")
+    name = create_function(lam, USES_BOTO3, Runtime="python3.9")
+    result, response = invoke_json(lam, name, LogType="Tail")
+    assert result["errorMessage"] == "Unable to import module 'app': No module named 'boto3'"
+    tail = base64.b64decode(response["LogResult"]).decode()
+    assert "python3.9 functions get no bundled AWS SDK" in tail

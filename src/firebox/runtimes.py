@@ -71,16 +71,35 @@ class RuntimeRegistry:
         return sorted(self._interpreters, key=_sort_key) + list(PROVIDED_RUNTIMES)
 
     def resolve(self, name: str) -> Runtime:
-        """Returns the runtime, or raises InvalidParameterValueException naming the valid ones."""
+        """Returns the runtime, or raises InvalidParameterValueException saying why not and
+        naming the ones there are."""
         if name in PROVIDED_RUNTIMES:
             return Runtime(name)
         interpreter = self._interpreters.get(name)
         if interpreter is None:
             raise InvalidParameterValueException(
-                f"The runtime parameter of {name} is not supported on this firebox host. "
-                f"Available runtimes: {', '.join(self.available())}"
+                f"The runtime parameter of {name} is not supported on this firebox host: "
+                f"{_why_missing(name)}. Available runtimes: {', '.join(self.available())}"
             )
         return Runtime(name, interpreter)
+
+
+# Lambda's runtime families firebox has no runtime for (yet); a name of one is not a typo.
+_OTHER_LANGUAGES = (("nodejs", "Node.js"), ("java", "Java"), ("dotnet", ".NET"), ("ruby", "Ruby"))
+
+
+def _why_missing(name: str) -> str:
+    """Why a runtime name does not resolve, in words that say what to do about it."""
+    language = next((lang for prefix, lang in _OTHER_LANGUAGES if name.startswith(prefix)), None)
+    if language is not None:
+        return f"firebox has no {language} runtime yet, only Python and provided (custom) ones"
+    version = name.removeprefix("python")
+    if name.startswith("python") and version in PYTHON_VERSIONS:
+        return (
+            f"no {name} interpreter was found here; install one, or map it with "
+            f"`firebox serve --runtime {name}=/path/to/{name}`"
+        )
+    return "it is not a runtime firebox knows"
 
 
 def _sort_key(name: str) -> tuple[int, ...]:

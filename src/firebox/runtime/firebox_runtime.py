@@ -263,8 +263,26 @@ def _doc(error_type: str, message: str, request_id: str = "", trace: list | None
 
 def _log_error(error: dict) -> None:
     trace = "".join(error.get("stackTrace") or [])
-    print(f"[ERROR] {error['errorType']}: {error['errorMessage']}\n"
+    print(f"[ERROR] {error['errorType']}: {error['errorMessage']}{_sdk_hint(error)}\n"
           f"Traceback (most recent call last):\n{trace}", end="", flush=True)  # fmt: skip
+
+
+_SDK_MISSING = ("No module named 'boto3'", "No module named 'botocore'",
+                "No module named 's3transfer'")  # fmt: skip
+
+
+def _sdk_hint(error: dict, version=sys.version_info) -> str:
+    """Why the AWS SDK is missing, when a function failed for want of it (the log only: the
+    error itself stays Lambda's)."""
+    if not any(text in str(error.get("errorMessage")) for text in _SDK_MISSING):
+        return ""
+    if tuple(version[:2]) < (3, 10):
+        return (f" (firebox: python{version[0]}.{version[1]} functions get no bundled AWS "
+                "SDK, as current boto3 needs Python 3.10+; put boto3 in the package, e.g. "
+                f"python{version[0]}.{version[1]} -m pip install boto3 -t ., or use "
+                "python3.10 or newer)")  # fmt: skip
+    return (" (firebox: the AWS SDK could not be bundled on this host, see the server's log; "
+            "put boto3 in the package: pip install boto3 -t .)")  # fmt: skip
 
 
 def _load_handler(spec: str):
