@@ -163,7 +163,9 @@ def test_memory_limit_kills_and_says_so(lam: Any) -> None:
 
     log = base64.b64decode(response["LogResult"]).decode()
     used = int(re.search(r"Max Memory Used: (\d+) MB", log)[1])  # type: ignore[index]
-    assert 100 <= used <= 130
+    # The limit's 128 MB (enforced on what the environment is charged for) plus the runtime's
+    # pages shared with its zygote, which REPORT counts too (see docs/compatibility.md).
+    assert 120 <= used <= 128 + 32
 
 
 def test_fork_bomb_hits_pids_limit(lam: Any) -> None:

@@ -16,6 +16,7 @@ log = logging.getLogger("firebox.cgroups")
 ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("memory", "cpu", "pids")
 FULL_CORE_MB = 1769  # Lambda: 1,769 MB of memory buys one full vCPU
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 CFS_PERIOD_US = 100_000
 
 
@@ -99,6 +100,27 @@ class EnvironmentCgroup:
     def memory_bytes(self) -> int:
         """What the group's processes hold now (pages they wrote, their /tmp, page tables)."""
         return _read_int(f"{self._paths['memory']}/memory.usage_in_bytes")
+
+    def resident_bytes(self) -> int:
+        """The resident sets of the group's processes, summed: every page they map, those
+        charged to other groups too (shared with the zygote they were forked from, or file
+        pages another environment read first)."""
+        try:
+            with open(f"{self._paths['memory']}/cgroup.procs", "rb") as f:
+                pids = f.read().split()
+        except OSError:
+            return 0
+        pages = 0
+        for pid in pids:
+            try:
+                fd = os.open(b"/proc/" + pid + b"/statm", os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    pages += int(os.read(fd, 128).split()[1])
+                finally:
+                    os.close(fd)
+            except (OSError, ValueError, IndexError):
+                pass  # exited meanwhile
+        return pages * _PAGE
 
     def oom_killed(self) -> bool:
         """Whether the kernel's OOM killer has killed anything in the group."""

@@ -74,6 +74,7 @@ class IsolatedSandbox:
         self._exit_write = -1
         self._adopted = False
         self._counted = False  # counted in factory.starting until initialised or killed
+        self._uncharged = 0  # resident bytes its processes share uncharged (once initialised)
         if factory.network == "host":
             self._host_listener = PlainListener()
             self.runtime_api_address = self._host_listener.address
@@ -381,9 +382,16 @@ class IsolatedSandbox:
     def initialised(self) -> None:
         self._started()
         self.cgroup.limit_cpu(self.spec.memory_mb)
+        # What the processes use but the group is not charged for: mostly the interpreter,
+        # standard library and runtime shared with the zygote, which a Lambda environment
+        # holds itself. Taken once, here: it hardly changes afterwards, and the group's peak
+        # counts what the environment adds from now on.
+        self._uncharged = max(0, self.cgroup.resident_bytes() - self.cgroup.memory_bytes())
 
     def max_memory_mb(self) -> int:
-        return max(1, self.cgroup.max_memory_bytes() // (1024 * 1024))
+        """The group's peak charge, plus the resident memory it shares uncharged (see
+        initialised()): what the environment's processes really use, for REPORT."""
+        return max(1, (self.cgroup.max_memory_bytes() + self._uncharged) // (1024 * 1024))
 
     def _memory_report(self) -> dict[str, int]:
         """The launcher's last words about memory, sent just before it exited."""
