@@ -25,7 +25,9 @@ test: check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: bootstrap
+	bash scripts/bootstrap.sh --bench $(VENV)
 	cd bench && ../$(BIN)/python invoke_bench.py && ../$(BIN)/python isolation_bench.py && ../$(BIN)/python coldstart_bench.py && ../$(BIN)/python async_bench.py && ../$(BIN)/python keepalive_sim.py && ../$(BIN)/python http_bench.py
 
+# Also firebox's cache (compiled helpers, the bundled SDK), which every checkout shares.
 clean:
-	rm -rf $(VENV) build src/*.egg-info
+	rm -rf $(VENV) build src/*.egg-info "$${XDG_CACHE_HOME:-$$HOME/.cache}/firebox"

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Creates the virtualenv and installs firebox with its dev tools, from nothing on Debian 12.
+# With --bench first, only adds what the benchmarks need beside that (make bench).
 set -euo pipefail
+bench=0
+if [ "${1:-}" = "--bench" ]; then bench=1; shift; fi
 venv="${1:-.venv}"
 
 apt_install() {
@@ -16,6 +19,12 @@ apt_install() {
         echo "bootstrap: please install these Debian packages: ${missing[*]}" >&2
     fi
 }
+
+if [ "$bench" = 1 ]; then
+    # The HTTP benchmark's load generator.
+    command -v wrk >/dev/null || apt_install wrk
+    exit 0
+fi
 
 python="${PYTHON:-}"
 if [ -z "$python" ]; then
@@ -41,8 +50,6 @@ if command -v apt-get >/dev/null; then
     command -v slirp4netns >/dev/null || apt_install slirp4netns
     # Builds firebox-reaper, the few-KB program idle environments wait in (sandboxes/reaper.c).
     apt_install gcc libc6-dev
-    # The HTTP benchmark's load generator (make bench).
-    command -v wrk >/dev/null || apt_install wrk
 fi
 
 if [ ! -x "$venv/bin/python" ]; then

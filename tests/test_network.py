@@ -210,3 +210,24 @@ def test_without_nftables_slirp4netns_is_the_way_out(tmp_path: Path) -> None:
         assert helpers
     finally:
         server.stop()
+
+
+def test_a_data_dir_keeps_its_subnet_across_restarts(
+    start_server: Callable[..., FireboxServer],
+) -> None:
+    """Even when the subnet a fresh server would pick first has come free meanwhile: anything
+    that remembers an environment's or the gateway's address keeps working after a restart."""
+    import httpx
+
+    def subnet(server: FireboxServer) -> str:
+        value: str = httpx.get(f"{server.url}/_firebox/health").json()["subnet"]
+        return value
+
+    first = start_server()
+    second = start_server()
+    first_subnet, kept = subnet(first), subnet(second)
+    assert kept != first_subnet  # the first took the subnet a fresh server picks first
+    first.stop()
+    second.stop()
+    assert subnet(start_server(data_dir=second.data_dir)) == kept
+    assert subnet(start_server(data_dir=first.data_dir)) == first_subnet

@@ -146,6 +146,12 @@ class Platform:
         """How many pre-built sandboxes are ready for assignment."""
         return self.reserve.size() if self.reserve is not None else 0
 
+    def subnet(self) -> str | None:
+        """The environments' subnet, when they reach out through the server's bridge."""
+        factory = self.sandboxes
+        net = factory.net if isinstance(factory, IsolatedSandboxFactory) else None
+        return str(net.subnet) if net is not None else None
+
     def netns_ready(self) -> int:
         """How many network namespaces are made ahead, waiting for an environment."""
         factory = self.sandboxes

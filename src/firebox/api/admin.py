@@ -30,6 +30,7 @@ async def health(request: Request) -> Response:
             "busy": platform.pool.busy,
             "prebuilt": platform.prebuilt(),
             "netnsReady": platform.netns_ready(),
+            "subnet": platform.subnet(),
             "concurrencyLimit": platform.pool.concurrency_limit,
         }
     )

@@ -84,7 +84,7 @@ class IsolatedSandboxFactory:
         # Outbound access for isolated namespaces: the server's bridge (which only the server
         # itself sets up), else a slirp4netns per environment, else loopback only.
         self.net = (
-            SandboxNetwork.setup(self.instance, self.resolv_conf)
+            SandboxNetwork.setup(self.instance, self.resolv_conf, data_dir / "network-subnet")
             if network == "isolated" and sweep and self.reaper
             else None
         )

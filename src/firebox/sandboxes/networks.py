@@ -114,8 +114,11 @@ class SandboxNetwork:
         self.gateway = str(subnet.network_address + 1)
 
     @classmethod
-    def setup(cls, instance: str, resolv_conf: str) -> SandboxNetwork | None:
-        """The server's network, made afresh; None (after saying why) where it cannot be."""
+    def setup(
+        cls, instance: str, resolv_conf: str, remembered: Path | None = None
+    ) -> SandboxNetwork | None:
+        """The server's network, made afresh; None (after saying why) where it cannot be.
+        `remembered` keeps its subnet from one start to the next (see _create_locked)."""
         if shutil.which("ip") is None or shutil.which("nft") is None:
             log.warning("no `ip` or `nft` (apt install iproute2 nftables): outbound network "
                         "falls back to a slirp4netns process per environment")  # fmt: skip
@@ -127,14 +130,14 @@ class SandboxNetwork:
             log.info("the DNS resolver is on loopback: outbound network uses slirp4netns")
             return None
         try:
-            return cls._create(instance[:8])
+            return cls._create(instance[:8], remembered)
         except (OSError, ValueError) as exc:
             log.warning("cannot set up the sandbox bridge (%s): outbound network falls back "
                         "to slirp4netns", exc)  # fmt: skip
             return None
 
     @classmethod
-    def _create(cls, tag: str) -> SandboxNetwork:
+    def _create(cls, tag: str, remembered: Path | None) -> SandboxNetwork:
         bridge = BRIDGE_PREFIX + tag
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         with open(LOCK, "a") as lock:
@@ -146,20 +149,25 @@ class SandboxNetwork:
                 os.close(owner)
                 raise OSError(f"another server holds {bridge}") from None
             try:
-                return cls._create_locked(tag, owner)
+                return cls._create_locked(tag, owner, remembered)
             except BaseException:
                 os.close(owner)
                 raise
 
     @classmethod
-    def _create_locked(cls, tag: str, owner: int) -> SandboxNetwork:
+    def _create_locked(cls, tag: str, owner: int, remembered: Path | None) -> SandboxNetwork:
         bridge = BRIDGE_PREFIX + tag
         _remove(tag)  # this data dir's, left by a crash
         _sweep()  # those of other servers that are gone
         taken = _routes()
-        subnet = next((c for c in CANDIDATES if not any(c.overlaps(r) for r in taken)), None)
+        # The subnet this data dir had last time, unless something else has it now: whatever
+        # remembers an environment's address (or the gateway's) keeps working across restarts.
+        candidates = [*_recall(remembered), *CANDIDATES]
+        subnet = next((c for c in candidates if not any(c.overlaps(r) for r in taken)), None)
         if subnet is None:
             raise OSError("no free subnet among 172.16.0.0/12's /16s")
+        if remembered is not None:
+            _remember(remembered, subnet)
         gateway = f"{subnet.network_address + 1}/{subnet.prefixlen}"
         # A fixed address: a bridge without one takes its ports' lowest, which changes as
         # environments come and go and would strand the others' ARP entries for the gateway.
@@ -215,6 +223,22 @@ class SandboxNetwork:
             self.owner = -1
             if not _bridges():
                 _restore_forwarding()
+
+
+def _recall(path: Path | None) -> list[ipaddress.IPv4Network]:
+    """The subnet remembered in `path`, if it holds one firebox could have chosen."""
+    try:
+        subnet = ipaddress.IPv4Network(path.read_text().strip()) if path else None
+    except (OSError, ValueError):
+        return []
+    return [subnet] if subnet in CANDIDATES else []
+
+
+def _remember(path: Path, subnet: ipaddress.IPv4Network) -> None:
+    with contextlib.suppress(OSError):
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(f"{subnet}\n")
+        partial.replace(path)
 
 
 def _remove(tag: str) -> None:
