@@ -17,8 +17,8 @@ run: bootstrap
 	$(BIN)/firebox serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 check: bootstrap
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 
 test: check

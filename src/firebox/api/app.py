@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 
 from firebox.api import (
     admin,
@@ -27,6 +28,23 @@ from firebox.errors import LambdaError
 from firebox.platform import Platform
 
 
+def api_routes(http_prefix: str) -> list[BaseRoute]:
+    """Every route the server answers, in matching order."""
+    return [
+        *invocations.routes,
+        *streaming.routes,
+        *functions.routes,
+        *releases.routes,
+        *rollouts.routes,
+        *event_configs.routes,
+        *concurrency.routes,
+        *function_urls.routes,
+        *web.routes(http_prefix),
+        *logs.routes,
+        *admin.routes,
+    ]
+
+
 def create_app(platform: Platform) -> Starlette:
     """Builds the app around an already-constructed platform."""
 
@@ -39,19 +57,7 @@ def create_app(platform: Platform) -> Starlette:
             await platform.close()
 
     app = Starlette(
-        routes=[
-            *invocations.routes,
-            *streaming.routes,
-            *functions.routes,
-            *releases.routes,
-            *rollouts.routes,
-            *event_configs.routes,
-            *concurrency.routes,
-            *function_urls.routes,
-            *web.routes(platform.settings.http_prefix),
-            *logs.routes,
-            *admin.routes,
-        ],
+        routes=api_routes(platform.settings.http_prefix),
         exception_handlers={
             LambdaError: lambda_error_handler,
             404: not_found_handler,
