@@ -47,6 +47,20 @@ def _logged(server: FireboxServer, text: str) -> bool:
     return text in server.log_path.read_text()
 
 
+def _signalled_while_busy(
+    start_server: Callable[..., FireboxServer], shutdown_timeout: str, sleep: float, sig: int
+) -> tuple[FireboxServer, dict[str, Any]]:
+    """A server signalled while one invoke (sleeping `sleep` seconds) is running in it."""
+    server = start_server("--shutdown-timeout", shutdown_timeout)
+    lam = server.client()
+    name = create_function(lam, SLEEPY, Timeout=300)
+    call = _invoke_in_background(lam, name, {"sleep": sleep})
+    wait_for(lambda: _busy(server))
+    assert server.proc is not None
+    server.proc.send_signal(sig)
+    return server, call
+
+
 def _exit_code(server: FireboxServer) -> int:
     assert server.proc is not None
     return server.proc.wait(timeout=30)
@@ -55,13 +69,7 @@ def _exit_code(server: FireboxServer) -> int:
 def test_first_signal_lets_invokes_in_flight_finish(
     start_server: Callable[..., FireboxServer],
 ) -> None:
-    server = start_server("--shutdown-timeout", "5m")
-    lam = server.client()
-    name = create_function(lam, SLEEPY, Timeout=60)
-    call = _invoke_in_background(lam, name, {"sleep": 3})
-    wait_for(lambda: _busy(server))
-    assert server.proc is not None
-    server.proc.send_signal(signal.SIGINT)
+    server, call = _signalled_while_busy(start_server, "5m", 3, signal.SIGINT)
     wait_for(lambda: _logged(server, "1 invoke in flight may take up to 300s to finish"))
     call["thread"].join(timeout=30)
     assert call["body"] == "finished"
@@ -116,13 +124,7 @@ def test_second_signal_ends_invokes_with_a_lambda_error(
 
 
 def test_shutdown_timeout_bounds_the_wait(start_server: Callable[..., FireboxServer]) -> None:
-    server = start_server("--shutdown-timeout", "1s")
-    lam = server.client()
-    name = create_function(lam, SLEEPY, Timeout=300)
-    call = _invoke_in_background(lam, name, {"sleep": 600})
-    wait_for(lambda: _busy(server))
-    assert server.proc is not None
-    server.proc.send_signal(signal.SIGTERM)
+    server, call = _signalled_while_busy(start_server, "1s", 600, signal.SIGTERM)
     call["thread"].join(timeout=30)
     assert call["body"]["errorType"] == "Runtime.ExitError"
     assert _exit_code(server) == 0
