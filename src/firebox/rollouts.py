@@ -278,9 +278,8 @@ class RolloutManager:
         """Counts the new version's results through the alias (other callers of the version,
         e.g. a test alias, are not the rollout's traffic); enough errors roll back at once."""
         rollout = self._rollouts.get((function_name, qualifier or ""))
-        if self._closed or rollout is None or rollout.state != IN_PROGRESS:
-            return
-        if rollout.to_version != version:  # the old version's results judge nothing
+        if (self._closed or rollout is None or rollout.state != IN_PROGRESS
+                or rollout.to_version != version):  # fmt: skip
             return
         current = rollout.history[-1]
         current["invocations"] += 1
