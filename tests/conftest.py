@@ -54,6 +54,7 @@ class FireboxServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"
         self.env: dict[str, str] = {}  # extra environment variables for the server
+        self.firebox = FIREBOX  # the command that serves (another installation's, say)
         self.secret = ""
 
     @property
@@ -63,7 +64,7 @@ class FireboxServer:
     def start(self) -> FireboxServer:
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            [FIREBOX, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
+            [self.firebox, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
              "--log-level", "warning", "--sandbox", SANDBOX, *self.args],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
         )  # fmt: skip
@@ -92,6 +93,10 @@ class FireboxServer:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def health(self) -> dict[str, Any]:
+        health: dict[str, Any] = httpx.get(f"{self.url}/_firebox/health").json()
+        return health
 
     def environments(self) -> list[dict[str, Any]]:
         envs: list[dict[str, Any]] = httpx.get(f"{self.url}/_firebox/environments").json()[
