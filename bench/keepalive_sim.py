@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from firebox.keepalive import FixedKeepAlive, HybridHistogramPolicy, KeepAlivePolicy
+from firebox.worker.keepalive import FixedKeepAlive, HybridHistogramPolicy, KeepAlivePolicy
 from invoke_bench import commit, machine, write_section
 
 MIX = {  # kind: share of functions (roughly the paper's: rare and timer-driven dominate)

@@ -149,7 +149,7 @@ def test_identical_code_is_stored_once(lam: Any, server: FireboxServer) -> None:
 def test_partial_tree_left_by_a_removal_is_replaced(tmp_path: Any) -> None:
     """Storing a package again after an interrupted removal (its zip gone, part of its tree
     left, e.g. written into by a background precompile) yields the whole package."""
-    from firebox.codestore import CodeStore
+    from firebox.worker.codestore import CodeStore
 
     store = CodeStore(tmp_path / "code")
     data = make_zip({"app.py": "def handler(e, c):\n    return 1\n", "pkg/m.py": "X = 1\n"})
@@ -171,7 +171,7 @@ def test_partial_tree_left_by_a_removal_is_replaced(tmp_path: Any) -> None:
 
 def test_partial_tree_is_swept_at_start(tmp_path: Any) -> None:
     """A tree without its zip found when the server starts is removed with its marker."""
-    from firebox.codestore import CodeStore
+    from firebox.worker.codestore import CodeStore
 
     store = CodeStore(tmp_path / "code")
     kept = store.put(make_zip({"app.py": "X = 1\n"})).sha256

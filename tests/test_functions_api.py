@@ -197,7 +197,7 @@ def test_invalid_create_parameters(
 
 
 def test_a_python_runtime_the_host_lacks_says_how_to_add_it(lam: Any) -> None:
-    from firebox.runtimes import PYTHON_VERSIONS, RuntimeRegistry
+    from firebox.runtimes.registry import PYTHON_VERSIONS, RuntimeRegistry
 
     present = RuntimeRegistry().available()
     missing = [f"python{v}" for v in PYTHON_VERSIONS if f"python{v}" not in present]

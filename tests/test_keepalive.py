@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from conftest import FireboxServer, create_function, invoke_json
-from firebox.keepalive import FixedKeepAlive, HybridHistogramPolicy, Plan, make
+from firebox.worker.keepalive import FixedKeepAlive, HybridHistogramPolicy, Plan, make
 
 
 def replay(policy: HybridHistogramPolicy, starts: list[float], duration: float = 1.0) -> Plan:

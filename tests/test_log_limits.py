@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from firebox.logs.capture import LogRateLimit
+from firebox.telemetry.capture import LogRateLimit
 
 
 class Clock:

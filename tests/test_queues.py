@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from firebox.queues import EventQueue, NewEvent, Settlement, SqliteEventQueue
+from firebox.asyncinvoke.queue import EventQueue, NewEvent, Settlement, SqliteEventQueue
 
 BACKENDS: dict[str, Callable[[Path], EventQueue]] = {
     "sqlite": lambda d: SqliteEventQueue(d / "queue.sqlite3"),

@@ -66,7 +66,7 @@ def test_a_vendored_copy_wins(lam: Any) -> None:
 
 def test_a_missing_sdk_is_explained_in_the_log() -> None:
     """The error stays Lambda's; the log line says why boto3 is missing and what to do."""
-    from firebox.runtime.firebox_runtime import _sdk_hint
+    from firebox.runtimes.python.firebox_runtime import _sdk_hint
 
     error = {"errorType": "Runtime.ImportModuleError",
              "errorMessage": "Unable to import module 'app': No module named 'boto3'"}  # fmt: skip
@@ -81,7 +81,7 @@ def test_a_missing_sdk_is_explained_in_the_log() -> None:
 
 
 def test_a_python39_function_importing_boto3_gets_the_hint(lam: Any) -> None:
-    from firebox.runtimes import RuntimeRegistry
+    from firebox.runtimes.registry import RuntimeRegistry
 
     if "python3.9" not in RuntimeRegistry().available():
         pytest.skip("no python3.9 interpreter on this host")

@@ -8,31 +8,31 @@ import dataclasses
 import logging
 import sys
 
-from firebox import keepalive, sdk
-from firebox.arns import ArnBuilder
-from firebox.async_invokes import AsyncInvoker
-from firebox.codestore import CodeStore
+from firebox.asyncinvoke.invoker import AsyncInvoker
+from firebox.asyncinvoke.queue import SqliteEventQueue
 from firebox.config import Settings
-from firebox.environments import EnvironmentContext
-from firebox.event_configs import EventConfigs
-from firebox.function_urls import FunctionUrls
-from firebox.functions import FunctionService
-from firebox.http_routes import HttpRoutes
-from firebox.invoker import Invoker
-from firebox.logs.store import LogStore
-from firebox.pools import EnvironmentPool
-from firebox.precompile import Precompiler
-from firebox.provisioned import ProvisionedConcurrency
-from firebox.queues import SqliteEventQueue
-from firebox.rollouts import RolloutManager
-from firebox.runtimes import RUNTIME_DIR, Runtime, RuntimeRegistry
+from firebox.control.event_configs import EventConfigs
+from firebox.control.function_urls import FunctionUrls
+from firebox.control.functions import FunctionService
+from firebox.control.http_routes import HttpRoutes
+from firebox.control.provisioned import ProvisionedConcurrency
+from firebox.control.rollouts import RolloutManager
+from firebox.domain.arns import ArnBuilder
+from firebox.invoke.invoker import Invoker
+from firebox.runtimes.registry import RUNTIME_DIR, Runtime, RuntimeRegistry
 from firebox.sandboxes import probe, reaper
 from firebox.sandboxes.base import SandboxFactory
 from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
 from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import Zygotes
-from firebox.sdk import INSIDE as SDK_INSIDE
-from firebox.store import SqliteFunctionStore
+from firebox.storage import SqliteFunctionStore
+from firebox.telemetry.logstore import LogStore
+from firebox.worker import keepalive, sdk
+from firebox.worker.codestore import CodeStore
+from firebox.worker.environment import EnvironmentContext
+from firebox.worker.pool import EnvironmentPool
+from firebox.worker.precompile import Precompiler
+from firebox.worker.sdk import INSIDE as SDK_INSIDE
 
 log = logging.getLogger("firebox")
 

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from firebox import __version__
 from firebox.api.functions import _platform
 from firebox.api.responses import aws_json
-from firebox.errors import ResourceNotFoundException
+from firebox.domain.errors import ResourceNotFoundException
 
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 

@@ -24,7 +24,7 @@ from firebox.api import (
 )
 from firebox.api.early_answers import CloseAfterUnreadContinue
 from firebox.api.responses import lambda_error_handler, not_found_handler
-from firebox.errors import LambdaError
+from firebox.domain.errors import LambdaError
 from firebox.platform import Platform
 
 

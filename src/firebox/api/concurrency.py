@@ -10,9 +10,9 @@ from starlette.routing import Route
 
 from firebox.api.functions import _platform, function_ref
 from firebox.api.responses import aws_json
-from firebox.arns import FunctionRef
-from firebox.errors import InvalidParameterValueException
-from firebox.validation import parse_json_body
+from firebox.control.validation import parse_json_body
+from firebox.domain.arns import FunctionRef
+from firebox.domain.errors import InvalidParameterValueException
 
 
 def _no_content() -> Response:

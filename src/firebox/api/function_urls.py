@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from firebox.api.functions import _platform, function_ref
 from firebox.api.responses import aws_json
-from firebox.validation import parse_json_body
+from firebox.control.validation import parse_json_body
 
 URL = "/2021-10-31/functions/{name}/url"
 

@@ -9,11 +9,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from firebox.api.responses import aws_json
-from firebox.arns import FunctionRef, parse_function_ref
-from firebox.models import LATEST, FunctionRecord
+from firebox.control.validation import max_items, parse_json_body
+from firebox.domain.arns import FunctionRef, parse_function_ref
+from firebox.domain.records import LATEST, FunctionRecord
+from firebox.domain.types import JSONDict
 from firebox.platform import Platform
-from firebox.types import JSONDict
-from firebox.validation import max_items, parse_json_body
 
 
 def _platform(request: Request) -> Platform:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from firebox.api.functions import _platform, function_ref
-from firebox.errors import (
+from firebox.domain.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,
     RequestTooLargeException,

@@ -11,8 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from firebox.api.functions import _platform
-from firebox.logs.store import LogStore
-from firebox.types import JSONDict
+from firebox.domain.types import JSONDict
+from firebox.telemetry.logstore import LogStore
 
 TARGET_PREFIX = "Logs_20140328."
 GROUP_PREFIX = "/aws/lambda/"

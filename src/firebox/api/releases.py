@@ -10,8 +10,8 @@ from starlette.routing import Route
 
 from firebox.api.functions import FUNCTIONS, _platform, function_ref
 from firebox.api.responses import aws_json
-from firebox.arns import FunctionRef, parse_function_ref
-from firebox.validation import max_items, parse_json_body
+from firebox.control.validation import max_items, parse_json_body
+from firebox.domain.arns import FunctionRef, parse_function_ref
 
 
 def _no_content() -> Response:

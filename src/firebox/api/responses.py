@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from firebox.errors import LambdaError, UnknownOperationException
+from firebox.domain.errors import LambdaError, UnknownOperationException
 
 
 def aws_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from firebox.api.functions import _platform, function_ref
 from firebox.api.invocations import _check_payload, _client_context
-from firebox.invocation import InvocationResult
+from firebox.invoke.invocation import InvocationResult
 
 
 def _header(name: str, value: str) -> bytes:

@@ -13,15 +13,15 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from firebox import http_events
 from firebox.api.functions import _platform
 from firebox.api.responses import aws_json
-from firebox.arns import FunctionRef
-from firebox.errors import LambdaError, TooManyRequestsException
-from firebox.function_urls import FunctionUrl
-from firebox.http_events import HttpRequest, HttpResponse, Target
-from firebox.models import LATEST
-from firebox.validation import parse_json_body
+from firebox.control.function_urls import FunctionUrl
+from firebox.control.validation import parse_json_body
+from firebox.domain.arns import FunctionRef
+from firebox.domain.errors import LambdaError, TooManyRequestsException
+from firebox.domain.records import LATEST
+from firebox.invoke import http_events
+from firebox.invoke.http_events import HttpRequest, HttpResponse, Target
 
 MAX_BODY = 6 * 1024 * 1024
 HOST_RE = re.compile(r"^([a-z0-9]{32})\.lambda-url\.[a-z0-9-]+\.localhost(?::\d+)?$")

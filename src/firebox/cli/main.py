@@ -147,7 +147,7 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
 @endpoint_option
 def doctor(data_dir: Path, network: str, endpoint: str) -> None:
     """Report which protections environments get on this host, and why others are missing."""
-    from firebox.runtimes import RuntimeRegistry
+    from firebox.runtimes.registry import RuntimeRegistry
     from firebox.sandboxes import probe
 
     # Absolute, as the server makes it: sandboxes mount from it after leaving this cwd.

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from firebox.sdk import Sdk
+    from firebox.worker.sdk import Sdk
 
 
 class SandboxState(enum.Enum):

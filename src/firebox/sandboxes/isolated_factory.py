@@ -15,8 +15,8 @@ from firebox.sandboxes.netns_reserve import NetnsReserve
 from firebox.sandboxes.networks import SandboxNetwork
 from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import Zygotes
-from firebox.sdk import INSIDE as SDK_INSIDE
-from firebox.sdk import Sdk
+from firebox.worker.sdk import INSIDE as SDK_INSIDE
+from firebox.worker.sdk import Sdk
 
 # Each live environment gets a uid of its own: the kernel's per-user limits (inotify
 # instances, pipe buffers, message queues, pending signals) are counted per uid, so a shared

@@ -104,7 +104,7 @@ def _prerequisites() -> list[str]:
 
 def _smoke_test(factory: SandboxFactory, data_dir: Path) -> dict[str, str] | None:
     """Runs a tiny program in a real sandbox and returns what it reported about itself."""
-    from firebox.runtimes import RUNTIME_DIR
+    from firebox.runtimes.registry import RUNTIME_DIR
 
     with tempfile.TemporaryDirectory(dir=data_dir) as code:
         Path(code, "probe.py").write_text(_PROBE)

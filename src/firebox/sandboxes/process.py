@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from firebox.sandboxes.base import SandboxSpec, SandboxState
-from firebox.sdk import Sdk
+from firebox.worker.sdk import Sdk
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)

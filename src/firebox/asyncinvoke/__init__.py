@@ -1,0 +1,1 @@
+"""Event invocations: a durable queue, retries, destinations."""

@@ -1,0 +1,1 @@
+"""The control plane: functions, releases, concurrency, URLs, routes, rollouts."""

@@ -1,0 +1,181 @@
+"""Event invoke configs: retries, maximum event age and destinations per function qualifier."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+
+from firebox.asyncinvoke import destinations
+from firebox.control.functions import FunctionService
+from firebox.domain.arns import ArnBuilder, FunctionRef
+from firebox.domain.errors import InvalidParameterValueException, ResourceNotFoundException
+from firebox.domain.records import LATEST
+from firebox.domain.types import JSONDict
+from firebox.storage.base import FunctionStore
+
+DEFAULT_RETRIES, DEFAULT_MAX_AGE_S = 2, 21600
+
+
+@dataclass(frozen=True)
+class EventInvokeConfig:
+    """What happens to a qualifier's Event invocations; None means Lambda's default."""
+
+    function_name: str
+    qualifier: str  # "$LATEST" for the unqualified function
+    maximum_retry_attempts: int | None = None
+    maximum_event_age: int | None = None
+    on_success: str | None = None
+    on_failure: str | None = None
+    last_modified: float = 0.0
+
+    @property
+    def retries(self) -> int:
+        return (
+            DEFAULT_RETRIES if self.maximum_retry_attempts is None else self.maximum_retry_attempts
+        )
+
+    @property
+    def max_age_s(self) -> int:
+        return DEFAULT_MAX_AGE_S if self.maximum_event_age is None else self.maximum_event_age
+
+    def as_json(self, arns: ArnBuilder) -> JSONDict:
+        body: JSONDict = {
+            "LastModified": self.last_modified,
+            "FunctionArn": arns.function(self.function_name, self.qualifier),
+            "DestinationConfig": {
+                "OnSuccess": {"Destination": self.on_success} if self.on_success else {},
+                "OnFailure": {"Destination": self.on_failure} if self.on_failure else {},
+            },
+        }
+        if self.maximum_retry_attempts is not None:
+            body["MaximumRetryAttempts"] = self.maximum_retry_attempts
+        if self.maximum_event_age is not None:
+            body["MaximumEventAgeInSeconds"] = self.maximum_event_age
+        return body
+
+
+def _bounded(body: JSONDict, key: str, low: int, high: int, member: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        bound = (
+            "less than or equal to"
+            if isinstance(value, int) and value > high
+            else ("greater than or equal to")
+        )
+        limit = high if bound.startswith("less") else low
+        raise InvalidParameterValueException(
+            f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
+            f"constraint: Member must have value {bound} {limit}"
+        )
+    return value
+
+
+class EventConfigs:
+    """The Put/Update/Get/List/Delete FunctionEventInvokeConfig operations, cached in memory."""
+
+    def __init__(self, functions: FunctionService, store: FunctionStore) -> None:
+        self.functions = functions
+        self.store = store
+        self.arns = functions.arns
+        self._configs: dict[tuple[str, str], EventInvokeConfig] = {}
+        functions.on_deleted.append(self._forget)
+
+    def load(self) -> None:
+        for doc in self.store.event_configs():
+            config = EventInvokeConfig(**doc)  # type: ignore[arg-type]
+            self._configs[(config.function_name, config.qualifier)] = config
+
+    def effective(self, function_name: str, qualifier: str | None) -> EventInvokeConfig:
+        """The config an event of this qualifier runs under (Lambda's defaults if none)."""
+        key = (function_name, qualifier or LATEST)
+        return self._configs.get(key) or EventInvokeConfig(*key)
+
+    def _target(self, ref: FunctionRef) -> tuple[str, str]:
+        """Checks the function and qualifier exist; returns the config's key."""
+        self.functions.deployed(ref)
+        return ref.name, ref.qualifier or LATEST
+
+    def _parse(
+        self, key: tuple[str, str], body: JSONDict, base: EventInvokeConfig
+    ) -> EventInvokeConfig:
+        changes: dict[str, object] = {}
+        if "MaximumRetryAttempts" in body:
+            changes["maximum_retry_attempts"] = _bounded(
+                body, "MaximumRetryAttempts", 0, 2, "maximumRetryAttempts"
+            )
+        if "MaximumEventAgeInSeconds" in body:
+            changes["maximum_event_age"] = _bounded(
+                body, "MaximumEventAgeInSeconds", 60, 21600, "maximumEventAgeInSeconds"
+            )
+        targets = body.get("DestinationConfig")
+        if targets is not None:
+            if not isinstance(targets, dict):
+                raise InvalidParameterValueException("DestinationConfig must be an object.")
+            for member, field in (("OnSuccess", "on_success"), ("OnFailure", "on_failure")):
+                if member in targets:
+                    entry = targets[member] or {}
+                    if not isinstance(entry, dict):
+                        raise InvalidParameterValueException(
+                            f"DestinationConfig.{member} must be an object with a Destination."
+                        )
+                    target = entry.get("Destination")
+                    changes[field] = self._destination(key, target) if target else None
+        return replace(base, **changes, last_modified=time.time())  # type: ignore[arg-type]
+
+    @staticmethod
+    def _destination(key: tuple[str, str], arn: object) -> str:
+        target = destinations.parse(arn, "destination")
+        if isinstance(target, destinations.FunctionDestination) and target.name == key[0]:
+            # Its own records would invoke it again, failing again: a loop without end.
+            raise InvalidParameterValueException(
+                "A function cannot be its own destination (that would invoke it in a loop)."
+            )
+        assert isinstance(arn, str)
+        return arn
+
+    def _save(self, config: EventInvokeConfig) -> EventInvokeConfig:
+        self.store.put_event_config(config.function_name, config.qualifier, asdict(config))
+        self._configs[(config.function_name, config.qualifier)] = config
+        return config
+
+    async def put(self, ref: FunctionRef, body: JSONDict) -> EventInvokeConfig:
+        """Replaces the whole config: members left out go back to their defaults."""
+        async with self.functions.lock:
+            key = self._target(ref)
+            return self._save(self._parse(key, body, EventInvokeConfig(*key)))
+
+    async def update(self, ref: FunctionRef, body: JSONDict) -> EventInvokeConfig:
+        """Changes only the members given."""
+        async with self.functions.lock:
+            key = self._target(ref)
+            return self._save(self._parse(key, body, self.get(ref)))
+
+    def get(self, ref: FunctionRef) -> EventInvokeConfig:
+        key = self._target(ref)
+        config = self._configs.get(key)
+        if config is None:
+            raise ResourceNotFoundException(
+                f"The function {self.arns.function(*key)} doesn't have an EventInvokeConfig"
+            )
+        return config
+
+    def list(self, ref: FunctionRef) -> list[EventInvokeConfig]:
+        self.functions.latest(FunctionRef(ref.name))
+        return sorted((c for (n, _), c in self._configs.items() if n == ref.name),
+                      key=lambda c: c.qualifier)  # fmt: skip
+
+    async def delete(self, ref: FunctionRef) -> None:
+        async with self.functions.lock:
+            self.get(ref)
+            key = self._target(ref)
+            self.store.delete_event_config(*key)
+            self._configs.pop(key, None)
+
+    def _forget(self, function_name: str, qualifier: str | None) -> None:
+        for key in list(self._configs):
+            if key[0] == function_name and qualifier in (None, key[1]):
+                del self._configs[key]
+                if qualifier is not None:
+                    self.store.delete_event_config(*key)

@@ -1,0 +1,180 @@
+"""Function URLs: the Create/Get/Update/Delete/ListFunctionUrlConfig(s) operations."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+from firebox.control.functions import FunctionService
+from firebox.domain.arns import ArnBuilder, FunctionRef
+from firebox.domain.errors import (
+    InvalidParameterValueException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+)
+from firebox.domain.records import LATEST
+from firebox.domain.types import JSONDict
+from firebox.invoke.invocation import utc_stamp
+from firebox.storage.base import FunctionStore
+
+CORS_MEMBERS = ("AllowCredentials", "AllowHeaders", "AllowMethods", "AllowOrigins",
+                "ExposeHeaders", "MaxAge")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FunctionUrl:
+    """A URL that invokes a function ($LATEST or an alias) with each HTTP request."""
+
+    function_name: str
+    qualifier: str
+    url_id: str
+    auth_type: str = "NONE"
+    cors: dict[str, object] = field(default_factory=dict)
+    invoke_mode: str = "BUFFERED"
+    created: float = 0.0
+    modified: float = 0.0
+
+    def as_json(self, arns: ArnBuilder, url: str) -> JSONDict:
+        qualifier = None if self.qualifier == LATEST else self.qualifier
+        body: JSONDict = {
+            "FunctionUrl": url,
+            "FunctionArn": arns.function(self.function_name, qualifier),
+            "AuthType": self.auth_type,
+            "CreationTime": utc_stamp(self.created),
+            "LastModifiedTime": utc_stamp(self.modified),
+            "InvokeMode": self.invoke_mode,
+        }
+        if self.cors:
+            body["Cors"] = dict(self.cors)
+        return body
+
+
+def _cors(value: object) -> dict[str, object]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or any(k not in CORS_MEMBERS for k in value):
+        raise InvalidParameterValueException(f"Cors may only have {', '.join(CORS_MEMBERS)}.")
+    max_age = value.get("MaxAge")
+    if max_age is not None and (not isinstance(max_age, int) or not 0 <= max_age <= 86400):
+        raise InvalidParameterValueException("Cors.MaxAge must be from 0 to 86400.")
+    return dict(value)
+
+
+def _auth(value: object) -> str:
+    if value == "NONE":
+        return "NONE"
+    if value == "AWS_IAM":
+        raise InvalidParameterValueException(
+            "AuthType AWS_IAM needs request signatures checked, which firebox does not do yet: "
+            "use AuthType NONE (every caller of the URL may invoke the function)."
+        )
+    raise InvalidParameterValueException(
+        f"1 validation error detected: Value '{value}' at 'authType' failed to satisfy "
+        "constraint: Member must satisfy enum value set: [AWS_IAM, NONE]"
+    )
+
+
+def _mode(value: object) -> str:
+    if value in (None, "BUFFERED", "RESPONSE_STREAM"):
+        return str(value or "BUFFERED")
+    raise InvalidParameterValueException(
+        f"1 validation error detected: Value '{value}' at 'invokeMode' failed to satisfy "
+        "constraint: Member must satisfy enum value set: [BUFFERED, RESPONSE_STREAM]"
+    )
+
+
+class FunctionUrls:
+    """URL configs per function and qualifier, looked up by their URL id when requests come."""
+
+    def __init__(self, functions: FunctionService, store: FunctionStore, url_format: str) -> None:
+        self.functions = functions
+        self.store = store
+        self.url_format = url_format  # e.g. "http://{id}.lambda-url.us-east-1.localhost:8070/"
+        self._by_id: dict[str, FunctionUrl] = {}
+        functions.on_deleted.append(self._forget)
+
+    def load(self) -> None:
+        for doc in self.store.function_urls():
+            url = FunctionUrl(**doc)  # type: ignore[arg-type]
+            self._by_id[url.url_id] = url
+
+    def url(self, config: FunctionUrl) -> str:
+        return self.url_format.format(id=config.url_id)
+
+    def lookup(self, url_id: str) -> FunctionUrl | None:
+        return self._by_id.get(url_id)
+
+    def _key(self, ref: FunctionRef) -> tuple[str, str]:
+        qualifier = ref.qualifier or LATEST
+        if qualifier != LATEST and qualifier.isdigit():
+            raise InvalidParameterValueException(
+                "Function URLs can point at $LATEST or an alias, not a version number."
+            )
+        self.functions.deployed(FunctionRef(ref.name, qualifier))  # exists
+        return ref.name, qualifier
+
+    def _find(self, key: tuple[str, str]) -> FunctionUrl | None:
+        return next((u for u in self._by_id.values()
+                     if (u.function_name, u.qualifier) == key), None)  # fmt: skip
+
+    async def create(self, ref: FunctionRef, body: JSONDict) -> FunctionUrl:
+        async with self.functions.lock:
+            key = self._key(ref)
+            if self._find(key) is not None:
+                raise ResourceConflictException(
+                    "Failed to create function url config for [functionArn = "
+                    f"{self.functions.arns.function(*key)}]. Error message:  FunctionUrlConfig "
+                    "exists for this Lambda function"
+                )
+            alphabet = string.ascii_lowercase + string.digits
+            now = time.time()
+            config = FunctionUrl(
+                *key, "".join(secrets.choice(alphabet) for _ in range(32)),
+                _auth(body.get("AuthType")), _cors(body.get("Cors")),
+                _mode(body.get("InvokeMode")), now, now,
+            )  # fmt: skip
+            return self._save(config)
+
+    def get(self, ref: FunctionRef) -> FunctionUrl:
+        key = self._key(ref)
+        config = self._find(key)
+        if config is None:
+            raise ResourceNotFoundException("The resource you requested does not exist.")
+        return config
+
+    async def update(self, ref: FunctionRef, body: JSONDict) -> FunctionUrl:
+        async with self.functions.lock:
+            old = self.get(ref)
+            changes: dict[str, object] = {"modified": time.time()}
+            if "AuthType" in body:
+                changes["auth_type"] = _auth(body["AuthType"])
+            if "Cors" in body:
+                changes["cors"] = _cors(body["Cors"])
+            if "InvokeMode" in body:
+                changes["invoke_mode"] = _mode(body["InvokeMode"])
+            return self._save(replace(old, **changes))  # type: ignore[arg-type]
+
+    async def delete(self, ref: FunctionRef) -> None:
+        async with self.functions.lock:
+            config = self.get(ref)
+            self.store.delete_function_url(config.url_id)
+            self._by_id.pop(config.url_id, None)
+
+    def list(self, ref: FunctionRef) -> list[FunctionUrl]:
+        self.functions.latest(FunctionRef(ref.name))
+        return sorted((u for u in self._by_id.values() if u.function_name == ref.name),
+                      key=lambda u: u.qualifier)  # fmt: skip
+
+    def _save(self, config: FunctionUrl) -> FunctionUrl:
+        self.store.put_function_url(config.url_id, config.function_name, asdict(config))
+        self._by_id[config.url_id] = config
+        return config
+
+    def _forget(self, function_name: str, qualifier: str | None) -> None:
+        for url in list(self._by_id.values()):
+            if url.function_name == function_name and qualifier in (None, url.qualifier):
+                del self._by_id[url.url_id]
+                if qualifier is not None:
+                    self.store.delete_function_url(url.url_id)

@@ -1,0 +1,154 @@
+"""HTTP API routes: `GET /items/{id}`, `ANY /{proxy+}`, `$default` → a function."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import asdict, dataclass
+
+from firebox.control.functions import FunctionService
+from firebox.domain.arns import FunctionRef
+from firebox.domain.errors import (
+    InvalidParameterValueException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+)
+from firebox.domain.types import JSONDict
+from firebox.invoke.http_events import Target
+from firebox.storage.base import FunctionStore
+
+METHODS = ("ANY", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+SEGMENT_RE = re.compile(r"^(\{[a-zA-Z0-9_.-]+\+?\}|[^{}]*)$")
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """One route: a method and path template (or $default), and the function it invokes."""
+
+    id: str
+    key: str  # "GET /items/{id}", "ANY /{proxy+}" or "$default"
+    function_name: str
+    qualifier: str | None = None
+    payload_version: str = "2.0"
+
+    @property
+    def method(self) -> str:
+        return self.key.split(" ", 1)[0] if self.key != "$default" else "ANY"
+
+    @property
+    def template(self) -> str:
+        return self.key.split(" ", 1)[1] if self.key != "$default" else "/{proxy+}"
+
+    def as_json(self) -> JSONDict:
+        return {
+            "RouteId": self.id,
+            "RouteKey": self.key,
+            "FunctionName": self.function_name,
+            "Qualifier": self.qualifier,
+            "PayloadFormatVersion": self.payload_version,
+        }
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """Path parameters if this route takes the request, else None."""
+        if self.method not in ("ANY", method):
+            return None
+        wanted = [s for s in self.template.split("/") if s]
+        given = [s for s in path.split("/") if s]
+        params: dict[str, str] = {}
+        for index, segment in enumerate(wanted):
+            if segment.startswith("{") and segment.endswith("+}"):
+                params[segment[1:-2]] = "/".join(given[index:])
+                return params if index < len(given) or self.key == "$default" else None
+            if index >= len(given):
+                return None
+            if segment.startswith("{"):
+                params[segment[1:-1]] = given[index]
+            elif segment != given[index]:
+                return None
+        return params if len(given) == len(wanted) else None
+
+    @property
+    def rank(self) -> tuple[int, int, int, int]:
+        """Most specific first: literal segments, then parameters, greedy last, $default after."""
+        segments = [s for s in self.template.split("/") if s]
+        greedy = any(s.endswith("+}") for s in segments)
+        literal = sum(1 for s in segments if not s.startswith("{"))
+        return (self.key == "$default", greedy, -literal, self.method == "ANY")
+
+
+def parse_key(key: object) -> str:
+    if key == "$default":
+        return "$default"
+    if not isinstance(key, str) or " " not in key:
+        raise InvalidParameterValueException(
+            f"Invalid route key {key!r}: use 'METHOD /path' (e.g. 'GET /items/{{id}}') or $default."
+        )
+    method, path = key.split(" ", 1)
+    method = method.upper()
+    segments = path.split("/")
+    if (
+        method not in METHODS
+        or not path.startswith("/")
+        or not all(SEGMENT_RE.match(s) for s in segments)
+    ):
+        raise InvalidParameterValueException(
+            f"Invalid route key {key!r}: the method must be one of {', '.join(METHODS)} and the "
+            "path start with / with parameters as {name} and a last greedy {name+}."
+        )
+    greedy = [i for i, s in enumerate(segments) if s.endswith("+}")]
+    if greedy and greedy != [len(segments) - 1]:
+        raise InvalidParameterValueException("A greedy {name+} parameter must be last.")
+    return f"{method} {path}"
+
+
+class HttpRoutes:
+    """The route table, durable in the function store, and request matching."""
+
+    def __init__(self, functions: FunctionService, store: FunctionStore) -> None:
+        self.functions = functions
+        self.store = store
+        self._routes: dict[str, HttpRoute] = {}
+
+    def load(self) -> None:
+        for doc in self.store.routes():
+            route = HttpRoute(**doc)  # type: ignore[arg-type]
+            self._routes[route.id] = route
+
+    def list(self) -> list[HttpRoute]:
+        return sorted(self._routes.values(), key=lambda r: (r.rank, r.key))
+
+    async def add(self, body: JSONDict) -> HttpRoute:
+        key = parse_key(body.get("RouteKey"))
+        version = body.get("PayloadFormatVersion", "2.0")
+        if version not in ("1.0", "2.0"):
+            raise InvalidParameterValueException("PayloadFormatVersion must be 1.0 or 2.0.")
+        name, qualifier = body.get("FunctionName"), body.get("Qualifier")
+        if not isinstance(name, str):
+            raise InvalidParameterValueException("FunctionName is required.")
+        async with self.functions.lock:
+            self.functions.deployed(FunctionRef(name, qualifier))  # the target exists
+            if any(r.key == key for r in self._routes.values()):
+                raise ResourceConflictException(f"Route {key} exists already.")
+            route = HttpRoute(secrets.token_hex(4), key, name, qualifier, str(version))
+            self.store.put_route(route.id, asdict(route))
+            self._routes[route.id] = route
+            return route
+
+    async def remove(self, route_id: str) -> None:
+        async with self.functions.lock:
+            if self._routes.pop(route_id, None) is None:
+                raise ResourceNotFoundException(f"No route {route_id}.")
+            self.store.delete_route(route_id)
+
+    def match(self, method: str, path: str) -> tuple[HttpRoute, Target] | None:
+        for route in self.list():
+            params = route.match(method, path)
+            if params is not None:
+                if route.key == "$default":
+                    params = {}  # the catch-all has no path parameters
+                target = Target(
+                    route_key=route.key, resource=route.template,
+                    path_parameters=params or None, api_id="firebox",
+                )  # fmt: skip
+                return route, target
+        return None

@@ -1,0 +1,228 @@
+"""Provisioned concurrency: environments initialised ahead of traffic, kept at their count."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from firebox.control.functions import FunctionService
+from firebox.domain.arns import FunctionRef
+from firebox.domain.errors import (
+    InvalidParameterValueException,
+    LambdaError,
+    ProvisionedConcurrencyConfigNotFoundException,
+    ResourceConflictException,
+)
+from firebox.domain.records import LATEST
+from firebox.domain.types import JSONDict
+from firebox.storage.base import FunctionStore
+from firebox.worker.environment import Environment, EnvState
+
+log = logging.getLogger("firebox.control.provisioned")
+
+
+@dataclass
+class Provisioned:
+    """One qualifier's provisioned concurrency and the environments that make it up."""
+
+    function_name: str
+    qualifier: str
+    requested: int
+    modified: float
+    environments: set[Environment] = field(default_factory=set)
+    starting: int = 0
+    failure: str = ""
+
+    def as_json(self) -> JSONDict:
+        available = sum(1 for e in self.environments if e.ready.is_set())
+        status = "READY" if available >= self.requested else "IN_PROGRESS"
+        if self.failure and available < self.requested:
+            status = "FAILED"
+        body: JSONDict = {
+            "RequestedProvisionedConcurrentExecutions": self.requested,
+            "AvailableProvisionedConcurrentExecutions": min(available, self.requested),
+            "AllocatedProvisionedConcurrentExecutions": min(len(self.environments), self.requested),
+            "Status": status,
+            "LastModified": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(self.modified)),
+        }
+        if status == "FAILED":
+            body["StatusReason"] = self.failure
+        return body
+
+
+class ProvisionedConcurrency:
+    """Put/Get/Delete/ListProvisionedConcurrencyConfig(s), and keeping the counts true."""
+
+    def __init__(self, functions: FunctionService, store: FunctionStore) -> None:
+        self.functions = functions
+        self.store = store
+        self._configs: dict[tuple[str, str], Provisioned] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        functions.invoker.pool.on_environment_dead.append(self._on_dead)
+        functions.on_deleted.append(self._forget)
+        functions.provisioned_total = self.total
+
+    def load(self) -> None:
+        for name, qualifier, requested, modified in self.store.provisioned():
+            config = Provisioned(name, qualifier, requested, modified)
+            self._configs[(name, qualifier)] = config
+            self._fill(config)
+
+    def _key(self, ref: FunctionRef) -> tuple[str, str]:
+        if ref.qualifier is None or ref.qualifier == LATEST:
+            raise InvalidParameterValueException(
+                "Provisioned Concurrency Configs cannot be applied to unpublished function "
+                "versions."
+            )
+        self.functions.deployed(ref)  # the version or alias exists
+        return ref.name, ref.qualifier
+
+    async def put(self, ref: FunctionRef, requested: object) -> Provisioned:
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+            raise InvalidParameterValueException(
+                f"1 validation error detected: Value '{requested}' at "
+                "'provisionedConcurrentExecutions' failed to satisfy constraint: Member must "
+                "have value greater than or equal to 1"
+            )
+        async with self.functions.lock:
+            key = self._key(ref)
+            self._check_capacity(key, requested)
+            self.store.put_provisioned(*key, requested)
+            config = self._configs.get(key)
+            if config is None:
+                config = self._configs[key] = Provisioned(*key, requested, time.time())
+            config.requested, config.modified, config.failure = requested, time.time(), ""
+            self._trim(config)
+            self._fill(config)
+            return config
+
+    def total(self, function_name: str, skip: tuple[str, str] | None = None) -> int:
+        """Provisioned environments a function asked for, over all its qualifiers."""
+        return sum(c.requested for k, c in self._configs.items()
+                   if k[0] == function_name and k != skip)  # fmt: skip
+
+    def _check_capacity(self, key: tuple[str, str], requested: int) -> None:
+        """As on AWS: within the function's reservation, or within what is unreserved, and
+        never on both an alias and the version it points to."""
+        name, qualifier = key
+        version = self.functions.deployed(FunctionRef(name, qualifier)).record.version
+        for (other_name, other), _config in self._configs.items():
+            if other_name != name or other == qualifier:
+                continue
+            other_version = self.functions.deployed(FunctionRef(name, other)).record.version
+            if other_version == version:
+                raise ResourceConflictException(
+                    f"Alias or version {other} already has provisioned concurrency for "
+                    f"version {version}."
+                )
+        wanted = self.total(name, skip=key) + requested
+        reserved = self.functions.latest(FunctionRef(name)).reserved_concurrency
+        if reserved is not None:
+            if wanted > reserved:
+                raise InvalidParameterValueException(
+                    "Requested Provisioned Concurrency should not be greater than the "
+                    f"reservedConcurrentExecution for function {name}"
+                )
+            return
+        pool = self.functions.invoker.pool
+        unreserved = [n for (n, _) in self._configs if n not in pool.reservations]
+        others = sum(self.total(n) for n in set(unreserved) if n != name)
+        if others + wanted > pool.unreserved_limit:
+            raise InvalidParameterValueException(
+                f"Requested Provisioned Concurrency exceeds the account's unreserved "
+                f"concurrency ({pool.unreserved_limit} minus {others} provisioned elsewhere)."
+            )
+
+    def get(self, ref: FunctionRef) -> Provisioned:
+        key = self._key(ref)
+        config = self._configs.get(key)
+        if config is None:
+            raise ProvisionedConcurrencyConfigNotFoundException(
+                "No Provisioned Concurrency Config found for this function"
+            )
+        return config
+
+    def list(self, ref: FunctionRef) -> list[Provisioned]:
+        self.functions.latest(FunctionRef(ref.name))
+        return sorted((c for (n, _), c in self._configs.items() if n == ref.name),
+                      key=lambda c: c.qualifier)  # fmt: skip
+
+    async def delete(self, ref: FunctionRef) -> None:
+        async with self.functions.lock:
+            key = self._key(ref)
+            self.store.delete_provisioned(*key)
+            config = self._configs.pop(key, None)
+            if config is not None:
+                config.requested = 0
+                self._trim(config)
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    # ----- keeping the count ----------------------------------------------------------------
+    def _trim(self, config: Provisioned) -> None:
+        """Retires environments above the requested count (idle ones at once)."""
+        surplus = sorted(config.environments, key=lambda e: e.state is EnvState.IDLE)
+        while len(config.environments) > config.requested and surplus:
+            env = surplus.pop()  # idle ones first
+            config.environments.discard(env)
+            env.retired = True
+            if env.state is EnvState.IDLE:
+                env.destroy()
+
+    def _fill(self, config: Provisioned) -> None:
+        for _ in range(config.requested - len(config.environments) - config.starting):
+            config.starting += 1
+            task = asyncio.get_running_loop().create_task(self._start_one(config))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _start_one(self, config: Provisioned) -> None:
+        try:
+            ref = FunctionRef(config.function_name, config.qualifier)
+            deployed = self.functions.deployed(ref)  # an alias: its primary version
+            if deployed.runtime is None:
+                config.failure = f"The runtime {deployed.record.runtime} is not available"
+                return
+            pool = self.functions.invoker.pool
+            env = await pool.provision(deployed.record, deployed.runtime, deployed.code_dir)
+        except LambdaError as exc:
+            config.failure = exc.message
+            return
+        except Exception as exc:  # e.g. the sandbox could not be built: say why, not IN_PROGRESS
+            log.exception("provisioned environment of %s failed to start", config.function_name)
+            config.failure = f"FUNCTION_ERROR_INIT_FAILURE: {exc}"
+            return
+        finally:
+            config.starting -= 1
+        if env.state is EnvState.DEAD:
+            config.failure = "FUNCTION_ERROR_INIT_FAILURE: the function's init failed"
+            return
+        if self._configs.get((config.function_name, config.qualifier)) is not config:
+            env.retired = True  # the config went while this environment was starting
+            env.destroy()
+            return
+        config.environments.add(env)
+        self._trim(config)
+
+    def _on_dead(self, env: object) -> None:
+        """A provisioned environment died (crash, kill, timeout): start its replacement."""
+        if not isinstance(env, Environment) or not env.provisioned:
+            return
+        for config in self._configs.values():
+            if env in config.environments:
+                config.environments.discard(env)
+                if not env.retired and not config.failure:
+                    self._fill(config)
+
+    def _forget(self, function_name: str, qualifier: str | None) -> None:
+        for key in [k for k in self._configs if k[0] == function_name]:
+            if qualifier in (None, key[1]):
+                config = self._configs.pop(key)
+                config.requested = 0
+                self._trim(config)
+                if qualifier is not None:
+                    self.store.delete_provisioned(*key)

@@ -1,0 +1,1 @@
+"""The domain: typed records, references, errors. No I/O, no framework."""

@@ -1,0 +1,70 @@
+"""Parsing of function identifiers (names, partial and full ARNs) and ARN building."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from firebox.domain.errors import InvalidParameterValueException, ResourceNotFoundException
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+QUALIFIER_RE = re.compile(r"^(\$LATEST|[a-zA-Z0-9_-]{1,128})$")
+_IDENTIFIER_RE = re.compile(
+    r"^(?:arn:(?:aws[a-zA-Z-]*):lambda:)?"
+    r"(?:(?P<region>[a-z]{2}(?:-gov)?-[a-z]+-\d):)?"
+    r"(?:(?P<account>\d{12}):)?"
+    r"(?:function:)?"
+    r"(?P<name>[a-zA-Z0-9_-]+)"
+    r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?$"
+)
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """A function named by a client, with the qualifier it asked for, if any."""
+
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True)
+class ArnBuilder:
+    """Builds ARNs for this server's region and account."""
+
+    region: str
+    account_id: str
+
+    def function(self, name: str, qualifier: str | None = None) -> str:
+        arn = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
+        return f"{arn}:{qualifier}" if qualifier else arn
+
+
+def parse_function_ref(identifier: str, qualifier: str | None = None) -> FunctionRef:
+    """Parses a FunctionName path value and an optional ?Qualifier= into a FunctionRef."""
+    match = _IDENTIFIER_RE.match(identifier) if len(identifier) <= 170 else None
+    if match is None or len(match["name"]) > 64:
+        raise InvalidParameterValueException(
+            f"1 validation error detected: Value '{identifier}' at 'functionName' failed to "
+            "satisfy constraint: Member must satisfy regular expression pattern: "
+            "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?"
+            "(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+        )
+    arn_qualifier = match["qualifier"]
+    if qualifier is not None and not QUALIFIER_RE.match(qualifier):
+        raise InvalidParameterValueException(
+            f"1 validation error detected: Value '{qualifier}' at 'qualifier' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)"
+        )
+    if arn_qualifier and qualifier and arn_qualifier != qualifier:
+        raise InvalidParameterValueException(
+            "The derived qualifier from the function name does not match the specified qualifier."
+        )
+    return FunctionRef(match["name"], arn_qualifier or qualifier)
+
+
+def check_unqualified_or_latest(ref: FunctionRef, arns: ArnBuilder) -> None:
+    """Rejects qualifiers other than $LATEST until versions and aliases exist."""
+    if ref.qualifier not in (None, "$LATEST"):
+        raise ResourceNotFoundException(
+            f"Function not found: {arns.function(ref.name, ref.qualifier)}"
+        )

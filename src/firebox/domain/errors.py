@@ -1,0 +1,91 @@
+"""AWS Lambda error types, each carrying its HTTP status and wire name."""
+
+from __future__ import annotations
+
+from firebox.domain.types import JSONDict
+
+
+class LambdaError(Exception):
+    """An error the API reports to the client in the AWS envelope."""
+
+    status = 500
+    error_type = "ServiceException"
+    kind = "Service"
+
+    def __init__(self, message: str, **extra: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+    def body(self) -> JSONDict:
+        return {"Type": self.kind, "Message": self.message, **self.extra}
+
+
+class ServiceException(LambdaError):
+    """An unexpected failure inside firebox."""
+
+
+class ResourceNotFoundException(LambdaError):
+    status = 404
+    error_type = "ResourceNotFoundException"
+    kind = "User"
+
+
+class ResourceConflictException(LambdaError):
+    status = 409
+    error_type = "ResourceConflictException"
+    kind = "User"
+
+
+class InvalidParameterValueException(LambdaError):
+    status = 400
+    error_type = "InvalidParameterValueException"
+    kind = "User"
+
+
+class InvalidRequestContentException(LambdaError):
+    status = 400
+    error_type = "InvalidRequestContentException"
+    kind = "User"
+
+
+class RequestTooLargeException(LambdaError):
+    status = 413
+    error_type = "RequestTooLargeException"
+    kind = "User"
+
+
+class PreconditionFailedException(LambdaError):
+    status = 412
+    error_type = "PreconditionFailedException"
+    kind = "User"
+
+
+class TooManyRequestsException(LambdaError):
+    status = 429
+    error_type = "TooManyRequestsException"
+    kind = "User"
+
+
+class UnsupportedMediaTypeException(LambdaError):
+    status = 415
+    error_type = "UnsupportedMediaTypeException"
+    kind = "User"
+
+
+class UnknownOperationException(LambdaError):
+    status = 404
+    error_type = "UnknownOperationException"
+    kind = "User"
+
+
+class InvalidRuntimeException(LambdaError):
+    status = 502
+    error_type = "InvalidRuntimeException"
+    kind = "User"
+
+
+class ProvisionedConcurrencyConfigNotFoundException(LambdaError):
+    status = 404
+    error_type = "ProvisionedConcurrencyConfigNotFoundException"
+    kind = "User"

@@ -1,0 +1,136 @@
+"""The stored shape of a function and its AWS configuration rendering."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+from firebox.domain.arns import ArnBuilder
+from firebox.domain.types import JSONDict
+
+LATEST = "$LATEST"
+
+
+def iso_timestamp(epoch_s: float) -> str:
+    """Formats a time as Lambda's LastModified does: 2024-01-31T12:00:00.000+0000."""
+    millis = int(epoch_s * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s)) + f".{millis:03d}+0000"
+
+
+@dataclass(frozen=True)
+class FunctionRecord:
+    """One function's $LATEST configuration and code, as stored."""
+
+    name: str
+    runtime: str
+    role: str
+    handler: str
+    code_sha256: str  # hex digest: the code store's key
+    code_size: int
+    description: str = ""
+    timeout: int = 3
+    memory_size: int = 128
+    environment: dict[str, str] = field(default_factory=dict)
+    ephemeral_storage: int = 512
+    architectures: tuple[str, ...] = ("x86_64",)
+    revision_id: str = ""
+    last_modified: float = 0.0
+    created: float = 0.0
+    version: str = LATEST  # "$LATEST", or the number of an immutable published version
+    tags: dict[str, str] = field(default_factory=dict)  # kept on $LATEST only
+    # A published version: the $LATEST RevisionId it was taken from (publishing again with
+    # nothing changed since returns it instead of a new version, as Lambda does).
+    source_revision: str = ""
+    dead_letter_target: str = ""  # a function that receives events whose retries ran out
+    reserved_concurrency: int | None = None  # kept on $LATEST only; not configuration
+
+    def updated(self, **changes: object) -> FunctionRecord:
+        """Returns a copy with the changes applied (revision handling is the caller's)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def code_sha256_b64(self) -> str:
+        import base64
+
+        return base64.b64encode(bytes.fromhex(self.code_sha256)).decode()
+
+    @property
+    def generation(self) -> tuple[str, str]:
+        """Identifies what an environment runs: a change of code or configuration retires it."""
+        return (self.name, self.revision_id)
+
+    @property
+    def release_key(self) -> tuple[object, ...]:
+        """What publishing snapshots: equal keys mean nothing changed since the last version."""
+        return (self.code_sha256, self.runtime, self.role, self.handler, self.timeout,
+                self.memory_size, sorted(self.environment.items()), self.ephemeral_storage,
+                self.architectures, self.dead_letter_target)  # fmt: skip
+
+    @property
+    def published(self) -> bool:
+        return self.version != LATEST
+
+    def configuration(self, arns: ArnBuilder, qualifier: str | None = None) -> JSONDict:
+        """Renders the FunctionConfiguration shape of the Lambda API.
+
+        A version's ARN carries its number; a qualifier (an alias, or "$LATEST" in version
+        listings) replaces it, as in Lambda's answers to qualified requests.
+        """
+        qualifier = qualifier or (self.version if self.published else None)
+        config: JSONDict = {
+            "FunctionName": self.name,
+            "FunctionArn": arns.function(self.name, qualifier),
+            "Runtime": self.runtime,
+            "Role": self.role,
+            "Handler": self.handler,
+            "CodeSize": self.code_size,
+            "Description": self.description,
+            "Timeout": self.timeout,
+            "MemorySize": self.memory_size,
+            "LastModified": iso_timestamp(self.last_modified),
+            "CodeSha256": self.code_sha256_b64,
+            "Version": self.version,
+            "TracingConfig": {"Mode": "PassThrough"},
+            "RevisionId": self.revision_id,
+            "State": "Active",
+            "LastUpdateStatus": "Successful",
+            "PackageType": "Zip",
+            "Architectures": list(self.architectures),
+            "EphemeralStorage": {"Size": self.ephemeral_storage},
+            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+            "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.name}"},
+        }
+        if self.environment:
+            config["Environment"] = {"Variables": dict(self.environment)}
+        if self.dead_letter_target:
+            config["DeadLetterConfig"] = {"TargetArn": self.dead_letter_target}
+        return config
+
+
+@dataclass(frozen=True)
+class AliasRecord:
+    """A named, movable pointer to a version, optionally splitting traffic with a second one."""
+
+    function_name: str
+    name: str
+    function_version: str
+    description: str = ""
+    # At most one additional version and the share of invokes (0.0–1.0) it receives.
+    weights: dict[str, float] = field(default_factory=dict)
+    revision_id: str = ""
+
+    def updated(self, **changes: object) -> AliasRecord:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def configuration(self, arns: ArnBuilder) -> JSONDict:
+        """Renders the AliasConfiguration shape of the Lambda API."""
+        config: JSONDict = {
+            "AliasArn": arns.function(self.function_name, self.name),
+            "Name": self.name,
+            "FunctionVersion": self.function_version,
+            "Description": self.description,
+            "RevisionId": self.revision_id,
+        }
+        if self.weights:
+            config["RoutingConfig"] = {"AdditionalVersionWeights": dict(self.weights)}
+        return config

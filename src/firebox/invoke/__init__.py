@@ -1,0 +1,1 @@
+"""The invoke path: one invocation from a qualified reference to its result."""

@@ -1,0 +1,1 @@
+"""Runtimes: which languages firebox runs, and the code that runs inside them."""

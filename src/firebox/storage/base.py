@@ -1,0 +1,106 @@
+"""The function metadata store interface every backend implements."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Protocol
+
+from firebox.domain.records import AliasRecord, FunctionRecord
+
+
+class StoreConflict(Exception):
+    """A write lost a race: the name exists already, or the revision moved on."""
+
+
+class FunctionStore(Protocol):
+    """Durable storage of function records; every method is atomic."""
+
+    def create(self, record: FunctionRecord) -> None:
+        """Inserts a new function; raises StoreConflict if the name is taken."""
+
+    def get(self, name: str) -> FunctionRecord | None:
+        """Returns the function, or None."""
+
+    def list(self, after: str | None, limit: int) -> list[FunctionRecord]:
+        """Returns up to limit functions ordered by name, starting after the given name."""
+
+    def replace(self, record: FunctionRecord, expected_revision: str) -> None:
+        """Overwrites a function if its stored revision is expected_revision, else StoreConflict."""
+
+    def delete(self, name: str) -> bool:
+        """Removes a function and its versions, aliases and rollouts; says if it existed."""
+
+    def publish(self, record: FunctionRecord) -> FunctionRecord:
+        """Stores a snapshot as the function's next version number (never reused); returns it."""
+
+    def get_version(self, name: str, version: str) -> FunctionRecord | None:
+        """Returns a published version, or None."""
+
+    def list_versions(self, name: str, after: int, limit: int) -> builtins.list[FunctionRecord]:
+        """Returns up to limit published versions numbered above after, in order."""
+
+    def delete_version(self, name: str, version: str) -> bool:
+        """Removes a published version; returns whether it existed."""
+
+    def create_alias(self, alias: AliasRecord) -> None:
+        """Inserts an alias; raises StoreConflict if the function has one of that name."""
+
+    def list_aliases(self, function_name: str) -> builtins.list[AliasRecord]:
+        """Returns a function's aliases ordered by name."""
+
+    def replace_alias(self, alias: AliasRecord, expected_revision: str) -> None:
+        """Overwrites an alias if its stored revision is expected_revision, else StoreConflict."""
+
+    def delete_alias(self, function_name: str, name: str) -> bool:
+        """Removes an alias; returns whether it existed."""
+
+    def put_rollout(self, function_name: str, alias: str, doc: dict[str, object]) -> None:
+        """Stores (replaces) the rollout of an alias: a JSON document."""
+
+    def rollouts(self) -> builtins.list[dict[str, object]]:
+        """Returns every stored rollout document."""
+
+    def put_event_config(self, function_name: str, qualifier: str, doc: dict[str, object]) -> None:
+        """Stores (replaces) the event invoke config of a function's qualifier."""
+
+    def delete_event_config(self, function_name: str, qualifier: str) -> bool:
+        """Removes an event invoke config; returns whether it existed."""
+
+    def event_configs(self) -> builtins.list[dict[str, object]]:
+        """Returns every stored event invoke config document."""
+
+    def put_provisioned(self, function_name: str, qualifier: str, requested: int) -> None:
+        """Stores (replaces) a qualifier's provisioned concurrency."""
+
+    def delete_provisioned(self, function_name: str, qualifier: str) -> bool:
+        """Removes a provisioned concurrency config; returns whether it existed."""
+
+    def provisioned(self) -> builtins.list[tuple[str, str, int, float]]:
+        """Every provisioned concurrency config: (function, qualifier, requested, modified)."""
+
+    def put_function_url(self, url_id: str, function_name: str, doc: dict[str, object]) -> None:
+        """Stores (replaces) a function URL config."""
+
+    def delete_function_url(self, url_id: str) -> bool:
+        """Removes a function URL config; returns whether it existed."""
+
+    def function_urls(self) -> builtins.list[dict[str, object]]:
+        """Every function URL config document."""
+
+    def put_route(self, route_id: str, doc: dict[str, object]) -> None:
+        """Stores (replaces) an HTTP route."""
+
+    def delete_route(self, route_id: str) -> bool:
+        """Removes an HTTP route; returns whether it existed."""
+
+    def routes(self) -> builtins.list[dict[str, object]]:
+        """Every HTTP route document."""
+
+    def code_in_use(self, sha256: str) -> bool:
+        """Tells whether any function or version still refers to a code package."""
+
+    def total_code_size(self) -> tuple[int, int]:
+        """Returns (function count, total zipped code bytes)."""
+
+    def close(self) -> None:
+        """Releases the backend's connections."""

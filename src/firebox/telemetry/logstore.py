@@ -1,0 +1,172 @@
+"""Durable log events in SQLite, written in batches by a background thread."""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from firebox.storage.sqlite import connect
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS log_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    log_group TEXT NOT NULL,
+    log_stream TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    ingested INTEGER NOT NULL,
+    message TEXT NOT NULL
+);
+-- Reads go in time order, as CloudWatch's do (ids, in ingestion order, break ties).
+DROP INDEX IF EXISTS log_events_group;
+CREATE INDEX IF NOT EXISTS log_events_time ON log_events (log_group, ts, id);
+"""
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One line of a function's log."""
+
+    log_group: str
+    log_stream: str
+    timestamp_ms: int
+    message: str
+    event_id: int = 0
+    ingested_ms: int = 0
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """Where the event stands in a group's time order."""
+        return (self.timestamp_ms, self.event_id)
+
+
+@dataclass(frozen=True)
+class LogPage:
+    events: list[LogEvent]
+    next_position: tuple[int, int] | None  # where the next page starts after; None: no more
+
+
+_STOP = object()
+
+
+class LogStore:
+    """Appends never block the caller; a writer thread commits whatever has queued up."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        writer = connect(path, synchronous="NORMAL")
+        writer.executescript(SCHEMA)
+        self._writer = writer
+        self._reader = connect(path, synchronous="NORMAL")
+        self._read_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="firebox-logs", daemon=True)
+        self._thread.start()
+
+    def append(self, events: list[LogEvent]) -> None:
+        if events:
+            self._queue.put(events)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            batches = [item]
+            while True:  # drain whatever else is waiting into one transaction
+                try:
+                    batches.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = _STOP in batches
+            rows = [
+                (e.log_group, e.log_stream, e.timestamp_ms, int(time.time() * 1000), e.message)
+                for batch in batches
+                if batch is not _STOP
+                for e in batch  # type: ignore[attr-defined]
+            ]
+            if rows:
+                try:
+                    self._insert(rows)
+                except sqlite3.Error as exc:  # logs must never take the server down
+                    print(f"firebox: could not store {len(rows)} log events: {exc}", flush=True)
+            if stop:
+                return
+
+    def _insert(self, rows: list[tuple[str, str, int, int, str]]) -> None:
+        """One transaction per batch: the connection autocommits, and a commit per row
+        rewrote the table's, the index's and the sequence's pages in the WAL every time."""
+        writer = self._writer
+        writer.execute("BEGIN")
+        try:
+            writer.executemany(
+                "INSERT INTO log_events (log_group, log_stream, ts, ingested, message)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        except BaseException:
+            writer.execute("ROLLBACK")
+            raise
+        writer.execute("COMMIT")
+
+    def filter(
+        self,
+        log_group: str,
+        *,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        streams: list[str] | None = None,
+        contains: str | None = None,
+        after: tuple[int, int] | None = None,
+        limit: int = 10000,
+    ) -> LogPage:
+        """Returns events of a group in time order (interleaving its streams, as CloudWatch
+        does), from just after position `after`, and where to continue from."""
+        sql = ["SELECT id, log_stream, ts, message, ingested FROM log_events WHERE log_group = ?"]
+        args: list[object] = [log_group]
+        if after is not None:
+            sql.append("AND (ts, id) > (?, ?)")
+            args.extend(after)
+        if start_ms is not None:
+            sql.append("AND ts >= ?")
+            args.append(start_ms)
+        if end_ms is not None:
+            sql.append("AND ts <= ?")
+            args.append(end_ms)
+        if streams:
+            sql.append(f"AND log_stream IN ({', '.join('?' * len(streams))})")
+            args.extend(streams)
+        if contains:
+            sql.append("AND instr(message, ?) > 0")
+            args.append(contains)
+        sql.append("ORDER BY ts, id LIMIT ?")
+        args.append(limit + 1)
+        with self._read_lock:
+            rows = self._reader.execute(" ".join(sql), args).fetchall()
+        events = [LogEvent(log_group, r[1], r[2], r[3], r[0], r[4]) for r in rows[:limit]]
+        more = len(rows) > limit and events
+        return LogPage(events, events[-1].position if more else None)
+
+    def streams(self, log_group: str) -> list[tuple[str, int, int]]:
+        """Returns (stream, first ts, last ts) for each stream of a group."""
+        with self._read_lock:
+            rows = self._reader.execute(
+                "SELECT log_stream, MIN(ts), MAX(ts) FROM log_events WHERE log_group = ? "
+                "GROUP BY log_stream ORDER BY MAX(ts) DESC",
+                (log_group,),
+            ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def groups(self) -> list[str]:
+        with self._read_lock:
+            rows = self._reader.execute("SELECT DISTINCT log_group FROM log_events").fetchall()
+        return sorted(r[0] for r in rows)
+
+    def close(self) -> None:
+        """Writes everything queued, then closes."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout=10)
+        self._writer.close()
+        with self._read_lock:
+            self._reader.close()

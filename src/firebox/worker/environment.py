@@ -1,0 +1,490 @@
+"""An execution environment: a sandboxed runtime, its Runtime API, and its lifecycle.
+
+States: STARTING (runtime initialising) → IDLE ⇄ BUSY → DEAD. An invocation may be assigned
+while STARTING (a cold start); it is handed over when the runtime first asks for an event.
+Every method is harmless on a DEAD environment, and no invocation outlives its environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from firebox.domain.records import FunctionRecord
+from firebox.invoke.invocation import (
+    MAX_STREAM_BYTES,
+    Invocation,
+    InvocationResult,
+    as_error_body,
+    describe_exit,
+    error_payload,
+    trace_id,
+    utc_stamp,
+)
+from firebox.runtimes.registry import Runtime
+from firebox.sandboxes.base import Sandbox, SandboxFactory, SandboxSpec
+from firebox.telemetry import logformat as logfmt
+from firebox.telemetry.capture import LogRateLimit, OutputCapture
+from firebox.telemetry.logstore import LogEvent, LogStore
+from firebox.worker.runtime_api import Responder, RuntimeApiConnection, error_body, status_body
+
+log = logging.getLogger("firebox.worker.environment")
+
+MAX_RESPONSE_BYTES = 6291556  # Lambda's limit on a synchronous response
+# Past this many lines an invocation keeps only those its 4 KB log tail needs (all are stored).
+_TAIL_LINES = 1000
+
+
+class EnvState(enum.Enum):
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class EnvironmentContext:
+    """What every environment of a server shares."""
+
+    factory: SandboxFactory
+    logs: LogStore
+    region: str
+    function_arn: Callable[[str], str]
+    init_timeout_s: float
+    runtime_dir: Path
+    endpoint_url: str
+
+
+class Environment:
+    """One execution environment of one function generation."""
+
+    def __init__(
+        self,
+        env_id: str,
+        record: FunctionRecord,
+        runtime: Runtime,
+        code_dir: Path,
+        ctx: EnvironmentContext,
+        on_dead: Callable[[Environment], None],
+        provisioned: bool = False,
+    ) -> None:
+        self.id = env_id
+        # Provisioned concurrency: initialised ahead of traffic, so no invoke reports its init.
+        self.provisioned = provisioned
+        self.ready = asyncio.Event()  # set when init is done (first /next) or it died
+        self.record = record
+        self.runtime = runtime
+        self.code_dir = code_dir
+        self.ctx = ctx
+        self.state = EnvState.STARTING
+        self.version = record.version
+        self.log_group = logfmt.log_group(record.name)
+        self.log_stream = logfmt.new_log_stream(self.version)
+        self.current: Invocation | None = None
+        self.invocations = 0
+        self.retired = False
+        self.reserved_slot = False  # the busy slot counted against a function's reservation
+        self.runtime_api_connections = 0
+        self._on_dead = on_dead
+        self._loop = asyncio.get_running_loop()
+        self._sandbox: Sandbox | None = None
+        self._output: OutputCapture | None = None
+        self._log_limit = LogRateLimit()
+        self._server: asyncio.Server | None = None
+        self._parked: Responder | None = None
+        self._spawned_at = 0.0
+        self._init_duration_ms: float | None = None
+        self._init_reported = provisioned
+        self._init_error: bytes | None = None
+        self._init_lines: list[tuple[int, str]] = []
+        self._ready = False  # the runtime has asked for its first event
+        self._peak_mb = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._sandbox.pid if self._sandbox else None
+
+    # ----- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Opens the Runtime API listener and starts the runtime (a cold start begins)."""
+        if self.runtime.interpreter is None and not os.access(self.code_dir / "bootstrap", os.X_OK):
+            self._init_error = error_payload(
+                "Runtime.InvalidEntrypoint",
+                "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]",
+            )
+            self.destroy()
+            return
+        try:
+            spec = SandboxSpec(
+                env_id=self.id,
+                argv=self._argv(),
+                environ=self._environ(),
+                code_dir=self.code_dir,
+                runtime_dir=self.ctx.runtime_dir,
+                memory_mb=self.record.memory_size,
+                ephemeral_storage_mb=self.record.ephemeral_storage,
+                interpreter=self.runtime.interpreter,
+                label=self.record.name,
+            )
+            self._spawned_at = time.monotonic()
+            sandbox = self.ctx.factory.create(spec)
+            try:
+                await sandbox.start()
+            except OSError:
+                # A pre-built sandbox that cannot take the function: build a fresh one.
+                sandbox = self.ctx.factory.create(spec, prebuilt=False)
+                await sandbox.start()
+        except OSError as exc:
+            self._init_error = error_payload(
+                "Runtime.InvalidEntrypoint", f"Error: could not start the runtime: {exc}"
+            )
+            self.destroy()
+            return
+        self._sandbox = sandbox
+        self._output = OutputCapture(sandbox.output_fd)
+        self._loop.add_reader(sandbox.output_fd, self._on_output)
+        self._loop.add_reader(sandbox.exit_fd, self.destroy)
+        self._set_timer(self.ctx.init_timeout_s, self._on_init_timeout)
+        try:
+            sock = await sandbox.listener()
+        except OSError as exc:
+            self._init_error = error_payload("Runtime.Unknown", f"Error: sandbox failed: {exc}")
+            self.destroy()
+            return
+        if self.state is EnvState.DEAD:
+            sock.close()
+            return
+        self._server = await self._loop.create_server(lambda: RuntimeApiConnection(self), sock=sock)
+
+    def _argv(self) -> list[str]:
+        if self.runtime.interpreter is not None:
+            runtime_root = self.ctx.factory.runtime_root(self.ctx.runtime_dir)
+            interpreter, _lib = self.ctx.factory.interpreter(self.runtime.interpreter)
+            return [interpreter, "-S", f"{runtime_root}/bootstrap.py"]
+        return [f"{self.ctx.factory.task_root(self.code_dir)}/bootstrap"]
+
+    def _environ(self) -> dict[str, str]:
+        record = self.record
+        task_root = self.ctx.factory.task_root(self.code_dir)
+        runtime_root = self.ctx.factory.runtime_root(self.ctx.runtime_dir)
+        library_path = f"/lib64:/usr/lib64:{runtime_root}:{task_root}:{task_root}/lib:/opt/lib"
+        if self.runtime.interpreter is not None:
+            _path, lang_lib = self.ctx.factory.interpreter(self.runtime.interpreter)
+            if lang_lib:  # the interpreter's own libpython, ahead of its (host) RUNPATH
+                library_path = f"{lang_lib}:{library_path}"
+        environ = {
+            "PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "LD_LIBRARY_PATH": library_path,
+            **record.environment,
+            "_HANDLER": record.handler,
+            "AWS_REGION": self.ctx.region,
+            "AWS_DEFAULT_REGION": self.ctx.region,
+            "AWS_LAMBDA_FUNCTION_NAME": record.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(record.memory_size),
+            "AWS_LAMBDA_FUNCTION_VERSION": self.version,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": (
+                "provisioned-concurrency" if self.provisioned else "on-demand"
+            ),
+            "AWS_LAMBDA_LOG_GROUP_NAME": self.log_group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
+            "AWS_ACCESS_KEY_ID": "firebox",
+            "AWS_SECRET_ACCESS_KEY": "firebox",
+            "AWS_SESSION_TOKEN": "firebox",
+            "LAMBDA_TASK_ROOT": task_root,
+            "LAMBDA_RUNTIME_DIR": runtime_root,
+        }
+        if self.ctx.factory.reaches_host:
+            # Lets boto3 inside a function call this firebox's Lambda API with no setup; in an
+            # isolated network that port is unreachable by design, so it is not offered.
+            environ.setdefault("AWS_ENDPOINT_URL_LAMBDA", self.ctx.endpoint_url)
+        if self.runtime.is_python:
+            environ["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{self.runtime.name}"
+            sdk_root = self.ctx.factory.sdk_root(self.runtime.interpreter)
+            # As on Lambda: the runtime's own files, then the bundled SDK (behind the
+            # function's code and layers, which the runtime puts first).
+            environ["PYTHONPATH"] = f"{runtime_root}:{sdk_root}" if sdk_root else runtime_root
+        return environ
+
+    def destroy(self, cause: str | None = None) -> None:
+        """Kills the sandbox and fails any invocation still in it (saying `cause`, when firebox
+        itself ends it); idempotent, never raises."""
+        if self.state is EnvState.DEAD:
+            return
+        self.state = EnvState.DEAD
+        self._cancel_timer()
+        self._parked = None
+        status: int | None = None
+        reason: str | None = None
+        try:
+            if self._sandbox is not None:
+                self._loop.remove_reader(self._sandbox.output_fd)
+                self._loop.remove_reader(self._sandbox.exit_fd)
+                self._on_output(final=True)  # the last words, often the crash message
+                if self._output is not None:
+                    self._output.fd = -1  # closed below; the number may be reused at once
+                status = self._sandbox.reap()
+                reason = self._sandbox.exit_reason()
+                self._peak_mb = self._sandbox.max_memory_mb()  # the cgroup goes with kill()
+                self._sandbox.kill()
+                if status is None:
+                    status = self._sandbox.reap()
+                if status is None and cause is not None:
+                    status = -signal.SIGKILL  # killed just now, before its exit was collected
+            if self._server is not None:
+                self._server.close()
+        except Exception:  # a failure to clean up must not leave a client waiting
+            log.exception("environment %s: error while destroying", self.id)
+        finally:
+            try:
+                self._fail_current(status, reason or cause)
+            finally:
+                self.ready.set()
+                self._on_dead(self)
+
+    def _fail_current(self, status: int | None, reason: str | None = None) -> None:
+        inv = self.current
+        if inv is None:
+            return
+        if self._init_error is not None and not inv.delivered:
+            self._finish(self._init_error, "Unhandled")
+            return
+        error_type = "Runtime.ExitError"
+        if status not in (None, 0):
+            what = f"Runtime exited with error: {describe_exit(status)}"
+        else:
+            what = "Runtime exited without providing a reason"
+        if reason is not None:  # the sandbox knows more: the memory limit, typically
+            error_type = "Runtime.OutOfMemory" if reason.startswith("out of memory") else error_type
+            what += f" ({reason})"
+        message = f"RequestId: {inv.request_id} Error: {what}"
+        self._finish(error_payload(error_type, message), "Unhandled", log_extra=message)
+
+    # ----- invocations -----------------------------------------------------------------------
+    def assign(self, invocation: Invocation) -> None:
+        """Gives the environment its next invocation (it must not be busy)."""
+        if self.state is EnvState.DEAD:
+            payload = self._init_error or error_payload(
+                "Runtime.ExitError",
+                f"RequestId: {invocation.request_id} Error: environment is gone",
+            )
+            invocation.future.set_result(self._result(invocation, payload, "Unhandled", "", None))
+            return
+        self.current = invocation
+        self.invocations += 1
+        if self.state is EnvState.IDLE:
+            self.state = EnvState.BUSY
+        parked, self._parked = self._parked, None
+        if parked is not None and parked.open:
+            self._deliver(parked)
+        elif self.state is EnvState.BUSY:
+            # A warm runtime that does not ask for the event in time fails it like a timeout.
+            self._set_timer(self.record.timeout, self._on_timeout)
+
+    def _deliver(self, responder: Responder) -> None:
+        inv = self.current
+        assert inv is not None
+        self._on_output()  # output from before this event is not part of it
+        inv.delivered_at = time.monotonic()
+        inv.deadline_ms = int(time.time() * 1000) + self.record.timeout * 1000
+        self._emit(inv, logfmt.start_line(inv.request_id, self.version))
+        arn = inv.invoked_arn or self.ctx.function_arn(self.record.name)
+        headers = [
+            (b"Lambda-Runtime-Aws-Request-Id", inv.request_id.encode()),
+            (b"Lambda-Runtime-Deadline-Ms", str(inv.deadline_ms).encode()),
+            (b"Lambda-Runtime-Invoked-Function-Arn", arn.encode()),
+            (b"Lambda-Runtime-Trace-Id", (inv.trace_id or trace_id()).encode()),
+        ]
+        if inv.client_context:
+            headers.append((b"Lambda-Runtime-Client-Context", inv.client_context.encode()))
+        responder.send(200, inv.payload, headers)
+        self._set_timer(self.record.timeout, self._on_timeout)
+
+    def _finish(self, payload: bytes, function_error: str | None, log_extra: str = "") -> None:
+        inv = self.current
+        if inv is None:
+            return
+        self.current = None
+        self._cancel_timer()
+        self._on_output(final=True, inv=inv)
+        duration_ms = (time.monotonic() - inv.delivered_at) * 1000 if inv.delivered else 0.0
+        init_lines: list[tuple[int, str]] = []
+        if not inv.delivered:
+            self._emit(inv, logfmt.start_line(inv.request_id, self.version))
+            init_lines = self._init_lines  # why init failed belongs in this invocation's tail
+        if log_extra:
+            self._emit(inv, log_extra)
+        init_ms = None
+        if not self._init_reported and (self._init_duration_ms is not None or self._init_error):
+            self._init_reported = True
+            init_ms = self._init_duration_ms or (time.monotonic() - self._spawned_at) * 1000
+        alive = self._sandbox is not None and self.state is not EnvState.DEAD
+        max_mb = self._sandbox.max_memory_mb() if alive and self._sandbox else self._peak_mb
+        memory = self.record.memory_size
+        report = logfmt.report_line(inv.request_id, duration_ms, memory, max_mb, init_ms)
+        now = int(time.time() * 1000)
+        self._emit(inv, [(now, logfmt.end_line(inv.request_id)), (now, report)])
+        log_text = "".join(line + "\n" for _ts, line in init_lines + inv.lines)
+        if self.state is EnvState.BUSY:
+            self.state = EnvState.IDLE
+        if not inv.future.done():
+            inv.future.set_result(
+                self._result(inv, payload, function_error, log_text, init_ms, duration_ms)
+            )
+
+    def _result(self, inv: Invocation, payload: bytes, error: str | None, log_text: str,
+                init_ms: float | None, duration_ms: float = 0.0) -> InvocationResult:  # fmt: skip
+        return InvocationResult(
+            payload, error, inv.request_id, log_text, self.version, self.id, duration_ms, init_ms
+        )
+
+    # ----- Runtime API callbacks -------------------------------------------------------------
+    def on_next(self, responder: Responder) -> None:
+        if self.state is EnvState.DEAD or self._init_error is not None:
+            responder.send(403, error_body("Runtime.Dead", "environment is shutting down"))
+            return
+        if self.state is EnvState.STARTING:
+            self._ready = True
+            if self._sandbox is not None:
+                self._sandbox.initialised()
+            self._cancel_timer()
+            self._init_duration_ms = (time.monotonic() - self._spawned_at) * 1000
+            self.state = EnvState.BUSY if self.current else EnvState.IDLE
+            self.ready.set()
+        if self.current is not None and not self.current.delivered:
+            self._deliver(responder)
+        else:
+            self._parked = responder
+
+    def _check_request(self, request_id: str) -> tuple[int, bytes] | None:
+        inv = self.current
+        if inv is None or inv.request_id != request_id or not inv.delivered:
+            return 400, error_body("InvalidRequestID", f"Invalid request ID: {request_id}")
+        return None
+
+    def on_response(self, request_id: str, body: bytes, size: int) -> tuple[int, bytes]:
+        problem = self._check_request(request_id)
+        if problem:
+            return problem
+        if size > MAX_RESPONSE_BYTES:
+            message = (
+                f"Response payload size ({size} bytes) exceeded maximum allowed payload "
+                f"size ({MAX_RESPONSE_BYTES} bytes)."
+            )
+            self._finish(error_payload("Function.ResponseSizeTooLarge", message), "Unhandled")
+            return 413, error_body("RequestEntityTooLarge", message)
+        self._finish(body, None)
+        return 202, status_body("OK")
+
+    def on_stream_chunk(self, request_id: str, chunk: bytes) -> None:
+        if self._check_request(request_id) is None and self.current is not None:
+            self.current.add_chunk(chunk)
+
+    def on_stream_end(self, request_id: str) -> tuple[int, bytes]:
+        inv = self.current
+        if (problem := self._check_request(request_id)) or inv is None:
+            return problem or (400, b"")
+        if inv.streamed_size > MAX_STREAM_BYTES:
+            message = f"Response payload size exceeded maximum allowed size ({MAX_STREAM_BYTES})."
+            self._finish(error_payload("Function.ResponseSizeTooLarge", message), "Unhandled")
+        else:
+            self._finish(b"".join(inv.streamed), None)
+        return 202, status_body("OK")
+
+    def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]:
+        problem = self._check_request(request_id)
+        if problem:
+            return problem
+        self._finish(as_error_body(body, error_type), "Unhandled")
+        return 202, status_body("OK")
+
+    def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]:
+        if self.state is not EnvState.STARTING:
+            return 403, error_body("InvalidStateTransition", "init error after init")
+        self._cancel_timer()
+        self._init_error = as_error_body(body, error_type)
+        self._init_duration_ms = (time.monotonic() - self._spawned_at) * 1000
+        # Lambda discards an environment whose init failed; the next invoke starts afresh.
+        self._loop.call_soon(self.destroy)
+        return 202, status_body("OK")
+
+    # ----- timers ----------------------------------------------------------------------------
+    def _set_timer(self, delay: float, callback: Callable[[], None]) -> None:
+        self._cancel_timer()
+        self._timer = self._loop.call_later(delay, callback)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        inv = self.current
+        if inv is None:
+            return
+        timeout = self.record.timeout
+        message = f"{utc_stamp()} {inv.request_id} Task timed out after {timeout:.2f} seconds"
+        self._finish(error_payload(None, message), "Unhandled", log_extra=message)
+        self.destroy()
+
+    def _on_init_timeout(self) -> None:
+        self._timer = None
+        if self.state is not EnvState.STARTING:
+            return
+        request_id = self.current.request_id if self.current else "-"
+        limit = self.ctx.init_timeout_s
+        message = f"{utc_stamp()} {request_id} Init timed out after {limit:.2f} seconds"
+        self._init_error = error_payload("Runtime.InitTimeout", message)
+        self._init_lines.append((int(time.time() * 1000), message))
+        self.destroy()
+
+    # ----- output ----------------------------------------------------------------------------
+    def _on_output(self, final: bool = False, inv: Invocation | None = None) -> None:
+        """Routes new output lines: to the invocation being run, else straight to the stream."""
+        if self._output is None or self._output.fd < 0:
+            return
+        lines = self._log_limit.admit(self._output.drain(final))
+        if self._output.eof:
+            self._loop.remove_reader(self._output.fd)  # no busy loop on a closed pipe
+        if not lines:
+            return
+        target = inv or self.current
+        if target is not None and target.delivered:
+            self._emit(target, lines)
+        else:
+            if not self._ready:
+                self._init_lines = (self._init_lines + lines)[-100:]
+            self._store(lines)
+
+    def _emit(self, inv: Invocation, lines: list[tuple[int, str]] | str) -> None:
+        """Stores an invocation's log lines at once (so `logs --follow` shows a long one as it
+        runs, and time order is ingestion order), keeping enough of them for its log tail."""
+        if isinstance(lines, str):
+            lines = [(int(time.time() * 1000), lines)]
+        self._store(lines)
+        inv.lines.extend(lines)
+        if len(inv.lines) > _TAIL_LINES:  # bound memory for chatty functions
+            del inv.lines[: -_suffix_for_tail(inv.lines)]
+
+    def _store(self, lines: list[tuple[int, str]]) -> None:
+        self.ctx.logs.append([LogEvent(self.log_group, self.log_stream, ts, t) for ts, t in lines])
+
+
+def _suffix_for_tail(lines: list[tuple[int, str]], tail_bytes: int = 4096) -> int:
+    """How many trailing lines to keep so the 4 KB log tail can still be built."""
+    total = 0
+    for count, (_ts, line) in enumerate(reversed(lines), start=1):
+        total += len(line) + 1
+        if total >= tail_bytes:
+            return count
+    return len(lines)

@@ -1,0 +1,256 @@
+"""Assignment of invocations to environments: warm reuse, scale-out, keep-alive, retirement."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from firebox.domain.errors import TooManyRequestsException
+from firebox.domain.records import FunctionRecord
+from firebox.runtimes.registry import Runtime
+from firebox.worker.environment import Environment, EnvironmentContext, EnvState
+from firebox.worker.keepalive import FixedKeepAlive, KeepAlivePolicy
+
+
+@dataclass(frozen=True)
+class EnvironmentInfo:
+    """A read-only view of one environment, for the admin API and the CLI."""
+
+    id: str
+    function_name: str
+    version: str
+    state: str
+    invocations: int
+    log_stream: str
+    pid: int | None  # host pid of the sandbox's top process
+    provisioned: bool
+
+
+class EnvironmentPool:
+    """All environments of a server. At most one invocation runs in an environment at a time."""
+
+    def __init__(
+        self,
+        ctx: EnvironmentContext,
+        concurrency_limit: int,
+        keep_alive_s: float,
+        policy: KeepAlivePolicy | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.concurrency_limit = concurrency_limit
+        self.keep_alive_s = keep_alive_s
+        self.policy = policy or FixedKeepAlive(keep_alive_s)
+        self._prewarms: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._all: dict[str, Environment] = {}
+        self._idle: dict[tuple[str, str], list[Environment]] = {}
+        self._expiry: dict[str, asyncio.TimerHandle] = {}
+        self.busy = 0
+        # Reserved concurrency per function: at most that many busy at once, and subtracted
+        # from what every other function may use.
+        self.reservations: dict[str, int] = {}
+        self._busy_reserved: dict[str, int] = {}  # busy environments of reserved functions
+        self._busy_unreserved = 0
+        # Called after an environment has died, e.g. to delete code no environment uses.
+        self.on_environment_dead: list[Callable[[Environment], None]] = []
+
+    async def acquire(
+        self, record: FunctionRecord, runtime: Runtime, code_dir: Path
+    ) -> Environment:
+        """Returns a warm idle environment of this generation, or starts a new one."""
+        reserved = self._take_slot(record.name)
+        self.policy.invoked(_key(record), asyncio.get_running_loop().time())
+        self.busy += 1
+        try:
+            stack = self._idle.get(record.generation)
+            while stack:
+                env = stack.pop()  # the most recently used one: its caches are warmest
+                self._cancel_expiry(env)
+                if env.state is EnvState.IDLE:
+                    env.reserved_slot = reserved
+                    return env
+            env = Environment(uuid.uuid4().hex, record, runtime, code_dir, self.ctx, self._on_dead)
+            env.reserved_slot = reserved
+            self._all[env.id] = env
+            try:
+                await env.start()
+            except BaseException:
+                env.destroy()
+                raise
+            return env
+        except BaseException:
+            self.busy -= 1
+            self._give_slot(record.name, reserved)
+            raise
+
+    def _take_slot(self, name: str) -> bool:
+        """Counts one more busy environment of a function; says whether it used a reservation."""
+        reserved = self.reservations.get(name)
+        if reserved is not None:
+            if self._busy_reserved.get(name, 0) >= reserved:
+                raise TooManyRequestsException(
+                    "Rate Exceeded.", Reason="ReservedFunctionConcurrentInvocationLimitExceeded"
+                )
+            self._busy_reserved[name] = self._busy_reserved.get(name, 0) + 1
+            return True
+        if self._busy_unreserved >= self.unreserved_limit:
+            raise TooManyRequestsException(
+                "Rate Exceeded.", Reason="ConcurrentInvocationLimitExceeded"
+            )
+        self._busy_unreserved += 1
+        return False
+
+    def _give_slot(self, name: str, reserved: bool) -> None:
+        if reserved:
+            self._busy_reserved[name] -= 1
+        else:
+            self._busy_unreserved -= 1
+
+    @property
+    def unreserved_limit(self) -> int:
+        """What functions without a reservation share: the limit minus every reservation."""
+        return self.concurrency_limit - sum(self.reservations.values())
+
+    def release(self, env: Environment) -> None:
+        """Takes an environment back after its invocation: keep it warm or discard it."""
+        self.busy -= 1
+        self._give_slot(env.record.name, env.reserved_slot)
+        if env.state is not EnvState.IDLE or env.retired:
+            env.destroy()
+            return
+        if env.provisioned:  # provisioned environments stay until their config goes
+            self._idle.setdefault(env.record.generation, []).append(env)
+            return
+        loop = asyncio.get_running_loop()
+        plan = self.policy.finished(_key(env.record), loop.time())
+        if plan.prewarm_after_s > 0 and not self._idle.get(env.record.generation):
+            # The next invocation is not expected for a while: free the memory now and have
+            # a fresh environment initialised just before it is.
+            env.destroy()
+            self._schedule_prewarm(env, plan.prewarm_after_s, plan.keep_alive_s)
+            return
+        self._idle.setdefault(env.record.generation, []).append(env)
+        self._expiry[env.id] = loop.call_later(plan.keep_alive_s, env.destroy)
+
+    def _schedule_prewarm(self, env: Environment, after_s: float, keep_s: float) -> None:
+        generation = env.record.generation
+        old = self._prewarms.pop(generation, None)
+        if old is not None:
+            old.cancel()
+        args = (env.record, env.runtime, env.code_dir, keep_s)
+        self._prewarms[generation] = asyncio.get_running_loop().call_later(
+            after_s, lambda: self._start_prewarm(*args)
+        )
+
+    def _start_prewarm(
+        self, record: FunctionRecord, runtime: Runtime, code_dir: Path, keep_s: float
+    ) -> None:
+        self._prewarms.pop(record.generation, None)
+        task = asyncio.get_running_loop().create_task(
+            self._prewarm(record, runtime, code_dir, keep_s)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _prewarm(
+        self, record: FunctionRecord, runtime: Runtime, code_dir: Path, keep_s: float
+    ) -> None:
+        """Initialises an environment ahead of an expected invocation (a pre-warm)."""
+        env = Environment(uuid.uuid4().hex, record, runtime, code_dir, self.ctx, self._on_dead)
+        self._all[env.id] = env
+        await env.start()
+        await env.ready.wait()
+        if env.state is EnvState.IDLE and not env.retired:
+            self._idle.setdefault(record.generation, []).append(env)
+            self._expiry[env.id] = asyncio.get_running_loop().call_later(keep_s, env.destroy)
+        else:  # retired while it started (deleted or updated function): nobody will use it
+            env.destroy()
+
+    async def provision(
+        self, record: FunctionRecord, runtime: Runtime, code_dir: Path
+    ) -> Environment:
+        """Starts an environment ahead of traffic; initialised, it waits in the idle stack."""
+        env = Environment(uuid.uuid4().hex, record, runtime, code_dir, self.ctx, self._on_dead,
+                          provisioned=True)  # fmt: skip
+        self._all[env.id] = env
+        try:
+            await env.start()
+            await env.ready.wait()  # init done, or the environment died trying
+        except BaseException:
+            env.destroy()
+            raise
+        if env.state is EnvState.IDLE and not env.retired:
+            self._idle.setdefault(record.generation, []).append(env)
+        return env
+
+    def retire(self, function_name: str, version: str | None = None) -> None:
+        """Stops a function's (or one version's) idle environments; busy ones are discarded
+        when they finish."""
+        for env in list(self._all.values()):
+            if env.record.name == function_name and version in (None, env.record.version):
+                env.retired = True
+                if env.state is EnvState.IDLE:
+                    env.destroy()
+        # Planned pre-warms of the function are dropped too (of every version: the key does not
+        # say which; the next invocation plans again).
+        for generation in [g for g in self._prewarms if g[0] == function_name]:
+            self._prewarms.pop(generation).cancel()
+
+    def environments(self) -> list[EnvironmentInfo]:
+        return [
+            EnvironmentInfo(
+                e.id,
+                e.record.name,
+                e.version,
+                e.state.value,
+                e.invocations,
+                e.log_stream,
+                e.pid,
+                e.provisioned,
+            )
+            for e in self._all.values()
+        ]
+
+    def end_all(self, cause: str) -> int:
+        """Destroys every environment now; the invocations still running in them fail as
+        when an environment dies, saying `cause`. Returns how many invocations that was."""
+        running = [env for env in self._all.values() if env.current is not None]
+        for env in list(self._all.values()):
+            env.destroy(cause)
+        return len(running)
+
+    def close(self) -> None:
+        for timer in self._prewarms.values():
+            timer.cancel()
+        for task in self._background:
+            task.cancel()
+        for env in list(self._all.values()):
+            env.destroy()
+
+    def _cancel_expiry(self, env: Environment) -> None:
+        timer = self._expiry.pop(env.id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _on_dead(self, env: Environment) -> None:
+        self._all.pop(env.id, None)
+        self._cancel_expiry(env)
+        stack = self._idle.get(env.record.generation)
+        if stack and env in stack:
+            stack.remove(env)
+        if not stack:
+            self._idle.pop(env.record.generation, None)
+        for listener in self.on_environment_dead:
+            listener(env)
+
+    def code_in_use(self, code_dir: Path) -> bool:
+        """Tells whether any live environment runs code from this directory."""
+        return any(env.code_dir == code_dir for env in self._all.values())
+
+
+def _key(record: FunctionRecord) -> str:
+    """What a keep-alive policy learns about: one version of one function."""
+    return f"{record.name}:{record.version}"
