@@ -65,3 +65,25 @@ def test_routes_cli_matching_formats_and_restart(
     assert run(server, "routes", "rm", route_id).returncode == 0
     assert httpx.get(f"{server.url}/http/somewhere/else").status_code == 404
     assert run(server, "routes", "rm", route_id).returncode != 0
+
+
+def test_routes_go_with_their_function(lam: object, server: FireboxServer) -> None:
+    """Deleting a function (or the alias a route targets) removes its routes: a function
+    re-created under the same name does not inherit them."""
+    name = create_function(lam, ECHO, Publish=True)
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")  # type: ignore[attr-defined]
+    path = f"/gone-{name}"
+    assert run(server, "routes", "add", f"GET {path}", name).returncode == 0
+    assert run(server, "routes", "add", f"GET {path}/live", name, "-q", "live").returncode == 0
+
+    def routed() -> list[str]:
+        return [line.split()[2] for line in run(server, "routes", "ls").stdout.splitlines()[1:]
+                if name in line]  # fmt: skip
+
+    assert sorted(routed()) == [path, f"{path}/live"]
+    lam.delete_alias(FunctionName=name, Name="live")  # type: ignore[attr-defined]
+    assert routed() == [path]
+    lam.delete_function(FunctionName=name)  # type: ignore[attr-defined]
+    assert routed() == []
+    create_function(lam, ECHO, FunctionName=name)
+    assert routed() == []

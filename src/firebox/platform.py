@@ -11,28 +11,41 @@ import sys
 from firebox.asyncinvoke.invoker import AsyncInvoker
 from firebox.asyncinvoke.queue import SqliteEventQueue
 from firebox.config import Settings
+from firebox.control.catalog import Catalog
+from firebox.control.concurrency import Concurrency
 from firebox.control.event_configs import EventConfigs
+from firebox.control.events import (
+    EventBus,
+    FunctionDeleted,
+    FunctionDeployed,
+    Invoked,
+    VersionDeleted,
+    on_deletions,
+)
 from firebox.control.function_urls import FunctionUrls
 from firebox.control.functions import FunctionService
 from firebox.control.http_routes import HttpRoutes
-from firebox.control.provisioned import ProvisionedConcurrency
+from firebox.control.releases import Releases
 from firebox.control.rollouts import RolloutManager
 from firebox.domain.arns import ArnBuilder
 from firebox.invoke.invoker import Invoker
-from firebox.runtimes.registry import RUNTIME_DIR, Runtime, RuntimeRegistry
+from firebox.invoke.service import InvokeService
+from firebox.runtimes import sdk
+from firebox.runtimes.registry import RUNTIME_DIR, RuntimeRegistry
+from firebox.runtimes.sdk import INSIDE as SDK_INSIDE
 from firebox.sandboxes import probe, reaper
 from firebox.sandboxes.base import SandboxFactory
+from firebox.sandboxes.isolated import IsolatedSandbox
 from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
 from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import Zygotes
 from firebox.storage import SqliteFunctionStore
 from firebox.telemetry.logstore import LogStore
-from firebox.worker import keepalive, sdk
+from firebox.worker import keepalive
 from firebox.worker.codestore import CodeStore
 from firebox.worker.environment import EnvironmentContext
 from firebox.worker.pool import EnvironmentPool
 from firebox.worker.precompile import Precompiler
-from firebox.worker.sdk import INSIDE as SDK_INSIDE
 
 log = logging.getLogger("firebox")
 
@@ -68,12 +81,13 @@ class Platform:
         self.sdk_compiler = (
             Precompiler(self.sdk.path.parent, lambda _: SDK_INSIDE) if self.sdk else None
         )
-        self.reserve: SandboxReserve | None = None
+        self.reserve: SandboxReserve[IsolatedSandbox] | None = None
         factory = self.sandboxes
         if isinstance(factory, IsolatedSandboxFactory) and self.zygotes and settings.pool_size:
             self.reserve = factory.reserve = SandboxReserve(
-                factory, RUNTIME_DIR, minimum=settings.pool_size, budget_mb=settings.pool_budget_mb
-            )
+                factory.prebuild, lambda: factory.starting > 0, RUNTIME_DIR,
+                minimum=settings.pool_size, budget_mb=settings.pool_budget_mb,
+            )  # fmt: skip
         # Compiled once here so no environment pays for compiling the runtime at start.
         compileall.compile_dir(str(RUNTIME_DIR), quiet=1)
         self.precompiler = Precompiler(settings.code_dir, self.sandboxes.task_root)
@@ -90,37 +104,55 @@ class Platform:
             settings.keep_alive_policy, settings.keep_alive_s, settings.keep_alive_bin_s
         )
         self.pool = EnvironmentPool(ctx, settings.concurrency_limit, settings.keep_alive_s, policy)
-        self.invoker = Invoker(self.pool)
-        self.functions = FunctionService(
-            self.store, self.code, self.runtimes, self.invoker, self.arns
-        )
-        self.rollouts = RolloutManager(self.functions, self.store)
-        self.event_configs = EventConfigs(self.functions, self.store)
-        self.provisioned = ProvisionedConcurrency(self.functions, self.store)
+        self.bus = EventBus()
+        self.catalog = Catalog(self.store, self.code, self.runtimes, self.arns, self.bus)
+        self.releases = Releases(self.catalog)
+        self.functions = FunctionService(self.catalog, self.releases, self.pool.code_in_use)
+        self.invokes = InvokeService(self.catalog, Invoker(self.pool), self.bus)
+        self.concurrency = Concurrency(self.catalog, self.functions, self.pool)
+        self.rollouts = RolloutManager(self.catalog, self.releases)
+        self.event_configs = EventConfigs(self.catalog)
         url_format = f"http://{{id}}.lambda-url.{settings.region}.localhost:{settings.port}/"
-        self.function_urls = FunctionUrls(self.functions, self.store, url_format)
-        self.routes = HttpRoutes(self.functions, self.store)
+        self.function_urls = FunctionUrls(self.catalog, url_format)
+        self.routes = HttpRoutes(self.catalog)
         self.queue = SqliteEventQueue(settings.queue_path)
         self.async_invoker = AsyncInvoker(
-            self.functions, self.queue, self.event_configs, settings.concurrency_limit,
+            self.invokes, self.queue, self.event_configs, settings.concurrency_limit,
             retry_delay_s=settings.async_retry_delay_s,
         )  # fmt: skip
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        """Who hears what: every consequence of a change to a function, in one place."""
+        bus, pool = self.bus, self.pool
+        # A changed $LATEST or version runs in fresh environments; the old ones retire.
+        bus.subscribe(
+            FunctionDeployed,
+            lambda e: pool.retire(e.record.name, e.record.version, e.record.generation),
+        )
+        bus.subscribe(FunctionDeployed, self.concurrency.deployed)
+        bus.subscribe(FunctionDeleted, lambda e: pool.retire(e.name))
+        bus.subscribe(VersionDeleted, lambda e: pool.retire(e.name, e.version))
+        for service in (self.concurrency, self.rollouts, self.async_invoker, self.event_configs,
+                        self.function_urls, self.routes):  # fmt: skip
+            on_deletions(bus, service.forget)
+        bus.subscribe(Invoked, self.rollouts.observe)
+        pool.on_environment_dead.append(self.functions.environment_gone)
+        pool.on_environment_dead.append(self.concurrency.environment_gone)
 
     def start(self) -> None:
         """Loads stored functions; call from the event loop before serving."""
         if self.zygotes is not None and self.sandbox_choice.isolated:
-            self.functions.on_deploy = self._warm_zygote
+            self.bus.subscribe(FunctionDeployed, self._warm_zygote)
         if self.settings.precompile:
-            self.functions.on_package = lambda code_dir, runtime: self.precompiler.want(
-                code_dir, runtime.interpreter
-            )
+            self.bus.subscribe(FunctionDeployed, self._precompile)
         if self.sdk is not None and self.sdk_compiler is not None:
             for interpreter in sorted(self.sdk.interpreters):
                 self.sdk_compiler.want(self.sdk.path, interpreter)
-        self.functions.load()
+        self.catalog.load()
         self.rollouts.load()
         self.event_configs.load()
-        self.provisioned.load()
+        self.concurrency.load()
         self.function_urls.load()
         self.routes.load()
         self.async_invoker.start()
@@ -137,7 +169,7 @@ class Platform:
             )
         log.info(
             "firebox: %d functions, runtimes: %s, sandbox: %s",
-            len(self.functions.names()),
+            len(self.catalog.names()),
             ", ".join(self.runtimes.available()),
             self.sandboxes.name,
         )
@@ -158,9 +190,17 @@ class Platform:
         netns = factory.netns if isinstance(factory, IsolatedSandboxFactory) else None
         return len(netns) if netns is not None else 0
 
-    def _warm_zygote(self, runtime: Runtime) -> None:
+    def _precompile(self, deployed: FunctionDeployed) -> None:
+        """Compiles a package's bytecode ahead, for the interpreter that will run it."""
+        if deployed.runtime is not None:
+            self.precompiler.want(deployed.code_dir, deployed.runtime.interpreter)
+
+    def _warm_zygote(self, deployed: FunctionDeployed) -> None:
         """Starts the zygote a runtime will need, so no invoke waits for its boot."""
         assert self.zygotes is not None
+        runtime = deployed.runtime
+        if runtime is None:
+            return
         interpreter = runtime.interpreter or sys.executable
         if self.reserve is not None and runtime.interpreter is not None:
             self.reserve.want(interpreter)
@@ -191,7 +231,7 @@ class Platform:
 
     async def close(self) -> None:
         self.rollouts.close()
-        self.provisioned.close()
+        self.concurrency.close()
         self.precompiler.close()
         if self.sdk_compiler is not None:
             self.sdk_compiler.close()

@@ -28,13 +28,13 @@ async def put_reserved(request: Request) -> Response:
             "failed to satisfy constraint: Member must have value greater than or equal to 0"
         )
     ref = function_ref(request)
-    await _platform(request).functions.set_reserved(FunctionRef(ref.name), value)
+    await _platform(request).concurrency.set_reserved(FunctionRef(ref.name), value)
     return aws_json({"ReservedConcurrentExecutions": value})
 
 
 async def get_reserved(request: Request) -> Response:
     ref = function_ref(request)
-    record = _platform(request).functions.latest(FunctionRef(ref.name))
+    record = _platform(request).catalog.latest(FunctionRef(ref.name))
     if record.reserved_concurrency is None:
         return aws_json({})
     return aws_json({"ReservedConcurrentExecutions": record.reserved_concurrency})
@@ -42,7 +42,7 @@ async def get_reserved(request: Request) -> Response:
 
 async def delete_reserved(request: Request) -> Response:
     ref = function_ref(request)
-    await _platform(request).functions.set_reserved(FunctionRef(ref.name), None)
+    await _platform(request).concurrency.set_reserved(FunctionRef(ref.name), None)
     return _no_content()
 
 
@@ -52,24 +52,24 @@ PROVISIONED = "/2019-09-30/functions/{name}/provisioned-concurrency"
 async def provisioned_get_or_list(request: Request) -> Response:
     platform = _platform(request)
     if request.query_params.get("List") == "ALL":
-        configs = platform.provisioned.list(function_ref(request))
+        configs = platform.concurrency.list(function_ref(request))
         items = [{"FunctionArn": platform.arns.function(c.function_name, c.qualifier),
                   **c.as_json()} for c in configs]  # fmt: skip
         return aws_json({"ProvisionedConcurrencyConfigs": items})
-    return aws_json(platform.provisioned.get(function_ref(request)).as_json())
+    return aws_json(platform.concurrency.get(function_ref(request)).as_json())
 
 
 async def provisioned_put(request: Request) -> Response:
     body = parse_json_body(await request.body())
     platform = _platform(request)
-    config = await platform.provisioned.put(
+    config = await platform.concurrency.put(
         function_ref(request), body.get("ProvisionedConcurrentExecutions")
     )
     return aws_json(config.as_json(), 202)
 
 
 async def provisioned_delete(request: Request) -> Response:
-    await _platform(request).provisioned.delete(function_ref(request))
+    await _platform(request).concurrency.delete(function_ref(request))
     return _no_content()
 
 

@@ -14,6 +14,7 @@ from firebox.domain.arns import FunctionRef, parse_function_ref
 from firebox.domain.records import LATEST, FunctionRecord
 from firebox.domain.types import JSONDict
 from firebox.platform import Platform
+from firebox.worker.codestore import MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES
 
 
 def _platform(request: Request) -> Platform:
@@ -55,14 +56,14 @@ async def list_functions(request: Request) -> Response:
 
 
 async def get_function(request: Request) -> Response:
-    functions = _platform(request).functions
+    catalog = _platform(request).catalog
     ref = function_ref(request)
-    record = functions.get(ref)
+    record = catalog.get(ref)
     body: JSONDict = {
         "Configuration": _configuration(request, record, ref),
         "Code": {"RepositoryType": "S3", "Location": code_location(request, record)},
     }
-    latest = functions.latest(FunctionRef(ref.name))
+    latest = catalog.latest(FunctionRef(ref.name))
     if latest.tags:
         body["Tags"] = dict(latest.tags)
     if latest.reserved_concurrency is not None:
@@ -72,7 +73,7 @@ async def get_function(request: Request) -> Response:
 
 async def get_configuration(request: Request) -> Response:
     ref = function_ref(request)
-    record = _platform(request).functions.get(ref)
+    record = _platform(request).catalog.get(ref)
     return aws_json(_configuration(request, record, ref))
 
 
@@ -95,8 +96,18 @@ async def delete_function(request: Request) -> Response:
 
 async def account_settings(request: Request) -> Response:
     platform = _platform(request)
+    count, total = platform.functions.code_totals()
     return aws_json(
-        platform.functions.account_settings(platform.pool.concurrency_limit, platform.pool.busy)
+        {
+            "AccountLimit": {
+                "TotalCodeSize": 80530636800,
+                "CodeSizeUnzipped": MAX_UNZIPPED_BYTES,
+                "CodeSizeZipped": MAX_ZIPPED_BYTES,
+                "ConcurrentExecutions": platform.pool.concurrency_limit,
+                "UnreservedConcurrentExecutions": platform.pool.unreserved_limit,
+            },
+            "AccountUsage": {"TotalCodeSize": total, "FunctionCount": count},
+        }
     )
 
 

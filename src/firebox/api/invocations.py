@@ -65,7 +65,6 @@ def _client_context(header: str | None) -> str | None:
 
 
 async def invoke(request: Request) -> Response:
-    functions = _platform(request).functions
     ref = function_ref(request)
     invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
     if invocation_type not in INVOCATION_TYPES:
@@ -82,13 +81,13 @@ async def invoke(request: Request) -> Response:
         )
     payload = _check_payload(await request.body(), invocation_type)
     if invocation_type == "DryRun":
-        functions.deployed(ref)
+        _platform(request).catalog.deployed(ref)
         return Response(status_code=204, headers={"x-amzn-RequestId": str(uuid.uuid4())})
     if invocation_type == "Event":
         request_id = await _platform(request).async_invoker.accept(ref, payload)
         return Response(status_code=202, headers={"x-amzn-RequestId": request_id})
     client_context = _client_context(request.headers.get("x-amz-client-context"))
-    result = await functions.invoke(ref, payload, client_context)
+    result = await _platform(request).invokes.invoke(ref, payload, client_context)
     # The request id is the invocation's own, as on Lambda: it finds the run in the logs.
     headers = {
         "X-Amz-Executed-Version": result.executed_version,

@@ -34,8 +34,7 @@ def _group(request: Request, body: JSONDict) -> str:
     if not isinstance(group, str):
         raise LogsError("InvalidParameterException", "logGroupName is required")
     name = group.removeprefix(GROUP_PREFIX)
-    functions = _platform(request).functions
-    known = group.startswith(GROUP_PREFIX) and name in functions.names()
+    known = group.startswith(GROUP_PREFIX) and _platform(request).catalog.exists(name)
     if not known and group not in _platform(request).logs.groups():
         raise LogsError("ResourceNotFoundException", "The specified log group does not exist.")
     return group
@@ -123,7 +122,7 @@ def describe_log_streams(request: Request, body: JSONDict) -> JSONDict:
 def describe_log_groups(request: Request, body: JSONDict) -> JSONDict:
     prefix = body.get("logGroupNamePrefix") or ""
     names = set(_platform(request).logs.groups())
-    names.update(GROUP_PREFIX + n for n in _platform(request).functions.names())
+    names.update(GROUP_PREFIX + n for n in _platform(request).catalog.names())
     return {"logGroups": [{"logGroupName": n} for n in sorted(names) if n.startswith(prefix)]}
 
 

@@ -25,14 +25,14 @@ def _alias_ref(request: Request) -> tuple[FunctionRef, str]:
 async def publish_version(request: Request) -> Response:
     body = parse_json_body(await request.body())
     platform = _platform(request)
-    record = await platform.functions.releases.publish(function_ref(request), body)
+    record = await platform.releases.publish(function_ref(request), body)
     return aws_json(record.configuration(platform.arns), 201)
 
 
 async def list_versions(request: Request) -> Response:
     platform = _platform(request)
     limit = min(max_items(request.query_params.get("MaxItems")), 50)
-    records, marker = platform.functions.releases.list_versions(
+    records, marker = platform.releases.list_versions(
         function_ref(request), request.query_params.get("Marker"), limit
     )
     # In this listing $LATEST's ARN is qualified too, as Lambda shows it.
@@ -46,13 +46,13 @@ async def list_versions(request: Request) -> Response:
 async def create_alias(request: Request) -> Response:
     body = parse_json_body(await request.body())
     platform = _platform(request)
-    alias = await platform.functions.releases.create_alias(function_ref(request), body)
+    alias = await platform.releases.create_alias(function_ref(request), body)
     return aws_json(alias.configuration(platform.arns), 201)
 
 
 async def list_aliases(request: Request) -> Response:
     platform = _platform(request)
-    aliases, marker = platform.functions.releases.list_aliases(
+    aliases, marker = platform.releases.list_aliases(
         function_ref(request),
         request.query_params.get("FunctionVersion"),
         request.query_params.get("Marker"),
@@ -66,7 +66,7 @@ async def list_aliases(request: Request) -> Response:
 
 async def get_alias(request: Request) -> Response:
     platform = _platform(request)
-    alias = platform.functions.releases.get_alias(*_alias_ref(request))
+    alias = platform.releases.get_alias(*_alias_ref(request))
     return aws_json(alias.configuration(platform.arns))
 
 
@@ -74,29 +74,29 @@ async def update_alias(request: Request) -> Response:
     body = parse_json_body(await request.body())
     platform = _platform(request)
     ref, name = _alias_ref(request)
-    alias = await platform.functions.releases.update_alias(ref, name, body)
+    alias = await platform.releases.update_alias(ref, name, body)
     return aws_json(alias.configuration(platform.arns))
 
 
 async def delete_alias(request: Request) -> Response:
-    await _platform(request).functions.releases.delete_alias(*_alias_ref(request))
+    await _platform(request).releases.delete_alias(*_alias_ref(request))
     return _no_content()
 
 
 async def list_tags(request: Request) -> Response:
-    tags = _platform(request).functions.releases.list_tags(request.path_params["arn"])
+    tags = _platform(request).functions.list_tags(request.path_params["arn"])
     return aws_json({"Tags": tags})
 
 
 async def tag_resource(request: Request) -> Response:
     body = parse_json_body(await request.body())
-    await _platform(request).functions.releases.tag(request.path_params["arn"], body.get("Tags"))
+    await _platform(request).functions.tag(request.path_params["arn"], body.get("Tags"))
     return _no_content()
 
 
 async def untag_resource(request: Request) -> Response:
     keys = request.query_params.getlist("tagKeys")
-    await _platform(request).functions.releases.untag(request.path_params["arn"], keys)
+    await _platform(request).functions.untag(request.path_params["arn"], keys)
     return _no_content()
 
 

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from firebox.api.functions import _platform, function_ref
 from firebox.api.invocations import _check_payload, _client_context
-from firebox.invoke.invocation import InvocationResult
+from firebox.worker.invocation import InvocationResult
 
 
 def _header(name: str, value: str) -> bytes:
@@ -55,17 +55,15 @@ def _complete(result: InvocationResult, log_tail: bool) -> bytes:
 
 
 async def invoke_stream(request: Request) -> Response:
-    functions = _platform(request).functions
+    invokes = _platform(request).invokes
     ref = function_ref(request)
     payload = _check_payload(await request.body(), "RequestResponse")
     client_context = _client_context(request.headers.get("x-amz-client-context"))
     log_tail = request.headers.get("x-amz-log-type") == "Tail"
-    deployed = functions.deployed(ref, route=True)  # unknown function: an error, not a stream
+    deployed = invokes.catalog.deployed(ref, route=True)  # unknown function: an error, not a stream
     chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
     task = asyncio.get_running_loop().create_task(
-        functions.invoke(
-            ref, payload, client_context, on_chunk=chunks.put_nowait, deployed=deployed
-        )
+        invokes.invoke(ref, payload, client_context, on_chunk=chunks.put_nowait, deployed=deployed)
     )
     task.add_done_callback(lambda _: chunks.put_nowait(None))
     first = await chunks.get()

@@ -16,12 +16,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from firebox.api.functions import _platform
 from firebox.api.responses import aws_json
 from firebox.control.function_urls import FunctionUrl
+from firebox.control.http_routes import Target
 from firebox.control.validation import parse_json_body
 from firebox.domain.arns import FunctionRef
 from firebox.domain.errors import LambdaError, TooManyRequestsException
 from firebox.domain.records import LATEST
 from firebox.invoke import http_events
-from firebox.invoke.http_events import HttpRequest, HttpResponse, Target
+from firebox.invoke.http_events import HttpRequest, HttpResponse
 
 MAX_BODY = 6 * 1024 * 1024
 HOST_RE = re.compile(r"^([a-z0-9]{32})\.lambda-url\.[a-z0-9-]+\.localhost(?::\d+)?$")
@@ -60,7 +61,7 @@ async def _invoke(
         return http_events.HttpResponse(413, [("content-type", "application/json")],
                                         b'{"message":"Request Entity Too Large"}')  # fmt: skip
     try:
-        result = await _platform(request).functions.invoke(ref, payload)
+        result = await _platform(request).invokes.invoke(ref, payload)
     except TooManyRequestsException:
         return http_events.HttpResponse(429, [("content-type", "application/json")],
                                         b'{"message":"Too Many Requests"}')  # fmt: skip
@@ -130,10 +131,10 @@ async def _stream(
     request: Request, ref: FunctionRef, event: dict[str, Any], cors: list[tuple[str, str]]
 ) -> Response:
     """RESPONSE_STREAM: the handler's chunks go out as they come (200, chunked)."""
-    functions = _platform(request).functions
+    invokes = _platform(request).invokes
     chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
     task = asyncio.get_running_loop().create_task(
-        functions.invoke(ref, json.dumps(event).encode(), on_chunk=chunks.put_nowait)
+        invokes.invoke(ref, json.dumps(event).encode(), on_chunk=chunks.put_nowait)
     )
     task.add_done_callback(lambda _: chunks.put_nowait(None))
     first = await chunks.get()

@@ -12,15 +12,17 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
-from firebox.asyncinvoke import destinations
+from firebox.asyncinvoke.destinations import deliver
 from firebox.asyncinvoke.queue import EventQueue, NewEvent, QueuedEvent, Settlement
 from firebox.asyncinvoke.queue.batching import GroupCommit
 from firebox.control.event_configs import EventConfigs, EventInvokeConfig
-from firebox.control.functions import FunctionService
 from firebox.domain.arns import FunctionRef
+from firebox.domain.destinations import parse as parse_destination
 from firebox.domain.errors import InvalidRuntimeException, LambdaError, TooManyRequestsException
+from firebox.domain.records import utc_stamp
 from firebox.domain.types import JSONDict
-from firebox.invoke.invocation import InvocationResult, new_request_id, utc_stamp
+from firebox.invoke.service import InvokeService
+from firebox.worker.invocation import InvocationResult, new_request_id
 
 log = logging.getLogger("firebox.async")
 
@@ -40,7 +42,7 @@ class AsyncInvoker:
 
     def __init__(
         self,
-        functions: FunctionService,
+        invokes: InvokeService,
         queue: EventQueue,
         configs: EventConfigs,
         max_in_flight: int,
@@ -49,7 +51,8 @@ class AsyncInvoker:
         max_throttle_delay_s: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.functions = functions
+        self.invokes = invokes
+        self.catalog = invokes.catalog
         self.queue = queue
         self.configs = configs
         self.max_in_flight = max_in_flight
@@ -65,13 +68,12 @@ class AsyncInvoker:
         self._accepted: GroupCommit[NewEvent] = GroupCommit(queue.put, self._wake.set)
         self._settled: GroupCommit[Settlement] = GroupCommit(queue.settle)
         self._task: asyncio.Task[None] | None = None
-        functions.on_deleted.append(self._deleted)
         self._attempts: set[asyncio.Task[None]] = set()
 
     # ----- accepting ------------------------------------------------------------------------
     async def accept(self, ref: FunctionRef, payload: bytes) -> str:
         """Stores an event durably (fsync'd) and returns its request id; runs it later."""
-        self.functions.deployed(ref)  # unknown function or qualifier: refused now, not later
+        self.catalog.deployed(ref)  # unknown function or qualifier: refused now, not later
         request_id = new_request_id()
         await self._accepted.submit(
             NewEvent(ref.name, ref.qualifier, payload, request_id, self.clock())
@@ -133,7 +135,7 @@ class AsyncInvoker:
             return self._fail(event, config, "EventAgeExceeded", EXPIRED)
         ref = FunctionRef(event.function_name, event.qualifier)
         try:
-            result = await self.functions.invoke(ref, event.payload, request_id=event.request_id)
+            result = await self.invokes.invoke(ref, event.payload, request_id=event.request_id)
         except (TooManyRequestsException, InvalidRuntimeException):
             # No capacity (or the host lacks the runtime for now): wait, backing off, without
             # using an attempt; the event's maximum age still applies.
@@ -168,15 +170,13 @@ class AsyncInvoker:
                               event.last_response, None)  # fmt: skip
         self._throttles.pop(event.id, None)
         try:  # the dead-letter config of the version that ran (versions keep their own)
-            record = self.functions.deployed(
-                FunctionRef(event.function_name, event.qualifier)
-            ).record
+            record = self.catalog.deployed(FunctionRef(event.function_name, event.qualifier)).record
         except LambdaError:
             record = None
         if record is not None and record.dead_letter_target:
             # The dead-letter target gets the original event, as a queue would.
-            target = destinations.parse(record.dead_letter_target)
-            follow += target.deliver(event.payload, "dead-letter", self.clock())
+            target = parse_destination(record.dead_letter_target)
+            follow += deliver(target, event.payload, "dead-letter", self.clock())
         return Settlement(event, outcome, tuple(follow))
 
     @staticmethod
@@ -204,7 +204,7 @@ class AsyncInvoker:
             "timestamp": utc_stamp(),
             "requestContext": {
                 "requestId": event.request_id,
-                "functionArn": self.functions.arns.function(event.function_name, qualifier),
+                "functionArn": self.catalog.arns.function(event.function_name, qualifier),
                 "condition": condition,
                 "approximateInvokeCount": attempts,
             },
@@ -214,10 +214,10 @@ class AsyncInvoker:
             last = json.loads(response)
             record["responseContext"] = last["context"]
             record["responsePayload"] = last["payload"]
-        target = destinations.parse(destination)
-        return target.deliver(json.dumps(record).encode(), "destination", self.clock())
+        target = parse_destination(destination)
+        return deliver(target, json.dumps(record).encode(), "destination", self.clock())
 
-    def _deleted(self, function_name: str, qualifier: str | None) -> None:
+    def forget(self, function_name: str, qualifier: str | None) -> None:
         """A deleted function's waiting events go with it (never run by a re-created one)."""
         if qualifier is None:
             self.queue.purge(function_name, exclude=set(self._in_flight))

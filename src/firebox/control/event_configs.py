@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, replace
 
-from firebox.asyncinvoke import destinations
-from firebox.control.functions import FunctionService
+from firebox.control.catalog import Catalog
+from firebox.domain import destinations
 from firebox.domain.arns import ArnBuilder, FunctionRef
 from firebox.domain.errors import InvalidParameterValueException, ResourceNotFoundException
 from firebox.domain.records import LATEST
 from firebox.domain.types import JSONDict
-from firebox.storage.base import FunctionStore
 
 DEFAULT_RETRIES, DEFAULT_MAX_AGE_S = 2, 21600
 
@@ -75,12 +74,11 @@ def _bounded(body: JSONDict, key: str, low: int, high: int, member: str) -> int 
 class EventConfigs:
     """The Put/Update/Get/List/Delete FunctionEventInvokeConfig operations, cached in memory."""
 
-    def __init__(self, functions: FunctionService, store: FunctionStore) -> None:
-        self.functions = functions
-        self.store = store
-        self.arns = functions.arns
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.store = catalog.store
+        self.arns = catalog.arns
         self._configs: dict[tuple[str, str], EventInvokeConfig] = {}
-        functions.on_deleted.append(self._forget)
 
     def load(self) -> None:
         for doc in self.store.event_configs():
@@ -94,7 +92,7 @@ class EventConfigs:
 
     def _target(self, ref: FunctionRef) -> tuple[str, str]:
         """Checks the function and qualifier exist; returns the config's key."""
-        self.functions.deployed(ref)
+        self.catalog.deployed(ref)
         return ref.name, ref.qualifier or LATEST
 
     def _parse(
@@ -142,13 +140,13 @@ class EventConfigs:
 
     async def put(self, ref: FunctionRef, body: JSONDict) -> EventInvokeConfig:
         """Replaces the whole config: members left out go back to their defaults."""
-        async with self.functions.lock:
+        async with self.catalog.lock:
             key = self._target(ref)
             return self._save(self._parse(key, body, EventInvokeConfig(*key)))
 
     async def update(self, ref: FunctionRef, body: JSONDict) -> EventInvokeConfig:
         """Changes only the members given."""
-        async with self.functions.lock:
+        async with self.catalog.lock:
             key = self._target(ref)
             return self._save(self._parse(key, body, self.get(ref)))
 
@@ -162,18 +160,19 @@ class EventConfigs:
         return config
 
     def list(self, ref: FunctionRef) -> list[EventInvokeConfig]:
-        self.functions.latest(FunctionRef(ref.name))
+        self.catalog.latest(FunctionRef(ref.name))
         return sorted((c for (n, _), c in self._configs.items() if n == ref.name),
                       key=lambda c: c.qualifier)  # fmt: skip
 
     async def delete(self, ref: FunctionRef) -> None:
-        async with self.functions.lock:
+        async with self.catalog.lock:
             self.get(ref)
             key = self._target(ref)
             self.store.delete_event_config(*key)
             self._configs.pop(key, None)
 
-    def _forget(self, function_name: str, qualifier: str | None) -> None:
+    def forget(self, function_name: str, qualifier: str | None) -> None:
+        """A deleted function's (qualifier None), version's or alias's config goes with it."""
         for key in list(self._configs):
             if key[0] == function_name and qualifier in (None, key[1]):
                 del self._configs[key]

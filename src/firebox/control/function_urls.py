@@ -7,17 +7,15 @@ import string
 import time
 from dataclasses import asdict, dataclass, field, replace
 
-from firebox.control.functions import FunctionService
+from firebox.control.catalog import Catalog
 from firebox.domain.arns import ArnBuilder, FunctionRef
 from firebox.domain.errors import (
     InvalidParameterValueException,
     ResourceConflictException,
     ResourceNotFoundException,
 )
-from firebox.domain.records import LATEST
+from firebox.domain.records import LATEST, utc_stamp
 from firebox.domain.types import JSONDict
-from firebox.invoke.invocation import utc_stamp
-from firebox.storage.base import FunctionStore
 
 CORS_MEMBERS = ("AllowCredentials", "AllowHeaders", "AllowMethods", "AllowOrigins",
                 "ExposeHeaders", "MaxAge")  # fmt: skip
@@ -88,12 +86,11 @@ def _mode(value: object) -> str:
 class FunctionUrls:
     """URL configs per function and qualifier, looked up by their URL id when requests come."""
 
-    def __init__(self, functions: FunctionService, store: FunctionStore, url_format: str) -> None:
-        self.functions = functions
-        self.store = store
+    def __init__(self, catalog: Catalog, url_format: str) -> None:
+        self.catalog = catalog
+        self.store = catalog.store
         self.url_format = url_format  # e.g. "http://{id}.lambda-url.us-east-1.localhost:8070/"
         self._by_id: dict[str, FunctionUrl] = {}
-        functions.on_deleted.append(self._forget)
 
     def load(self) -> None:
         for doc in self.store.function_urls():
@@ -112,7 +109,7 @@ class FunctionUrls:
             raise InvalidParameterValueException(
                 "Function URLs can point at $LATEST or an alias, not a version number."
             )
-        self.functions.deployed(FunctionRef(ref.name, qualifier))  # exists
+        self.catalog.deployed(FunctionRef(ref.name, qualifier))  # exists
         return ref.name, qualifier
 
     def _find(self, key: tuple[str, str]) -> FunctionUrl | None:
@@ -120,12 +117,12 @@ class FunctionUrls:
                      if (u.function_name, u.qualifier) == key), None)  # fmt: skip
 
     async def create(self, ref: FunctionRef, body: JSONDict) -> FunctionUrl:
-        async with self.functions.lock:
+        async with self.catalog.lock:
             key = self._key(ref)
             if self._find(key) is not None:
                 raise ResourceConflictException(
                     "Failed to create function url config for [functionArn = "
-                    f"{self.functions.arns.function(*key)}]. Error message:  FunctionUrlConfig "
+                    f"{self.catalog.arns.function(*key)}]. Error message:  FunctionUrlConfig "
                     "exists for this Lambda function"
                 )
             alphabet = string.ascii_lowercase + string.digits
@@ -145,7 +142,7 @@ class FunctionUrls:
         return config
 
     async def update(self, ref: FunctionRef, body: JSONDict) -> FunctionUrl:
-        async with self.functions.lock:
+        async with self.catalog.lock:
             old = self.get(ref)
             changes: dict[str, object] = {"modified": time.time()}
             if "AuthType" in body:
@@ -157,13 +154,13 @@ class FunctionUrls:
             return self._save(replace(old, **changes))  # type: ignore[arg-type]
 
     async def delete(self, ref: FunctionRef) -> None:
-        async with self.functions.lock:
+        async with self.catalog.lock:
             config = self.get(ref)
             self.store.delete_function_url(config.url_id)
             self._by_id.pop(config.url_id, None)
 
     def list(self, ref: FunctionRef) -> list[FunctionUrl]:
-        self.functions.latest(FunctionRef(ref.name))
+        self.catalog.latest(FunctionRef(ref.name))
         return sorted((u for u in self._by_id.values() if u.function_name == ref.name),
                       key=lambda u: u.qualifier)  # fmt: skip
 
@@ -172,7 +169,8 @@ class FunctionUrls:
         self._by_id[config.url_id] = config
         return config
 
-    def _forget(self, function_name: str, qualifier: str | None) -> None:
+    def forget(self, function_name: str, qualifier: str | None) -> None:
+        """A deleted function's (qualifier None), version's or alias's URL goes with it."""
         for url in list(self._by_id.values()):
             if url.function_name == function_name and qualifier in (None, url.qualifier):
                 del self._by_id[url.url_id]

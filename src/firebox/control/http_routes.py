@@ -6,7 +6,7 @@ import re
 import secrets
 from dataclasses import asdict, dataclass
 
-from firebox.control.functions import FunctionService
+from firebox.control.catalog import Catalog
 from firebox.domain.arns import FunctionRef
 from firebox.domain.errors import (
     InvalidParameterValueException,
@@ -14,11 +14,20 @@ from firebox.domain.errors import (
     ResourceNotFoundException,
 )
 from firebox.domain.types import JSONDict
-from firebox.invoke.http_events import Target
-from firebox.storage.base import FunctionStore
 
 METHODS = ("ANY", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 SEGMENT_RE = re.compile(r"^(\{[a-zA-Z0-9_.-]+\+?\}|[^{}]*)$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an event is built for: a route (with its key and path parameters) or a URL."""
+
+    route_key: str = "$default"
+    resource: str = "/{proxy+}"  # 1.0: the route's path template
+    path_parameters: dict[str, str] | None = None
+    api_id: str = ""
+    stage: str = "$default"
 
 
 @dataclass(frozen=True)
@@ -104,9 +113,9 @@ def parse_key(key: object) -> str:
 class HttpRoutes:
     """The route table, durable in the function store, and request matching."""
 
-    def __init__(self, functions: FunctionService, store: FunctionStore) -> None:
-        self.functions = functions
-        self.store = store
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.store = catalog.store
         self._routes: dict[str, HttpRoute] = {}
 
     def load(self) -> None:
@@ -125,8 +134,8 @@ class HttpRoutes:
         name, qualifier = body.get("FunctionName"), body.get("Qualifier")
         if not isinstance(name, str):
             raise InvalidParameterValueException("FunctionName is required.")
-        async with self.functions.lock:
-            self.functions.deployed(FunctionRef(name, qualifier))  # the target exists
+        async with self.catalog.lock:
+            self.catalog.deployed(FunctionRef(name, qualifier))  # the target exists
             if any(r.key == key for r in self._routes.values()):
                 raise ResourceConflictException(f"Route {key} exists already.")
             route = HttpRoute(secrets.token_hex(4), key, name, qualifier, str(version))
@@ -135,10 +144,18 @@ class HttpRoutes:
             return route
 
     async def remove(self, route_id: str) -> None:
-        async with self.functions.lock:
+        async with self.catalog.lock:
             if self._routes.pop(route_id, None) is None:
                 raise ResourceNotFoundException(f"No route {route_id}.")
             self.store.delete_route(route_id)
+
+    def forget(self, function_name: str, qualifier: str | None) -> None:
+        """Routes to a deleted function (qualifier None), version or alias go with it: a
+        function re-created under that name never receives their requests."""
+        for route in list(self._routes.values()):
+            if route.function_name == function_name and qualifier in (None, route.qualifier):
+                del self._routes[route.id]
+                self.store.delete_route(route.id)
 
     def match(self, method: str, path: str) -> tuple[HttpRoute, Target] | None:
         for route in self.list():

@@ -6,8 +6,9 @@ import base64
 import binascii
 import re
 import uuid
-from typing import TYPE_CHECKING
 
+from firebox.control.catalog import Catalog, check_revision
+from firebox.control.events import AliasDeleted
 from firebox.domain.arns import FunctionRef
 from firebox.domain.errors import (
     InvalidParameterValueException,
@@ -19,15 +20,8 @@ from firebox.domain.records import LATEST, AliasRecord, FunctionRecord
 from firebox.domain.types import JSONDict
 from firebox.storage.base import StoreConflict
 
-if TYPE_CHECKING:
-    from firebox.control.functions import FunctionService
-
 ALIAS_RE = re.compile(r"^(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}$")
 VERSION_RE = re.compile(r"^(\$LATEST|[0-9]{1,1024})$")
-TAG_ARN_RE = re.compile(
-    r"^arn:aws[a-zA-Z-]*:lambda:([a-z0-9-]+):(\d{12}):function:([a-zA-Z0-9_-]+)$"
-)
-MAX_TAGS = 50
 
 
 def _invalid(value: object, member: str, constraint: str) -> InvalidParameterValueException:
@@ -60,18 +54,19 @@ def _encode_marker(value: str) -> str:
 
 
 class Releases:
-    """PublishVersion, the alias API and tagging, over the function service's store and cache."""
+    """PublishVersion and the alias API, over the catalog and its store."""
 
-    def __init__(self, functions: FunctionService) -> None:
-        self.functions = functions
-        self.arns = functions.arns
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.store = catalog.store
+        self.arns = catalog.arns
 
     # ----- versions --------------------------------------------------------------------------
     async def publish(self, ref: FunctionRef, body: JSONDict) -> FunctionRecord:
         """Snapshots $LATEST as a new version, or returns the last one if nothing changed."""
         description = body.get("Description")
-        async with self.functions.lock:
-            latest = self.functions.latest(ref)
+        async with self.catalog.lock:
+            latest = self.catalog.latest(ref)
             expected_sha = body.get("CodeSha256")
             if expected_sha is not None and expected_sha != latest.code_sha256_b64:
                 raise InvalidParameterValueException(
@@ -79,12 +74,12 @@ class Releases:
                     f"$LATEST ({latest.code_sha256_b64}). Please try again with the current "
                     "CodeSHA256."
                 )
-            self.functions.check_revision(latest, body)
+            check_revision(latest.revision_id, body.get("RevisionId"))
             return self.publish_locked(latest, description)
 
     def publish_locked(self, latest: FunctionRecord, description: object = None) -> FunctionRecord:
         """Publishes with the service's lock held (also used by Publish=true)."""
-        last = self.functions.last_version(latest.name)
+        last = self.catalog.last_version(latest.name)
         if last is not None and last.release_key == latest.release_key:
             return last  # unchanged since the last publication: Lambda returns that version
         snapshot = latest.updated(
@@ -95,19 +90,19 @@ class Releases:
             if description is None
             else _description({"Description": description}),
         )
-        record = self.functions.store.publish(snapshot)
-        self.functions.cache(record)
+        record = self.store.publish(snapshot)
+        self.catalog.put(record)
         return record
 
     def list_versions(
         self, ref: FunctionRef, marker: str | None, max_items: int
     ) -> tuple[list[FunctionRecord], str | None]:
         """$LATEST, then published versions in order; the marker is opaque to clients."""
-        latest = self.functions.latest(FunctionRef(ref.name))
+        latest = self.catalog.latest(FunctionRef(ref.name))
         after = _decode_marker(marker)
         records: list[FunctionRecord] = [] if after else [latest]
         start = int(after) if after and after.isdigit() else 0
-        records += self.functions.store.list_versions(ref.name, start, max_items + 1)
+        records += self.store.list_versions(ref.name, start, max_items + 1)
         next_marker = None
         if len(records) > max_items:
             records = records[:max_items]
@@ -118,7 +113,7 @@ class Releases:
         """Refuses to delete a version an alias still routes to, as Lambda does."""
         users = [
             alias.name
-            for alias in self.functions.aliases(name)
+            for alias in self.catalog.aliases(name)
             if alias.function_version == version or version in alias.weights
         ]
         if users:
@@ -141,7 +136,7 @@ class Releases:
                 "functionVersion",
                 f"Member must satisfy regular expression pattern: {pattern}",
             )
-        if version != LATEST and self.functions.version(function_name, version) is None:
+        if version != LATEST and self.catalog.version(function_name, version) is None:
             raise ResourceNotFoundException(
                 f"Function not found: {self.arns.function(function_name, version)}"
             )
@@ -190,41 +185,37 @@ class Releases:
         if not isinstance(name, str) or not ALIAS_RE.match(name):
             raise _invalid(name, "name", "Member must satisfy regular expression pattern: "
                            "(?!^[0-9]+$)([a-zA-Z0-9-_]+)")  # fmt: skip
-        async with self.functions.lock:
-            self.functions.latest(FunctionRef(ref.name))
+        async with self.catalog.lock:
+            self.catalog.latest(FunctionRef(ref.name))
             version = self._target(ref.name, body.get("FunctionVersion"))
             alias = AliasRecord(
                 ref.name, name, version, _description(body),
                 self._weights(ref.name, version, body), str(uuid.uuid4()),
             )  # fmt: skip
             try:
-                self.functions.store.create_alias(alias)
+                self.store.create_alias(alias)
             except StoreConflict:
                 raise ResourceConflictException(
                     f"Alias already exists: {self.arns.function(ref.name, name)}"
                 ) from None
-            self.functions.cache_alias(alias)
+            self.catalog.put_alias(alias)
             return alias
 
     def get_alias(self, ref: FunctionRef, name: str) -> AliasRecord:
-        self.functions.latest(FunctionRef(ref.name))
-        alias = self.functions.alias(ref.name, name)
+        self.catalog.latest(FunctionRef(ref.name))
+        alias = self.catalog.alias(ref.name, name)
         if alias is None:
             raise self._alias_not_found(ref.name, name)
         return alias
 
     async def update_alias(self, ref: FunctionRef, name: str, body: JSONDict) -> AliasRecord:
-        async with self.functions.lock:
+        async with self.catalog.lock:
             return self.update_alias_locked(ref, name, body)
 
     def update_alias_locked(self, ref: FunctionRef, name: str, body: JSONDict) -> AliasRecord:
         """Changes an alias with the service's lock held (also used by rollouts)."""
         old = self.get_alias(ref, name)
-        if body.get("RevisionId") not in (None, old.revision_id):
-            raise PreconditionFailedException(
-                "The Revision Id provided does not match the latest Revision Id. "
-                "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
-            )
+        check_revision(old.revision_id, body.get("RevisionId"))
         version = old.function_version
         if "FunctionVersion" in body:
             version = self._target(ref.name, body["FunctionVersion"])
@@ -243,27 +234,26 @@ class Releases:
             revision_id=str(uuid.uuid4()),
         )
         try:
-            self.functions.store.replace_alias(new, old.revision_id)
+            self.store.replace_alias(new, old.revision_id)
         except StoreConflict:
             raise PreconditionFailedException("The alias was changed by another request") from None
-        self.functions.cache_alias(new)
+        self.catalog.put_alias(new)
         return new
 
     async def delete_alias(self, ref: FunctionRef, name: str) -> None:
-        async with self.functions.lock:
-            self.functions.latest(FunctionRef(ref.name))
-            self.functions.store.delete_alias(ref.name, name)  # idempotent, as on Lambda
-            self.functions.drop_alias(ref.name, name)
-            for listener in self.functions.on_deleted:
-                listener(ref.name, name)
+        async with self.catalog.lock:
+            self.catalog.latest(FunctionRef(ref.name))
+            self.store.delete_alias(ref.name, name)  # idempotent, as on Lambda
+            self.catalog.drop_alias(ref.name, name)
+            self.catalog.bus.publish(AliasDeleted(ref.name, name))
 
     def list_aliases(
         self, ref: FunctionRef, version: str | None, marker: str | None, max_items: int
     ) -> tuple[list[AliasRecord], str | None]:
-        self.functions.latest(FunctionRef(ref.name))
+        self.catalog.latest(FunctionRef(ref.name))
         after = _decode_marker(marker) or ""
         aliases = [
-            a for a in self.functions.aliases(ref.name)
+            a for a in self.catalog.aliases(ref.name)
             if a.name > after and (version is None or a.function_version == version)
         ]  # fmt: skip
         next_marker = None
@@ -271,62 +261,3 @@ class Releases:
             aliases = aliases[:max_items]
             next_marker = _encode_marker(aliases[-1].name)
         return aliases, next_marker
-
-    # ----- tags ------------------------------------------------------------------------------
-    def _tagged(self, arn: str) -> FunctionRecord:
-        match = TAG_ARN_RE.match(arn)
-        if match is None:
-            if re.match(r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:[^:]+:", arn):
-                raise InvalidParameterValueException(
-                    "Tags are not supported on function versions or aliases: use the function ARN."
-                )
-            pattern = "arn:(aws[a-zA-Z-]*):lambda:[a-z0-9-]+:\\d{12}:function:[a-zA-Z0-9-_]+"
-            raise _invalid(
-                arn, "resource", f"Member must satisfy regular expression pattern: {pattern}"
-            )
-        if (match[1], match[2]) != (self.arns.region, self.arns.account_id):
-            raise ResourceNotFoundException(f"Function not found: {arn}")  # not this server's
-        return self.functions.latest(FunctionRef(match[3]))
-
-    def list_tags(self, arn: str) -> dict[str, str]:
-        return dict(self._tagged(arn).tags)
-
-    async def tag(self, arn: str, tags: object) -> None:
-        async with self.functions.lock:
-            record = self._tagged(arn)
-            merged = {**record.tags, **check_tags(tags)}
-            if len(merged) > MAX_TAGS:
-                raise InvalidParameterValueException(
-                    f"Number of tags exceeds resource tag limit ({MAX_TAGS})."
-                )
-            await self.functions.set_tags(record, merged)
-
-    async def untag(self, arn: str, keys: list[str]) -> None:
-        async with self.functions.lock:
-            record = self._tagged(arn)
-            remaining = {k: v for k, v in record.tags.items() if k not in keys}
-            await self.functions.set_tags(record, remaining)
-
-
-def check_tags(tags: object) -> dict[str, str]:
-    """Validates a Tags map as Lambda does (≤ 50, keys 1–128, values ≤ 256, no aws: prefix)."""
-    if tags is None:
-        return {}
-    if not isinstance(tags, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
-    ):
-        raise InvalidParameterValueException("Tags must be a map of strings to strings.")
-    if len(tags) > MAX_TAGS:
-        raise InvalidParameterValueException(
-            f"Number of tags exceeds resource tag limit ({MAX_TAGS})."
-        )
-    for key, value in tags.items():
-        if not 1 <= len(key) <= 128 or len(value) > 256:
-            raise InvalidParameterValueException(
-                f"Tag key must be 1-128 characters and value at most 256 characters: {key}"
-            )
-        if key.lower().startswith("aws:"):
-            raise InvalidParameterValueException(
-                f"Tag keys starting with 'aws:' are reserved: {key}"
-            )
-    return dict(tags)

@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from firebox.control.functions import FunctionService
+from firebox.control.catalog import Catalog
+from firebox.control.events import Invoked
+from firebox.control.releases import Releases
 from firebox.domain.arns import FunctionRef
 from firebox.domain.errors import (
     InvalidParameterValueException,
@@ -19,7 +21,6 @@ from firebox.domain.errors import (
 )
 from firebox.domain.records import LATEST
 from firebox.domain.types import JSONDict
-from firebox.storage.base import FunctionStore
 
 log = logging.getLogger("firebox.control.rollouts")
 
@@ -83,21 +84,17 @@ class RolloutManager:
     """Runs every rollout of a server; their state is durable, so a restart resumes them."""
 
     def __init__(
-        self,
-        functions: FunctionService,
-        store: FunctionStore,
-        clock: Callable[[], float] = time.time,
+        self, catalog: Catalog, releases: Releases, clock: Callable[[], float] = time.time
     ) -> None:
-        self.functions = functions
-        self.store = store
+        self.catalog = catalog
+        self.releases = releases
+        self.store = catalog.store
         self.clock = clock
         self._rollouts: dict[tuple[str, str], Rollout] = {}
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._held: set[tuple[str, str]] = set()  # interval over, waiting for invocations
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False  # stopping: invokes ended by the shutdown are not the version's
-        functions.on_invoked.append(self._observe)
-        functions.on_deleted.append(self._deleted)
 
     def load(self) -> None:
         """Loads stored rollouts and resumes those in progress (counts restart at zero)."""
@@ -127,8 +124,8 @@ class RolloutManager:
         max_rate = _number(body, "MaxErrorRate", 0.05, 0, 1)
         min_invocations = int(_number(body, "MinInvocations", 10, 1, 1_000_000))
         min_step = int(_number(body, "MinStepInvocations", 0, 0, 1_000_000))
-        async with self.functions.lock:
-            alias = self.functions.releases.get_alias(FunctionRef(name), alias_name)
+        async with self.catalog.lock:
+            alias = self.releases.get_alias(FunctionRef(name), alias_name)
             current = self._rollouts.get((name, alias_name))
             if current is not None and current.state == IN_PROGRESS:
                 raise ResourceConflictException(
@@ -136,9 +133,9 @@ class RolloutManager:
                 )
             if to_version == LATEST or not to_version.isdigit():
                 raise InvalidParameterValueException("ToVersion must be a published version.")
-            if self.functions.version(name, to_version) is None:
+            if self.catalog.version(name, to_version) is None:
                 raise ResourceNotFoundException(
-                    f"Function not found: {self.functions.arns.function(name, to_version)}"
+                    f"Function not found: {self.catalog.arns.function(name, to_version)}"
                 )
             if alias.weights:
                 raise InvalidParameterValueException(
@@ -157,7 +154,7 @@ class RolloutManager:
         return rollout
 
     async def abort(self, function_name: str, alias: str) -> Rollout:
-        async with self.functions.lock:
+        async with self.catalog.lock:
             rollout = self.get(function_name, alias)
             if rollout.state == IN_PROGRESS:
                 self._finish(rollout, ABORTED, "aborted by request")
@@ -179,7 +176,7 @@ class RolloutManager:
         if rollout.alias_revision:
             body["RevisionId"] = rollout.alias_revision
         try:
-            alias = self.functions.releases.update_alias_locked(
+            alias = self.releases.update_alias_locked(
                 FunctionRef(rollout.function_name), rollout.alias, body
             )
         except PreconditionFailedException:
@@ -229,7 +226,7 @@ class RolloutManager:
         log.info("rollout of %s:%s %s: %s", rollout.function_name, rollout.alias, state, reason)
 
     def _save(self, rollout: Rollout) -> None:
-        if not self.functions.exists(rollout.function_name):  # deleted, with its rollouts
+        if not self.catalog.exists(rollout.function_name):  # deleted, with its rollouts
             self._rollouts.pop((rollout.function_name, rollout.alias), None)
             return
         self.store.put_rollout(rollout.function_name, rollout.alias, asdict(rollout))
@@ -246,7 +243,7 @@ class RolloutManager:
 
     async def _advance(self, key: tuple[str, str]) -> None:
         """The step's interval is over: judge it, then move on or roll back."""
-        async with self.functions.lock:
+        async with self.catalog.lock:
             rollout = self._rollouts.get(key)
             if rollout is None or rollout.state != IN_PROGRESS:
                 return
@@ -272,25 +269,23 @@ class RolloutManager:
         reason = f"error rate {rate:.1%} of version {rollout.to_version} at {weight}%"
         self._finish(rollout, ROLLED_BACK, f"{reason} exceeded {limit:.1%}")
 
-    def _observe(
-        self, function_name: str, qualifier: str | None, version: str, failed: bool
-    ) -> None:
+    def observe(self, event: Invoked) -> None:
         """Counts the new version's results through the alias (other callers of the version,
         e.g. a test alias, are not the rollout's traffic); enough errors roll back at once."""
-        rollout = self._rollouts.get((function_name, qualifier or ""))
+        rollout = self._rollouts.get((event.name, event.qualifier or ""))
         if (self._closed or rollout is None or rollout.state != IN_PROGRESS
-                or rollout.to_version != version):  # fmt: skip
+                or rollout.to_version != event.version):  # fmt: skip
             return
         current = rollout.history[-1]
         current["invocations"] += 1
-        current["errors"] += int(failed)
-        key = (function_name, rollout.alias)
+        current["errors"] += int(event.failed)
+        key = (event.name, rollout.alias)
         if key in self._held and current["invocations"] >= rollout.min_step_invocations:
             self._held.discard(key)  # seen enough: judge the step now
             self._spawn_advance(key)
         if not self._too_many_errors(rollout, rollout.min_invocations):
             return
-        if not self.functions.lock.locked():
+        if not self.catalog.lock.locked():
             # Before this invoke's answer leaves: no further invoke reaches the version.
             self._rollback(rollout)
         else:  # a write is in flight: roll back as soon as it is done
@@ -298,7 +293,7 @@ class RolloutManager:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _deleted(self, function_name: str, qualifier: str | None) -> None:
+    def forget(self, function_name: str, qualifier: str | None) -> None:
         """A deleted function or alias takes its rollouts with it: they never touch a
         re-created one of the same name."""
         for key, rollout in list(self._rollouts.items()):
@@ -315,7 +310,7 @@ class RolloutManager:
                 self._save(rollout)
 
     async def _rollback_now(self, rollout: Rollout) -> None:
-        async with self.functions.lock:
+        async with self.catalog.lock:
             if rollout.state == IN_PROGRESS and self._too_many_errors(rollout, 1):
                 self._rollback(rollout)
 

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from firebox.asyncinvoke import destinations
+from firebox.domain import destinations
 from firebox.domain.arns import NAME_RE
 from firebox.domain.errors import InvalidParameterValueException, InvalidRequestContentException
 from firebox.domain.types import JSONDict

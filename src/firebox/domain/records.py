@@ -17,6 +17,12 @@ def iso_timestamp(epoch_s: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s)) + f".{millis:03d}+0000"
 
 
+def utc_stamp(epoch_s: float | None = None) -> str:
+    """2024-01-31T12:00:00.000Z, as Lambda's timeout messages start."""
+    now = time.time() if epoch_s is None else epoch_s
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
 @dataclass(frozen=True)
 class FunctionRecord:
     """One function's $LATEST configuration and code, as stored."""

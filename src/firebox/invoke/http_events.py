@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
+from firebox.control.http_routes import Target
 from firebox.domain.types import JSONDict
 
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
@@ -37,17 +38,6 @@ class HttpResponse:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
-
-
-@dataclass(frozen=True)
-class Target:
-    """What an event is built for: a route (with its key and path parameters) or a URL."""
-
-    route_key: str = "$default"
-    resource: str = "/{proxy+}"  # 1.0: the route's path template
-    path_parameters: dict[str, str] | None = None
-    api_id: str = ""
-    stage: str = "$default"
 
 
 def _body(request: HttpRequest) -> tuple[str | None, bool]:

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from firebox.domain.records import FunctionRecord
-from firebox.invoke.invocation import Invocation, InvocationResult
 from firebox.runtimes.registry import Runtime
+from firebox.worker.invocation import Invocation, InvocationResult
 from firebox.worker.pool import EnvironmentPool
 
 

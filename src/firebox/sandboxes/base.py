@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from firebox.worker.sdk import Sdk
+    from firebox.runtimes.sdk import Sdk
 
 
 class SandboxState(enum.Enum):

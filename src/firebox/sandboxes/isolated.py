@@ -22,7 +22,7 @@ from firebox.sandboxes.process import PlainListener
 from firebox.sandboxes.zygotes import ZYGOTE, Zygote, wait_status_to_code
 
 if TYPE_CHECKING:
-    from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
+    from firebox.sandboxes.host import IsolatedHost
 
 log = logging.getLogger("firebox.sandboxes")
 
@@ -46,24 +46,22 @@ def _etc_files(uid: int, resolv: str) -> dict[str, str]:
 class IsolatedSandbox:
     """One environment built by the launcher; killing its process group ends its PID namespace."""
 
-    def __init__(
-        self, spec: SandboxSpec, factory: IsolatedSandboxFactory, prebuilt: bool = False
-    ) -> None:
+    def __init__(self, spec: SandboxSpec, host: IsolatedHost, prebuilt: bool = False) -> None:
         self.spec = spec
-        self.factory = factory
+        self.host = host
         self.prebuilt = prebuilt  # built ahead, waiting for adopt() and an assignment
         self._listener: socket.socket | None = None
         self.state = SandboxState.CREATED
         self.output_fd = -1
         self.exit_fd = -1
         # /sys/fs/cgroup/<controller>/firebox/<server instance>/<function>.<environment>
-        self.uid = factory.allocate_uid()
+        self.uid = host.allocate_uid()
         name = f"{spec.label}.{spec.env_id}" if spec.label else spec.env_id
-        self.cgroup = EnvironmentCgroup(name, factory.instance)
+        self.cgroup = EnvironmentCgroup(name, host.instance)
         # Its veth and address; with a zygote, the network namespace too if one was made ahead.
-        made = factory.netns.take() if factory.netns is not None else None  # zygote builds only
+        made = host.netns.take() if host.netns is not None else None  # zygote builds only
         self.netns = made.fd if made else -1  # handed to the zygote, then closed
-        self.lease = made.lease if made else factory.net.lease() if factory.net else None
+        self.lease = made.lease if made else host.net.lease() if host.net else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._returncode: int | None = None
         self._channel: socket.socket | None = None
@@ -73,9 +71,9 @@ class IsolatedSandbox:
         self._zygote: Zygote | None = None
         self._exit_write = -1
         self._adopted = False
-        self._counted = False  # counted in factory.starting until initialised or killed
+        self._counted = False  # counted in host.starting until initialised or killed
         self._uncharged = 0  # resident bytes its processes share uncharged (once initialised)
-        if factory.network == "host":
+        if host.network == "host":
             self._host_listener = PlainListener()
             self.runtime_api_address = self._host_listener.address
         else:
@@ -85,17 +83,17 @@ class IsolatedSandbox:
         spec = self.spec
         environ = {**spec.environ, "AWS_LAMBDA_RUNTIME_API": self.runtime_api_address}
         return {
-            "root": str(self.factory.root_dir),
+            "root": str(self.host.root_dir),
             "system_dirs": ["/usr"],
-            "symlinks": self.factory.symlinks,
+            "symlinks": self.host.symlinks,
             "binds": [
                 *([[str(spec.code_dir), "/var/task"]] if not self.prebuilt else []),
                 [str(spec.runtime_dir), "/var/runtime"],
-                *self.factory.sdk_binds(spec.interpreter),
-                *self.factory.language_binds(spec.interpreter),
-                *([p, p] for p in self.factory.etc_binds),
+                *self.host.sdk_binds(spec.interpreter),
+                *self.host.language_binds(spec.interpreter),
+                *([p, p] for p in self.host.etc_binds),
             ],
-            "files": _etc_files(self.uid, self.factory.resolv_conf),
+            "files": _etc_files(self.uid, self.host.resolv_conf),
             "tmp_mb": spec.ephemeral_storage_mb,
             "uid": self.uid,
             "gid": SANDBOX_GID,
@@ -105,31 +103,31 @@ class IsolatedSandbox:
             "argv": spec.argv,
             "environ": environ,
             "cgroups": self.cgroup.procs_files,
-            "network": self.factory.network,
+            "network": self.host.network,
             # The interface the runtime waits for when it is attached after the listener was
             # sent: slirp4netns's (the builder makes a veth before; see start_exec for more).
-            "outbound": "tap0" if self.factory.slirp4netns else None,
+            "outbound": "tap0" if self.host.slirp4netns else None,
             "veth": self.lease.args() if self.lease else None,
             "netns": self.netns >= 0,  # join it instead of making one (builder.script)
             "memory_cgroup": str(self.cgroup.path("memory")),
             "port": RUNTIME_API_PORT,
             # For runtimes started in-process by a zygote: host paths → paths inside.
-            "path_map": dict(self.factory.languages),
+            "path_map": dict(self.host.languages),
             "zygote_paths": (str(ZYGOTE_DIR), str(spec.runtime_dir)),
             # sys.path of a runtime forked from a zygote (else PYTHONPATH says it)
-            "sdk": self.factory.sdk_root(spec.interpreter),
+            "sdk": self.host.sdk_root(spec.interpreter),
             "deferred": self.prebuilt,
             # Known ahead only in an own network namespace (fixed address); else None.
-            "runtime_api": self.runtime_api_address if self.factory.network == "isolated" else None,
-            "code_store": str(self.factory.code_store),
-            "reaper": str(self.factory.reaper) if self.factory.reaper else None,
+            "runtime_api": self.runtime_api_address if self.host.network == "isolated" else None,
+            "code_store": str(self.host.code_store),
+            "reaper": str(self.host.reaper) if self.host.reaper else None,
         }
 
     def _prepare(self) -> tuple[int, socket.socket, int, int]:
         """The cgroup, the seccomp program, the channel and the output pipe of a new sandbox."""
         self.cgroup.create(self.spec.memory_mb)
         seccomp_fd = os.memfd_create("firebox-seccomp", 0)
-        os.write(seccomp_fd, self.factory.seccomp_program)
+        os.write(seccomp_fd, self.host.seccomp_program)
         os.lseek(seccomp_fd, 0, os.SEEK_SET)
         # The launcher hands back the Runtime API listener and, at the end, a memory report.
         self._channel, child_channel = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -176,9 +174,9 @@ class IsolatedSandbox:
                 raise
             return
         if not self.prebuilt:  # an on-demand start: the reserve waits until it is done
-            self.factory.starting += 1
+            self.host.starting += 1
             self._counted = True
-        zygotes = self.factory.zygotes
+        zygotes = self.host.zygotes
         if zygotes is None:
             self.start_exec()
             return
@@ -224,7 +222,7 @@ class IsolatedSandbox:
         for fd in fds:
             os.close(fd)
         self.cgroup.remove()
-        self.factory.release_uid(self.uid)
+        self.host.release_uid(self.uid)
         self._close_netns()
         self._release_lease()
 
@@ -234,8 +232,8 @@ class IsolatedSandbox:
             self.netns = -1
 
     def _release_lease(self) -> None:
-        if self.lease is not None and self.factory.net is not None:
-            self.factory.net.release(self.lease)
+        if self.lease is not None and self.host.net is not None:
+            self.host.net.release(self.lease)
         self.lease = None
 
     def _on_zygote_exit(self, status: int) -> None:
@@ -310,15 +308,15 @@ class IsolatedSandbox:
         loop.add_reader(channel.fileno(), on_readable)
         sock = await received
         sock.setblocking(False)
-        if self.factory.slirp4netns and self.pid is not None:
+        if self.host.slirp4netns and self.pid is not None:
             try:
-                self._slirp = Slirp(self.factory.slirp4netns, self.pid)
+                self._slirp = Slirp(self.host.slirp4netns, self.pid)
             except OSError as exc:
                 log.warning("environment %s has no outbound network: %s", self.spec.env_id, exc)
-        elif self.lease and self._proc is not None and self.factory.reaper:
+        elif self.lease and self._proc is not None and self.host.reaper:
             # A launcher program's namespace (the builder attaches its own while it builds).
             attach = await asyncio.create_subprocess_exec(
-                str(self.factory.reaper),
+                str(self.host.reaper),
                 "outbound",
                 str(self._proc.pid),
                 *self.lease.args(),
@@ -369,15 +367,15 @@ class IsolatedSandbox:
         if self._slirp is not None:
             self._slirp.stop()
             self._slirp = None
-        self.factory.release_cgroup(self.cgroup)
-        self.factory.release_uid(self.uid)
+        self.host.release_cgroup(self.cgroup)
+        self.host.release_uid(self.uid)
         self._close_netns()
         self._release_lease()
 
     def _started(self) -> None:
         if self._counted:
             self._counted = False
-            self.factory.starting -= 1
+            self.host.starting -= 1
 
     def initialised(self) -> None:
         self._started()

@@ -104,8 +104,6 @@ def _prerequisites() -> list[str]:
 
 def _smoke_test(factory: SandboxFactory, data_dir: Path) -> dict[str, str] | None:
     """Runs a tiny program in a real sandbox and returns what it reported about itself."""
-    from firebox.runtimes.registry import RUNTIME_DIR
-
     with tempfile.TemporaryDirectory(dir=data_dir) as code:
         Path(code, "probe.py").write_text(_PROBE)
         os.chmod(code, 0o755)
@@ -113,7 +111,7 @@ def _smoke_test(factory: SandboxFactory, data_dir: Path) -> dict[str, str] | Non
         hidden = [str(data_dir.resolve()), "/etc/shadow", "/root", os.path.expanduser("~")]
         argv = ["/usr/bin/python3", "-S", "probe.py", *hidden]
         spec = SandboxSpec("probe-" + os.urandom(4).hex(), argv, {"PATH": "/usr/bin"},
-                           Path(code), RUNTIME_DIR, 128, 512)  # fmt: skip
+                           Path(code), Path(code), 128, 512)  # fmt: skip
         sandbox = factory.create(spec)
         try:
             sandbox.start_exec()  # type: ignore[attr-defined]

@@ -10,8 +10,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+from firebox.runtimes.sdk import Sdk
 from firebox.sandboxes.base import SandboxSpec, SandboxState
-from firebox.worker.sdk import Sdk
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -16,13 +16,10 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Generic, Protocol, TypeVar
 
 from firebox.sandboxes.base import SandboxSpec
-
-if TYPE_CHECKING:
-    from firebox.sandboxes.isolated import IsolatedSandbox
-    from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
+from firebox.sandboxes.cgroups import EnvironmentCgroup
 
 log = logging.getLogger("firebox.reserve")
 
@@ -31,19 +28,40 @@ WINDOW_S = 10.0  # demand is the number of sandboxes taken in this window
 REFILL_DELAY_S = 0.05
 
 
-class SandboxReserve:
+class Prebuilt(Protocol):
+    """What the reserve needs of a sandbox it builds ahead."""
+
+    cgroup: EnvironmentCgroup
+
+    async def start(self) -> None: ...
+
+    async def prepare_listener(self) -> None: ...
+
+    async def built(self) -> bool: ...
+
+    def reap(self) -> int | None: ...
+
+    def kill(self) -> None: ...
+
+
+P = TypeVar("P", bound=Prebuilt)
+
+
+class SandboxReserve(Generic[P]):
     """Keeps `target` pre-built sandboxes ready per interpreter."""
 
     def __init__(
         self,
-        factory: IsolatedSandboxFactory,
+        build: Callable[[SandboxSpec], P],
+        busy: Callable[[], bool],
         runtime_dir: Path,
         minimum: int = 2,
         budget_mb: int = 256,
         per_sandbox_mb: float = 9.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.factory = factory
+        self._make = build  # a sandbox to build ahead, for a spec without a function
+        self._busy = busy  # whether on-demand sandboxes are starting (refills wait)
         self.runtime_dir = runtime_dir
         self.minimum = minimum
         self.budget_mb = budget_mb
@@ -51,7 +69,7 @@ class SandboxReserve:
         self.per_sandbox_mb = per_sandbox_mb
         self._measured: collections.deque[float] = collections.deque(maxlen=16)
         self._clock = clock
-        self._ready: dict[str, collections.deque[IsolatedSandbox]] = {}
+        self._ready: dict[str, collections.deque[P]] = {}
         self._building: dict[str, int] = {}
         self._taken: dict[str, collections.deque[float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -59,7 +77,7 @@ class SandboxReserve:
         self._deferred: set[str] = set()
         self._closed = False
 
-    def take(self, interpreter: str) -> IsolatedSandbox | None:
+    def take(self, interpreter: str) -> P | None:
         """A ready sandbox for this interpreter, if there is one; asks for a replacement."""
         self._taken.setdefault(interpreter, collections.deque()).append(self._clock())
         ready = self._ready.get(interpreter)
@@ -81,7 +99,7 @@ class SandboxReserve:
         """How many pre-built sandboxes the budget holds, across all interpreters."""
         return max(self.minimum, int(self.budget_mb // self.per_sandbox_mb))
 
-    def _measure(self, sandbox: IsolatedSandbox) -> None:
+    def _measure(self, sandbox: P) -> None:
         """Learns what a waiting sandbox costs: the memory charged to its cgroup.
 
         Pages it shares with its zygote are not charged to it: they cost nothing more.
@@ -119,7 +137,7 @@ class SandboxReserve:
         # (and bursts) it is there to speed up.
         if self._building.get(interpreter, 0):
             return
-        if self.factory.starting and len(self._ready.get(interpreter, ())) < target:
+        if self._busy() and len(self._ready.get(interpreter, ())) < target:
             self._later(interpreter)
             return
         if len(self._ready.get(interpreter, ())) >= target:
@@ -147,8 +165,6 @@ class SandboxReserve:
             asyncio.get_running_loop().call_later(REFILL_DELAY_S, again)
 
     async def _build(self, interpreter: str) -> None:
-        from firebox.sandboxes.isolated import IsolatedSandbox
-
         spec = SandboxSpec(
             env_id=f"pre-{time.monotonic_ns():x}",
             argv=[],
@@ -160,7 +176,7 @@ class SandboxReserve:
             interpreter=interpreter,
             label="reserve",
         )
-        sandbox = IsolatedSandbox(spec, self.factory, prebuilt=True)
+        sandbox = self._make(spec)
         try:
             await sandbox.start()
             await sandbox.prepare_listener()

@@ -17,8 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from firebox.domain.records import FunctionRecord
-from firebox.invoke.invocation import (
+from firebox.domain.records import FunctionRecord, utc_stamp
+from firebox.runtimes.registry import Runtime
+from firebox.sandboxes.base import Sandbox, SandboxFactory, SandboxSpec
+from firebox.telemetry import logformat as logfmt
+from firebox.telemetry.capture import LogRateLimit, OutputCapture
+from firebox.telemetry.logstore import LogEvent, LogStore
+from firebox.worker.invocation import (
     MAX_STREAM_BYTES,
     Invocation,
     InvocationResult,
@@ -26,13 +31,7 @@ from firebox.invoke.invocation import (
     describe_exit,
     error_payload,
     trace_id,
-    utc_stamp,
 )
-from firebox.runtimes.registry import Runtime
-from firebox.sandboxes.base import Sandbox, SandboxFactory, SandboxSpec
-from firebox.telemetry import logformat as logfmt
-from firebox.telemetry.capture import LogRateLimit, OutputCapture
-from firebox.telemetry.logstore import LogEvent, LogStore
 from firebox.worker.runtime_api import Responder, RuntimeApiConnection, error_body, status_body
 
 log = logging.getLogger("firebox.worker.environment")

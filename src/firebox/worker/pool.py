@@ -186,17 +186,20 @@ class EnvironmentPool:
             self._idle.setdefault(record.generation, []).append(env)
         return env
 
-    def retire(self, function_name: str, version: str | None = None) -> None:
-        """Stops a function's (or one version's) idle environments; busy ones are discarded
-        when they finish."""
+    def retire(
+        self, function_name: str, version: str | None = None, keep: tuple[str, str] | None = None
+    ) -> None:
+        """Stops a function's (or one version's) idle environments, but those of generation
+        `keep`; busy ones are discarded when they finish."""
         for env in list(self._all.values()):
-            if env.record.name == function_name and version in (None, env.record.version):
+            if (env.record.name == function_name and version in (None, env.record.version)
+                    and env.record.generation != keep):  # fmt: skip
                 env.retired = True
                 if env.state is EnvState.IDLE:
                     env.destroy()
         # Planned pre-warms of the function are dropped too (of every version: the key does not
         # say which; the next invocation plans again).
-        for generation in [g for g in self._prewarms if g[0] == function_name]:
+        for generation in [g for g in self._prewarms if g[0] == function_name and g != keep]:
             self._prewarms.pop(generation).cancel()
 
     def environments(self) -> list[EnvironmentInfo]:

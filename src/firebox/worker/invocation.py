@@ -82,12 +82,6 @@ def error_payload(error_type: str | None, message: str, **extra: object) -> byte
     return json.dumps(body).encode()
 
 
-def utc_stamp(epoch_s: float | None = None) -> str:
-    """2024-01-31T12:00:00.000Z, as Lambda's timeout messages start."""
-    now = time.time() if epoch_s is None else epoch_s
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
-
-
 _SIGNAL_NAMES = {
     signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
     signal.SIGTERM: "terminated", signal.SIGBUS: "bus error", signal.SIGILL: "illegal instruction",

@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger("firebox.worker.sdk")
+log = logging.getLogger("firebox.runtimes.sdk")
 
 INSIDE = "/var/sdk"  # where an isolated environment sees it
 ROOT = "boto3"

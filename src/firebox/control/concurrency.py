@@ -1,4 +1,4 @@
-"""Provisioned concurrency: environments initialised ahead of traffic, kept at their count."""
+"""Concurrency per function: reservations, and provisioned environments kept at their count."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from firebox.control.catalog import Catalog
+from firebox.control.events import FunctionDeployed
 from firebox.control.functions import FunctionService
 from firebox.domain.arns import FunctionRef
 from firebox.domain.errors import (
@@ -17,10 +19,10 @@ from firebox.domain.errors import (
 )
 from firebox.domain.records import LATEST
 from firebox.domain.types import JSONDict
-from firebox.storage.base import FunctionStore
 from firebox.worker.environment import Environment, EnvState
+from firebox.worker.pool import EnvironmentPool
 
-log = logging.getLogger("firebox.control.provisioned")
+log = logging.getLogger("firebox.control.concurrency")
 
 
 @dataclass
@@ -52,17 +54,17 @@ class Provisioned:
         return body
 
 
-class ProvisionedConcurrency:
-    """Put/Get/Delete/ListProvisionedConcurrencyConfig(s), and keeping the counts true."""
+class Concurrency:
+    """Put/Get/DeleteFunctionConcurrency, the provisioned concurrency configs, and keeping the
+    pool's reservations and provisioned environments true to them."""
 
-    def __init__(self, functions: FunctionService, store: FunctionStore) -> None:
+    def __init__(self, catalog: Catalog, functions: FunctionService, pool: EnvironmentPool) -> None:
+        self.catalog = catalog
         self.functions = functions
-        self.store = store
+        self.store = catalog.store
+        self.pool = pool
         self._configs: dict[tuple[str, str], Provisioned] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        functions.invoker.pool.on_environment_dead.append(self._on_dead)
-        functions.on_deleted.append(self._forget)
-        functions.provisioned_total = self.total
 
     def load(self) -> None:
         for name, qualifier, requested, modified in self.store.provisioned():
@@ -70,13 +72,47 @@ class ProvisionedConcurrency:
             self._configs[(name, qualifier)] = config
             self._fill(config)
 
+    # ----- reserved concurrency ---------------------------------------------------------------
+    async def set_reserved(self, ref: FunctionRef, reserved: int | None) -> None:
+        """Sets or removes a function's reserved concurrency (kept on $LATEST, but not its
+        configuration: RevisionId stays)."""
+        async with self.catalog.lock:
+            record = self.catalog.latest(ref)
+            if reserved is not None and reserved < self.total(ref.name):
+                raise InvalidParameterValueException(
+                    "Specified ReservedConcurrentExecutions for function is less than the "
+                    f"function's provisioned concurrency ({self.total(ref.name)})."
+                )
+            if reserved is not None:
+                others = sum(n for name, n in self.pool.reservations.items() if name != ref.name)
+                limit = self.pool.concurrency_limit
+                minimum = min(100, limit // 10)
+                if limit - others - reserved < minimum:
+                    raise InvalidParameterValueException(
+                        "Specified ReservedConcurrentExecutions for function decreases "
+                        "account's UnreservedConcurrentExecution below its minimum value of "
+                        f"[{minimum}]."
+                    )
+            self.functions.replace_locked(record, record.updated(reserved_concurrency=reserved))
+
+    def deployed(self, event: FunctionDeployed) -> None:
+        """The pool admits by the reservation $LATEST carries."""
+        record = event.record
+        if record.published:
+            return
+        if record.reserved_concurrency is None:
+            self.pool.reservations.pop(record.name, None)
+        else:
+            self.pool.reservations[record.name] = record.reserved_concurrency
+
+    # ----- provisioned concurrency ------------------------------------------------------------
     def _key(self, ref: FunctionRef) -> tuple[str, str]:
         if ref.qualifier is None or ref.qualifier == LATEST:
             raise InvalidParameterValueException(
                 "Provisioned Concurrency Configs cannot be applied to unpublished function "
                 "versions."
             )
-        self.functions.deployed(ref)  # the version or alias exists
+        self.catalog.deployed(ref)  # the version or alias exists
         return ref.name, ref.qualifier
 
     async def put(self, ref: FunctionRef, requested: object) -> Provisioned:
@@ -86,7 +122,7 @@ class ProvisionedConcurrency:
                 "'provisionedConcurrentExecutions' failed to satisfy constraint: Member must "
                 "have value greater than or equal to 1"
             )
-        async with self.functions.lock:
+        async with self.catalog.lock:
             key = self._key(ref)
             self._check_capacity(key, requested)
             self.store.put_provisioned(*key, requested)
@@ -107,18 +143,18 @@ class ProvisionedConcurrency:
         """As on AWS: within the function's reservation, or within what is unreserved, and
         never on both an alias and the version it points to."""
         name, qualifier = key
-        version = self.functions.deployed(FunctionRef(name, qualifier)).record.version
+        version = self.catalog.deployed(FunctionRef(name, qualifier)).record.version
         for (other_name, other), _config in self._configs.items():
             if other_name != name or other == qualifier:
                 continue
-            other_version = self.functions.deployed(FunctionRef(name, other)).record.version
+            other_version = self.catalog.deployed(FunctionRef(name, other)).record.version
             if other_version == version:
                 raise ResourceConflictException(
                     f"Alias or version {other} already has provisioned concurrency for "
                     f"version {version}."
                 )
         wanted = self.total(name, skip=key) + requested
-        reserved = self.functions.latest(FunctionRef(name)).reserved_concurrency
+        reserved = self.catalog.latest(FunctionRef(name)).reserved_concurrency
         if reserved is not None:
             if wanted > reserved:
                 raise InvalidParameterValueException(
@@ -126,7 +162,7 @@ class ProvisionedConcurrency:
                     f"reservedConcurrentExecution for function {name}"
                 )
             return
-        pool = self.functions.invoker.pool
+        pool = self.pool
         unreserved = [n for (n, _) in self._configs if n not in pool.reservations]
         others = sum(self.total(n) for n in set(unreserved) if n != name)
         if others + wanted > pool.unreserved_limit:
@@ -145,12 +181,12 @@ class ProvisionedConcurrency:
         return config
 
     def list(self, ref: FunctionRef) -> list[Provisioned]:
-        self.functions.latest(FunctionRef(ref.name))
+        self.catalog.latest(FunctionRef(ref.name))
         return sorted((c for (n, _), c in self._configs.items() if n == ref.name),
                       key=lambda c: c.qualifier)  # fmt: skip
 
     async def delete(self, ref: FunctionRef) -> None:
-        async with self.functions.lock:
+        async with self.catalog.lock:
             key = self._key(ref)
             self.store.delete_provisioned(*key)
             config = self._configs.pop(key, None)
@@ -183,12 +219,11 @@ class ProvisionedConcurrency:
     async def _start_one(self, config: Provisioned) -> None:
         try:
             ref = FunctionRef(config.function_name, config.qualifier)
-            deployed = self.functions.deployed(ref)  # an alias: its primary version
+            deployed = self.catalog.deployed(ref)  # an alias: its primary version
             if deployed.runtime is None:
                 config.failure = f"The runtime {deployed.record.runtime} is not available"
                 return
-            pool = self.functions.invoker.pool
-            env = await pool.provision(deployed.record, deployed.runtime, deployed.code_dir)
+            env = await self.pool.provision(deployed.record, deployed.runtime, deployed.code_dir)
         except LambdaError as exc:
             config.failure = exc.message
             return
@@ -208,7 +243,7 @@ class ProvisionedConcurrency:
         config.environments.add(env)
         self._trim(config)
 
-    def _on_dead(self, env: object) -> None:
+    def environment_gone(self, env: object) -> None:
         """A provisioned environment died (crash, kill, timeout): start its replacement."""
         if not isinstance(env, Environment) or not env.provisioned:
             return
@@ -218,7 +253,11 @@ class ProvisionedConcurrency:
                 if not env.retired and not config.failure:
                     self._fill(config)
 
-    def _forget(self, function_name: str, qualifier: str | None) -> None:
+    def forget(self, function_name: str, qualifier: str | None) -> None:
+        """What was provisioned for a deleted function (qualifier None), version or alias goes
+        with it (a deleted function's rows went with it in the store)."""
+        if qualifier is None:
+            self.pool.reservations.pop(function_name, None)
         for key in [k for k in self._configs if k[0] == function_name]:
             if qualifier in (None, key[1]):
                 config = self._configs.pop(key)

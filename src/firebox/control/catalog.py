@@ -1,0 +1,183 @@
+"""The catalog: every function's $LATEST, versions and aliases, as invokes and services read them.
+
+A read model in memory, filled from the store at start and kept current by the writers (which
+hold its lock): no invoke touches the database. It also resolves references: a qualifier to
+what it runs, an alias by its weights.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from firebox.control.events import EventBus, FunctionDeployed
+from firebox.domain.arns import ArnBuilder, FunctionRef, check_unqualified_or_latest
+from firebox.domain.errors import (
+    InvalidParameterValueException,
+    PreconditionFailedException,
+    ResourceNotFoundException,
+)
+from firebox.domain.records import LATEST, AliasRecord, FunctionRecord
+from firebox.runtimes.registry import Runtime, RuntimeRegistry
+from firebox.storage.base import FunctionStore
+from firebox.worker.codestore import CodeStore
+
+log = logging.getLogger("firebox.control.catalog")
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """A function ready to invoke: its record, its runtime, and its unpacked code."""
+
+    record: FunctionRecord
+    runtime: Runtime | None  # None when the host no longer has the runtime
+    code_dir: Path
+
+
+def check_revision(current: str, expected: object) -> None:
+    """Refuses a change made against another revision than the current one."""
+    if expected is not None and expected != current:
+        raise PreconditionFailedException(
+            "The Revision Id provided does not match the latest Revision Id. "
+            "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+        )
+
+
+class Catalog:
+    """Functions, versions and aliases in memory; writers change it under `lock`."""
+
+    def __init__(
+        self,
+        store: FunctionStore,
+        code: CodeStore,
+        runtimes: RuntimeRegistry,
+        arns: ArnBuilder,
+        bus: EventBus,
+    ) -> None:
+        self.store = store
+        self.code = code
+        self.runtimes = runtimes
+        self.arns = arns
+        self.bus = bus
+        self.lock = asyncio.Lock()  # serialises writes, so revision checks cannot race
+        self._latest: dict[str, Deployed] = {}
+        self._versions: dict[tuple[str, str], Deployed] = {}  # (name, number): immutable
+        self._aliases: dict[str, dict[str, AliasRecord]] = {}
+        self._random = random.Random()  # weighted alias routing
+
+    def load(self) -> None:
+        """Reads every stored function, version and alias."""
+        after: str | None = None
+        while page := self.store.list(after, 1000):
+            for record in page:
+                self.put(record)
+                version = 0
+                while versions := self.store.list_versions(record.name, version, 1000):
+                    for published in versions:
+                        self.put(published)
+                    version = int(versions[-1].version)
+                for alias in self.store.list_aliases(record.name):
+                    self.put_alias(alias)
+            after = page[-1].name
+
+    # ----- changes (their writers hold the lock) ----------------------------------------------
+    def put(self, record: FunctionRecord) -> Deployed:
+        """Takes in $LATEST or a version as stored, and tells the subscribers."""
+        try:
+            runtime: Runtime | None = self.runtimes.resolve(record.runtime)
+        except InvalidParameterValueException:
+            log.warning("function %s: runtime %s is not available here", record.name,
+                        record.runtime)  # fmt: skip
+            runtime = None
+        deployed = Deployed(record, runtime, self.code.unpacked(record.code_sha256))
+        if record.published:
+            self._versions[(record.name, record.version)] = deployed
+        else:
+            self._latest[record.name] = deployed
+        self.bus.publish(FunctionDeployed(record, runtime, deployed.code_dir))
+        return deployed
+
+    def put_alias(self, alias: AliasRecord) -> None:
+        self._aliases.setdefault(alias.function_name, {})[alias.name] = alias
+
+    def drop_alias(self, name: str, alias: str) -> None:
+        self._aliases.get(name, {}).pop(alias, None)
+
+    def drop_version(self, name: str, version: str) -> FunctionRecord:
+        return self._versions.pop((name, version)).record
+
+    def drop_function(self, name: str) -> list[FunctionRecord]:
+        """Forgets a function; returns its $LATEST and versions."""
+        gone = [self._latest.pop(name).record]
+        self._aliases.pop(name, None)
+        for key in [k for k in self._versions if k[0] == name]:
+            gone.append(self._versions.pop(key).record)
+        return gone
+
+    # ----- reads ------------------------------------------------------------------------------
+    def not_found(self, ref: FunctionRef) -> ResourceNotFoundException:
+        return ResourceNotFoundException(
+            f"Function not found: {self.arns.function(ref.name, ref.qualifier)}"
+        )
+
+    def names(self) -> list[str]:
+        return sorted(self._latest)
+
+    def exists(self, name: str) -> bool:
+        return name in self._latest
+
+    def latest(self, ref: FunctionRef) -> FunctionRecord:
+        """$LATEST, for changes: only an unqualified name or $LATEST may be changed."""
+        check_unqualified_or_latest(ref, self.arns)
+        deployed = self._latest.get(ref.name)
+        if deployed is None:
+            raise self.not_found(ref)
+        return deployed.record
+
+    def latest_or_none(self, name: str) -> FunctionRecord | None:
+        deployed = self._latest.get(name)
+        return deployed.record if deployed else None
+
+    def version(self, name: str, version: str) -> FunctionRecord | None:
+        deployed = self._versions.get((name, version))
+        return deployed.record if deployed else None
+
+    def last_version(self, name: str) -> FunctionRecord | None:
+        numbers = [int(v) for (n, v) in self._versions if n == name]
+        return self._versions[(name, str(max(numbers)))].record if numbers else None
+
+    def aliases(self, name: str) -> list[AliasRecord]:
+        return sorted(self._aliases.get(name, {}).values(), key=lambda a: a.name)
+
+    def alias(self, name: str, alias: str) -> AliasRecord | None:
+        return self._aliases.get(name, {}).get(alias)
+
+    def deployed(self, ref: FunctionRef, route: bool = False) -> Deployed:
+        """What a reference runs: $LATEST, a version, or an alias's version (routed by weight
+        when route is set, else its primary)."""
+        if ref.name not in self._latest:
+            raise self.not_found(ref)
+        qualifier = ref.qualifier
+        if qualifier is None or qualifier == LATEST:
+            return self._latest[ref.name]
+        if not qualifier.isdigit():
+            alias = self.alias(ref.name, qualifier)
+            if alias is None:
+                raise self.not_found(ref)
+            qualifier = alias.function_version
+            if route:
+                for version, weight in alias.weights.items():
+                    if self._random.random() < weight:
+                        qualifier = version
+            if qualifier == LATEST:
+                return self._latest[ref.name]
+        deployed = self._versions.get((ref.name, qualifier))
+        if deployed is None:
+            raise self.not_found(ref)
+        return deployed
+
+    def get(self, ref: FunctionRef) -> FunctionRecord:
+        return self.deployed(ref).record

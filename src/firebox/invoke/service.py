@@ -1,0 +1,60 @@
+"""The invoke path: a reference resolved through the catalog, run on a worker, its outcome told."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from firebox.control.catalog import Catalog, Deployed
+from firebox.control.events import EventBus, Invoked
+from firebox.domain.arns import FunctionRef
+from firebox.domain.errors import InvalidRuntimeException
+from firebox.invoke.invoker import Invoker
+from firebox.runtimes.registry import Runtime
+from firebox.worker.invocation import InvocationResult
+
+
+class InvokeService:
+    """Runs invocations of qualified references (sync, streaming, and each Event attempt)."""
+
+    def __init__(self, catalog: Catalog, invoker: Invoker, bus: EventBus) -> None:
+        self.catalog = catalog
+        self.invoker = invoker
+        self.bus = bus
+
+    def runnable(self, ref: FunctionRef, route: bool = False) -> tuple[Deployed, Runtime]:
+        """What a reference runs (an alias routed by its weights when `route`), and on what."""
+        deployed = self.catalog.deployed(ref, route)
+        if deployed.runtime is None:
+            raise InvalidRuntimeException(
+                f"The runtime {deployed.record.runtime} of this function is not available on this "
+                f"firebox host. Available runtimes: {', '.join(self.catalog.runtimes.available())}"
+            )
+        return deployed, deployed.runtime
+
+    async def invoke(
+        self,
+        ref: FunctionRef,
+        payload: bytes,
+        client_context: str | None = None,
+        request_id: str | None = None,
+        on_chunk: Callable[[bytes], None] | None = None,
+        deployed: Deployed | None = None,
+    ) -> InvocationResult:
+        """Runs one invocation; on_chunk gets a streaming handler's output as it comes.
+
+        `deployed` is what the reference resolved to, when the caller had to know first.
+        """
+        if deployed is None:
+            deployed, runtime = self.runnable(ref, route=True)
+        elif deployed.runtime is None:
+            deployed, runtime = self.runnable(ref)  # raises the runtime's error
+        else:
+            runtime = deployed.runtime
+        invoked_arn = self.catalog.arns.function(ref.name, ref.qualifier)
+        result = await self.invoker.invoke(
+            deployed.record, runtime, deployed.code_dir, payload, client_context, request_id,
+            invoked_arn, on_chunk,
+        )  # fmt: skip
+        failed = result.function_error is not None
+        self.bus.publish(Invoked(ref.name, ref.qualifier, result.executed_version, failed))
+        return result
