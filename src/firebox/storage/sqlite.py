@@ -13,8 +13,9 @@ from typing import Any
 
 from firebox.domain.records import AliasRecord, FunctionRecord
 from firebox.storage.base import StoreConflict
+from firebox.storage.migrations import Migration, migrate
 
-SCHEMA = """
+SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS functions (
     name TEXT PRIMARY KEY,
     revision_id TEXT NOT NULL,
@@ -66,6 +67,7 @@ CREATE TABLE IF NOT EXISTS rollouts (
     PRIMARY KEY (function_name, alias)
 );
 """
+MIGRATIONS = [Migration(1, "functions, versions, aliases and their configurations", SCHEMA_1)]
 
 
 def connect(path: Path, *, synchronous: str = "FULL") -> sqlite3.Connection:
@@ -104,7 +106,7 @@ class SqliteFunctionStore:
         self._conn = connect(path)
         self._lock = threading.Lock()
         with self._lock:
-            self._conn.executescript(SCHEMA)
+            migrate(self._conn, MIGRATIONS, str(path))
 
     def _row(self, sql: str, *args: object) -> Any:
         with self._lock:

@@ -9,9 +9,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from firebox.storage.migrations import Migration, migrate
 from firebox.storage.sqlite import connect
 
-SCHEMA = """
+MIGRATIONS = [
+    Migration(
+        1,
+        "log events",
+        """
 CREATE TABLE IF NOT EXISTS log_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     log_group TEXT NOT NULL,
@@ -20,10 +25,19 @@ CREATE TABLE IF NOT EXISTS log_events (
     ingested INTEGER NOT NULL,
     message TEXT NOT NULL
 );
--- Reads go in time order, as CloudWatch's do (ids, in ingestion order, break ties).
+CREATE INDEX IF NOT EXISTS log_events_group ON log_events (log_group, id);
+""",
+    ),
+    # Reads go in time order, as CloudWatch's do (ids, in ingestion order, break ties).
+    Migration(
+        2,
+        "log events read in time order",
+        """
 DROP INDEX IF EXISTS log_events_group;
 CREATE INDEX IF NOT EXISTS log_events_time ON log_events (log_group, ts, id);
-"""
+""",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -58,7 +72,7 @@ class LogStore:
     def __init__(self, path: Path) -> None:
         self._path = path
         writer = connect(path, synchronous="NORMAL")
-        writer.executescript(SCHEMA)
+        migrate(writer, MIGRATIONS, str(path))
         self._writer = writer
         self._reader = connect(path, synchronous="NORMAL")
         self._read_lock = threading.Lock()

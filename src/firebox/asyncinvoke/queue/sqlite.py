@@ -6,9 +6,10 @@ import threading
 from pathlib import Path
 
 from firebox.asyncinvoke.queue.base import NewEvent, QueuedEvent, Settlement
+from firebox.storage.migrations import Migration, migrate
 from firebox.storage.sqlite import connect
 
-SCHEMA = """
+SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     function_name TEXT NOT NULL,
@@ -29,6 +30,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
     PRIMARY KEY (function_name, outcome)
 );
 """
+MIGRATIONS = [Migration(1, "events and outcome counters", SCHEMA_1)]
 COLUMNS = (
     "id, function_name, qualifier, payload, request_id, enqueued_at, attempts, not_before, "
     "last_response, kind"
@@ -43,7 +45,7 @@ class SqliteEventQueue:
         self._level = "FULL"
         self._lock = threading.Lock()
         with self._lock:
-            self._conn.executescript(SCHEMA)
+            migrate(self._conn, MIGRATIONS, str(path))
 
     def _insert(self, events: list[NewEvent]) -> None:
         self._conn.executemany(
