@@ -148,6 +148,16 @@ def lam(server: FireboxServer) -> Any:
     return server.client()
 
 
+def vendored(packages: str) -> dict[str, bytes]:
+    """The files of packages the bootstrap installed with pip --target (e.g. "fastapi mangum"),
+    as a function vendors them into its zip: tests never download anything."""
+    target = Path(sys.executable).parent.parent / "vendor" / packages.replace(" ", "+")
+    if not (target / ".complete").exists():
+        raise AssertionError(f"{target} is missing: run make bootstrap")
+    return {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and p.name != ".complete"}  # fmt: skip
+
+
 def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None) -> bytes:
     """A zip of the given files; modes sets unix permissions (e.g. 0o755 for a bootstrap)."""
     buf = io.BytesIO()

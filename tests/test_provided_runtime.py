@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
-from conftest import invoke_json
+from conftest import invoke_json, vendored
 
 BOOTSTRAP = """#!/bin/sh
 # AWS's Python runtime interface client, vendored into the zip, as on a provided runtime.
@@ -29,20 +27,11 @@ def handler(event, context):
 
 
 @pytest.fixture(scope="module")
-def ric_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+def ric_files() -> dict[str, bytes]:
     """awslambdaric installed with pip --target into a package directory, as users do."""
     if not os.access("/usr/bin/python3.11", os.X_OK):
         pytest.skip("needs Debian's /usr/bin/python3.11 (make bootstrap installs it)")
-    target = tmp_path_factory.mktemp("ric")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--target", str(target), "awslambdaric"],
-        check=True,
-    )
-    files: dict[str, bytes] = {}
-    for path in target.rglob("*"):
-        if path.is_file() and "__pycache__" not in path.parts:
-            files[str(path.relative_to(target))] = path.read_bytes()
-    return files
+    return vendored("awslambdaric")
 
 
 def create_provided(lam: Any, files: dict[str, Any], runtime: str = "provided.al2023") -> str:

@@ -1,22 +1,20 @@
 """Real web apps through routes and function URLs: FastAPI + Mangum, Flask + apig-wsgi.
 
-The apps are deployed as users deploy them: dependencies vendored into the zip with
-`pip install --target`. Every check goes through an HTTP client.
+The apps are deployed as users deploy them: dependencies vendored into the zip, installed
+with `pip install --target` by the bootstrap (tests download nothing). Every check goes
+through an HTTP client.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
-from conftest import FireboxServer, create_function
+from conftest import FireboxServer, create_function, vendored
 
 FASTAPI_APP = """
 from fastapi import FastAPI, Request, Response
@@ -84,14 +82,6 @@ handler = make_lambda_handler(app, binary_support=True)
 """
 
 
-def vendored(tmp: Any, packages: list[str]) -> dict[str, str | bytes]:
-    target = tmp.mktemp("vendor")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(target),
-                    *packages], check=True, capture_output=True)  # fmt: skip
-    return {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts}  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FireboxServer]:
     server = FireboxServer(tmp_path_factory.mktemp("web") / "data", "--concurrency", "120")
@@ -130,10 +120,10 @@ def check_app(base: str) -> None:
 
 
 def app_server(
-    tmp: pytest.TempPathFactory, packages: list[str], source: str
+    tmp: pytest.TempPathFactory, packages: str, source: str
 ) -> Iterator[tuple[str, str]]:
     """A server of its own (each app owns the whole /http route space), the app deployed."""
-    files = vendored(tmp, packages)
+    files: dict[str, str | bytes] = dict(vendored(packages))
     server = FireboxServer(tmp.mktemp("app") / "data")
     server.start()
     try:
@@ -144,12 +134,12 @@ def app_server(
 
 @pytest.fixture(scope="module")
 def fastapi_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    yield from app_server(tmp_path_factory, ["fastapi", "mangum"], FASTAPI_APP)
+    yield from app_server(tmp_path_factory, "fastapi mangum", FASTAPI_APP)
 
 
 @pytest.fixture(scope="module")
 def flask_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    yield from app_server(tmp_path_factory, ["flask", "apig-wsgi"], FLASK_APP)
+    yield from app_server(tmp_path_factory, "flask apig-wsgi", FLASK_APP)
 
 
 @pytest.mark.parametrize("through", ["route", "function URL"])
