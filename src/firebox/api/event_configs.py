@@ -9,8 +9,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from firebox.api.functions import _platform, function_ref
+from firebox.api.parsing import max_items, parse_json_body
 from firebox.api.responses import aws_json
-from firebox.control.validation import max_items, parse_json_body
 
 CONFIG = "/2019-09-25/functions/{name}/event-invoke-config"
 

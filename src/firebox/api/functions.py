@@ -8,9 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from firebox.api import parsing
+from firebox.api.parsing import max_items, parse_json_body
 from firebox.api.responses import aws_json
-from firebox.control.validation import max_items, parse_json_body
 from firebox.domain.arns import FunctionRef, parse_function_ref
+from firebox.domain.errors import InvalidParameterValueException
+from firebox.domain.functions import FunctionConfig, NewFunction
 from firebox.domain.records import LATEST, FunctionRecord
 from firebox.domain.types import JSONDict
 from firebox.platform import Platform
@@ -41,7 +44,12 @@ def _configuration(
 
 async def create_function(request: Request) -> Response:
     body = parse_json_body(await request.body())
-    record = await _platform(request).functions.create(body)
+    name = parsing.function_name(body)
+    config = parsing.function_config(body)
+    code = parsing.zip_file(body, required=True)
+    assert code is not None
+    new = NewFunction(name, config, code, parsing.tags(body.get("Tags")), bool(body.get("Publish")))
+    record = await _platform(request).functions.create(new)
     return aws_json(_configuration(request, record), 201)
 
 
@@ -79,13 +87,24 @@ async def get_configuration(request: Request) -> Response:
 
 async def update_configuration(request: Request) -> Response:
     body = parse_json_body(await request.body())
-    record = await _platform(request).functions.update_configuration(function_ref(request), body)
+    record = await _platform(request).functions.update_configuration(
+        function_ref(request), parsing.function_config(body), body.get("RevisionId")
+    )
     return aws_json(_configuration(request, record))
 
 
 async def update_code(request: Request) -> Response:
     body = parse_json_body(await request.body())
-    record = await _platform(request).functions.update_code(function_ref(request), body)
+    code = parsing.zip_file(body, required=False)
+    if code is None:
+        raise InvalidParameterValueException("Please provide a source for function code (ZipFile).")
+    architectures = body.get("Architectures")
+    if architectures is not None:  # may be restated, not changed
+        FunctionConfig(architectures=tuple(architectures)).check()
+    record = await _platform(request).functions.update_code(
+        function_ref(request), code, revision_id=body.get("RevisionId"),
+        publish=bool(body.get("Publish")), dry_run=bool(body.get("DryRun")),
+    )  # fmt: skip
     return aws_json(_configuration(request, record))
 
 

@@ -8,9 +8,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from firebox.api import parsing
 from firebox.api.functions import FUNCTIONS, _platform, function_ref
+from firebox.api.parsing import max_items, parse_json_body
 from firebox.api.responses import aws_json
-from firebox.control.validation import max_items, parse_json_body
 from firebox.domain.arns import FunctionRef, parse_function_ref
 
 
@@ -90,7 +91,8 @@ async def list_tags(request: Request) -> Response:
 
 async def tag_resource(request: Request) -> Response:
     body = parse_json_body(await request.body())
-    await _platform(request).functions.tag(request.path_params["arn"], body.get("Tags"))
+    tags = parsing.tags(body.get("Tags"))
+    await _platform(request).functions.tag(request.path_params["arn"], tags)
     return _no_content()
 
 

@@ -9,7 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from firebox.domain.errors import LambdaError, UnknownOperationException
+from firebox.api.parsing import validation_message
+from firebox.domain.errors import ConstraintError, LambdaError, UnknownOperationException
 
 
 def aws_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -30,7 +31,10 @@ def error_response(exc: LambdaError) -> Response:
     headers = {"x-amzn-ErrorType": exc.error_type}
     if exc.status == 429:
         headers["Retry-After"] = "1"
-    return aws_json(exc.body(), exc.status, headers)
+    body = exc.body()
+    if isinstance(exc, ConstraintError):  # found by the domain: worded here, as AWS words it
+        body["Message"] = validation_message(exc.value, exc.member, exc.constraint)
+    return aws_json(body, exc.status, headers)
 
 
 async def lambda_error_handler(request: Request, exc: Exception) -> Response:

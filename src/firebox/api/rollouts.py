@@ -7,8 +7,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from firebox.api.functions import _platform
+from firebox.api.parsing import parse_json_body
 from firebox.api.responses import aws_json
-from firebox.control.validation import parse_json_body
 
 ROLLOUTS = "/_firebox/rollouts"
 

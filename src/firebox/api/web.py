@@ -14,10 +14,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from firebox.api.functions import _platform
+from firebox.api.parsing import parse_json_body
 from firebox.api.responses import aws_json
 from firebox.control.function_urls import FunctionUrl
 from firebox.control.http_routes import Target
-from firebox.control.validation import parse_json_body
 from firebox.domain.arns import FunctionRef
 from firebox.domain.errors import LambdaError, TooManyRequestsException
 from firebox.domain.records import LATEST

@@ -9,22 +9,22 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from firebox.control import validation
 from firebox.control.catalog import Catalog, check_revision
 from firebox.control.events import FunctionDeleted, VersionDeleted
 from firebox.control.releases import Releases
-from firebox.domain.arns import FunctionRef
+from firebox.domain.arns import FunctionRef, check_name
 from firebox.domain.errors import (
+    ConstraintError,
     InvalidParameterValueException,
     PreconditionFailedException,
     ResourceConflictException,
     ResourceNotFoundException,
 )
+from firebox.domain.functions import MAX_TAGS, FunctionConfig, NewFunction, check_tags
 from firebox.domain.records import LATEST, FunctionRecord
-from firebox.domain.types import JSONDict
 from firebox.storage.base import StoreConflict
 
 log = logging.getLogger("firebox.control.functions")
@@ -32,7 +32,6 @@ log = logging.getLogger("firebox.control.functions")
 TAG_ARN_RE = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:([a-z0-9-]+):(\d{12}):function:([a-zA-Z0-9_-]+)$"
 )
-MAX_TAGS = 50
 
 
 class FunctionService:
@@ -77,37 +76,36 @@ class FunctionService:
         return self.store.total_code_size()
 
     # ----- writes ----------------------------------------------------------------------------
-    async def create(self, body: JSONDict) -> FunctionRecord:
-        name = validation.function_name(body)
-        changes = validation.config_changes(body)
+    async def create(self, new: NewFunction) -> FunctionRecord:
+        """A new function, its code stored and unpacked (and version 1 with `publish`)."""
+        check_name(new.name)
+        changes = new.config.changes()
         for member, key in (("Role", "role"), ("Runtime", "runtime"), ("Handler", "handler")):
-            if key not in changes.values:
+            if key not in changes:
                 raise InvalidParameterValueException(f"{member} is required to create a function.")
-        self.runtimes.resolve(changes.values["runtime"])
-        zip_bytes = validation.zip_file(body, required=True)
-        assert zip_bytes is not None
-        tags = check_tags(body.get("Tags"))
+        self.runtimes.resolve(changes["runtime"])
+        tags = check_tags(new.tags)
         async with self.catalog.lock:
-            if self.catalog.exists(name):
-                raise ResourceConflictException(f"Function already exist: {name}")
-            stored = await asyncio.to_thread(self.code.put, zip_bytes)
+            if self.catalog.exists(new.name):
+                raise ResourceConflictException(f"Function already exist: {new.name}")
+            stored = await asyncio.to_thread(self.code.put, new.code)
             now = time.time()
             record = FunctionRecord(
-                name=name,
+                name=new.name,
                 code_sha256=stored.sha256,
                 code_size=stored.size,
                 revision_id=str(uuid.uuid4()),
                 last_modified=now,
                 created=now,
                 tags=tags,
-                **changes.values,
+                **changes,
             )
             try:
                 self.store.create(record)
             except StoreConflict:
-                raise ResourceConflictException(f"Function already exist: {name}") from None
+                raise ResourceConflictException(f"Function already exist: {new.name}") from None
             self.catalog.put(record)
-            if body.get("Publish"):
+            if new.publish:
                 return self.releases.publish_locked(record)
             return record
 
@@ -124,45 +122,48 @@ class FunctionService:
             self._collect(old.code_sha256)
         return new
 
-    async def update_code(self, ref: FunctionRef, body: JSONDict) -> FunctionRecord:
-        zip_bytes = validation.zip_file(body, required=False)
-        if zip_bytes is None:
-            raise InvalidParameterValueException(
-                "Please provide a source for function code (ZipFile)."
-            )
-        if body.get("Architectures") not in (None, ["x86_64"]):
-            validation.config_changes({"Architectures": body["Architectures"]})
+    async def update_code(
+        self,
+        ref: FunctionRef,
+        code: bytes,
+        *,
+        revision_id: str | None = None,
+        publish: bool = False,
+        dry_run: bool = False,
+    ) -> FunctionRecord:
+        """New code for $LATEST (and a version of it with `publish`); `dry_run` only checks."""
         async with self.catalog.lock:
             old = self.catalog.latest(ref)
-            check_revision(old.revision_id, body.get("RevisionId"))
-            stored = await asyncio.to_thread(self.code.put, zip_bytes)
+            check_revision(old.revision_id, revision_id)
+            stored = await asyncio.to_thread(self.code.put, code)
             new = old.updated(
                 code_sha256=stored.sha256,
                 code_size=stored.size,
                 revision_id=str(uuid.uuid4()),
                 last_modified=time.time(),
             )
-            if body.get("DryRun"):
+            if dry_run:
                 # Validated and stored only to check it: dropped before the answer (if nothing
                 # uses it), so a dry run leaves the store as it found it.
                 if stored.sha256 != old.code_sha256:
                     await self._remove_locked(stored.sha256)
                 return new
             new = self.replace_locked(old, new)
-            if body.get("Publish"):
+            if publish:
                 return self.releases.publish_locked(new)
             return new
 
-    async def update_configuration(self, ref: FunctionRef, body: JSONDict) -> FunctionRecord:
-        changes = validation.config_changes(body)
-        if "runtime" in changes.values:
-            self.runtimes.resolve(changes.values["runtime"])
+    async def update_configuration(
+        self, ref: FunctionRef, config: FunctionConfig, revision_id: str | None = None
+    ) -> FunctionRecord:
+        """Changes the members `config` gives; the others stay."""
+        changes = config.changes()
+        if "runtime" in changes:
+            self.runtimes.resolve(changes["runtime"])
         async with self.catalog.lock:
             old = self.catalog.latest(ref)
-            check_revision(old.revision_id, body.get("RevisionId"))
-            new = old.updated(
-                **changes.values, revision_id=str(uuid.uuid4()), last_modified=time.time()
-            )
+            check_revision(old.revision_id, revision_id)
+            new = old.updated(**changes, revision_id=str(uuid.uuid4()), last_modified=time.time())
             return self.replace_locked(old, new)
 
     async def delete(self, ref: FunctionRef) -> None:
@@ -206,7 +207,7 @@ class FunctionService:
                     "Tags are not supported on function versions or aliases: use the function ARN."
                 )
             pattern = "arn:(aws[a-zA-Z-]*):lambda:[a-z0-9-]+:\\d{12}:function:[a-zA-Z0-9-_]+"
-            raise validation.constraint_error(
+            raise ConstraintError(
                 arn, "resource", f"Member must satisfy regular expression pattern: {pattern}"
             )
         if (match[1], match[2]) != (self.arns.region, self.arns.account_id):
@@ -216,7 +217,7 @@ class FunctionService:
     def list_tags(self, arn: str) -> dict[str, str]:
         return dict(self._tagged(arn).tags)
 
-    async def tag(self, arn: str, tags: object) -> None:
+    async def tag(self, arn: str, tags: Mapping[str, str]) -> None:
         async with self.catalog.lock:
             record = self._tagged(arn)
             merged = {**record.tags, **check_tags(tags)}
@@ -273,27 +274,3 @@ class FunctionService:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-
-
-def check_tags(tags: object) -> dict[str, str]:
-    """Validates a Tags map as Lambda does (≤ 50, keys 1–128, values ≤ 256, no aws: prefix)."""
-    if tags is None:
-        return {}
-    if not isinstance(tags, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
-    ):
-        raise InvalidParameterValueException("Tags must be a map of strings to strings.")
-    if len(tags) > MAX_TAGS:
-        raise InvalidParameterValueException(
-            f"Number of tags exceeds resource tag limit ({MAX_TAGS})."
-        )
-    for key, value in tags.items():
-        if not 1 <= len(key) <= 128 or len(value) > 256:
-            raise InvalidParameterValueException(
-                f"Tag key must be 1-128 characters and value at most 256 characters: {key}"
-            )
-        if key.lower().startswith("aws:"):
-            raise InvalidParameterValueException(
-                f"Tag keys starting with 'aws:' are reserved: {key}"
-            )
-    return dict(tags)

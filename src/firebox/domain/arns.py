@@ -5,9 +5,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from firebox.domain.errors import InvalidParameterValueException, ResourceNotFoundException
+from firebox.domain.errors import (
+    ConstraintError,
+    InvalidParameterValueException,
+    ResourceNotFoundException,
+)
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+NAME_PATTERN = (
+    "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?"
+    "(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+)
 QUALIFIER_RE = re.compile(r"^(\$LATEST|[a-zA-Z0-9_-]{1,128})$")
 _IDENTIFIER_RE = re.compile(
     r"^(?:arn:(?:aws[a-zA-Z-]*):lambda:)?"
@@ -43,23 +51,35 @@ def parse_function_ref(identifier: str, qualifier: str | None = None) -> Functio
     """Parses a FunctionName path value and an optional ?Qualifier= into a FunctionRef."""
     match = _IDENTIFIER_RE.match(identifier) if len(identifier) <= 170 else None
     if match is None or len(match["name"]) > 64:
-        raise InvalidParameterValueException(
-            f"1 validation error detected: Value '{identifier}' at 'functionName' failed to "
-            "satisfy constraint: Member must satisfy regular expression pattern: "
-            "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?"
-            "(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+        raise ConstraintError(
+            identifier,
+            "functionName",
+            f"Member must satisfy regular expression pattern: {NAME_PATTERN}",
         )
     arn_qualifier = match["qualifier"]
     if qualifier is not None and not QUALIFIER_RE.match(qualifier):
-        raise InvalidParameterValueException(
-            f"1 validation error detected: Value '{qualifier}' at 'qualifier' failed to satisfy "
-            "constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)"
+        raise ConstraintError(
+            qualifier,
+            "qualifier",
+            "Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)",
         )
     if arn_qualifier and qualifier and arn_qualifier != qualifier:
         raise InvalidParameterValueException(
             "The derived qualifier from the function name does not match the specified qualifier."
         )
     return FunctionRef(match["name"], arn_qualifier or qualifier)
+
+
+def check_name(name: str) -> None:
+    """A function name as Lambda allows it: 1-64 letters, digits, - and _."""
+    if len(name) > 64:
+        raise ConstraintError(
+            name, "functionName", "Member must have length less than or equal to 64"
+        )
+    if not NAME_RE.match(name):
+        raise ConstraintError(
+            name, "functionName", f"Member must satisfy regular expression pattern: {NAME_PATTERN}"
+        )
 
 
 def check_unqualified_or_latest(ref: FunctionRef, arns: ArnBuilder) -> None:

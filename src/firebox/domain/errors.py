@@ -43,6 +43,26 @@ class InvalidParameterValueException(LambdaError):
     kind = "User"
 
 
+class ConstraintError(InvalidParameterValueException):
+    """A value outside what the API's model allows for a member (a range, a pattern, a length).
+
+    The API layer words it as AWS does ("1 validation error detected: …"); a Python caller
+    gets the plain message."""
+
+    def __init__(self, value: object, member: str, constraint: str) -> None:
+        super().__init__(f"{member}: {constraint} (was {value!r})")
+        self.value, self.member, self.constraint = value, member, constraint
+
+
+def range_error(value: int, member: str, low: int, high: int) -> ConstraintError:
+    """A number out of range, naming the bound it crossed (as AWS's models word it)."""
+    if value < low:
+        return ConstraintError(
+            value, member, f"Member must have value greater than or equal to {low}"
+        )
+    return ConstraintError(value, member, f"Member must have value less than or equal to {high}")
+
+
 class InvalidRequestContentException(LambdaError):
     status = 400
     error_type = "InvalidRequestContentException"

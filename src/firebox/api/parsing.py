@@ -1,0 +1,169 @@
+"""Parsing of control-plane requests into typed values, with AWS's messages for what is wrong
+on the wire (missing or mistyped members); the domain checks the values' limits."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from firebox.domain.errors import (
+    InvalidParameterValueException,
+    InvalidRequestContentException,
+    range_error,
+)
+from firebox.domain.functions import FunctionConfig
+from firebox.domain.types import JSONDict
+
+
+def validation_message(value: object, member: str, constraint: str) -> str:
+    """AWS's wording for a member outside its model's constraints: the one place it is built."""
+    return (
+        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
+        f"constraint: {constraint}"
+    )
+
+
+def constraint_error(value: object, member: str, constraint: str) -> InvalidParameterValueException:
+    """A request member outside its constraints, found while parsing, in AWS's words."""
+    return InvalidParameterValueException(validation_message(value, member, constraint))
+
+
+def parse_json_body(raw: bytes) -> JSONDict:
+    """Parses a control-plane request body, which must be a JSON object."""
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequestContentException(
+            f"Could not parse request body into json: {exc.__class__.__name__}: {exc}"
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidRequestContentException(
+            "Could not parse request body into json: not an object"
+        )
+    return body
+
+
+def _typed(body: JSONDict, key: str, kind: type | tuple[type, ...], member: str) -> Any:
+    value = body.get(key)
+    if value is not None and (
+        not isinstance(value, kind) or (isinstance(value, bool) and kind is int)
+    ):
+        raise InvalidRequestContentException(
+            f"Could not parse request body into json: unexpected type for field '{member}'"
+        )
+    return value
+
+
+def function_config(body: JSONDict) -> FunctionConfig:
+    """The configuration members of a CreateFunction or UpdateFunctionConfiguration body (their
+    limits are the domain's to check)."""
+    storage = _typed(body, "EphemeralStorage", dict, "ephemeralStorage")
+    size = None
+    if storage is not None:
+        size = storage.get("Size")
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise InvalidRequestContentException(
+                "Could not parse request body into json: EphemeralStorage.Size must be a number"
+            )
+    dead_letter = _typed(body, "DeadLetterConfig", dict, "deadLetterConfig")
+    architectures = _typed(body, "Architectures", list, "architectures")
+    return FunctionConfig(
+        runtime=_typed(body, "Runtime", str, "runtime"),
+        role=_typed(body, "Role", str, "role"),
+        handler=_typed(body, "Handler", str, "handler"),
+        description=_typed(body, "Description", str, "description"),
+        timeout=_typed(body, "Timeout", int, "timeout"),
+        memory_size=_typed(body, "MemorySize", int, "memorySize"),
+        environment=environment_variables(body["Environment"]) if "Environment" in body else None,
+        ephemeral_storage=size,
+        architectures=tuple(architectures) if architectures is not None else None,
+        dead_letter_target=(dead_letter.get("TargetArn") or "")
+        if dead_letter is not None
+        else None,
+    )
+
+
+def environment_variables(environment: object) -> dict[str, str]:
+    """The Environment member: a map of strings under Variables (None: none)."""
+    if environment is None:
+        return {}
+    if not isinstance(environment, dict):
+        raise InvalidRequestContentException(
+            "Could not parse request body into json: unexpected type for field 'environment'"
+        )
+    variables = environment.get("Variables") or {}
+    if not isinstance(variables, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in variables.items()
+    ):
+        raise InvalidRequestContentException(
+            "Could not parse request body into json: Environment.Variables must map strings"
+        )
+    return dict(variables)
+
+
+def tags(value: object) -> dict[str, str]:
+    """A Tags member: a map of strings to strings (its limits are the domain's to check)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidParameterValueException("Tags must be a map of strings to strings.")
+    return dict(value)
+
+
+def zip_file(body: JSONDict, *, required: bool) -> bytes | None:
+    """Decodes the base64 ZipFile member; S3 and image sources are not supported."""
+    if any(k in body for k in ("S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")):
+        raise InvalidParameterValueException(
+            "Only ZipFile code is supported by firebox: S3Bucket/S3Key and ImageUri are not."
+        )
+    code = body.get("Code", body) if required else body
+    if not isinstance(code, dict):
+        raise InvalidParameterValueException("Code must be an object with a ZipFile member.")
+    if any(k in code for k in ("S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")):
+        raise InvalidParameterValueException(
+            "Only ZipFile code is supported by firebox: S3Bucket/S3Key and ImageUri are not."
+        )
+    encoded = code.get("ZipFile")
+    if encoded is None:
+        if required:
+            raise InvalidParameterValueException(
+                "Please provide a source for function code (Code.ZipFile)."
+            )
+        return None
+    if not isinstance(encoded, str):
+        raise InvalidRequestContentException(
+            "Could not parse request body into json: ZipFile must be a base64 string"
+        )
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidParameterValueException(
+            "Could not unzip uploaded file. Please check your file, then try to upload again."
+        ) from None
+
+
+def function_name(body: JSONDict) -> str:
+    """The FunctionName member of CreateFunction: a name, or an ARN naming one."""
+    name = body.get("FunctionName")
+    if not isinstance(name, str) or not name:
+        raise InvalidParameterValueException("FunctionName is required.")
+    return name.rsplit(":", 1)[-1] if name.startswith("arn:") else name
+
+
+def max_items(raw: str | None, default: int = 50) -> int:
+    """Parses the MaxItems query parameter (1–10,000)."""
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise constraint_error(raw, "maxItems", "Member must be a number") from None
+    if not 1 <= value <= 10000:
+        raise range_error(value, "maxItems", 1, 10000)
+    return value

@@ -1,0 +1,146 @@
+"""What a caller asks of functions, as typed values, and Lambda's limits on them.
+
+The control plane takes these, whoever the caller: the Lambda API (which parses AWS request
+bodies into them), the CLI, a deploy tool. Checks raise `ConstraintError` (a member outside
+the model's constraints) or `InvalidParameterValueException` with Lambda's own wording.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from firebox.domain import destinations
+from firebox.domain.errors import ConstraintError, InvalidParameterValueException, range_error
+
+HANDLER_RE = re.compile(r"^[^\s]{1,128}$")
+ROLE_RE = re.compile(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
+ENV_KEY_RE = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])+$")
+ENV_LIMIT_BYTES = 4096
+MAX_TAGS = 50
+# Lambda reserves these; setting them is refused like AWS does.
+RESERVED_ENV_KEYS = frozenset(
+    {
+        "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION",
+        "AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API", "AWS_ACCESS_KEY",
+        "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """Configuration to set: on a new function, the members given (the rest default); on an
+    update, the members to change. None means not given."""
+
+    runtime: str | None = None
+    role: str | None = None
+    handler: str | None = None
+    description: str | None = None
+    timeout: int | None = None
+    memory_size: int | None = None
+    environment: Mapping[str, str] | None = None
+    ephemeral_storage: int | None = None
+    architectures: tuple[str, ...] | None = None
+    dead_letter_target: str | None = None  # "" removes it
+
+    def changes(self) -> dict[str, Any]:
+        """The members given, checked, as fields of a FunctionRecord."""
+        self.check()
+        given = {f.name: getattr(self, f.name) for f in fields(self)}
+        values = {name: value for name, value in given.items() if value is not None}
+        if "environment" in values:
+            values["environment"] = dict(values["environment"])
+        return values
+
+    def check(self) -> None:
+        """Lambda's limits on every member given."""
+        if self.role is not None and not ROLE_RE.match(self.role):
+            raise ConstraintError(
+                self.role, "role", "Member must satisfy regular expression pattern: "
+                "arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+",
+            )  # fmt: skip
+        if self.handler is not None and not HANDLER_RE.match(self.handler):
+            raise ConstraintError(
+                self.handler, "handler", "Member must satisfy regular expression pattern: "
+                "[^\\s]+ and have length less than or equal to 128",
+            )  # fmt: skip
+        if self.description is not None and len(self.description) > 256:
+            raise ConstraintError(
+                self.description, "description", "Member must have length less than or equal to 256"
+            )
+        if self.timeout is not None and not 1 <= self.timeout <= 900:
+            raise range_error(self.timeout, "timeout", 1, 900)
+        if self.memory_size is not None and not 128 <= self.memory_size <= 10240:
+            raise range_error(self.memory_size, "memorySize", 128, 10240)
+        if self.ephemeral_storage is not None and not 512 <= self.ephemeral_storage <= 10240:
+            raise range_error(self.ephemeral_storage, "ephemeralStorage.size", 512, 10240)
+        if self.environment is not None:
+            check_environment(self.environment)
+        if self.architectures is not None and tuple(self.architectures) != ("x86_64",):
+            raise InvalidParameterValueException(
+                f"Unsupported architectures {list(self.architectures)}: firebox runs x86_64 "
+                "functions only."
+            )
+        if self.dead_letter_target:
+            destinations.validated(self.dead_letter_target, "dead-letter target")
+
+
+@dataclass(frozen=True)
+class NewFunction:
+    """A function to create: its name, configuration (runtime, role and handler at least) and
+    code (a zip)."""
+
+    name: str
+    config: FunctionConfig
+    code: bytes
+    tags: Mapping[str, str] = field(default_factory=dict)
+    publish: bool = False  # publish version 1 at once
+
+
+def check_environment(variables: Mapping[str, str]) -> None:
+    """Environment variables: names, reserved keys, and the 4 KB limit."""
+    for key in variables:
+        if not ENV_KEY_RE.match(key):
+            raise ConstraintError(
+                key, "environment.variables",
+                "Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+",
+            )  # fmt: skip
+    reserved = sorted(k for k in variables if k in RESERVED_ENV_KEYS)
+    if reserved:
+        raise InvalidParameterValueException(
+            "Lambda was unable to configure your environment variables because the environment "
+            f"variables you have provided contains reserved keys that are currently not "
+            f"supported for modification. Reserved keys used in this request: {', '.join(reserved)}"
+        )
+    measured = json.dumps(dict(variables), separators=(",", ":"))
+    if len(measured.encode()) > ENV_LIMIT_BYTES:
+        raise InvalidParameterValueException(
+            "Lambda was unable to configure your environment variables because the environment "
+            "variables you have provided exceeded the 4KB limit. "
+            f"String measured: {measured}"
+        )
+
+
+def check_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """A Tags map as Lambda allows it (≤ 50, keys 1–128, values ≤ 256, no aws: prefix)."""
+    if len(tags) > MAX_TAGS:
+        raise InvalidParameterValueException(
+            f"Number of tags exceeds resource tag limit ({MAX_TAGS})."
+        )
+    for key, value in tags.items():
+        if not 1 <= len(key) <= 128 or len(value) > 256:
+            raise InvalidParameterValueException(
+                f"Tag key must be 1-128 characters and value at most 256 characters: {key}"
+            )
+        if key.lower().startswith("aws:"):
+            raise InvalidParameterValueException(
+                f"Tag keys starting with 'aws:' are reserved: {key}"
+            )
+    return dict(tags)
