@@ -12,7 +12,10 @@ from firebox.api import parsing
 from firebox.api.functions import FUNCTIONS, _platform, function_ref
 from firebox.api.parsing import max_items, parse_json_body
 from firebox.api.responses import aws_json
+from firebox.control.releases import AliasChange
 from firebox.domain.arns import FunctionRef, parse_function_ref
+from firebox.domain.errors import InvalidParameterValueException
+from firebox.domain.types import JSONDict
 
 
 def _no_content() -> Response:
@@ -23,10 +26,40 @@ def _alias_ref(request: Request) -> tuple[FunctionRef, str]:
     return parse_function_ref(request.path_params["name"]), request.path_params["alias"]
 
 
+def _weights(body: JSONDict) -> dict[str, float] | None:
+    """RoutingConfig.AdditionalVersionWeights: None when RoutingConfig is not given."""
+    routing = body.get("RoutingConfig")
+    if routing is None:
+        return None
+    if not isinstance(routing, dict):
+        raise InvalidParameterValueException("RoutingConfig must be an object.")
+    weights = routing.get("AdditionalVersionWeights") or {}  # optional, as on AWS
+    if not isinstance(weights, dict):
+        raise InvalidParameterValueException("AdditionalVersionWeights must be a map.")
+    for weight in weights.values():
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise parsing.constraint_error(
+                weights, "routingConfig.additionalVersionWeights",
+                "Map value must satisfy constraint: [Member must have value less than or equal "
+                "to 1.0, Member must have value greater than or equal to 0.0]",
+            )  # fmt: skip
+    return {str(version): float(weight) for version, weight in weights.items()}
+
+
+def _string(body: JSONDict, key: str, member: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise parsing.constraint_error(value, member, "Member must be a string")
+    return value
+
+
 async def publish_version(request: Request) -> Response:
     body = parse_json_body(await request.body())
     platform = _platform(request)
-    record = await platform.releases.publish(function_ref(request), body)
+    record = await platform.releases.publish(
+        function_ref(request), _string(body, "Description", "description"),
+        _string(body, "CodeSha256", "codeSha256"), _string(body, "RevisionId", "revisionId"),
+    )  # fmt: skip
     return aws_json(record.configuration(platform.arns), 201)
 
 
@@ -47,7 +80,16 @@ async def list_versions(request: Request) -> Response:
 async def create_alias(request: Request) -> Response:
     body = parse_json_body(await request.body())
     platform = _platform(request)
-    alias = await platform.releases.create_alias(function_ref(request), body)
+    name = body.get("Name")
+    if not isinstance(name, str):
+        raise parsing.constraint_error(name, "name", "Member must not be null")
+    version = body.get("FunctionVersion")
+    if not isinstance(version, str):
+        raise parsing.constraint_error(version, "functionVersion", "Member must not be null")
+    alias = await platform.releases.create_alias(
+        function_ref(request), name, version,
+        _string(body, "Description", "description") or "", _weights(body),
+    )  # fmt: skip
     return aws_json(alias.configuration(platform.arns), 201)
 
 
@@ -75,7 +117,12 @@ async def update_alias(request: Request) -> Response:
     body = parse_json_body(await request.body())
     platform = _platform(request)
     ref, name = _alias_ref(request)
-    alias = await platform.releases.update_alias(ref, name, body)
+    change = AliasChange(
+        _string(body, "FunctionVersion", "functionVersion"),
+        _string(body, "Description", "description"), _weights(body),
+        _string(body, "RevisionId", "revisionId"),
+    )  # fmt: skip
+    alias = await platform.releases.update_alias(ref, name, change)
     return aws_json(alias.configuration(platform.arns))
 
 

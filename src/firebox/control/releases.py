@@ -6,38 +6,42 @@ import base64
 import binascii
 import re
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from firebox.control.catalog import Catalog, check_revision
 from firebox.control.events import AliasDeleted
 from firebox.domain.arns import FunctionRef
 from firebox.domain.errors import (
+    ConstraintError,
     InvalidParameterValueException,
     PreconditionFailedException,
     ResourceConflictException,
     ResourceNotFoundException,
 )
 from firebox.domain.records import LATEST, AliasRecord, FunctionRecord
-from firebox.domain.types import JSONDict
 from firebox.storage.base import StoreConflict
 
 ALIAS_RE = re.compile(r"^(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}$")
 VERSION_RE = re.compile(r"^(\$LATEST|[0-9]{1,1024})$")
 
 
-def _invalid(value: object, member: str, constraint: str) -> InvalidParameterValueException:
-    return InvalidParameterValueException(
-        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
-        f"constraint: {constraint}"
-    )
-
-
-def _description(body: JSONDict, default: str = "") -> str:
-    description = body.get("Description", default)
-    if not isinstance(description, str) or len(description) > 256:
-        raise _invalid(
+def _description(description: str) -> str:
+    if len(description) > 256:
+        raise ConstraintError(
             description, "description", "Member must have length less than or equal to 256"
         )
     return description
+
+
+@dataclass(frozen=True)
+class AliasChange:
+    """What an alias update changes; None: left as it is ({} weights: no split any more)."""
+
+    function_version: str | None = None
+    description: str | None = None
+    weights: Mapping[str, float] | None = None
+    revision_id: str | None = None  # the alias's, if the change must apply to that revision
 
 
 def _decode_marker(marker: str | None) -> str | None:
@@ -62,22 +66,30 @@ class Releases:
         self.arns = catalog.arns
 
     # ----- versions --------------------------------------------------------------------------
-    async def publish(self, ref: FunctionRef, body: JSONDict) -> FunctionRecord:
-        """Snapshots $LATEST as a new version, or returns the last one if nothing changed."""
-        description = body.get("Description")
+    async def publish(
+        self,
+        ref: FunctionRef,
+        description: str | None = None,
+        code_sha256: str | None = None,
+        revision_id: str | None = None,
+    ) -> FunctionRecord:
+        """Snapshots $LATEST as a new version, or returns the last one if nothing changed.
+        `code_sha256` (base64) and `revision_id` refuse it unless $LATEST still has them."""
         async with self.catalog.lock:
             latest = self.catalog.latest(ref)
-            expected_sha = body.get("CodeSha256")
+            expected_sha = code_sha256
             if expected_sha is not None and expected_sha != latest.code_sha256_b64:
                 raise InvalidParameterValueException(
                     f"CodeSHA256 ({expected_sha}) is different from current CodeSHA256 in "
                     f"$LATEST ({latest.code_sha256_b64}). Please try again with the current "
                     "CodeSHA256."
                 )
-            check_revision(latest.revision_id, body.get("RevisionId"))
+            check_revision(latest.revision_id, revision_id)
             return self.publish_locked(latest, description)
 
-    def publish_locked(self, latest: FunctionRecord, description: object = None) -> FunctionRecord:
+    def publish_locked(
+        self, latest: FunctionRecord, description: str | None = None
+    ) -> FunctionRecord:
         """Publishes with the service's lock held (also used by Publish=true)."""
         last = self.catalog.last_version(latest.name)
         if last is not None and last.release_key == latest.release_key:
@@ -86,9 +98,7 @@ class Releases:
             revision_id=str(uuid.uuid4()),
             source_revision=latest.revision_id,
             tags={},
-            description=latest.description
-            if description is None
-            else _description({"Description": description}),
+            description=latest.description if description is None else _description(description),
         )
         record = self.store.publish(snapshot)
         self.catalog.put(record)
@@ -128,10 +138,10 @@ class Releases:
             f"Cannot find alias arn: {self.arns.function(function_name, name)}"
         )
 
-    def _target(self, function_name: str, version: object) -> str:
-        if not isinstance(version, str) or not VERSION_RE.match(version):
+    def _target(self, function_name: str, version: str) -> str:
+        if not VERSION_RE.match(version):
             pattern = "(\\$LATEST|[0-9]+)"
-            raise _invalid(
+            raise ConstraintError(
                 version,
                 "functionVersion",
                 f"Member must satisfy regular expression pattern: {pattern}",
@@ -142,31 +152,24 @@ class Releases:
             )
         return version
 
-    def _weights(self, function_name: str, primary: str, body: JSONDict) -> dict[str, float]:
-        routing = body.get("RoutingConfig")
-        if routing is None:
-            return {}
-        if not isinstance(routing, dict):
-            raise InvalidParameterValueException("RoutingConfig must be an object.")
-        weights = routing.get("AdditionalVersionWeights") or {}  # optional, as on AWS
-        if not isinstance(weights, dict):
-            raise InvalidParameterValueException("AdditionalVersionWeights must be a map.")
+    def _weights(
+        self, function_name: str, primary: str, weights: Mapping[str, float]
+    ) -> dict[str, float]:
         if len(weights) > 1:
             raise InvalidParameterValueException(
                 "Number of items in AdditionalVersionWeights cannot be greater than 1"
             )
         result: dict[str, float] = {}
         for version, weight in weights.items():
-            if (isinstance(weight, bool) or not isinstance(weight, int | float)
-                    or not 0.0 <= weight <= 1.0):  # fmt: skip
-                raise _invalid(weights, "routingConfig.additionalVersionWeights",
-                               "Map value must satisfy constraint: [Member must have value less "
-                               "than or equal to 1.0, Member must have value greater than or "
-                               "equal to 0.0]")  # fmt: skip
-            if not isinstance(version, str) or not version.isdigit():
-                raise _invalid(version, "routingConfig.additionalVersionWeights",
-                               "Map keys must satisfy constraint: [Member must satisfy regular "
-                               "expression pattern: [0-9]+]")  # fmt: skip
+            if not 0.0 <= weight <= 1.0:
+                raise ConstraintError(dict(weights), "routingConfig.additionalVersionWeights",
+                                      "Map value must satisfy constraint: [Member must have value "
+                                      "less than or equal to 1.0, Member must have value greater "
+                                      "than or equal to 0.0]")  # fmt: skip
+            if not version.isdigit():
+                raise ConstraintError(version, "routingConfig.additionalVersionWeights",
+                                      "Map keys must satisfy constraint: [Member must satisfy "
+                                      "regular expression pattern: [0-9]+]")  # fmt: skip
             if primary == LATEST:
                 raise InvalidParameterValueException(
                     "$LATEST is not supported for an alias pointing to more than 1 version"
@@ -180,17 +183,23 @@ class Releases:
             result[version] = float(weight)
         return result
 
-    async def create_alias(self, ref: FunctionRef, body: JSONDict) -> AliasRecord:
-        name = body.get("Name")
-        if not isinstance(name, str) or not ALIAS_RE.match(name):
-            raise _invalid(name, "name", "Member must satisfy regular expression pattern: "
-                           "(?!^[0-9]+$)([a-zA-Z0-9-_]+)")  # fmt: skip
+    async def create_alias(
+        self,
+        ref: FunctionRef,
+        name: str,
+        function_version: str,
+        description: str = "",
+        weights: Mapping[str, float] | None = None,
+    ) -> AliasRecord:
+        if not ALIAS_RE.match(name):
+            raise ConstraintError(name, "name", "Member must satisfy regular expression pattern: "
+                                  "(?!^[0-9]+$)([a-zA-Z0-9-_]+)")  # fmt: skip
         async with self.catalog.lock:
             self.catalog.latest(FunctionRef(ref.name))
-            version = self._target(ref.name, body.get("FunctionVersion"))
+            version = self._target(ref.name, function_version)
             alias = AliasRecord(
-                ref.name, name, version, _description(body),
-                self._weights(ref.name, version, body), str(uuid.uuid4()),
+                ref.name, name, version, _description(description),
+                self._weights(ref.name, version, weights or {}), str(uuid.uuid4()),
             )  # fmt: skip
             try:
                 self.store.create_alias(alias)
@@ -208,19 +217,19 @@ class Releases:
             raise self._alias_not_found(ref.name, name)
         return alias
 
-    async def update_alias(self, ref: FunctionRef, name: str, body: JSONDict) -> AliasRecord:
+    async def update_alias(self, ref: FunctionRef, name: str, change: AliasChange) -> AliasRecord:
         async with self.catalog.lock:
-            return self.update_alias_locked(ref, name, body)
+            return self.update_alias_locked(ref, name, change)
 
-    def update_alias_locked(self, ref: FunctionRef, name: str, body: JSONDict) -> AliasRecord:
-        """Changes an alias with the service's lock held (also used by rollouts)."""
+    def update_alias_locked(self, ref: FunctionRef, name: str, change: AliasChange) -> AliasRecord:
+        """Changes an alias with the catalog's lock held (also used by rollouts)."""
         old = self.get_alias(ref, name)
-        check_revision(old.revision_id, body.get("RevisionId"))
+        check_revision(old.revision_id, change.revision_id)
         version = old.function_version
-        if "FunctionVersion" in body:
-            version = self._target(ref.name, body["FunctionVersion"])
-        if "RoutingConfig" in body:
-            weights = self._weights(ref.name, version, body)
+        if change.function_version is not None:
+            version = self._target(ref.name, change.function_version)
+        if change.weights is not None:
+            weights = self._weights(ref.name, version, change.weights)
         else:  # the old split stays, unless the primary moved onto its other version
             weights = {v: w for v, w in old.weights.items() if v != version}
             if weights and version == LATEST:
@@ -229,7 +238,9 @@ class Releases:
                 )
         new = old.updated(
             function_version=version,
-            description=_description(body, old.description),
+            description=_description(
+                old.description if change.description is None else change.description
+            ),
             weights=weights,
             revision_id=str(uuid.uuid4()),
         )

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from firebox.control.catalog import Catalog
 from firebox.control.events import Invoked
-from firebox.control.releases import Releases
+from firebox.control.releases import AliasChange, Releases
 from firebox.domain.arns import FunctionRef
 from firebox.domain.errors import (
     InvalidParameterValueException,
@@ -171,13 +171,10 @@ class RolloutManager:
     # ----- the state machine (called with the function service's lock held) -----------------
     def _route(self, rollout: Rollout, primary: str, weights: dict[str, float]) -> None:
         """Sets the alias, unless someone else changed it since the rollout last did."""
-        body: JSONDict = {"FunctionVersion": primary,
-                          "RoutingConfig": {"AdditionalVersionWeights": weights}}  # fmt: skip
-        if rollout.alias_revision:
-            body["RevisionId"] = rollout.alias_revision
+        change = AliasChange(primary, weights=weights, revision_id=rollout.alias_revision or None)
         try:
             alias = self.releases.update_alias_locked(
-                FunctionRef(rollout.function_name), rollout.alias, body
+                FunctionRef(rollout.function_name), rollout.alias, change
             )
         except PreconditionFailedException:
             raise PreconditionFailedException(
