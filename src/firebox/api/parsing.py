@@ -47,7 +47,8 @@ def parse_json_body(raw: bytes) -> JSONDict:
     return body
 
 
-def _typed(body: JSONDict, key: str, kind: type | tuple[type, ...], member: str) -> Any:
+def typed(body: JSONDict, key: str, kind: type | tuple[type, ...], member: str) -> Any:
+    """A member of the expected type, or None when absent (a wrong type is the client's error)."""
     value = body.get(key)
     if value is not None and (
         not isinstance(value, kind) or (isinstance(value, bool) and kind is int)
@@ -61,7 +62,7 @@ def _typed(body: JSONDict, key: str, kind: type | tuple[type, ...], member: str)
 def function_config(body: JSONDict) -> FunctionConfig:
     """The configuration members of a CreateFunction or UpdateFunctionConfiguration body (their
     limits are the domain's to check)."""
-    storage = _typed(body, "EphemeralStorage", dict, "ephemeralStorage")
+    storage = typed(body, "EphemeralStorage", dict, "ephemeralStorage")
     size = None
     if storage is not None:
         size = storage.get("Size")
@@ -69,15 +70,15 @@ def function_config(body: JSONDict) -> FunctionConfig:
             raise InvalidRequestContentException(
                 "Could not parse request body into json: EphemeralStorage.Size must be a number"
             )
-    dead_letter = _typed(body, "DeadLetterConfig", dict, "deadLetterConfig")
-    architectures = _typed(body, "Architectures", list, "architectures")
+    dead_letter = typed(body, "DeadLetterConfig", dict, "deadLetterConfig")
+    architectures = typed(body, "Architectures", list, "architectures")
     return FunctionConfig(
-        runtime=_typed(body, "Runtime", str, "runtime"),
-        role=_typed(body, "Role", str, "role"),
-        handler=_typed(body, "Handler", str, "handler"),
-        description=_typed(body, "Description", str, "description"),
-        timeout=_typed(body, "Timeout", int, "timeout"),
-        memory_size=_typed(body, "MemorySize", int, "memorySize"),
+        runtime=typed(body, "Runtime", str, "runtime"),
+        role=typed(body, "Role", str, "role"),
+        handler=typed(body, "Handler", str, "handler"),
+        description=typed(body, "Description", str, "description"),
+        timeout=typed(body, "Timeout", int, "timeout"),
+        memory_size=typed(body, "MemorySize", int, "memorySize"),
         environment=environment_variables(body["Environment"]) if "Environment" in body else None,
         ephemeral_storage=size,
         architectures=tuple(architectures) if architectures is not None else None,

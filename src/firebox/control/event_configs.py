@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 import time
 from dataclasses import asdict, dataclass, replace
 
 from firebox.control.catalog import Catalog
 from firebox.domain import destinations
 from firebox.domain.arns import ArnBuilder, FunctionRef
-from firebox.domain.errors import InvalidParameterValueException, ResourceNotFoundException
+from firebox.domain.errors import (
+    InvalidParameterValueException,
+    ResourceNotFoundException,
+    range_error,
+)
 from firebox.domain.records import LATEST
 from firebox.domain.types import JSONDict
 
@@ -53,22 +58,22 @@ class EventInvokeConfig:
         return body
 
 
-def _bounded(body: JSONDict, key: str, low: int, high: int, member: str) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        bound = (
-            "less than or equal to"
-            if isinstance(value, int) and value > high
-            else ("greater than or equal to")
-        )
-        limit = high if bound.startswith("less") else low
-        raise InvalidParameterValueException(
-            f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
-            f"constraint: Member must have value {bound} {limit}"
-        )
-    return value
+class _Given(enum.Enum):
+    NOT_GIVEN = "not given"
+
+
+NOT_GIVEN = _Given.NOT_GIVEN
+
+
+@dataclass(frozen=True)
+class EventConfigChange:
+    """Members of an event invoke config to set: a put resets those not given to Lambda's
+    defaults, an update leaves them as they are. A destination of None removes it."""
+
+    maximum_retry_attempts: int | _Given | None = NOT_GIVEN
+    maximum_event_age: int | _Given | None = NOT_GIVEN
+    on_success: str | _Given | None = NOT_GIVEN
+    on_failure: str | _Given | None = NOT_GIVEN
 
 
 class EventConfigs:
@@ -95,42 +100,33 @@ class EventConfigs:
         self.catalog.deployed(ref)
         return ref.name, ref.qualifier or LATEST
 
-    def _parse(
-        self, key: tuple[str, str], body: JSONDict, base: EventInvokeConfig
+    def _apply(
+        self, key: tuple[str, str], change: EventConfigChange, base: EventInvokeConfig
     ) -> EventInvokeConfig:
         changes: dict[str, object] = {}
-        if "MaximumRetryAttempts" in body:
-            changes["maximum_retry_attempts"] = _bounded(
-                body, "MaximumRetryAttempts", 0, 2, "maximumRetryAttempts"
-            )
-        if "MaximumEventAgeInSeconds" in body:
-            changes["maximum_event_age"] = _bounded(
-                body, "MaximumEventAgeInSeconds", 60, 21600, "maximumEventAgeInSeconds"
-            )
-        targets = body.get("DestinationConfig")
-        if targets is not None:
-            if not isinstance(targets, dict):
-                raise InvalidParameterValueException("DestinationConfig must be an object.")
-            for member, field in (("OnSuccess", "on_success"), ("OnFailure", "on_failure")):
-                if member in targets:
-                    entry = targets[member] or {}
-                    if not isinstance(entry, dict):
-                        raise InvalidParameterValueException(
-                            f"DestinationConfig.{member} must be an object with a Destination."
-                        )
-                    target = entry.get("Destination")
-                    changes[field] = self._destination(key, target) if target else None
+        retries, age = change.maximum_retry_attempts, change.maximum_event_age
+        if retries is not NOT_GIVEN:
+            if retries is not None and not 0 <= retries <= 2:
+                raise range_error(retries, "maximumRetryAttempts", 0, 2)
+            changes["maximum_retry_attempts"] = retries
+        if age is not NOT_GIVEN:
+            if age is not None and not 60 <= age <= 21600:
+                raise range_error(age, "maximumEventAgeInSeconds", 60, 21600)
+            changes["maximum_event_age"] = age
+        for field, target in (("on_success", change.on_success),
+                              ("on_failure", change.on_failure)):  # fmt: skip
+            if target is not NOT_GIVEN:
+                changes[field] = self._destination(key, target) if target else None
         return replace(base, **changes, last_modified=time.time())  # type: ignore[arg-type]
 
     @staticmethod
-    def _destination(key: tuple[str, str], arn: object) -> str:
+    def _destination(key: tuple[str, str], arn: str) -> str:
         target = destinations.parse(arn, "destination")
         if isinstance(target, destinations.FunctionDestination) and target.name == key[0]:
             # Its own records would invoke it again, failing again: a loop without end.
             raise InvalidParameterValueException(
                 "A function cannot be its own destination (that would invoke it in a loop)."
             )
-        assert isinstance(arn, str)
         return arn
 
     def _save(self, config: EventInvokeConfig) -> EventInvokeConfig:
@@ -138,17 +134,17 @@ class EventConfigs:
         self._configs[(config.function_name, config.qualifier)] = config
         return config
 
-    async def put(self, ref: FunctionRef, body: JSONDict) -> EventInvokeConfig:
+    async def put(self, ref: FunctionRef, change: EventConfigChange) -> EventInvokeConfig:
         """Replaces the whole config: members left out go back to their defaults."""
         async with self.catalog.lock:
             key = self._target(ref)
-            return self._save(self._parse(key, body, EventInvokeConfig(*key)))
+            return self._save(self._apply(key, change, EventInvokeConfig(*key)))
 
-    async def update(self, ref: FunctionRef, body: JSONDict) -> EventInvokeConfig:
+    async def update(self, ref: FunctionRef, change: EventConfigChange) -> EventInvokeConfig:
         """Changes only the members given."""
         async with self.catalog.lock:
             key = self._target(ref)
-            return self._save(self._parse(key, body, self.get(ref)))
+            return self._save(self._apply(key, change, self.get(ref)))
 
     def get(self, ref: FunctionRef) -> EventInvokeConfig:
         key = self._target(ref)
