@@ -8,11 +8,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from firebox.api import parsing, shapes
 from firebox.api.functions import _platform, function_ref
 from firebox.api.parsing import parse_json_body
 from firebox.api.responses import aws_json
 from firebox.domain.arns import FunctionRef
-from firebox.domain.errors import InvalidParameterValueException
+from firebox.domain.types import JSONDict
+
+
+def _count(body: JSONDict, key: str, member: str, low: int) -> int:
+    """A count the request must give, as a number (its range is the core's to check)."""
+    value = body.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise parsing.constraint_error(
+            value, member, f"Member must have value greater than or equal to {low}"
+        )
+    return value
 
 
 def _no_content() -> Response:
@@ -21,12 +32,7 @@ def _no_content() -> Response:
 
 async def put_reserved(request: Request) -> Response:
     body = parse_json_body(await request.body())
-    value = body.get("ReservedConcurrentExecutions")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidParameterValueException(
-            f"1 validation error detected: Value '{value}' at 'reservedConcurrentExecutions' "
-            "failed to satisfy constraint: Member must have value greater than or equal to 0"
-        )
+    value = _count(body, "ReservedConcurrentExecutions", "reservedConcurrentExecutions", 0)
     ref = function_ref(request)
     await _platform(request).concurrency.set_reserved(FunctionRef(ref.name), value)
     return aws_json({"ReservedConcurrentExecutions": value})
@@ -54,18 +60,17 @@ async def provisioned_get_or_list(request: Request) -> Response:
     if request.query_params.get("List") == "ALL":
         configs = platform.concurrency.list(function_ref(request))
         items = [{"FunctionArn": platform.arns.function(c.function_name, c.qualifier),
-                  **c.as_json()} for c in configs]  # fmt: skip
+                  **shapes.provisioned_config(c)} for c in configs]  # fmt: skip
         return aws_json({"ProvisionedConcurrencyConfigs": items})
-    return aws_json(platform.concurrency.get(function_ref(request)).as_json())
+    return aws_json(shapes.provisioned_config(platform.concurrency.get(function_ref(request))))
 
 
 async def provisioned_put(request: Request) -> Response:
     body = parse_json_body(await request.body())
     platform = _platform(request)
-    config = await platform.concurrency.put(
-        function_ref(request), body.get("ProvisionedConcurrentExecutions")
-    )
-    return aws_json(config.as_json(), 202)
+    config = await platform.concurrency.put(function_ref(request), _count(
+        body, "ProvisionedConcurrentExecutions", "provisionedConcurrentExecutions", 1))  # fmt: skip
+    return aws_json(shapes.provisioned_config(config), 202)
 
 
 async def provisioned_delete(request: Request) -> Response:

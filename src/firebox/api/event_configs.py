@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from firebox.api import parsing
+from firebox.api import parsing, shapes
 from firebox.api.functions import _platform, function_ref
 from firebox.api.parsing import max_items, parse_json_body
 from firebox.api.responses import aws_json
@@ -51,19 +51,21 @@ async def put_config(request: Request) -> Response:
     platform = _platform(request)
     body = parse_json_body(await request.body())
     config = await platform.event_configs.put(function_ref(request), _change(body))
-    return aws_json(config.as_json(platform.arns))
+    return aws_json(shapes.event_invoke_config(config, platform.arns))
 
 
 async def update_config(request: Request) -> Response:
     platform = _platform(request)
     body = parse_json_body(await request.body())
     config = await platform.event_configs.update(function_ref(request), _change(body))
-    return aws_json(config.as_json(platform.arns))
+    return aws_json(shapes.event_invoke_config(config, platform.arns))
 
 
 async def get_config(request: Request) -> Response:
     platform = _platform(request)
-    return aws_json(platform.event_configs.get(function_ref(request)).as_json(platform.arns))
+    return aws_json(
+        shapes.event_invoke_config(platform.event_configs.get(function_ref(request)), platform.arns)
+    )
 
 
 async def delete_config(request: Request) -> Response:
@@ -78,7 +80,7 @@ async def list_configs(request: Request) -> Response:
     start = int(request.query_params.get("Marker") or 0)
     page = configs[start : start + limit]
     body: dict[str, object] = {
-        "FunctionEventInvokeConfigs": [c.as_json(platform.arns) for c in page]
+        "FunctionEventInvokeConfigs": [shapes.event_invoke_config(c, platform.arns) for c in page]
     }
     if start + limit < len(configs):
         body["NextMarker"] = str(start + limit)

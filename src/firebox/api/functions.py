@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from firebox.api import parsing
+from firebox.api import parsing, shapes
 from firebox.api.parsing import max_items, parse_json_body
 from firebox.api.responses import aws_json
 from firebox.domain.arns import FunctionRef, parse_function_ref
@@ -39,7 +39,8 @@ def _configuration(
 ) -> JSONDict:
     # Read through an alias, a version's configuration carries the alias's ARN.
     alias = ref.qualifier if ref and ref.qualifier and not ref.qualifier.isdigit() else None
-    return record.configuration(_platform(request).arns, None if alias == LATEST else alias)
+    arns = _platform(request).arns
+    return shapes.function_configuration(record, arns, None if alias == LATEST else alias)
 
 
 async def create_function(request: Request) -> Response:

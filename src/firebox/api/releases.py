@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from firebox.api import parsing
+from firebox.api import parsing, shapes
 from firebox.api.functions import FUNCTIONS, _platform, function_ref
 from firebox.api.parsing import max_items, parse_json_body
 from firebox.api.responses import aws_json
@@ -60,7 +60,7 @@ async def publish_version(request: Request) -> Response:
         function_ref(request), _string(body, "Description", "description"),
         _string(body, "CodeSha256", "codeSha256"), _string(body, "RevisionId", "revisionId"),
     )  # fmt: skip
-    return aws_json(record.configuration(platform.arns), 201)
+    return aws_json(shapes.function_configuration(record, platform.arns), 201)
 
 
 async def list_versions(request: Request) -> Response:
@@ -70,7 +70,7 @@ async def list_versions(request: Request) -> Response:
         function_ref(request), request.query_params.get("Marker"), limit
     )
     # In this listing $LATEST's ARN is qualified too, as Lambda shows it.
-    versions = [r.configuration(platform.arns, r.version) for r in records]
+    versions = [shapes.function_configuration(r, platform.arns, r.version) for r in records]
     body: dict[str, object] = {"Versions": versions}
     if marker:
         body["NextMarker"] = marker
@@ -90,7 +90,7 @@ async def create_alias(request: Request) -> Response:
         function_ref(request), name, version,
         _string(body, "Description", "description") or "", _weights(body),
     )  # fmt: skip
-    return aws_json(alias.configuration(platform.arns), 201)
+    return aws_json(shapes.alias_configuration(alias, platform.arns), 201)
 
 
 async def list_aliases(request: Request) -> Response:
@@ -101,7 +101,9 @@ async def list_aliases(request: Request) -> Response:
         request.query_params.get("Marker"),
         min(max_items(request.query_params.get("MaxItems")), 50),
     )
-    body: dict[str, object] = {"Aliases": [a.configuration(platform.arns) for a in aliases]}
+    body: dict[str, object] = {
+        "Aliases": [shapes.alias_configuration(a, platform.arns) for a in aliases]
+    }
     if marker:
         body["NextMarker"] = marker
     return aws_json(body)
@@ -110,7 +112,7 @@ async def list_aliases(request: Request) -> Response:
 async def get_alias(request: Request) -> Response:
     platform = _platform(request)
     alias = platform.releases.get_alias(*_alias_ref(request))
-    return aws_json(alias.configuration(platform.arns))
+    return aws_json(shapes.alias_configuration(alias, platform.arns))
 
 
 async def update_alias(request: Request) -> Response:
@@ -123,7 +125,7 @@ async def update_alias(request: Request) -> Response:
         _string(body, "RevisionId", "revisionId"),
     )  # fmt: skip
     alias = await platform.releases.update_alias(ref, name, change)
-    return aws_json(alias.configuration(platform.arns))
+    return aws_json(shapes.alias_configuration(alias, platform.arns))
 
 
 async def delete_alias(request: Request) -> Response:

@@ -13,13 +13,18 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from firebox.api import parsing, shapes
 from firebox.api.functions import _platform
 from firebox.api.parsing import parse_json_body
 from firebox.api.responses import aws_json
 from firebox.control.function_urls import FunctionUrl
 from firebox.control.http_routes import Target
 from firebox.domain.arns import FunctionRef
-from firebox.domain.errors import LambdaError, TooManyRequestsException
+from firebox.domain.errors import (
+    InvalidParameterValueException,
+    LambdaError,
+    TooManyRequestsException,
+)
 from firebox.domain.records import LATEST
 from firebox.invoke import http_events
 from firebox.invoke.http_events import HttpRequest, HttpResponse
@@ -197,12 +202,19 @@ class HostDispatch:
 
 # ----- the route table's admin API (used by `firebox routes`) ---------------------------------
 async def list_routes(request: Request) -> Response:
-    return aws_json({"Routes": [r.as_json() for r in _platform(request).routes.list()]})
+    return aws_json({"Routes": [shapes.route(r) for r in _platform(request).routes.list()]})
 
 
 async def add_route(request: Request) -> Response:
-    route = await _platform(request).routes.add(parse_json_body(await request.body()))
-    return aws_json(route.as_json(), 201)
+    body = parse_json_body(await request.body())
+    name = body.get("FunctionName")
+    if not isinstance(name, str):
+        raise InvalidParameterValueException("FunctionName is required.")
+    route = await _platform(request).routes.add(
+        str(body.get("RouteKey")), name, parsing.typed(body, "Qualifier", str, "qualifier"),
+        str(body.get("PayloadFormatVersion", "2.0")),
+    )  # fmt: skip
+    return aws_json(shapes.route(route), 201)
 
 
 async def remove_route(request: Request) -> Response:

@@ -12,13 +12,13 @@ from firebox.control.events import FunctionDeployed
 from firebox.control.functions import FunctionService
 from firebox.domain.arns import FunctionRef
 from firebox.domain.errors import (
+    ConstraintError,
     InvalidParameterValueException,
     LambdaError,
     ProvisionedConcurrencyConfigNotFoundException,
     ResourceConflictException,
 )
 from firebox.domain.records import LATEST
-from firebox.domain.types import JSONDict
 from firebox.worker.environment import Environment, EnvState
 from firebox.worker.pool import EnvironmentPool
 
@@ -36,22 +36,6 @@ class Provisioned:
     environments: set[Environment] = field(default_factory=set)
     starting: int = 0
     failure: str = ""
-
-    def as_json(self) -> JSONDict:
-        available = sum(1 for e in self.environments if e.ready.is_set())
-        status = "READY" if available >= self.requested else "IN_PROGRESS"
-        if self.failure and available < self.requested:
-            status = "FAILED"
-        body: JSONDict = {
-            "RequestedProvisionedConcurrentExecutions": self.requested,
-            "AvailableProvisionedConcurrentExecutions": min(available, self.requested),
-            "AllocatedProvisionedConcurrentExecutions": min(len(self.environments), self.requested),
-            "Status": status,
-            "LastModified": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(self.modified)),
-        }
-        if status == "FAILED":
-            body["StatusReason"] = self.failure
-        return body
 
 
 class Concurrency:
@@ -76,6 +60,9 @@ class Concurrency:
     async def set_reserved(self, ref: FunctionRef, reserved: int | None) -> None:
         """Sets or removes a function's reserved concurrency (kept on $LATEST, but not its
         configuration: RevisionId stays)."""
+        if reserved is not None and reserved < 0:
+            raise ConstraintError(reserved, "reservedConcurrentExecutions",
+                                  "Member must have value greater than or equal to 0")  # fmt: skip
         async with self.catalog.lock:
             record = self.catalog.latest(ref)
             if reserved is not None and reserved < self.total(ref.name):
@@ -115,13 +102,10 @@ class Concurrency:
         self.catalog.deployed(ref)  # the version or alias exists
         return ref.name, ref.qualifier
 
-    async def put(self, ref: FunctionRef, requested: object) -> Provisioned:
-        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
-            raise InvalidParameterValueException(
-                f"1 validation error detected: Value '{requested}' at "
-                "'provisionedConcurrentExecutions' failed to satisfy constraint: Member must "
-                "have value greater than or equal to 1"
-            )
+    async def put(self, ref: FunctionRef, requested: int) -> Provisioned:
+        if requested < 1:
+            raise ConstraintError(requested, "provisionedConcurrentExecutions",
+                                  "Member must have value greater than or equal to 1")  # fmt: skip
         async with self.catalog.lock:
             key = self._key(ref)
             self._check_capacity(key, requested)

@@ -8,14 +8,13 @@ from dataclasses import asdict, dataclass, replace
 
 from firebox.control.catalog import Catalog
 from firebox.domain import destinations
-from firebox.domain.arns import ArnBuilder, FunctionRef
+from firebox.domain.arns import FunctionRef
 from firebox.domain.errors import (
     InvalidParameterValueException,
     ResourceNotFoundException,
     range_error,
 )
 from firebox.domain.records import LATEST
-from firebox.domain.types import JSONDict
 
 DEFAULT_RETRIES, DEFAULT_MAX_AGE_S = 2, 21600
 
@@ -41,21 +40,6 @@ class EventInvokeConfig:
     @property
     def max_age_s(self) -> int:
         return DEFAULT_MAX_AGE_S if self.maximum_event_age is None else self.maximum_event_age
-
-    def as_json(self, arns: ArnBuilder) -> JSONDict:
-        body: JSONDict = {
-            "LastModified": self.last_modified,
-            "FunctionArn": arns.function(self.function_name, self.qualifier),
-            "DestinationConfig": {
-                "OnSuccess": {"Destination": self.on_success} if self.on_success else {},
-                "OnFailure": {"Destination": self.on_failure} if self.on_failure else {},
-            },
-        }
-        if self.maximum_retry_attempts is not None:
-            body["MaximumRetryAttempts"] = self.maximum_retry_attempts
-        if self.maximum_event_age is not None:
-            body["MaximumEventAgeInSeconds"] = self.maximum_event_age
-        return body
 
 
 class _Given(enum.Enum):

@@ -5,17 +5,18 @@ from __future__ import annotations
 import secrets
 import string
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 from firebox.control.catalog import Catalog
-from firebox.domain.arns import ArnBuilder, FunctionRef
+from firebox.domain.arns import FunctionRef
 from firebox.domain.errors import (
+    ConstraintError,
     InvalidParameterValueException,
     ResourceConflictException,
     ResourceNotFoundException,
 )
-from firebox.domain.records import LATEST, utc_stamp
-from firebox.domain.types import JSONDict
+from firebox.domain.records import LATEST
 
 CORS_MEMBERS = ("AllowCredentials", "AllowHeaders", "AllowMethods", "AllowOrigins",
                 "ExposeHeaders", "MaxAge")  # fmt: skip
@@ -33,20 +34,6 @@ class FunctionUrl:
     invoke_mode: str = "BUFFERED"
     created: float = 0.0
     modified: float = 0.0
-
-    def as_json(self, arns: ArnBuilder, url: str) -> JSONDict:
-        qualifier = None if self.qualifier == LATEST else self.qualifier
-        body: JSONDict = {
-            "FunctionUrl": url,
-            "FunctionArn": arns.function(self.function_name, qualifier),
-            "AuthType": self.auth_type,
-            "CreationTime": utc_stamp(self.created),
-            "LastModifiedTime": utc_stamp(self.modified),
-            "InvokeMode": self.invoke_mode,
-        }
-        if self.cors:
-            body["Cors"] = dict(self.cors)
-        return body
 
 
 def _cors(value: object) -> dict[str, object]:
@@ -68,18 +55,14 @@ def _auth(value: object) -> str:
             "AuthType AWS_IAM needs request signatures checked, which firebox does not do yet: "
             "use AuthType NONE (every caller of the URL may invoke the function)."
         )
-    raise InvalidParameterValueException(
-        f"1 validation error detected: Value '{value}' at 'authType' failed to satisfy "
-        "constraint: Member must satisfy enum value set: [AWS_IAM, NONE]"
-    )
+    raise ConstraintError(value, "authType", "Member must satisfy enum value set: [AWS_IAM, NONE]")
 
 
 def _mode(value: object) -> str:
     if value in (None, "BUFFERED", "RESPONSE_STREAM"):
         return str(value or "BUFFERED")
-    raise InvalidParameterValueException(
-        f"1 validation error detected: Value '{value}' at 'invokeMode' failed to satisfy "
-        "constraint: Member must satisfy enum value set: [BUFFERED, RESPONSE_STREAM]"
+    raise ConstraintError(
+        value, "invokeMode", "Member must satisfy enum value set: [BUFFERED, RESPONSE_STREAM]"
     )
 
 
@@ -116,7 +99,14 @@ class FunctionUrls:
         return next((u for u in self._by_id.values()
                      if (u.function_name, u.qualifier) == key), None)  # fmt: skip
 
-    async def create(self, ref: FunctionRef, body: JSONDict) -> FunctionUrl:
+    async def create(
+        self,
+        ref: FunctionRef,
+        auth_type: str = "NONE",
+        cors: Mapping[str, object] | None = None,
+        invoke_mode: str = "BUFFERED",
+    ) -> FunctionUrl:
+        """A URL for $LATEST or an alias; cors in the Cors shape of the Lambda API."""
         async with self.catalog.lock:
             key = self._key(ref)
             if self._find(key) is not None:
@@ -129,8 +119,7 @@ class FunctionUrls:
             now = time.time()
             config = FunctionUrl(
                 *key, "".join(secrets.choice(alphabet) for _ in range(32)),
-                _auth(body.get("AuthType")), _cors(body.get("Cors")),
-                _mode(body.get("InvokeMode")), now, now,
+                _auth(auth_type), _cors(cors), _mode(invoke_mode), now, now,
             )  # fmt: skip
             return self._save(config)
 
@@ -141,16 +130,23 @@ class FunctionUrls:
             raise ResourceNotFoundException("The resource you requested does not exist.")
         return config
 
-    async def update(self, ref: FunctionRef, body: JSONDict) -> FunctionUrl:
+    async def update(
+        self,
+        ref: FunctionRef,
+        auth_type: str | None = None,
+        cors: Mapping[str, object] | None = None,
+        invoke_mode: str | None = None,
+    ) -> FunctionUrl:
+        """Changes the members given (None: as it is; cors {} removes CORS)."""
         async with self.catalog.lock:
             old = self.get(ref)
             changes: dict[str, object] = {"modified": time.time()}
-            if "AuthType" in body:
-                changes["auth_type"] = _auth(body["AuthType"])
-            if "Cors" in body:
-                changes["cors"] = _cors(body["Cors"])
-            if "InvokeMode" in body:
-                changes["invoke_mode"] = _mode(body["InvokeMode"])
+            if auth_type is not None:
+                changes["auth_type"] = _auth(auth_type)
+            if cors is not None:
+                changes["cors"] = _cors(cors)
+            if invoke_mode is not None:
+                changes["invoke_mode"] = _mode(invoke_mode)
             return self._save(replace(old, **changes))  # type: ignore[arg-type]
 
     async def delete(self, ref: FunctionRef) -> None:

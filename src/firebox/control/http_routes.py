@@ -13,7 +13,6 @@ from firebox.domain.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
 )
-from firebox.domain.types import JSONDict
 
 METHODS = ("ANY", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 SEGMENT_RE = re.compile(r"^(\{[a-zA-Z0-9_.-]+\+?\}|[^{}]*)$")
@@ -47,15 +46,6 @@ class HttpRoute:
     @property
     def template(self) -> str:
         return self.key.split(" ", 1)[1] if self.key != "$default" else "/{proxy+}"
-
-    def as_json(self) -> JSONDict:
-        return {
-            "RouteId": self.id,
-            "RouteKey": self.key,
-            "FunctionName": self.function_name,
-            "Qualifier": self.qualifier,
-            "PayloadFormatVersion": self.payload_version,
-        }
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         """Path parameters if this route takes the request, else None."""
@@ -126,19 +116,22 @@ class HttpRoutes:
     def list(self) -> list[HttpRoute]:
         return sorted(self._routes.values(), key=lambda r: (r.rank, r.key))
 
-    async def add(self, body: JSONDict) -> HttpRoute:
-        key = parse_key(body.get("RouteKey"))
-        version = body.get("PayloadFormatVersion", "2.0")
-        if version not in ("1.0", "2.0"):
+    async def add(
+        self,
+        route_key: str,
+        function_name: str,
+        qualifier: str | None = None,
+        payload_version: str = "2.0",
+    ) -> HttpRoute:
+        """A route: 'METHOD /path/{param}' (or $default) to a function, $LATEST or qualified."""
+        key, name = parse_key(route_key), function_name
+        if payload_version not in ("1.0", "2.0"):
             raise InvalidParameterValueException("PayloadFormatVersion must be 1.0 or 2.0.")
-        name, qualifier = body.get("FunctionName"), body.get("Qualifier")
-        if not isinstance(name, str):
-            raise InvalidParameterValueException("FunctionName is required.")
         async with self.catalog.lock:
             self.catalog.deployed(FunctionRef(name, qualifier))  # the target exists
             if any(r.key == key for r in self._routes.values()):
                 raise ResourceConflictException(f"Route {key} exists already.")
-            route = HttpRoute(secrets.token_hex(4), key, name, qualifier, str(version))
+            route = HttpRoute(secrets.token_hex(4), key, name, qualifier, payload_version)
             self.store.put_route(route.id, asdict(route))
             self._routes[route.id] = route
             return route

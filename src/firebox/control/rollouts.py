@@ -20,7 +20,6 @@ from firebox.domain.errors import (
     ResourceNotFoundException,
 )
 from firebox.domain.records import LATEST
-from firebox.domain.types import JSONDict
 
 log = logging.getLogger("firebox.control.rollouts")
 
@@ -49,35 +48,40 @@ class Rollout:
     # Per finished or current step: weight, invocations and errors of to_version seen.
     history: list[dict[str, float]] = field(default_factory=list)
 
-    def as_json(self) -> JSONDict:
-        return {
-            "FunctionName": self.function_name, "Alias": self.alias,
-            "FromVersion": self.from_version, "ToVersion": self.to_version,
-            "Steps": self.steps, "IntervalSeconds": self.interval_s,
-            "MaxErrorRate": self.max_error_rate, "MinInvocations": self.min_invocations,
-            "MinStepInvocations": self.min_step_invocations, "State": self.state,
-            "Step": self.step, "Weight": self.steps[self.step], "StepStarted": self.step_started,
-            "Reason": self.reason, "History": self.history,
-        }  # fmt: skip
 
+@dataclass(frozen=True)
+class RolloutPlan:
+    """A rollout to start: an alias of a function moved to a published version, step by step."""
 
-def _number(body: JSONDict, key: str, default: float, low: float, high: float) -> float:
-    value = body.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise InvalidParameterValueException(f"{key} must be a number from {low} to {high}.")
-    return float(value)
+    function_name: str
+    alias: str
+    to_version: str
+    steps: tuple[int, ...] = (10, 50, 100)  # percent on to_version at each step, ending at 100
+    interval_s: float = 300
+    max_error_rate: float = 0.05
+    min_invocations: int = 10  # invokes of to_version needed to roll back mid-step
+    min_step_invocations: int = 0  # a step ends only once it has seen this many (0: on time)
 
-
-def _steps(body: JSONDict) -> list[int]:
-    steps = body.get("Steps", [10, 50, 100])
-    if (not isinstance(steps, list) or not steps
-            or not all(isinstance(s, int) and not isinstance(s, bool) for s in steps)
-            or any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps))
-            or steps[-1] != 100):  # fmt: skip
-        raise InvalidParameterValueException(
-            "Steps must be increasing percentages from 1 to 100, ending at 100 (e.g. 10,50,100)."
-        )
-    return steps
+    def check(self) -> None:
+        steps = list(self.steps)
+        if (not steps or any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps))
+                or steps[-1] != 100):  # fmt: skip
+            raise InvalidParameterValueException(
+                "Steps must be increasing percentages from 1 to 100, ending at 100 "
+                "(e.g. 10,50,100)."
+            )
+        for member, value, low, high in (
+            ("IntervalSeconds", self.interval_s, 0, 7 * 86400),
+            ("MaxErrorRate", self.max_error_rate, 0, 1),
+            ("MinInvocations", self.min_invocations, 1, 1_000_000),
+            ("MinStepInvocations", self.min_step_invocations, 0, 1_000_000),
+        ):
+            if not low <= value <= high:
+                raise InvalidParameterValueException(
+                    f"{member} must be a number from {low} to {high}."
+                )
+        if self.to_version == LATEST or not self.to_version.isdigit():
+            raise InvalidParameterValueException("ToVersion must be a published version.")
 
 
 class RolloutManager:
@@ -114,16 +118,9 @@ class RolloutManager:
     def list(self) -> list[Rollout]:
         return sorted(self._rollouts.values(), key=lambda r: (r.function_name, r.alias))
 
-    async def start(self, body: JSONDict) -> Rollout:
-        name, alias_name = body.get("FunctionName"), body.get("Alias")
-        if not isinstance(name, str) or not isinstance(alias_name, str):
-            raise InvalidParameterValueException("FunctionName and Alias are required.")
-        to_version = str(body.get("ToVersion", ""))
-        steps = _steps(body)
-        interval = _number(body, "IntervalSeconds", 300, 0, 7 * 86400)
-        max_rate = _number(body, "MaxErrorRate", 0.05, 0, 1)
-        min_invocations = int(_number(body, "MinInvocations", 10, 1, 1_000_000))
-        min_step = int(_number(body, "MinStepInvocations", 0, 0, 1_000_000))
+    async def start(self, plan: RolloutPlan) -> Rollout:
+        plan.check()
+        name, alias_name, to_version = plan.function_name, plan.alias, plan.to_version
         async with self.catalog.lock:
             alias = self.releases.get_alias(FunctionRef(name), alias_name)
             current = self._rollouts.get((name, alias_name))
@@ -131,8 +128,6 @@ class RolloutManager:
                 raise ResourceConflictException(
                     f"A rollout of alias {alias_name} is already in progress; abort it first."
                 )
-            if to_version == LATEST or not to_version.isdigit():
-                raise InvalidParameterValueException("ToVersion must be a published version.")
             if self.catalog.version(name, to_version) is None:
                 raise ResourceNotFoundException(
                     f"Function not found: {self.catalog.arns.function(name, to_version)}"
@@ -146,8 +141,9 @@ class RolloutManager:
                     f"Alias {alias_name} points at {alias.function_version}: a rollout moves "
                     "an alias from one published version to another."
                 )
-            rollout = Rollout(name, alias_name, alias.function_version, to_version, steps,
-                              interval, max_rate, min_invocations, min_step,
+            rollout = Rollout(name, alias_name, alias.function_version, to_version,
+                              list(plan.steps), float(plan.interval_s), float(plan.max_error_rate),
+                              plan.min_invocations, plan.min_step_invocations,
                               alias_revision=alias.revision_id)  # fmt: skip
             self._rollouts[(name, alias_name)] = rollout
             self._enter_step(rollout, 0)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from firebox.domain.arns import ArnBuilder
-from firebox.domain.types import JSONDict
-
 LATEST = "$LATEST"
 
 
@@ -76,42 +73,6 @@ class FunctionRecord:
     def published(self) -> bool:
         return self.version != LATEST
 
-    def configuration(self, arns: ArnBuilder, qualifier: str | None = None) -> JSONDict:
-        """Renders the FunctionConfiguration shape of the Lambda API.
-
-        A version's ARN carries its number; a qualifier (an alias, or "$LATEST" in version
-        listings) replaces it, as in Lambda's answers to qualified requests.
-        """
-        qualifier = qualifier or (self.version if self.published else None)
-        config: JSONDict = {
-            "FunctionName": self.name,
-            "FunctionArn": arns.function(self.name, qualifier),
-            "Runtime": self.runtime,
-            "Role": self.role,
-            "Handler": self.handler,
-            "CodeSize": self.code_size,
-            "Description": self.description,
-            "Timeout": self.timeout,
-            "MemorySize": self.memory_size,
-            "LastModified": iso_timestamp(self.last_modified),
-            "CodeSha256": self.code_sha256_b64,
-            "Version": self.version,
-            "TracingConfig": {"Mode": "PassThrough"},
-            "RevisionId": self.revision_id,
-            "State": "Active",
-            "LastUpdateStatus": "Successful",
-            "PackageType": "Zip",
-            "Architectures": list(self.architectures),
-            "EphemeralStorage": {"Size": self.ephemeral_storage},
-            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
-            "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.name}"},
-        }
-        if self.environment:
-            config["Environment"] = {"Variables": dict(self.environment)}
-        if self.dead_letter_target:
-            config["DeadLetterConfig"] = {"TargetArn": self.dead_letter_target}
-        return config
-
 
 @dataclass(frozen=True)
 class AliasRecord:
@@ -127,16 +88,3 @@ class AliasRecord:
 
     def updated(self, **changes: object) -> AliasRecord:
         return replace(self, **changes)  # type: ignore[arg-type]
-
-    def configuration(self, arns: ArnBuilder) -> JSONDict:
-        """Renders the AliasConfiguration shape of the Lambda API."""
-        config: JSONDict = {
-            "AliasArn": arns.function(self.function_name, self.name),
-            "Name": self.name,
-            "FunctionVersion": self.function_version,
-            "Description": self.description,
-            "RevisionId": self.revision_id,
-        }
-        if self.weights:
-            config["RoutingConfig"] = {"AdditionalVersionWeights": dict(self.weights)}
-        return config
