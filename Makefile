@@ -5,7 +5,7 @@ DATA_DIR ?= .firebox
 HOST ?= 127.0.0.1
 PORT ?= 8070
 
-.PHONY: run test check lint bootstrap bench clean
+.PHONY: run test test-unit test-integration check lint bootstrap bench clean
 
 bootstrap: $(VENV)/.bootstrapped
 
@@ -21,8 +21,16 @@ check: bootstrap
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 
+# All three tiers: unit, integration and system (the system tier needs root).
 test: check
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The fast tiers: in-process, no root, no network.
+test-unit: bootstrap
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: bootstrap
+	$(BIN)/pytest tests/unit tests/integration $(PYTEST_ARGS)
 
 bench: bootstrap
 	bash scripts/bootstrap.sh --bench $(VENV)

@@ -21,6 +21,32 @@ import pytest
 from botocore.config import Config
 
 FIREBOX = str(Path(sys.executable).with_name("firebox"))
+HERE = Path(__file__).resolve().parent
+NEEDS_ROOT = "system tests run real servers with isolated sandboxes, which need root"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without root, the system tier skips (saying why) rather than test plain processes as
+    if they were the product; `without_root` tests run either way."""
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason=NEEDS_ROOT)
+    for item in items:
+        if item.path.parent == HERE and not item.get_closest_marker("without_root"):
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", []) if NEEDS_ROOT in str(r.longrepr)
+    ]
+    if skipped:
+        terminalreporter.write_sep(
+            "-", f"{len(skipped)} system tests skipped: not root ({NEEDS_ROOT}); the unit and "
+            "integration tiers ran"
+        )  # fmt: skip
+
+
 # As root (CI) every test server must isolate: a silent fall-back to plain processes would
 # make the whole suite test the wrong thing. Elsewhere plain processes are all there is.
 SANDBOX = "isolated" if os.geteuid() == 0 else "process"

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import FIREBOX, FireboxServer, create_function, free_port, invoke_json, unique
 
 ECHO = "def handler(event, context):\n    print('cli-log', event)\n    return event\n"
@@ -73,6 +75,7 @@ def test_api_errors_are_one_line(server: FireboxServer) -> None:
     assert bad.returncode == 1 and "InvalidRequestContentException" in bad.stderr
 
 
+@pytest.mark.without_root
 def test_server_not_running_is_a_one_line_error() -> None:
     for args in (("ls",), ("invoke", "x"), ("logs", "x")):
         result = run(None, *args)
@@ -165,6 +168,7 @@ def test_logs_interleave_invocations_by_time(lam: Any, server: FireboxServer) ->
     assert len(reports) == 2 and order.index("short-ran") < reports[0] < order.index("long-end")
 
 
+@pytest.mark.without_root
 def test_serve_rejects_bad_runtime_mapping(tmp_path: Path) -> None:
     result = subprocess.run(
         [FIREBOX, "serve", "--data-dir", str(tmp_path), "--port", str(free_port()),

@@ -16,11 +16,14 @@ import sysconfig
 import venv
 from pathlib import Path
 
+import pytest
+
 from conftest import SANDBOX, FireboxServer, create_function, invoke_json
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.without_root
 def test_a_wheel_installs_and_runs_functions(tmp_path: Path) -> None:
     # From a copy without build leftovers: an old build/ or egg-info's SOURCES.txt would put
     # files into the wheel that the package data does not name.

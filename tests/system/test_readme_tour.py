@@ -15,7 +15,7 @@ from pathlib import Path
 
 from conftest import FireboxServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOUR = "## A five-minute tour"
 
 

@@ -141,6 +141,7 @@ def test_runtime_mapping_and_its_removal(start_server: Callable[..., FireboxServ
     assert "python3.11" in exc.value.response["Error"]["Message"]  # names what is available
 
 
+@pytest.mark.without_root
 def test_process_mode_degrades_loudly(start_server: Callable[..., FireboxServer]) -> None:
     """Without isolation functions still run, and the server says so everywhere."""
     import httpx
@@ -154,6 +155,7 @@ def test_process_mode_degrades_loudly(start_server: Callable[..., FireboxServer]
     assert isinstance(invoke_json(lam, create_function(lam, PID))[0], str)
 
 
+@pytest.mark.without_root
 def test_doctor_reports_protections(tmp_path: Path) -> None:
     import os
     import subprocess

@@ -1,0 +1,173 @@
+"""An in-memory function store: the stub backend, for tests and tools that keep nothing.
+
+It keeps the store's contract (tests/unit/test_store_contract.py runs the same tests against
+it and SQLite), but nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import threading
+import time
+
+from firebox.domain.records import AliasRecord, FunctionRecord
+from firebox.storage.base import StoreConflict
+
+
+class MemoryFunctionStore:
+    """Every table a dict, guarded by one lock (each method is atomic, as in SQLite's)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._functions: dict[str, FunctionRecord] = {}
+        self._versions: dict[str, dict[int, FunctionRecord]] = {}
+        self._counters: dict[str, int] = {}
+        self._aliases: dict[str, dict[str, AliasRecord]] = {}
+        self._rollouts: dict[tuple[str, str], dict[str, object]] = {}
+        self._event_configs: dict[tuple[str, str], dict[str, object]] = {}
+        self._provisioned: dict[tuple[str, str], tuple[int, float]] = {}
+        self._urls: dict[str, tuple[str, dict[str, object]]] = {}
+        self._routes: dict[str, dict[str, object]] = {}
+
+    # ----- functions ---------------------------------------------------------------------------
+    def create(self, record: FunctionRecord) -> None:
+        with self._lock:
+            if record.name in self._functions:
+                raise StoreConflict(record.name)
+            self._functions[record.name] = record
+
+    def get(self, name: str) -> FunctionRecord | None:
+        return self._functions.get(name)
+
+    def list(self, after: str | None, limit: int) -> builtins.list[FunctionRecord]:
+        with self._lock:
+            names = sorted(n for n in self._functions if after is None or n > after)
+            return [self._functions[n] for n in names[:limit]]
+
+    def replace(self, record: FunctionRecord, expected_revision: str) -> None:
+        with self._lock:
+            current = self._functions.get(record.name)
+            if current is None or current.revision_id != expected_revision:
+                raise StoreConflict(record.name)
+            self._functions[record.name] = record
+
+    def delete(self, name: str) -> bool:
+        with self._lock:
+            self._versions.pop(name, None)
+            self._counters.pop(name, None)
+            self._aliases.pop(name, None)
+            for table in (self._rollouts, self._event_configs, self._provisioned):
+                for key in [k for k in table if k[0] == name]:
+                    del table[key]
+            for url_id in [u for u, (fn, _) in self._urls.items() if fn == name]:
+                del self._urls[url_id]
+            return self._functions.pop(name, None) is not None
+
+    # ----- versions ----------------------------------------------------------------------------
+    def publish(self, record: FunctionRecord) -> FunctionRecord:
+        with self._lock:
+            number = self._counters.get(record.name, 0) + 1
+            self._counters[record.name] = number
+            published = record.updated(version=str(number))
+            self._versions.setdefault(record.name, {})[number] = published
+            return published
+
+    def get_version(self, name: str, version: str) -> FunctionRecord | None:
+        if not version.isdigit():
+            return None
+        return self._versions.get(name, {}).get(int(version))
+
+    def list_versions(self, name: str, after: int, limit: int) -> builtins.list[FunctionRecord]:
+        with self._lock:
+            versions = self._versions.get(name, {})
+            return [versions[n] for n in sorted(versions) if n > after][:limit]
+
+    def delete_version(self, name: str, version: str) -> bool:
+        with self._lock:
+            gone = (
+                self._versions.get(name, {}).pop(int(version), None) if version.isdigit() else None
+            )
+            return gone is not None
+
+    # ----- aliases -----------------------------------------------------------------------------
+    def create_alias(self, alias: AliasRecord) -> None:
+        with self._lock:
+            aliases = self._aliases.setdefault(alias.function_name, {})
+            if alias.name in aliases:
+                raise StoreConflict(alias.name)
+            aliases[alias.name] = alias
+
+    def list_aliases(self, function_name: str) -> builtins.list[AliasRecord]:
+        aliases = self._aliases.get(function_name, {})
+        return [aliases[n] for n in sorted(aliases)]
+
+    def replace_alias(self, alias: AliasRecord, expected_revision: str) -> None:
+        with self._lock:
+            current = self._aliases.get(alias.function_name, {}).get(alias.name)
+            if current is None or current.revision_id != expected_revision:
+                raise StoreConflict(alias.name)
+            self._aliases[alias.function_name][alias.name] = alias
+
+    def delete_alias(self, function_name: str, name: str) -> bool:
+        with self._lock:
+            return self._aliases.get(function_name, {}).pop(name, None) is not None
+
+    # ----- per-function configurations ---------------------------------------------------------
+    def put_rollout(self, function_name: str, alias: str, doc: dict[str, object]) -> None:
+        self._rollouts[(function_name, alias)] = copy.deepcopy(doc)
+
+    def rollouts(self) -> builtins.list[dict[str, object]]:
+        return [copy.deepcopy(d) for d in self._rollouts.values()]
+
+    def put_event_config(self, function_name: str, qualifier: str, doc: dict[str, object]) -> None:
+        self._event_configs[(function_name, qualifier)] = copy.deepcopy(doc)
+
+    def delete_event_config(self, function_name: str, qualifier: str) -> bool:
+        return self._event_configs.pop((function_name, qualifier), None) is not None
+
+    def event_configs(self) -> builtins.list[dict[str, object]]:
+        return [copy.deepcopy(d) for d in self._event_configs.values()]
+
+    def put_provisioned(self, function_name: str, qualifier: str, requested: int) -> None:
+        self._provisioned[(function_name, qualifier)] = (requested, time.time())
+
+    def delete_provisioned(self, function_name: str, qualifier: str) -> bool:
+        return self._provisioned.pop((function_name, qualifier), None) is not None
+
+    def provisioned(self) -> builtins.list[tuple[str, str, int, float]]:
+        return [(n, q, r, m) for (n, q), (r, m) in self._provisioned.items()]
+
+    def put_function_url(self, url_id: str, function_name: str, doc: dict[str, object]) -> None:
+        self._urls[url_id] = (function_name, copy.deepcopy(doc))
+
+    def delete_function_url(self, url_id: str) -> bool:
+        return self._urls.pop(url_id, None) is not None
+
+    def function_urls(self) -> builtins.list[dict[str, object]]:
+        return [copy.deepcopy(doc) for _, doc in self._urls.values()]
+
+    def put_route(self, route_id: str, doc: dict[str, object]) -> None:
+        self._routes[route_id] = copy.deepcopy(doc)
+
+    def delete_route(self, route_id: str) -> bool:
+        return self._routes.pop(route_id, None) is not None
+
+    def routes(self) -> builtins.list[dict[str, object]]:
+        return [copy.deepcopy(d) for d in self._routes.values()]
+
+    # ----- code --------------------------------------------------------------------------------
+    def code_in_use(self, sha256: str) -> bool:
+        with self._lock:
+            return any(r.code_sha256 == sha256 for r in self._functions.values()) or any(
+                r.code_sha256 == sha256 for v in self._versions.values() for r in v.values()
+            )
+
+    def total_code_size(self) -> tuple[int, int]:
+        with self._lock:
+            functions = sum(r.code_size for r in self._functions.values())
+            versions = sum(r.code_size for v in self._versions.values() for r in v.values())
+            return len(self._functions), functions + versions
+
+    def close(self) -> None:
+        pass
