@@ -12,6 +12,7 @@ from firebox.asyncinvoke.invoker import AsyncInvoker
 from firebox.asyncinvoke.queue import SqliteEventQueue
 from firebox.config import Settings
 from firebox.control.catalog import Catalog
+from firebox.control.changefeed import ChangeFeed
 from firebox.control.concurrency import Concurrency
 from firebox.control.event_configs import EventConfigs
 from firebox.control.events import (
@@ -121,6 +122,12 @@ class Platform:
             retry_delay_s=settings.async_retry_delay_s,
         )  # fmt: skip
         self._subscribe()
+        refresh_catalog = self.catalog.refresh
+        self.feed = ChangeFeed(self.catalog, {
+            "function": refresh_catalog, "version": refresh_catalog, "alias": refresh_catalog,
+            "event_config": self.event_configs.refresh, "function_url": self.function_urls.refresh,
+            "route": self.routes.refresh,
+        })  # fmt: skip
 
     def _subscribe(self) -> None:
         """Who hears what: every consequence of a change to a function, in one place."""
@@ -155,6 +162,7 @@ class Platform:
         self.concurrency.load()
         self.function_urls.load()
         self.routes.load()
+        self.feed.start()
         self.async_invoker.start()
         if isinstance(self.sandboxes, IsolatedSandboxFactory):
             # Never more than could be in use at once.
@@ -230,6 +238,7 @@ class Platform:
         return self.pool.end_all(cause)
 
     async def close(self) -> None:
+        await self.feed.close()
         self.rollouts.close()
         self.concurrency.close()
         self.precompiler.close()

@@ -1,26 +1,16 @@
-"""Fixtures: real `firebox serve` processes on free ports, boto3 clients, zip builders."""
+"""Fixtures of the system tier, and the rule that it needs root (helpers: support.py)."""
 
 from __future__ import annotations
 
-import io
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import uuid
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-import httpx
 import pytest
-from botocore.config import Config
 
-FIREBOX = str(Path(sys.executable).with_name("firebox"))
+from support import FireboxServer
+
 HERE = Path(__file__).resolve().parent
 NEEDS_ROOT = "system tests run real servers with isolated sandboxes, which need root"
 
@@ -45,104 +35,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             "-", f"{len(skipped)} system tests skipped: not root ({NEEDS_ROOT}); the unit and "
             "integration tiers ran"
         )  # fmt: skip
-
-
-# As root (CI) every test server must isolate: a silent fall-back to plain processes would
-# make the whole suite test the wrong thing. Elsewhere plain processes are all there is.
-SANDBOX = "isolated" if os.geteuid() == 0 else "process"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.02) -> Any:
-    """Polls until predicate returns something truthy; fails the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
-
-
-class FireboxServer:
-    """A real `firebox serve` child process."""
-
-    def __init__(self, data_dir: Path, *args: str) -> None:
-        self.data_dir = data_dir
-        self.args = list(args)
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir.parent / f"server-{self.port}.log"
-        self.env: dict[str, str] = {}  # extra environment variables for the server
-        self.firebox = FIREBOX  # the command that serves (another installation's, say)
-        self.secret = ""
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FireboxServer:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(
-            [self.firebox, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-             "--log-level", "warning", "--sandbox", SANDBOX, *self.args],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
-        )  # fmt: skip
-        wait_for(self._healthy, timeout=30)
-        return self
-
-    def _healthy(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"server exited: {self.log_path.read_text()[-3000:]}")
-        try:
-            return httpx.get(f"{self.url}/_firebox/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def health(self) -> dict[str, Any]:
-        health: dict[str, Any] = httpx.get(f"{self.url}/_firebox/health").json()
-        return health
-
-    def environments(self) -> list[dict[str, Any]]:
-        envs: list[dict[str, Any]] = httpx.get(f"{self.url}/_firebox/environments").json()[
-            "Environments"
-        ]
-        return envs
-
-    def client(self, **config: Any) -> Any:
-        return lambda_client(self.url, **config)
-
-
-def lambda_client(url: str, **config: Any) -> Any:
-    return boto3.client(
-        "lambda",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=Config(retries={"max_attempts": 0}, read_timeout=120, **config),
-    )
 
 
 @pytest.fixture
@@ -172,97 +64,3 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FireboxServer]:
 @pytest.fixture(scope="session")
 def lam(server: FireboxServer) -> Any:
     return server.client()
-
-
-def vendored(packages: str) -> dict[str, bytes]:
-    """The files of packages the bootstrap installed with pip --target (e.g. "fastapi mangum"),
-    as a function vendors them into its zip: tests never download anything."""
-    target = Path(sys.executable).parent.parent / "vendor" / packages.replace(" ", "+")
-    if not (target / ".complete").exists():
-        raise AssertionError(f"{target} is missing: run make bootstrap")
-    return {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and p.name != ".complete"}  # fmt: skip
-
-
-def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None) -> bytes:
-    """A zip of the given files; modes sets unix permissions (e.g. 0o755 for a bootstrap)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, content in files.items():
-            info = zipfile.ZipInfo(name)
-            info.external_attr = ((modes or {}).get(name, 0o644) | 0o100000) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, content)
-    return buf.getvalue()
-
-
-def unique(prefix: str = "fn") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def create_function(lam: Any, code: str | dict[str, str | bytes], **kwargs: Any) -> str:
-    """Creates a python3.11 function from app.py source (or a dict of files); returns its name."""
-    files = {"app.py": code} if isinstance(code, str) else code
-    name = kwargs.pop("FunctionName", unique())
-    params: dict[str, Any] = {
-        "FunctionName": name,
-        "Runtime": "python3.11",
-        "Role": "arn:aws:iam::000000000000:role/test",
-        "Handler": "app.handler",
-        "Code": {"ZipFile": make_zip(files)},
-        **kwargs,
-    }
-    lam.create_function(**params)
-    return name
-
-
-def invoke_json(
-    lam: Any, name: str, event: Any = None, **kwargs: Any
-) -> tuple[Any, dict[str, Any]]:
-    import json
-
-    response = lam.invoke(FunctionName=name, Payload=json.dumps(event or {}).encode(), **kwargs)
-    return json.loads(response["Payload"].read()), response
-
-
-def runtime_processes(function_name: str) -> list[int]:
-    """Host pids of every process still running a function's code: a scan of the process table.
-
-    Isolated environments are found by their cgroup (firebox/<function>.<environment>), which
-    every process inside inherits; plain processes by the function name in their environment.
-    """
-    group = f"/{function_name}.".encode()
-    marker = f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode() + b"\0"
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cgroup", "rb") as f:
-                mine = any(b"/firebox/" in line and group in line for line in f)
-            if not mine:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    mine = marker in f.read()
-        except OSError:
-            continue
-        if mine and process_alive(int(entry)):
-            found.append(int(entry))
-    return found
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except OSError:
-        return False
-
-
-def function_names(lam: Any) -> set[str]:
-    """Every function's name, across all pages."""
-    pages = lam.get_paginator("list_functions").paginate()
-    return {f["FunctionName"] for page in pages for f in page["Functions"]}

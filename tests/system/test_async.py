@@ -19,7 +19,7 @@ import boto3
 import httpx
 import pytest
 
-from conftest import FireboxServer, create_function, wait_for
+from support import FireboxServer, create_function, wait_for
 from test_cli import run
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:"

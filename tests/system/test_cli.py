@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FIREBOX, FireboxServer, create_function, free_port, invoke_json, unique
+from support import FIREBOX, FireboxServer, create_function, free_port, invoke_json, unique
 
 ECHO = "def handler(event, context):\n    print('cli-log', event)\n    return event\n"
 FAIL = "def handler(event, context):\n    raise ValueError('cli boom')\n"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import FireboxServer, create_function, function_names, invoke_json, make_zip, unique
+from support import FireboxServer, create_function, function_names, invoke_json, make_zip, unique
 
 HANDLER = b"def handler(e, c):\n    return 'ok'\n"
 

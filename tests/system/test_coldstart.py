@@ -11,7 +11,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from conftest import FireboxServer, create_function, invoke_json, process_alive, wait_for
+from support import FireboxServer, create_function, invoke_json, process_alive, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="zygotes and the reserve need root")
 

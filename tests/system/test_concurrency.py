@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import FireboxServer, create_function, invoke_json, wait_for
+from support import FireboxServer, create_function, invoke_json, wait_for
 
 SLOW = (
     "import time\ndef handler(event, context):\n    time.sleep(event.get('s', 0))\n    return 1\n"

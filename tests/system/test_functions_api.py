@@ -10,7 +10,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import FireboxServer, create_function, function_names, make_zip, unique
+from support import FireboxServer, create_function, function_names, make_zip, unique
 
 HELLO = "def handler(event, context):\n    return {'hello': event.get('name', 'world')}\n"
 ROLE = "arn:aws:iam::000000000000:role/test"

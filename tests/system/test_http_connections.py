@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 
-from conftest import FireboxServer
+from support import FireboxServer
 
 
 class RawConnection:

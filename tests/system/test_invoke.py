@@ -13,7 +13,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import (
+from support import (
     FireboxServer,
     create_function,
     invoke_json,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FireboxServer, create_function, invoke_json, runtime_processes, wait_for
+from support import FireboxServer, create_function, invoke_json, runtime_processes, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="isolation needs root")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from conftest import FireboxServer, create_function, invoke_json
+from support import FireboxServer, create_function, invoke_json
 
 
 def test_server_unloads_and_prewarms_a_periodic_function(

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import FireboxServer, create_function, invoke_json, wait_for
 from firebox.sandboxes import reaper
 from firebox.sandboxes.netns_reserve import GIVE_UP_AFTER, NetnsReserve, make
 from firebox.sandboxes.networks import Lease, SandboxNetwork
+from support import FireboxServer, create_function, invoke_json, wait_for
 from test_network import OWN_ADDRESS
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")

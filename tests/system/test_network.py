@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FireboxServer, create_function, invoke_json
 from firebox.sandboxes.networks import BRIDGE_PREFIX
+from support import FireboxServer, create_function, invoke_json
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandbox networks need root")
 

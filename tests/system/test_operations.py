@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import FireboxServer
+from support import FireboxServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import lambda_operations

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SANDBOX, FireboxServer, create_function, invoke_json
+from support import SANDBOX, FireboxServer, create_function, invoke_json
 
 ROOT = Path(__file__).resolve().parents[2]
 

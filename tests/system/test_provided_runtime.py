@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import invoke_json, vendored
+from support import invoke_json, vendored
 
 BOOTSTRAP = """#!/bin/sh
 # AWS's Python runtime interface client, vendored into the zip, as on a provided runtime.
@@ -35,7 +35,7 @@ def ric_files() -> dict[str, bytes]:
 
 
 def create_provided(lam: Any, files: dict[str, Any], runtime: str = "provided.al2023") -> str:
-    from conftest import make_zip, unique
+    from support import make_zip, unique
 
     name = unique("ric")
     lam.create_function(

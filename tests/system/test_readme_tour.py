@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import FireboxServer
+from support import FireboxServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TOUR = "## A five-minute tour"

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from conftest import FireboxServer, create_function, invoke_json, make_zip, wait_for
+from support import FireboxServer, create_function, invoke_json, make_zip, wait_for
 from test_cli import run
 
 GOOD = "def handler(event, context):\n    return 'ok'\n"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import httpx
 
-from conftest import FireboxServer, create_function
+from support import FireboxServer, create_function
 from test_cli import run
 
 ECHO = (

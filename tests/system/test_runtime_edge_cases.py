@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import httpx
 
-from conftest import FireboxServer, create_function, invoke_json, make_zip, unique, wait_for
+from support import FireboxServer, create_function, invoke_json, make_zip, unique, wait_for
 
 # A custom runtime built on firebox's own Runtime API client, misbehaving on purpose.
 RUNTIME_PRELUDE = """#!/usr/bin/env python3

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
-from conftest import SANDBOX, create_function, invoke_json
+from support import SANDBOX, create_function, invoke_json
 
 USES_BOTO3 = """
 import importlib.metadata, os, sys

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import FireboxServer, create_function, invoke_json, runtime_processes, wait_for
+from support import FireboxServer, create_function, invoke_json, runtime_processes, wait_for
 
 PID = "import uuid\nENV = uuid.uuid4().hex\ndef handler(event, context):\n    return ENV\n"
 SLOW = (
@@ -160,7 +160,7 @@ def test_doctor_reports_protections(tmp_path: Path) -> None:
     import os
     import subprocess
 
-    from conftest import FIREBOX, free_port
+    from support import FIREBOX, free_port
 
     result = subprocess.run(
         [FIREBOX, "doctor", "--data-dir", str(tmp_path), "--endpoint", f"http://127.0.0.1:{free_port()}"],
@@ -183,7 +183,7 @@ def test_doctor_with_its_default_data_dir(tmp_path: Path) -> None:
     import os
     import subprocess
 
-    from conftest import FIREBOX, free_port
+    from support import FIREBOX, free_port
 
     for existing in (False, True):
         if existing:
@@ -203,7 +203,7 @@ def test_relative_data_dir_works(tmp_path: Path) -> None:
     import os
     import subprocess
 
-    from conftest import FIREBOX, lambda_client
+    from support import FIREBOX, lambda_client
 
     server = FireboxServer(tmp_path / "unused")
     server.proc = subprocess.Popen(
@@ -224,7 +224,7 @@ def test_doctor_leaves_a_running_server_alone(start_server: Callable[..., Firebo
     """Diagnosing a live server's data dir must not touch its environments."""
     import subprocess
 
-    from conftest import FIREBOX
+    from support import FIREBOX
 
     server = start_server()
     lam = server.client()

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from conftest import FireboxServer, create_function, invoke_json, wait_for
+from support import FireboxServer, create_function, invoke_json, wait_for
 
 SLEEPY = (
     "import time\n"

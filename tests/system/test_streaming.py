@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import FireboxServer, create_function
+from support import FireboxServer, create_function
 
 STREAMER = (
     "import time\n"

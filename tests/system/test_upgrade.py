@@ -15,11 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import FIREBOX, FireboxServer, free_port, invoke_json
 from firebox.asyncinvoke.queue.sqlite import MIGRATIONS as QUEUE
 from firebox.storage.migrations import version
 from firebox.storage.sqlite import MIGRATIONS as STORE
 from firebox.telemetry.logstore import MIGRATIONS as LOGS
+from support import FIREBOX, FireboxServer, free_port, invoke_json
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "datadir-f3d82ca"
 

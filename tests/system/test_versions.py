@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FireboxServer, create_function, invoke_json, make_zip
+from support import FireboxServer, create_function, invoke_json, make_zip
 
 ACCOUNT_ARN = "arn:aws:lambda:us-east-1:000000000000:function:"
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conftest import FireboxServer, create_function, vendored
+from support import FireboxServer, create_function, vendored
 
 FASTAPI_APP = """
 from fastapi import FastAPI, Request, Response

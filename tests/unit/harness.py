@@ -16,10 +16,12 @@ from firebox.control.catalog import Catalog
 from firebox.control.concurrency import Concurrency
 from firebox.control.event_configs import EventConfigs
 from firebox.control.events import (
+    AliasDeleted,
     EventBus,
     FunctionDeleted,
     FunctionDeployed,
     Invoked,
+    VersionDeleted,
     on_deletions,
 )
 from firebox.control.function_urls import FunctionUrls
@@ -32,6 +34,7 @@ from firebox.domain.functions import FunctionConfig, NewFunction
 from firebox.domain.records import FunctionRecord
 from firebox.invoke.service import InvokeService
 from firebox.runtimes.registry import Runtime, RuntimeRegistry
+from firebox.storage.base import FunctionStore
 from firebox.storage.memory import MemoryFunctionStore
 from firebox.worker.codestore import CodeStore
 from firebox.worker.invocation import InvocationResult
@@ -98,12 +101,17 @@ class FakeInvoker:
 class ControlPlane:
     """Every control-plane service over a memory store, wired as the platform wires them."""
 
-    def __init__(self, root: Path, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        clock: Callable[[], float] | None = None,
+        store: FunctionStore | None = None,
+    ) -> None:
         self.bus = EventBus()
         self.events: list[object] = []
-        for kind in (FunctionDeployed, FunctionDeleted, Invoked):
+        for kind in (FunctionDeployed, FunctionDeleted, VersionDeleted, AliasDeleted, Invoked):
             self.bus.subscribe(kind, self.events.append)
-        self.store = MemoryFunctionStore()
+        self.store = store or MemoryFunctionStore()
         runtimes = RuntimeRegistry({"python3.11": sys.executable})
         self.arns = ArnBuilder("us-east-1", "000000000000")
         self.catalog = Catalog(self.store, CodeStore(root / "code"), runtimes, self.arns, self.bus)

@@ -135,3 +135,30 @@ def test_stored_documents_are_copies(store: FunctionStore) -> None:
     assert read == {"history": [1]}
     read["history"] = []
     assert store.rollouts() == [{"history": [1]}]
+
+
+def test_every_write_is_in_the_change_feed(store: FunctionStore) -> None:
+    """What a second process (or a restarted reader) catches up from: every write, in order."""
+
+    def since(seq: int) -> set[tuple[str, str, str | None]]:
+        return {(c.kind, c.name, c.item) for c in store.changes(seq, 1000)}
+
+    start = store.last_change()
+    store.create(record("f"))
+    store.replace(record("f", "r2"), "r1")
+    store.publish(record("f"))
+    store.create_alias(AliasRecord("f", "live", "1", revision_id="a1"))
+    store.put_event_config("f", "1", {"retries": 1})
+    store.put_function_url("u1", "f", {})
+    store.put_route("r1", {})
+    assert since(start) == {("function", "f", None), ("version", "f", "1"),
+                            ("alias", "f", "live"), ("event_config", "f", "1"),
+                            ("function_url", "f", "u1"), ("route", "r1", None)}  # fmt: skip
+    seqs = [c.seq for c in store.changes(start, 1000)]
+    assert seqs == sorted(seqs) and len(seqs) == 7 and seqs[-1] == store.last_change()
+    mark = store.last_change()
+    store.delete("f")
+    assert since(mark) == {("function", "f", None), ("version", "f", "1"),
+                           ("alias", "f", "live"), ("event_config", "f", "1"),
+                           ("function_url", "f", "u1")}  # fmt: skip
+    assert store.changes(store.last_change(), 10) == []

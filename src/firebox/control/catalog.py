@@ -13,7 +13,13 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from firebox.control.events import EventBus, FunctionDeployed
+from firebox.control.events import (
+    AliasDeleted,
+    EventBus,
+    FunctionDeleted,
+    FunctionDeployed,
+    VersionDeleted,
+)
 from firebox.domain.arns import ArnBuilder, FunctionRef, check_unqualified_or_latest
 from firebox.domain.errors import (
     InvalidParameterValueException,
@@ -22,7 +28,7 @@ from firebox.domain.errors import (
 )
 from firebox.domain.records import LATEST, AliasRecord, FunctionRecord
 from firebox.runtimes.registry import Runtime, RuntimeRegistry
-from firebox.storage.base import FunctionStore
+from firebox.storage.base import Change, FunctionStore
 from firebox.worker.codestore import CodeStore
 
 log = logging.getLogger("firebox.control.catalog")
@@ -116,6 +122,42 @@ class Catalog:
         for key in [k for k in self._versions if k[0] == name]:
             gone.append(self._versions.pop(key).record)
         return gone
+
+    def refresh(self, changes: list[Change]) -> None:
+        """Catches up with writes made elsewhere (another process; this one's are no-ops): each
+        function a change names is compared with the store, $LATEST, versions and aliases, and
+        made to match, telling the subscribers what went or came."""
+        for name in dict.fromkeys(change.name for change in changes):
+            self._reconcile(name)
+
+    def _reconcile(self, name: str) -> None:
+        stored = self.store.get(name)
+        if stored is None:
+            if name in self._latest:
+                self.drop_function(name)
+                self.bus.publish(FunctionDeleted(name))
+            return
+        if self.latest_or_none(name) != stored:
+            self.put(stored)
+        versions: dict[str, FunctionRecord] = {}
+        after = 0
+        while page := self.store.list_versions(name, after, 1000):
+            versions.update((record.version, record) for record in page)
+            after = int(page[-1].version)
+        for number in [v for (n, v) in self._versions if n == name and v not in versions]:
+            self.drop_version(name, number)
+            self.bus.publish(VersionDeleted(name, number))
+        for number, record in versions.items():
+            if self.version(name, number) != record:
+                self.put(record)
+        aliases = {alias.name: alias for alias in self.store.list_aliases(name)}
+        for alias in self.aliases(name):
+            if alias.name not in aliases:
+                self.drop_alias(name, alias.name)
+                self.bus.publish(AliasDeleted(name, alias.name))
+        for alias in aliases.values():
+            if self.alias(name, alias.name) != alias:
+                self.put_alias(alias)
 
     # ----- reads ------------------------------------------------------------------------------
     def not_found(self, ref: FunctionRef) -> ResourceNotFoundException:

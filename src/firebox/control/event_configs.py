@@ -15,6 +15,7 @@ from firebox.domain.errors import (
     range_error,
 )
 from firebox.domain.records import LATEST
+from firebox.storage.base import Change
 
 DEFAULT_RETRIES, DEFAULT_MAX_AGE_S = 2, 21600
 
@@ -73,6 +74,11 @@ class EventConfigs:
         for doc in self.store.event_configs():
             config = EventInvokeConfig(**doc)  # type: ignore[arg-type]
             self._configs[(config.function_name, config.qualifier)] = config
+
+    def refresh(self, changes: list[Change]) -> None:
+        """Reads its table again: another process changed it (the changes say so)."""
+        self._configs.clear()
+        self.load()
 
     def effective(self, function_name: str, qualifier: str | None) -> EventInvokeConfig:
         """The config an event of this qualifier runs under (Lambda's defaults if none)."""

@@ -17,6 +17,7 @@ from firebox.domain.errors import (
     ResourceNotFoundException,
 )
 from firebox.domain.records import LATEST
+from firebox.storage.base import Change
 
 CORS_MEMBERS = ("AllowCredentials", "AllowHeaders", "AllowMethods", "AllowOrigins",
                 "ExposeHeaders", "MaxAge")  # fmt: skip
@@ -79,6 +80,11 @@ class FunctionUrls:
         for doc in self.store.function_urls():
             url = FunctionUrl(**doc)  # type: ignore[arg-type]
             self._by_id[url.url_id] = url
+
+    def refresh(self, changes: list[Change]) -> None:
+        """Reads its table again: another process changed it (the changes say so)."""
+        self._by_id.clear()
+        self.load()
 
     def url(self, config: FunctionUrl) -> str:
         return self.url_format.format(id=config.url_id)

@@ -13,6 +13,7 @@ from firebox.domain.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
 )
+from firebox.storage.base import Change
 
 METHODS = ("ANY", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 SEGMENT_RE = re.compile(r"^(\{[a-zA-Z0-9_.-]+\+?\}|[^{}]*)$")
@@ -112,6 +113,11 @@ class HttpRoutes:
         for doc in self.store.routes():
             route = HttpRoute(**doc)  # type: ignore[arg-type]
             self._routes[route.id] = route
+
+    def refresh(self, changes: list[Change]) -> None:
+        """Reads its table again: another process changed it (the changes say so)."""
+        self._routes.clear()
+        self.load()
 
     def list(self) -> list[HttpRoute]:
         return sorted(self._routes.values(), key=lambda r: (r.rank, r.key))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from dataclasses import dataclass
 from typing import Protocol
 
 from firebox.domain.records import AliasRecord, FunctionRecord
@@ -10,6 +11,16 @@ from firebox.domain.records import AliasRecord, FunctionRecord
 
 class StoreConflict(Exception):
     """A write lost a race: the name exists already, or the revision moved on."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write to the store, by any process: what kind of thing changed, of which function."""
+
+    seq: int  # increasing: a reader catches up from the last one it saw
+    kind: str  # function | version | alias | event_config | function_url | route
+    name: str  # the function (for a route: the route's id)
+    item: str | None  # the version, alias, qualifier or URL id, where the kind has one
 
 
 class FunctionStore(Protocol):
@@ -101,6 +112,12 @@ class FunctionStore(Protocol):
 
     def total_code_size(self) -> tuple[int, int]:
         """Returns (function count, total zipped code bytes)."""
+
+    def changes(self, after: int, limit: int) -> builtins.list[Change]:
+        """Up to limit changes with a seq above after, in order (the change feed)."""
+
+    def last_change(self) -> int:
+        """The seq of the newest change (0 if none): where a new reader starts."""
 
     def close(self) -> None:
         """Releases the backend's connections."""

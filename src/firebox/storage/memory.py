@@ -12,7 +12,7 @@ import threading
 import time
 
 from firebox.domain.records import AliasRecord, FunctionRecord
-from firebox.storage.base import StoreConflict
+from firebox.storage.base import Change, StoreConflict
 
 
 class MemoryFunctionStore:
@@ -29,6 +29,11 @@ class MemoryFunctionStore:
         self._provisioned: dict[tuple[str, str], tuple[int, float]] = {}
         self._urls: dict[str, tuple[str, dict[str, object]]] = {}
         self._routes: dict[str, dict[str, object]] = {}
+        self._changes: list[Change] = []
+
+    def _changed(self, kind: str, name: str, item: str | None = None) -> None:
+        seq = self._changes[-1].seq + 1 if self._changes else 1
+        self._changes.append(Change(seq, kind, name, item))
 
     # ----- functions ---------------------------------------------------------------------------
     def create(self, record: FunctionRecord) -> None:
@@ -36,6 +41,7 @@ class MemoryFunctionStore:
             if record.name in self._functions:
                 raise StoreConflict(record.name)
             self._functions[record.name] = record
+            self._changed("function", record.name)
 
     def get(self, name: str) -> FunctionRecord | None:
         return self._functions.get(name)
@@ -51,17 +57,27 @@ class MemoryFunctionStore:
             if current is None or current.revision_id != expected_revision:
                 raise StoreConflict(record.name)
             self._functions[record.name] = record
+            self._changed("function", record.name)
 
     def delete(self, name: str) -> bool:
         with self._lock:
+            for number in self._versions.get(name, {}):
+                self._changed("version", name, str(number))
+            for alias in self._aliases.get(name, {}):
+                self._changed("alias", name, alias)
+            if name in self._functions:
+                self._changed("function", name)
             self._versions.pop(name, None)
             self._counters.pop(name, None)
             self._aliases.pop(name, None)
             for table in (self._rollouts, self._event_configs, self._provisioned):
                 for key in [k for k in table if k[0] == name]:
                     del table[key]
+                    if table is self._event_configs:
+                        self._changed("event_config", name, key[1])
             for url_id in [u for u, (fn, _) in self._urls.items() if fn == name]:
                 del self._urls[url_id]
+                self._changed("function_url", name, url_id)
             return self._functions.pop(name, None) is not None
 
     # ----- versions ----------------------------------------------------------------------------
@@ -71,6 +87,7 @@ class MemoryFunctionStore:
             self._counters[record.name] = number
             published = record.updated(version=str(number))
             self._versions.setdefault(record.name, {})[number] = published
+            self._changed("version", record.name, str(number))
             return published
 
     def get_version(self, name: str, version: str) -> FunctionRecord | None:
@@ -85,10 +102,13 @@ class MemoryFunctionStore:
 
     def delete_version(self, name: str, version: str) -> bool:
         with self._lock:
-            gone = (
-                self._versions.get(name, {}).pop(int(version), None) if version.isdigit() else None
-            )
-            return gone is not None
+            if (
+                not version.isdigit()
+                or self._versions.get(name, {}).pop(int(version), None) is None
+            ):
+                return False
+            self._changed("version", name, version)
+            return True
 
     # ----- aliases -----------------------------------------------------------------------------
     def create_alias(self, alias: AliasRecord) -> None:
@@ -97,6 +117,7 @@ class MemoryFunctionStore:
             if alias.name in aliases:
                 raise StoreConflict(alias.name)
             aliases[alias.name] = alias
+            self._changed("alias", alias.function_name, alias.name)
 
     def list_aliases(self, function_name: str) -> builtins.list[AliasRecord]:
         aliases = self._aliases.get(function_name, {})
@@ -108,10 +129,14 @@ class MemoryFunctionStore:
             if current is None or current.revision_id != expected_revision:
                 raise StoreConflict(alias.name)
             self._aliases[alias.function_name][alias.name] = alias
+            self._changed("alias", alias.function_name, alias.name)
 
     def delete_alias(self, function_name: str, name: str) -> bool:
         with self._lock:
-            return self._aliases.get(function_name, {}).pop(name, None) is not None
+            if self._aliases.get(function_name, {}).pop(name, None) is None:
+                return False
+            self._changed("alias", function_name, name)
+            return True
 
     # ----- per-function configurations ---------------------------------------------------------
     def put_rollout(self, function_name: str, alias: str, doc: dict[str, object]) -> None:
@@ -122,9 +147,13 @@ class MemoryFunctionStore:
 
     def put_event_config(self, function_name: str, qualifier: str, doc: dict[str, object]) -> None:
         self._event_configs[(function_name, qualifier)] = copy.deepcopy(doc)
+        self._changed("event_config", function_name, qualifier)
 
     def delete_event_config(self, function_name: str, qualifier: str) -> bool:
-        return self._event_configs.pop((function_name, qualifier), None) is not None
+        if self._event_configs.pop((function_name, qualifier), None) is None:
+            return False
+        self._changed("event_config", function_name, qualifier)
+        return True
 
     def event_configs(self) -> builtins.list[dict[str, object]]:
         return [copy.deepcopy(d) for d in self._event_configs.values()]
@@ -140,18 +169,26 @@ class MemoryFunctionStore:
 
     def put_function_url(self, url_id: str, function_name: str, doc: dict[str, object]) -> None:
         self._urls[url_id] = (function_name, copy.deepcopy(doc))
+        self._changed("function_url", function_name, url_id)
 
     def delete_function_url(self, url_id: str) -> bool:
-        return self._urls.pop(url_id, None) is not None
+        gone = self._urls.pop(url_id, None)
+        if gone is not None:
+            self._changed("function_url", gone[0], url_id)
+        return gone is not None
 
     def function_urls(self) -> builtins.list[dict[str, object]]:
         return [copy.deepcopy(doc) for _, doc in self._urls.values()]
 
     def put_route(self, route_id: str, doc: dict[str, object]) -> None:
         self._routes[route_id] = copy.deepcopy(doc)
+        self._changed("route", route_id)
 
     def delete_route(self, route_id: str) -> bool:
-        return self._routes.pop(route_id, None) is not None
+        if self._routes.pop(route_id, None) is None:
+            return False
+        self._changed("route", route_id)
+        return True
 
     def routes(self) -> builtins.list[dict[str, object]]:
         return [copy.deepcopy(d) for d in self._routes.values()]
@@ -168,6 +205,13 @@ class MemoryFunctionStore:
             functions = sum(r.code_size for r in self._functions.values())
             versions = sum(r.code_size for v in self._versions.values() for r in v.values())
             return len(self._functions), functions + versions
+
+    def changes(self, after: int, limit: int) -> builtins.list[Change]:
+        with self._lock:
+            return [c for c in self._changes if c.seq > after][:limit]
+
+    def last_change(self) -> int:
+        return self._changes[-1].seq if self._changes else 0
 
     def close(self) -> None:
         pass

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from firebox.domain.records import AliasRecord, FunctionRecord
-from firebox.storage.base import StoreConflict
+from firebox.storage.base import Change, StoreConflict
 from firebox.storage.migrations import Migration, migrate
 
 SCHEMA_1 = """
@@ -67,7 +67,33 @@ CREATE TABLE IF NOT EXISTS rollouts (
     PRIMARY KEY (function_name, alias)
 );
 """
-MIGRATIONS = [Migration(1, "functions, versions, aliases and their configurations", SCHEMA_1)]
+# The change feed: every write to these tables, by any process, leaves a row saying what
+# changed, in the same transaction; readers (Catalog.refresh) catch up from the last row
+# they saw. (With PostgreSQL, LISTEN/NOTIFY on the same insert wakes them instead of a poll.)
+_WATCHED = {  # table: (kind, the column naming the function, the column naming what in it)
+    "functions": ("function", "name", "NULL"),
+    "versions": ("version", "name", "version"),
+    "aliases": ("alias", "function_name", "name"),
+    "event_configs": ("event_config", "function_name", "qualifier"),
+    "function_urls": ("function_url", "function_name", "url_id"),
+    "http_routes": ("route", "id", "NULL"),
+}
+SCHEMA_2 = (
+    "CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "kind TEXT NOT NULL, name TEXT NOT NULL, item TEXT);\n"
+    + "".join(
+        f"CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()} AFTER {event} ON {table} BEGIN "
+        f"INSERT INTO changes (kind, name, item) VALUES "
+        f"('{kind}', {row}.{name}, {'NULL' if item == 'NULL' else f'{row}.{item}'}); END;\n"
+        for table, (kind, name, item) in _WATCHED.items()
+        for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
+    )
+)
+MIGRATIONS = [
+    Migration(1, "functions, versions, aliases and their configurations", SCHEMA_1),
+    Migration(2, "a change feed of functions, versions, aliases and configs", SCHEMA_2),
+]
+CHANGES_KEPT = 100_000  # older rows go: a reader that far behind loads everything again
 
 
 def connect(path: Path, *, synchronous: str = "FULL") -> sqlite3.Connection:
@@ -352,6 +378,21 @@ class SqliteFunctionStore:
         count, total = self._row("SELECT COUNT(*), COALESCE(SUM(code_size), 0) FROM functions")
         (versions,) = self._row("SELECT COALESCE(SUM(code_size), 0) FROM versions")
         return int(count), int(total) + int(versions)
+
+    def changes(self, after: int, limit: int) -> builtins.list[Change]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, kind, name, item FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+            if rows:  # the oldest go (cheap: a range of the rowid)
+                self._conn.execute("DELETE FROM changes WHERE seq <= ?",
+                                   (rows[-1][0] - CHANGES_KEPT,))  # fmt: skip
+        return [Change(*row) for row in rows]
+
+    def last_change(self) -> int:
+        (seq,) = self._row("SELECT COALESCE(MAX(seq), 0) FROM changes")
+        return int(seq)
 
     def close(self) -> None:
         with self._lock:
