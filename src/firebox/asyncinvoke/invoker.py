@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import logging
+import os
+import socket
 import time
-from collections import Counter
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
+from firebox.asyncinvoke import policies
 from firebox.asyncinvoke.destinations import deliver
 from firebox.asyncinvoke.queue import EventQueue, NewEvent, QueuedEvent, Settlement
 from firebox.asyncinvoke.queue.batching import GroupCommit
@@ -26,8 +28,10 @@ from firebox.worker.invocation import InvocationResult, new_request_id
 
 log = logging.getLogger("firebox.async")
 
-SUCCEEDED, FAILED, EXPIRED, DROPPED = "succeeded", "failed", "expired", "dropped"
-PREFETCH = 64  # due events read from the queue at once
+# How long an attempt may hold its event: Lambda's longest timeout and init, and a margin. A
+# consumer that dies holds its events until then (a restarted one frees its predecessor's at
+# once, see start()).
+LEASE_S = 900 + 10 + 110
 
 
 def _json_or_text(payload: bytes) -> object:
@@ -37,8 +41,27 @@ def _json_or_text(payload: bytes) -> object:
         return payload.decode(errors="replace")
 
 
+def _owner_alive(owner: str, me: str) -> bool | None:
+    """Whether a lease owner's process lives: None when it is on another host (unknowable).
+    One with this process's pid but not its name was a predecessor whose pid came round."""
+    host, _, rest = owner.partition("/")
+    pid = rest.partition("/")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    if int(pid) == os.getpid():
+        return owner == me
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class AsyncInvoker:
-    """Accepts Event invocations onto a durable queue and runs them through the pool."""
+    """Accepts Event invocations onto a durable queue and runs them through the invoke path,
+    holding each event it runs with a lease, so several consumers can share the queue."""
 
     def __init__(
         self,
@@ -56,19 +79,21 @@ class AsyncInvoker:
         self.queue = queue
         self.configs = configs
         self.max_in_flight = max_in_flight
-        self.retry_delay_s = retry_delay_s  # attempt n waits n × this (AWS: ~1, then ~2 min)
-        self.throttle_delay_s = throttle_delay_s  # doubles per throttle of an event, up to:
-        self.max_throttle_delay_s = max_throttle_delay_s
-        self._throttles: dict[int, int] = {}  # event id → throttles in a row (memory only)
         self.clock = clock
-        self._in_flight: dict[int, str] = {}  # event id → function name
-        self._ready: collections.deque[QueuedEvent] = collections.deque()  # fetched, due
+        # This consumer's name on its leases: host and pid say whether it still lives.
+        self.owner = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+        self._throttled = policies.Throttled(throttle_delay_s, max_throttle_delay_s)
+        self.before: list[policies.Rule] = [policies.too_old]
+        self.after: list[policies.Rule] = [
+            self._throttled, policies.gone, policies.succeeded, policies.retries_exhausted,
+            policies.retry_later(retry_delay_s),
+        ]  # fmt: skip
+        self._running: dict[int, asyncio.Task[None]] = {}  # event id → its attempt
         self._wake = asyncio.Event()
         # Group commits: accepted events (each fsync'd before its 202) and attempts' results.
         self._accepted: GroupCommit[NewEvent] = GroupCommit(queue.put, self._wake.set)
         self._settled: GroupCommit[Settlement] = GroupCommit(queue.settle)
         self._task: asyncio.Task[None] | None = None
-        self._attempts: set[asyncio.Task[None]] = set()
 
     # ----- accepting ------------------------------------------------------------------------
     async def accept(self, ref: FunctionRef, payload: bytes) -> str:
@@ -82,32 +107,31 @@ class AsyncInvoker:
 
     # ----- draining -------------------------------------------------------------------------
     def start(self) -> None:
-        """Starts draining; events a crashed predecessor had in flight simply run again."""
+        """Starts draining. Leases a dead predecessor on this host held are given back first
+        (its events run again: at-least-once); another host's run out with time."""
+        for owner in self.queue.owners():
+            if _owner_alive(owner, self.owner) is False:
+                released = self.queue.release(owner)
+                log.info("%d queued events held by a stopped consumer are due again", released)
         self._task = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
-        """Keeps up to max_in_flight attempts running, from a prefetched buffer of due events."""
+        """Keeps up to max_in_flight attempts running, each on an event it leased."""
         while True:
             self._wake.clear()
-            free = self.max_in_flight - len(self._in_flight)
-            if free > 0 and not self._ready:
-                known = set(self._in_flight)
-                fetched = await asyncio.to_thread(
-                    self.queue.due, self.clock(), max(free, PREFETCH), known
+            free = self.max_in_flight - len(self._running)
+            if free > 0:
+                leased = await asyncio.to_thread(
+                    self.queue.lease, self.owner, self.clock(), free, LEASE_S
                 )
-                self._ready.extend(fetched)
-            while free > 0 and self._ready:
-                event = self._ready.popleft()
-                self._in_flight[event.id] = event.function_name
-                task = asyncio.get_running_loop().create_task(self._attempt(event))
-                self._attempts.add(task)
-                task.add_done_callback(self._attempts.discard)
-                free -= 1
-            if free > 0 and self._ready:
-                continue
+                for event in leased:
+                    task = asyncio.get_running_loop().create_task(self._attempt(event))
+                    self._running[event.id] = task
+                if len(leased) == free:
+                    continue  # there may be more: look again once a slot frees (the wake)
             timeout = None
-            if free > 0:  # nothing due now: sleep until the next retry is, or news arrives
-                next_due = await asyncio.to_thread(self.queue.next_due, set(self._in_flight))
+            if len(self._running) < self.max_in_flight:  # sleep until the next is due, or news
+                next_due = await asyncio.to_thread(self.queue.next_due, self.clock())
                 if next_due is not None:
                     timeout = max(0.0, next_due - self.clock())
             with contextlib.suppress(TimeoutError):
@@ -118,57 +142,59 @@ class AsyncInvoker:
             settlement = await self._run(event)
         except Exception:  # a bug must not stall the queue: the event stays and runs again
             log.exception("async invoke of %s failed in firebox", event.function_name)
-            settlement = Settlement(event, "throttled", attempts=event.attempts,
+            settlement = Settlement(event, policies.THROTTLED, attempts=event.attempts,
                                     not_before=self.clock() + 1.0,
                                     last_response=event.last_response)  # fmt: skip
         try:
-            # Still in flight until its result is stored, so it cannot be fetched twice.
-            await self._settled.submit(settlement)
+            await self._settled.submit(settlement)  # ends the lease
         finally:
-            self._in_flight.pop(event.id, None)
+            self._running.pop(event.id, None)
             self._wake.set()
 
     async def _run(self, event: QueuedEvent) -> Settlement:
-        """One attempt; says what to do with the event."""
+        """One attempt: the rules before it, the invoke, the rules after it."""
         config = self.configs.effective(event.function_name, event.qualifier)
-        if self.clock() - event.enqueued_at > config.max_age_s:
-            return self._fail(event, config, "EventAgeExceeded", EXPIRED)
-        ref = FunctionRef(event.function_name, event.qualifier)
-        try:
-            result = await self.invokes.invoke(ref, event.payload, request_id=event.request_id)
-        except (TooManyRequestsException, InvalidRuntimeException):
-            # No capacity (or the host lacks the runtime for now): wait, backing off, without
-            # using an attempt; the event's maximum age still applies.
-            count = self._throttles.get(event.id, 0)
-            self._throttles[event.id] = count + 1
-            delay = min(self.throttle_delay_s * 2**count, self.max_throttle_delay_s)
-            return Settlement(event, "throttled", attempts=event.attempts,
-                              not_before=self.clock() + delay,
+        attempt = policies.Attempt(event, config, self.clock())
+        decision = policies.decide(self.before, attempt)
+        if decision is None:
+            ref = FunctionRef(event.function_name, event.qualifier)
+            try:
+                result = await self.invokes.invoke(ref, event.payload, request_id=event.request_id)
+                attempt = replace(attempt, result=result, now=self.clock())
+            except LambdaError as exc:
+                if not isinstance(exc, TooManyRequestsException | InvalidRuntimeException):
+                    log.warning("dropping an event for %s: %s", event.function_name, exc.message)
+                attempt = replace(attempt, error=exc, now=self.clock())
+            decision = policies.decide(self.after, attempt)
+        assert decision is not None  # retry_later always decides
+        return self._settlement(attempt, decision)
+
+    def _settlement(self, attempt: policies.Attempt, decision: policies.Decision) -> Settlement:
+        """The decision, as the queue stores it: with the records destinations receive."""
+        event, config, result = attempt.event, attempt.config, attempt.result
+        if decision.outcome == policies.THROTTLED:
+            return Settlement(event, policies.THROTTLED, attempts=event.attempts,
+                              not_before=decision.not_before,
                               last_response=event.last_response)  # fmt: skip
-        except LambdaError as exc:  # deleted meanwhile: nothing can run it
-            log.warning("dropping an event for %s: %s", event.function_name, exc.message)
-            return Settlement(event, DROPPED)
-        self._throttles.pop(event.id, None)
-        attempts = event.attempts + 1
-        response = self._response(result)
-        if result.function_error is None:
+        self._throttled.forget(event.id)
+        if decision.outcome == policies.DROPPED:
+            return Settlement(event, policies.DROPPED)
+        attempts = event.attempts + 1 if attempt.ran else event.attempts
+        response = self._response(result) if result is not None else event.last_response
+        if decision.outcome == policies.SUCCEEDED:
             follow = self._record(event, config.on_success, "Success", attempts, response, result)
-            return Settlement(event, SUCCEEDED, tuple(follow))
-        retry_at = self.clock() + self.retry_delay_s * attempts
+            return Settlement(event, policies.SUCCEEDED, tuple(follow))
+        if decision.outcome == policies.RETRIED:
+            return Settlement(event, policies.RETRIED, attempts=attempts,
+                              not_before=decision.not_before, last_response=response)  # fmt: skip
         done = replace(event, attempts=attempts, last_response=response)
-        if attempts > config.retries:
-            return self._fail(done, config, "RetriesExhausted", FAILED)
-        if retry_at - event.enqueued_at > config.max_age_s:
-            return self._fail(done, config, "EventAgeExceeded", EXPIRED)  # expires before then
-        return Settlement(event, "retried", attempts=attempts, not_before=retry_at,
-                          last_response=response)  # fmt: skip
+        return self._fail(done, config, decision.condition, decision.outcome)
 
     def _fail(
         self, event: QueuedEvent, config: EventInvokeConfig, condition: str, outcome: str
     ) -> Settlement:
         follow = self._record(event, config.on_failure, condition, event.attempts,
                               event.last_response, None)  # fmt: skip
-        self._throttles.pop(event.id, None)
         try:  # the dead-letter config of the version that ran (versions keep their own)
             record = self.catalog.deployed(FunctionRef(event.function_name, event.qualifier)).record
         except LambdaError:
@@ -218,22 +244,21 @@ class AsyncInvoker:
         return deliver(target, json.dumps(record).encode(), "destination", self.clock())
 
     def forget(self, function_name: str, qualifier: str | None) -> None:
-        """A deleted function's waiting events go with it (never run by a re-created one)."""
+        """A deleted function's waiting events go with it (never run by a re-created one); one
+        being run ends with its attempt (dropped: the function is gone)."""
         if qualifier is None:
-            self.queue.purge(function_name, exclude=set(self._in_flight))
+            self.queue.purge(function_name, self.clock())
 
     # ----- visibility -----------------------------------------------------------------------
     async def stats(self) -> dict[str, dict[str, float]]:
-        """Per function: waiting, in flight, retrying, outcomes so far, oldest age."""
-        stored = await asyncio.to_thread(self.queue.stats)
-        in_flight = Counter(self._in_flight.values())
+        """Per function: waiting, in flight (held by any consumer), retrying, outcomes so
+        far, oldest age."""
         now = self.clock()
+        stored = await asyncio.to_thread(self.queue.stats, now)
         result: dict[str, dict[str, float]] = {}
-        for name in sorted(set(stored) | set(in_flight)):
-            row = dict(stored.get(name, {}))
+        for name in sorted(stored):
+            row = dict(stored[name])
             oldest = row.pop("oldest", None)
-            row["waiting"] = row.get("waiting", 0) - in_flight[name]
-            row["in_flight"] = in_flight[name]
             row["oldest_age_s"] = round(now - oldest, 3) if oldest else 0.0
             result[name] = row
         return result
@@ -246,11 +271,12 @@ class AsyncInvoker:
     def cancel_attempts(self) -> None:
         """Abandons the running attempts: their events stay queued, no attempt used, and run
         again after the next start (as after a crash)."""
-        for task in list(self._attempts):
+        for task in list(self._running.values()):
             task.cancel()
 
     async def close(self) -> None:
         self.stop_draining()
         self.cancel_attempts()
-        await asyncio.gather(*self._attempts, *([self._task] if self._task else []),
+        await asyncio.gather(*self._running.values(), *([self._task] if self._task else []),
                              return_exceptions=True)  # fmt: skip
+        await asyncio.to_thread(self.queue.release, self.owner)  # due again at the next start

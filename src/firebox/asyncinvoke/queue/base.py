@@ -1,4 +1,11 @@
-"""The event queue interface every backend implements, and the events it holds."""
+"""The event queue interface every backend implements, and the events it holds.
+
+Consumers take events with a lease: an event leased is invisible to every other lease until
+it is settled, released, or its lease runs out (a consumer that died), so any number of
+consumers, in one process or several, share a queue without running an event twice, beyond
+what at-least-once delivery allows (a consumer that dies mid-attempt). An SQS-like queue
+service and event source pollers can stand on the same interface.
+"""
 
 from __future__ import annotations
 
@@ -59,21 +66,32 @@ class EventQueue(Protocol):
     def put(self, events: list[NewEvent]) -> None:
         """Stores events in one transaction."""
 
-    def due(self, now: float, limit: int, exclude: set[int]) -> list[QueuedEvent]:
-        """Up to limit events whose next attempt is due, oldest first, not in exclude."""
+    def lease(self, owner: str, now: float, limit: int, lease_s: float) -> list[QueuedEvent]:
+        """Up to limit due events no one holds (or whose lease ran out), oldest first, now
+        held by owner until now + lease_s."""
 
-    def next_due(self, exclude: set[int]) -> float | None:
-        """When the earliest event not in exclude becomes due, or None if there is none."""
+    def next_due(self, now: float) -> float | None:
+        """When the next event becomes available to a lease (a waiting one's not_before or a
+        held one's lease end), or None if the queue is empty."""
 
     def settle(self, settlements: list[Settlement]) -> None:
-        """Applies attempts' results in one transaction: removes finished events (storing
-        their follow-ups and counting outcomes) and reschedules the others."""
+        """Applies attempts' results in one transaction, ending their leases: removes finished
+        events (storing their follow-ups and counting outcomes) and reschedules the others."""
 
-    def purge(self, function_name: str, exclude: set[int]) -> int:
-        """Removes a function's waiting events (not those in exclude); returns how many."""
+    def release(self, owner: str) -> int:
+        """Ends every lease owner holds (a consumer stopping, or a restarted one's
+        predecessor): those events are due again as they were. Returns how many."""
 
-    def stats(self) -> dict[str, dict[str, float]]:
-        """Per function: waiting, retrying, oldest (enqueued_at) and outcome counters."""
+    def owners(self) -> list[str]:
+        """The consumers holding leases now."""
+
+    def purge(self, function_name: str, now: float) -> int:
+        """Removes a function's events nobody holds; returns how many (a held one ends with
+        its attempt)."""
+
+    def stats(self, now: float) -> dict[str, dict[str, float]]:
+        """Per function: waiting, in_flight (held), retrying, oldest (enqueued_at) and the
+        outcome counters."""
 
     def close(self) -> None:
         """Releases the backend's connections."""

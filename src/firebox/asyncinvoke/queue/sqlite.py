@@ -30,7 +30,17 @@ CREATE TABLE IF NOT EXISTS outcomes (
     PRIMARY KEY (function_name, outcome)
 );
 """
-MIGRATIONS = [Migration(1, "events and outcome counters", SCHEMA_1)]
+MIGRATIONS = [
+    Migration(1, "events and outcome counters", SCHEMA_1),
+    Migration(
+        2,
+        "leases",
+        """
+ALTER TABLE events ADD COLUMN leased_by TEXT;
+ALTER TABLE events ADD COLUMN leased_until REAL NOT NULL DEFAULT 0;
+""",
+    ),
+]
 COLUMNS = (
     "id, function_name, qualifier, payload, request_id, enqueued_at, attempts, not_before, "
     "last_response, kind"
@@ -71,23 +81,48 @@ class SqliteEventQueue:
             self._conn.execute("BEGIN IMMEDIATE")
             self._insert(events)
 
-    def due(self, now: float, limit: int, exclude: set[int]) -> list[QueuedEvent]:
-        with self._lock:
+    def lease(self, owner: str, now: float, limit: int, lease_s: float) -> list[QueuedEvent]:
+        with self._lock, self._conn:
+            self._durable(False)  # a lease lost to a power cut is only an event due again
+            self._conn.execute("BEGIN IMMEDIATE")  # no other process leases meanwhile
             rows = self._conn.execute(
-                f"SELECT {COLUMNS} FROM events WHERE not_before <= ? ORDER BY not_before, id "
-                "LIMIT ?",
-                (now, limit + len(exclude)),
+                f"SELECT {COLUMNS} FROM events WHERE not_before <= ? AND leased_until <= ? "
+                "ORDER BY not_before, id LIMIT ?",
+                (now, now, limit),
             ).fetchall()
-        events = [QueuedEvent(*row) for row in rows if row[0] not in exclude]
-        return events[:limit]
+            self._conn.executemany(
+                "UPDATE events SET leased_by = ?, leased_until = ? WHERE id = ?",
+                [(owner, now + lease_s, row[0]) for row in rows],
+            )
+        return [QueuedEvent(*row) for row in rows]
 
-    def next_due(self, exclude: set[int]) -> float | None:
+    def next_due(self, now: float) -> float | None:
+        with self._lock:
+            (waiting,) = self._conn.execute(
+                "SELECT MIN(not_before) FROM events WHERE leased_until <= ?", (now,)
+            ).fetchone()
+            (held,) = self._conn.execute(
+                "SELECT MIN(MAX(leased_until, not_before)) FROM events WHERE leased_until > ?",
+                (now,),
+            ).fetchone()
+        times = [t for t in (waiting, held) if t is not None]
+        return min(times) if times else None
+
+    def release(self, owner: str) -> int:
+        with self._lock, self._conn:
+            self._durable(False)
+            self._conn.execute("BEGIN IMMEDIATE")
+            return self._conn.execute(
+                "UPDATE events SET leased_by = NULL, leased_until = 0 WHERE leased_by = ?",
+                (owner,),
+            ).rowcount
+
+    def owners(self) -> list[str]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, not_before FROM events ORDER BY not_before, id LIMIT ?",
-                (len(exclude) + 1,),
+                "SELECT DISTINCT leased_by FROM events WHERE leased_by IS NOT NULL"
             ).fetchall()
-        return next((when for id_, when in rows if id_ not in exclude), None)
+        return sorted(row[0] for row in rows)
 
     def settle(self, settlements: list[Settlement]) -> None:
         with self._lock, self._conn:
@@ -100,8 +135,8 @@ class SqliteEventQueue:
                     self._insert(list(item.follow_ups))
                 else:
                     self._conn.execute(
-                        "UPDATE events SET attempts = ?, not_before = ?, last_response = ? "
-                        "WHERE id = ?",
+                        "UPDATE events SET attempts = ?, not_before = ?, last_response = ?, "
+                        "leased_by = NULL, leased_until = 0 WHERE id = ?",
                         (item.attempts, item.not_before, item.last_response, event.id),
                     )
                 if item.outcome != "throttled":
@@ -114,30 +149,32 @@ class SqliteEventQueue:
             (function_name, outcome),
         )
 
-    def purge(self, function_name: str, exclude: set[int]) -> int:
+    def purge(self, function_name: str, now: float) -> int:
         with self._lock, self._conn:
             self._durable(False)
             self._conn.execute("BEGIN IMMEDIATE")
-            ids = [row[0] for row in self._conn.execute(
-                "SELECT id FROM events WHERE function_name = ?", (function_name,)
-            ) if row[0] not in exclude]  # fmt: skip
-            self._conn.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
-            return len(ids)
+            return self._conn.execute(
+                "DELETE FROM events WHERE function_name = ? AND leased_until <= ?",
+                (function_name, now),
+            ).rowcount
 
-    def stats(self) -> dict[str, dict[str, float]]:
+    def stats(self, now: float) -> dict[str, dict[str, float]]:
         result: dict[str, dict[str, float]] = {}
         with self._lock:
             waiting = self._conn.execute(
-                "SELECT function_name, COUNT(*), SUM(attempts > 0), MIN(enqueued_at) "
-                "FROM events GROUP BY function_name"
+                "SELECT function_name, SUM(leased_until <= ?), SUM(leased_until > ?), "
+                "SUM(attempts > 0), MIN(enqueued_at) FROM events GROUP BY function_name",
+                (now, now),
             ).fetchall()
             outcomes = self._conn.execute(
                 "SELECT function_name, outcome, count FROM outcomes"
             ).fetchall()
-        for name, count, retrying, oldest in waiting:
-            result[name] = {"waiting": count, "retrying": retrying or 0, "oldest": oldest}
+        for name, count, held, retrying, oldest in waiting:
+            result[name] = {"waiting": count, "in_flight": held, "retrying": retrying or 0,
+                            "oldest": oldest}  # fmt: skip
         for name, outcome, count in outcomes:
-            result.setdefault(name, {"waiting": 0, "retrying": 0})[outcome] = count
+            empty: dict[str, float] = {"waiting": 0, "in_flight": 0, "retrying": 0}
+            result.setdefault(name, empty)[outcome] = count
         return result
 
     def close(self) -> None:
