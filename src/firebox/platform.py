@@ -7,6 +7,7 @@ import compileall
 import dataclasses
 import logging
 import sys
+from collections.abc import Mapping
 
 from firebox.asyncinvoke.invoker import AsyncInvoker
 from firebox.asyncinvoke.queue import SqliteEventQueue
@@ -32,10 +33,11 @@ from firebox.domain.arns import ArnBuilder
 from firebox.invoke.invoker import Invoker
 from firebox.invoke.service import InvokeService
 from firebox.runtimes import sdk
+from firebox.runtimes.base import Runtime
 from firebox.runtimes.registry import RUNTIME_DIR, RuntimeRegistry
 from firebox.runtimes.sdk import INSIDE as SDK_INSIDE
 from firebox.sandboxes import probe, reaper
-from firebox.sandboxes.base import SandboxFactory
+from firebox.sandboxes.base import Mount, SandboxFactory
 from firebox.sandboxes.isolated import IsolatedSandbox
 from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
 from firebox.sandboxes.reserve import SandboxReserve
@@ -64,20 +66,18 @@ class Platform:
         self.store = SqliteFunctionStore(settings.db_path)
         self.logs = LogStore(settings.data_dir / "logs.sqlite3")
         self.code = CodeStore(settings.code_dir)
-        interpreters = list(self.runtimes.interpreters().values())
         self.zygotes = Zygotes(RUNTIME_DIR) if settings.zygote else None
         self._warming: dict[str, asyncio.Task[object]] = {}
         self.sandbox_choice = probe.choose(
             settings.sandbox,
             settings.network,
             settings.data_dir,
-            interpreters,
             self.zygotes,
             sweep=True,  # a crashed predecessor's environments (same data dir) are ours to end
         )
         self.sandboxes: SandboxFactory = self.sandbox_choice.factory
         self.sdk = sdk.prepare(reaper.cache_dir(settings.data_dir), self.runtimes.interpreters())
-        self.sandboxes.sdk = self.sdk
+        self.runtimes.python.sdk = self.sdk
         # Bytecode for interpreters other than the server's (whose .pyc files came along).
         self.sdk_compiler = (
             Precompiler(self.sdk.path.parent, lambda _: SDK_INSIDE) if self.sdk else None
@@ -86,7 +86,7 @@ class Platform:
         factory = self.sandboxes
         if isinstance(factory, IsolatedSandboxFactory) and self.zygotes and settings.pool_size:
             self.reserve = factory.reserve = SandboxReserve(
-                factory.prebuild, lambda: factory.starting > 0, RUNTIME_DIR,
+                factory.prebuild, lambda: factory.starting > 0, self._prebuilt_runtime,
                 minimum=settings.pool_size, budget_mb=settings.pool_budget_mb,
             )  # fmt: skip
         # Compiled once here so no environment pays for compiling the runtime at start.
@@ -98,7 +98,7 @@ class Platform:
             region=settings.region,
             function_arn=self.arns.function,
             init_timeout_s=settings.init_timeout_s,
-            runtime_dir=RUNTIME_DIR,
+            launch=self.runtimes.launch,
             endpoint_url=endpoint_url or f"http://{settings.host}:{settings.port}",
         )
         policy = keepalive.make(
@@ -181,6 +181,12 @@ class Platform:
             ", ".join(self.runtimes.available()),
             self.sandboxes.name,
         )
+
+    def _prebuilt_runtime(self, interpreter: str) -> tuple[tuple[Mount, ...], Mapping[str, object]]:
+        """What a sandbox pre-built for a zygote's interpreter mounts, and how it starts."""
+        runtime = Runtime(interpreter, "python", interpreter)
+        launch = self.runtimes.launch(runtime, "/var/task", mounted=True)
+        return launch.mounts, launch.in_process
 
     def prebuilt(self) -> int:
         """How many pre-built sandboxes are ready for assignment."""

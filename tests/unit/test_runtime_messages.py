@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def test_a_missing_sdk_is_explained_in_the_log() -> None:
     """The error stays Lambda's; the log line says why boto3 is missing and what to do."""
-    from firebox.runtimes.python.firebox_runtime import _sdk_hint
+    from firebox.runtimes.inside.python.firebox_runtime import _sdk_hint
 
     error = {"errorType": "Runtime.ImportModuleError",
              "errorMessage": "Unable to import module 'app': No module named 'boto3'"}  # fmt: skip

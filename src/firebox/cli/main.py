@@ -152,12 +152,11 @@ def doctor(data_dir: Path, network: str, endpoint: str) -> None:
 
     # Absolute, as the server makes it: sandboxes mount from it after leaving this cwd.
     data_dir = data_dir.resolve()
-    interpreters = list(RuntimeRegistry().interpreters().values())
     with contextlib.ExitStack() as scratch:
         probe_dir = data_dir
         if not data_dir.is_dir():  # no server has used it: probe elsewhere, leave no stray dir
             probe_dir = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="firebox-")))
-        choice = probe.choose("auto", network, probe_dir, interpreters)
+        choice = probe.choose("auto", network, probe_dir)
         close = getattr(choice.factory, "close", None)
         if close is not None:
             scratch.callback(close)

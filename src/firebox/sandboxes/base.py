@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import enum
 import socket
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from firebox.runtimes.sdk import Sdk
+from typing import Protocol
 
 
 class SandboxState(enum.Enum):
@@ -19,17 +17,28 @@ class SandboxState(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A host directory a sandbox shows, read-only, at a path of its own."""
+
+    host: str
+    inside: str
+
+
+@dataclass(frozen=True)
 class SandboxSpec:
-    """Everything a sandbox needs to start one execution environment."""
+    """Everything a sandbox needs to start one execution environment, whatever its language."""
 
     env_id: str
     argv: list[str]
     environ: dict[str, str]  # AWS_LAMBDA_RUNTIME_API is added by the sandbox, which knows it
-    code_dir: Path  # host path of the unpacked code
-    runtime_dir: Path  # host path of firebox's runtime files
+    code_dir: Path  # host path of the unpacked code (the sandbox shows it at /var/task)
     memory_mb: int
     ephemeral_storage_mb: int
-    interpreter: str | None = None  # host path of a Python runtime's interpreter
+    mounts: tuple[Mount, ...] = ()  # what else the runtime needs (its files, its interpreter)
+    # An interpreter whose zygote starts this runtime in-process (argv then unused) and whose
+    # pre-built sandboxes it can take, and what that zygote needs to know; None: exec argv.
+    zygote: str | None = None
+    in_process: Mapping[str, object] = field(default_factory=dict)
     label: str = ""  # the function's name: makes the environment's cgroup recognisable
 
 
@@ -72,19 +81,10 @@ class SandboxFactory(Protocol):
 
     name: str
     reaches_host: bool  # whether code inside can connect to the host's loopback services
-    sdk: Sdk | None  # the AWS SDK bundled into Python runtimes, if prepared
+    mounts: bool  # whether it shows spec.mounts at their paths (else runtimes use host paths)
 
     def create(self, spec: SandboxSpec, prebuilt: bool = True) -> Sandbox:
         """A sandbox ready to start; prebuilt=False forbids handing out a pre-built one."""
 
     def task_root(self, code_dir: Path) -> str:
         """The path of the code as the runtime sees it."""
-
-    def runtime_root(self, runtime_dir: Path) -> str:
-        """The path of firebox's runtime files as the runtime sees it."""
-
-    def interpreter(self, host_path: str) -> tuple[str, str | None]:
-        """An interpreter's path as the runtime sees it, and a library dir it needs, if any."""
-
-    def sdk_root(self, interpreter: str | None) -> str | None:
-        """The bundled SDK's path as a runtime of this interpreter sees it; None without."""

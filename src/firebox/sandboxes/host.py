@@ -7,8 +7,6 @@ import os
 import shutil
 from pathlib import Path
 
-from firebox.runtimes.sdk import INSIDE as SDK_INSIDE
-from firebox.runtimes.sdk import Sdk
 from firebox.sandboxes import reaper
 from firebox.sandboxes.cgroups import EnvironmentCgroup, ServerGroups, favor_migrations
 from firebox.sandboxes.netns_reserve import NetnsReserve
@@ -31,7 +29,6 @@ class IsolatedHost:
         self,
         data_dir: Path,
         network: str,
-        interpreters: list[str],
         seccomp_program: bytes,
         zygotes: Zygotes | None = None,
         sweep: bool = False,
@@ -41,21 +38,12 @@ class IsolatedHost:
         self.network = network
         self.reaches_host = network == "host"
         self.zygotes = zygotes  # None: a fresh launcher program per environment
-        self.sdk: Sdk | None = None  # mounted at SDK_INSIDE in environments it supports
         self.starting = 0  # on-demand sandboxes not yet initialised
         self.root_dir = data_dir / "sandbox-root"  # a mount point, only used inside namespaces
         self.code_store = data_dir / "code"  # mounted whole in pre-built sandboxes until assigned
         # Names this server's cgroups: a second firebox (another data dir) has its own.
         self.instance = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
         self.root_dir.mkdir(parents=True, exist_ok=True)
-        # Interpreters outside /usr (pyenv, /opt builds) are mounted at /var/lang/<name>, as on
-        # Lambda, so the directory they live in on the host (often /root) stays invisible.
-        self.languages: dict[str, str] = {}
-        for interpreter in interpreters:
-            real = os.path.realpath(interpreter)
-            if not real.startswith("/usr/"):
-                prefix = str(Path(real).parent.parent)
-                self.languages[prefix] = f"/var/lang/{Path(prefix).name}"
         self.seccomp_program = seccomp_program
         self._uids_in_use: set[int] = set()
         self._next_uid = FIRST_UID
@@ -65,7 +53,6 @@ class IsolatedHost:
         except OSError:
             self.resolv_conf = ""
         self.etc_binds = [p for p in ETC_BINDS if os.path.exists(p)]
-        self._places: dict[str, tuple[str, str, str] | None] = {}
         self.symlinks = {
             link: os.readlink(link)
             for link in ("/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin")
@@ -100,12 +87,6 @@ class IsolatedHost:
     def task_root(self, code_dir: Path) -> str:
         return "/var/task"
 
-    def runtime_root(self, runtime_dir: Path) -> str:
-        return "/var/runtime"
-
-    def sdk_root(self, interpreter: str | None) -> str | None:
-        return SDK_INSIDE if self.sdk and self.sdk.supports(interpreter) else None
-
     def allocate_uid(self) -> int:
         """A uid no live environment has (its processes are gone before it is reused)."""
         for _ in range(UID_COUNT):
@@ -118,35 +99,6 @@ class IsolatedHost:
 
     def release_uid(self, uid: int) -> None:
         self._uids_in_use.discard(uid)
-
-    def _place(self, host_path: str) -> tuple[str, str, str] | None:
-        """An interpreter's real path, the language prefix holding it and where that prefix
-        is mounted inside; None for one under /usr (seen at its own path)."""
-        if host_path not in self._places:  # realpath: a syscall per path component, so once
-            real = os.path.realpath(host_path)
-            self._places[host_path] = next(
-                ((real, prefix, inside) for prefix, inside in self.languages.items()
-                 if real.startswith(prefix + "/")), None)  # fmt: skip
-        return self._places[host_path]
-
-    def interpreter(self, host_path: str) -> tuple[str, str | None]:
-        place = self._place(host_path)
-        if place is None:
-            return host_path, None
-        real, prefix, inside = place
-        return inside + real[len(prefix) :], inside + "/lib"
-
-    def language_binds(self, interpreter: str | None) -> list[list[str]]:
-        """The /var/lang mount an environment needs: its own interpreter's, no other (each
-        bind is two mounts to make and tear down per environment, as on Lambda, where a
-        runtime's image holds only its own language)."""
-        place = self._place(interpreter) if interpreter else None
-        return [[place[1], place[2]]] if place else []
-
-    def sdk_binds(self, interpreter: str | None) -> list[list[str]]:
-        """The bundled SDK's read-only mount, for the interpreters it supports."""
-        inside = self.sdk_root(interpreter)
-        return [[str(self.sdk.path), inside]] if self.sdk and inside else []
 
     def release_cgroup(self, cgroup: EnvironmentCgroup) -> None:
         self.groups.release(cgroup)

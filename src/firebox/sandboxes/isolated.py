@@ -88,9 +88,7 @@ class IsolatedSandbox:
             "symlinks": self.host.symlinks,
             "binds": [
                 *([[str(spec.code_dir), "/var/task"]] if not self.prebuilt else []),
-                [str(spec.runtime_dir), "/var/runtime"],
-                *self.host.sdk_binds(spec.interpreter),
-                *self.host.language_binds(spec.interpreter),
+                *([m.host, m.inside] for m in spec.mounts),
                 *([p, p] for p in self.host.etc_binds),
             ],
             "files": _etc_files(self.uid, self.host.resolv_conf),
@@ -111,11 +109,11 @@ class IsolatedSandbox:
             "netns": self.netns >= 0,  # join it instead of making one (builder.script)
             "memory_cgroup": str(self.cgroup.path("memory")),
             "port": RUNTIME_API_PORT,
-            # For runtimes started in-process by a zygote: host paths → paths inside.
-            "path_map": dict(self.host.languages),
-            "zygote_paths": (str(ZYGOTE_DIR), str(spec.runtime_dir)),
-            # sys.path of a runtime forked from a zygote (else PYTHONPATH says it)
-            "sdk": self.host.sdk_root(spec.interpreter),
+            # For a runtime its zygote starts in-process: host paths → paths inside, the host
+            # paths to leave off its sys.path and what goes first (its language says).
+            "path_map": dict(spec.in_process.get("path_map", {})),  # type: ignore[call-overload]
+            "drop_paths": (str(ZYGOTE_DIR), *spec.in_process.get("host_paths", ())),  # type: ignore[misc]
+            "front_paths": list(spec.in_process.get("front_paths", ())),  # type: ignore[call-overload]
             "deferred": self.prebuilt,
             # Known ahead only in an own network namespace (fixed address); else None.
             "runtime_api": self.runtime_api_address if self.host.network == "isolated" else None,
@@ -180,9 +178,9 @@ class IsolatedSandbox:
         if zygotes is None:
             self.start_exec()
             return
-        # Python runtimes start in-process in the zygote of their interpreter; others are
-        # exec'd from the zygote of the server's own interpreter.
-        interpreter = self.spec.interpreter or sys.executable
+        # A runtime with a zygote starts in-process in it; others are exec'd from the zygote
+        # of the server's own interpreter.
+        interpreter = self.spec.zygote or sys.executable
         try:
             zygote = self._zygote = await zygotes.get(interpreter)
         except BaseException:
@@ -197,7 +195,7 @@ class IsolatedSandbox:
             self.kill()
             raise
         spec = self._launch_spec()
-        if self.spec.interpreter is not None:
+        if self.spec.zygote is not None:
             spec["argv"] = None  # the zygote's own runtime, no exec
         fds = [write_fd, child_channel.fileno(), seccomp_fd]
         if self.netns >= 0:

@@ -12,11 +12,12 @@ class IsolatedSandboxFactory(IsolatedHost):
     """Makes isolated sandboxes on this host, taking pre-built ones when the reserve has one."""
 
     name = "isolated"
+    mounts = True
     reserve: SandboxReserve[IsolatedSandbox] | None = None  # pre-built sandboxes (zygotes)
 
     def create(self, spec: SandboxSpec, prebuilt: bool = True) -> IsolatedSandbox:
-        if prebuilt and self.reserve is not None and spec.interpreter is not None:
-            sandbox = self.reserve.take(spec.interpreter)
+        if prebuilt and self.reserve is not None and spec.zygote is not None:
+            sandbox = self.reserve.take(spec.zygote)
             if sandbox is not None:
                 sandbox.adopt(spec)
                 return sandbox

@@ -60,7 +60,6 @@ def choose(
     mode: str,
     network: str,
     data_dir: Path,
-    interpreters: list[str],
     zygotes: Zygotes | None = None,
     sweep: bool = False,
 ) -> SandboxChoice:
@@ -75,9 +74,7 @@ def choose(
     from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
     from firebox.sandboxes.seccomp import compile_filter
 
-    factory = IsolatedSandboxFactory(
-        data_dir, network, interpreters, compile_filter(), zygotes, sweep=sweep
-    )
+    factory = IsolatedSandboxFactory(data_dir, network, compile_filter(), zygotes, sweep=sweep)
     report = _smoke_test(factory, data_dir)
     if report is None or not _confined(report):
         factory.close()  # its bridge and rules, if it made them
@@ -111,7 +108,7 @@ def _smoke_test(factory: SandboxFactory, data_dir: Path) -> dict[str, str] | Non
         hidden = [str(data_dir.resolve()), "/etc/shadow", "/root", os.path.expanduser("~")]
         argv = ["/usr/bin/python3", "-S", "probe.py", *hidden]
         spec = SandboxSpec("probe-" + os.urandom(4).hex(), argv, {"PATH": "/usr/bin"},
-                           Path(code), Path(code), 128, 512)  # fmt: skip
+                           Path(code), 128, 512)  # fmt: skip
         sandbox = factory.create(spec)
         try:
             sandbox.start_exec()  # type: ignore[attr-defined]

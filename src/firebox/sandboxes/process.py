@@ -10,7 +10,6 @@ import socket
 import subprocess
 from pathlib import Path
 
-from firebox.runtimes.sdk import Sdk
 from firebox.sandboxes.base import SandboxSpec, SandboxState
 
 _PR_SET_PDEATHSIG = 1
@@ -134,19 +133,10 @@ class ProcessSandboxFactory:
 
     name = "process"
     reaches_host = True
-    sdk: Sdk | None = None
+    mounts = False  # runtimes see the host's own paths
 
     def create(self, spec: SandboxSpec, prebuilt: bool = True) -> ProcessSandbox:
         return ProcessSandbox(spec)
 
     def task_root(self, code_dir: Path) -> str:
         return str(code_dir)
-
-    def runtime_root(self, runtime_dir: Path) -> str:
-        return str(runtime_dir)
-
-    def interpreter(self, host_path: str) -> tuple[str, str | None]:
-        return host_path, None
-
-    def sdk_root(self, interpreter: str | None) -> str | None:
-        return str(self.sdk.path) if self.sdk and self.sdk.supports(interpreter) else None

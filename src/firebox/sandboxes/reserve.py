@@ -14,11 +14,11 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
-from firebox.sandboxes.base import SandboxSpec
+from firebox.sandboxes.base import Mount, SandboxSpec
 from firebox.sandboxes.cgroups import EnvironmentCgroup
 
 log = logging.getLogger("firebox.reserve")
@@ -54,7 +54,7 @@ class SandboxReserve(Generic[P]):
         self,
         build: Callable[[SandboxSpec], P],
         busy: Callable[[], bool],
-        runtime_dir: Path,
+        runtime_for: Callable[[str], tuple[tuple[Mount, ...], Mapping[str, object]]],
         minimum: int = 2,
         budget_mb: int = 256,
         per_sandbox_mb: float = 9.0,
@@ -62,7 +62,8 @@ class SandboxReserve(Generic[P]):
     ) -> None:
         self._make = build  # a sandbox to build ahead, for a spec without a function
         self._busy = busy  # whether on-demand sandboxes are starting (refills wait)
-        self.runtime_dir = runtime_dir
+        # For a zygote interpreter: the mounts and in-process start of the runtime it serves.
+        self._runtime_for = runtime_for
         self.minimum = minimum
         self.budget_mb = budget_mb
         # What one pre-built sandbox costs: a cautious guess until the first ones are measured.
@@ -165,15 +166,17 @@ class SandboxReserve(Generic[P]):
             asyncio.get_running_loop().call_later(REFILL_DELAY_S, again)
 
     async def _build(self, interpreter: str) -> None:
+        mounts, in_process = self._runtime_for(interpreter)
         spec = SandboxSpec(
             env_id=f"pre-{time.monotonic_ns():x}",
             argv=[],
             environ={},
             code_dir=Path("/"),  # none yet: bound at assignment
-            runtime_dir=self.runtime_dir,
             memory_mb=PREBUILT_MEMORY_MB,
             ephemeral_storage_mb=512,
-            interpreter=interpreter,
+            mounts=mounts,
+            zygote=interpreter,
+            in_process=in_process,
             label="reserve",
         )
         sandbox = self._make(spec)

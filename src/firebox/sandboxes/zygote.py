@@ -171,8 +171,8 @@ def run_python_runtime(spec: dict) -> None:
                 module.__file__ = file
     if plan:
         sys.path_importer_cache.clear()
-    sys.path[:] = [p for p in sys.path if not p.startswith(spec["zygote_paths"])]
-    sys.path[:0] = ["/var/runtime", spec["sdk"]] if spec.get("sdk") else ["/var/runtime"]
+    sys.path[:] = [p for p in sys.path if not p.startswith(tuple(spec["drop_paths"]))]
+    sys.path[:0] = spec["front_paths"]
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     client = None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firebox.domain.records import FunctionRecord, utc_stamp
-from firebox.runtimes.registry import Runtime
+from firebox.runtimes.base import Launch, Runtime
 from firebox.sandboxes.base import Sandbox, SandboxFactory, SandboxSpec
 from firebox.telemetry import logformat as logfmt
 from firebox.telemetry.capture import LogRateLimit, OutputCapture
@@ -57,7 +57,9 @@ class EnvironmentContext:
     region: str
     function_arn: Callable[[str], str]
     init_timeout_s: float
-    runtime_dir: Path
+    # How a runtime starts, for code at a task root, in a sandbox that mounts or not (its
+    # language's adapter: RuntimeRegistry.launch).
+    launch: Callable[[Runtime, str, bool], Launch]
     endpoint_url: str
 
 
@@ -122,15 +124,18 @@ class Environment:
             self.destroy()
             return
         try:
+            factory = self.ctx.factory
+            launch = self.ctx.launch(self.runtime, factory.task_root(self.code_dir), factory.mounts)
             spec = SandboxSpec(
                 env_id=self.id,
-                argv=self._argv(),
-                environ=self._environ(),
+                argv=list(launch.argv),
+                environ=self._environ(launch),
                 code_dir=self.code_dir,
-                runtime_dir=self.ctx.runtime_dir,
                 memory_mb=self.record.memory_size,
                 ephemeral_storage_mb=self.record.ephemeral_storage,
-                interpreter=self.runtime.interpreter,
+                mounts=launch.mounts,
+                zygote=launch.zygote,
+                in_process=launch.in_process,
                 label=self.record.name,
             )
             self._spawned_at = time.monotonic()
@@ -163,27 +168,13 @@ class Environment:
             return
         self._server = await self._loop.create_server(lambda: RuntimeApiConnection(self), sock=sock)
 
-    def _argv(self) -> list[str]:
-        if self.runtime.interpreter is not None:
-            runtime_root = self.ctx.factory.runtime_root(self.ctx.runtime_dir)
-            interpreter, _lib = self.ctx.factory.interpreter(self.runtime.interpreter)
-            return [interpreter, "-S", f"{runtime_root}/bootstrap.py"]
-        return [f"{self.ctx.factory.task_root(self.code_dir)}/bootstrap"]
-
-    def _environ(self) -> dict[str, str]:
+    def _environ(self, launch: Launch) -> dict[str, str]:
         record = self.record
-        task_root = self.ctx.factory.task_root(self.code_dir)
-        runtime_root = self.ctx.factory.runtime_root(self.ctx.runtime_dir)
-        library_path = f"/lib64:/usr/lib64:{runtime_root}:{task_root}:{task_root}/lib:/opt/lib"
-        if self.runtime.interpreter is not None:
-            _path, lang_lib = self.ctx.factory.interpreter(self.runtime.interpreter)
-            if lang_lib:  # the interpreter's own libpython, ahead of its (host) RUNPATH
-                library_path = f"{lang_lib}:{library_path}"
         environ = {
             "PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
-            "LD_LIBRARY_PATH": library_path,
+            "LD_LIBRARY_PATH": launch.library_path,
             **record.environment,
             "_HANDLER": record.handler,
             "AWS_REGION": self.ctx.region,
@@ -199,19 +190,13 @@ class Environment:
             "AWS_ACCESS_KEY_ID": "firebox",
             "AWS_SECRET_ACCESS_KEY": "firebox",
             "AWS_SESSION_TOKEN": "firebox",
-            "LAMBDA_TASK_ROOT": task_root,
-            "LAMBDA_RUNTIME_DIR": runtime_root,
+            "LAMBDA_TASK_ROOT": self.ctx.factory.task_root(self.code_dir),
+            **launch.environ,  # the runtime's own: LAMBDA_RUNTIME_DIR, PYTHONPATH, …
         }
         if self.ctx.factory.reaches_host:
             # Lets boto3 inside a function call this firebox's Lambda API with no setup; in an
             # isolated network that port is unreachable by design, so it is not offered.
             environ.setdefault("AWS_ENDPOINT_URL_LAMBDA", self.ctx.endpoint_url)
-        if self.runtime.is_python:
-            environ["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{self.runtime.name}"
-            sdk_root = self.ctx.factory.sdk_root(self.runtime.interpreter)
-            # As on Lambda: the runtime's own files, then the bundled SDK (behind the
-            # function's code and layers, which the runtime puts first).
-            environ["PYTHONPATH"] = f"{runtime_root}:{sdk_root}" if sdk_root else runtime_root
         return environ
 
     def destroy(self, cause: str | None = None) -> None:
