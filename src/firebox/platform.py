@@ -45,6 +45,7 @@ from firebox.sandboxes.zygotes import Zygotes
 from firebox.storage import SqliteFunctionStore
 from firebox.telemetry.logstore import LogStore
 from firebox.worker import keepalive
+from firebox.worker.admission import Admission
 from firebox.worker.codestore import CodeStore
 from firebox.worker.environment import EnvironmentContext
 from firebox.worker.pool import EnvironmentPool
@@ -104,7 +105,8 @@ class Platform:
         policy = keepalive.make(
             settings.keep_alive_policy, settings.keep_alive_s, settings.keep_alive_bin_s
         )
-        self.pool = EnvironmentPool(ctx, settings.concurrency_limit, settings.keep_alive_s, policy)
+        self.admission = Admission(settings.concurrency_limit)
+        self.pool = EnvironmentPool(ctx, self.admission, settings.keep_alive_s, policy)
         self.bus = EventBus()
         self.catalog = Catalog(self.store, self.code, self.runtimes, self.arns, self.bus)
         self.releases = Releases(self.catalog)

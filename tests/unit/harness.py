@@ -36,6 +36,7 @@ from firebox.invoke.service import InvokeService
 from firebox.runtimes.registry import Runtime, RuntimeRegistry
 from firebox.storage.base import FunctionStore
 from firebox.storage.memory import MemoryFunctionStore
+from firebox.worker.admission import Admission
 from firebox.worker.codestore import CodeStore
 from firebox.worker.invocation import InvocationResult
 
@@ -63,16 +64,11 @@ def new_function(name: str, source: str = "def handler(e, c):\n    return e\n",
 
 
 class FakePool:
-    """The worker's side as the control plane sees it: limits, reservations, what retires."""
+    """The worker's side as the control plane sees it: admission's leases, what retires."""
 
     def __init__(self, concurrency_limit: int = 100) -> None:
-        self.concurrency_limit = concurrency_limit
-        self.reservations: dict[str, int] = {}
+        self.admission = Admission(concurrency_limit)
         self.retired: list[tuple[str, str | None]] = []
-
-    @property
-    def unreserved_limit(self) -> int:
-        return self.concurrency_limit - sum(self.reservations.values())
 
     def retire(self, name: str, version: str | None = None, keep: object = None) -> None:
         self.retired.append((name, version))

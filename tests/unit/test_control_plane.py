@@ -70,13 +70,13 @@ def test_deleting_a_function_clears_everything_that_depends_on_it(plane: Control
         url = await plane.urls.create(F)
         await plane.routes.add("GET /f", "f")
         await plane.concurrency.set_reserved(F, 3)
-        assert plane.pool.reservations == {"f": 3}
+        assert plane.pool.admission.reservations == {"f": 3}
         await plane.functions.delete(F)
         return url.url_id
 
     url_id = run(go())
     assert plane.catalog.names() == [] and plane.urls.lookup(url_id) is None
-    assert plane.routes.list() == [] and plane.pool.reservations == {}
+    assert plane.routes.list() == [] and plane.pool.admission.reservations == {}
     assert plane.event_configs.effective("f", None).maximum_retry_attempts is None
     assert ("f", None) in plane.pool.retired
     assert [e for e in plane.events if isinstance(e, FunctionDeleted)] == [FunctionDeleted("f")]

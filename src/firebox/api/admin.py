@@ -31,7 +31,7 @@ async def health(request: Request) -> Response:
             "prebuilt": platform.prebuilt(),
             "netnsReady": platform.netns_ready(),
             "subnet": platform.subnet(),
-            "concurrencyLimit": platform.pool.concurrency_limit,
+            "concurrencyLimit": platform.admission.concurrency_limit,
         }
     )
 

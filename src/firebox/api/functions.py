@@ -123,8 +123,8 @@ async def account_settings(request: Request) -> Response:
                 "TotalCodeSize": 80530636800,
                 "CodeSizeUnzipped": MAX_UNZIPPED_BYTES,
                 "CodeSizeZipped": MAX_ZIPPED_BYTES,
-                "ConcurrentExecutions": platform.pool.concurrency_limit,
-                "UnreservedConcurrentExecutions": platform.pool.unreserved_limit,
+                "ConcurrentExecutions": platform.admission.concurrency_limit,
+                "UnreservedConcurrentExecutions": platform.admission.unreserved_limit,
             },
             "AccountUsage": {"TotalCodeSize": total, "FunctionCount": count},
         }

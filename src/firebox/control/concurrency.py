@@ -47,6 +47,7 @@ class Concurrency:
         self.functions = functions
         self.store = catalog.store
         self.pool = pool
+        self.admission = pool.admission
         self._configs: dict[tuple[str, str], Provisioned] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -71,8 +72,9 @@ class Concurrency:
                     f"function's provisioned concurrency ({self.total(ref.name)})."
                 )
             if reserved is not None:
-                others = sum(n for name, n in self.pool.reservations.items() if name != ref.name)
-                limit = self.pool.concurrency_limit
+                reservations = self.admission.reservations
+                others = sum(n for name, n in reservations.items() if name != ref.name)
+                limit = self.admission.concurrency_limit
                 minimum = min(100, limit // 10)
                 if limit - others - reserved < minimum:
                     raise InvalidParameterValueException(
@@ -88,9 +90,9 @@ class Concurrency:
         if record.published:
             return
         if record.reserved_concurrency is None:
-            self.pool.reservations.pop(record.name, None)
+            self.admission.reservations.pop(record.name, None)
         else:
-            self.pool.reservations[record.name] = record.reserved_concurrency
+            self.admission.reservations[record.name] = record.reserved_concurrency
 
     # ----- provisioned concurrency ------------------------------------------------------------
     def _key(self, ref: FunctionRef) -> tuple[str, str]:
@@ -146,13 +148,13 @@ class Concurrency:
                     f"reservedConcurrentExecution for function {name}"
                 )
             return
-        pool = self.pool
-        unreserved = [n for (n, _) in self._configs if n not in pool.reservations]
+        admission = self.admission
+        unreserved = [n for (n, _) in self._configs if n not in admission.reservations]
         others = sum(self.total(n) for n in set(unreserved) if n != name)
-        if others + wanted > pool.unreserved_limit:
+        if others + wanted > admission.unreserved_limit:
             raise InvalidParameterValueException(
                 f"Requested Provisioned Concurrency exceeds the account's unreserved "
-                f"concurrency ({pool.unreserved_limit} minus {others} provisioned elsewhere)."
+                f"concurrency ({admission.unreserved_limit} minus {others} provisioned elsewhere)."
             )
 
     def get(self, ref: FunctionRef) -> Provisioned:
@@ -241,7 +243,7 @@ class Concurrency:
         """What was provisioned for a deleted function (qualifier None), version or alias goes
         with it (a deleted function's rows went with it in the store)."""
         if qualifier is None:
-            self.pool.reservations.pop(function_name, None)
+            self.admission.reservations.pop(function_name, None)
         for key in [k for k in self._configs if k[0] == function_name]:
             if qualifier in (None, key[1]):
                 config = self._configs.pop(key)

@@ -23,6 +23,7 @@ from firebox.sandboxes.base import Sandbox, SandboxFactory, SandboxSpec
 from firebox.telemetry import logformat as logfmt
 from firebox.telemetry.capture import LogRateLimit, OutputCapture
 from firebox.telemetry.logstore import LogEvent, LogStore
+from firebox.worker.admission import Lease
 from firebox.worker.invocation import (
     MAX_STREAM_BYTES,
     Invocation,
@@ -91,7 +92,7 @@ class Environment:
         self.current: Invocation | None = None
         self.invocations = 0
         self.retired = False
-        self.reserved_slot = False  # the busy slot counted against a function's reservation
+        self.lease: Lease | None = None  # admission's lease for the invocation it runs
         self.runtime_api_connections = 0
         self._on_dead = on_dead
         self._loop = asyncio.get_running_loop()

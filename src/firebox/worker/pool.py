@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from firebox.domain.errors import TooManyRequestsException
 from firebox.domain.records import FunctionRecord
 from firebox.runtimes.registry import Runtime
+from firebox.worker.admission import Admission
 from firebox.worker.environment import Environment, EnvironmentContext, EnvState
 from firebox.worker.keepalive import FixedKeepAlive, KeepAlivePolicy
 
@@ -35,12 +35,12 @@ class EnvironmentPool:
     def __init__(
         self,
         ctx: EnvironmentContext,
-        concurrency_limit: int,
+        admission: Admission,
         keep_alive_s: float,
         policy: KeepAlivePolicy | None = None,
     ) -> None:
         self.ctx = ctx
-        self.concurrency_limit = concurrency_limit
+        self.admission = admission  # no invocation runs without a lease from it
         self.keep_alive_s = keep_alive_s
         self.policy = policy or FixedKeepAlive(keep_alive_s)
         self._prewarms: dict[tuple[str, str], asyncio.TimerHandle] = {}
@@ -48,12 +48,6 @@ class EnvironmentPool:
         self._all: dict[str, Environment] = {}
         self._idle: dict[tuple[str, str], list[Environment]] = {}
         self._expiry: dict[str, asyncio.TimerHandle] = {}
-        self.busy = 0
-        # Reserved concurrency per function: at most that many busy at once, and subtracted
-        # from what every other function may use.
-        self.reservations: dict[str, int] = {}
-        self._busy_reserved: dict[str, int] = {}  # busy environments of reserved functions
-        self._busy_unreserved = 0
         # Called after an environment has died, e.g. to delete code no environment uses.
         self.on_environment_dead: list[Callable[[Environment], None]] = []
 
@@ -61,19 +55,18 @@ class EnvironmentPool:
         self, record: FunctionRecord, runtime: Runtime, code_dir: Path
     ) -> Environment:
         """Returns a warm idle environment of this generation, or starts a new one."""
-        reserved = self._take_slot(record.name)
+        lease = self.admission.take(record.name)
         self.policy.invoked(_key(record), asyncio.get_running_loop().time())
-        self.busy += 1
         try:
             stack = self._idle.get(record.generation)
             while stack:
                 env = stack.pop()  # the most recently used one: its caches are warmest
                 self._cancel_expiry(env)
                 if env.state is EnvState.IDLE:
-                    env.reserved_slot = reserved
+                    env.lease = lease
                     return env
             env = Environment(uuid.uuid4().hex, record, runtime, code_dir, self.ctx, self._on_dead)
-            env.reserved_slot = reserved
+            env.lease = lease
             self._all[env.id] = env
             try:
                 await env.start()
@@ -82,42 +75,19 @@ class EnvironmentPool:
                 raise
             return env
         except BaseException:
-            self.busy -= 1
-            self._give_slot(record.name, reserved)
+            self.admission.give(lease)
             raise
 
-    def _take_slot(self, name: str) -> bool:
-        """Counts one more busy environment of a function; says whether it used a reservation."""
-        reserved = self.reservations.get(name)
-        if reserved is not None:
-            if self._busy_reserved.get(name, 0) >= reserved:
-                raise TooManyRequestsException(
-                    "Rate Exceeded.", Reason="ReservedFunctionConcurrentInvocationLimitExceeded"
-                )
-            self._busy_reserved[name] = self._busy_reserved.get(name, 0) + 1
-            return True
-        if self._busy_unreserved >= self.unreserved_limit:
-            raise TooManyRequestsException(
-                "Rate Exceeded.", Reason="ConcurrentInvocationLimitExceeded"
-            )
-        self._busy_unreserved += 1
-        return False
-
-    def _give_slot(self, name: str, reserved: bool) -> None:
-        if reserved:
-            self._busy_reserved[name] -= 1
-        else:
-            self._busy_unreserved -= 1
-
     @property
-    def unreserved_limit(self) -> int:
-        """What functions without a reservation share: the limit minus every reservation."""
-        return self.concurrency_limit - sum(self.reservations.values())
+    def busy(self) -> int:
+        """Invocations running (or starting) in this pool's environments."""
+        return self.admission.in_use
 
     def release(self, env: Environment) -> None:
         """Takes an environment back after its invocation: keep it warm or discard it."""
-        self.busy -= 1
-        self._give_slot(env.record.name, env.reserved_slot)
+        if env.lease is not None:
+            self.admission.give(env.lease)
+            env.lease = None
         if env.state is not EnvState.IDLE or env.retired:
             env.destroy()
             return
