@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from firebox.api.functions import _platform, function_ref
+from firebox.api.parsing import constraint_error
 from firebox.domain.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,
@@ -68,17 +69,13 @@ async def invoke(request: Request) -> Response:
     ref = function_ref(request)
     invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
     if invocation_type not in INVOCATION_TYPES:
-        raise InvalidParameterValueException(
-            f"1 validation error detected: Value '{invocation_type}' at 'invocationType' failed "
-            "to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, "
-            "DryRun]"
-        )
+        raise constraint_error(invocation_type, "invocationType",
+                               "Member must satisfy enum value set: [Event, RequestResponse, "
+                               "DryRun]")  # fmt: skip
     log_type = request.headers.get("x-amz-log-type", "None")
     if log_type not in ("None", "Tail"):
-        raise InvalidParameterValueException(
-            f"1 validation error detected: Value '{log_type}' at 'logType' failed to satisfy "
-            "constraint: Member must satisfy enum value set: [None, Tail]"
-        )
+        raise constraint_error(log_type, "logType",
+                               "Member must satisfy enum value set: [None, Tail]")  # fmt: skip
     payload = _check_payload(await request.body(), invocation_type)
     if invocation_type == "DryRun":
         _platform(request).catalog.deployed(ref)
