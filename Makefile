@@ -5,7 +5,7 @@ DATA_DIR ?= .firebox
 HOST ?= 127.0.0.1
 PORT ?= 8070
 
-.PHONY: run test test-unit test-integration check lint bootstrap bench clean
+.PHONY: run test test-unit test-integration fuzz check lint bootstrap bench clean
 
 bootstrap: $(VENV)/.bootstrapped
 
@@ -32,9 +32,17 @@ test-unit: bootstrap
 test-integration: bootstrap
 	$(BIN)/pytest tests/unit tests/integration $(PYTEST_ARGS)
 
+# The fuzz suite with a longer budget and a fresh seed (CI runs a short, fixed one):
+# FUZZ_EXAMPLES=20000 FUZZ_SEED=1234 make fuzz repeats a run.
+FUZZ_EXAMPLES ?= 5000
+FUZZ_SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+fuzz: bootstrap
+	FIREBOX_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FIREBOX_FUZZ_SEED=$(FUZZ_SEED) \
+		$(BIN)/pytest -s tests/system/test_fuzz.py --timeout 0 $(PYTEST_ARGS)
+
 bench: bootstrap
 	bash scripts/bootstrap.sh --bench $(VENV)
-	cd bench && ../$(BIN)/python invoke_bench.py && ../$(BIN)/python isolation_bench.py && ../$(BIN)/python coldstart_bench.py && ../$(BIN)/python async_bench.py && ../$(BIN)/python keepalive_sim.py && ../$(BIN)/python http_bench.py
+	cd bench && ../$(BIN)/python invoke_bench.py && ../$(BIN)/python validation_bench.py && ../$(BIN)/python isolation_bench.py && ../$(BIN)/python coldstart_bench.py && ../$(BIN)/python async_bench.py && ../$(BIN)/python keepalive_sim.py && ../$(BIN)/python http_bench.py
 
 # Also firebox's cache (compiled helpers, the bundled SDK), which every checkout shares.
 clean:

@@ -55,7 +55,8 @@ def make_zip(source: str | dict[str, str | bytes]) -> bytes:
 
 
 class Server:
-    def __init__(self, *args: str, data: str | None = None) -> None:
+    def __init__(self, *args: str, data: str | None = None,
+                 command: list[str] | None = None) -> None:  # fmt: skip
         import socket
 
         with socket.socket() as s:
@@ -63,7 +64,7 @@ class Server:
             self.port = s.getsockname()[1]
         self.data = data or tempfile.mkdtemp(prefix="firebox-bench-")
         self.proc = subprocess.Popen(
-            [FIREBOX, "serve", "--port", str(self.port), "--data-dir", self.data,
+            [*(command or [FIREBOX]), "serve", "--port", str(self.port), "--data-dir", self.data,
              "--log-level", "warning", *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip

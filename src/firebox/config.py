@@ -56,6 +56,14 @@ class Settings:
     async_retry_delay_s: float = 60.0
     # HTTP API routes are served under this path prefix on the main port.
     http_prefix: str = "/http"
+    # The HTTP edge (docs/security.md): a request's header section is cut off past this many
+    # bytes (431), must arrive within header_timeout_s (408), and its body must not stall for
+    # body_timeout_s; a control-plane body may carry max_request_bytes (Invoke and code
+    # uploads have Lambda's own caps: 6 MB and 70,167,211 bytes).
+    max_header_bytes: int = 64 * 1024
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_request_bytes: int = 256 * 1024
 
     @property
     def db_path(self) -> Path:

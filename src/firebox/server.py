@@ -11,6 +11,7 @@ from types import FrameType
 import uvicorn
 
 from firebox.api.app import create_app
+from firebox.api.edge import EdgeLimits, protocol_class
 from firebox.config import Settings
 from firebox.platform import Platform
 
@@ -88,12 +89,14 @@ def run(settings: Settings, log_level: str = "info", shutdown_timeout_s: float =
     logging.getLogger("uvicorn.error").addFilter(_HideForceQuitHint())
     platform = Platform(settings)
     app = create_app(platform)
+    limits = EdgeLimits(settings.max_header_bytes, settings.header_timeout_s,
+                        settings.body_timeout_s)  # fmt: skip
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=protocol_class(limits),  # httptools, with firebox's edge limits
         lifespan="on",
         access_log=False,
         log_level=log_level,
@@ -101,7 +104,5 @@ def run(settings: Settings, log_level: str = "info", shutdown_timeout_s: float =
         # Only a backstop: firebox ends the invokes in flight at its own timeout (above), and
         # their answers close the connections; uvicorn's would cancel them (HTTP 500s).
         timeout_graceful_shutdown=int(shutdown_timeout_s) + 5,
-        # Invoke payloads go up to 6 MB and create-function bodies to ~70 MB of base64.
-        h11_max_incomplete_event_size=None,
     )
     Server(config, platform, shutdown_timeout_s).run()

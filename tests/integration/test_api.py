@@ -91,7 +91,7 @@ def test_errors_come_in_aws_shapes(tmp_path: Path) -> None:
         assert error(bad_json)[:2] == (400, "InvalidRequestContentException")
         too_long = await client.post(FUNCTIONS, json=_create_body("f", Timeout=901))
         assert error(too_long) == (
-            400, "InvalidParameterValueException",
+            400, "ValidationException",
             "1 validation error detected: Value '901' at 'timeout' failed to satisfy constraint: "
             "Member must have value less than or equal to 900",
         )  # fmt: skip

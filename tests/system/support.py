@@ -214,3 +214,45 @@ def function_names(lam: Any) -> set[str]:
     """Every function's name, across all pages."""
     pages = lam.get_paginator("list_functions").paginate()
     return {f["FunctionName"] for page in pages for f in page["Functions"]}
+
+
+def stored_state(data_dir: Path) -> str:
+    """Everything a server has stored, as text to compare: every table of its database (read
+    by another connection, as a second process would) and the code packages on disk."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{data_dir / 'firebox.sqlite3'}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name")]  # fmt: skip
+        dump = [f"{t}: {sorted(map(repr, db.execute(f'SELECT * FROM {t}')))}" for t in tables]
+    finally:
+        db.close()
+    code = data_dir / "code"
+    # (Precompiled markers come and go in the background: a cache, not state.)
+    packages = sorted(p.name for p in code.iterdir()
+                      if not p.name.startswith(".") and ".compiled-" not in p.name) if (
+        code.is_dir()) else []  # fmt: skip
+    return "\n".join([*dump, f"code: {packages}"])
+
+
+def parsed_error(
+    response: httpx.Response, operation: str, service: str = "lambda"
+) -> tuple[int, str, str]:
+    """An error answer as botocore reads it: (status, code, message). Fails the test when the
+    answer is not one botocore can parse into an error."""
+    import botocore.session
+    from botocore.parsers import create_parser
+
+    model = botocore.session.get_session().get_service_model(service)
+    op = model.operation_model(operation)
+    parser = create_parser(model.protocol)
+    parsed = parser.parse(
+        {"status_code": response.status_code, "headers": dict(response.headers),
+         "body": response.content},
+        op.output_shape,
+    )  # fmt: skip
+    error = parsed.get("Error", {})
+    assert error.get("Code"), f"not an AWS error envelope: {response.status_code} {response.text!r}"
+    return response.status_code, str(error["Code"]), str(error.get("Message", ""))

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
 from support import FireboxServer, create_function, wait_for
 from test_cli import run
@@ -193,19 +194,20 @@ def test_event_invoke_config_api(fast: FireboxServer) -> None:
     lam.put_function_event_invoke_config(FunctionName=name, Qualifier="1", MaximumRetryAttempts=0)
     listed = lam.list_function_event_invoke_configs(FunctionName=name)["FunctionEventInvokeConfigs"]
     assert sorted(c["FunctionArn"] for c in listed) == [f"{ARN}{name}:$LATEST", f"{ARN}{name}:1"]
-    bad: list[dict[str, Any]] = [
-        {"MaximumRetryAttempts": 3},
-        {"MaximumEventAgeInSeconds": 59},
-        {
-            "DestinationConfig": {
-                "OnFailure": {"Destination": "arn:aws:sqs:us-east-1:000000000000:q"}
-            }
-        },
-    ]
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"MaximumRetryAttempts": 3}, "ValidationException"),  # outside the model
+        ({"MaximumEventAgeInSeconds": 59}, "ValidationException"),
+        (
+            {"DestinationConfig": {
+                "OnFailure": {"Destination": "arn:aws:sqs:us-east-1:000000000000:q"}}},
+            "InvalidParameterValueException",  # a target firebox does not have
+        ),
+    ]  # fmt: skip
     unchecked = fast.client(parameter_validation=False)  # boto3 would refuse some itself
-    for params in bad:
-        with pytest.raises(lam.exceptions.InvalidParameterValueException):
+    for params, code in bad:
+        with pytest.raises(ClientError) as refused:
             unchecked.put_function_event_invoke_config(FunctionName=name, **params)
+        assert refused.value.response["Error"]["Code"] == code
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.put_function_event_invoke_config(FunctionName=name, Qualifier="7")
     config = lam.get_function_event_invoke_config(FunctionName=name)  # bad input changed nothing
@@ -296,7 +298,7 @@ def test_review_fixes_self_destination_versions_dlq_and_deleted_functions(
     bad = httpx.put(f"{server.url}/2019-09-25/functions/{name}/event-invoke-config",
                     json={"DestinationConfig": {"OnSuccess": "x"}})  # fmt: skip
     assert bad.status_code == 400  # not a 500
-    assert bad.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
+    assert bad.headers["x-amzn-ErrorType"] == "InvalidRequestContentException"  # wrong type
     # A version keeps its own dead-letter target.
     first, second = create_function(lam, RECORDER), create_function(lam, RECORDER)
     versioned = create_function(lam, FAIL, DeadLetterConfig={"TargetArn": ARN + first},

@@ -110,7 +110,17 @@ def test_upload_over_50_mb_is_refused(lam: Any, server: FireboxServer) -> None:
     before = snapshot(server)
     with pytest.raises(ClientError) as exc:
         create_function(lam, {}, Code={"ZipFile": big})
+    # Base64-encoded, 51 MB is over the request cap: refused before it is read, as on AWS.
+    assert exc.value.response["Error"]["Code"] == "RequestTooLargeException"
+    assert exc.value.response["Error"]["Message"] == (
+        "Request must be smaller than 70167211 bytes for the CreateFunction operation"
+    )
+    # Just over 50 MB fits in a request: the code store refuses it, naming the limit.
+    bigger = make_zip({"app.py": HANDLER, "blob.bin": os.urandom(50 * 1024 * 1024 + 4096)})
+    with pytest.raises(ClientError) as exc:
+        create_function(lam, {}, Code={"ZipFile": bigger})
     assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "exceeds the maximum" in exc.value.response["Error"]["Message"]
     assert snapshot(server) == before
 
 

@@ -100,8 +100,9 @@ def test_reserved_zero_disables_invocation(small: FireboxServer) -> None:
         throttle_reason(lam, name)["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
     )
     unchecked = small.client(parameter_validation=False)
-    with pytest.raises(lam.exceptions.InvalidParameterValueException):
+    with pytest.raises(lam.exceptions.ClientError) as refused:  # outside the model: min 0
         unchecked.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=-1)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
     lam.delete_function_concurrency(FunctionName=name)
     assert invoke_json(lam, name)[0] == 1
 

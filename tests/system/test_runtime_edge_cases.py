@@ -140,7 +140,7 @@ def test_invoke_request_id_is_the_invocation_id(lam: Any, server: FireboxServer)
     bad = httpx.post(f"{server.url}/2015-03-31/functions/{name}/invocations",
                      headers={"X-Amz-Log-Type": "Everything"})  # fmt: skip
     assert bad.status_code == 400
-    assert bad.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
+    assert bad.headers["x-amzn-ErrorType"] == "ValidationException"
 
 
 def test_results_are_marshalled_like_aws(lam: Any) -> None:

@@ -145,14 +145,14 @@ def test_alias_lifecycle_and_errors(lam: Any) -> None:
     lam.create_alias(FunctionName=name, Name="test", FunctionVersion="$LATEST")
     bad: list[tuple[dict[str, Any], str]] = [
         ({"Name": "prod", "FunctionVersion": "1"}, "ResourceConflictException"),
-        ({"Name": "123", "FunctionVersion": "1"}, "InvalidParameterValueException"),
+        ({"Name": "123", "FunctionVersion": "1"}, "ValidationException"),  # the model's pattern
         ({"Name": "x", "FunctionVersion": "9"}, "ResourceNotFoundException"),
         ({"Name": "x", "FunctionVersion": "$LATEST",
           "RoutingConfig": {"AdditionalVersionWeights": {"1": 0.5}}},
          "InvalidParameterValueException"),
         ({"Name": "x", "FunctionVersion": "1",
           "RoutingConfig": {"AdditionalVersionWeights": {"2": 1.5}}},
-         "InvalidParameterValueException"),
+         "ValidationException"),
         ({"Name": "x", "FunctionVersion": "1",
           "RoutingConfig": {"AdditionalVersionWeights": {"1": 0.5}}},
          "InvalidParameterValueException"),

@@ -22,8 +22,10 @@ from firebox.api import (
     streaming,
     web,
 )
-from firebox.api.early_answers import CloseAfterUnreadContinue
+from firebox.api.early_answers import CloseAfterUnreadBody
+from firebox.api.faults import Faults
 from firebox.api.responses import lambda_error_handler, not_found_handler
+from firebox.api.validation import extend_enum
 from firebox.domain.errors import LambdaError
 from firebox.platform import Platform
 
@@ -64,7 +66,14 @@ def create_app(platform: Platform) -> Starlette:
             405: not_found_handler,
         },
         lifespan=lifespan,
-        middleware=[Middleware(CloseAfterUnreadContinue), Middleware(web.HostDispatch)],
+        middleware=[
+            Middleware(Faults),
+            Middleware(CloseAfterUnreadBody),
+            Middleware(web.HostDispatch),
+        ],
     )
+    # `/functions/..%2f` is no operation: answered as one (404), not redirected to another.
+    app.router.redirect_slashes = False
     app.state.platform = platform
+    extend_enum("Runtime", platform.settings.runtime_interpreters)
     return app

@@ -9,75 +9,77 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from firebox.api import parsing, shapes
-from firebox.api.functions import _platform, function_ref
-from firebox.api.parsing import max_items, parse_json_body
+from firebox.api import shapes
+from firebox.api.operation import Call, operation
 from firebox.api.responses import aws_json
 from firebox.control.event_configs import EventConfigChange
 from firebox.domain.errors import InvalidParameterValueException
 from firebox.domain.types import JSONDict
 
-CONFIG = "/2019-09-25/functions/{name}/event-invoke-config"
+CONFIG = "/2019-09-25/functions/{FunctionName}/event-invoke-config"
 
 
 def _change(body: JSONDict) -> EventConfigChange:
     """The members a Put/UpdateFunctionEventInvokeConfig body gives."""
     change = EventConfigChange()
-    for key, field, member in (
-        ("MaximumRetryAttempts", "maximum_retry_attempts", "maximumRetryAttempts"),
-        ("MaximumEventAgeInSeconds", "maximum_event_age", "maximumEventAgeInSeconds"),
+    for key, field in (
+        ("MaximumRetryAttempts", "maximum_retry_attempts"),
+        ("MaximumEventAgeInSeconds", "maximum_event_age"),
     ):
         if key in body:
-            change = replace(change, **{field: parsing.typed(body, key, int, member)})
+            change = replace(change, **{field: body[key]})
     targets = body.get("DestinationConfig")
     if targets is not None:
-        if not isinstance(targets, dict):
-            raise InvalidParameterValueException("DestinationConfig must be an object.")
         for member, field in (("OnSuccess", "on_success"), ("OnFailure", "on_failure")):
             if member in targets:
-                entry = targets[member] or {}
-                if not isinstance(entry, dict):
-                    raise InvalidParameterValueException(
-                        f"DestinationConfig.{member} must be an object with a Destination."
-                    )
-                target = entry.get("Destination")
-                if target is not None and not isinstance(target, str):
-                    raise InvalidParameterValueException("The destination must be an ARN.")
-                change = replace(change, **{field: target or None})  # type: ignore[arg-type]
+                target = (targets[member] or {}).get("Destination")
+                change = replace(change, **{field: target or None})
     return change
 
 
-async def put_config(request: Request) -> Response:
-    platform = _platform(request)
-    body = parse_json_body(await request.body())
-    config = await platform.event_configs.put(function_ref(request), _change(body))
+@operation("PutFunctionEventInvokeConfig")
+async def put_config(call: Call) -> Response:
+    platform = call.platform
+    config = await platform.event_configs.put(call.function_ref(), _change(call.params))
     return aws_json(shapes.event_invoke_config(config, platform.arns))
 
 
-async def update_config(request: Request) -> Response:
-    platform = _platform(request)
-    body = parse_json_body(await request.body())
-    config = await platform.event_configs.update(function_ref(request), _change(body))
+@operation("UpdateFunctionEventInvokeConfig")
+async def update_config(call: Call) -> Response:
+    platform = call.platform
+    config = await platform.event_configs.update(call.function_ref(), _change(call.params))
     return aws_json(shapes.event_invoke_config(config, platform.arns))
 
 
-async def get_config(request: Request) -> Response:
-    platform = _platform(request)
+@operation("GetFunctionEventInvokeConfig")
+async def get_config(call: Call) -> Response:
+    platform = call.platform
     return aws_json(
-        shapes.event_invoke_config(platform.event_configs.get(function_ref(request)), platform.arns)
+        shapes.event_invoke_config(platform.event_configs.get(call.function_ref()), platform.arns)
     )
 
 
-async def delete_config(request: Request) -> Response:
-    await _platform(request).event_configs.delete(function_ref(request))
+@operation("DeleteFunctionEventInvokeConfig")
+async def delete_config(call: Call) -> Response:
+    await call.platform.event_configs.delete(call.function_ref())
     return Response(status_code=204, headers={"x-amzn-RequestId": str(uuid.uuid4())})
 
 
-async def list_configs(request: Request) -> Response:
-    platform = _platform(request)
-    configs = platform.event_configs.list(function_ref(request))
-    limit = max_items(request.query_params.get("MaxItems"), default=50)
-    start = int(request.query_params.get("Marker") or 0)
+def _marker(raw: str | None) -> int:
+    """A page marker this listing made (its offset); anything else is the client's error."""
+    if raw is None or raw == "":
+        return 0
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+        raise InvalidParameterValueException(f"Invalid marker: {raw[:64]}")
+    return int(raw)
+
+
+@operation("ListFunctionEventInvokeConfigs")
+async def list_configs(call: Call) -> Response:
+    platform, params = call.platform, call.params
+    configs = platform.event_configs.list(call.function_ref())
+    limit = params.get("MaxItems", 50)
+    start = _marker(params.get("Marker"))
     page = configs[start : start + limit]
     body: dict[str, object] = {
         "FunctionEventInvokeConfigs": [shapes.event_invoke_config(c, platform.arns) for c in page]
@@ -88,7 +90,7 @@ async def list_configs(request: Request) -> Response:
 
 
 async def queue_stats(request: Request) -> Response:
-    stats = await _platform(request).async_invoker.stats()
+    stats = await request.app.state.platform.async_invoker.stats()
     return aws_json({"Functions": stats})
 
 

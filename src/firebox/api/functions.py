@@ -9,9 +9,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from firebox.api import parsing, shapes
-from firebox.api.parsing import max_items, parse_json_body
+from firebox.api.operation import Call, operation
 from firebox.api.responses import aws_json
-from firebox.domain.arns import FunctionRef, parse_function_ref
+from firebox.domain.arns import FunctionRef
 from firebox.domain.errors import InvalidParameterValueException
 from firebox.domain.functions import FunctionConfig, NewFunction
 from firebox.domain.records import LATEST, FunctionRecord
@@ -19,14 +19,14 @@ from firebox.domain.types import JSONDict
 from firebox.platform import Platform
 from firebox.worker.codestore import MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES
 
+# What a CreateFunction or UpdateFunctionCode request may carry: Lambda's own cap (a 50 MB
+# zip, base64-encoded, and the configuration around it).
+CODE_REQUEST_LIMIT = 70167211
+
 
 def _platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
-
-
-def function_ref(request: Request) -> FunctionRef:
-    return parse_function_ref(request.path_params["name"], request.query_params.get("Qualifier"))
 
 
 def code_location(request: Request, record: FunctionRecord) -> str:
@@ -43,30 +43,39 @@ def _configuration(
     return shapes.function_configuration(record, arns, None if alias == LATEST else alias)
 
 
-async def create_function(request: Request) -> Response:
-    body = parse_json_body(await request.body())
-    name = parsing.function_name(body)
+@operation("CreateFunction", max_body=CODE_REQUEST_LIMIT)
+async def create_function(call: Call) -> Response:
+    body, request = call.params, call.request
+    ref = call.function_ref()
+    if ref.qualifier is not None:
+        raise InvalidParameterValueException(
+            f"A new function's name cannot carry a qualifier (':{ref.qualifier}'): "
+            "give the function name or its unqualified ARN."
+        )
     config = parsing.function_config(body)
     code = parsing.zip_file(body, required=True)
     assert code is not None
-    new = NewFunction(name, config, code, parsing.tags(body.get("Tags")), bool(body.get("Publish")))
-    record = await _platform(request).functions.create(new)
+    new = NewFunction(ref.name, config, code, body.get("Tags") or {}, body.get("Publish", False))
+    record = await call.platform.functions.create(new)
     return aws_json(_configuration(request, record), 201)
 
 
-async def list_functions(request: Request) -> Response:
+@operation("ListFunctions")
+async def list_functions(call: Call) -> Response:
     # Lambda returns at most 50 functions per page, even when MaxItems asks for more.
-    limit = min(max_items(request.query_params.get("MaxItems")), 50)
-    records, marker = _platform(request).functions.list(request.query_params.get("Marker"), limit)
-    body: JSONDict = {"Functions": [_configuration(request, r) for r in records]}
+    limit = min(call.params.get("MaxItems", 50), 50)
+    records, marker = call.platform.functions.list(call.params.get("Marker"), limit)
+    body: JSONDict = {"Functions": [_configuration(call.request, r) for r in records]}
     if marker:
         body["NextMarker"] = marker
     return aws_json(body)
 
 
-async def get_function(request: Request) -> Response:
-    catalog = _platform(request).catalog
-    ref = function_ref(request)
+@operation("GetFunction")
+async def get_function(call: Call) -> Response:
+    request = call.request
+    catalog = call.platform.catalog
+    ref = call.function_ref()
     record = catalog.get(ref)
     body: JSONDict = {
         "Configuration": _configuration(request, record, ref),
@@ -80,42 +89,47 @@ async def get_function(request: Request) -> Response:
     return aws_json(body)
 
 
-async def get_configuration(request: Request) -> Response:
-    ref = function_ref(request)
-    record = _platform(request).catalog.get(ref)
-    return aws_json(_configuration(request, record, ref))
+@operation("GetFunctionConfiguration")
+async def get_configuration(call: Call) -> Response:
+    ref = call.function_ref()
+    record = call.platform.catalog.get(ref)
+    return aws_json(_configuration(call.request, record, ref))
 
 
-async def update_configuration(request: Request) -> Response:
-    body = parse_json_body(await request.body())
-    record = await _platform(request).functions.update_configuration(
-        function_ref(request), parsing.function_config(body), body.get("RevisionId")
+@operation("UpdateFunctionConfiguration")
+async def update_configuration(call: Call) -> Response:
+    body = call.params
+    record = await call.platform.functions.update_configuration(
+        call.function_ref(), parsing.function_config(body), body.get("RevisionId")
     )
-    return aws_json(_configuration(request, record))
+    return aws_json(_configuration(call.request, record))
 
 
-async def update_code(request: Request) -> Response:
-    body = parse_json_body(await request.body())
+@operation("UpdateFunctionCode", max_body=CODE_REQUEST_LIMIT)
+async def update_code(call: Call) -> Response:
+    body = call.params
     code = parsing.zip_file(body, required=False)
     if code is None:
         raise InvalidParameterValueException("Please provide a source for function code (ZipFile).")
     architectures = body.get("Architectures")
     if architectures is not None:  # may be restated, not changed
         FunctionConfig(architectures=tuple(architectures)).check()
-    record = await _platform(request).functions.update_code(
-        function_ref(request), code, revision_id=body.get("RevisionId"),
-        publish=bool(body.get("Publish")), dry_run=bool(body.get("DryRun")),
+    record = await call.platform.functions.update_code(
+        call.function_ref(), code, revision_id=body.get("RevisionId"),
+        publish=body.get("Publish", False), dry_run=body.get("DryRun", False),
     )  # fmt: skip
-    return aws_json(_configuration(request, record))
+    return aws_json(_configuration(call.request, record))
 
 
-async def delete_function(request: Request) -> Response:
-    await _platform(request).functions.delete(function_ref(request))
+@operation("DeleteFunction")
+async def delete_function(call: Call) -> Response:
+    await call.platform.functions.delete(call.function_ref())
     return Response(status_code=204, headers={"x-amzn-RequestId": str(uuid.uuid4())})
 
 
-async def account_settings(request: Request) -> Response:
-    platform = _platform(request)
+@operation("GetAccountSettings")
+async def account_settings(call: Call) -> Response:
+    platform = call.platform
     count, total = platform.functions.code_totals()
     return aws_json(
         {
@@ -136,11 +150,11 @@ routes = [
     Route(FUNCTIONS, create_function, methods=["POST"]),
     Route(FUNCTIONS, list_functions, methods=["GET"]),
     Route(FUNCTIONS + "/", list_functions, methods=["GET"]),
-    Route(FUNCTIONS + "/{name}", get_function, methods=["GET"]),
-    Route(FUNCTIONS + "/{name}", delete_function, methods=["DELETE"]),
-    Route(FUNCTIONS + "/{name}/configuration", get_configuration, methods=["GET"]),
-    Route(FUNCTIONS + "/{name}/configuration", update_configuration, methods=["PUT"]),
-    Route(FUNCTIONS + "/{name}/code", update_code, methods=["PUT"]),
+    Route(FUNCTIONS + "/{FunctionName}", get_function, methods=["GET"]),
+    Route(FUNCTIONS + "/{FunctionName}", delete_function, methods=["DELETE"]),
+    Route(FUNCTIONS + "/{FunctionName}/configuration", get_configuration, methods=["GET"]),
+    Route(FUNCTIONS + "/{FunctionName}/configuration", update_configuration, methods=["PUT"]),
+    Route(FUNCTIONS + "/{FunctionName}/code", update_code, methods=["PUT"]),
     Route("/2016-08-19/account-settings", account_settings, methods=["GET"]),
     Route("/2016-08-19/account-settings/", account_settings, methods=["GET"]),
 ]

@@ -7,12 +7,11 @@ import binascii
 import json
 import uuid
 
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from firebox.api.functions import _platform, function_ref
-from firebox.api.parsing import constraint_error
+from firebox.api.operation import Call, operation
+from firebox.api.parsing import loads
 from firebox.domain.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,
@@ -22,7 +21,6 @@ from firebox.domain.errors import (
 SYNC_LIMIT = 6 * 1024 * 1024
 ASYNC_LIMIT = 1024 * 1024
 CLIENT_CONTEXT_LIMIT = 3583
-INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 
 
 def _check_payload(payload: bytes, invocation_type: str) -> bytes:
@@ -38,10 +36,16 @@ def _check_payload(payload: bytes, invocation_type: str) -> bytes:
     if not payload.strip():
         return b"{}"
     try:
-        json.loads(payload)
+        loads(payload)
+    except RecursionError:
+        raise InvalidRequestContentException(
+            "Could not parse request body into json: Could not parse payload into json: "
+            "the document is nested too deeply"
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestContentException(
-            f"Could not parse request body into json: Could not parse payload into json: {exc}"
+            "Could not parse request body into json: Could not parse payload into json: "
+            f"{str(exc)[:200]}"
         ) from None
     return payload
 
@@ -54,10 +58,10 @@ def _client_context(header: str | None) -> str | None:
             f"Client context must be smaller than {CLIENT_CONTEXT_LIMIT} bytes"
         )
     try:
-        context = json.loads(base64.b64decode(header, validate=True).decode())
+        context = loads(base64.b64decode(header, validate=True).decode())
         if not isinstance(context, dict):
             raise ValueError("not an object")
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidRequestContentException(
             "Client context must be a valid Base64-encoded JSON object."
         ) from None
@@ -65,26 +69,21 @@ def _client_context(header: str | None) -> str | None:
     return json.dumps(context, separators=(",", ":"))
 
 
-async def invoke(request: Request) -> Response:
-    ref = function_ref(request)
-    invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
-    if invocation_type not in INVOCATION_TYPES:
-        raise constraint_error(invocation_type, "invocationType",
-                               "Member must satisfy enum value set: [Event, RequestResponse, "
-                               "DryRun]")  # fmt: skip
-    log_type = request.headers.get("x-amz-log-type", "None")
-    if log_type not in ("None", "Tail"):
-        raise constraint_error(log_type, "logType",
-                               "Member must satisfy enum value set: [None, Tail]")  # fmt: skip
-    payload = _check_payload(await request.body(), invocation_type)
+@operation("Invoke", max_body=SYNC_LIMIT, wire_name="InvokeFunction")
+async def invoke(call: Call) -> Response:
+    params, platform = call.params, call.platform
+    ref = call.function_ref()
+    invocation_type = params.get("InvocationType", "RequestResponse")
+    log_type = params.get("LogType", "None")
+    payload = _check_payload(params["Payload"], invocation_type)
     if invocation_type == "DryRun":
-        _platform(request).catalog.deployed(ref)
+        platform.catalog.deployed(ref)
         return Response(status_code=204, headers={"x-amzn-RequestId": str(uuid.uuid4())})
     if invocation_type == "Event":
-        request_id = await _platform(request).async_invoker.accept(ref, payload)
+        request_id = await platform.async_invoker.accept(ref, payload)
         return Response(status_code=202, headers={"x-amzn-RequestId": request_id})
-    client_context = _client_context(request.headers.get("x-amz-client-context"))
-    result = await _platform(request).invokes.invoke(ref, payload, client_context)
+    client_context = _client_context(params.get("ClientContext"))
+    result = await platform.invokes.invoke(ref, payload, client_context)
     # The request id is the invocation's own, as on Lambda: it finds the run in the logs.
     headers = {
         "X-Amz-Executed-Version": result.executed_version,
@@ -97,4 +96,4 @@ async def invoke(request: Request) -> Response:
     return Response(result.payload, 200, headers, media_type="application/json")
 
 
-routes = [Route("/2015-03-31/functions/{name}/invocations", invoke, methods=["POST"])]
+routes = [Route("/2015-03-31/functions/{FunctionName}/invocations", invoke, methods=["POST"])]

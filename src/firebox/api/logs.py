@@ -3,61 +3,70 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from firebox.api.functions import _platform
+from firebox.api.operation import Call, operation
+from firebox.api.responses import LOGS, json11_error_response
+from firebox.domain.errors import LambdaError
 from firebox.domain.types import JSONDict
+from firebox.platform import Platform
 from firebox.telemetry.logstore import LogStore
 
 TARGET_PREFIX = "Logs_20140328."
 GROUP_PREFIX = "/aws/lambda/"
 
 
-class LogsError(Exception):
-    def __init__(self, error_type: str, message: str) -> None:
+class LogsError(LambdaError):
+    """An error of the CloudWatch Logs API, by its wire name."""
+
+    def __init__(self, error_type: str, message: str, status: int = 400) -> None:
         super().__init__(message)
-        self.error_type = error_type
-        self.message = message
+        self.error_type, self.status = error_type, status
 
 
 def _json11(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body).encode(), status, media_type="application/x-amz-json-1.1")
+    return Response(json.dumps(body).encode(), status, media_type="application/x-amz-json-1.1",
+                    headers={"x-amzn-RequestId": str(uuid.uuid4())})  # fmt: skip
 
 
-def _group(request: Request, body: JSONDict) -> str:
-    group = body.get("logGroupName")
-    if not isinstance(group, str):
+def _group(platform: Platform, body: JSONDict) -> str:
+    group: str | None = body.get("logGroupName")
+    if group is None:
         raise LogsError("InvalidParameterException", "logGroupName is required")
     name = group.removeprefix(GROUP_PREFIX)
-    known = group.startswith(GROUP_PREFIX) and _platform(request).catalog.exists(name)
-    if not known and group not in _platform(request).logs.groups():
+    known = group.startswith(GROUP_PREFIX) and platform.catalog.exists(name)
+    if not known and group not in platform.logs.groups():
         raise LogsError("ResourceNotFoundException", "The specified log group does not exist.")
     return group
 
 
-def _pattern(raw: object) -> str | None:
+def _pattern(raw: str | None) -> str | None:
     """Supports a single term or quoted phrase: the common case of CloudWatch filter patterns."""
-    if not isinstance(raw, str) or not raw.strip():
+    if raw is None or not raw.strip():
         return None
     return raw.strip().strip('"')
 
 
-def _position(token: object) -> tuple[int, int] | None:
+def _position(token: str | None) -> tuple[int, int] | None:
     """A page token: the time and id of the last event of the page before."""
-    if not token or str(token).startswith("b/"):  # backward pages: not kept, from the start
+    if not token or token.startswith("b/"):  # backward pages: not kept, from the start
         return None
-    try:
-        ts, _, event_id = str(token).removeprefix("f/").partition("-")
-        return int(ts), int(event_id)
-    except ValueError:
-        raise LogsError(
-            "InvalidParameterException", "The specified nextToken is invalid."
-        ) from None
+    ts, _, event_id = token.removeprefix("f/").partition("-")
+    # Tokens this API made: two numbers in SQLite's range; anything else is not one.
+    if not all(p.isascii() and p.isdigit() and len(p) <= 18 for p in (ts, event_id)):
+        raise LogsError("InvalidParameterException", "The specified nextToken is invalid.")
+    return int(ts), int(event_id)
+
+
+def _bounded(ms: int | None) -> int | None:
+    """A time in milliseconds, held to what SQLite's integers can compare with."""
+    return None if ms is None else min(ms, 2**62)
 
 
 def _token(position: tuple[int, int]) -> str:
@@ -71,12 +80,12 @@ def _events(store: LogStore, group: str, body: JSONDict, default_limit: int) -> 
     )
     page = store.filter(
         group,
-        start_ms=body.get("startTime"),
-        end_ms=body.get("endTime"),
+        start_ms=_bounded(body.get("startTime")),
+        end_ms=_bounded(body.get("endTime")),
         streams=streams,
         contains=_pattern(body.get("filterPattern")),
         after=after,
-        limit=min(int(body.get("limit") or default_limit), 10000),
+        limit=min(body.get("limit") or default_limit, 10000),
     )
     events = [
         {"logStreamName": e.log_stream, "timestamp": e.timestamp_ms, "message": e.message,
@@ -89,14 +98,27 @@ def _events(store: LogStore, group: str, body: JSONDict, default_limit: int) -> 
     return result
 
 
-def filter_log_events(request: Request, body: JSONDict) -> JSONDict:
-    return _events(_platform(request).logs, _group(request, body), body, 10000)
+def _endpoint(name: str) -> Callable[[Callable[[Platform, JSONDict], JSONDict]], Any]:
+    """An operation of the Logs API: checked against its model, answered in JSON 1.1."""
+
+    def wrap(handler: Callable[[Platform, JSONDict], JSONDict]) -> Any:
+        async def run(call: Call) -> Response:
+            return _json11(handler(call.platform, call.params))
+
+        run.__name__ = handler.__name__
+        return operation(name, service="logs", wording=LOGS)(run)
+
+    return wrap
 
 
-def get_log_events(request: Request, body: JSONDict) -> JSONDict:
-    if "logStreamName" not in body:
-        raise LogsError("InvalidParameterException", "logStreamName is required")
-    result = _events(_platform(request).logs, _group(request, body), body, 10000)
+@_endpoint("FilterLogEvents")
+def filter_log_events(platform: Platform, body: JSONDict) -> JSONDict:
+    return _events(platform.logs, _group(platform, body), body, 10000)
+
+
+@_endpoint("GetLogEvents")
+def get_log_events(platform: Platform, body: JSONDict) -> JSONDict:
+    result = _events(platform.logs, _group(platform, body), body, 10000)
     token = result.pop("nextToken", None)
     if token is None:  # the end for now: the next call starts after what was seen
         last = result["events"][-1] if result["events"] else None
@@ -109,24 +131,26 @@ def get_log_events(request: Request, body: JSONDict) -> JSONDict:
     }
 
 
-def describe_log_streams(request: Request, body: JSONDict) -> JSONDict:
-    group = _group(request, body)
+@_endpoint("DescribeLogStreams")
+def describe_log_streams(platform: Platform, body: JSONDict) -> JSONDict:
+    group = _group(platform, body)
     streams = [
         {"logStreamName": name, "creationTime": first, "firstEventTimestamp": first,
          "lastEventTimestamp": last, "lastIngestionTime": last}
-        for name, first, last in _platform(request).logs.streams(group)
+        for name, first, last in platform.logs.streams(group)
     ]  # fmt: skip
     return {"logStreams": streams}
 
 
-def describe_log_groups(request: Request, body: JSONDict) -> JSONDict:
+@_endpoint("DescribeLogGroups")
+def describe_log_groups(platform: Platform, body: JSONDict) -> JSONDict:
     prefix = body.get("logGroupNamePrefix") or ""
-    names = set(_platform(request).logs.groups())
-    names.update(GROUP_PREFIX + n for n in _platform(request).catalog.names())
+    names = set(platform.logs.groups())
+    names.update(GROUP_PREFIX + n for n in platform.catalog.names())
     return {"logGroups": [{"logGroupName": n} for n in sorted(names) if n.startswith(prefix)]}
 
 
-OPERATIONS: dict[str, Callable[[Request, JSONDict], JSONDict]] = {
+OPERATIONS: dict[str, Callable[[Request], Awaitable[Response]]] = {
     "FilterLogEvents": filter_log_events,
     "GetLogEvents": get_log_events,
     "DescribeLogStreams": describe_log_streams,
@@ -135,21 +159,14 @@ OPERATIONS: dict[str, Callable[[Request, JSONDict], JSONDict]] = {
 
 
 async def logs_api(request: Request) -> Response:
+    """JSON 1.1 at `POST /`: the operation is named by the X-Amz-Target header."""
     target = request.headers.get("x-amz-target", "")
-    operation = OPERATIONS.get(target.removeprefix(TARGET_PREFIX))
-    if operation is None:
-        return _json11(
-            {"__type": "UnknownOperationException", "message": f"Unknown target {target}"}, 400
+    endpoint = OPERATIONS.get(target.removeprefix(TARGET_PREFIX))
+    if endpoint is None:
+        return json11_error_response(
+            LogsError("UnknownOperationException", f"Unknown target {target[:100]}")
         )
-    try:
-        body = json.loads(await request.body() or b"{}")
-        if not isinstance(body, dict):
-            raise ValueError("not an object")
-        return _json11(operation(request, body))
-    except ValueError as exc:
-        return _json11({"__type": "SerializationException", "message": str(exc)}, 400)
-    except LogsError as exc:
-        return _json11({"__type": exc.error_type, "message": exc.message}, 400)
+    return await endpoint(request)
 
 
 routes = [Route("/", logs_api, methods=["POST"])]

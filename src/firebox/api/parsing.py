@@ -6,28 +6,44 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from typing import Any
 
+from firebox.api.validation import Violation, describe, render
 from firebox.domain.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,
-    range_error,
+    ValidationException,
 )
 from firebox.domain.functions import FunctionConfig
 from firebox.domain.types import JSONDict
 
 
 def validation_message(value: object, member: str, constraint: str) -> str:
-    """AWS's wording for a member outside its model's constraints: the one place it is built."""
-    return (
-        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
-        f"constraint: {constraint}"
-    )
+    """AWS's wording for one member outside its model's constraints."""
+    return describe([Violation(member, value, constraint)])
 
 
-def constraint_error(value: object, member: str, constraint: str) -> InvalidParameterValueException:
+def constraint_error(value: object, member: str, constraint: str) -> ValidationException:
     """A request member outside its constraints, found while parsing, in AWS's words."""
-    return InvalidParameterValueException(validation_message(value, member, constraint))
+    return ValidationException(validation_message(value, member, constraint))
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: valid JSON text, but no number a function can echo
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def loads(raw: bytes | str) -> Any:
+    """Strict JSON: no NaN or Infinity, numbers in range (ValueError otherwise), nesting as
+    deep as the interpreter allows (RecursionError beyond)."""
+    return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
 
 
 def parse_json_body(raw: bytes) -> JSONDict:
@@ -35,10 +51,14 @@ def parse_json_body(raw: bytes) -> JSONDict:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = loads(raw)
+    except RecursionError:
+        raise InvalidRequestContentException(
+            "Could not parse request body into json: the document is nested too deeply"
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestContentException(
-            f"Could not parse request body into json: {exc.__class__.__name__}: {exc}"
+            f"Could not parse request body into json: {exc.__class__.__name__}: {render(str(exc))}"
         ) from None
     if not isinstance(body, dict):
         raise InvalidRequestContentException(
@@ -106,17 +126,6 @@ def environment_variables(environment: object) -> dict[str, str]:
     return dict(variables)
 
 
-def tags(value: object) -> dict[str, str]:
-    """A Tags member: a map of strings to strings (its limits are the domain's to check)."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise InvalidParameterValueException("Tags must be a map of strings to strings.")
-    return dict(value)
-
-
 def zip_file(body: JSONDict, *, required: bool) -> bytes | None:
     """Decodes the base64 ZipFile member; S3 and image sources are not supported."""
     if any(k in body for k in ("S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")):
@@ -147,24 +156,3 @@ def zip_file(body: JSONDict, *, required: bool) -> bytes | None:
         raise InvalidParameterValueException(
             "Could not unzip uploaded file. Please check your file, then try to upload again."
         ) from None
-
-
-def function_name(body: JSONDict) -> str:
-    """The FunctionName member of CreateFunction: a name, or an ARN naming one."""
-    name = body.get("FunctionName")
-    if not isinstance(name, str) or not name:
-        raise InvalidParameterValueException("FunctionName is required.")
-    return name.rsplit(":", 1)[-1] if name.startswith("arn:") else name
-
-
-def max_items(raw: str | None, default: int = 50) -> int:
-    """Parses the MaxItems query parameter (1–10,000)."""
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise constraint_error(raw, "maxItems", "Member must be a number") from None
-    if not 1 <= value <= 10000:
-        raise range_error(value, "maxItems", 1, 10000)
-    return value

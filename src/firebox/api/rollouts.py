@@ -4,73 +4,61 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from firebox.api import shapes
-from firebox.api.functions import _platform
-from firebox.api.parsing import parse_json_body
+from firebox.api.operation import Call, operation
 from firebox.api.responses import aws_json
 from firebox.control.rollouts import RolloutPlan
-from firebox.domain.errors import InvalidParameterValueException
 from firebox.domain.types import JSONDict
 
 ROLLOUTS = "/_firebox/rollouts"
+FIELDS = (
+    ("IntervalSeconds", "interval_s"),
+    ("MaxErrorRate", "max_error_rate"),
+    ("MinInvocations", "min_invocations"),
+    ("MinStepInvocations", "min_step_invocations"),
+)
 
 
 def _plan(body: JSONDict) -> RolloutPlan:
-    """A rollout request: names required, numbers and steps of the right types."""
-    name, alias = body.get("FunctionName"), body.get("Alias")
-    if not isinstance(name, str) or not isinstance(alias, str):
-        raise InvalidParameterValueException("FunctionName and Alias are required.")
-    numbers: dict[str, Any] = {}
-    for key, field, kind in (("IntervalSeconds", "interval_s", (int, float)),
-                             ("MaxErrorRate", "max_error_rate", (int, float)),
-                             ("MinInvocations", "min_invocations", int),
-                             ("MinStepInvocations", "min_step_invocations", int)):  # fmt: skip
-        value = body.get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise InvalidParameterValueException(f"{key} must be a number.")
-        numbers[field] = value
-    steps = body.get("Steps", [10, 50, 100])
-    if not isinstance(steps, list) or not all(
-        isinstance(s, int) and not isinstance(s, bool) for s in steps
-    ):
-        raise InvalidParameterValueException(
-            "Steps must be increasing percentages from 1 to 100, ending at 100 (e.g. 10,50,100)."
-        )
-    return RolloutPlan(name, alias, str(body.get("ToVersion", "")), tuple(steps), **numbers)
+    """A rollout request (its types checked by firebox's model, its ranges by the plan)."""
+    numbers: dict[str, Any] = {field: body[key] for key, field in FIELDS if key in body}
+    steps = tuple(body.get("Steps", [10, 50, 100]))
+    return RolloutPlan(body["FunctionName"], body["Alias"], body.get("ToVersion", ""), steps,
+                       **numbers)  # fmt: skip
 
 
-async def start_rollout(request: Request) -> Response:
-    body = parse_json_body(await request.body())
-    rollout = await _platform(request).rollouts.start(_plan(body))
+@operation("StartRollout", service="firebox")
+async def start_rollout(call: Call) -> Response:
+    rollout = await call.platform.rollouts.start(_plan(call.params))
     return aws_json(shapes.rollout(rollout), 201)
 
 
-async def list_rollouts(request: Request) -> Response:
-    return aws_json({"Rollouts": [shapes.rollout(r) for r in _platform(request).rollouts.list()]})
+@operation("ListRollouts", service="firebox")
+async def list_rollouts(call: Call) -> Response:
+    return aws_json({"Rollouts": [shapes.rollout(r) for r in call.platform.rollouts.list()]})
 
 
-async def get_rollout(request: Request) -> Response:
-    params = request.path_params
+@operation("GetRollout", service="firebox")
+async def get_rollout(call: Call) -> Response:
+    params = call.params
     return aws_json(
-        shapes.rollout(_platform(request).rollouts.get(params["name"], params["alias"]))
+        shapes.rollout(call.platform.rollouts.get(params["FunctionName"], params["Alias"]))
     )
 
 
-async def abort_rollout(request: Request) -> Response:
-    params = request.path_params
-    rollout = await _platform(request).rollouts.abort(params["name"], params["alias"])
+@operation("AbortRollout", service="firebox")
+async def abort_rollout(call: Call) -> Response:
+    params = call.params
+    rollout = await call.platform.rollouts.abort(params["FunctionName"], params["Alias"])
     return aws_json(shapes.rollout(rollout))
 
 
 routes = [
     Route(ROLLOUTS, start_rollout, methods=["POST"]),
     Route(ROLLOUTS, list_rollouts, methods=["GET"]),
-    Route(ROLLOUTS + "/{name}/{alias}", get_rollout, methods=["GET"]),
-    Route(ROLLOUTS + "/{name}/{alias}", abort_rollout, methods=["DELETE"]),
+    Route(ROLLOUTS + "/{FunctionName}/{Alias}", get_rollout, methods=["GET"]),
+    Route(ROLLOUTS + "/{FunctionName}/{Alias}", abort_rollout, methods=["DELETE"]),
 ]

@@ -9,12 +9,11 @@ import struct
 import zlib
 from collections.abc import AsyncIterator
 
-from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from firebox.api.functions import _platform, function_ref
-from firebox.api.invocations import _check_payload, _client_context
+from firebox.api.invocations import SYNC_LIMIT, _check_payload, _client_context
+from firebox.api.operation import Call, operation
 from firebox.worker.invocation import InvocationResult
 
 
@@ -54,12 +53,13 @@ def _complete(result: InvocationResult, log_tail: bool) -> bytes:
     return frame("InvokeComplete", json.dumps(body).encode(), "application/json")
 
 
-async def invoke_stream(request: Request) -> Response:
-    invokes = _platform(request).invokes
-    ref = function_ref(request)
-    payload = _check_payload(await request.body(), "RequestResponse")
-    client_context = _client_context(request.headers.get("x-amz-client-context"))
-    log_tail = request.headers.get("x-amz-log-type") == "Tail"
+@operation("InvokeWithResponseStream", max_body=SYNC_LIMIT)
+async def invoke_stream(call: Call) -> Response:
+    invokes = call.platform.invokes
+    ref = call.function_ref()
+    payload = _check_payload(call.params["Payload"], "RequestResponse")
+    client_context = _client_context(call.params.get("ClientContext"))
+    log_tail = call.params.get("LogType") == "Tail"
     deployed = invokes.catalog.deployed(ref, route=True)  # unknown function: an error, not a stream
     chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
     task = asyncio.get_running_loop().create_task(
@@ -90,7 +90,7 @@ async def invoke_stream(request: Request) -> Response:
 
 routes = [
     Route(
-        "/2021-11-15/functions/{name}/response-streaming-invocations",
+        "/2021-11-15/functions/{FunctionName}/response-streaming-invocations",
         invoke_stream,
         methods=["POST"],
     ),

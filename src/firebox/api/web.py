@@ -13,15 +13,14 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from firebox.api import parsing, shapes
+from firebox.api import shapes
 from firebox.api.functions import _platform
-from firebox.api.parsing import parse_json_body
+from firebox.api.operation import BodyTooLarge, Call, operation, read_body
 from firebox.api.responses import aws_json
 from firebox.control.function_urls import FunctionUrl
 from firebox.control.http_routes import Target
 from firebox.domain.arns import FunctionRef
 from firebox.domain.errors import (
-    InvalidParameterValueException,
     LambdaError,
     TooManyRequestsException,
 )
@@ -49,8 +48,9 @@ def _to_response(mapped: HttpResponse) -> Response:
 
 
 async def _read(request: Request, path: str) -> HttpRequest | Response:
-    body = await request.body()
-    if len(body) > MAX_BODY:
+    try:
+        body = await read_body(request, MAX_BODY)
+    except BodyTooLarge:
         return _json(413, "Request Entity Too Large")
     host = request.headers.get("host", "localhost").split(":", 1)[0]
     client = request.client.host if request.client else "127.0.0.1"
@@ -201,24 +201,24 @@ class HostDispatch:
 
 
 # ----- the route table's admin API (used by `firebox routes`) ---------------------------------
-async def list_routes(request: Request) -> Response:
-    return aws_json({"Routes": [shapes.route(r) for r in _platform(request).routes.list()]})
+@operation("ListRoutes", service="firebox")
+async def list_routes(call: Call) -> Response:
+    return aws_json({"Routes": [shapes.route(r) for r in call.platform.routes.list()]})
 
 
-async def add_route(request: Request) -> Response:
-    body = parse_json_body(await request.body())
-    name = body.get("FunctionName")
-    if not isinstance(name, str):
-        raise InvalidParameterValueException("FunctionName is required.")
-    route = await _platform(request).routes.add(
-        str(body.get("RouteKey")), name, parsing.typed(body, "Qualifier", str, "qualifier"),
-        str(body.get("PayloadFormatVersion", "2.0")),
+@operation("AddRoute", service="firebox")
+async def add_route(call: Call) -> Response:
+    body = call.params
+    route = await call.platform.routes.add(
+        body["RouteKey"], body["FunctionName"], body.get("Qualifier"),
+        body.get("PayloadFormatVersion", "2.0"),
     )  # fmt: skip
     return aws_json(shapes.route(route), 201)
 
 
-async def remove_route(request: Request) -> Response:
-    await _platform(request).routes.remove(request.path_params["route_id"])
+@operation("RemoveRoute", service="firebox")
+async def remove_route(call: Call) -> Response:
+    await call.platform.routes.remove(call.params["RouteId"])
     return Response(status_code=204)
 
 
@@ -228,7 +228,7 @@ def routes(http_prefix: str) -> list[Route]:
     return [
         Route("/_firebox/routes", list_routes, methods=["GET"]),
         Route("/_firebox/routes", add_route, methods=["POST"]),
-        Route("/_firebox/routes/{route_id}", remove_route, methods=["DELETE"]),
+        Route("/_firebox/routes/{RouteId}", remove_route, methods=["DELETE"]),
         Route(PATH_PREFIX + "{url_id}/{path:path}", url_by_path, methods=ALL_METHODS),
         Route(PATH_PREFIX + "{url_id}", url_by_path, methods=ALL_METHODS),
         Route(prefix + "/{path:path}", handler, methods=ALL_METHODS),

@@ -93,6 +93,17 @@ def cli() -> None:
 @click.option("--shutdown-timeout", default="10s", show_default=True,
               envvar="FIREBOX_SHUTDOWN_TIMEOUT",
               help="On stopping, how long invokes in flight may take to finish.")  # fmt: skip
+@click.option("--max-header-size", default=65536, show_default=True,
+              envvar="FIREBOX_MAX_HEADER_SIZE", type=click.IntRange(1024, 1 << 24),
+              help="Bytes a request's header section may take (more: 431).")  # fmt: skip
+@click.option("--header-timeout", default="10s", show_default=True,
+              envvar="FIREBOX_HEADER_TIMEOUT",
+              help="How long a request's headers may take to arrive (then 408).")  # fmt: skip
+@click.option("--body-timeout", default="30s", show_default=True, envvar="FIREBOX_BODY_TIMEOUT",
+              help="How long a request body may stall before the connection closes.")  # fmt: skip
+@click.option("--max-request-size", default=262144, show_default=True,
+              envvar="FIREBOX_MAX_REQUEST_SIZE", type=click.IntRange(1024, 1 << 30),
+              help="Bytes a control-plane request body may carry (more: 413).")  # fmt: skip
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
 def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
@@ -101,6 +112,7 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
           pool_size: int, pool_budget: int, netns_reserve: int, keep_alive_policy: str,
           keep_alive_bin: str,
           precompile: bool, async_retry_delay: str, shutdown_timeout: str,
+          max_header_size: int, header_timeout: str, body_timeout: str, max_request_size: int,
           log_level: str) -> None:  # fmt: skip
     """Run the firebox server."""
     from firebox.config import Settings, default_concurrency
@@ -132,6 +144,10 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
         precompile=precompile,
         keep_alive_policy=keep_alive_policy,
         keep_alive_bin_s=parse_duration(keep_alive_bin),
+        max_header_bytes=max_header_size,
+        header_timeout_s=parse_duration(header_timeout),
+        body_timeout_s=parse_duration(body_timeout),
+        max_request_bytes=max_request_size,
     )
     try:
         run(settings, log_level, parse_duration(shutdown_timeout))

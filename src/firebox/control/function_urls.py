@@ -42,8 +42,17 @@ def _cors(value: object) -> dict[str, object]:
         return {}
     if not isinstance(value, dict) or any(k not in CORS_MEMBERS for k in value):
         raise InvalidParameterValueException(f"Cors may only have {', '.join(CORS_MEMBERS)}.")
+    for key, item in value.items():
+        # Stored as given and read by every request to the URL: a wrong type would break them.
+        kind = bool if key == "AllowCredentials" else int if key == "MaxAge" else list
+        if item is not None and (
+            type(item) is not kind
+            or (isinstance(item, list) and not all(type(x) is str for x in item))
+        ):
+            expected = {bool: "a boolean", int: "a number"}.get(kind, "a list of strings")
+            raise InvalidParameterValueException(f"Cors.{key} must be {expected}.")
     max_age = value.get("MaxAge")
-    if max_age is not None and (not isinstance(max_age, int) or not 0 <= max_age <= 86400):
+    if max_age is not None and not 0 <= max_age <= 86400:
         raise InvalidParameterValueException("Cors.MaxAge must be from 0 to 86400.")
     return dict(value)
 

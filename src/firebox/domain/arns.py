@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from firebox.domain.errors import (
+    AccessDeniedException,
     ConstraintError,
     InvalidParameterValueException,
     ResourceNotFoundException,
@@ -68,6 +69,26 @@ def parse_function_ref(identifier: str, qualifier: str | None = None) -> Functio
             "The derived qualifier from the function name does not match the specified qualifier."
         )
     return FunctionRef(match["name"], arn_qualifier or qualifier)
+
+
+def check_home(identifier: str, arns: ArnBuilder, action: str) -> None:
+    """Refuses an ARN of another region or account: it names no function of this server.
+
+    (Acting on the local function of the same name instead would change the wrong one.)"""
+    match = _IDENTIFIER_RE.match(identifier) if len(identifier) <= 256 else None
+    if match is None:
+        return  # not a function identifier: its own checks say so
+    region, account = match["region"], match["account"]
+    if region and region != arns.region:
+        raise ResourceNotFoundException(
+            f"Functions from '{region}' are not reachable in this region ('{arns.region}')"
+        )
+    if account and account != arns.account_id:
+        raise AccessDeniedException(
+            f"User: arn:aws:iam::{arns.account_id}:root is not authorized to perform: "
+            f"lambda:{action} on resource: {identifier} because no resource-based policy "
+            f"allows the lambda:{action} action"
+        )
 
 
 def check_name(name: str) -> None:

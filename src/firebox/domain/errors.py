@@ -43,7 +43,16 @@ class InvalidParameterValueException(LambdaError):
     kind = "User"
 
 
-class ConstraintError(InvalidParameterValueException):
+class ValidationException(LambdaError):
+    """A request outside its operation's model (AWS's front end answers these, not the
+    service, so botocore's Lambda model does not list it)."""
+
+    status = 400
+    error_type = "ValidationException"
+    kind = "User"
+
+
+class ConstraintError(ValidationException):
     """A value outside what the API's model allows for a member (a range, a pattern, a length).
 
     The API layer words it as AWS does ("1 validation error detected: …"); a Python caller
@@ -108,4 +117,12 @@ class InvalidRuntimeException(LambdaError):
 class ProvisionedConcurrencyConfigNotFoundException(LambdaError):
     status = 404
     error_type = "ProvisionedConcurrencyConfigNotFoundException"
+    kind = "User"
+
+
+class AccessDeniedException(LambdaError):
+    """A resource of another account: this server acts for one account only."""
+
+    status = 403
+    error_type = "AccessDeniedException"
     kind = "User"

@@ -71,6 +71,10 @@ class FunctionConfig:
                 self.handler, "handler", "Member must satisfy regular expression pattern: "
                 "[^\\s]+ and have length less than or equal to 128",
             )  # fmt: skip
+        if self.handler is not None and not _is_text(self.handler):
+            raise InvalidParameterValueException(
+                "The handler may not contain NUL characters or unpaired surrogates."
+            )
         if self.description is not None and len(self.description) > 256:
             raise ConstraintError(
                 self.description, "description", "Member must have length less than or equal to 256"
@@ -112,6 +116,12 @@ def check_environment(variables: Mapping[str, str]) -> None:
                 key, "environment.variables",
                 "Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+",
             )  # fmt: skip
+    for key, value in variables.items():
+        if not _is_text(value):  # no process environment can hold it: every start would fail
+            raise InvalidParameterValueException(
+                "Lambda was unable to configure your environment variables because the value "
+                f"of {key} contains a NUL character or an unpaired surrogate."
+            )
     reserved = sorted(k for k in variables if k in RESERVED_ENV_KEYS)
     if reserved:
         raise InvalidParameterValueException(
@@ -124,8 +134,19 @@ def check_environment(variables: Mapping[str, str]) -> None:
         raise InvalidParameterValueException(
             "Lambda was unable to configure your environment variables because the environment "
             "variables you have provided exceeded the 4KB limit. "
-            f"String measured: {measured}"
+            f"String measured: {measured[:1024]}{'…(truncated)' if len(measured) > 1024 else ''}"
         )
+
+
+def _is_text(value: str) -> bool:
+    """Text an exec'd process can be given: no NUL, and encodable (no lone surrogates)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_tags(tags: Mapping[str, str]) -> dict[str, str]:

@@ -65,6 +65,10 @@ class LogPage:
 
 _STOP = object()
 
+# How long a read waits for queued writes before answering without them (the writer is
+# normally milliseconds behind; a stuck disk must not hang the API).
+_SETTLE_S = 2.0
+
 
 class LogStore:
     """Appends never block the caller; a writer thread commits whatever has queued up."""
@@ -77,12 +81,25 @@ class LogStore:
         self._reader = connect(path, synchronous="NORMAL")
         self._read_lock = threading.Lock()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        # Batches queued and batches written: a read waits for what was queued before it,
+        # so a caller sees its own invocation's lines (read-your-writes).
+        self._queued = 0
+        self._written = 0
+        self._progress = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="firebox-logs", daemon=True)
         self._thread.start()
 
     def append(self, events: list[LogEvent]) -> None:
         if events:
+            with self._progress:
+                self._queued += 1
             self._queue.put(events)
+
+    def _settle(self) -> None:
+        """Waits until every batch queued before this call is written (bounded)."""
+        with self._progress:
+            target = self._queued
+            self._progress.wait_for(lambda: self._written >= target, timeout=_SETTLE_S)
 
     def _run(self) -> None:
         while True:
@@ -105,6 +122,9 @@ class LogStore:
                     self._insert(rows)
                 except sqlite3.Error as exc:  # logs must never take the server down
                     print(f"firebox: could not store {len(rows)} log events: {exc}", flush=True)
+            with self._progress:
+                self._written += sum(1 for batch in batches if batch is not _STOP)
+                self._progress.notify_all()
             if stop:
                 return
 
@@ -156,6 +176,7 @@ class LogStore:
             args.append(contains)
         sql.append("ORDER BY ts, id LIMIT ?")
         args.append(limit + 1)
+        self._settle()
         with self._read_lock:
             rows = self._reader.execute(" ".join(sql), args).fetchall()
         events = [LogEvent(log_group, r[1], r[2], r[3], r[0], r[4]) for r in rows[:limit]]
@@ -164,6 +185,7 @@ class LogStore:
 
     def streams(self, log_group: str) -> list[tuple[str, int, int]]:
         """Returns (stream, first ts, last ts) for each stream of a group."""
+        self._settle()
         with self._read_lock:
             rows = self._reader.execute(
                 "SELECT log_stream, MIN(ts), MAX(ts) FROM log_events WHERE log_group = ? "
@@ -173,6 +195,7 @@ class LogStore:
         return [(r[0], r[1], r[2]) for r in rows]
 
     def groups(self) -> list[str]:
+        self._settle()
         with self._read_lock:
             rows = self._reader.execute("SELECT DISTINCT log_group FROM log_events").fetchall()
         return sorted(r[0] for r in rows)

@@ -74,9 +74,9 @@ class CodeStore:
         if target.is_dir() and self.zip_path(sha).is_file():
             return StoredCode(sha, len(data))
         staging = self.root / f".tmp-{uuid.uuid4().hex}"
+        zip_tmp = self.root / f".tmp-{uuid.uuid4().hex}.zip"
         try:
             _safe_unpack(data, staging)
-            zip_tmp = self.root / f".tmp-{uuid.uuid4().hex}.zip"
             zip_tmp.write_bytes(data)
             os.replace(zip_tmp, self.zip_path(sha))
             if target.is_dir():
@@ -85,8 +85,9 @@ class CodeStore:
                 # so it is replaced whole rather than trusted, and so is its compiled marker.
                 self._drop_tree(sha)
             os.rename(staging, target)
-        except BaseException:
+        except BaseException:  # a full disk, say: nothing half-written stays behind
             shutil.rmtree(staging, ignore_errors=True)
+            zip_tmp.unlink(missing_ok=True)
             raise
         return StoredCode(sha, len(data))
 
@@ -134,6 +135,12 @@ def _safe_unpack(data: bytes, dest: Path) -> None:
             _extract(archive, members, dest)
     except OSError as exc:  # e.g. a file and a directory of one name, a name too long
         raise _reject(f"{exc.strerror or exc} ({os.path.basename(exc.filename or '')})") from None
+    except NotImplementedError:  # a compression method Python's zipfile lacks (deflate64)
+        raise _reject("an entry uses a compression method Lambda does not read") from None
+    except RuntimeError:  # zipfile's word for an encrypted entry
+        raise _reject("an entry is encrypted (password-protected zips cannot be used)") from None
+    except ValueError:  # a name no file system takes (an embedded NUL)
+        raise _reject("an entry's name is not a valid file name") from None
 
 
 def _extract(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], dest: Path) -> None:

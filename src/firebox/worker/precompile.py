@@ -89,6 +89,8 @@ class Precompiler:
             )  # fmt: skip
             _, err = await proc.communicate()
             if proc.returncode != 0:
+                if not code_dir.is_dir():
+                    return  # the package was deleted while it compiled: nothing went wrong
                 log.warning("precompiling %s failed: %s", code_dir.name, err.decode()[-300:])
                 return
             if code_dir.is_dir():  # not deleted while it compiled

@@ -1,0 +1,213 @@
+"""The one door every API operation comes in through.
+
+`operation(...)` turns a handler of a checked `Call` into a route endpoint. Before the handler
+runs, the request is read within the operation's size cap, its JSON parsed strictly, its
+members gathered from the path, query, headers and body as the operation's model places
+them, and checked against the model's input shape: the handler (and the core behind it) only
+ever sees members of the right types within their constraints. Anything a handler raises
+goes out in the service's own error envelope; an unexpected failure too, logged once with a
+reference id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.model import OperationModel, Shape
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from firebox.api import faults
+from firebox.api.model import operation_model
+from firebox.api.parsing import parse_json_body
+from firebox.api.responses import LAMBDA, Wording
+from firebox.api.validation import Checker, Compiler, TypeMismatch, Violation, describe, member_path
+from firebox.domain.arns import FunctionRef, check_home, parse_function_ref
+from firebox.domain.errors import LambdaError
+from firebox.domain.types import JSONDict
+
+if TYPE_CHECKING:
+    from firebox.platform import Platform
+
+_compilers: dict[str, Compiler] = {}
+
+
+class BodyTooLarge(Exception):
+    """A request body over its operation's cap."""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request's body, refused once past `limit` bytes (before reading, when declared)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # starlette's own cache: later reads see the same bytes
+    return body
+
+
+@dataclass
+class Call:
+    """One checked request to an operation: its members, and the request they came from."""
+
+    request: Request
+    operation: str
+    params: JSONDict = field(default_factory=dict)
+
+    @property
+    def platform(self) -> Platform:
+        platform: Platform = self.request.app.state.platform
+        return platform
+
+    def function_ref(self, member: str = "FunctionName") -> FunctionRef:
+        """The function a member names (with ?Qualifier=), which must be this server's."""
+        identifier = self.params[member]
+        check_home(identifier, self.platform.arns, self.operation)
+        return parse_function_ref(identifier, self.params.get("Qualifier"))
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _query_value(raw: str, shape: Shape, path: str, out: list[Violation]) -> Any:
+    """A query string value as its member's type; strictly ASCII digits for numbers."""
+    kind = shape.type_name
+    if kind in ("integer", "long"):
+        digits = raw[1:] if raw.startswith("-") else raw
+        if not (digits.isascii() and digits.isdigit()):
+            out.append(Violation(path, raw, "Member must be a number"))
+            return None
+        return int(raw)
+    if kind == "boolean":
+        if raw not in ("true", "false"):
+            out.append(Violation(path, raw, "Member must be true or false"))
+            return None
+        return raw == "true"
+    return raw
+
+
+@dataclass
+class _Plan:
+    """Where an operation's members come from, and the checker of its input shape."""
+
+    check: Checker
+    uri: list[tuple[str, str]]
+    query: list[tuple[str, str, Shape]]
+    headers: list[tuple[str, str]]
+    payload: str | None  # a blob member that is the whole body (Invoke's Payload)
+    json_body: bool
+
+    @classmethod
+    def build(cls, service: str, model: OperationModel) -> _Plan:
+        shape = model.input_shape
+        compiler = _compilers.setdefault(service, Compiler())
+        if shape is None:
+            return cls(lambda value, path, out: None, [], [], [], None, False)
+        uri, query, headers, body_members = [], [], [], False
+        payload = shape.serialization.get("payload")
+        for name, member in shape.members.items():
+            location = member.serialization.get("location")
+            wire_name = member.serialization.get("name", name)
+            if location == "uri":
+                uri.append((name, wire_name))
+            elif location == "querystring":
+                query.append((name, wire_name, member))
+            elif location == "header":
+                headers.append((name, wire_name.lower()))
+            elif name != payload:
+                body_members = True
+        return cls(compiler.checker(shape), uri, query, headers, payload, body_members)
+
+    async def params(self, request: Request, limit: int) -> tuple[JSONDict, list[Violation]]:
+        params: JSONDict = {}
+        if self.payload is not None:
+            params[self.payload] = await read_body(request, limit)
+        elif self.json_body:
+            params.update(parse_json_body(await read_body(request, limit)))
+        violations: list[Violation] = []
+        path_params = request.path_params
+        for name, wire_name in self.uri:
+            if wire_name in path_params:
+                params[name] = path_params[wire_name]
+        if self.query:
+            query = request.query_params
+            for name, wire_name, shape in self.query:
+                if shape.type_name == "list":
+                    values = query.getlist(wire_name)
+                    if values:
+                        params[name] = values
+                elif wire_name in query:
+                    params[name] = _query_value(
+                        query[wire_name], shape, member_path("", name), violations
+                    )
+        for name, header in self.headers:
+            value = request.headers.get(header)
+            if value is not None:
+                params[name] = value
+        return params, violations
+
+
+def operation(
+    name: str,
+    *,
+    service: str = "lambda",
+    wording: Wording = LAMBDA,
+    max_body: int | None = None,
+    wire_name: str | None = None,
+) -> Callable[[Handler], Endpoint]:
+    """Makes a handler of checked calls into the endpoint of one operation of a service's
+    model. `max_body`: the body cap (default: the server's control-plane cap); `wire_name`:
+    the operation's name in AWS's size message where it differs (Invoke: InvokeFunction)."""
+    model = operation_model(service, name)  # a wrong name fails at import, not at a request
+
+    def wrap(handler: Handler) -> Endpoint:
+        plan: list[_Plan] = []  # built at the first request: server start stays quick
+
+        async def endpoint(request: Request) -> Response:
+            if not plan:
+                plan.append(_Plan.build(service, model))
+            limit = max_body if max_body is not None else _control_plane_cap(request)
+            try:
+                params, violations = await plan[0].params(request, limit)
+                plan[0].check(params, "", violations)
+                if violations:
+                    raise wording.error("constraint", describe(violations))
+                return await handler(Call(request, name, params))
+            except LambdaError as exc:
+                return wording.render(exc)
+            except BodyTooLarge:
+                message = (
+                    f"Request must be smaller than {limit} bytes for the "
+                    f"{wire_name or name} operation"
+                )
+                return wording.render(wording.error("too_large", message))
+            except TypeMismatch as exc:
+                where = "request body into json" if wording.protocol == "rest-json" else "request"
+                message = f"Could not parse {where}: {exc.describe()}"
+                return wording.render(wording.error("type", message))
+            except ClientDisconnect:
+                raise  # nobody to answer: the edge ends it quietly
+            except Exception as exc:  # the server's own failure, never the client's
+                ref = faults.report(exc, request)
+                return wording.render(wording.error("internal", faults.message(exc, ref)))
+
+        endpoint.__name__ = handler.__name__
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
+    return wrap
+
+
+def _control_plane_cap(request: Request) -> int:
+    cap: int = request.app.state.platform.settings.max_request_bytes
+    return cap
