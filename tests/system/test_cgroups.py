@@ -9,14 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from firebox.sandboxes.cgroups import CONTROLLERS, ROOT, EnvironmentCgroup, available
+from firebox.sandboxes.cgroups.v1 import CONTROLLERS, ROOT, V1Cgroup, missing
 
 pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or bool(available()), reason="needs root and the v1 cgroup controllers"
+    os.geteuid() != 0 or bool(missing()), reason="needs root and the v1 cgroup controllers"
 )
 
 
-def read(cgroup: EnvironmentCgroup, controller: str, name: str) -> str:
+def EnvironmentCgroup(name: str, instance: str) -> V1Cgroup:
+    return V1Cgroup(name, instance)
+
+
+def read(cgroup: V1Cgroup, controller: str, name: str) -> str:
     return (cgroup.path(controller) / name).read_text().strip()
 
 

@@ -179,7 +179,10 @@ def doctor(data_dir: Path, network: str, endpoint: str) -> None:
     click.echo(f"sandbox on this host: {choice.factory.name}")
     for protection in choice.protections:
         mark = "✓" if protection.active else "✗"
-        click.echo(f"  {mark} {protection.name:<15} {protection.detail}")
+        by = f"  [{protection.mechanism}]" if protection.mechanism else ""
+        click.echo(f"  {mark} {protection.name:<15} {protection.detail}{by}")
+        if protection.advice:
+            click.echo(f"    → {protection.advice}")
     click.echo(f"runtimes: {', '.join(RuntimeRegistry().available())}")
     try:
         import httpx

@@ -145,9 +145,8 @@ def start(spec: dict, output: int, channel: int, seccomp: int, netns: int = -1) 
     try:
         for procs in spec["cgroups"]:
             build.cgroups.append(os.open(procs, os.O_WRONLY | os.O_CLOEXEC))
-        memory = spec["memory_cgroup"]
-        counters = [opened(os.open(f"{memory}/memory.{name}", os.O_RDONLY | os.O_CLOEXEC))
-                    for name in ("oom_control", "failcnt")]  # fmt: skip
+        counters = [opened(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+                    for path in spec["counters"]]  # fmt: skip
         ready_read, ready_write = os.pipe()
         temporary.append(ready_write)
         build.root, root_write = os.pipe()

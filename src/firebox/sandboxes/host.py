@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from firebox.sandboxes import reaper
-from firebox.sandboxes.cgroups import EnvironmentCgroup, ServerGroups, favor_migrations
+from firebox.sandboxes.cgroups import CgroupSupport, EnvironmentCgroup, detect, favor_migrations
 from firebox.sandboxes.netns_reserve import NetnsReserve
 from firebox.sandboxes.networks import SandboxNetwork
 from firebox.sandboxes.zygotes import Zygotes
@@ -23,7 +23,7 @@ NETWORK_MODES = ("isolated", "host")
 
 
 class IsolatedHost:
-    """The host side of isolated sandboxes: needs root, namespaces, cgroup v1 and libseccomp."""
+    """The host side of isolated sandboxes: namespaces, libseccomp, and cgroups where usable."""
 
     def __init__(
         self,
@@ -32,6 +32,7 @@ class IsolatedHost:
         seccomp_program: bytes,
         zygotes: Zygotes | None = None,
         sweep: bool = False,
+        cgroups: CgroupSupport | None = None,
     ) -> None:
         if network not in NETWORK_MODES:
             raise ValueError(f"network mode must be one of {', '.join(NETWORK_MODES)}")
@@ -58,7 +59,8 @@ class IsolatedHost:
             for link in ("/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin")
             if os.path.islink(link)
         }
-        self.groups = ServerGroups(self.instance)
+        self.cgroups = cgroups if cgroups is not None else detect()
+        self.groups = self.cgroups.tree(self.instance)
         self.reaper = reaper.build(reaper.cache_dir(data_dir))
         if self.reaper and zygotes is not None:
             zygotes.library = reaper.library(self.reaper)
@@ -75,7 +77,8 @@ class IsolatedHost:
         )
         if sweep:  # only the server itself: `firebox doctor` must never touch a live server
             self.groups.sweep()
-            favor_migrations()
+            if self.cgroups.version != "none":
+                favor_migrations()
 
     def start_netns(self, size: int) -> None:
         """Keeps `size` network namespaces made ahead for zygote builds (bridge only)."""
@@ -99,6 +102,10 @@ class IsolatedHost:
 
     def release_uid(self, uid: int) -> None:
         self._uids_in_use.discard(uid)
+
+    def cgroup(self, name: str) -> EnvironmentCgroup:
+        """A new environment's group (not made yet: its create() does that)."""
+        return self.groups.group(name)
 
     def release_cgroup(self, cgroup: EnvironmentCgroup) -> None:
         self.groups.release(cgroup)

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from firebox.sandboxes import launcher
 from firebox.sandboxes.base import SandboxSpec, SandboxState
-from firebox.sandboxes.cgroups import EnvironmentCgroup
 from firebox.sandboxes.networks import Slirp
 from firebox.sandboxes.process import PlainListener
 from firebox.sandboxes.zygotes import ZYGOTE, Zygote, wait_status_to_code
@@ -54,10 +53,10 @@ class IsolatedSandbox:
         self.state = SandboxState.CREATED
         self.output_fd = -1
         self.exit_fd = -1
-        # /sys/fs/cgroup/<controller>/firebox/<server instance>/<function>.<environment>
+        # <the server's parent group>/<function>.<environment> (cgroups/)
         self.uid = host.allocate_uid()
         name = f"{spec.label}.{spec.env_id}" if spec.label else spec.env_id
-        self.cgroup = EnvironmentCgroup(name, host.instance)
+        self.cgroup = host.cgroup(name)
         # Its veth and address; with a zygote, the network namespace too if one was made ahead.
         made = host.netns.take() if host.netns is not None else None  # zygote builds only
         self.netns = made.fd if made else -1  # handed to the zygote, then closed
@@ -107,7 +106,7 @@ class IsolatedSandbox:
             "outbound": "tap0" if self.host.slirp4netns else None,
             "veth": self.lease.args() if self.lease else None,
             "netns": self.netns >= 0,  # join it instead of making one (builder.script)
-            "memory_cgroup": str(self.cgroup.path("memory")),
+            "counters": list(self.cgroup.counter_files),
             "port": RUNTIME_API_PORT,
             # For a runtime its zygote starts in-process: host paths → paths inside, the host
             # paths to leave off its sys.path and what goes first (its language says).

@@ -9,8 +9,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from firebox.sandboxes import cgroups
 from firebox.sandboxes.base import SandboxFactory, SandboxSpec
+from firebox.sandboxes.cgroups import CgroupSupport, detect
 from firebox.sandboxes.process import ProcessSandboxFactory
 from firebox.sandboxes.zygotes import Zygotes
 
@@ -34,11 +34,13 @@ ISOLATION_PROTECTIONS = ("namespaces", "filesystem", "tmp", "user", "capabilitie
 
 @dataclass(frozen=True)
 class Protection:
-    """One protection, whether it is in force, and why (not)."""
+    """One protection, whether it is in force, what enforces it, and why (not)."""
 
     name: str
     active: bool
     detail: str
+    mechanism: str = ""  # e.g. "cgroup v2", "user namespace", "rlimit"
+    advice: str = ""  # what to do when it is missing or weaker than it could be
 
 
 @dataclass
@@ -66,7 +68,8 @@ def choose(
     """Builds the factory for mode auto|isolated|process; isolated is required, not hoped for."""
     if mode == "process":
         return SandboxChoice(ProcessSandboxFactory(), _process_only("process mode was requested"))
-    problems = _prerequisites()
+    cgroups = detect()
+    problems = _prerequisites(cgroups)
     if problems:
         if mode == "isolated":
             raise RuntimeError("isolation is unavailable: " + "; ".join(problems))
@@ -74,7 +77,8 @@ def choose(
     from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
     from firebox.sandboxes.seccomp import compile_filter
 
-    factory = IsolatedSandboxFactory(data_dir, network, compile_filter(), zygotes, sweep=sweep)
+    factory = IsolatedSandboxFactory(data_dir, network, compile_filter(), zygotes, sweep=sweep,
+                                     cgroups=cgroups)  # fmt: skip
     report = _smoke_test(factory, data_dir)
     if report is None or not _confined(report):
         factory.close()  # its bridge and rules, if it made them
@@ -82,16 +86,15 @@ def choose(
         if mode == "isolated":
             raise RuntimeError("isolation is unavailable: " + reason)
         return SandboxChoice(ProcessSandboxFactory(), _process_only(reason))
-    return SandboxChoice(factory, _isolated(report, network))
+    return SandboxChoice(factory, _isolated(report, network, cgroups))
 
 
-def _prerequisites() -> list[str]:
+def _prerequisites(cgroups: CgroupSupport) -> list[str]:
     problems = []
     if os.geteuid() != 0:
         problems.append("firebox is not running as root")
-    missing = cgroups.available()
-    if missing:
-        problems.append(f"cgroup v1 controllers missing: {', '.join(missing)}")
+    if cgroups.version == "none":
+        problems.append(f"no usable cgroups ({cgroups.detail})")
     try:
         import pyseccomp  # noqa: F401
     except (ImportError, OSError) as exc:
@@ -161,7 +164,7 @@ def _confined(report: dict[str, str]) -> bool:
     )
 
 
-def _isolated(report: dict[str, str], network: str) -> list[Protection]:
+def _isolated(report: dict[str, str], network: str, cgroups: CgroupSupport) -> list[Protection]:
     net = (
         Protection("network", True, "own network namespace: outbound, not host loopback or peers")
         if network == "isolated"
@@ -175,7 +178,12 @@ def _isolated(report: dict[str, str], network: str) -> list[Protection]:
         Protection("capabilities", True, "empty bounding, effective and ambient sets"),
         Protection("no_new_privs", True, "set before exec"),
         Protection("seccomp", True, "filter denies mount, unshare/setns, ptrace, bpf, kexec, …"),
-        Protection("cgroups", True, "memory = MemorySize, CPU ∝ memory, pids.max 1024"),
+        Protection(
+            "cgroups",
+            True,
+            f"memory = MemorySize, CPU ∝ memory, pids.max 1024 ({cgroups.detail})",
+            cgroups.version,
+        ),
         Protection("rlimits", True, "RLIMIT_NOFILE 1024"),
         net,
     ]

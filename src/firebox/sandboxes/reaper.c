@@ -79,12 +79,13 @@ static int init_main(pid_t runtime, int status_fd) {
 }
 
 static long long read_counter(int fd, const char *key) {
-    /* memory.failcnt is a number; memory.oom_control has "oom_kill N" on its own line. */
+    /* v1: memory.failcnt is a number, memory.oom_control has "oom_kill N" on its own line;
+     * v2: memory.events has both ("oom_kill N", "max N"); without a cgroup, /dev/null. */
     char text[4096];
     ssize_t n = pread(fd, text, sizeof text - 1, 0);
     if (n <= 0) return -1;
     text[n] = 0;
-    if (key == NULL) return strtoll(text, NULL, 10);
+    if (text[0] >= '0' && text[0] <= '9') return strtoll(text, NULL, 10);
     size_t len = strlen(key);
     for (char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
         if (strncmp(line, key, len) == 0 && line[len] == ' ') return strtoll(line + len + 1, NULL, 10);
@@ -186,7 +187,7 @@ static void report_memory(int channel, int oom_fd, int failcnt_fd) {
                         (unsigned long long)(st.f_blocks - st.f_bfree) * st.f_frsize);
         umount2("/tmp", MNT_DETACH); /* give /tmp's memory back before anything else */
     }
-    long long oom = read_counter(oom_fd, "oom_kill"), hits = read_counter(failcnt_fd, NULL);
+    long long oom = read_counter(oom_fd, "oom_kill"), hits = read_counter(failcnt_fd, "max");
     if (oom >= 0)
         len += snprintf(report + len, sizeof report - (size_t)len, "%soom_kills=%lld",
                         len ? ";" : "", oom);
