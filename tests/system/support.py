@@ -29,6 +29,32 @@ FIREBOX = str(Path(sys.executable).with_name("firebox"))
 SANDBOX = "isolated" if os.geteuid() == 0 else "process"
 
 
+ROOTLESS_USER = "firebox-rootless"
+
+
+def rootless_prefix(home: Path) -> list[str]:
+    """How to run firebox as an unprivileged user (made here if missing): the command prefix,
+    ending in an interpreter that user may run with this checkout's packages on its path.
+
+    The suite's own interpreter may live where that user cannot read (a pyenv under /root):
+    then the system's interpreter of the same version, which can import the same packages.
+    """
+    if subprocess.run(["id", "-u", ROOTLESS_USER], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                        "/usr/sbin/nologin", ROOTLESS_USER], check=True)  # fmt: skip
+    subprocess.run(["chown", "-R", ROOTLESS_USER, str(home)], check=True)
+    site = next(p for p in sys.path if p.endswith("site-packages") and ".venv" in p)
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    base = ["runuser", "-u", ROOTLESS_USER, "--", "env", f"HOME={home}",
+            f"PYTHONPATH={src}:{site}"]  # fmt: skip
+    for python in (sys.executable, f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
+        check = [*base, python, "-c", "import firebox.cli.main"]
+        if subprocess.run(check, capture_output=True).returncode == 0:
+            return [*base, python, "-m"]  # then "firebox.cli.main" as the server's command
+    raise RuntimeError(f"no {version} that {ROOTLESS_USER} may run")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,6 +84,7 @@ class FireboxServer:
         self.log_path = data_dir.parent / f"server-{self.port}.log"
         self.env: dict[str, str] = {}  # extra environment variables for the server
         self.firebox = FIREBOX  # the command that serves (another installation's, say)
+        self.prefix: list[str] = []  # what runs it (another user's, say: see rootless_prefix)
         self.secret = ""
 
     @property
@@ -67,7 +94,8 @@ class FireboxServer:
     def start(self) -> FireboxServer:
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            [self.firebox, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
+            [*self.prefix, self.firebox, "serve", "--port", str(self.port),
+             "--data-dir", str(self.data_dir),
              "--log-level", "warning", "--sandbox", SANDBOX, *self.args],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
         )  # fmt: skip

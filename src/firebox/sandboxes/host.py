@@ -18,8 +18,15 @@ from firebox.sandboxes.zygotes import Zygotes
 # uid would let one function exhaust them for every other. (Lambda uses 993 everywhere, but
 # there every environment is a VM of its own.)
 FIRST_UID, UID_COUNT = 100_000, 65_536
+ROOTLESS_UID = 993  # Lambda's sbx_user1051
 ETC_BINDS = ("/etc/ld.so.cache", "/etc/ssl", "/etc/alternatives", "/etc/ca-certificates")
 NETWORK_MODES = ("isolated", "host")
+
+
+def tun_usable(rootless: bool) -> bool:
+    """Whether slirp4netns can open /dev/net/tun: as root always; rootless, where the device
+    is open to every user (0666, the usual default)."""
+    return not rootless or os.access("/dev/net/tun", os.R_OK | os.W_OK)
 
 
 class IsolatedHost:
@@ -33,10 +40,14 @@ class IsolatedHost:
         zygotes: Zygotes | None = None,
         sweep: bool = False,
         cgroups: CgroupSupport | None = None,
+        rootless: bool = False,
     ) -> None:
         if network not in NETWORK_MODES:
             raise ValueError(f"network mode must be one of {', '.join(NETWORK_MODES)}")
         self.network = network
+        # Not root: each sandbox is built in a user namespace of its own (launcher.py), and
+        # its runtime runs as sbx_user1051 (993) in one more, mapped to the server's user.
+        self.rootless = rootless
         self.reaches_host = network == "host"
         self.zygotes = zygotes  # None: a fresh launcher program per environment
         self.starting = 0  # on-demand sandboxes not yet initialised
@@ -68,16 +79,18 @@ class IsolatedHost:
         # itself sets up), else a slirp4netns per environment, else loopback only.
         self.net = (
             SandboxNetwork.setup(self.instance, self.resolv_conf, data_dir / "network-subnet")
-            if network == "isolated" and sweep and self.reaper
+            if network == "isolated" and sweep and self.reaper and not rootless
             else None
         )
         self.netns: NetnsReserve | None = None  # namespaces made ahead (see start_netns)
         self.slirp4netns = (
-            shutil.which("slirp4netns") if network == "isolated" and self.net is None else None
+            shutil.which("slirp4netns")
+            if network == "isolated" and self.net is None and tun_usable(rootless)
+            else None
         )
         if sweep:  # only the server itself: `firebox doctor` must never touch a live server
             self.groups.sweep()
-            if self.cgroups.version != "none":
+            if self.cgroups.version != "none" and not rootless:
                 favor_migrations()
 
     def start_netns(self, size: int) -> None:
@@ -92,6 +105,8 @@ class IsolatedHost:
 
     def allocate_uid(self) -> int:
         """A uid no live environment has (its processes are gone before it is reused)."""
+        if self.rootless:  # one uid to map: every runtime is 993 in a namespace of its own
+            return ROOTLESS_UID
         for _ in range(UID_COUNT):
             uid = self._next_uid
             self._next_uid = FIRST_UID + (uid + 1 - FIRST_UID) % UID_COUNT

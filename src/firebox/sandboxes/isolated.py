@@ -118,6 +118,9 @@ class IsolatedSandbox:
             "runtime_api": self.runtime_api_address if self.host.network == "isolated" else None,
             "code_store": str(self.host.code_store),
             "reaper": str(self.host.reaper) if self.host.reaper else None,
+            "rootless": self.host.rootless,
+            # No cgroup to hold memory to MemorySize: a per-process limit stands in.
+            "memory_rlimit_mb": spec.memory_mb if self.host.groups.version == "none" else 0,
         }
 
     def _prepare(self) -> tuple[int, socket.socket, int, int]:
@@ -307,7 +310,7 @@ class IsolatedSandbox:
         sock.setblocking(False)
         if self.host.slirp4netns and self.pid is not None:
             try:
-                self._slirp = Slirp(self.host.slirp4netns, self.pid)
+                self._slirp = Slirp(self.host.slirp4netns, self.pid, self.host.rootless)
             except OSError as exc:
                 log.warning("environment %s has no outbound network: %s", self.spec.env_id, exc)
         elif self.lease and self._proc is not None and self.host.reaper:

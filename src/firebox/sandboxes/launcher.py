@@ -23,6 +23,8 @@ import sys
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+CLONE_NEWUSER = 0x10000000
+PIDS_MAX = 1024  # as the cgroups' pids.max
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
@@ -246,14 +248,56 @@ def last_cap() -> int:
 LAST_CAP = -1
 
 
+def enter_user_namespace(inside_uid: int, inside_gid: int) -> None:
+    """A user namespace of this process's own, its uid and gid mapped to `inside_*`.
+
+    Unprivileged, a process may map only its own ids, one each, and only once it has given up
+    setgroups() in the namespace; it then holds every capability there, and none outside.
+    """
+    outside_uid, outside_gid = os.geteuid(), os.getegid()
+    check(libc.unshare(CLONE_NEWUSER), "unshare(user)")
+    for name, text in (("setgroups", "deny"), ("gid_map", f"{inside_gid} {outside_gid} 1"),
+                       ("uid_map", f"{inside_uid} {outside_uid} 1")):  # fmt: skip
+        fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+def clear_capabilities() -> None:
+    """Empties the effective, permitted and inheritable sets (setresuid does it only when
+    leaving uid 0, which a rootless sandbox's runtime never was)."""
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3: two 32-bit words
+    data = (ctypes.c_uint32 * 6)()
+    check(libc.capset(ctypes.byref(header), data), "capset")
+
+
 def drop_privileges(spec: Spec, monitor_pid: int) -> None:
     """Unprivileged uid/gid, no groups, no capabilities, no way back."""
+    if spec.get("rootless"):
+        # The sandbox's own user namespace is uid 0 (the server's user outside); the runtime
+        # goes one level deeper, as sbx_user1051, with no say over the sandbox's namespaces.
+        enter_user_namespace(spec["uid"], spec["gid"])
     for cap in range(last_cap() + 1):
         check(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop capability")
     libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    os.setgroups([])
+    if not spec.get("rootless"):
+        os.setgroups([])  # denied in a user namespace an unprivileged process made
     os.setresgid(spec["gid"], spec["gid"], spec["gid"])
     os.setresuid(spec["uid"], spec["uid"], spec["uid"])  # clears permitted and effective caps
+    clear_capabilities()
+    if spec.get("rootless"):
+        # Counted per user namespace (Linux 5.14+), and every environment has its own: the
+        # environment's processes, as pids.max counts them.
+        resource.setrlimit(resource.RLIMIT_NPROC, (PIDS_MAX, PIDS_MAX))
+    if spec.get("memory_rlimit_mb"):  # no cgroup: a per-process limit stands in
+        limit = spec["memory_rlimit_mb"] * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     # setuid() cleared the death signal: re-arm it, then make sure the monitor is still there.
     libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
@@ -454,6 +498,8 @@ def launch(spec: Spec, run: Runner) -> None:
     for procs in spec["cgroups"]:
         with open(procs, "w") as f:
             f.write(str(os.getpid()))
+    if spec.get("rootless"):  # root of a user namespace of its own: it may build the sandbox
+        enter_user_namespace(0, 0)
     channel = _socket.socket(fileno=spec["channel_fd"])
     if spec.get("reaper"):  # opened here: after pivot_root the host path is out of sight
         try:  # noqa: SIM105

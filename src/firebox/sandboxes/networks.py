@@ -299,15 +299,17 @@ def _sweep() -> None:
 class Slirp:
     """The fallback way out: a slirp4netns process for one namespace, host loopback excluded."""
 
-    def __init__(self, slirp4netns: str, pid: int) -> None:
+    def __init__(self, slirp4netns: str, pid: int, rootless: bool = False) -> None:
         exit_read, self._exit_fd = os.pipe2(os.O_CLOEXEC)
+        # Rootless, the namespace belongs to the sandbox's user namespace: joined first.
+        userns = [f"--userns-path=/proc/{pid}/ns/user"] if rootless else []
         try:
             self._proc = subprocess.Popen(
-                # It handles the sandbox's traffic as root: in its own mount namespace with
+                # It handles the sandbox's traffic in its own mount namespace with
                 # capabilities dropped (--enable-sandbox) and a seccomp filter of its own.
                 [slirp4netns, "--configure", "--mtu=65520", "--disable-host-loopback",
-                 "--enable-sandbox", "--enable-seccomp", f"--exit-fd={exit_read}", str(pid),
-                 "tap0"],
+                 "--enable-sandbox", "--enable-seccomp", f"--exit-fd={exit_read}", *userns,
+                 str(pid), "tap0"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 pass_fds=[exit_read], start_new_session=True,
             )  # fmt: skip

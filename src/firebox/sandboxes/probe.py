@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from firebox.sandboxes.base import SandboxFactory, SandboxSpec
 from firebox.sandboxes.cgroups import CgroupSupport, detect
+from firebox.sandboxes.host import tun_usable
 from firebox.sandboxes.process import ProcessSandboxFactory
 from firebox.sandboxes.zygotes import Zygotes
 
@@ -69,7 +71,8 @@ def choose(
     if mode == "process":
         return SandboxChoice(ProcessSandboxFactory(), _process_only("process mode was requested"))
     cgroups = detect()
-    problems = _prerequisites(cgroups)
+    rootless = os.geteuid() != 0
+    problems = _prerequisites(cgroups, rootless)
     if problems:
         if mode == "isolated":
             raise RuntimeError("isolation is unavailable: " + "; ".join(problems))
@@ -77,23 +80,41 @@ def choose(
     from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
     from firebox.sandboxes.seccomp import compile_filter
 
-    factory = IsolatedSandboxFactory(data_dir, network, compile_filter(), zygotes, sweep=sweep,
-                                     cgroups=cgroups)  # fmt: skip
+    # Rootless sandboxes are built by a fresh launcher each (zygotes fork from a root-owned
+    # namespace set-up the launcher does not yet do in a user namespace of their own).
+    factory = IsolatedSandboxFactory(data_dir, network, compile_filter(),
+                                     None if rootless else zygotes, sweep=sweep,
+                                     cgroups=cgroups, rootless=rootless)  # fmt: skip
     report = _smoke_test(factory, data_dir)
-    if report is None or not _confined(report):
+    if report is None or not _confined(report, rootless):
         factory.close()  # its bridge and rules, if it made them
         reason = f"a test sandbox did not come up confined (saw: {report})"
         if mode == "isolated":
             raise RuntimeError("isolation is unavailable: " + reason)
         return SandboxChoice(ProcessSandboxFactory(), _process_only(reason))
-    return SandboxChoice(factory, _isolated(report, network, cgroups))
+    return SandboxChoice(factory, _isolated(report, network, cgroups, rootless))
 
 
-def _prerequisites(cgroups: CgroupSupport) -> list[str]:
+def user_namespaces() -> str | None:
+    """Why an unprivileged process cannot make a user namespace here (None: it can)."""
+    for path, bad in (("/proc/sys/kernel/unprivileged_userns_clone", "0"),
+                      ("/proc/sys/user/max_user_namespaces", "0"),
+                      ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1")):  # fmt: skip
+        try:
+            if Path(path).read_text().strip() == bad:
+                return f"unprivileged user namespaces are disabled ({path} = {bad})"
+        except OSError:
+            continue
+    return None
+
+
+def _prerequisites(cgroups: CgroupSupport, rootless: bool) -> list[str]:
     problems = []
-    if os.geteuid() != 0:
-        problems.append("firebox is not running as root")
-    if cgroups.version == "none":
+    if rootless:
+        why = user_namespaces()
+        if why:
+            problems.append(f"firebox is not root and {why}")
+    elif cgroups.version == "none":
         problems.append(f"no usable cgroups ({cgroups.detail})")
     try:
         import pyseccomp  # noqa: F401
@@ -152,10 +173,14 @@ def _read_until_exit(output_fd: int, exit_fd: int, timeout: float) -> str:
     return b"".join(chunks).decode("utf-8", "replace")
 
 
-def _confined(report: dict[str, str]) -> bool:
+def _confined(report: dict[str, str], rootless: bool = False) -> bool:
+    uid, gid, groups = (int(n) for n in report.get("uid", "0 0 1").split())
     return (
-        int(report.get("uid", "0 0 1").split()[0]) >= 100_000
-        and report.get("uid", "").endswith(" 990 0")
+        (uid == 993 if rootless else uid >= 100_000)
+        and gid == 990
+        # Rootless, the server user's own groups stay (an unprivileged user namespace cannot
+        # drop them; see security.md); as root there are none.
+        and (rootless or groups == 0)
         and report.get("pid") == "2"  # under the sandbox's own init, as on Lambda
         and report.get("caps") == "0000000000000000 0000000000000000"
         and report.get("nnp") == "1"
@@ -164,27 +189,79 @@ def _confined(report: dict[str, str]) -> bool:
     )
 
 
-def _isolated(report: dict[str, str], network: str, cgroups: CgroupSupport) -> list[Protection]:
-    net = (
-        Protection("network", True, "own network namespace: outbound, not host loopback or peers")
-        if network == "isolated"
-        else Protection("network", False, "host mode: the function shares the host network")
+def _isolated(
+    report: dict[str, str], network: str, cgroups: CgroupSupport, rootless: bool = False
+) -> list[Protection]:
+    ns = "user namespace" if rootless else "namespaces (root)"
+    if network != "isolated":
+        net = Protection("network", False, "host mode: the function shares the host network")
+    elif rootless and not tun_usable(rootless):
+        advice = "make /dev/net/tun 0666 (the usual default) for outbound access"
+        net = Protection("network", True, "own network namespace: loopback only (no outbound): "
+                         "/dev/net/tun is not open to this user", ns, advice)  # fmt: skip
+    elif rootless and not shutil.which("slirp4netns"):
+        net = Protection("network", True, "own network namespace: loopback only (no outbound)",
+                         ns, "install slirp4netns for outbound access")  # fmt: skip
+    else:
+        way = "slirp4netns" if rootless else "a veth on firebox's bridge (slirp4netns fallback)"
+        net = Protection("network", True, "own network namespace: outbound, not host loopback "
+                         "or peers", f"{ns}, {way}")  # fmt: skip
+    if cgroups.version != "none":
+        limits = Protection("cgroups", True, f"memory = MemorySize, CPU ∝ memory, pids.max 1024 "
+                            f"({cgroups.detail})", cgroups.version)  # fmt: skip
+        rlimits = Protection("rlimits", True, "RLIMIT_NOFILE 1024", "rlimit")
+    else:
+        limits = Protection("cgroups", False, "no CPU share or process limit per environment; "
+                            f"memory held by RLIMIT_DATA instead ({cgroups.detail})", "",
+                            cgroups.advice)  # fmt: skip
+        rlimits = Protection("rlimits", True, "RLIMIT_DATA = MemorySize per process, "
+                             "RLIMIT_NOFILE 1024", "rlimit")  # fmt: skip
+    user = (
+        Protection(
+            "user",
+            True,
+            "sbx_user1051 (993), gid 990, in a user namespace of its own, "
+            "mapped to the server's user",
+            "user namespace",
+        )
+        if rootless
+        else Protection(
+            "user",
+            True,
+            "a uid of its own (100000+), gid 990, no supplementary groups",
+            "setresuid (root)",
+        )
     )
     return [
-        Protection("namespaces", True, "own mount, PID, IPC and UTS namespaces, own init"),
-        Protection("filesystem", True, f"minimal read-only root; / holds {report.get('root')}"),
-        Protection("tmp", True, "private /tmp limited to EphemeralStorage (counts against memory)"),
-        Protection("user", True, "a uid of its own (100000+), gid 990, no supplementary groups"),
-        Protection("capabilities", True, "empty bounding, effective and ambient sets"),
-        Protection("no_new_privs", True, "set before exec"),
-        Protection("seccomp", True, "filter denies mount, unshare/setns, ptrace, bpf, kexec, …"),
+        Protection("namespaces", True, "own mount, PID, IPC and UTS namespaces, own init", ns),
         Protection(
-            "cgroups",
+            "filesystem",
             True,
-            f"memory = MemorySize, CPU ∝ memory, pids.max 1024 ({cgroups.detail})",
-            cgroups.version,
+            f"minimal read-only root; / holds {report.get('root')}",
+            f"pivot_root in a mount namespace ({ns})",
         ),
-        Protection("rlimits", True, "RLIMIT_NOFILE 1024"),
+        Protection(
+            "tmp",
+            True,
+            "private /tmp limited to EphemeralStorage (counts against memory)",
+            "tmpfs size=",
+        ),
+        user,
+        Protection(
+            "capabilities",
+            True,
+            "empty bounding, effective and ambient sets",
+            "capset, PR_CAPBSET_DROP",
+        ),
+        Protection("no_new_privs", True, "set before exec", "prctl"),
+        Protection(
+            "seccomp",
+            True,
+            "filter denies mount, unshare/setns, ptrace, bpf, kexec, …",
+            "seccomp-bpf",
+        ),
+        limits,
+        rlimits,
         net,
     ]
 
