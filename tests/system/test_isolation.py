@@ -192,6 +192,9 @@ def test_memory_limit_kills_and_says_so(lam: Any, hostile: FireboxServer, rootle
     if rootless and no_cgroup(hostile):
         # RLIMIT_DATA stands in: the allocation past MemorySize fails instead of a kill.
         assert body["errorType"] == "MemoryError", body
+        log = __import__("base64").b64decode(response["LogResult"]).decode()
+        used = int(__import__("re").search(r"Max Memory Used: (\d+) MB", log)[1])
+        assert 100 <= used <= 128 + 48, log  # the process tree's own peaks (VmHWM)
         return
     assert body["errorType"] == "Runtime.OutOfMemory"
     assert "signal: killed" in body["errorMessage"]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from firebox.sandboxes import launcher
 from firebox.sandboxes.base import SandboxSpec, SandboxState
+from firebox.sandboxes.cgroups.none import tree_peak_kb
 from firebox.sandboxes.networks import Slirp
 from firebox.sandboxes.process import PlainListener
 from firebox.sandboxes.zygotes import ZYGOTE, Zygote, wait_status_to_code
@@ -389,6 +390,8 @@ class IsolatedSandbox:
     def max_memory_mb(self) -> int:
         """The group's peak charge, plus the resident memory it shares uncharged (see
         initialised()): what the environment's processes really use, for REPORT."""
+        if self.host.groups.version == "none":  # no group: the process tree's own peaks
+            return max(1, tree_peak_kb(self.pid) // 1024) if self.pid is not None else 1
         return max(1, (self.cgroup.max_memory_bytes() + self._uncharged) // (1024 * 1024))
 
     def _memory_report(self) -> dict[str, int]:

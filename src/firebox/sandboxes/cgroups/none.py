@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from firebox.sandboxes.cgroups.base import PIDS_MAX, EnvironmentCgroup
 
 
@@ -69,3 +71,27 @@ class NoTree:
 
     def close(self) -> None:
         pass
+
+
+def tree_peak_kb(root: int) -> int:
+    """Without a group to ask: the peak resident sets (VmHWM) of a process and its
+    descendants, summed (the runtime's dominates; the sandbox's own init and monitor are
+    small). Walked through /proc/<pid>/task/<tid>/children."""
+    total, todo, seen = 0, [root], set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"VmHWM:"):
+                        total += int(line.split()[1])
+                        break
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                    todo.extend(int(child) for child in f.read().split())
+        except (OSError, ValueError):
+            continue  # exited meanwhile
+    return total
