@@ -77,8 +77,6 @@ class Platform:
             sweep=True,  # a crashed predecessor's environments (same data dir) are ours to end
         )
         self.sandboxes: SandboxFactory = self.sandbox_choice.factory
-        if getattr(self.sandboxes, "rootless", False):
-            self.zygotes = None  # rootless sandboxes start from a fresh launcher (see probe)
         self.sdk = sdk.prepare(reaper.cache_dir(settings.data_dir), self.runtimes.interpreters())
         self.runtimes.python.sdk = self.sdk
         # Bytecode for interpreters other than the server's (whose .pyc files came along).

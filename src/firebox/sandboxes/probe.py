@@ -80,10 +80,7 @@ def choose(
     from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
     from firebox.sandboxes.seccomp import compile_filter
 
-    # Rootless sandboxes are built by a fresh launcher each (zygotes fork from a root-owned
-    # namespace set-up the launcher does not yet do in a user namespace of their own).
-    factory = IsolatedSandboxFactory(data_dir, network, compile_filter(),
-                                     None if rootless else zygotes, sweep=sweep,
+    factory = IsolatedSandboxFactory(data_dir, network, compile_filter(), zygotes, sweep=sweep,
                                      cgroups=cgroups, rootless=rootless)  # fmt: skip
     report = _smoke_test(factory, data_dir)
     if report is None or not _confined(report, rootless):

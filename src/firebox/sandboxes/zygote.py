@@ -198,6 +198,12 @@ BUILDS: dict = {}  # builder or runtime pid → builder.Build
 READY: dict = {}  # a build's ready pipe → builder.Build
 
 
+def reaper_builds(spec: dict) -> bool:
+    """firebox-reaper builds as root; a rootless sandbox is built by the launcher's steps in
+    the forked child, which enters a user namespace of its own first (launcher.launch)."""
+    return bool(spec.get("reaper")) and not spec.get("rootless")
+
+
 def spawn(request: dict, fds: list, server: socket.socket) -> int:
     """Starts one environment; returns its first process (its own session and process group)."""
     import launcher
@@ -210,7 +216,7 @@ def spawn(request: dict, fds: list, server: socket.socket) -> int:
     output, channel, seccomp, *rest = fds
     if request["spec"].get("argv") is None:  # a Python runtime, started in-process
         moves_for(request["spec"].get("path_map", {}))
-    if request["spec"].get("reaper"):
+    if reaper_builds(request["spec"]):
         import builder
 
         try:
@@ -380,7 +386,7 @@ def main() -> None:
             try:
                 pid = spawn(request, list(fds), server)
                 send(server, {"op": "spawned", "id": request["id"], "pid": pid})
-                if not request["spec"].get("reaper"):  # the launcher forks its runtime itself
+                if not reaper_builds(request["spec"]):  # the launcher forks its runtime itself
                     send(server, {"op": "built", "pid": pid})
             except OSError as exc:
                 send(server, {"op": "failed", "id": request["id"], "error": str(exc)})
