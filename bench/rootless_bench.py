@@ -1,11 +1,11 @@
 """Cold starts and idle memory per environment: isolated as root vs rootless, same run.
 
-Three servers, one after another on the same machine: root with its defaults (zygotes and
-pre-built sandboxes), root with `--no-zygote` (a fresh launcher per environment, the path
-rootless sandboxes take today), and rootless (an unprivileged user; on a host whose cgroups
-need root, no cgroup). Each creates N no-op functions and times their first invokes; then,
-with all N environments idle, the proportional set size (PSS) of every process the server
-started, divided by N.
+Servers one after another on the same machine, as root and as an unprivileged user (on a
+host whose cgroups need root: no cgroup), each with zygotes (from the pre-built reserve,
+and on demand with `--pool-size 0`) and with `--no-zygote` (a fresh launcher per
+environment). Each creates N no-op functions and times their first invokes; then, with all
+N environments idle, the proportional set size (PSS) of every process the server started,
+divided by N.
 
     .venv/bin/python bench/rootless_bench.py [--quick] [--no-write]   (as root)
 """
@@ -13,13 +13,27 @@ started, divided by N.
 from __future__ import annotations
 
 import argparse
+import datetime
+import http.client
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
-from invoke_bench import ROOT, Server, bench_cold, commit, machine, write_section
+from invoke_bench import (
+    ROOT,
+    Server,
+    bench_cold,
+    commit,
+    machine,
+    raw_invoke,
+    summary,
+    write_section,
+)
 
 USER = "firebox-rootless"
 
@@ -85,16 +99,50 @@ def server_pid(server: Server) -> int:
     return server.proc.pid
 
 
+def health(server: Server) -> dict[str, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    conn.request("GET", "/_firebox/health")
+    result: dict[str, Any] = json.loads(conn.getresponse().read())
+    return result
+
+
+def bench_reserve(server: Server, samples: int) -> dict[str, float]:
+    """First invokes that find a pre-built sandbox waiting (the reserve refilled between)."""
+    times = []
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    for i in range(samples):
+        deadline = time.monotonic() + 10
+        while health(server)["prebuilt"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        name = f"reserve-{i}"
+        server.create(name)
+        times.append(raw_invoke(conn, name))
+    return summary(times)
+
+
 def run(label: str, samples: int, *args: str, command: list[str] | None = None,
-        data: str | None = None) -> dict[str, object]:  # fmt: skip
-    server = Server(*args, data=data, command=command)
+        data: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """On demand (no reserve), then from the reserve, then idle memory per environment."""
+    server = Server("--pool-size", "0", *args, data=data, command=command)
     try:
-        cold = bench_cold(server, samples)
+        on_demand = bench_cold(server, samples)
         pids = descendants(server_pid(server))
         per_env = sum(pss_kb(p) for p in pids) / samples / 1024
     finally:
         server.stop()
-    return {"label": label, "cold": cold, "per_env_mb": per_env}
+    reserve = None
+    if "--no-zygote" not in args:
+        server = Server(*args, data=f"{data}-reserve" if data else None, command=command)
+        try:
+            server.create("warm")  # the reserve fills for this interpreter
+            reserve = bench_reserve(server, samples)
+        finally:
+            server.stop()
+    return {"label": label, "on_demand": on_demand, "reserve": reserve, "per_env_mb": per_env}
+
+
+def cell(stats: dict[str, float] | None) -> str:
+    return f"{stats['p50']:.2f} / {stats['p99']:.2f} ms" if stats else "–"
 
 
 def main() -> None:
@@ -106,27 +154,39 @@ def main() -> None:
         raise SystemExit("run as root: it compares root with an unprivileged user")
     samples = 10 if options.quick else 30
     home = tempfile.mkdtemp(prefix="firebox-rootless-bench-")
+    rootless = rootless_command(home)
     results = [
-        run("root, zygotes + pre-built sandboxes (default)", samples),
-        run("root, `--no-zygote` (fresh launcher)", samples, "--no-zygote"),
+        run("root (isolated, cgroup v1)", samples),
         run(
-            "rootless (unprivileged user, no cgroup here)",
+            "rootless (user namespaces, no cgroup on this host)",
             samples,
-            command=rootless_command(home),
+            command=rootless,
             data=f"{home}/data",
         ),
+        run("root, `--no-zygote`", samples, "--no-zygote"),
+        run(
+            "rootless, `--no-zygote`",
+            samples,
+            "--no-zygote",
+            command=rootless,
+            data=f"{home}/data-nz",
+        ),
     ]
+    subprocess.run(["rm", "-rf", home], check=False)
     rows = "\n".join(
-        f"| {r['label']} | {r['cold']['p50']:.2f} ms | {r['cold']['p99']:.2f} ms | "  # type: ignore[index]
+        f"| {r['label']} | {cell(r['reserve'])} | {cell(r['on_demand'])} | "
         f"{r['per_env_mb']:.1f} MB |"
         for r in results
     )
     text = (
-        f"Measured {__import__('datetime').date.today()} at commit `{commit()}` on {machine()}: "
-        f"{samples} new no-op Python 3.11 functions per server, first invoke each (raw "
-        "keep-alive HTTP client); then, all environments idle, the PSS of every process the "
-        "server started, divided by their number.\n\n"
-        "| server | cold start p50 | cold start p99 | idle memory per environment (PSS) |\n"
+        f"Measured {datetime.date.today()} at commit `{commit()}` on {machine()}: {samples} new "
+        "no-op Python 3.11 functions per row and server, the first invoke of each timed (raw "
+        "keep-alive HTTP client). *From the reserve*: a pre-built sandbox was waiting; *on "
+        "demand*: `--pool-size 0`, every sandbox built for its invoke. Idle memory: with the "
+        "on-demand server's environments all idle, the PSS of every process the server started "
+        "(zygotes included), divided by their number.\n\n"
+        "| server | cold start from the reserve, p50 / p99 | cold start on demand, p50 / p99 | "
+        "idle memory per environment (PSS) |\n"
         "|---|---|---|---|\n" + rows
     )
     print(text)
