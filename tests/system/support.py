@@ -38,21 +38,31 @@ def rootless_prefix(home: Path) -> list[str]:
 
     The suite's own interpreter may live where that user cannot read (a pyenv under /root):
     then the system's interpreter of the same version, which can import the same packages.
+    A checkout the user cannot reach (under /root, say) is bind-mounted into `home` in a
+    mount namespace of the server's own: nothing on the host changes.
     """
     if subprocess.run(["id", "-u", ROOTLESS_USER], capture_output=True).returncode != 0:
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
                         "/usr/sbin/nologin", ROOTLESS_USER], check=True)  # fmt: skip
     subprocess.run(["chown", "-R", ROOTLESS_USER, str(home)], check=True)
-    site = next(p for p in sys.path if p.endswith("site-packages") and ".venv" in p)
-    src = str(Path(__file__).resolve().parents[2] / "src")
+    checkout = Path(__file__).resolve().parents[2]
+    site = Path(next(p for p in sys.path if p.endswith("site-packages") and ".venv" in p))
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    base = ["runuser", "-u", ROOTLESS_USER, "--", "env", f"HOME={home}",
-            f"PYTHONPATH={src}:{site}"]  # fmt: skip
-    for python in (sys.executable, f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
-        check = [*base, python, "-c", "import firebox.cli.main"]
-        if subprocess.run(check, capture_output=True).returncode == 0:
-            return [*base, python, "-m"]  # then "firebox.cli.main" as the server's command
-    raise RuntimeError(f"no {version} that {ROOTLESS_USER} may run")
+    for mount in ([], ["bind"]):
+        root, outer = checkout, []
+        if mount:  # the same tree, reached through a path the user may traverse
+            root = home / "checkout"
+            root.mkdir(exist_ok=True)
+            outer = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                     f'mount --bind "{checkout}" "{root}" && exec "$0" "$@"']  # fmt: skip
+        path = f"{root / 'src'}:{root / site.relative_to(checkout)}"
+        base = [*outer, "runuser", "-u", ROOTLESS_USER, "--", "env", f"HOME={home}",
+                f"PYTHONPATH={path}"]  # fmt: skip
+        for python in (sys.executable, f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
+            check = [*base, python, "-c", "import firebox.cli.main"]
+            if subprocess.run(check, capture_output=True).returncode == 0:
+                return [*base, python, "-m"]  # then "firebox.cli.main" as the server's command
+    raise RuntimeError(f"no {version} that {ROOTLESS_USER} may run with this checkout")
 
 
 def free_port() -> int:
