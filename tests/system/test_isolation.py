@@ -44,7 +44,8 @@ def hostile(request: pytest.FixtureRequest) -> Iterator[FireboxServer]:
     server.start()
     yield server
     server.stop()
-    shutil.rmtree(home, ignore_errors=True)
+    if not os.environ.get("FIREBOX_KEEP_TEST_DATA"):  # kept for a post-mortem when set
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

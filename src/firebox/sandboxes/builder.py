@@ -59,7 +59,8 @@ def script(spec: dict) -> bytes:
     ops.append("ns")
     for step in launcher.root_steps(spec):
         ops += step
-    ops += ["hostname", spec["hostname"], "user", str(spec["uid"]), str(spec["gid"])]
+    user = "userns" if spec.get("rootless") else "user"  # rootless: one namespace deeper
+    ops += ["hostname", spec["hostname"], user, str(spec["uid"]), str(spec["gid"])]
     return b"".join(op.encode() + b"\0" for op in ops)
 
 
@@ -197,7 +198,7 @@ def fork_runtime(build: Build, pid1: int, run: object) -> int:
     spec = build.spec
     args = [pid_ns, OWN_PID_NS, build.output, build.root, build.seccomp, build.assign,
             spec["nofile"], spec["uid"], spec["gid"], launcher.LAST_CAP, len(build.cgroups),
-            len(namespaces), *build.cgroups]  # fmt: skip
+            len(namespaces), 1 if spec.get("rootless") else 0, *build.cgroups]  # fmt: skip
     for kind, fd in namespaces.items():
         args += [fd, NS_FLAGS[kind]]
     try:

@@ -21,7 +21,9 @@
  *   a[4] seccomp program (BPF)          a[5] assignment pipe, kept open (-1: none)
  *   a[6] RLIMIT_NOFILE                  a[7] uid  a[8] gid  a[9] highest capability number
  *   a[10] number of cgroup procs files C, a[11] number of namespaces N
- *   a[12 .. 12+C) cgroup procs files, then N pairs (fd, CLONE_NEW* type) in joining order
+ *   a[12] rootless: 1 to become uid/gid in a user namespace of the child's own (setgroups is
+ *   denied there), 0 to setresuid as root
+ *   a[13 .. 13+C) cgroup procs files, then N pairs (fd, CLONE_NEW* type) in joining order
  *   (mnt last: it moves the root).
  * Returns the child's pid (in the caller's PID namespace) or -errno in the zygote, and 0 in
  * the child once it is inside: stdin /dev/null, stdout and stderr the output, no
@@ -32,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -42,9 +45,10 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#define FIXED 12
+#define FIXED 13
 
 static void fail(const char *what) {
     dprintf(2, "firebox sandbox: the runtime failed to start: %s: %s\n", what, strerror(errno));
@@ -76,6 +80,28 @@ static void load_seccomp(int fd) {
     close(fd);
     struct sock_fprog prog = {.len = (unsigned short)(size / sizeof *program), .filter = program};
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) fail("seccomp");
+}
+
+static void write_proc(const char *name, const char *text) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/%s", name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) fail(path);
+    close(fd);
+}
+
+/* Rootless: one more user namespace, in which this process is uid/gid (mapped to the uid 0
+ * of the sandbox's namespace, the server's user outside): no say over the sandbox's own
+ * namespaces. The only mapping an unprivileged process may write for itself. */
+static void nest_user(int uid, int gid) {
+    unsigned outer_uid = (unsigned)geteuid(), outer_gid = (unsigned)getegid();
+    char map[64];
+    if (unshare(CLONE_NEWUSER) < 0) fail("unshare(user)");
+    write_proc("setgroups", "deny");
+    snprintf(map, sizeof map, "%d %u 1", gid, outer_gid);
+    write_proc("gid_map", map);
+    snprintf(map, sizeof map, "%d %u 1", uid, outer_uid);
+    write_proc("uid_map", map);
 }
 
 static void enter(const int *a) {
@@ -110,20 +136,69 @@ static void enter(const int *a) {
     if (chdir("/") < 0) fail("chdir");
     struct rlimit files = {(rlim_t)a[6], (rlim_t)a[6]};
     if (setrlimit(RLIMIT_NOFILE, &files) < 0) fail("RLIMIT_NOFILE");
+    if (a[12]) nest_user(a[7], a[8]);
     for (int cap = 0; cap <= a[9]; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) fail("drop capability");
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-    if (setgroups(0, NULL) < 0 || setresgid(a[8], a[8], a[8]) < 0 ||
-        setresuid(a[7], a[7], a[7]) < 0) /* clears the permitted and effective sets */
+    if ((!a[12] && setgroups(0, NULL) < 0) || setresgid(a[8], a[8], a[8]) < 0 ||
+        setresuid(a[7], a[7], a[7]) < 0) /* leaving uid 0 clears permitted and effective */
         fail("drop privileges");
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct none[2];
+    memset(none, 0, sizeof none); /* rootless, uid 0 was never left: clear them explicitly */
+    if (syscall(SYS_capset, &header, none) < 0) fail("capset");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("no_new_privs");
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* setresuid() cleared it */
     if (getppid() != 0) _exit(1); /* the zygote (outside this PID namespace) is gone */
     load_seccomp(seccomp);
 }
 
+/* Rootless: the zygote could enter the sandbox's PID namespace for its next child, but never
+ * come back to its own (that one belongs to the host's user namespace), and every later
+ * child would be born in the wrong one. So a child of the zygote enters it instead, forks
+ * the runtime there and stays as its waiter, exiting the way the runtime did; the zygote
+ * waits for that child. It touches no Python object: a few private pages. */
+static int fork_rootless(const int *a) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0) return -errno;
+    pid_t waiter = fork();
+    if (waiter < 0) {
+        int error = errno;
+        close(report[0]), close(report[1]);
+        return -error;
+    }
+    if (waiter == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        signal(SIGCHLD, SIG_DFL); /* the zygote's handler would write to its wakeup pipe */
+        pid_t runtime = setns(a[0], CLONE_NEWPID) < 0 ? -1 : fork();
+        if (runtime == 0) {
+            close(report[0]), close(report[1]);
+            enter(a);
+            return 0; /* the runtime, inside: back to Python */
+        }
+        if (write(report[1], &runtime, sizeof runtime) != sizeof runtime || runtime < 0) _exit(1);
+        close_others(NULL, 0);
+        int status;
+        while (waitpid(runtime, &status, 0) < 0)
+            if (errno != EINTR) _exit(1);
+        if (WIFSIGNALED(status)) {
+            signal(WTERMSIG(status), SIG_DFL);
+            prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+            kill(getpid(), WTERMSIG(status));
+        }
+        _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+    }
+    close(report[1]);
+    pid_t runtime = -1;
+    ssize_t got = read(report[0], &runtime, sizeof runtime);
+    close(report[0]);
+    if (got != sizeof runtime || runtime < 0) return -ECHILD; /* the waiter said why on exit */
+    return waiter;
+}
+
 int firebox_fork_runtime(const int *a, int n) {
     if (n < FIXED || n != FIXED + a[10] + 2 * a[11] || a[10] + a[11] > 56) return -EINVAL;
+    if (a[12]) return fork_rootless(a);
     if (setns(a[0], CLONE_NEWPID) < 0) return -errno;
     pid_t pid = fork();
     if (pid == 0) {

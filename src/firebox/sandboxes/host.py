@@ -73,6 +73,8 @@ class IsolatedHost:
         self.cgroups = cgroups if cgroups is not None else detect()
         self.groups = self.cgroups.tree(self.instance)
         self.reaper = reaper.build(reaper.cache_dir(data_dir))
+        if zygotes is not None:
+            zygotes.rootless = rootless
         if self.reaper and zygotes is not None:
             zygotes.library = reaper.library(self.reaper)
         # Outbound access for isolated namespaces: the server's bridge (which only the server

@@ -390,8 +390,11 @@ class IsolatedSandbox:
     def max_memory_mb(self) -> int:
         """The group's peak charge, plus the resident memory it shares uncharged (see
         initialised()): what the environment's processes really use, for REPORT."""
-        if self.host.groups.version == "none":  # no group: the process tree's own peaks
-            return max(1, tree_peak_kb(self.pid) // 1024) if self.pid is not None else 1
+        if self.host.groups.version == "none":  # no group: the process trees' own peaks
+            roots = [self.pid] if self.pid is not None else []
+            if self._zygote is not None and self.pid in self._zygote.runtimes:
+                roots.append(self._zygote.runtimes[self.pid])  # forked by the zygote
+            return max(1, sum(tree_peak_kb(pid) for pid in roots) // 1024)
         return max(1, (self.cgroup.max_memory_bytes() + self._uncharged) // (1024 * 1024))
 
     def _memory_report(self) -> dict[str, int]:

@@ -295,9 +295,6 @@ def drop_privileges(spec: Spec, monitor_pid: int) -> None:
         # Counted per user namespace (Linux 5.14+), and every environment has its own: the
         # environment's processes, as pids.max counts them.
         resource.setrlimit(resource.RLIMIT_NPROC, (PIDS_MAX, PIDS_MAX))
-    if spec.get("memory_rlimit_mb"):  # no cgroup: a per-process limit stands in
-        limit = spec["memory_rlimit_mb"] * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     # setuid() cleared the death signal: re-arm it, then make sure the monitor is still there.
     libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
@@ -315,6 +312,18 @@ def load_seccomp(fd: int) -> None:
 
 
 def wait_for_environment(spec: Spec) -> None:
+    """In the runtime, last: a pre-built sandbox's waits for its function; then the limits
+    that stand in for a missing cgroup, which need the function's MemorySize."""
+    receive_environment(spec)
+    if spec.get("rootless"):  # the runtime's own namespace (see drop_privileges)
+        resource.setrlimit(resource.RLIMIT_NPROC, (PIDS_MAX, PIDS_MAX))
+    if spec.get("memory_rlimit_mb"):  # no cgroup: a per-process limit on what it allocates
+        memory = spec["environ"].get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec["memory_rlimit_mb"])
+        limit = int(memory) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def receive_environment(spec: Spec) -> None:
     """In a pre-built sandbox's runtime: block until the function is assigned, then go on."""
     fd = spec.pop("environ_fd", None)
     if fd is None:

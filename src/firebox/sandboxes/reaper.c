@@ -44,6 +44,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <grp.h>
+#include <linux/capability.h>
 
 static int number(const char *text) { return (int)strtol(text, NULL, 10); }
 
@@ -235,7 +236,8 @@ static int monitor_main(pid_t child, int status_fd, int channel, int oom_fd, int
  *   ns                           new mount/PID/IPC/UTS namespaces; fork pid 1
  *   private | tmpfs DIR FLAGS DATA | bind SRC DST RO | symlink TARGET LINK |
  *   file PATH CONTENT | mkdir DIR | node PATH RDEV SOURCE | proc DIR | pivot ROOT |
- *   hostname NAME | user UID GID
+ *   hostname NAME | user UID GID | userns UID GID (rootless: UID/GID in a user namespace of
+ *   pid 1's own instead of setresuid)
  * The monitor passes pid 1's pid to READY_FD at once (the zygote forks the runtime into its
  * namespaces meanwhile). Pid 1 builds the root, drops to UID, writes 'R' and then only
  * reaps; the monitor then writes 'R' to ROOT_FD (the runtime waits on it before it
@@ -257,6 +259,38 @@ static char *token(void) {
 static void die(const char *what, const char *arg) {
     fprintf(stderr, "firebox sandbox: %s %s: %s\n", what, arg, strerror(errno));
     _exit(126);
+}
+
+static void write_proc(const char *name, const char *text) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/%s", name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) die("write", path);
+    close(fd);
+}
+
+/* Rootless: a user namespace of this process's own in which it is UID/GID, mapped to its
+ * uid and gid outside (the only mapping an unprivileged process may write, and only once
+ * setgroups is denied). It then has every capability there, none outside. */
+static void nest_user(uid_t uid, gid_t gid) {
+    uid_t outer_uid = geteuid();
+    gid_t outer_gid = getegid();
+    char map[64];
+    if (unshare(CLONE_NEWUSER) < 0) die("unshare", "user");
+    write_proc("setgroups", "deny");
+    snprintf(map, sizeof map, "%u %u 1", (unsigned)gid, (unsigned)outer_gid);
+    write_proc("gid_map", map);
+    snprintf(map, sizeof map, "%u %u 1", (unsigned)uid, (unsigned)outer_uid);
+    write_proc("uid_map", map);
+}
+
+/* Empties the effective, permitted and inheritable sets: setresuid() does so only when
+ * leaving uid 0, which a rootless sandbox's processes never were in their namespace. */
+static void clear_caps(void) {
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capset, &header, data) < 0) die("capset", "empty");
 }
 
 static void mkdirs(const char *path) {
@@ -382,18 +416,21 @@ static void pid1_build(int done_fd, int alive_fd) {
         } else if (strcmp(op, "hostname") == 0) {
             char *name = token();
             if (sethostname(name, strlen(name)) < 0) die("sethostname", name);
-        } else if (strcmp(op, "user") == 0) {
+        } else if (strcmp(op, "user") == 0 || strcmp(op, "userns") == 0) {
+            drop = strcmp(op, "userns") == 0 ? 2 : 1;
             uid = (uid_t)strtoul(token(), NULL, 10);
             gid = (gid_t)strtoul(token(), NULL, 10);
-            drop = 1;
         } else {
             errno = EINVAL;
             die("build step", op);
         }
     }
     if (drop) { /* an init that only reaps needs no privileges (as with the Python launcher) */
-        if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+        if (drop == 2) nest_user(uid, gid); /* rootless: setgroups() is denied there */
+        if ((drop == 1 && setgroups(0, NULL) < 0) || setresgid(gid, gid, gid) < 0 ||
+            setresuid(uid, uid, uid) < 0)
             die("drop", "privileges");
+        clear_caps();
         prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* the runtime has this uid: no /proc/1/mem */
     }

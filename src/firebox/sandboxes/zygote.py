@@ -1,7 +1,7 @@
 """A zygote: a pre-initialised interpreter that forks isolated execution environments.
 
 Started once per runtime interpreter by the server, as root:
-    python3.X -S -I zygote.py SANDBOXES_DIR RUNTIME_DIR SOCKET_FD [ENTER_LIBRARY]
+    python3.X -S -I zygote.py SANDBOXES_DIR RUNTIME_DIR SOCKET_FD [--rootless] [ENTER_LIBRARY]
 
 It imports firebox's Python runtime, the isolation code and the commonly used standard library,
 freezes the heap (gc.freeze, so children do not copy it on their first collection) and waits.
@@ -198,12 +198,6 @@ BUILDS: dict = {}  # builder or runtime pid → builder.Build
 READY: dict = {}  # a build's ready pipe → builder.Build
 
 
-def reaper_builds(spec: dict) -> bool:
-    """firebox-reaper builds as root; a rootless sandbox is built by the launcher's steps in
-    the forked child, which enters a user namespace of its own first (launcher.launch)."""
-    return bool(spec.get("reaper")) and not spec.get("rootless")
-
-
 def spawn(request: dict, fds: list, server: socket.socket) -> int:
     """Starts one environment; returns its first process (its own session and process group)."""
     import launcher
@@ -216,7 +210,7 @@ def spawn(request: dict, fds: list, server: socket.socket) -> int:
     output, channel, seccomp, *rest = fds
     if request["spec"].get("argv") is None:  # a Python runtime, started in-process
         moves_for(request["spec"].get("path_map", {}))
-    if reaper_builds(request["spec"]):
+    if request["spec"].get("reaper"):
         import builder
 
         try:
@@ -297,7 +291,9 @@ def on_ready(fd: int, server: socket.socket) -> None:
         return  # the root is still being built
     del READY[fd]
     if build.runtime_pid and build.runtime_status is None and build.rooted():
-        send(server, {"op": "built", "pid": build.builder_pid})  # the reserve may offer it now
+        # The reserve may offer it now; the runtime's pid (its waiter's, rootless) lets the
+        # server measure it where no cgroup does.
+        send(server, {"op": "built", "pid": build.builder_pid, "runtime": build.runtime_pid})
     build.close_fds()  # the ready pipe too
 
 
@@ -331,6 +327,15 @@ def reap(server: socket.socket) -> None:
 def main() -> None:
     sandboxes_dir, runtime_dir, fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sys.path[:0] = [sandboxes_dir, runtime_dir]
+    options = sys.argv[4:]
+    if "--rootless" in options:
+        # Not root: the zygote lives in a user namespace of its own as its uid 0 (the server's
+        # user outside), so the builders it spawns and the runtimes it forks may make and join
+        # the sandboxes' namespaces; each runtime then goes one namespace deeper as 993.
+        import launcher
+
+        launcher.enter_user_namespace(0, 0)
+        options.remove("--rootless")
     import ctypes
 
     libc = ctypes.CDLL(None)
@@ -340,12 +345,12 @@ def main() -> None:
     preload()
     import builder
 
-    if len(sys.argv) > 4:  # libfirebox-enter, for sandboxes firebox-reaper builds
-        builder.load(sys.argv[4])
+    if options:  # libfirebox-enter, for sandboxes firebox-reaper builds
+        builder.load(options[0])
     import firebox_runtime  # imported once here, used by every child
 
     firebox_runtime.setup_logging()
-    import launcher  # noqa: F401
+    import launcher
 
     try:
         warm_up()
@@ -386,7 +391,7 @@ def main() -> None:
             try:
                 pid = spawn(request, list(fds), server)
                 send(server, {"op": "spawned", "id": request["id"], "pid": pid})
-                if not reaper_builds(request["spec"]):  # the launcher forks its runtime itself
+                if not request["spec"].get("reaper"):  # the launcher forks its runtime itself
                     send(server, {"op": "built", "pid": pid})
             except OSError as exc:
                 send(server, {"op": "failed", "id": request["id"], "error": str(exc)})

@@ -29,10 +29,12 @@ class ZygoteError(OSError):
 class Zygote:
     """One zygote process and the socket the server drives it through."""
 
-    def __init__(self, interpreter: str, runtime_dir: Path, library: Path | None = None) -> None:
+    def __init__(self, interpreter: str, runtime_dir: Path, library: Path | None = None,
+                 rootless: bool = False) -> None:  # fmt: skip
         self.interpreter = interpreter
         self.runtime_dir = runtime_dir
         self.library = library  # libfirebox-enter (reaper.py), for sandboxes the reaper builds
+        self.rootless = rootless  # the zygote makes a user namespace of its own first
         self.pid: int | None = None
         self._sock: socket.socket | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -42,6 +44,7 @@ class Zygote:
         self._early_exits: dict[int, int] = {}
         self._wait_writable: asyncio.Future[None] | None = None
         self._built: dict[int, asyncio.Future[bool]] = {}  # pid → whether its runtime exists
+        self.runtimes: dict[int, int] = {}  # an environment's first pid → its runtime's
         self._next_id = 0
 
     @property
@@ -55,6 +58,7 @@ class Zygote:
             self._proc = subprocess.Popen(
                 [self.interpreter, "-S", "-I", str(ZYGOTE), str(ZYGOTE.parent),
                  str(self.runtime_dir), str(theirs.fileno()),
+                 *(["--rootless"] if self.rootless else []),
                  *([str(self.library)] if self.library else [])],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True,
                 # The original environment block outlives os.environ.clear() in a forked
@@ -164,10 +168,13 @@ class Zygote:
             if future is not None and not future.done():
                 future.set_exception(ZygoteError(message.get("error", "spawn failed")))
         elif op == "built":
+            if message.get("runtime"):
+                self.runtimes[message["pid"]] = message["runtime"]
             self._settle_built(message["pid"], True)
         elif op == "exit":
             self._settle_built(message["pid"], False)
             self._built.pop(message["pid"], None)
+            self.runtimes.pop(message["pid"], None)
             callback = self._exits.pop(message["pid"], None)
             if callback is not None:
                 callback(message["status"])
@@ -216,6 +223,7 @@ class Zygotes:
     def __init__(self, runtime_dir: Path) -> None:
         self.runtime_dir = runtime_dir
         self.library: Path | None = None  # set by the sandbox factory that built it
+        self.rootless = False  # likewise
         self._zygotes: dict[str, Zygote] = {}
         self._starting: dict[str, asyncio.Task[Zygote]] = {}
 
@@ -238,7 +246,7 @@ class Zygotes:
                 self._starting.pop(interpreter, None)
 
     async def _start(self, interpreter: str) -> Zygote:
-        zygote = Zygote(interpreter, self.runtime_dir, self.library)
+        zygote = Zygote(interpreter, self.runtime_dir, self.library, self.rootless)
         await zygote.start()
         self._zygotes[interpreter] = zygote
         return zygote
