@@ -177,6 +177,12 @@ class Platform:
                 "server's privileges.\n*** why: %s\n*** run `firebox doctor` for details.\n",
                 reason,
             )
+        else:
+            for gap in (p for p in self.sandbox_choice.protections if not p.active):
+                # Isolated, but without this protection: said plainly, with what to do.
+                advice = f"\n*** what to do: {gap.advice}" if gap.advice else ""
+                log.warning("\n*** firebox: no %s protection: %s%s\n", gap.name, gap.detail,
+                            advice)  # fmt: skip
         log.info(
             "firebox: %d functions, runtimes: %s, sandbox: %s",
             len(self.catalog.names()),

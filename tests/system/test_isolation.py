@@ -412,6 +412,16 @@ def test_server_environment_does_not_leak_into_functions(lam: Any, hostile: Fire
     assert "PYENV" not in body and "HOME=" not in body
 
 
+def test_start_up_says_which_protection_is_missing(hostile: FireboxServer, rootless: bool) -> None:
+    """Isolated but without a cgroup (rootless here): the banner says so, and what to do."""
+    log = hostile.log_path.read_text()
+    if rootless:
+        assert "*** firebox: no cgroups protection:" in log
+        assert "*** what to do: run firebox in a delegated cgroup v2" in log
+    else:
+        assert "*** firebox: no " not in log and "ISOLATION IS OFF" not in log
+
+
 def test_sandboxes_are_prebuilt_from_zygotes(hostile: FireboxServer, bystander: str) -> None:
     """As root and rootless alike, the reserve keeps sandboxes built ahead by a zygote (the
     reserve exists only with zygotes)."""
