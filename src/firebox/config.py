@@ -64,6 +64,16 @@ class Settings:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
     max_request_bytes: int = 256 * 1024
+    # Signatures: sigv4 verifies every request against firebox's access keys; open accepts
+    # any well-formed one; auto is open while listening on loopback only, sigv4 otherwise.
+    auth: str = "auto"
+
+    @property
+    def auth_mode(self) -> str:
+        if self.auth != "auto":
+            return self.auth
+        loopback = self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
+        return "open" if loopback else "sigv4"
 
     @property
     def db_path(self) -> Path:

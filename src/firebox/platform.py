@@ -11,6 +11,8 @@ from collections.abc import Mapping
 
 from firebox.asyncinvoke.invoker import AsyncInvoker
 from firebox.asyncinvoke.queue import SqliteEventQueue
+from firebox.auth.keys import KeyStore
+from firebox.auth.sigv4 import Verifier
 from firebox.config import Settings
 from firebox.control.catalog import Catalog
 from firebox.control.changefeed import ChangeFeed
@@ -66,6 +68,8 @@ class Platform:
         self.runtimes = RuntimeRegistry(settings.runtime_interpreters)
         self.store = SqliteFunctionStore(settings.db_path)
         self.logs = LogStore(settings.data_dir / "logs.sqlite3")
+        self.keys = KeyStore(settings.data_dir)
+        self.auth = Verifier(self.keys, settings.auth_mode)
         self.code = CodeStore(settings.code_dir)
         self.zygotes = Zygotes(RUNTIME_DIR) if settings.zygote else None
         self._warming: dict[str, asyncio.Task[object]] = {}
@@ -183,6 +187,12 @@ class Platform:
                 advice = f"\n*** what to do: {gap.advice}" if gap.advice else ""
                 log.warning("\n*** firebox: no %s protection: %s%s\n", gap.name, gap.detail,
                             advice)  # fmt: skip
+        mode = self.settings.auth_mode
+        log.warning(
+            "firebox: signatures: %s (%s)", mode,
+            "every request verified against `firebox keys`" if mode == "sigv4"
+            else "any well-formed signature accepted: loopback development mode",
+        )  # fmt: skip
         log.info(
             "firebox: %d functions, runtimes: %s, sandbox: %s",
             len(self.catalog.names()),

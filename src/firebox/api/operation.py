@@ -24,6 +24,8 @@ from firebox.api.model import operation_model
 from firebox.api.parsing import parse_json_body
 from firebox.api.responses import LAMBDA, Wording
 from firebox.api.validation import Checker, Compiler, TypeMismatch, Violation, describe, member_path
+from firebox.auth.errors import InvalidSignatureException
+from firebox.auth.sigv4 import Caller, SignedRequest, Verifier
 from firebox.domain.arns import FunctionRef, check_home, parse_function_ref
 from firebox.domain.errors import LambdaError
 from firebox.domain.types import JSONDict
@@ -62,6 +64,7 @@ class Call:
     request: Request
     operation: str
     params: JSONDict = field(default_factory=dict)
+    caller: Caller | None = None  # who signed it (None: unsigned, in open mode)
 
     @property
     def platform(self) -> Platform:
@@ -169,6 +172,8 @@ def operation(
     model. `max_body`: the body cap (default: the server's control-plane cap); `wire_name`:
     the operation's name in AWS's size message where it differs (Invoke: InvokeFunction)."""
     model = operation_model(service, name)  # a wrong name fails at import, not at a request
+    # The services a signature may be scoped to: firebox's own API is signed as Lambda's.
+    signing_names = {service, "lambda"} if service == "firebox" else {service}
 
     def wrap(handler: Handler) -> Endpoint:
         plan: list[_Plan] = []  # built at the first request: server start stays quick
@@ -178,11 +183,12 @@ def operation(
                 plan.append(_Plan.build(service, model))
             limit = max_body if max_body is not None else _control_plane_cap(request)
             try:
+                caller = await _authenticate(request, limit, signing_names)
                 params, violations = await plan[0].params(request, limit)
                 plan[0].check(params, "", violations)
                 if violations:
                     raise wording.error("constraint", describe(violations))
-                return await handler(Call(request, name, params))
+                return await handler(Call(request, name, params, caller))
             except LambdaError as exc:
                 return wording.render(exc)
             except BodyTooLarge:
@@ -206,6 +212,28 @@ def operation(
         return endpoint
 
     return wrap
+
+
+async def _authenticate(request: Request, limit: int, services: set[str]) -> Caller | None:
+    """Who signed the request (as strictly as the server's mode says); raises AuthError."""
+    verifier: Verifier = request.app.state.platform.auth
+    if verifier.mode == "open" and "authorization" not in request.headers:
+        return None  # nothing to look at: no body read, no hashing
+    body = await read_body(request, limit)  # cached: the members are read from it next
+    scope = request.scope
+    signed = SignedRequest(
+        request.method,
+        scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
+        scope.get("query_string", b"").decode("latin-1"),
+        [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]],
+        body,
+    )
+    caller = verifier.verify(signed)
+    if caller is not None and verifier.mode == "sigv4" and caller.service not in services:
+        raise InvalidSignatureException(
+            f"Credential should be scoped to correct service: '{sorted(services)[0]}'. "
+        )
+    return caller
 
 
 def _control_plane_cap(request: Request) -> int:

@@ -39,9 +39,34 @@ class CliError(click.ClickException):
 
 
 class ApiClient:
+    """Signs its requests (SigV4) when AWS credentials are configured, as the SDKs do."""
+
     def __init__(self, endpoint: str, timeout: float = 930.0) -> None:
         self.endpoint = endpoint.rstrip("/")
         self._http = httpx.Client(base_url=self.endpoint, timeout=timeout)
+        self._credentials: Any = None
+        self._looked = False
+
+    def _sign(self, method: str, url: httpx.URL, headers: dict[str, str], body: bytes) -> None:
+        """Adds a SigV4 signature (service from the target: logs or lambda) to `headers`."""
+        if not self._looked:
+            import botocore.session
+
+            self._looked = True
+            self._session = botocore.session.get_session()
+            self._credentials = self._session.get_credentials()
+        if self._credentials is None:
+            return  # unsigned: fine for a server in open mode
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        service = "logs" if headers.get("X-Amz-Target", "").startswith("Logs_") else "lambda"
+        region = self._session.get_config_variable("region") or "us-east-1"
+        aws = AWSRequest(method=method, url=str(url), data=body, headers=dict(headers))
+        SigV4Auth(self._credentials.get_frozen_credentials(), service, region).add_auth(aws)
+        for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
+            if name in aws.headers:
+                headers[name] = aws.headers[name]
 
     def request(
         self,
@@ -52,10 +77,11 @@ class ApiClient:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
     ) -> httpx.Response:
+        headers = dict(headers or {})
+        url = httpx.URL(self.endpoint + path, params=params)
+        self._sign(method, url, headers, content or b"")
         try:
-            response = self._http.request(
-                method, path, content=content, headers=headers, params=params
-            )
+            response = self._http.request(method, url, content=content, headers=headers)
         except httpx.TransportError as exc:
             raise CliError(
                 f"cannot reach firebox at {self.endpoint} ({exc.__class__.__name__}): "

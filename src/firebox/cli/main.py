@@ -16,6 +16,7 @@ import click
 from firebox import __version__
 from firebox.cli import rollouts
 from firebox.cli.client import ApiClient, CliError, endpoint_option, parse_duration
+from firebox.cli.keys import keys
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,6 +105,10 @@ def cli() -> None:
 @click.option("--max-request-size", default=262144, show_default=True,
               envvar="FIREBOX_MAX_REQUEST_SIZE", type=click.IntRange(1024, 1 << 30),
               help="Bytes a control-plane request body may carry (more: 413).")  # fmt: skip
+@click.option("--auth", default="auto", show_default=True, envvar="FIREBOX_AUTH",
+              type=click.Choice(["auto", "open", "sigv4"]),
+              help="sigv4: verify every signature against `firebox keys`; open: accept any "
+                   "well-formed one; auto: open on loopback, sigv4 otherwise.")  # fmt: skip
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
 def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
@@ -113,7 +118,7 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
           keep_alive_bin: str,
           precompile: bool, async_retry_delay: str, shutdown_timeout: str,
           max_header_size: int, header_timeout: str, body_timeout: str, max_request_size: int,
-          log_level: str) -> None:  # fmt: skip
+          auth: str, log_level: str) -> None:  # fmt: skip
     """Run the firebox server."""
     from firebox.config import Settings, default_concurrency
     from firebox.server import run
@@ -148,6 +153,7 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
         header_timeout_s=parse_duration(header_timeout),
         body_timeout_s=parse_duration(body_timeout),
         max_request_bytes=max_request_size,
+        auth=auth,
     )
     try:
         run(settings, log_level, parse_duration(shutdown_timeout))
@@ -383,6 +389,9 @@ def routes_rm(route_id: str, endpoint: str) -> None:
 
 
 rollouts.register(cli)
+
+
+cli.add_command(keys)
 
 
 def main() -> None:

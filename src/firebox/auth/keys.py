@@ -1,0 +1,93 @@
+"""Access keys firebox accepts: a JSON file in the data dir, readable by firebox alone.
+
+SigV4 proves a caller knows a secret by signing with it, so the verifier needs the secret
+itself (not a hash): the file is created with mode 0600 and rewritten atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+FILE_NAME = "access-keys.json"
+_ALPHABET = string.ascii_uppercase + string.digits
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    """One access key pair and when it was made."""
+
+    access_key_id: str
+    secret_access_key: str
+    created: int  # epoch seconds
+    description: str = ""
+
+
+class KeyStore:
+    """The key file of one data dir; re-read when another process (the CLI) changes it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / FILE_NAME
+        self._keys: dict[str, AccessKey] = {}
+        self._stamp: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, access_key_id: str) -> AccessKey | None:
+        self._refresh()
+        return self._keys.get(access_key_id)
+
+    def list(self) -> list[AccessKey]:
+        self._refresh()
+        return sorted(self._keys.values(), key=lambda k: k.created)
+
+    def create(self, description: str = "") -> AccessKey:
+        """A new key pair, shaped like AWS's (AKIA + 16, 40-character secret)."""
+        key = AccessKey(
+            "AKIA" + "".join(secrets.choice(_ALPHABET) for _ in range(16)),
+            secrets.token_urlsafe(30)[:40],
+            int(time.time()),
+            description,
+        )
+        with self._lock:
+            self._refresh(force=True)
+            self._keys[key.access_key_id] = key
+            self._write()
+        return key
+
+    def delete(self, access_key_id: str) -> bool:
+        with self._lock:
+            self._refresh(force=True)
+            if self._keys.pop(access_key_id, None) is None:
+                return False
+            self._write()
+        return True
+
+    def _refresh(self, force: bool = False) -> None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            self._keys, self._stamp = {}, None
+            return
+        stamp = (st.st_mtime_ns, st.st_size)
+        if not force and stamp == self._stamp:
+            return
+        data = json.loads(self.path.read_text() or "{}")
+        self._keys = {k["access_key_id"]: AccessKey(**k) for k in data.get("keys", [])}
+        self._stamp = stamp
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"keys": [asdict(k) for k in self._keys.values()]}, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, self.path)
+        self._stamp = None  # re-read next time (mtime granularity)

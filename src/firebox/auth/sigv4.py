@@ -1,0 +1,273 @@
+"""Verifying AWS Signature Version 4: the Authorization header and presigned query strings.
+
+The expected signature is computed by botocore's own signer (the code every Python SDK signs
+with), fed the request exactly as it arrived: its raw path and query, the headers the client
+says it signed, its body. Only the canonical pieces the client chose (which headers, which
+timestamp) are taken from the request; the comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.auth import UNSIGNED_PAYLOAD, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.compat import HTTPHeaders
+from botocore.credentials import Credentials
+
+from firebox.auth.errors import (
+    MISMATCH,
+    UNKNOWN_KEY,
+    IncompleteSignatureException,
+    InvalidSignatureException,
+    MissingAuthenticationTokenException,
+    UnrecognizedClientException,
+)
+from firebox.auth.keys import KeyStore
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+MAX_SKEW_S = 15 * 60  # AWS's: a request signed more than 15 minutes off is refused
+MAX_EXPIRES_S = 7 * 24 * 3600  # presigned URLs live at most a week
+MODES = ("open", "sigv4")
+_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request as it arrived, in the pieces a signature covers."""
+
+    method: str
+    raw_path: str  # percent-encoded, as sent
+    raw_query: str
+    headers: list[tuple[str, str]]  # names in lower case, in arrival order
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k == name), None)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who signed a request (as far as the mode checks): their key and the credential scope."""
+
+    access_key_id: str
+    region: str
+    service: str
+    verified: bool  # False in open mode: the signature was well-formed, nothing more
+
+
+@dataclass(frozen=True)
+class _Signature:
+    access_key_id: str
+    date: str
+    region: str
+    service: str
+    signed_headers: list[str]
+    signature: str
+    timestamp: str
+    presigned: bool
+    expires: int | None = None
+
+
+class Verifier:
+    """Checks signatures as the mode says: `sigv4` every one, `open` only their form."""
+
+    def __init__(self, keys: KeyStore, mode: str, clock: Callable[[], float] = time.time) -> None:
+        if mode not in MODES:
+            raise ValueError(f"auth mode must be one of {', '.join(MODES)}")
+        self.keys = keys
+        self.mode = mode
+        self._clock = clock
+
+    def verify(self, request: SignedRequest) -> Caller | None:
+        """The caller, or None for an unsigned request in open mode; raises AuthError."""
+        signature = _parse(request)
+        if signature is None:
+            if self.mode == "open":
+                return None
+            raise MissingAuthenticationTokenException("Missing Authentication Token")
+        caller = Caller(signature.access_key_id, signature.region, signature.service, False)
+        if self.mode == "open":
+            return caller
+        key = self.keys.get(signature.access_key_id)
+        if key is None:
+            raise UnrecognizedClientException(UNKNOWN_KEY)
+        self._check_time(signature)
+        expected = _expected(request, signature, key.secret_access_key)
+        if not hmac.compare_digest(expected, signature.signature):
+            raise InvalidSignatureException(MISMATCH)
+        claimed = request.header("x-amz-content-sha256")
+        hashed = claimed and claimed != UNSIGNED_PAYLOAD and not claimed.startswith("STREAMING-")
+        if hashed and not hmac.compare_digest(claimed or "", sha256_hex(request.body)):
+            raise InvalidSignatureException(
+                "The provided 'x-amz-content-sha256' header does not match what was computed."
+            )
+        return Caller(signature.access_key_id, signature.region, signature.service, True)
+
+    def _check_time(self, signature: _Signature) -> None:
+        now = datetime.datetime.fromtimestamp(self._clock(), datetime.UTC)
+        try:
+            signed = datetime.datetime.strptime(signature.timestamp, _STAMP).replace(
+                tzinfo=datetime.UTC
+            )
+        except ValueError:
+            raise IncompleteSignatureException(
+                f"Date must be in ISO-8601 'basic format'. Got '{signature.timestamp}'."
+            ) from None
+        skew = datetime.timedelta(seconds=MAX_SKEW_S)
+        stamp = now.strftime(_STAMP)
+        if signature.presigned and signature.expires is not None:
+            if now > signed + datetime.timedelta(seconds=signature.expires):
+                raise InvalidSignatureException(
+                    f"Signature expired: {signature.timestamp} is now earlier than "
+                    f"{(now - datetime.timedelta(seconds=signature.expires)).strftime(_STAMP)} "
+                    f"({stamp} - {signature.expires} sec.)"
+                )
+        elif signed < now - skew:
+            raise InvalidSignatureException(
+                f"Signature expired: {signature.timestamp} is now earlier than "
+                f"{(now - skew).strftime(_STAMP)} ({stamp} - 15 min.)"
+            )
+        if signed > now + skew:
+            raise InvalidSignatureException(
+                f"Signature not yet current: {signature.timestamp} is still later than "
+                f"{(now + skew).strftime(_STAMP)} ({stamp} + 15 min.)"
+            )
+
+
+def _parse(request: SignedRequest) -> _Signature | None:
+    """The signature's parts from the Authorization header or a presigned query; None if
+    the request carries neither; IncompleteSignatureException if malformed."""
+    header = request.header("authorization")
+    if header is not None:
+        return _parse_header(header, request)
+    if "X-Amz-Algorithm=" in request.raw_query:
+        return _parse_query(request)
+    return None
+
+
+def _parse_header(header: str, request: SignedRequest) -> _Signature:
+    algorithm, _, rest = header.strip().partition(" ")
+    if algorithm != ALGORITHM:
+        raise IncompleteSignatureException(
+            f"Unsupported AWS 'algorithm': '{algorithm[:40]}'" if algorithm else
+            "Authorization header requires a value."
+        )  # fmt: skip
+    fields: dict[str, str] = {}
+    for part in rest.split(","):
+        name, eq, value = part.strip().partition("=")
+        if eq:
+            fields[name] = value
+    missing = [n for n in ("Credential", "SignedHeaders", "Signature") if n not in fields]
+    if missing:
+        raise IncompleteSignatureException(
+            f"Authorization header requires '{missing[0]}' parameter. Authorization={header[:200]}"
+        )
+    timestamp = request.header("x-amz-date") or ""
+    if not timestamp:
+        raise IncompleteSignatureException(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+        )
+    return _signature(fields["Credential"], fields["SignedHeaders"], fields["Signature"],
+                      timestamp, presigned=False)  # fmt: skip
+
+
+def _parse_query(request: SignedRequest) -> _Signature:
+    from urllib.parse import parse_qs
+
+    query = {k: v[0] for k, v in parse_qs(request.raw_query, keep_blank_values=True).items()}
+    if query.get("X-Amz-Algorithm") != ALGORITHM:
+        raise IncompleteSignatureException("Unsupported AWS 'algorithm' in the query string")
+    for name in ("X-Amz-Credential", "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Date"):
+        if name not in query:
+            raise IncompleteSignatureException(
+                f"Query-string authentication requires the {name} parameter"
+            )
+    expires = query.get("X-Amz-Expires", "900")
+    if not expires.isdigit() or not 1 <= int(expires) <= MAX_EXPIRES_S:
+        raise IncompleteSignatureException(
+            "X-Amz-Expires must be non-negative and less than a week (604800 seconds)"
+        )
+    signature = _signature(
+        query["X-Amz-Credential"], query["X-Amz-SignedHeaders"], query["X-Amz-Signature"],
+        query["X-Amz-Date"], presigned=True,
+    )  # fmt: skip
+    return _Signature(**{**signature.__dict__, "expires": int(expires)})
+
+
+def _signature(
+    credential: str, signed: str, value: str, timestamp: str, presigned: bool
+) -> _Signature:
+    parts = credential.split("/")
+    if len(parts) != 5 or parts[4] != "aws4_request" or not parts[0]:
+        raise IncompleteSignatureException(
+            f"Credential should be scoped to a valid region, not '{'/'.join(parts[2:3])}'. "
+            if len(parts) == 5 else
+            f"Credential should be scoped correctly: '{credential[:120]}'"
+        )  # fmt: skip
+    headers = [h for h in signed.lower().split(";") if h]
+    if "host" not in headers:
+        raise IncompleteSignatureException(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+        )
+    return _Signature(parts[0], parts[1], parts[2], parts[3], headers, value.lower(), timestamp,
+                      presigned)  # fmt: skip
+
+
+def sha256_hex(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+class _Expected(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
+    """botocore's signer, told which headers the client signed and how it hashed the body."""
+
+    def __init__(self, secret: str, signature: _Signature, values: dict[str, list[str]]) -> None:
+        super().__init__(Credentials(signature.access_key_id, secret), signature.service,
+                         signature.region)  # fmt: skip
+        self._parts = signature
+        self._values = values
+
+    def headers_to_sign(self, request: AWSRequest) -> Any:
+        headers = HTTPHeaders()
+        for name in self._parts.signed_headers:
+            for value in self._values.get(name, []):
+                headers[name] = value
+        return headers
+
+    def payload(self, request: AWSRequest) -> str:
+        if self._parts.presigned and self._parts.service == "s3":  # S3's presigned URLs only
+            return str(UNSIGNED_PAYLOAD)
+        return sha256_hex(request.body or b"")
+
+    def _normalize_url_path(self, path: str) -> str:
+        if self._parts.service == "s3":  # S3 signs the path as sent, not encoded twice
+            return path or "/"
+        result: str = super()._normalize_url_path(path)
+        return result
+
+
+def _expected(request: SignedRequest, signature: _Signature, secret: str) -> str:
+    values: dict[str, list[str]] = {}
+    for name, value in request.headers:
+        values.setdefault(name, []).append(value)
+    query = request.raw_query
+    if signature.presigned:  # the signature itself is not part of what it signs
+        query = "&".join(p for p in query.split("&") if not p.startswith("X-Amz-Signature="))
+    url = f"http://{request.header('host') or 'localhost'}{request.raw_path}"
+    if query:
+        url += f"?{query}"
+    aws = AWSRequest(method=request.method, url=url, data=request.body)
+    content_sha = request.header("x-amz-content-sha256")
+    if content_sha is not None:
+        aws.headers["X-Amz-Content-SHA256"] = content_sha
+    aws.context["timestamp"] = signature.timestamp
+    signer = _Expected(secret, signature, values)
+    canonical = signer.canonical_request(aws)
+    result: str = signer.signature(signer.string_to_sign(aws, canonical), aws)
+    return result
