@@ -37,9 +37,15 @@ class KeyStore:
         self._keys: dict[str, AccessKey] = {}
         self._stamp: tuple[int, int] | None = None
         self._lock = threading.Lock()
+        self._checked = 0.0
 
     def get(self, access_key_id: str) -> AccessKey | None:
-        self._refresh()
+        """The key, as the file says: re-read at once for a key not seen yet, and at most
+        once a second otherwise (a revoked key stops working within a second)."""
+        now = time.monotonic()
+        if access_key_id not in self._keys or now - self._checked > 1.0:
+            self._checked = now
+            self._refresh()
         return self._keys.get(access_key_id)
 
     def list(self) -> list[AccessKey]:
