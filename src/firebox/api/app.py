@@ -16,9 +16,9 @@ from firebox.api import (
     function_urls,
     functions,
     invocations,
-    logs,
     releases,
     rollouts,
+    root,
     streaming,
     web,
 )
@@ -42,7 +42,7 @@ def api_routes(http_prefix: str) -> list[BaseRoute]:
         *concurrency.routes,
         *function_urls.routes,
         *web.routes(http_prefix),
-        *logs.routes,
+        *root.routes,
         *admin.routes,
     ]
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from firebox.api.operation import Call, operation
 from firebox.api.responses import LOGS, json11_error_response
@@ -167,6 +166,3 @@ async def logs_api(request: Request) -> Response:
             LogsError("UnknownOperationException", f"Unknown target {target[:100]}")
         )
     return await endpoint(request)
-
-
-routes = [Route("/", logs_api, methods=["POST"])]

@@ -183,7 +183,7 @@ def operation(
                 plan.append(_Plan.build(service, model))
             limit = max_body if max_body is not None else _control_plane_cap(request)
             try:
-                caller = await _authenticate(request, limit, signing_names)
+                caller = await authenticate(request, limit, signing_names)
                 params, violations = await plan[0].params(request, limit)
                 plan[0].check(params, "", violations)
                 if violations:
@@ -214,7 +214,7 @@ def operation(
     return wrap
 
 
-async def _authenticate(request: Request, limit: int, services: set[str]) -> Caller | None:
+async def authenticate(request: Request, limit: int, services: set[str]) -> Caller | None:
     """Who signed the request (as strictly as the server's mode says); raises AuthError."""
     verifier: Verifier = request.app.state.platform.auth
     if verifier.mode == "open" and "authorization" not in request.headers:
