@@ -50,6 +50,9 @@ if command -v apt-get >/dev/null; then
     command -v slirp4netns >/dev/null || apt_install slirp4netns
     # Builds firebox-reaper, the few-KB program idle environments wait in (sandboxes/reaper.c).
     apt_install gcc libc6-dev
+    # A second SDK for the tests: the AWS SDK for JavaScript v3, run with Node.
+    command -v node >/dev/null || apt_install nodejs
+    command -v npm >/dev/null || apt_install npm
 fi
 
 if [ ! -x "$venv/bin/python" ]; then
@@ -67,4 +70,9 @@ for set in "awslambdaric" "fastapi mangum" "flask apig-wsgi"; do
         touch "$dir/.complete"
     fi
 done
+# The JavaScript SDK at the versions tests/sdk-js/package-lock.json pins.
+sdk_js="$(dirname "$0")/../tests/sdk-js"
+if command -v npm >/dev/null && ! cmp -s "$sdk_js/package-lock.json" "$sdk_js/node_modules/.package-lock.json.installed" 2>/dev/null; then
+    (cd "$sdk_js" && npm ci --no-audit --no-fund --silent && cp package-lock.json node_modules/.package-lock.json.installed)
+fi
 echo "bootstrap: ready ($("$venv/bin/python" --version))"
