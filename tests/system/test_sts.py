@@ -73,3 +73,43 @@ def test_sigv4_mode_checks_sts_signatures(tmp_path: Path) -> None:
         assert wrong.value.response["Error"]["Code"] == "InvalidSignatureException"
     finally:
         server.stop()
+
+
+def test_assume_role_gives_temporary_credentials_with_the_sessions_identity(
+    tmp_path: Path,
+) -> None:
+    key = KeyStore(tmp_path / "data").create()
+    server = FireboxServer(tmp_path / "data", "--auth", "sigv4").start()
+    try:
+        role = "arn:aws:iam::000000000000:role/app-role"
+        assumed = sts(server, key.access_key_id, key.secret_access_key).assume_role(
+            RoleArn=role, RoleSessionName="worker-1", DurationSeconds=900
+        )
+        creds = assumed["Credentials"]
+        assert creds["AccessKeyId"].startswith("ASIA") and creds["SessionToken"]
+        assert assumed["AssumedRoleUser"]["Arn"] == (
+            "arn:aws:sts::000000000000:assumed-role/app-role/worker-1"
+        )
+        temporary = boto3.client(
+            "sts", endpoint_url=server.url, region_name="us-east-1",
+            aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"], config=Config(retries={"max_attempts": 0}),
+        )  # fmt: skip
+        identity = temporary.get_caller_identity()
+        assert identity["Arn"] == "arn:aws:sts::000000000000:assumed-role/app-role/worker-1"
+        without_token = sts(server, creds["AccessKeyId"], creds["SecretAccessKey"])
+        with pytest.raises(ClientError) as refused:
+            without_token.get_caller_identity()
+        assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
+        unchecked = boto3.client(  # botocore would refuse it before sending
+            "sts", endpoint_url=server.url, region_name="us-east-1",
+            aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key,
+            config=Config(retries={"max_attempts": 0}, parameter_validation=False),
+        )  # fmt: skip
+        with pytest.raises(ClientError) as invalid:  # outside the model's range: nothing made
+            unchecked.assume_role(RoleArn=role, RoleSessionName="worker-1", DurationSeconds=60)
+        error = invalid.value.response["Error"]
+        assert error["Code"] == "ValidationError"
+        assert "at 'durationSeconds' failed to satisfy constraint" in error["Message"]
+    finally:
+        server.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from xml.sax.saxutils import escape
 
 from starlette.responses import Response
@@ -10,9 +11,16 @@ from starlette.responses import Response
 from firebox.domain.errors import LambdaError
 
 
-def query_response(action: str, namespace: str, result: dict[str, str]) -> Response:
+def _xml(members: Mapping[str, object]) -> str:
+    return "".join(
+        f"<{k}>{_xml(v) if isinstance(v, Mapping) else escape(str(v))}</{k}>"
+        for k, v in members.items()
+    )
+
+
+def query_response(action: str, namespace: str, result: Mapping[str, object]) -> Response:
     """`<ActionResponse><ActionResult>…</ActionResult><ResponseMetadata>` as AWS writes it."""
-    members = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in result.items())
+    members = _xml(result)
     request_id = str(uuid.uuid4())
     body = (
         f'<{action}Response xmlns="{namespace}">'

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from firebox.api.model import operation_model
 from firebox.api.operation import BodyTooLarge, authenticate, read_body
 from firebox.api.query import QueryError, query_error_response, query_response
+from firebox.api.validation import Compiler, TypeMismatch, Violation, describe, member_path
 from firebox.auth.sigv4 import Caller
 from firebox.domain.errors import LambdaError
 
@@ -27,12 +32,74 @@ async def get_caller_identity(
     account = request.app.state.platform.settings.account_id
     return query_response("GetCallerIdentity", NAMESPACE, {
         "UserId": caller.access_key_id if caller else account,
-        "Account": account,
-        "Arn": f"arn:aws:iam::{account}:root",
+        "Account": caller.arn.split(":")[4] if caller and caller.arn else account,
+        "Arn": caller.arn if caller and caller.arn else f"arn:aws:iam::{account}:root",
     })  # fmt: skip
 
 
-ACTIONS: dict[str, Handler] = {"GetCallerIdentity": get_caller_identity}
+_compiler = Compiler()
+
+
+def checked(action: str, params: dict[str, str]) -> dict[str, Any]:
+    """The action's scalar members from the form, typed and checked against STS's model
+    (its lists, flattened as `Name.member.N`, are not read yet)."""
+    shape = operation_model("sts", action).input_shape
+    members: dict[str, Any] = {}
+    violations: list[Violation] = []
+    for name, member in shape.members.items():
+        if name not in params or member.type_name in ("list", "structure", "map"):
+            continue
+        value: Any = params[name]
+        if member.type_name in ("integer", "long"):
+            if not (value.isascii() and value.isdigit()):
+                wrong = Violation(member_path("", name), value, "Member must be a number")
+                raise QueryError("ValidationError", describe([wrong]))
+            value = int(value)
+        members[name] = value
+    try:
+        _compiler.checker(shape)(members, "", violations)
+    except TypeMismatch as exc:
+        raise QueryError("ValidationError", exc.describe()) from None
+    if violations:
+        raise QueryError("ValidationError", describe(violations))
+    return members
+
+
+async def assume_role(request: Request, params: dict[str, str], caller: Caller | None) -> Response:
+    """Temporary credentials for a role's session (any role ARN: firebox has no IAM roles
+    to check against yet), usable until they expire."""
+    members = checked("AssumeRole", params)
+    role_arn: str = members["RoleArn"]
+    parts = role_arn.split(":", 5)
+    if (
+        len(parts) != 6
+        or parts[0] != "arn"
+        or parts[2] != "iam"
+        or not parts[5].startswith("role/")
+    ):
+        raise QueryError("ValidationError", f"{role_arn[:200]} is invalid")
+    account, role = parts[4], parts[5].rsplit("/", 1)[-1]
+    session: str = members["RoleSessionName"]
+    duration: int = members.get("DurationSeconds", 3600)
+    arn = f"arn:aws:sts::{account}:assumed-role/{role}/{session}"
+    platform = request.app.state.platform
+    key = platform.keys.create_temporary(arn, duration)
+    expiration = datetime.datetime.fromtimestamp(key.expires, datetime.UTC)
+    role_id = "AROA" + hashlib.sha256(role_arn.encode()).hexdigest()[:17].upper()
+    return query_response("AssumeRole", NAMESPACE, {
+        "Credentials": {
+            "AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret_access_key,
+            "SessionToken": key.session_token,
+            "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        "AssumedRoleUser": {"AssumedRoleId": f"{role_id}:{session}", "Arn": arn},
+    })  # fmt: skip
+
+
+ACTIONS: dict[str, Handler] = {
+    "GetCallerIdentity": get_caller_identity,
+    "AssumeRole": assume_role,
+}
 
 
 async def sts_api(request: Request) -> Response:

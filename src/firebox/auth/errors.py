@@ -30,6 +30,12 @@ class MissingAuthenticationTokenException(AuthError):
     error_type = "MissingAuthenticationTokenException"
 
 
+class ExpiredTokenException(AuthError):
+    """Temporary credentials past their expiry."""
+
+    error_type = "ExpiredTokenException"
+
+
 class IncompleteSignatureException(AuthError):
     """An Authorization header or presigned query that is not a well-formed SigV4 one."""
 

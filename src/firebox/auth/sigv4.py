@@ -24,6 +24,7 @@ from botocore.credentials import Credentials
 from firebox.auth.errors import (
     MISMATCH,
     UNKNOWN_KEY,
+    ExpiredTokenException,
     IncompleteSignatureException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
@@ -60,6 +61,7 @@ class Caller:
     region: str
     service: str
     verified: bool  # False in open mode: the signature was well-formed, nothing more
+    arn: str = ""  # temporary credentials: the assumed role's session
 
 
 @dataclass(frozen=True)
@@ -92,12 +94,20 @@ class Verifier:
             if self.mode == "open":
                 return None
             raise MissingAuthenticationTokenException("Missing Authentication Token")
-        caller = Caller(signature.access_key_id, signature.region, signature.service, False)
-        if self.mode == "open":
-            return caller
         key = self.keys.get(signature.access_key_id)
+        arn = key.arn if key is not None else ""
+        if self.mode == "open":
+            return Caller(signature.access_key_id, signature.region, signature.service, False, arn)
         if key is None:
             raise UnrecognizedClientException(UNKNOWN_KEY)
+        if key.session_token:  # temporary credentials come with their token, until they expire
+            token = request.header("x-amz-security-token") or _query_value(
+                request.raw_query, "X-Amz-Security-Token"
+            )
+            if not hmac.compare_digest(token or "", key.session_token):
+                raise UnrecognizedClientException(UNKNOWN_KEY)
+            if key.expires <= self._clock():
+                raise ExpiredTokenException("The security token included in the request is expired")
         self._check_time(signature)
         expected = _expected(request, signature, key.secret_access_key)
         if not hmac.compare_digest(expected, signature.signature):
@@ -108,7 +118,7 @@ class Verifier:
             raise InvalidSignatureException(
                 "The provided 'x-amz-content-sha256' header does not match what was computed."
             )
-        return Caller(signature.access_key_id, signature.region, signature.service, True)
+        return Caller(signature.access_key_id, signature.region, signature.service, True, arn)
 
     def _check_time(self, signature: _Signature) -> None:
         now = datetime.datetime.fromtimestamp(self._clock(), datetime.UTC)
@@ -142,6 +152,16 @@ class Verifier:
                 f"Signature not yet current: {signature.timestamp} is still later than "
                 f"{(now + skew).strftime(_STAMP)} ({stamp} + 15 min.)"
             )
+
+
+def _query_value(query: str, name: str) -> str | None:
+    from urllib.parse import unquote
+
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if key == name:
+            return unquote(value)
+    return None
 
 
 def _parse(request: SignedRequest) -> _Signature | None:
