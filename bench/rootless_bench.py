@@ -34,68 +34,26 @@ from invoke_bench import (
     summary,
     write_section,
 )
-
-USER = "firebox-rootless"
+from isolation_bench import descendants, pss_kb
 
 
 def rootless_command(home: str) -> list[str]:
-    """firebox run as an unprivileged user, with an interpreter that user may execute."""
-    if subprocess.run(["id", "-u", USER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
-                        "/usr/sbin/nologin", USER], check=True)  # fmt: skip
-    subprocess.run(["chown", "-R", USER, home], check=True)
-    site = next(p for p in sys.path if p.endswith("site-packages") and ".venv" in p)
-    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    base = ["runuser", "-u", USER, "--", "env", f"HOME={home}", f"PYTHONPATH={ROOT}/src:{site}"]
-    for python in (sys.executable, f"/usr/bin/{version}"):
-        check = subprocess.run([*base, python, "-c", "import firebox"], capture_output=True)
-        if check.returncode == 0:
-            return [*base, python, "-m", "firebox.cli.main"]
-    raise SystemExit(f"no {version} that {USER} may run")
+    """firebox run as an unprivileged user: the system tests' own way (tests/system/support)."""
+    sys.path.insert(0, str(ROOT / "tests" / "system"))
+    from support import rootless_prefix
 
-
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        for child in children.get(pid, []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def pss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return [*rootless_prefix(Path(home)), "firebox.cli.main"]
 
 
 def server_pid(server: Server) -> int:
     """The serving process (under runuser the child of a child)."""
-    pids = [server.proc.pid, *descendants(server.proc.pid)]
-    for pid in pids:
+    for pid in descendants(server.proc.pid):  # the process itself first
         try:
-            if (
-                b"serve" in Path(f"/proc/{pid}/cmdline").read_bytes()
-                and b"python" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-            ):
-                return pid
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
+        if b"python" in argv[0] and b"serve" in argv:
+            return pid
     return server.proc.pid
 
 
@@ -126,7 +84,7 @@ def run(label: str, samples: int, *args: str, command: list[str] | None = None,
     server = Server("--pool-size", "0", *args, data=data, command=command)
     try:
         on_demand = bench_cold(server, samples)
-        pids = descendants(server_pid(server))
+        pids = descendants(server_pid(server))[1:]  # what the server started, not itself
         per_env = sum(pss_kb(p) for p in pids) / samples / 1024
     finally:
         server.stop()

@@ -46,6 +46,13 @@ def query_error_response(exc: LambdaError) -> Response:
                     headers={"x-amzn-RequestId": request_id})  # fmt: skip
 
 
+MAX_QUERY_BODY = 64 * 1024  # a query-protocol form: its parameters only
+
+
+def too_large() -> Response:
+    return query_error_response(QueryError("RequestEntityTooLarge", "Request is too large"))
+
+
 class QueryError(LambdaError):
     """An error of a query-protocol service, with the code AWS gives it."""
 

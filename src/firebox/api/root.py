@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from firebox.api import logs, sts
 from firebox.api.operation import BodyTooLarge, read_body
-from firebox.api.query import QueryError, query_error_response
+from firebox.api.query import MAX_QUERY_BODY, QueryError, query_error_response, too_large
 from firebox.api.responses import json11_error_response
 from firebox.domain.errors import LambdaError
 
@@ -26,7 +26,6 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 JSON_SERVICES: dict[str, Endpoint] = {"Logs_20140328": logs.logs_api}
 # signing name → (endpoint, its actions): for requests whose scope or Action names it.
 QUERY_SERVICES: dict[str, tuple[Endpoint, set[str]]] = {"sts": (sts.sts_api, set(sts.ACTIONS))}
-MAX_QUERY_BODY = 64 * 1024
 
 
 class UnknownOperationException(LambdaError):
@@ -48,7 +47,7 @@ async def root(request: Request) -> Response:
     try:  # unsigned: the service that has this Action
         body = await read_body(request, MAX_QUERY_BODY)
     except BodyTooLarge:
-        return query_error_response(QueryError("RequestEntityTooLarge", "Request is too large"))
+        return too_large()
     action = (parse_qs(body.decode("utf-8", "replace")).get("Action")
               or [request.query_params.get("Action", "")])[0]  # fmt: skip
     for endpoint, actions in QUERY_SERVICES.values():

@@ -13,13 +13,18 @@ from starlette.responses import Response
 
 from firebox.api.model import operation_model
 from firebox.api.operation import BodyTooLarge, authenticate, read_body
-from firebox.api.query import QueryError, query_error_response, query_response
+from firebox.api.query import (
+    MAX_QUERY_BODY,
+    QueryError,
+    query_error_response,
+    query_response,
+    too_large,
+)
 from firebox.api.validation import Compiler, TypeMismatch, Violation, describe, member_path
 from firebox.auth.sigv4 import Caller
 from firebox.domain.errors import LambdaError
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
-MAX_BODY = 64 * 1024
 
 Handler = Callable[[Request, dict[str, str], Caller | None], Awaitable[Response]]
 
@@ -105,10 +110,10 @@ ACTIONS: dict[str, Handler] = {
 async def sts_api(request: Request) -> Response:
     """A query-protocol request to STS: `Action` from the form body or the query string."""
     try:
-        body = await read_body(request, MAX_BODY)
-        caller = await authenticate(request, MAX_BODY, {"sts"})
+        body = await read_body(request, MAX_QUERY_BODY)
+        caller = await authenticate(request, MAX_QUERY_BODY, {"sts"})
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        params = {**{k: v for k, v in request.query_params.items()}, **form}
+        params = {**dict(request.query_params), **form}
         action = params.get("Action", "")
         handler = ACTIONS.get(action)
         if handler is None:
@@ -116,6 +121,6 @@ async def sts_api(request: Request) -> Response:
             raise QueryError("InvalidAction", message)
         return await handler(request, params, caller)
     except BodyTooLarge:
-        return query_error_response(QueryError("RequestEntityTooLarge", "Request is too large"))
+        return too_large()
     except LambdaError as exc:
         return query_error_response(exc)
