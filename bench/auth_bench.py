@@ -30,6 +30,7 @@ from invoke_bench import ROOT, Server, commit, machine, summary, write_section
 
 sys.path.insert(0, str(ROOT / "src"))
 from firebox.auth.keys import KeyStore
+from firebox.auth.sessions import SessionIssuer
 from firebox.auth.sigv4 import SignedRequest, Verifier
 
 
@@ -67,7 +68,7 @@ def invoke(conn: http.client.HTTPConnection, path: str, headers: dict[str, str])
 
 def verifier_alone(key_id: str, secret: str, data: Path) -> float:
     """Microseconds for one verification of a signed Invoke, in-process."""
-    verifier = Verifier(KeyStore(data), "sigv4")
+    verifier = Verifier(KeyStore(data), SessionIssuer(data), "sigv4")
     path, headers = signed_invoke(8070, "f", key_id, secret)
     request = SignedRequest("POST", path, "", [(k.lower(), v) for k, v in headers.items()], b"{}")
     verifier.verify(request)

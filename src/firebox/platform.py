@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from firebox.asyncinvoke.invoker import AsyncInvoker
 from firebox.asyncinvoke.queue import SqliteEventQueue
 from firebox.auth.keys import KeyStore
+from firebox.auth.sessions import SessionIssuer
 from firebox.auth.sigv4 import Verifier
 from firebox.config import Settings
 from firebox.control.catalog import Catalog
@@ -69,7 +70,8 @@ class Platform:
         self.store = SqliteFunctionStore(settings.db_path)
         self.logs = LogStore(settings.data_dir / "logs.sqlite3")
         self.keys = KeyStore(settings.data_dir)
-        self.auth = Verifier(self.keys, settings.auth_mode)
+        self.sessions = SessionIssuer(settings.data_dir)
+        self.auth = Verifier(self.keys, self.sessions, settings.auth_mode)
         self.code = CodeStore(settings.code_dir)
         self.zygotes = Zygotes(RUNTIME_DIR) if settings.zygote else None
         self._warming: dict[str, asyncio.Task[object]] = {}

@@ -88,7 +88,7 @@ async def assume_role(request: Request, params: dict[str, str], caller: Caller |
     duration: int = members.get("DurationSeconds", 3600)
     arn = f"arn:aws:sts::{account}:assumed-role/{role}/{session}"
     platform = request.app.state.platform
-    key = platform.keys.create_temporary(arn, duration)
+    key = platform.sessions.issue(arn, duration)
     expiration = datetime.datetime.fromtimestamp(key.expires, datetime.UTC)
     role_id = "AROA" + hashlib.sha256(role_arn.encode()).hexdigest()[:17].upper()
     return query_response("AssumeRole", NAMESPACE, {

@@ -27,7 +27,7 @@ class AccessKey:
     secret_access_key: str
     created: int  # epoch seconds
     description: str = ""
-    # Temporary credentials (STS AssumeRole): the token they must be presented with, when
+    # Temporary credentials (auth/sessions.py): the token they must be presented with, when
     # they stop working (epoch seconds) and whose they are.
     session_token: str = ""
     expires: int = 0
@@ -69,26 +69,6 @@ class KeyStore:
         )
         with self._lock:
             self._refresh(force=True)
-            self._keys[key.access_key_id] = key
-            self._write()
-        return key
-
-    def create_temporary(self, arn: str, duration_s: int) -> AccessKey:
-        """Temporary credentials for an assumed role, shaped like AWS's (ASIA…, a session
-        token), kept until they expire (expired ones are dropped at the next write)."""
-        now = int(time.time())
-        key = AccessKey(
-            "ASIA" + "".join(secrets.choice(_ALPHABET) for _ in range(16)),
-            secrets.token_urlsafe(30)[:40],
-            now,
-            "assumed role",
-            secrets.token_urlsafe(96),
-            now + duration_s,
-            arn,
-        )
-        with self._lock:
-            self._refresh(force=True)
-            self._keys = {k: v for k, v in self._keys.items() if not v.expires or v.expires > now}
             self._keys[key.access_key_id] = key
             self._write()
         return key

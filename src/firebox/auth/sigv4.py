@@ -31,6 +31,7 @@ from firebox.auth.errors import (
     UnrecognizedClientException,
 )
 from firebox.auth.keys import KeyStore
+from firebox.auth.sessions import SessionIssuer
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW_S = 15 * 60  # AWS's: a request signed more than 15 minutes off is refused
@@ -80,10 +81,17 @@ class _Signature:
 class Verifier:
     """Checks signatures as the mode says: `sigv4` every one, `open` only their form."""
 
-    def __init__(self, keys: KeyStore, mode: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        keys: KeyStore,
+        sessions: SessionIssuer,
+        mode: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"auth mode must be one of {', '.join(MODES)}")
         self.keys = keys
+        self.sessions = sessions
         self.mode = mode
         self._clock = clock
 
@@ -94,23 +102,20 @@ class Verifier:
             if self.mode == "open":
                 return None
             raise MissingAuthenticationTokenException("Missing Authentication Token")
-        # Open mode looks up only temporary credentials (ASIA…, the only keys with a session
-        # identity): the `x` keys of every local call must not cost a key-file check.
-        temporary = signature.access_key_id.startswith("ASIA")
-        key = self.keys.get(signature.access_key_id) if self.mode == "sigv4" or temporary else None
+        token = request.header("x-amz-security-token") or _query_value(
+            request.raw_query, "X-Amz-Security-Token"
+        )
+        if signature.access_key_id.startswith("ASIA"):  # temporary: the token says whose
+            key = self.sessions.open(signature.access_key_id, token) if token else None
+        else:  # open mode: the `x` keys of every local call must not cost a key-file check
+            key = self.keys.get(signature.access_key_id) if self.mode == "sigv4" else None
         arn = key.arn if key is not None else ""
         if self.mode == "open":
             return Caller(signature.access_key_id, signature.region, signature.service, False, arn)
         if key is None:
             raise UnrecognizedClientException(UNKNOWN_KEY)
-        if key.session_token:  # temporary credentials come with their token, until they expire
-            token = request.header("x-amz-security-token") or _query_value(
-                request.raw_query, "X-Amz-Security-Token"
-            )
-            if not hmac.compare_digest(token or "", key.session_token):
-                raise UnrecognizedClientException(UNKNOWN_KEY)
-            if key.expires <= self._clock():
-                raise ExpiredTokenException("The security token included in the request is expired")
+        if key.session_token and key.expires <= self._clock():
+            raise ExpiredTokenException("The security token included in the request is expired")
         self._check_time(signature)
         expected = _expected(request, signature, key.secret_access_key)
         if not hmac.compare_digest(expected, signature.signature):
