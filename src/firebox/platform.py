@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 from firebox.asyncinvoke.invoker import AsyncInvoker
 from firebox.asyncinvoke.queue import SqliteEventQueue
-from firebox.auth.keys import KeyStore
-from firebox.auth.sessions import SessionIssuer
+from firebox.auth.keys import AccessKey, KeyStore
+from firebox.auth.sessions import ENVIRONMENT_CREDENTIALS_S, SessionIssuer, role_session_arn
 from firebox.auth.sigv4 import Verifier
 from firebox.config import Settings
 from firebox.control.catalog import Catalog
@@ -33,6 +33,7 @@ from firebox.control.http_routes import HttpRoutes
 from firebox.control.releases import Releases
 from firebox.control.rollouts import RolloutManager
 from firebox.domain.arns import ArnBuilder
+from firebox.domain.records import FunctionRecord
 from firebox.invoke.invoker import Invoker
 from firebox.invoke.service import InvokeService
 from firebox.runtimes import sdk
@@ -49,6 +50,7 @@ from firebox.storage import SqliteFunctionStore
 from firebox.telemetry.logstore import LogStore
 from firebox.worker import keepalive
 from firebox.worker.admission import Admission
+from firebox.worker.api_door import ApiDoor
 from firebox.worker.codestore import CodeStore
 from firebox.worker.environment import EnvironmentContext
 from firebox.worker.pool import EnvironmentPool
@@ -72,6 +74,7 @@ class Platform:
         self.keys = KeyStore(settings.data_dir)
         self.sessions = SessionIssuer(settings.data_dir)
         self.auth = Verifier(self.keys, self.sessions, settings.auth_mode)
+        self.api_door = ApiDoor()  # the HTTP layer serves environments' AWS endpoint through it
         self.code = CodeStore(settings.code_dir)
         self.zygotes = Zygotes(RUNTIME_DIR) if settings.zygote else None
         self._warming: dict[str, asyncio.Task[object]] = {}
@@ -107,6 +110,8 @@ class Platform:
             init_timeout_s=settings.init_timeout_s,
             launch=self.runtimes.launch,
             endpoint_url=endpoint_url or f"http://{settings.host}:{settings.port}",
+            credentials=self._role_credentials,
+            api_door=self.api_door,
         )
         policy = keepalive.make(
             settings.keep_alive_policy, settings.keep_alive_s, settings.keep_alive_bin_s
@@ -154,6 +159,11 @@ class Platform:
         bus.subscribe(Invoked, self.rollouts.observe)
         pool.on_environment_dead.append(self.functions.environment_gone)
         pool.on_environment_dead.append(self.concurrency.environment_gone)
+
+    def _role_credentials(self, record: FunctionRecord) -> AccessKey:
+        """An environment's credentials: a session of its execution role named after it."""
+        arn = role_session_arn(record.role, record.name, self.settings.account_id)
+        return self.sessions.issue(arn, ENVIRONMENT_CREDENTIALS_S, "execution role")
 
     def start(self) -> None:
         """Loads stored functions; call from the event loop before serving."""

@@ -9,11 +9,13 @@ import socket
 from types import FrameType
 
 import uvicorn
+from starlette.types import ASGIApp
 
-from firebox.api.app import create_app
+from firebox.api.app import create_app, create_environment_app
 from firebox.api.edge import EdgeLimits, protocol_class
 from firebox.config import Settings
 from firebox.platform import Platform
+from firebox.worker.api_door import Serve
 
 log = logging.getLogger("firebox")
 
@@ -105,4 +107,23 @@ def run(settings: Settings, log_level: str = "info", shutdown_timeout_s: float =
         # their answers close the connections; uvicorn's would cancel them (HTTP 500s).
         timeout_graceful_shutdown=int(shutdown_timeout_s) + 5,
     )
-    Server(config, platform, shutdown_timeout_s).run()
+    server = Server(config, platform, shutdown_timeout_s)
+    platform.api_door.attach(_environment_door(server, create_environment_app(platform), limits))
+    server.run()
+
+
+def _environment_door(server: Server, app: ASGIApp, limits: EdgeLimits) -> Serve:
+    """Serves an environment's AWS API listener with uvicorn's protocol, as the main port."""
+    config = uvicorn.Config(app, http=protocol_class(limits), lifespan="off", access_log=False,
+                            timeout_keep_alive=75)  # fmt: skip
+    config.load()
+
+    async def serve(sock: socket.socket) -> asyncio.AbstractServer:
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=server.server_state, app_state={}
+            )
+
+        return await asyncio.get_running_loop().create_server(protocol, sock=sock)
+
+    return serve

@@ -299,6 +299,35 @@ def test_platform_ports_and_host_network_are_unreachable(lam: Any, hostile: Fire
     assert len(body) == 2 and all(v != "CONNECTED" for v in body.values()), body
 
 
+def test_the_aws_apis_are_in_reach_and_nothing_else(lam: Any, bystander: str) -> None:
+    """AWS_ENDPOINT_URL leads every SDK inside to firebox's AWS APIs (and only those), signed
+    with the environment's own credentials for its role."""
+    code = (
+        "import json, os, urllib.error, urllib.request, boto3\n"
+        "def handler(event, context):\n"
+        "    endpoint = os.environ['AWS_ENDPOINT_URL']\n"
+        "    out = {'endpoint': endpoint}\n"
+        "    out['arn'] = boto3.client('sts').get_caller_identity()['Arn']\n"
+        "    answer = boto3.client('lambda').invoke(FunctionName=event['other'])\n"
+        "    out['other'] = json.loads(answer['Payload'].read())\n"
+        "    try:  # firebox's own admin API is not an AWS API\n"
+        "        urllib.request.urlopen(endpoint + '/_firebox/health', timeout=5)\n"
+        "        out['admin'] = 200\n"
+        "    except urllib.error.HTTPError as exc:\n"
+        "        out['admin'] = exc.code\n"
+        "    return out\n"
+    )
+    name = create_function(lam, code, Role="arn:aws:iam::000000000000:role/app/reader")
+    body, response = invoke_json(lam, name, {"other": bystander})
+    assert "FunctionError" not in response, body
+    assert body == {
+        "endpoint": "http://127.0.0.1:8070",
+        "arn": f"arn:aws:sts::000000000000:assumed-role/reader/{name}",
+        "other": "still here",
+        "admin": 404,
+    }
+
+
 def test_no_signals_ptrace_mount_or_unshare(lam: Any, rootless: bool) -> None:
     code = (
         "import ctypes, errno, os, signal\n"

@@ -47,6 +47,37 @@ def api_routes(http_prefix: str) -> list[BaseRoute]:
     ]
 
 
+def aws_routes() -> list[BaseRoute]:
+    """The AWS APIs alone: what an environment's own listener serves (no firebox admin API,
+    no function URLs or HTTP routes, no console)."""
+    return [
+        *invocations.routes,
+        *streaming.routes,
+        *functions.routes,
+        *releases.routes,
+        *event_configs.routes,
+        *concurrency.routes,
+        *function_urls.routes,
+        *root.routes,
+    ]
+
+
+def create_environment_app(platform: Platform) -> Starlette:
+    """The app behind every environment's AWS endpoint (worker/api_door.py): the server's
+    own app without its lifespan, reduced to the AWS APIs."""
+    app = Starlette(
+        routes=aws_routes(),
+        exception_handlers=_HANDLERS,
+        middleware=[Middleware(Faults), Middleware(CloseAfterUnreadBody)],
+    )
+    app.router.redirect_slashes = False
+    app.state.platform = platform
+    return app
+
+
+_HANDLERS = {LambdaError: lambda_error_handler, 404: not_found_handler, 405: not_found_handler}
+
+
 def create_app(platform: Platform) -> Starlette:
     """Builds the app around an already-constructed platform."""
 
@@ -60,11 +91,7 @@ def create_app(platform: Platform) -> Starlette:
 
     app = Starlette(
         routes=api_routes(platform.settings.http_prefix),
-        exception_handlers={
-            LambdaError: lambda_error_handler,
-            404: not_found_handler,
-            405: not_found_handler,
-        },
+        exception_handlers=_HANDLERS,
         lifespan=lifespan,
         middleware=[
             Middleware(Faults),

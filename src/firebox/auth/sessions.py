@@ -24,6 +24,9 @@ from pathlib import Path
 from firebox.auth.keys import AccessKey
 
 KEY_FILE = "session-key"
+# An execution environment's credentials: as long as an IAM role session may last; the pool
+# replaces an environment before they end (worker/pool.py RENEW_S).
+ENVIRONMENT_CREDENTIALS_S = 12 * 3600
 PREFIX = "FBX1."  # marks a sealed token (and its format's version)
 _ALPHABET = string.ascii_uppercase + string.digits
 
@@ -34,6 +37,16 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def role_session_arn(role_arn: str, session: str, account: str) -> str:
+    """The assumed-role ARN of `session` of the role `role_arn` (in its own account, else
+    `account`); a role ARN firebox cannot read gives a role named after its last segment."""
+    parts = role_arn.split(":", 5)
+    if len(parts) == 6 and parts[4]:
+        account = parts[4]
+    role = role_arn.rsplit("/", 1)[-1] or "unknown"
+    return f"arn:aws:sts::{account}:assumed-role/{role}/{session}"
 
 
 class SessionIssuer:

@@ -60,6 +60,10 @@ class Sandbox(Protocol):
     async def listener(self) -> socket.socket:
         """The listening socket to serve the Runtime API on, once started."""
 
+    def api_listener(self) -> socket.socket | None:
+        """A listening socket inside the sandbox to serve the AWS APIs on (taken once, after
+        listener()); None where the sandbox reaches the server's own port."""
+
     def reap(self) -> int | None:
         """Collects the exit status once exited: an exit code, or -signal; None if running."""
 
@@ -81,6 +85,7 @@ class SandboxFactory(Protocol):
 
     name: str
     reaches_host: bool  # whether code inside can connect to the host's loopback services
+    api_endpoint: str | None  # where code inside reaches the AWS APIs, if not the server's port
     mounts: bool  # whether it shows spec.mounts at their paths (else runtimes use host paths)
 
     def create(self, spec: SandboxSpec, prebuilt: bool = True) -> Sandbox:

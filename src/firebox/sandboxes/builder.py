@@ -51,11 +51,11 @@ def script(spec: dict) -> bytes:
     counters = FIRST_CGROUP_FD + len(spec["cgroups"])
     ops += ["counters", str(counters), str(counters + 1)]
     if spec.get("netns"):  # made ahead, veth and all (netns_reserve.py): the fd after those
-        ops += ["joinnet", str(counters + 2), str(spec["port"])]
+        ops += ["joinnet", str(counters + 2), str(spec["port"]), str(spec.get("api_port", 0))]
     elif spec["network"] == "isolated":
         if spec.get("veth"):
             ops += ["outbound", *spec["veth"]]  # attached before net sends the listener
-        ops += ["net", str(spec["port"])]
+        ops += ["net", str(spec["port"]), str(spec.get("api_port", 0))]
     ops.append("ns")
     for step in launcher.root_steps(spec):
         ops += step

@@ -29,6 +29,11 @@ def tun_usable(rootless: bool) -> bool:
     return not rootless or os.access("/dev/net/tun", os.R_OK | os.W_OK)
 
 
+# The AWS APIs as an isolated environment reaches them (AWS_ENDPOINT_URL): firebox's default
+# port, so an endpoint written for local use works inside a function as well.
+AWS_API_PORT = 8070
+
+
 class IsolatedHost:
     """The host side of isolated sandboxes: namespaces, libseccomp, and cgroups where usable."""
 
@@ -49,6 +54,10 @@ class IsolatedHost:
         # its runtime runs as sbx_user1051 (993) in one more, mapped to the server's user.
         self.rootless = rootless
         self.reaches_host = network == "host"
+        # In its own network namespace, an environment reaches the AWS APIs on a listener the
+        # sandbox holds (worker/api_door.py).
+        self.api_port = AWS_API_PORT if network == "isolated" else 0
+        self.api_endpoint = f"http://127.0.0.1:{AWS_API_PORT}" if self.api_port else None
         self.zygotes = zygotes  # None: a fresh launcher program per environment
         self.starting = 0  # on-demand sandboxes not yet initialised
         self.root_dir = data_dir / "sandbox-root"  # a mount point, only used inside namespaces

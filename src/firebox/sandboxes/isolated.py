@@ -51,6 +51,7 @@ class IsolatedSandbox:
         self.host = host
         self.prebuilt = prebuilt  # built ahead, waiting for adopt() and an assignment
         self._listener: socket.socket | None = None
+        self._api_listener: socket.socket | None = None
         self.state = SandboxState.CREATED
         self.output_fd = -1
         self.exit_fd = -1
@@ -109,6 +110,7 @@ class IsolatedSandbox:
             "netns": self.netns >= 0,  # join it instead of making one (builder.script)
             "counters": list(self.cgroup.counter_files),
             "port": RUNTIME_API_PORT,
+            "api_port": self.host.api_port,
             # For a runtime its zygote starts in-process: host paths → paths inside, the host
             # paths to leave off its sys.path and what goes first (its language says).
             "path_map": dict(spec.in_process.get("path_map", {})),  # type: ignore[call-overload]
@@ -283,6 +285,11 @@ class IsolatedSandbox:
         """For pre-built sandboxes: receive the listener (and attach outbound) ahead of time."""
         self._listener = await self.listener()
 
+    def api_listener(self) -> socket.socket | None:
+        """The listener inside the sandbox for the AWS APIs (isolated network), taken once."""
+        sock, self._api_listener = self._api_listener, None
+        return sock
+
     async def listener(self) -> socket.socket:
         if self._listener is not None:
             sock, self._listener = self._listener, None
@@ -297,13 +304,16 @@ class IsolatedSandbox:
         def on_readable() -> None:
             loop.remove_reader(channel.fileno())
             try:
-                _msg, fds, _flags, _addr = socket.recv_fds(channel, 1, 1)
+                _msg, fds, _flags, _addr = socket.recv_fds(channel, 1, 2)
             except OSError as exc:
                 received.set_exception(exc)
                 return
             if not fds:
                 received.set_exception(OSError("the sandbox exited before it was ready"))
             else:
+                if len(fds) > 1:  # the AWS APIs' listener, in the same namespace
+                    self._api_listener = socket.socket(fileno=fds[1])
+                    self._api_listener.setblocking(False)
                 received.set_result(socket.socket(fileno=fds[0]))
 
         loop.add_reader(channel.fileno(), on_readable)
@@ -365,6 +375,9 @@ class IsolatedSandbox:
             self._channel = None
         if self._host_listener is not None:
             self._host_listener.close()
+        if self._api_listener is not None:
+            self._api_listener.close()
+            self._api_listener = None
         if self._slirp is not None:
             self._slirp.stop()
             self._slirp = None

@@ -85,19 +85,26 @@ def bind(source: str, target: str, read_only: bool = True) -> None:
         mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def setup_network(channel: _socket.socket, port: int) -> None:
-    """A network namespace of its own: loopback only, with the Runtime API listener on it."""
+def _listen(port: int) -> _socket.socket:
+    listener = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(64)
+    return listener
+
+
+def setup_network(channel: _socket.socket, port: int, api_port: int = 0) -> None:
+    """A network namespace of its own: loopback only, with the Runtime API listener on it
+    (and, api_port > 0, the AWS API's), both sent to the server in one message."""
     check(libc.unshare(CLONE_NEWNET), "unshare(net)")
     probe = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
     fcntl.ioctl(probe.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", IFF_UP | IFF_RUNNING))
     probe.close()
-    listener = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", port))
-    listener.listen(64)
-    # The server serves the Runtime API on it.
-    fds = struct.pack("i", listener.fileno())
+    listeners = [_listen(port)] + ([_listen(api_port)] if api_port > 0 else [])
+    # The server serves the Runtime API (and the AWS APIs) on them.
+    fds = struct.pack(f"{len(listeners)}i", *(s.fileno() for s in listeners))
     channel.sendmsg([b"L"], [(_socket.SOL_SOCKET, SCM_RIGHTS, fds)])
-    listener.close()
+    for listener in listeners:
+        listener.close()
 
 
 DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
@@ -518,7 +525,7 @@ def launch(spec: Spec, run: Runner) -> None:
     oom, hits = spec["counters"]  # zip(strict=) is 3.10+: this runs under 3.8 too
     counters = {"oom": os.open(oom, os.O_RDONLY), "hits": os.open(hits, os.O_RDONLY)}
     if spec["network"] == "isolated":
-        setup_network(channel, spec["port"])
+        setup_network(channel, spec["port"], spec.get("api_port", 0))
     check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
     monitor_pid = os.getpid()
     status_read, status_write = os.pipe()  # close-on-exec: the runtime never holds it

@@ -177,21 +177,24 @@ int loopback_up(void) {
 }
 
 /* One byte over SOCK, with FD attached unless it is -1. */
-int send_fd(int sock, char byte, int fd) {
-    char control[CMSG_SPACE(sizeof(int))];
+int send_fds(int sock, char byte, const int *fds, int count) {
+    char control[CMSG_SPACE(2 * sizeof(int))];
     struct iovec iov = {&byte, 1};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (fd >= 0) {
+    if (count > 2) count = 2;
+    if (count > 0) {
         msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
+        msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
         struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
         cmsg->cmsg_level = SOL_SOCKET;
         cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+        cmsg->cmsg_len = CMSG_LEN(count * sizeof(int));
+        memcpy(CMSG_DATA(cmsg), fds, count * sizeof(int));
     }
     return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
+
+int send_fd(int sock, char byte, int fd) { return send_fds(sock, byte, &fd, fd >= 0 ? 1 : 0); }
 
 /* IPv6 off for NAME (in this process's network namespace): environments' way out is IPv4
    only, and a veth with IPv6 on sends DAD, router solicitations and MLD reports for seconds,

@@ -61,6 +61,9 @@ class ProcessSandbox:
     async def listener(self) -> socket.socket:
         return self._listener.take()
 
+    def api_listener(self) -> socket.socket | None:
+        return None  # the host's network: the server's own port is in reach
+
     def initialised(self) -> None:
         pass  # no cgroup: nothing to limit
 
@@ -133,6 +136,7 @@ class ProcessSandboxFactory:
 
     name = "process"
     reaches_host = True
+    api_endpoint: str | None = None
     mounts = False  # runtimes see the host's own paths
 
     def create(self, spec: SandboxSpec, prebuilt: bool = True) -> ProcessSandbox:

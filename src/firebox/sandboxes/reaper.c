@@ -56,6 +56,7 @@ int outbound_main(char **argv);
 int netns_main(int argc, char **argv);
 int loopback_up(void);
 int send_fd(int sock, char byte, int fd);
+int send_fds(int sock, char byte, const int *fds, int count);
 
 static int init_main(pid_t runtime, int status_fd) {
     /* Not dumpable (exec reset it): the runtime shares this uid but may not read our memory. */
@@ -228,10 +229,11 @@ static int monitor_main(pid_t child, int status_fd, int channel, int oom_fd, int
  *   counters OOM_FD FAILCNT_FD   the memory cgroup's counters, for the final report
  *   outbound HOST_IF BRIDGE_INDEX ADDRESS PREFIX GATEWAY
  *                                (before net) give the namespace net makes a veth to the bridge
- *   net PORT                     own network namespace, loopback up (and outbound attached),
- *                                the Runtime API listener on 127.0.0.1:PORT sent to the server
- *                                over CHANNEL: once it arrives, the network is ready
- *   joinnet FD PORT              instead of outbound and net: join the namespace FD, made
+ *   net PORT API_PORT            own network namespace, loopback up (and outbound attached),
+ *                                the Runtime API listener on 127.0.0.1:PORT (and, API_PORT > 0,
+ *                                the AWS API's on 127.0.0.1:API_PORT) sent to the server over
+ *                                CHANNEL in one message: once it arrives, the network is ready
+ *   joinnet FD PORT API_PORT     instead of outbound and net: join the namespace FD, made
  *                                ahead by netns mode; then the listener as net does
  *   ns                           new mount/PID/IPC/UTS namespaces; fork pid 1
  *   private | tmpfs DIR FLAGS DATA | bind SRC DST RO | symlink TARGET LINK |
@@ -339,18 +341,26 @@ static void bind_op(const char *src, const char *dst, int read_only) {
 static char **outbound; /* the outbound step's arguments, for net_op */
 static int outbound_fd = -1; /* a netlink socket in the host's network namespace */
 
-static void listen_op(int channel, int port) {
+static int listen_on(int port) {
     int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) < 0 ||
         listen(listener, 64) < 0)
         die("listen", "127.0.0.1");
-    if (send_fd(channel, 'L', listener) < 0) die("send", "listener");
-    close(listener);
+    return listener;
 }
 
-static void net_op(int channel, int port) {
+/* The Runtime API's listener and (API_PORT > 0) the AWS API's, handed to the server at once. */
+static void listen_op(int channel, int port, int api_port) {
+    int fds[2] = {listen_on(port), -1};
+    if (api_port > 0) fds[1] = listen_on(api_port);
+    if (send_fds(channel, 'L', fds, api_port > 0 ? 2 : 1) < 0) die("send", "listener");
+    close(fds[0]);
+    if (fds[1] >= 0) close(fds[1]);
+}
+
+static void net_op(int channel, int port, int api_port) {
     if (unshare(CLONE_NEWNET) < 0) die("unshare", "net");
     if (loopback_up() < 0) die("configure", "lo");
     if (outbound) { /* on failure (said on stderr: the function's log) it has loopback only */
@@ -359,7 +369,7 @@ static void net_op(int channel, int port) {
         close(outbound_fd);
         outbound_fd = -1;
     }
-    listen_op(channel, port);
+    listen_op(channel, port, api_port);
 }
 
 /* Pid 1: everything after "ns". Returns once the root is built and privileges are gone. */
@@ -491,12 +501,14 @@ static int build_main(int channel, int script_fd, int ready_fd, int assign_fd, i
             outbound = args;
             if ((outbound_fd = outbound_rtnl()) < 0) die("netlink", "socket");
         } else if (strcmp(op, "net") == 0) {
-            net_op(channel, number(token()));
+            int port = number(token());
+            net_op(channel, port, number(token()));
         } else if (strcmp(op, "joinnet") == 0) { /* made ahead (netns mode), veth and all */
             int fd = number(token());
             if (setns(fd, CLONE_NEWNET) < 0) die("setns", "net");
             close(fd);
-            listen_op(channel, number(token()));
+            int port = number(token());
+            listen_op(channel, port, number(token()));
         } else if (strcmp(op, "ns") == 0) {
             break;
         } else {

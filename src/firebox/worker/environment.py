@@ -14,9 +14,10 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from firebox.auth.keys import AccessKey
 from firebox.domain.records import FunctionRecord, utc_stamp
 from firebox.runtimes.base import Launch, Runtime
 from firebox.sandboxes.base import Sandbox, SandboxFactory, SandboxSpec
@@ -24,6 +25,7 @@ from firebox.telemetry import logformat as logfmt
 from firebox.telemetry.capture import LogRateLimit, OutputCapture
 from firebox.telemetry.logstore import LogEvent, LogStore
 from firebox.worker.admission import Lease
+from firebox.worker.api_door import ApiDoor
 from firebox.worker.invocation import (
     MAX_STREAM_BYTES,
     Invocation,
@@ -62,6 +64,9 @@ class EnvironmentContext:
     # language's adapter: RuntimeRegistry.launch).
     launch: Callable[[Runtime, str, bool], Launch]
     endpoint_url: str
+    # Temporary credentials for a function's execution role (auth/sessions.py).
+    credentials: Callable[[FunctionRecord], AccessKey]
+    api_door: ApiDoor = field(default_factory=ApiDoor)
 
 
 class Environment:
@@ -100,6 +105,7 @@ class Environment:
         self._output: OutputCapture | None = None
         self._log_limit = LogRateLimit()
         self._server: asyncio.Server | None = None
+        self._api_server: asyncio.AbstractServer | None = None
         self._parked: Responder | None = None
         self._spawned_at = 0.0
         self._init_duration_ms: float | None = None
@@ -108,6 +114,7 @@ class Environment:
         self._init_lines: list[tuple[int, str]] = []
         self._ready = False  # the runtime has asked for its first event
         self._peak_mb = 0
+        self.credentials_expire = 0.0  # epoch seconds: its credentials' end (renewed by pool)
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -168,9 +175,20 @@ class Environment:
             sock.close()
             return
         self._server = await self._loop.create_server(lambda: RuntimeApiConnection(self), sock=sock)
+        api = sandbox.api_listener()
+        if api is not None:
+            self._api_server = await self.ctx.api_door.serve(api)
+            # Died meanwhile (the await let destroy() run): nobody else closes it now.
+            if self._api_server is not None and self._dead():
+                self._api_server.close()
+
+    def _dead(self) -> bool:
+        return self.state is EnvState.DEAD
 
     def _environ(self, launch: Launch) -> dict[str, str]:
         record = self.record
+        credentials = self.ctx.credentials(record)
+        self.credentials_expire = credentials.expires
         environ = {
             "PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
             "LANG": "en_US.UTF-8",
@@ -188,16 +206,19 @@ class Environment:
             ),
             "AWS_LAMBDA_LOG_GROUP_NAME": self.log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
-            "AWS_ACCESS_KEY_ID": "firebox",
-            "AWS_SECRET_ACCESS_KEY": "firebox",
-            "AWS_SESSION_TOKEN": "firebox",
+            "AWS_ACCESS_KEY_ID": credentials.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
+            "AWS_SESSION_TOKEN": credentials.session_token,
             "LAMBDA_TASK_ROOT": self.ctx.factory.task_root(self.code_dir),
             **launch.environ,  # the runtime's own: LAMBDA_RUNTIME_DIR, PYTHONPATH, …
         }
-        if self.ctx.factory.reaches_host:
-            # Lets boto3 inside a function call this firebox's Lambda API with no setup; in an
-            # isolated network that port is unreachable by design, so it is not offered.
-            environ.setdefault("AWS_ENDPOINT_URL_LAMBDA", self.ctx.endpoint_url)
+        # Every SDK inside calls this firebox with no setup: the server's own port where the
+        # sandbox reaches it, else the listener the sandbox holds for the AWS APIs.
+        factory = self.ctx.factory
+        if factory.reaches_host:
+            environ.setdefault("AWS_ENDPOINT_URL", self.ctx.endpoint_url)
+        elif factory.api_endpoint is not None and self.ctx.api_door.open:
+            environ.setdefault("AWS_ENDPOINT_URL", factory.api_endpoint)
         return environ
 
     def destroy(self, cause: str | None = None) -> None:
@@ -227,6 +248,8 @@ class Environment:
                     status = -signal.SIGKILL  # killed just now, before its exit was collected
             if self._server is not None:
                 self._server.close()
+            if self._api_server is not None:
+                self._api_server.close()
         except Exception:  # a failure to clean up must not leave a client waiting
             log.exception("environment %s: error while destroying", self.id)
         finally:

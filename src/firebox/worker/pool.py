@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,10 @@ from firebox.runtimes.registry import Runtime
 from firebox.worker.admission import Admission
 from firebox.worker.environment import Environment, EnvironmentContext, EnvState
 from firebox.worker.keepalive import FixedKeepAlive, KeepAlivePolicy
+
+# Environments get credentials for hours (auth/sessions.py) and are replaced once fewer than
+# RENEW_S of them remain: no invocation starts with credentials about to end.
+RENEW_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class EnvironmentPool:
         self._expiry: dict[str, asyncio.TimerHandle] = {}
         # Called after an environment has died, e.g. to delete code no environment uses.
         self.on_environment_dead: list[Callable[[Environment], None]] = []
+        self.clock: Callable[[], float] = time.time  # wall clock, as credentials' expiry is
 
     async def acquire(
         self, record: FunctionRecord, runtime: Runtime, code_dir: Path
@@ -62,7 +68,11 @@ class EnvironmentPool:
             while stack:
                 env = stack.pop()  # the most recently used one: its caches are warmest
                 self._cancel_expiry(env)
-                if env.state is EnvState.IDLE:
+                if env.state is EnvState.IDLE and env.credentials_expire - self.clock() < RENEW_S:
+                    # Its role's credentials end soon, and an environment's cannot change: it
+                    # makes way for a fresh one, as Lambda recycles its environments.
+                    env.destroy()
+                elif env.state is EnvState.IDLE:
                     env.lease = lease
                     return env
             env = Environment(uuid.uuid4().hex, record, runtime, code_dir, self.ctx, self._on_dead)
