@@ -67,6 +67,9 @@ class Settings:
     # Signatures: sigv4 verifies every request against firebox's access keys; open accepts
     # any well-formed one; auto is open while listening on loopback only, sigv4 otherwise.
     auth: str = "auto"
+    # Calls signed with a role session's credentials (functions', AssumeRole's): enforce
+    # denies what the role's policies do not allow, report logs it, off decides nothing.
+    iam: str = "report"
 
     @property
     def auth_mode(self) -> str:

@@ -30,10 +30,14 @@ from firebox.control.events import (
 from firebox.control.function_urls import FunctionUrls
 from firebox.control.functions import FunctionService
 from firebox.control.http_routes import HttpRoutes
+from firebox.control.policies import FunctionPolicies
 from firebox.control.releases import Releases
 from firebox.control.rollouts import RolloutManager
 from firebox.domain.arns import ArnBuilder
 from firebox.domain.records import FunctionRecord
+from firebox.iam.authorizer import Authorizer
+from firebox.iam.roles import Roles
+from firebox.iam.store import SqliteRoleStore
 from firebox.invoke.invoker import Invoker
 from firebox.invoke.service import InvokeService
 from firebox.runtimes import sdk
@@ -128,6 +132,9 @@ class Platform:
         self.event_configs = EventConfigs(self.catalog)
         url_format = f"http://{{id}}.lambda-url.{settings.region}.localhost:{settings.port}/"
         self.function_urls = FunctionUrls(self.catalog, url_format)
+        self.policies = FunctionPolicies(self.catalog)
+        self.roles = Roles(SqliteRoleStore(settings.data_dir / "iam.sqlite3"), settings.account_id)
+        self.iam = Authorizer(self.roles, settings.iam)
         self.routes = HttpRoutes(self.catalog)
         self.queue = SqliteEventQueue(settings.queue_path)
         self.async_invoker = AsyncInvoker(
@@ -139,7 +146,7 @@ class Platform:
         self.feed = ChangeFeed(self.catalog, {
             "function": refresh_catalog, "version": refresh_catalog, "alias": refresh_catalog,
             "event_config": self.event_configs.refresh, "function_url": self.function_urls.refresh,
-            "route": self.routes.refresh,
+            "route": self.routes.refresh, "policy": self.policies.refresh,
         })  # fmt: skip
 
     def _subscribe(self) -> None:
@@ -154,11 +161,24 @@ class Platform:
         bus.subscribe(FunctionDeleted, lambda e: pool.retire(e.name))
         bus.subscribe(VersionDeleted, lambda e: pool.retire(e.name, e.version))
         for service in (self.concurrency, self.rollouts, self.async_invoker, self.event_configs,
-                        self.function_urls, self.routes):  # fmt: skip
+                        self.function_urls, self.routes, self.policies):  # fmt: skip
             on_deletions(bus, service.forget)
         bus.subscribe(Invoked, self.rollouts.observe)
+        bus.subscribe(FunctionDeployed, self._check_role)
         pool.on_environment_dead.append(self.functions.environment_gone)
         pool.on_environment_dead.append(self.concurrency.environment_gone)
+
+    def _check_role(self, event: FunctionDeployed) -> None:
+        """A function whose role does not exist still runs; its owner hears about it."""
+        record = event.record
+        if self.settings.iam == "off" or record.version != "$LATEST":
+            return
+        if not self.roles.exists(record.role):
+            log.warning(
+                "function %s: its role %s does not exist in firebox's IAM (aws iam create-role): "
+                "the function runs, and its calls are decided as its role's without policies "
+                "(--iam %s)", record.name, record.role, self.settings.iam,
+            )  # fmt: skip
 
     def _role_credentials(self, record: FunctionRecord) -> AccessKey:
         """An environment's credentials: a session of its execution role named after it."""
@@ -179,6 +199,7 @@ class Platform:
         self.event_configs.load()
         self.concurrency.load()
         self.function_urls.load()
+        self.policies.load()
         self.routes.load()
         self.feed.start()
         self.async_invoker.start()

@@ -93,12 +93,15 @@ def test_deleting_a_function_takes_everything_of_it(store: FunctionStore) -> Non
     store.put_event_config("f", "$LATEST", {"retries": 1})
     store.put_provisioned("f", "1", 2)
     store.put_function_url("u1", "f", {"url": 1})
+    store.put_policy("f", "$LATEST", {"sid": 1})
+    store.put_policy("g", "$LATEST", {"sid": 2})
     store.put_event_config("g", "$LATEST", {"retries": 0})
     assert store.delete("f") and not store.delete("f")
     assert store.get("f") is None and store.list_versions("f", 0, 10) == []
     assert store.list_aliases("f") == [] and store.rollouts() == []
     assert store.event_configs() == [{"retries": 0}]  # the other function's stays
     assert store.provisioned() == [] and store.function_urls() == []
+    assert store.policies() == [{"sid": 2}]
     store.create(record("f"))
     assert store.publish(record("f")).version == "1"  # a new function counts afresh
 
@@ -112,6 +115,11 @@ def test_configurations_are_stored_replaced_and_removed(store: FunctionStore) ->
     store.put_provisioned("f", "1", 3)
     ((name, qualifier, requested, _modified),) = store.provisioned()
     assert (name, qualifier, requested) == ("f", "1", 3)
+    store.put_policy("f", "1", {"Statement": [1]})
+    store.put_policy("f", "1", {"Statement": [1, 2]})
+    assert store.policies() == [{"Statement": [1, 2]}]
+    assert store.delete_policy("f", "1") and not store.delete_policy("f", "1")
+    assert store.policies() == []
     store.put_route("r1", {"key": "GET /"})
     assert store.routes() == [{"key": "GET /"}]
     assert store.delete_route("r1") and store.routes() == []
@@ -150,15 +158,17 @@ def test_every_write_is_in_the_change_feed(store: FunctionStore) -> None:
     store.create_alias(AliasRecord("f", "live", "1", revision_id="a1"))
     store.put_event_config("f", "1", {"retries": 1})
     store.put_function_url("u1", "f", {})
+    store.put_policy("f", "$LATEST", {})
     store.put_route("r1", {})
     assert since(start) == {("function", "f", None), ("version", "f", "1"),
                             ("alias", "f", "live"), ("event_config", "f", "1"),
-                            ("function_url", "f", "u1"), ("route", "r1", None)}  # fmt: skip
+                            ("function_url", "f", "u1"), ("policy", "f", "$LATEST"),
+                            ("route", "r1", None)}  # fmt: skip
     seqs = [c.seq for c in store.changes(start, 1000)]
-    assert seqs == sorted(seqs) and len(seqs) == 7 and seqs[-1] == store.last_change()
+    assert seqs == sorted(seqs) and len(seqs) == 8 and seqs[-1] == store.last_change()
     mark = store.last_change()
     store.delete("f")
     assert since(mark) == {("function", "f", None), ("version", "f", "1"),
                            ("alias", "f", "live"), ("event_config", "f", "1"),
-                           ("function_url", "f", "u1")}  # fmt: skip
+                           ("function_url", "f", "u1"), ("policy", "f", "$LATEST")}  # fmt: skip
     assert store.changes(store.last_change(), 10) == []

@@ -16,6 +16,7 @@ from firebox.api import (
     function_urls,
     functions,
     invocations,
+    permissions,
     releases,
     rollouts,
     root,
@@ -23,8 +24,9 @@ from firebox.api import (
     web,
 )
 from firebox.api.early_answers import CloseAfterUnreadBody
+from firebox.api.envelopes import unknown_operation_handler
 from firebox.api.faults import Faults
-from firebox.api.responses import lambda_error_handler, not_found_handler
+from firebox.api.responses import lambda_error_handler
 from firebox.api.validation import extend_enum
 from firebox.domain.errors import LambdaError
 from firebox.platform import Platform
@@ -41,6 +43,7 @@ def api_routes(http_prefix: str) -> list[BaseRoute]:
         *event_configs.routes,
         *concurrency.routes,
         *function_urls.routes,
+        *permissions.routes,
         *web.routes(http_prefix),
         *root.routes,
         *admin.routes,
@@ -58,6 +61,7 @@ def aws_routes() -> list[BaseRoute]:
         *event_configs.routes,
         *concurrency.routes,
         *function_urls.routes,
+        *permissions.routes,
         *root.routes,
     ]
 
@@ -75,7 +79,11 @@ def create_environment_app(platform: Platform) -> Starlette:
     return app
 
 
-_HANDLERS = {LambdaError: lambda_error_handler, 404: not_found_handler, 405: not_found_handler}
+_HANDLERS = {
+    LambdaError: lambda_error_handler,
+    404: unknown_operation_handler,
+    405: unknown_operation_handler,
+}
 
 
 def create_app(platform: Platform) -> Starlette:

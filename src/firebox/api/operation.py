@@ -27,8 +27,10 @@ from firebox.api.validation import Checker, Compiler, TypeMismatch, Violation, d
 from firebox.auth.errors import InvalidSignatureException
 from firebox.auth.sigv4 import Caller, SignedRequest, Verifier
 from firebox.domain.arns import FunctionRef, check_home, parse_function_ref
-from firebox.domain.errors import LambdaError
+from firebox.domain.errors import CodedError, LambdaError
 from firebox.domain.types import JSONDict
+from firebox.iam.authorizer import AccessDenied
+from firebox.iam.policy import Policy
 
 if TYPE_CHECKING:
     from firebox.platform import Platform
@@ -188,6 +190,8 @@ def operation(
                 plan[0].check(params, "", violations)
                 if violations:
                     raise wording.error("constraint", describe(violations))
+                if caller is not None and caller.arn:  # a role session's: its policies decide
+                    _authorize_operation(request, caller, service, name, params)
                 return await handler(Call(request, name, params, caller))
             except LambdaError as exc:
                 return wording.render(exc)
@@ -234,6 +238,49 @@ async def authenticate(request: Request, limit: int, services: set[str]) -> Call
             f"Credential should be scoped to correct service: '{sorted(services)[0]}'. "
         )
     return caller
+
+
+# Operations whose IAM action is named otherwise (the rest: service:Operation).
+IAM_ACTIONS = {"Invoke": "InvokeFunction", "InvokeWithResponseStream": "InvokeFunction"}
+
+
+def authorize(
+    request: Request,
+    caller: Caller | None,
+    action: str,
+    resource: str,
+    code: str = "AccessDeniedException",
+    resource_policy: Policy | None = None,
+) -> None:
+    """Lets the call through unless `--iam enforce` denies it to the caller's role session;
+    the denial is raised with the protocol's `code` (AccessDeniedException, AccessDenied)."""
+    if caller is None or not caller.arn:
+        return
+    platform: Platform = request.app.state.platform
+    try:
+        platform.iam.check(caller.arn, action, resource, resource_policy)
+    except AccessDenied as exc:
+        raise CodedError(code, str(exc), 403) from None
+
+
+def _authorize_operation(
+    request: Request, caller: Caller, service: str, name: str, params: JSONDict
+) -> None:
+    platform: Platform = request.app.state.platform
+    resource, policy = "*", None
+    identifier = params.get("FunctionName")
+    if isinstance(identifier, str):
+        try:
+            ref = parse_function_ref(identifier, params.get("Qualifier"))
+        except LambdaError:
+            return  # the handler answers with what is wrong with the name
+        resource = platform.arns.function(ref.name, ref.qualifier)
+        policy = platform.policies.policy_for(ref.name, ref.qualifier)
+    elif isinstance(params.get("logGroupName"), str):
+        resource = (f"arn:aws:logs:{platform.settings.region}:{platform.settings.account_id}:"
+                    f"log-group:{params['logGroupName']}:*")  # fmt: skip
+    authorize(request, caller, f"{service}:{IAM_ACTIONS.get(name, name)}", resource,
+              resource_policy=policy)  # fmt: skip
 
 
 def _control_plane_cap(request: Request) -> int:

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from typing import Any
 from xml.sax.saxutils import escape
 
 from starlette.responses import Response
 
-from firebox.domain.errors import LambdaError
+from firebox.api.model import operation_model
+from firebox.api.validation import Compiler, TypeMismatch, Violation, describe, member_path
+from firebox.domain.errors import CodedError, LambdaError
+
+
+def _value(value: object) -> str:
+    if isinstance(value, Mapping):
+        return _xml(value)
+    if isinstance(value, list):  # the query protocol's lists: <member> elements
+        return "".join(f"<member>{_value(v)}</member>" for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return escape(str(value))
 
 
 def _xml(members: Mapping[str, object]) -> str:
-    return "".join(
-        f"<{k}>{_xml(v) if isinstance(v, Mapping) else escape(str(v))}</{k}>"
-        for k, v in members.items()
-    )
+    return "".join(f"<{k}>{_value(v)}</{k}>" for k, v in members.items() if v is not None)
 
 
 def query_response(action: str, namespace: str, result: Mapping[str, object]) -> Response:
@@ -53,10 +63,51 @@ def too_large() -> Response:
     return query_error_response(QueryError("RequestEntityTooLarge", "Request is too large"))
 
 
-class QueryError(LambdaError):
+class QueryError(CodedError):
     """An error of a query-protocol service, with the code AWS gives it."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.error_type = code
-        self.status = status
+
+_compilers: dict[str, Compiler] = {}
+
+
+def _tags(params: Mapping[str, str], name: str) -> list[dict[str, str]]:
+    """A `Name.member.N.Key` / `.Value` list of the query protocol, in order."""
+    tags: list[dict[str, str]] = []
+    n = 1
+    while f"{name}.member.{n}.Key" in params:
+        tags.append({"Key": params[f"{name}.member.{n}.Key"],
+                     "Value": params.get(f"{name}.member.{n}.Value", "")})  # fmt: skip
+        n += 1
+    return tags
+
+
+def checked(service: str, action: str, params: Mapping[str, str]) -> dict[str, Any]:
+    """The action's members from the form, typed and checked against the service's model:
+    scalars, and `Tags` lists of Key/Value (other lists are not read yet)."""
+    shape = operation_model(service, action).input_shape
+    members: dict[str, Any] = {}
+    violations: list[Violation] = []
+    for name, member in shape.members.items():
+        if member.type_name == "list" and name == "Tags":
+            tags = _tags(params, name)
+            if tags:
+                members[name] = tags
+            continue
+        if name not in params or member.type_name in ("list", "structure", "map"):
+            continue
+        value: Any = params[name]
+        if member.type_name in ("integer", "long"):
+            if not (value.isascii() and value.lstrip("-").isdigit()):
+                wrong = Violation(member_path("", name), value, "Member must be a number")
+                raise QueryError("ValidationError", describe([wrong]))
+            value = int(value)
+        elif member.type_name == "boolean":
+            value = value == "true"
+        members[name] = value
+    try:
+        _compilers.setdefault(service, Compiler()).checker(shape)(members, "", violations)
+    except TypeMismatch as exc:
+        raise QueryError("ValidationError", exc.describe()) from None
+    if violations:
+        raise QueryError("ValidationError", describe(violations))
+    return members

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from firebox.api.parsing import validation_message
-from firebox.domain.errors import ConstraintError, LambdaError, UnknownOperationException
+from firebox.domain.errors import ConstraintError, LambdaError
 
 
 def aws_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -94,9 +94,3 @@ LOGS = Wording(
 async def lambda_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LambdaError)
     return error_response(exc)
-
-
-async def not_found_handler(request: Request, exc: Exception) -> Response:
-    return error_response(
-        UnknownOperationException(f"Unknown operation: {request.method} {request.url.path}"[:300])
-    )

@@ -5,22 +5,20 @@ from __future__ import annotations
 import datetime
 import hashlib
 from collections.abc import Awaitable, Callable
-from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from firebox.api.model import operation_model
-from firebox.api.operation import BodyTooLarge, authenticate, read_body
+from firebox.api.operation import BodyTooLarge, authenticate, authorize, read_body
 from firebox.api.query import (
     MAX_QUERY_BODY,
     QueryError,
+    checked,
     query_error_response,
     query_response,
     too_large,
 )
-from firebox.api.validation import Compiler, TypeMismatch, Violation, describe, member_path
 from firebox.auth.sigv4 import Caller
 from firebox.domain.errors import LambdaError
 
@@ -42,38 +40,10 @@ async def get_caller_identity(
     })  # fmt: skip
 
 
-_compiler = Compiler()
-
-
-def checked(action: str, params: dict[str, str]) -> dict[str, Any]:
-    """The action's scalar members from the form, typed and checked against STS's model
-    (its lists, flattened as `Name.member.N`, are not read yet)."""
-    shape = operation_model("sts", action).input_shape
-    members: dict[str, Any] = {}
-    violations: list[Violation] = []
-    for name, member in shape.members.items():
-        if name not in params or member.type_name in ("list", "structure", "map"):
-            continue
-        value: Any = params[name]
-        if member.type_name in ("integer", "long"):
-            if not (value.isascii() and value.isdigit()):
-                wrong = Violation(member_path("", name), value, "Member must be a number")
-                raise QueryError("ValidationError", describe([wrong]))
-            value = int(value)
-        members[name] = value
-    try:
-        _compiler.checker(shape)(members, "", violations)
-    except TypeMismatch as exc:
-        raise QueryError("ValidationError", exc.describe()) from None
-    if violations:
-        raise QueryError("ValidationError", describe(violations))
-    return members
-
-
 async def assume_role(request: Request, params: dict[str, str], caller: Caller | None) -> Response:
     """Temporary credentials for a role's session (any role ARN: firebox has no IAM roles
     to check against yet), usable until they expire."""
-    members = checked("AssumeRole", params)
+    members = checked("sts", "AssumeRole", params)
     role_arn: str = members["RoleArn"]
     parts = role_arn.split(":", 5)
     if (
@@ -119,6 +89,9 @@ async def sts_api(request: Request) -> Response:
         if handler is None:
             message = f"Could not find operation {action[:100]} for version 2011-06-15"
             raise QueryError("InvalidAction", message)
+        if action != "GetCallerIdentity":  # needs no permission, as on AWS
+            resource = params.get("RoleArn", "*")
+            authorize(request, caller, f"sts:{action}", resource, "AccessDenied")
         return await handler(request, params, caller)
     except BodyTooLarge:
         return too_large()

@@ -109,6 +109,11 @@ def cli() -> None:
               type=click.Choice(["auto", "open", "sigv4"]),
               help="sigv4: verify every signature against `firebox keys`; open: accept any "
                    "well-formed one; auto: open on loopback, sigv4 otherwise.")  # fmt: skip
+@click.option("--iam", default="report", show_default=True, envvar="FIREBOX_IAM",
+              type=click.Choice(["enforce", "report", "off"]),
+              help="Calls signed with a role session's credentials (functions'): enforce "
+                   "denies what the role's policies do not allow; report logs it; off: "
+                   "no checks.")  # fmt: skip
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
 def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
@@ -118,7 +123,7 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
           keep_alive_bin: str,
           precompile: bool, async_retry_delay: str, shutdown_timeout: str,
           max_header_size: int, header_timeout: str, body_timeout: str, max_request_size: int,
-          auth: str, log_level: str) -> None:  # fmt: skip
+          auth: str, iam: str, log_level: str) -> None:  # fmt: skip
     """Run the firebox server."""
     from firebox.config import Settings, default_concurrency
     from firebox.server import run
@@ -154,6 +159,7 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
         body_timeout_s=parse_duration(body_timeout),
         max_request_bytes=max_request_size,
         auth=auth,
+        iam=iam,
     )
     try:
         run(settings, log_level, parse_duration(shutdown_timeout))

@@ -102,6 +102,17 @@ class UnsupportedMediaTypeException(LambdaError):
     kind = "User"
 
 
+class CodedError(LambdaError):
+    """An error of any service, with the code and status AWS gives it (IAM's NoSuchEntity,
+    STS's ValidationError, …); each protocol's envelope carries the code."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.error_type = code
+        self.status = status
+        self.kind = "Service" if status >= 500 else "User"
+
+
 class UnknownOperationException(LambdaError):
     status = 404
     error_type = "UnknownOperationException"

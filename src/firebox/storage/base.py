@@ -18,7 +18,7 @@ class Change:
     """One write to the store, by any process: what kind of thing changed, of which function."""
 
     seq: int  # increasing: a reader catches up from the last one it saw
-    kind: str  # function | version | alias | event_config | function_url | route
+    kind: str  # function | version | alias | event_config | function_url | route | policy
     name: str  # the function (for a route: the route's id)
     item: str | None  # the version, alias, qualifier or URL id, where the kind has one
 
@@ -97,6 +97,15 @@ class FunctionStore(Protocol):
 
     def function_urls(self) -> builtins.list[dict[str, object]]:
         """Every function URL config document."""
+
+    def put_policy(self, function_name: str, qualifier: str, doc: dict[str, object]) -> None:
+        """Stores (replaces) the resource-based policy of a function's qualifier."""
+
+    def delete_policy(self, function_name: str, qualifier: str) -> bool:
+        """Removes a qualifier's resource-based policy; returns whether it existed."""
+
+    def policies(self) -> builtins.list[dict[str, object]]:
+        """Every resource-based policy document."""
 
     def put_route(self, route_id: str, doc: dict[str, object]) -> None:
         """Stores (replaces) an HTTP route."""

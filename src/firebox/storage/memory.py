@@ -29,6 +29,7 @@ class MemoryFunctionStore:
         self._provisioned: dict[tuple[str, str], tuple[int, float]] = {}
         self._urls: dict[str, tuple[str, dict[str, object]]] = {}
         self._routes: dict[str, dict[str, object]] = {}
+        self._policies: dict[tuple[str, str], dict[str, object]] = {}
         self._changes: list[Change] = []
 
     def _changed(self, kind: str, name: str, item: str | None = None) -> None:
@@ -70,11 +71,13 @@ class MemoryFunctionStore:
             self._versions.pop(name, None)
             self._counters.pop(name, None)
             self._aliases.pop(name, None)
-            for table in (self._rollouts, self._event_configs, self._provisioned):
+            for table in (self._rollouts, self._event_configs, self._provisioned, self._policies):
                 for key in [k for k in table if k[0] == name]:
                     del table[key]
                     if table is self._event_configs:
                         self._changed("event_config", name, key[1])
+                    elif table is self._policies:
+                        self._changed("policy", name, key[1])
             for url_id in [u for u, (fn, _) in self._urls.items() if fn == name]:
                 del self._urls[url_id]
                 self._changed("function_url", name, url_id)
@@ -179,6 +182,19 @@ class MemoryFunctionStore:
 
     def function_urls(self) -> builtins.list[dict[str, object]]:
         return [copy.deepcopy(doc) for _, doc in self._urls.values()]
+
+    def put_policy(self, function_name: str, qualifier: str, doc: dict[str, object]) -> None:
+        self._policies[function_name, qualifier] = copy.deepcopy(doc)
+        self._changed("policy", function_name, qualifier)
+
+    def delete_policy(self, function_name: str, qualifier: str) -> bool:
+        gone = self._policies.pop((function_name, qualifier), None)
+        if gone is not None:
+            self._changed("policy", function_name, qualifier)
+        return gone is not None
+
+    def policies(self) -> builtins.list[dict[str, object]]:
+        return [copy.deepcopy(doc) for doc in self._policies.values()]
 
     def put_route(self, route_id: str, doc: dict[str, object]) -> None:
         self._routes[route_id] = copy.deepcopy(doc)

@@ -89,9 +89,20 @@ SCHEMA_2 = (
         for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
     )
 )
+SCHEMA_3 = (
+    "CREATE TABLE IF NOT EXISTS policies (function_name TEXT NOT NULL, qualifier TEXT NOT NULL, "
+    "doc TEXT NOT NULL, PRIMARY KEY (function_name, qualifier));\n"
+    + "".join(
+        f"CREATE TRIGGER IF NOT EXISTS policies_{event.lower()} AFTER {event} ON policies BEGIN "
+        f"INSERT INTO changes (kind, name, item) VALUES "
+        f"('policy', {row}.function_name, {row}.qualifier); END;\n"
+        for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
+    )
+)
 MIGRATIONS = [
     Migration(1, "functions, versions, aliases and their configurations", SCHEMA_1),
     Migration(2, "a change feed of functions, versions, aliases and configs", SCHEMA_2),
+    Migration(3, "functions' resource-based policies", SCHEMA_3),
 ]
 CHANGES_KEPT = 100_000  # older rows go: a reader that far behind loads everything again
 
@@ -181,7 +192,8 @@ class SqliteFunctionStore:
                                   ("rollouts", "function_name"),
                                   ("event_configs", "function_name"),
                                   ("provisioned", "function_name"),
-                                  ("function_urls", "function_name")):  # fmt: skip
+                                  ("function_urls", "function_name"),
+                                  ("policies", "function_name")):  # fmt: skip
                 self._conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
             return self._conn.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount > 0
 
@@ -342,6 +354,27 @@ class SqliteFunctionStore:
     def function_urls(self) -> builtins.list[dict[str, object]]:
         with self._lock:
             rows = self._conn.execute("SELECT doc FROM function_urls").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def put_policy(self, function_name: str, qualifier: str, doc: dict[str, object]) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO policies (function_name, qualifier, doc) VALUES (?, ?, ?) "
+                "ON CONFLICT (function_name, qualifier) DO UPDATE SET doc = excluded.doc",
+                (function_name, qualifier, json.dumps(doc, separators=(",", ":"))),
+            )
+
+    def delete_policy(self, function_name: str, qualifier: str) -> bool:
+        with self._lock:
+            cursor = self._conn.execute(
+                "DELETE FROM policies WHERE function_name = ? AND qualifier = ?",
+                (function_name, qualifier),
+            )
+            return cursor.rowcount > 0
+
+    def policies(self) -> builtins.list[dict[str, object]]:
+        with self._lock:
+            rows = self._conn.execute("SELECT doc FROM policies").fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def put_route(self, route_id: str, doc: dict[str, object]) -> None:

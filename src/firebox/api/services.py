@@ -1,0 +1,46 @@
+"""The service registry: every AWS service firebox serves, in one place.
+
+A service is its SigV4 signing name, the protocol its SDKs speak, its operations and the
+endpoint that handles them. REST services (Lambda; S3 and the Scheduler later) are served by
+their routes; the others come in through `/` (root.py), which finds them here by
+`X-Amz-Target` prefix, by the credential scope, or by the query `Action`. Adding a service
+is adding an entry: the router does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from firebox.api import iam, logs, sts
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Service:
+    """One AWS service as firebox serves it."""
+
+    name: str  # the SigV4 signing name
+    protocol: str  # rest-json | json | query | rest-xml | smithy-rpc-v2-cbor
+    operations: frozenset[str]
+    endpoint: Endpoint | None = None  # json and query services: what `/` hands requests to
+    target_prefix: str = ""  # json services: the X-Amz-Target prefix
+
+
+SERVICES = [
+    Service("logs", "json", frozenset(logs.OPERATIONS), logs.logs_api, logs.TARGET_PREFIX),
+    Service("sts", "query", frozenset(sts.ACTIONS), sts.sts_api),
+    Service("iam", "query", frozenset(iam.ACTIONS), iam.iam_api),
+]
+
+BY_TARGET = {s.target_prefix.rstrip("."): s for s in SERVICES if s.target_prefix}
+BY_NAME = {s.name: s for s in SERVICES}
+
+
+def by_action(action: str) -> Service | None:
+    """The query service with this Action, for an unsigned request that names none."""
+    return next((s for s in SERVICES if s.protocol == "query" and action in s.operations), None)

@@ -1,0 +1,1 @@
+"""IAM as far as functions need it: roles, their policies, and deciding calls against them."""

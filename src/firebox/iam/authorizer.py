@@ -1,0 +1,101 @@
+"""Deciding calls signed with a role session's credentials (a function's, or AssumeRole's).
+
+`--iam enforce` denies what the role's policies (and the resource's policy) do not allow;
+`report` (the default) lets the call through and logs what enforcement would deny; `off`
+decides nothing. Calls signed with long-term keys (`firebox keys`, or any key in open mode)
+are the account root's and always allowed, as the root user is on AWS.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from firebox.iam.policy import Decision, Policy, Principal, Request, decide
+from firebox.iam.roles import Roles
+
+log = logging.getLogger("firebox.iam")
+MODES = ("enforce", "report", "off")
+
+
+@dataclass(frozen=True)
+class Denial:
+    """Why a call would be (or is) denied, worded as AWS words it."""
+
+    caller: str
+    action: str
+    resource: str
+    explicit: bool
+    role_missing: bool
+
+    def message(self) -> str:
+        why = (
+            "with an explicit deny" if self.explicit
+            else "because its role does not exist" if self.role_missing
+            else f"because no identity-based policy allows the {self.action} action"
+        )  # fmt: skip
+        return (f"User: {self.caller} is not authorized to perform: {self.action} on resource: "
+                f"{self.resource} {why}")  # fmt: skip
+
+
+class AccessDenied(Exception):
+    """A call enforcement denies; each protocol names it (AccessDeniedException, AccessDenied)."""
+
+    def __init__(self, denial: Denial) -> None:
+        super().__init__(denial.message())
+        self.denial = denial
+
+
+def role_of(session_arn: str) -> str | None:
+    """The role name of an assumed-role session ARN, or None for any other identity."""
+    parts = session_arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "sts" or not parts[5].startswith("assumed-role/"):
+        return None
+    return parts[5].split("/")[1]
+
+
+class Authorizer:
+    """Evaluates identity policies (and a resource policy) for role-session callers."""
+
+    def __init__(self, roles: Roles, mode: str = "report") -> None:
+        if mode not in MODES:
+            raise ValueError(f"iam mode must be one of {', '.join(MODES)}")
+        self.roles = roles
+        self.mode = mode
+        self._reported: set[tuple[str, str, str]] = set()
+
+    def check(
+        self,
+        caller: str,
+        action: str,
+        resource: str,
+        resource_policy: Policy | None = None,
+        context: Mapping[str, str | list[str]] | None = None,
+    ) -> None:
+        """Raises AccessDenied if enforcement denies the call; logs it in report mode."""
+        if self.mode == "off":
+            return
+        role = role_of(caller)
+        if role is None:
+            return  # long-term keys: the account's root
+        policies = self.roles.policies_of(role)
+        request = Request(action, resource, Principal("AWS", caller), context or {})
+        identity = decide(policies or [], request)
+        resource_decision = (
+            resource_policy.decide(request) if resource_policy is not None else Decision.NONE
+        )
+        if Decision.DENY in (identity, resource_decision):
+            denial = Denial(caller, action, resource, True, policies is None)
+        elif Decision.ALLOW in (identity, resource_decision):
+            return  # same account: either policy's Allow suffices
+        else:
+            denial = Denial(caller, action, resource, False, policies is None)
+        if self.mode == "enforce":
+            raise AccessDenied(denial)
+        key = (caller, action, resource)
+        if key not in self._reported:  # once per caller, action and resource: not a flood
+            if len(self._reported) > 10_000:
+                self._reported.clear()
+            self._reported.add(key)
+            log.warning("iam report: would deny (--iam enforce): %s", denial.message())

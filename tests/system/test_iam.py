@@ -1,0 +1,246 @@
+"""Roles, resource-based policies and --iam: who may call what, through real SDK calls.
+
+A function in the default isolated sandbox signs with its environment's credentials (its role's
+session) and calls STS and Lambda through AWS_ENDPOINT_URL; the server decides with its role's
+policies and the callee's resource policy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from support import FireboxServer, create_function, invoke_json, unique, wait_for
+
+ACCOUNT = "000000000000"
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]})  # fmt: skip
+INVOKE_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}]})  # fmt: skip
+# Calls another function (event["target"]) with the environment's own credentials.
+CALLER = (
+    "import json, boto3\n"
+    "from botocore.exceptions import ClientError\n"
+    "def handler(event, context):\n"
+    "    me = boto3.client('sts').get_caller_identity()['Arn']\n"
+    "    try:\n"
+    "        answer = boto3.client('lambda').invoke(FunctionName=event['target'])\n"
+    "        return {'me': me, 'got': json.loads(answer['Payload'].read())}\n"
+    "    except ClientError as exc:\n"
+    "        return {'me': me, 'error': exc.response['Error']['Code'],\n"
+    "                'message': exc.response['Error']['Message']}\n"
+)
+
+
+def client(server: FireboxServer, service: str) -> Any:
+    return boto3.client(service, endpoint_url=server.url, region_name="us-east-1",
+                        aws_access_key_id="x", aws_secret_access_key="x",
+                        config=Config(retries={"max_attempts": 0}))  # fmt: skip
+
+
+def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
+    response = exc.value.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
+
+
+@pytest.fixture(scope="module")
+def enforcing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FireboxServer]:
+    server = FireboxServer(tmp_path_factory.mktemp("iam") / "data", "--iam", "enforce")
+    server.start()
+    yield server
+    server.stop()
+
+
+def role(server: FireboxServer, policy: str | None = None) -> str:
+    iam = client(server, "iam")
+    name = unique("role")
+    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    if policy is not None:
+        iam.put_role_policy(RoleName=name, PolicyName="invoke", PolicyDocument=policy)
+    return arn
+
+
+def test_roles_and_their_policies(enforcing: FireboxServer) -> None:
+    iam = client(enforcing, "iam")
+    name = unique("role")
+    created = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST, Path="/app/",
+                              Description="d", Tags=[{"Key": "team", "Value": "a"}])["Role"]  # fmt: skip
+    assert created["Arn"] == f"arn:aws:iam::{ACCOUNT}:role/app/{name}"
+    assert created["RoleId"].startswith("AROA") and created["Tags"] == [
+        {"Key": "team", "Value": "a"}
+    ]
+    # botocore decodes the URL-encoded document IAM sends back into the policy itself.
+    assert created["AssumeRolePolicyDocument"] == json.loads(TRUST)
+    assert iam.get_role(RoleName=name.upper())["Role"]["RoleName"] == name  # any case
+    with pytest.raises(ClientError) as exc:
+        iam.create_role(RoleName=name.upper(), AssumeRolePolicyDocument=TRUST)
+    assert error_of(exc) == (409, "EntityAlreadyExists")
+    assert name in [r["RoleName"] for r in iam.list_roles(PathPrefix="/app/")["Roles"]]
+    assert name not in [r["RoleName"] for r in iam.list_roles(PathPrefix="/other/")["Roles"]]
+
+    iam.put_role_policy(RoleName=name, PolicyName="invoke", PolicyDocument=INVOKE_ALL)
+    assert iam.get_role_policy(RoleName=name, PolicyName="invoke")["PolicyDocument"] == (
+        json.loads(INVOKE_ALL)
+    )
+    assert iam.list_role_policies(RoleName=name)["PolicyNames"] == ["invoke"]
+    basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    iam.attach_role_policy(RoleName=name, PolicyArn=basic)
+    assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == [
+        {"PolicyName": "AWSLambdaBasicExecutionRole", "PolicyArn": basic}
+    ]
+    for bad, code in (
+        (lambda: iam.put_role_policy(RoleName=name, PolicyName="x", PolicyDocument="{nope"),
+         (400, "MalformedPolicyDocument")),
+        (lambda: iam.put_role_policy(RoleName=name, PolicyName="x", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "x"}]})),
+         (400, "MalformedPolicyDocument")),
+        (lambda: iam.attach_role_policy(RoleName=name, PolicyArn="arn:aws:iam::aws:policy/No"),
+         (404, "NoSuchEntity")),
+        (lambda: iam.get_role(RoleName="missing-role"), (404, "NoSuchEntity")),
+        (lambda: iam.get_role_policy(RoleName=name, PolicyName="other"), (404, "NoSuchEntity")),
+        (lambda: iam.delete_role(RoleName=name), (409, "DeleteConflict")),
+        (lambda: iam.create_role(RoleName="bad name!", AssumeRolePolicyDocument=TRUST),
+         (400, "ValidationError")),
+    ):  # fmt: skip
+        with pytest.raises(ClientError) as exc:
+            bad()
+        assert error_of(exc) == code
+    # Nothing the refused calls asked for was stored.
+    assert iam.list_role_policies(RoleName=name)["PolicyNames"] == ["invoke"]
+    iam.delete_role_policy(RoleName=name, PolicyName="invoke")
+    iam.detach_role_policy(RoleName=name, PolicyArn=basic)
+    iam.delete_role(RoleName=name)
+    with pytest.raises(ClientError) as exc:
+        iam.get_role(RoleName=name)
+    assert error_of(exc) == (404, "NoSuchEntity")
+
+
+def test_resource_policies(enforcing: FireboxServer) -> None:
+    lam = client(enforcing, "lambda")
+    name = create_function(lam, "def handler(event, context):\n    return 1\n", Publish=True)
+    arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+    added = json.loads(lam.add_permission(
+        FunctionName=name, StatementId="s3", Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::uploads",
+        SourceAccount=ACCOUNT)["Statement"])  # fmt: skip
+    assert added == {
+        "Sid": "s3", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
+        "Action": "lambda:InvokeFunction", "Resource": arn,
+        "Condition": {"StringEquals": {"AWS:SourceAccount": ACCOUNT},
+                      "ArnLike": {"AWS:SourceArn": "arn:aws:s3:::uploads"}},
+    }  # fmt: skip
+    lam.add_permission(FunctionName=name, StatementId="acct", Action="lambda:GetFunction",
+                       Principal="111122223333")  # fmt: skip
+    lam.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunctionUrl",
+                       Principal="*", FunctionUrlAuthType="NONE")  # fmt: skip
+    got = lam.get_policy(FunctionName=name)
+    policy = json.loads(got["Policy"])
+    assert policy["Version"] == "2012-10-17" and [s["Sid"] for s in policy["Statement"]] == [
+        "s3", "acct", "url"]  # fmt: skip
+    assert policy["Statement"][1]["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+    assert policy["Statement"][2]["Condition"] == {
+        "StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}  # fmt: skip
+    # A version has a policy of its own.
+    with pytest.raises(ClientError) as exc:
+        lam.get_policy(FunctionName=name, Qualifier="1")
+    assert error_of(exc) == (404, "ResourceNotFoundException")
+    lam.add_permission(FunctionName=name, Qualifier="1", StatementId="v", Principal="*",
+                       Action="lambda:InvokeFunction")  # fmt: skip
+    assert json.loads(lam.get_policy(FunctionName=name, Qualifier="1")["Policy"])["Statement"][0][
+        "Resource"] == f"{arn}:1"  # fmt: skip
+
+    refused = [
+        (dict(StatementId="s3", Action="lambda:InvokeFunction", Principal="*"),
+         (409, "ResourceConflictException")),
+        (dict(StatementId="x", Action="lambda:InvokeFunction", Principal="*",
+              RevisionId="not-the-one"), (412, "PreconditionFailedException")),
+        (dict(StatementId="x", Action="s3:GetObject", Principal="*"),
+         (400, "ValidationException")),
+        (dict(StatementId="x", Action="lambda:InvokeFunction", Principal="somebody"),
+         (400, "InvalidParameterValueException")),
+        (dict(StatementId="x", Action="lambda:InvokeFunction", Principal="*", Qualifier="9"),
+         (404, "ResourceNotFoundException")),
+    ]  # fmt: skip
+    for arguments, code in refused:
+        with pytest.raises(ClientError) as exc:
+            lam.add_permission(FunctionName=name, **arguments)
+        assert error_of(exc) == code, arguments
+    assert lam.get_policy(FunctionName=name)["RevisionId"] == got["RevisionId"]  # unchanged
+
+    with pytest.raises(ClientError) as exc:
+        lam.remove_permission(FunctionName=name, StatementId="nope")
+    assert error_of(exc) == (404, "ResourceNotFoundException")
+    lam.remove_permission(FunctionName=name, StatementId="s3", RevisionId=got["RevisionId"])
+    left = json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]
+    assert [s["Sid"] for s in left] == ["acct", "url"]
+
+    # Durable: a server killed outright still has them; deleting the function removes them.
+    enforcing.kill()
+    enforcing.start()
+    assert len(json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]) == 2
+    lam.delete_function(FunctionName=name)
+    create_function(lam, "def handler(event, context):\n    return 1\n", FunctionName=name)
+    with pytest.raises(ClientError) as exc:
+        lam.get_policy(FunctionName=name)
+    assert error_of(exc) == (404, "ResourceNotFoundException")
+
+
+def test_enforce_decides_a_functions_calls_by_its_role(enforcing: FireboxServer) -> None:
+    lam = client(enforcing, "lambda")
+    target = create_function(lam, "def handler(event, context):\n    return 'target ran'\n")
+    allowed = create_function(lam, CALLER, Role=role(enforcing, INVOKE_ALL))
+    denied_role = role(enforcing)
+    denied = create_function(lam, CALLER, Role=denied_role)
+
+    body, _ = invoke_json(lam, allowed, {"target": target})
+    assert body["got"] == "target ran"
+    assert body["me"].startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/role-")
+    assert body["me"].endswith(f"/{allowed}")
+
+    body, _ = invoke_json(lam, denied, {"target": target})
+    assert body["error"] == "AccessDeniedException", body
+    assert body["me"].endswith(f"/{denied}")  # GetCallerIdentity needs no permission
+    target_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{target}"
+    assert body["message"] == (
+        f"User: {body['me']} is not authorized to perform: lambda:InvokeFunction on resource: "
+        f"{target_arn} because no identity-based policy allows the lambda:InvokeFunction action"
+    )
+    # The target's resource policy may allow the role instead (same account: either suffices).
+    lam.add_permission(FunctionName=target, StatementId="caller", Principal=denied_role,
+                       Action="lambda:InvokeFunction")  # fmt: skip
+    body, _ = invoke_json(lam, denied, {"target": target})
+    assert body.get("got") == "target ran", body
+    # An explicit Deny in the role wins over the resource policy's Allow.
+    deny = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "lambda:*", "Resource": target_arn}]})  # fmt: skip
+    client(enforcing, "iam").put_role_policy(RoleName=denied_role.rsplit("/", 1)[-1],
+                                             PolicyName="deny", PolicyDocument=deny)  # fmt: skip
+    body, _ = invoke_json(lam, denied, {"target": target})
+    assert body["error"] == "AccessDeniedException" and "explicit deny" in body["message"]
+    # A role that does not exist: the function runs, its calls are denied.
+    orphan = create_function(lam, CALLER, Role=f"arn:aws:iam::{ACCOUNT}:role/never-made")
+    body, _ = invoke_json(lam, orphan, {"target": target})
+    assert body["error"] == "AccessDeniedException" and "role does not exist" in body["message"]
+    # The account's own keys (outside, `x` here) are the root's: never denied.
+    assert invoke_json(lam, target)[0] == "target ran"
+
+
+def test_report_mode_allows_and_logs_what_enforce_would_deny(
+    start_server: Any,
+) -> None:
+    server: FireboxServer = start_server()  # --iam report is the default
+    lam = client(server, "lambda")
+    target = create_function(lam, "def handler(event, context):\n    return 'target ran'\n")
+    caller = create_function(lam, CALLER, Role=role(server))
+    body, _ = invoke_json(lam, caller, {"target": target})
+    assert body["got"] == "target ran"
+    wait_for(lambda: "iam report: would deny" in server.log_path.read_text())
+    assert f"lambda:InvokeFunction on resource: arn:aws:lambda:us-east-1:{ACCOUNT}:function:" \
+        f"{target}" in server.log_path.read_text()  # fmt: skip
