@@ -70,8 +70,9 @@ def role(server: FireboxServer, policy: str | None = None) -> str:
 def test_roles_and_their_policies(enforcing: FireboxServer) -> None:
     iam = client(enforcing, "iam")
     name = unique("role")
+    tags = [{"Key": "team", "Value": "a"}]
     created = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST, Path="/app/",
-                              Description="d", Tags=[{"Key": "team", "Value": "a"}])["Role"]  # fmt: skip
+                              Description="d", Tags=tags)["Role"]  # fmt: skip
     assert created["Arn"] == f"arn:aws:iam::{ACCOUNT}:role/app/{name}"
     assert created["RoleId"].startswith("AROA") and created["Tags"] == [
         {"Key": "team", "Value": "a"}
