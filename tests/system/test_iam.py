@@ -12,8 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import httpx
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from support import FireboxServer, create_function, invoke_json, unique, wait_for
@@ -245,3 +249,51 @@ def test_report_mode_allows_and_logs_what_enforce_would_deny(
     wait_for(lambda: "iam report: would deny" in server.log_path.read_text())
     assert f"lambda:InvokeFunction on resource: arn:aws:lambda:us-east-1:{ACCOUNT}:function:" \
         f"{target}" in server.log_path.read_text()  # fmt: skip
+
+
+def signed_get(url: str, key: str, secret: str, token: str | None = None) -> httpx.Response:
+    """A GET signed with SigV4 for lambda, as an SDK (or awscurl) would send it."""
+    request = AWSRequest("GET", url)
+    SigV4Auth(Credentials(key, secret, token), "lambda", "us-east-1").add_auth(request)
+    return httpx.get(url, headers=dict(request.headers.items()))
+
+
+def test_aws_iam_function_urls(enforcing: FireboxServer) -> None:
+    lam = client(enforcing, "lambda")
+    code = (
+        "import json\n"
+        "def handler(event, context):\n"
+        "    return {'statusCode': 200,\n"
+        "            'body': json.dumps(event['requestContext'].get('authorizer'))}\n"
+    )
+    name = create_function(lam, code)
+    config = lam.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")
+    assert config["AuthType"] == "AWS_IAM"
+    url_id = config["FunctionUrl"].split("//", 1)[1].split(".", 1)[0]
+    url = f"{enforcing.url}/lambda-url/{url_id}/hello"
+
+    unsigned = httpx.get(url)
+    assert (unsigned.status_code, unsigned.json()) == (403, {"Message": "Forbidden"})
+    root = signed_get(url, "x", "x")  # the account's own keys (open mode on loopback)
+    assert root.status_code == 200, root.text
+    assert root.json()["iam"]["userArn"] == f"arn:aws:iam::{ACCOUNT}:root"
+
+    # A role's session: denied until its policy (or the function's) allows the URL.
+    sts = client(enforcing, "sts")
+    role_arn = role(enforcing)
+    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="browser")["Credentials"]
+    session = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    assert signed_get(url, *session).status_code == 403
+    lam.add_permission(FunctionName=name, StatementId="role", Principal=role_arn,
+                       Action="lambda:InvokeFunctionUrl",
+                       FunctionUrlAuthType="AWS_IAM")  # fmt: skip
+    allowed = signed_get(url, *session)
+    assert allowed.status_code == 200, allowed.text
+    iam = allowed.json()["iam"]
+    assert iam["accessKey"] == creds["AccessKeyId"] and iam["accountId"] == ACCOUNT
+    role_name = role_arn.split("/")[-1]
+    assert iam["userArn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/browser"
+    # Tampered credentials are refused whatever the policies say.
+    assert signed_get(url, creds["AccessKeyId"], "wrong", creds["SessionToken"]).status_code == 403
+    assert signed_get(url, creds["AccessKeyId"], creds["SecretAccessKey"],
+                      creds["SessionToken"][:-2] + "xx").status_code == 403  # fmt: skip

@@ -218,21 +218,25 @@ def operation(
     return wrap
 
 
-async def authenticate(request: Request, limit: int, services: set[str]) -> Caller | None:
-    """Who signed the request (as strictly as the server's mode says); raises AuthError."""
-    verifier: Verifier = request.app.state.platform.auth
-    if verifier.mode == "open" and "authorization" not in request.headers:
-        return None  # nothing to look at: no body read, no hashing
-    body = await read_body(request, limit)  # cached: the members are read from it next
+def signed_request(request: Request, body: bytes) -> SignedRequest:
+    """The pieces of a request its signature covers, as they arrived."""
     scope = request.scope
-    signed = SignedRequest(
+    return SignedRequest(
         request.method,
         scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
         scope.get("query_string", b"").decode("latin-1"),
         [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]],
         body,
     )
-    caller = verifier.verify(signed)
+
+
+async def authenticate(request: Request, limit: int, services: set[str]) -> Caller | None:
+    """Who signed the request (as strictly as the server's mode says); raises AuthError."""
+    verifier: Verifier = request.app.state.platform.auth
+    if verifier.mode == "open" and "authorization" not in request.headers:
+        return None  # nothing to look at: no body read, no hashing
+    body = await read_body(request, limit)  # cached: the members are read from it next
+    caller = verifier.verify(signed_request(request, body))
     if caller is not None and verifier.mode == "sigv4" and caller.service not in services:
         raise InvalidSignatureException(
             f"Credential should be scoped to correct service: '{sorted(services)[0]}'. "

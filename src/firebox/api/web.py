@@ -15,8 +15,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from firebox.api import shapes
 from firebox.api.functions import _platform
-from firebox.api.operation import BodyTooLarge, Call, operation, read_body
+from firebox.api.operation import BodyTooLarge, Call, operation, read_body, signed_request
 from firebox.api.responses import aws_json
+from firebox.auth.errors import AuthError
 from firebox.control.function_urls import FunctionUrl
 from firebox.control.http_routes import Target
 from firebox.domain.arns import FunctionRef
@@ -25,6 +26,7 @@ from firebox.domain.errors import (
     TooManyRequestsException,
 )
 from firebox.domain.records import LATEST
+from firebox.iam.authorizer import AccessDenied
 from firebox.invoke import http_events
 from firebox.invoke.http_events import HttpRequest, HttpResponse
 
@@ -123,13 +125,56 @@ async def serve_url(request: Request, url_id: str, path: str) -> Response:
     if isinstance(parsed, Response):
         return parsed
     qualifier = None if config.qualifier == LATEST else config.qualifier
+    identity: dict[str, Any] | None = None
+    if config.auth_type == "AWS_IAM":
+        checked = _signed_caller(request, parsed.body, config, qualifier)
+        if isinstance(checked, Response):
+            return checked
+        identity = checked
     target = Target(api_id=url_id)
     event = http_events.event_v2(parsed, target, _platform(request).arns.account_id)
+    if identity is not None:  # who signed, as Lambda tells an AWS_IAM URL's function
+        event["requestContext"]["authorizer"] = {"iam": identity}
     ref = FunctionRef(config.function_name, qualifier)
     if config.invoke_mode == "RESPONSE_STREAM":
         return await _stream(request, ref, event, cors)
     mapped = await _invoke(request, ref, event, "2.0")
     return _to_response(HttpResponse(mapped.status, mapped.headers + cors, mapped.body))
+
+
+def _forbidden(message: str = "Forbidden") -> Response:
+    return Response(json.dumps({"Message": message}), 403, media_type="application/json",
+                    headers={"x-amzn-ErrorType": "AccessDeniedException"})  # fmt: skip
+
+
+def _signed_caller(
+    request: Request, body: bytes, config: FunctionUrl, qualifier: str | None
+) -> dict[str, Any] | Response:
+    """An AWS_IAM URL's caller: a SigV4 signature (for lambda) that the server's mode accepts,
+    whose identity may invoke the URL (its role's policies or the function's resource
+    policy); else the 403 Lambda answers."""
+    platform = _platform(request)
+    try:
+        caller = platform.auth.verify(signed_request(request, body))
+    except AuthError as exc:
+        return _forbidden(exc.message)
+    if caller is None:
+        return _forbidden()
+    if platform.auth.mode == "sigv4" and caller.service != "lambda":
+        return _forbidden("Credential should be scoped to correct service: 'lambda'.")
+    resource = platform.arns.function(config.function_name, qualifier)
+    policy = platform.policies.policy_for(config.function_name, qualifier)
+    try:
+        platform.iam.check(caller.arn, "lambda:InvokeFunctionUrl", resource, policy,
+                           {"lambda:functionurlauthtype": "AWS_IAM"})  # fmt: skip
+    except AccessDenied:
+        return _forbidden()
+    account = caller.arn.split(":")[4] if caller.arn else platform.arns.account_id
+    user_arn = caller.arn or f"arn:aws:iam::{account}:root"
+    user_id = caller.access_key_id if not caller.arn else caller.arn.rsplit("/", 1)[-1]
+    return {"accessKey": caller.access_key_id, "accountId": account, "callerId": user_id,
+            "cognitoIdentity": None, "principalOrgId": None, "userArn": user_arn,
+            "userId": user_id}  # fmt: skip
 
 
 async def _stream(

@@ -31,12 +31,14 @@ from firebox.auth.errors import (
     UnrecognizedClientException,
 )
 from firebox.auth.keys import KeyStore
+from firebox.auth.sessions import PREFIX as SEALED
 from firebox.auth.sessions import SessionIssuer
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW_S = 15 * 60  # AWS's: a request signed more than 15 minutes off is refused
 MAX_EXPIRES_S = 7 * 24 * 3600  # presigned URLs live at most a week
 MODES = ("open", "sigv4")
+INVALID_TOKEN = "The security token included in the request is invalid."
 _STAMP = "%Y%m%dT%H%M%SZ"
 
 
@@ -109,9 +111,12 @@ class Verifier:
             key = self.sessions.open(signature.access_key_id, token) if token else None
         else:  # open mode: the `x` keys of every local call must not cost a key-file check
             key = self.keys.get(signature.access_key_id) if self.mode == "sigv4" else None
-        arn = key.arn if key is not None else ""
-        if self.mode == "open":
-            return Caller(signature.access_key_id, signature.region, signature.service, False, arn)
+        if self.mode == "open" and key is None:
+            if token and token.startswith(SEALED):  # firebox's own token, altered: refused
+                raise UnrecognizedClientException(INVALID_TOKEN)
+            return Caller(signature.access_key_id, signature.region, signature.service, False)
+        # Temporary credentials carry an identity (a role session), so their signatures are
+        # checked in open mode too: a token alone must not let anyone act as its role.
         if key is None:
             raise UnrecognizedClientException(UNKNOWN_KEY)
         if key.session_token and key.expires <= self._clock():
@@ -126,7 +131,7 @@ class Verifier:
             raise InvalidSignatureException(
                 "The provided 'x-amz-content-sha256' header does not match what was computed."
             )
-        return Caller(signature.access_key_id, signature.region, signature.service, True, arn)
+        return Caller(signature.access_key_id, signature.region, signature.service, True, key.arn)
 
     def _check_time(self, signature: _Signature) -> None:
         now = datetime.datetime.fromtimestamp(self._clock(), datetime.UTC)
