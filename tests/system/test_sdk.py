@@ -52,6 +52,12 @@ def test_boto3_is_bundled_in_every_build(start_server: Any, flags: list[str]) ->
     result, response = invoke_json(lam, name)
     assert "FunctionError" not in response, result
     check_bundled(result)
+    # And it reaches this firebox (AWS_ENDPOINT_URL) as the function's role session.
+    code = "import boto3\ndef handler(e, c):\n    return boto3.client('sts').get_caller_identity()"
+    caller = create_function(lam, code)
+    identity, response = invoke_json(lam, caller)
+    assert "FunctionError" not in response, identity
+    assert identity["Arn"] == f"arn:aws:sts::000000000000:assumed-role/test/{caller}"
 
 
 def test_a_vendored_copy_wins(lam: Any) -> None:

@@ -21,6 +21,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 
+from firebox.auth import chunked
 from firebox.auth.errors import (
     MISMATCH,
     UNKNOWN_KEY,
@@ -65,6 +66,7 @@ class Caller:
     service: str
     verified: bool  # False in open mode: the signature was well-formed, nothing more
     arn: str = ""  # temporary credentials: the assumed role's session
+    payload: bytes | None = None  # an aws-chunked body, decoded once its chunks were verified
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,14 @@ class Verifier:
             raise InvalidSignatureException(
                 "The provided 'x-amz-content-sha256' header does not match what was computed."
             )
-        return Caller(signature.access_key_id, signature.region, signature.service, True, key.arn)
+        payload = None
+        if claimed == chunked.SIGNED:  # S3's signed chunks: each chained to the seed
+            scope = f"{signature.date}/{signature.region}/{signature.service}/aws4_request"
+            chain = chunked.ChunkChain(_signing_key(key.secret_access_key, signature),
+                                       signature.timestamp, scope, signature.signature)  # fmt: skip
+            payload = chunked.decode(request.body, chain)
+        return Caller(signature.access_key_id, signature.region, signature.service, True, key.arn,
+                      payload)  # fmt: skip
 
     def _check_time(self, signature: _Signature) -> None:
         now = datetime.datetime.fromtimestamp(self._clock(), datetime.UTC)
@@ -263,6 +272,19 @@ def sha256_hex(body: bytes) -> str:
 _signing_keys: dict[tuple[str, str, str, str], bytes] = {}
 
 
+def _signing_key(secret: str, parts: _Signature) -> bytes:
+    scope = (secret, parts.date, parts.region, parts.service)
+    key = _signing_keys.get(scope)
+    if key is None:
+        key = hmac.new(f"AWS4{secret}".encode(), parts.date.encode(), "sha256").digest()
+        for step in (parts.region, parts.service, "aws4_request"):
+            key = hmac.new(key, step.encode(), "sha256").digest()
+        if len(_signing_keys) > 1024:
+            _signing_keys.clear()
+        _signing_keys[scope] = key
+    return key
+
+
 @dataclass
 class _Bare:
     """The parts of a request botocore's signer reads (method, url, headers, params, context)."""
@@ -295,16 +317,7 @@ class _Expected(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
 
     def signature(self, string_to_sign: str, request: AWSRequest) -> str:
         """HMAC with the signing key, derived once per key, day, region and service."""
-        parts = self._parts
-        scope = (self.credentials.secret_key, parts.date, parts.region, parts.service)
-        key = _signing_keys.get(scope)
-        if key is None:
-            key = hmac.new(f"AWS4{scope[0]}".encode(), parts.date.encode(), "sha256").digest()
-            for step in (parts.region, parts.service, "aws4_request"):
-                key = hmac.new(key, step.encode(), "sha256").digest()
-            if len(_signing_keys) > 1024:
-                _signing_keys.clear()
-            _signing_keys[scope] = key
+        key = _signing_key(self.credentials.secret_key, self._parts)
         return hmac.new(key, string_to_sign.encode(), "sha256").hexdigest()
 
     def payload(self, request: AWSRequest) -> str:
