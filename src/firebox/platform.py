@@ -313,3 +313,4 @@ class Platform:
         self.logs.close()
         self.queue.close()
         self.store.close()
+        self.roles.store.close()

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 
 from firebox.api.app import create_app, create_environment_app
 from firebox.api.edge import EdgeLimits, protocol_class
+from firebox.api.operation import ENVIRONMENT_STATE
 from firebox.config import Settings
 from firebox.platform import Platform
 from firebox.worker.api_door import Serve
@@ -118,10 +119,13 @@ def _environment_door(server: Server, app: ASGIApp, limits: EdgeLimits) -> Serve
                             timeout_keep_alive=75)  # fmt: skip
     config.load()
 
-    async def serve(sock: socket.socket) -> asyncio.AbstractServer:
+    async def serve(sock: socket.socket, identity: str) -> asyncio.AbstractServer:
+        # Every request's scope["state"] starts from app_state: it says whose listener it is.
+        state = {ENVIRONMENT_STATE: identity}
+
         def protocol() -> asyncio.Protocol:
             return config.http_protocol_class(  # type: ignore[call-arg]
-                config=config, server_state=server.server_state, app_state={}
+                config=config, server_state=server.server_state, app_state=state
             )
 
         return await asyncio.get_running_loop().create_server(protocol, sock=sock)

@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from support import FireboxServer, create_function, invoke_json, unique, wait_for
+from support import FireboxServer, create_function, invoke_json, make_zip, unique, wait_for
 
 ACCOUNT = "000000000000"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
@@ -251,6 +251,11 @@ def test_report_mode_allows_and_logs_what_enforce_would_deny(
         f"{target}" in server.log_path.read_text()  # fmt: skip
 
 
+def altered(text: str) -> str:
+    """The text with its last character changed (to another one, always)."""
+    return text[:-1] + ("A" if text[-1] != "A" else "B")
+
+
 def signed_get(url: str, key: str, secret: str, token: str | None = None) -> httpx.Response:
     """A GET signed with SigV4 for lambda, as an SDK (or awscurl) would send it."""
     request = AWSRequest("GET", url)
@@ -296,4 +301,73 @@ def test_aws_iam_function_urls(enforcing: FireboxServer) -> None:
     # Tampered credentials are refused whatever the policies say.
     assert signed_get(url, creds["AccessKeyId"], "wrong", creds["SessionToken"]).status_code == 403
     assert signed_get(url, creds["AccessKeyId"], creds["SecretAccessKey"],
-                      creds["SessionToken"][:-2] + "xx").status_code == 403  # fmt: skip
+                      altered(creds["SessionToken"])).status_code == 403  # fmt: skip
+
+
+def session_client(server: FireboxServer, service: str, creds: dict[str, str]) -> Any:
+    return boto3.client(service, endpoint_url=server.url, region_name="us-east-1",
+                        aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["SessionToken"],
+                        config=Config(retries={"max_attempts": 0}))  # fmt: skip
+
+
+def trust(principal: object) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]})  # fmt: skip
+
+
+def test_pass_role_and_assume_role_are_decided(enforcing: FireboxServer) -> None:
+    iam, sts = client(enforcing, "iam"), client(enforcing, "sts")
+    deployer = unique("deployer")
+    deployer_arn = iam.create_role(RoleName=deployer, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    iam.put_role_policy(RoleName=deployer, PolicyName="lambda", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}]}))  # fmt: skip
+    creds = sts.assume_role(RoleArn=deployer_arn, RoleSessionName="ci")["Credentials"]
+    me = session_client(enforcing, "sts", creds).get_caller_identity()
+    role_id = iam.get_role(RoleName=deployer)["Role"]["RoleId"]
+    assert me["UserId"] == f"{role_id}:ci" and me["Arn"].endswith(f":assumed-role/{deployer}/ci")
+
+    # Creating a function with a role is passing the role: lambda:* alone does not allow it.
+    lam = session_client(enforcing, "lambda", creds)
+    target_role = role(enforcing)
+    params = {"FunctionName": unique(), "Runtime": "python3.11", "Handler": "app.handler",
+              "Role": target_role, "Code": {"ZipFile": make_zip({"app.py": "x = 1"})}}  # fmt: skip
+    with pytest.raises(ClientError) as exc:
+        lam.create_function(**params)
+    assert error_of(exc) == (403, "AccessDeniedException")
+    assert "iam:PassRole" in exc.value.response["Error"]["Message"]
+    basic = "arn:aws:iam::aws:policy/AWSLambda_FullAccess"  # PassRole, to Lambda only
+    iam.attach_role_policy(RoleName=deployer, PolicyArn=basic)
+    assert lam.create_function(**params)["Role"] == target_role
+
+    # AssumeRole from a role session: the target's trust policy decides.
+    sts_as_deployer = session_client(enforcing, "sts", creds)
+    trusting = unique("trusting")
+    trusting_arn = iam.create_role(RoleName=trusting,
+                                   AssumeRolePolicyDocument=trust({"AWS": deployer_arn})
+                                   )["Role"]["Arn"]  # fmt: skip
+    chained = sts_as_deployer.assume_role(RoleArn=trusting_arn, RoleSessionName="s2")
+    assert chained["AssumedRoleUser"]["Arn"].endswith(f":assumed-role/{trusting}/s2")
+    with pytest.raises(ClientError) as exc:  # chained sessions last an hour at most
+        sts_as_deployer.assume_role(RoleArn=trusting_arn, RoleSessionName="s2",
+                                    DurationSeconds=7200)  # fmt: skip
+    assert error_of(exc) == (400, "ValidationError")
+    for arn in (role(enforcing),  # trusts Lambda only
+                f"arn:aws:iam::{ACCOUNT}:role/never-made"):  # fmt: skip
+        with pytest.raises(ClientError) as exc:
+            sts_as_deployer.assume_role(RoleArn=arn, RoleSessionName="s2")
+        assert error_of(exc) == (403, "AccessDenied")
+    # An account principal delegates to the caller's own policies.
+    delegating = unique("delegating")
+    delegating_arn = iam.create_role(RoleName=delegating,
+                                     AssumeRolePolicyDocument=trust({"AWS": ACCOUNT})
+                                     )["Role"]["Arn"]  # fmt: skip
+    with pytest.raises(ClientError) as exc:
+        sts_as_deployer.assume_role(RoleArn=delegating_arn, RoleSessionName="s2")
+    assert error_of(exc) == (403, "AccessDenied")
+    allow = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": delegating_arn}
+    iam.put_role_policy(RoleName=deployer, PolicyName="assume", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [allow]}))  # fmt: skip
+    assert sts_as_deployer.assume_role(RoleArn=delegating_arn, RoleSessionName="s2")

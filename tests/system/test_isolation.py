@@ -301,20 +301,34 @@ def test_platform_ports_and_host_network_are_unreachable(lam: Any, hostile: Fire
 
 def test_the_aws_apis_are_in_reach_and_nothing_else(lam: Any, bystander: str) -> None:
     """AWS_ENDPOINT_URL leads every SDK inside to firebox's AWS APIs (and only those), signed
-    with the environment's own credentials for its role."""
+    with the environment's own credentials for its role: no other key works from inside."""
     code = (
         "import json, os, urllib.error, urllib.request, boto3\n"
+        "from botocore.exceptions import ClientError\n"
+        "def status(url, data=None):\n"
+        "    try:\n"
+        "        return urllib.request.urlopen(url, data=data, timeout=5).status\n"
+        "    except urllib.error.HTTPError as exc:\n"
+        "        return exc.code\n"
         "def handler(event, context):\n"
         "    endpoint = os.environ['AWS_ENDPOINT_URL']\n"
         "    out = {'endpoint': endpoint}\n"
         "    out['arn'] = boto3.client('sts').get_caller_identity()['Arn']\n"
         "    answer = boto3.client('lambda').invoke(FunctionName=event['other'])\n"
         "    out['other'] = json.loads(answer['Payload'].read())\n"
-        "    try:  # firebox's own admin API is not an AWS API\n"
-        "        urllib.request.urlopen(endpoint + '/_firebox/health', timeout=5)\n"
-        "        out['admin'] = 200\n"
-        "    except urllib.error.HTTPError as exc:\n"
-        "        out['admin'] = exc.code\n"
+        "    # firebox's own API is not an AWS API: none of it is there.\n"
+        "    out['admin'] = sorted({status(endpoint + p) for p in ('/_firebox/health',\n"
+        "        '/_firebox/environments', '/_firebox/queue', '/_firebox/routes')})\n"
+        "    # Unsigned, or signed with any other key: refused (open mode's `x` keys are the\n"
+        "    # account's root outside; a function must not be).\n"
+        "    out['unsigned'] = status(endpoint + '/2015-03-31/functions/')\n"
+        "    other = boto3.client('lambda', aws_access_key_id='x', aws_secret_access_key='x',\n"
+        "                         aws_session_token=None)\n"
+        "    try:\n"
+        "        other.list_functions()\n"
+        "        out['x'] = 'ALLOWED'\n"
+        "    except ClientError as exc:\n"
+        "        out['x'] = exc.response['Error']['Code']\n"
         "    return out\n"
     )
     name = create_function(lam, code, Role="arn:aws:iam::000000000000:role/app/reader")
@@ -324,7 +338,9 @@ def test_the_aws_apis_are_in_reach_and_nothing_else(lam: Any, bystander: str) ->
         "endpoint": "http://127.0.0.1:8070",
         "arn": f"arn:aws:sts::000000000000:assumed-role/reader/{name}",
         "other": "still here",
-        "admin": 404,
+        "admin": [404],
+        "unsigned": 403,
+        "x": "UnrecognizedClientException",
     }
 
 

@@ -67,6 +67,39 @@ def test_conditions() -> None:
     assert negated.decide(Request("a:b", "r", None, {"x:gone": "1"})) is Decision.NONE
 
 
+def test_set_date_address_and_binary_conditions() -> None:
+    def holds(condition: dict[str, object], context: dict[str, str | list[str]]) -> bool:
+        policy = parse(doc({"Effect": "Allow", "Action": "*", "Resource": "*",
+                            "Condition": condition}))  # fmt: skip
+        return policy.decide(Request("a:b", "r", None, context)) is Decision.ALLOW
+
+    tags = {"ForAllValues:StringEquals": {"aws:tagkeys": ["team", "env"]}}
+    assert holds(tags, {"aws:tagkeys": ["team"]}) and holds(tags, {})
+    assert not holds(tags, {"aws:tagkeys": ["team", "owner"]})
+    anyone = {"ForAnyValue:StringLike": {"aws:tagkeys": "t*"}}
+    assert holds(anyone, {"aws:tagkeys": ["x", "team"]}) and not holds(anyone, {})
+    before = {"DateLessThan": {"aws:currenttime": "2030-01-01T00:00:00Z"}}
+    assert holds(before, {"aws:currenttime": "2026-12-07T08:00:00Z"})
+    assert not holds(before, {"aws:currenttime": "2031-01-01T00:00:00Z"})
+    assert holds({"DateGreaterThan": {"aws:epochtime": "1000"}}, {"aws:epochtime": "2000"})
+    network = {"IpAddress": {"aws:sourceip": ["10.0.0.0/8", "192.0.2.7"]}}
+    assert holds(network, {"aws:sourceip": "10.1.2.3"}) and holds(
+        network, {"aws:sourceip": "192.0.2.7"}
+    )
+    assert not holds(network, {"aws:sourceip": "172.16.0.1"})
+    assert holds({"NotIpAddress": {"aws:sourceip": "10.0.0.0/8"}}, {"aws:sourceip": "1.2.3.4"})
+    assert holds({"BinaryEquals": {"k": "QUJD"}}, {"k": "QUJD"})
+
+
+def test_not_principal() -> None:
+    policy = parse(doc({"Effect": "Deny", "NotPrincipal": {"Service": "s3.amazonaws.com"},
+                        "Action": "lambda:InvokeFunction"}), resource_policy=True)  # fmt: skip
+    s3 = Principal("Service", "s3.amazonaws.com")
+    sns = Principal("Service", "sns.amazonaws.com")
+    assert policy.decide(Request("lambda:InvokeFunction", FN + "f", s3)) is Decision.NONE
+    assert policy.decide(Request("lambda:InvokeFunction", FN + "f", sns)) is Decision.DENY
+
+
 def test_principals_of_resource_policies() -> None:
     def allows(principal: object, who: Principal) -> bool:
         policy = parse(doc({"Effect": "Allow", "Principal": principal,
@@ -78,10 +111,16 @@ def test_principals_of_resource_policies() -> None:
     assert allows("*", session) and allows("*", s3)
     assert allows({"Service": "s3.amazonaws.com"}, s3)
     assert not allows({"Service": "sns.amazonaws.com"}, s3)
-    assert allows({"AWS": "123456789012"}, session)  # the account: every identity of it
-    assert allows({"AWS": "arn:aws:iam::123456789012:root"}, session)
+    # An account principal delegates to the account's own policies: it allows no identity
+    # of the account on its own (the caller's identity policy must), but its Deny denies.
+    assert not allows({"AWS": "123456789012"}, session)
+    assert not allows({"AWS": "arn:aws:iam::123456789012:root"}, session)
+    deny = parse(doc({"Effect": "Deny", "Principal": {"AWS": "123456789012"},
+                      "Action": "lambda:*"}), resource_policy=True)  # fmt: skip
+    assert deny.decide(Request("lambda:InvokeFunction", FN + "f", session)) is Decision.DENY
     assert not allows({"AWS": "999999999999"}, session)
     assert allows({"AWS": "arn:aws:iam::123456789012:role/app"}, session)  # its sessions
+    assert allows({"AWS": "arn:aws:iam::123456789012:role/APP"}, session)  # role names: any case
     assert not allows({"AWS": "arn:aws:iam::123456789012:role/other"}, session)
     assert not allows({"AWS": "arn:aws:iam::123456789012:role/app"}, s3)
 

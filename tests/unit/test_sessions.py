@@ -32,3 +32,11 @@ def test_tampered_or_borrowed_tokens_open_to_nothing(tmp_path: Path) -> None:
     assert issuer.open(key.access_key_id, "not a token") is None
     # A different data dir has a different session key.
     assert SessionIssuer(tmp_path / "other").open(key.access_key_id, key.session_token) is None
+
+
+def test_a_session_key_of_the_wrong_size_is_never_used(tmp_path: Path) -> None:
+    import pytest
+
+    (tmp_path / "session-key").write_bytes(b"")  # an empty key would let anyone forge tokens
+    with pytest.raises(OSError, match="not a session key"):
+        SessionIssuer(tmp_path).issue(ARN, 60)

@@ -53,7 +53,7 @@ def api_routes(http_prefix: str) -> list[BaseRoute]:
 def aws_routes() -> list[BaseRoute]:
     """The AWS APIs alone: what an environment's own listener serves (no firebox admin API,
     no function URLs or HTTP routes, no console)."""
-    return [
+    routes = [
         *invocations.routes,
         *streaming.routes,
         *functions.routes,
@@ -64,6 +64,8 @@ def aws_routes() -> list[BaseRoute]:
         *permissions.routes,
         *root.routes,
     ]
+    # Some of those modules also serve firebox's own views (/_firebox/queue): not AWS APIs.
+    return [r for r in routes if not getattr(r, "path", "").startswith("/_firebox")]
 
 
 def create_environment_app(platform: Platform) -> Starlette:

@@ -123,7 +123,8 @@ def _resource(roles: Roles, members: dict[str, Any]) -> str:
     if not name:
         return "*"
     role = roles.store.get(name)
-    return str(role["Arn"]) if role else f"arn:aws:iam::{roles.account}:role/{name}"
+    path = members.get("Path", "/")  # CreateRole's: the role it would make
+    return str(role["Arn"]) if role else f"arn:aws:iam::{roles.account}:role{path}{name}"
 
 
 async def iam_api(request: Request) -> Response:

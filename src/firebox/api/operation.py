@@ -24,7 +24,7 @@ from firebox.api.model import operation_model
 from firebox.api.parsing import parse_json_body
 from firebox.api.responses import LAMBDA, Wording
 from firebox.api.validation import Checker, Compiler, TypeMismatch, Violation, describe, member_path
-from firebox.auth.errors import InvalidSignatureException
+from firebox.auth.errors import InvalidSignatureException, UnrecognizedClientException
 from firebox.auth.sigv4 import Caller, SignedRequest, Verifier
 from firebox.domain.arns import FunctionRef, check_home, parse_function_ref
 from firebox.domain.errors import CodedError, LambdaError
@@ -230,13 +230,29 @@ def signed_request(request: Request, body: bytes) -> SignedRequest:
     )
 
 
+# scope["state"] key naming the environment whose AWS listener a request came through
+# (server.py): its value is the access key id of that environment's credentials.
+ENVIRONMENT_STATE = "firebox_environment"
+FROM_INSIDE = (
+    "Calls from inside a function must be signed with credentials firebox issued (the "
+    "environment's own AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN)"
+)
+
+
 async def authenticate(request: Request, limit: int, services: set[str]) -> Caller | None:
-    """Who signed the request (as strictly as the server's mode says); raises AuthError."""
+    """Who signed the request (as strictly as the server's mode says); raises AuthError.
+
+    Through an environment's own listener a request must be signed with credentials firebox
+    issued, whatever the mode: open mode's "any key is the account" would make every
+    function the account's root."""
     verifier: Verifier = request.app.state.platform.auth
-    if verifier.mode == "open" and "authorization" not in request.headers:
+    inside = ENVIRONMENT_STATE in request.scope.get("state", {})
+    if verifier.mode == "open" and "authorization" not in request.headers and not inside:
         return None  # nothing to look at: no body read, no hashing
     body = await read_body(request, limit)  # cached: the members are read from it next
     caller = verifier.verify(signed_request(request, body))
+    if inside and (caller is None or not caller.verified):
+        raise UnrecognizedClientException(FROM_INSIDE)
     if caller is not None and verifier.mode == "sigv4" and caller.service not in services:
         raise InvalidSignatureException(
             f"Credential should be scoped to correct service: '{sorted(services)[0]}'. "
@@ -255,14 +271,20 @@ def authorize(
     resource: str,
     code: str = "AccessDeniedException",
     resource_policy: Policy | None = None,
+    context: dict[str, str | list[str]] | None = None,
 ) -> None:
     """Lets the call through unless `--iam enforce` denies it to the caller's role session;
     the denial is raised with the protocol's `code` (AccessDeniedException, AccessDenied)."""
     if caller is None or not caller.arn:
         return
     platform: Platform = request.app.state.platform
+    keys: dict[str, str | list[str]] = {
+        "aws:requestedregion": caller.region or platform.settings.region,
+        **({"aws:sourceip": request.client.host} if request.client else {}),
+        **(context or {}),
+    }
     try:
-        platform.iam.check(caller.arn, action, resource, resource_policy)
+        platform.iam.check(caller.arn, action, resource, resource_policy, keys)
     except AccessDenied as exc:
         raise CodedError(code, str(exc), 403) from None
 
@@ -280,11 +302,18 @@ def _authorize_operation(
             return  # the handler answers with what is wrong with the name
         resource = platform.arns.function(ref.name, ref.qualifier)
         policy = platform.policies.policy_for(ref.name, ref.qualifier)
+    elif isinstance(params.get("Resource"), str):  # tagging: the ARN of what is tagged
+        resource = str(params["Resource"])
     elif isinstance(params.get("logGroupName"), str):
         resource = (f"arn:aws:logs:{platform.settings.region}:{platform.settings.account_id}:"
                     f"log-group:{params['logGroupName']}:*")  # fmt: skip
     authorize(request, caller, f"{service}:{IAM_ACTIONS.get(name, name)}", resource,
               resource_policy=policy)  # fmt: skip
+    role = params.get("Role")
+    if service == "lambda" and isinstance(role, str):
+        # Giving a function a role is acting as that role: iam:PassRole on it, as on AWS.
+        authorize(request, caller, "iam:PassRole", role,
+                  context={"iam:passedtoservice": "lambda.amazonaws.com"})  # fmt: skip
 
 
 def _control_plane_cap(request: Request) -> int:

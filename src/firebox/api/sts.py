@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -21,28 +22,47 @@ from firebox.api.query import (
 )
 from firebox.auth.sigv4 import Caller
 from firebox.domain.errors import LambdaError
+from firebox.iam.authorizer import AccessDenied, Denial, is_session
+from firebox.iam.policy import parse
+
+if TYPE_CHECKING:
+    from firebox.platform import Platform
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 
 Handler = Callable[[Request, dict[str, str], Caller | None], Awaitable[Response]]
 
 
+def _role_id(platform: Platform, role_name: str, role_arn: str) -> str:
+    """The role's unique id (AROA…): IAM's, or a stable stand-in for a role firebox lacks."""
+    stored = platform.roles.store.get(role_name)
+    if stored is not None and stored["Arn"] == role_arn:
+        return str(stored["RoleId"])
+    return "AROA" + hashlib.sha256(role_arn.encode()).hexdigest()[:17].upper()
+
+
 async def get_caller_identity(
     request: Request, params: dict[str, str], caller: Caller | None
 ) -> Response:
-    """The account and the identity that signed the call (the account's root for a key
-    firebox issued; no IAM users yet)."""
-    account = request.app.state.platform.settings.account_id
+    """The account and the identity that signed the call: the account's root for its keys,
+    the role session for temporary credentials (UserId `AROA…:session`, as AWS gives it)."""
+    platform: Platform = request.app.state.platform
+    account = platform.settings.account_id
+    user_id = caller.access_key_id if caller else account
+    if caller and caller.arn:
+        account = caller.arn.split(":")[4]
+        _, role, session = caller.arn.split(":", 5)[5].split("/", 2)
+        user_id = f"{_role_id(platform, role, f'arn:aws:iam::{account}:role/{role}')}:{session}"
     return query_response("GetCallerIdentity", NAMESPACE, {
-        "UserId": caller.access_key_id if caller else account,
-        "Account": caller.arn.split(":")[4] if caller and caller.arn else account,
+        "UserId": user_id, "Account": account,
         "Arn": caller.arn if caller and caller.arn else f"arn:aws:iam::{account}:root",
     })  # fmt: skip
 
 
 async def assume_role(request: Request, params: dict[str, str], caller: Caller | None) -> Response:
-    """Temporary credentials for a role's session (any role ARN: firebox has no IAM roles
-    to check against yet), usable until they expire."""
+    """Temporary credentials for a session of a role of this account, usable until they
+    expire: a role session may assume a role whose trust policy (or its own policies, for an
+    account principal) allows it; the account's keys may assume any."""
     members = checked("sts", "AssumeRole", params)
     role_arn: str = members["RoleArn"]
     parts = role_arn.split(":", 5)
@@ -53,21 +73,41 @@ async def assume_role(request: Request, params: dict[str, str], caller: Caller |
         or not parts[5].startswith("role/")
     ):
         raise QueryError("ValidationError", f"{role_arn[:200]} is invalid")
-    account, role = parts[4], parts[5].rsplit("/", 1)[-1]
+    account, name = parts[4], parts[5].rsplit("/", 1)[-1]
+    platform: Platform = request.app.state.platform
+    stored = platform.roles.store.get(name) if account == platform.settings.account_id else None
+    role = stored if stored is not None and stored["Arn"] == role_arn else None
     session: str = members["RoleSessionName"]
     duration: int = members.get("DurationSeconds", 3600)
-    arn = f"arn:aws:sts::{account}:assumed-role/{role}/{session}"
-    platform = request.app.state.platform
+    chained = caller is not None and is_session(caller.arn)
+    if role is not None:
+        if chained and duration > 3600:
+            raise QueryError("ValidationError", "The requested DurationSeconds exceeds the 1 "
+                             "hour session limit for roles assumed by role chaining.")  # fmt: skip
+        if duration > role["MaxSessionDuration"]:
+            raise QueryError("ValidationError", "The requested DurationSeconds exceeds the "
+                             "MaxSessionDuration set for this role.")  # fmt: skip
+    if caller is not None and chained:
+        if role is None:
+            try:
+                platform.iam.refuse(Denial(caller.arn, "sts:AssumeRole", role_arn, False, False,
+                                           "because the role does not exist"))  # fmt: skip
+            except AccessDenied as exc:
+                raise QueryError("AccessDenied", str(exc), 403) from None
+        else:
+            trust = parse(role["AssumeRolePolicyDocument"], resource_policy=True)
+            authorize(request, caller, "sts:AssumeRole", role_arn, "AccessDenied", trust)
+    arn = f"arn:aws:sts::{account}:assumed-role/{name}/{session}"
     key = platform.sessions.issue(arn, duration)
     expiration = datetime.datetime.fromtimestamp(key.expires, datetime.UTC)
-    role_id = "AROA" + hashlib.sha256(role_arn.encode()).hexdigest()[:17].upper()
     return query_response("AssumeRole", NAMESPACE, {
         "Credentials": {
             "AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret_access_key,
             "SessionToken": key.session_token,
             "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
-        "AssumedRoleUser": {"AssumedRoleId": f"{role_id}:{session}", "Arn": arn},
+        "AssumedRoleUser": {"AssumedRoleId": f"{_role_id(platform, name, role_arn)}:{session}",
+                            "Arn": arn},
     })  # fmt: skip
 
 
@@ -89,10 +129,7 @@ async def sts_api(request: Request) -> Response:
         if handler is None:
             message = f"Could not find operation {action[:100]} for version 2011-06-15"
             raise QueryError("InvalidAction", message)
-        if action != "GetCallerIdentity":  # needs no permission, as on AWS
-            resource = params.get("RoleArn", "*")
-            authorize(request, caller, f"sts:{action}", resource, "AccessDenied")
-        return await handler(request, params, caller)
+        return await handler(request, params, caller)  # GetCallerIdentity needs no permission
     except BodyTooLarge:
         return too_large()
     except LambdaError as exc:

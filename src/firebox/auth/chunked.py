@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from firebox.auth.errors import IncompleteSignatureException, InvalidSignatureException
 
 SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"  # the trailer's own signature
+UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"  # is not checked (yet)
+FORMS = (SIGNED, SIGNED_TRAILER, UNSIGNED_TRAILER)
 _EMPTY_SHA = hashlib.sha256(b"").hexdigest()
 MAX_CHUNK_HEADER = 4096
 
@@ -66,7 +69,7 @@ def decode(body: bytes, chain: ChunkChain | None = None) -> bytes:
             if name != "chunk-signature":
                 raise MalformedChunks("A signed aws-chunked body has a chunk without signature")
             expected = chain.next(previous, data)
-            if not hmac.compare_digest(expected, claimed):
+            if not hmac.compare_digest(expected.encode(), claimed.encode("latin-1")):
                 raise InvalidSignatureException(
                     "The request signature we calculated does not match the signature you "
                     "provided (a chunk signature)."

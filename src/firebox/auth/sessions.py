@@ -83,7 +83,7 @@ class SessionIssuer:
             return None
         body, _, mac = token[len(PREFIX) :].partition(".")
         expected = _b64(hmac.new(self._master(), body.encode(), hashlib.sha256).digest())
-        if not hmac.compare_digest(mac, expected):
+        if not hmac.compare_digest(mac.encode("latin-1", "replace"), expected.encode()):
             return None
         try:
             claims = json.loads(_unb64(body))
@@ -106,10 +106,12 @@ class SessionIssuer:
 def _load_or_create(path: Path) -> bytes:
     try:
         data = path.read_bytes()
-        if len(data) == 32:
-            return data
     except FileNotFoundError:
         pass
+    else:
+        if len(data) != 32:  # never sign with a key someone could guess (an empty file)
+            raise OSError(f"{path} is not a session key (32 bytes): remove it to make a new one")
+        return data
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
     partial = path.with_name(f".{KEY_FILE}.{os.getpid()}.tmp")
@@ -123,6 +125,8 @@ def _load_or_create(path: Path) -> bytes:
         os.link(partial, path)
     except FileExistsError:
         key = path.read_bytes()
+        if len(key) != 32:
+            raise OSError(f"{path} is not a session key (32 bytes)") from None
     finally:
         os.unlink(partial)
     return key

@@ -121,26 +121,41 @@ class Verifier:
         # checked in open mode too: a token alone must not let anyone act as its role.
         if key is None:
             raise UnrecognizedClientException(UNKNOWN_KEY)
+        if token and not key.session_token:  # a long-term key needs no token: a stray one is
+            raise UnrecognizedClientException(INVALID_TOKEN)  # refused, as AWS refuses it
         if key.session_token and key.expires <= self._clock():
             raise ExpiredTokenException("The security token included in the request is expired")
         self._check_time(signature)
         expected = _expected(request, signature, key.secret_access_key)
-        if not hmac.compare_digest(expected, signature.signature):
+        if not hmac.compare_digest(expected.encode(), signature.signature.encode("utf-8")):
             raise InvalidSignatureException(MISMATCH)
         claimed = request.header("x-amz-content-sha256")
-        hashed = claimed and claimed != UNSIGNED_PAYLOAD and not claimed.startswith("STREAMING-")
-        if hashed and not hmac.compare_digest(claimed or "", sha256_hex(request.body)):
+        payload = None
+        if claimed is not None and claimed.startswith("STREAMING-"):
+            payload = self._streamed(request, signature, claimed, key.secret_access_key)
+        elif claimed not in (None, UNSIGNED_PAYLOAD) and not hmac.compare_digest(
+            claimed.encode("latin-1"), sha256_hex(request.body).encode()
+        ):
             raise InvalidSignatureException(
                 "The provided 'x-amz-content-sha256' header does not match what was computed."
             )
-        payload = None
-        if claimed == chunked.SIGNED:  # S3's signed chunks: each chained to the seed
-            scope = f"{signature.date}/{signature.region}/{signature.service}/aws4_request"
-            chain = chunked.ChunkChain(_signing_key(key.secret_access_key, signature),
-                                       signature.timestamp, scope, signature.signature)  # fmt: skip
-            payload = chunked.decode(request.body, chain)
         return Caller(signature.access_key_id, signature.region, signature.service, True, key.arn,
                       payload)  # fmt: skip
+
+    def _streamed(
+        self, request: SignedRequest, signature: _Signature, claimed: str, secret: str
+    ) -> bytes:
+        """An aws-chunked body (S3's only): its payload, the chunk signatures checked."""
+        if signature.service != "s3" or claimed not in chunked.FORMS:
+            raise InvalidSignatureException(
+                f"x-amz-content-sha256 {claimed[:60]} is not supported for {signature.service}"
+            )
+        if claimed == chunked.UNSIGNED_TRAILER:  # integrity by the trailing checksum
+            return chunked.decode(request.body)
+        scope = f"{signature.date}/{signature.region}/{signature.service}/aws4_request"
+        chain = chunked.ChunkChain(_signing_key(secret, signature), signature.timestamp, scope,
+                                   signature.signature)  # fmt: skip
+        return chunked.decode(request.body, chain)
 
     def _check_time(self, signature: _Signature) -> None:
         now = datetime.datetime.fromtimestamp(self._clock(), datetime.UTC)

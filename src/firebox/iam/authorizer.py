@@ -8,8 +8,10 @@ are the account root's and always allowed, as the root user is on AWS.
 
 from __future__ import annotations
 
+import datetime
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from firebox.iam.policy import Decision, Policy, Principal, Request, decide
@@ -29,8 +31,10 @@ class Denial:
     explicit: bool
     role_missing: bool
 
+    reason: str = ""  # said instead of the usual why, when there is a better one
+
     def message(self) -> str:
-        why = (
+        why = self.reason or (
             "with an explicit deny" if self.explicit
             else "because its role does not exist" if self.role_missing
             else f"because no identity-based policy allows the {self.action} action"
@@ -47,22 +51,32 @@ class AccessDenied(Exception):
         self.denial = denial
 
 
-def role_of(session_arn: str) -> str | None:
-    """The role name of an assumed-role session ARN, or None for any other identity."""
+def role_of(session_arn: str, account: str) -> str | None:
+    """The role name of an assumed-role session ARN of `account`, or None for any other
+    identity (a session of another account's role has no policies here)."""
     parts = session_arn.split(":", 5)
     if len(parts) != 6 or parts[2] != "sts" or not parts[5].startswith("assumed-role/"):
         return None
+    if parts[4] != account:
+        return None
     return parts[5].split("/")[1]
+
+
+def is_session(caller: str) -> bool:
+    return ":assumed-role/" in caller
 
 
 class Authorizer:
     """Evaluates identity policies (and a resource policy) for role-session callers."""
 
-    def __init__(self, roles: Roles, mode: str = "report") -> None:
+    def __init__(
+        self, roles: Roles, mode: str = "report", clock: Callable[[], float] = time.time
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"iam mode must be one of {', '.join(MODES)}")
         self.roles = roles
         self.mode = mode
+        self._clock = clock
         self._reported: set[tuple[str, str, str]] = set()
 
     def check(
@@ -74,28 +88,50 @@ class Authorizer:
         context: Mapping[str, str | list[str]] | None = None,
     ) -> None:
         """Raises AccessDenied if enforcement denies the call; logs it in report mode."""
-        if self.mode == "off":
-            return
-        role = role_of(caller)
-        if role is None:
+        if self.mode == "off" or not is_session(caller):
             return  # long-term keys: the account's root
-        policies = self.roles.policies_of(role)
-        request = Request(action, resource, Principal("AWS", caller), context or {})
+        role = role_of(caller, self.roles.account)
+        policies = self.roles.policies_of(role) if role is not None else None
+        request = Request(action, resource, Principal("AWS", caller),
+                          {**self._globals(caller, role), **(context or {})})  # fmt: skip
         identity = decide(policies or [], request)
         resource_decision = (
             resource_policy.decide(request) if resource_policy is not None else Decision.NONE
         )
         if Decision.DENY in (identity, resource_decision):
-            denial = Denial(caller, action, resource, True, policies is None)
-        elif Decision.ALLOW in (identity, resource_decision):
-            return  # same account: either policy's Allow suffices
-        else:
-            denial = Denial(caller, action, resource, False, policies is None)
+            self._deny(Denial(caller, action, resource, True, policies is None))
+        elif Decision.ALLOW not in (identity, resource_decision):
+            self._deny(Denial(caller, action, resource, False, policies is None))
+        # else: same account, so either policy's Allow suffices
+
+    def refuse(self, denial: Denial) -> None:
+        """A call the caller's policies cannot allow (a missing role, say): as `check` would."""
+        if self.mode != "off":
+            self._deny(denial)
+
+    def _deny(self, denial: Denial) -> None:
         if self.mode == "enforce":
             raise AccessDenied(denial)
-        key = (caller, action, resource)
+        key = (denial.caller, denial.action, denial.resource)
         if key not in self._reported:  # once per caller, action and resource: not a flood
             if len(self._reported) > 10_000:
                 self._reported.clear()
             self._reported.add(key)
             log.warning("iam report: would deny (--iam enforce): %s", denial.message())
+
+    def _globals(self, caller: str, role: str | None) -> dict[str, str | list[str]]:
+        """The global condition keys AWS sets for a role session's request."""
+        now = self._clock()
+        account = caller.split(":")[4]
+        stored = self.roles.store.get(role) if role is not None else None
+        role_arn = stored["Arn"] if stored else f"arn:aws:iam::{account}:role/{role}"
+        role_id = stored["RoleId"] if stored else "AROA" + "0" * 17
+        session = caller.rsplit("/", 1)[-1]
+        return {
+            "aws:principalarn": role_arn, "aws:principalaccount": account,
+            "aws:principaltype": "AssumedRole", "aws:userid": f"{role_id}:{session}",
+            "aws:securetransport": "false", "aws:epochtime": str(int(now)),
+            "aws:currenttime": datetime.datetime.fromtimestamp(now, datetime.UTC).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+        }  # fmt: skip

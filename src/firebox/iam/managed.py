@@ -83,19 +83,31 @@ MANAGED: dict[str, dict[str, Any]] = {
         ]
     ),
     "AWSLambdaExecute": _allow(["logs:*", "s3:GetObject", "s3:PutObject"]),
-    "AWSLambda_FullAccess": _allow(
-        [
-            "lambda:*",
-            "logs:*",
-            "iam:GetRole",
-            "iam:ListRoles",
-            "iam:PassRole",
-            "s3:*",
-            "sqs:*",
-            "sns:*",
-            "events:*",
-        ]
-    ),
+    "AWSLambda_FullAccess": {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "lambda:*",
+                    "logs:*",
+                    "iam:GetRole",
+                    "iam:ListRoles",
+                    "s3:*",
+                    "sqs:*",
+                    "sns:*",
+                    "events:*",
+                ],
+                "Resource": "*",
+            },
+            {  # as AWS's: roles may be passed to Lambda only
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+            },
+        ],
+    },
     "AWSLambda_ReadOnlyAccess": _allow(
         ["lambda:Get*", "lambda:List*", "logs:Describe*", "logs:Get*", "logs:FilterLogEvents"]
     ),

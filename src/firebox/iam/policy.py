@@ -8,8 +8,10 @@ then any Allow, else the request is implicitly denied.
 
 from __future__ import annotations
 
+import datetime
 import enum
 import functools
+import ipaddress
 import json
 import operator
 import re
@@ -84,8 +86,55 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _string_test(name: str) -> Callable[[str, list[str]], bool] | None:
-    if name in ("StringEquals", "ArnEquals"):
+def _instant(text: str) -> float | None:
+    """A date condition's value: epoch seconds, or an ISO 8601 date or time (UTC if unzoned)."""
+    number = _number(text)
+    if number is not None:
+        return number
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def _in_network(value: str, wanted: list[str]) -> bool:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return any((n := _network(w)) is not None and address in n for w in wanted)
+
+
+_ORDER: dict[str, Callable[[float, float], bool]] = {
+    "Equals": operator.eq, "LessThan": operator.lt, "LessThanEquals": operator.le,
+    "GreaterThan": operator.gt, "GreaterThanEquals": operator.ge,
+}  # fmt: skip
+
+
+def _ordered(parse_value: Callable[[str], float | None], compare: Callable[[float, float], bool]
+             ) -> Callable[[str, list[str]], bool]:  # fmt: skip
+    def test(value: str, wanted: list[str]) -> bool:
+        number = parse_value(value)
+        return number is not None and any(
+            (w := parse_value(x)) is not None and compare(number, w) for x in wanted
+        )
+
+    return test
+
+
+def _test(name: str) -> Callable[[str, list[str]], bool] | None:
+    """How an operator (its positive form) compares a context value with the wanted ones."""
+    if name in ("StringEquals", "ArnEquals", "BinaryEquals"):
         return lambda value, wanted: value in wanted
     if name == "StringEqualsIgnoreCase":
         return lambda value, wanted: value.lower() in {w.lower() for w in wanted}
@@ -93,21 +142,11 @@ def _string_test(name: str) -> Callable[[str, list[str]], bool] | None:
         return lambda value, wanted: any(_glob(w, False).fullmatch(value) for w in wanted)
     if name == "Bool":
         return lambda value, wanted: value.lower() in wanted
-    numeric: dict[str, Callable[[float, float], bool]] = {
-        "NumericEquals": operator.eq, "NumericLessThan": operator.lt,
-        "NumericLessThanEquals": operator.le, "NumericGreaterThan": operator.gt,
-        "NumericGreaterThanEquals": operator.ge,
-    }  # fmt: skip
-    if name in numeric:
-        compare = numeric[name]
-
-        def test(value: str, wanted: list[str]) -> bool:
-            number = _number(value)
-            return number is not None and any(
-                (w := _number(x)) is not None and compare(number, w) for x in wanted
-            )
-
-        return test
+    if name == "IpAddress":
+        return _in_network
+    for family, parse_value in (("Numeric", _number), ("Date", _instant)):
+        if name.startswith(family) and name[len(family) :] in _ORDER:
+            return _ordered(parse_value, _ORDER[name[len(family) :]])
     return None
 
 
@@ -118,6 +157,8 @@ _NEGATED = {
     "ArnNotEquals": "ArnEquals",
     "ArnNotLike": "ArnLike",
     "NumericNotEquals": "NumericEquals",
+    "DateNotEquals": "DateEquals",
+    "NotIpAddress": "IpAddress",
 }
 
 
@@ -129,17 +170,29 @@ class _Condition:
     test: Callable[[str, list[str]], bool] | None  # None: Null
     negated: bool
     if_exists: bool
+    quantifier: str  # "": a single value; ForAnyValue / ForAllValues: a set of them
 
     def holds(self, context: Mapping[str, str | list[str]]) -> bool:
         present = context.get(self.key)
         if self.test is None:  # Null: "true" asks that the key be absent
             return (present is None) == (self.wanted[0].lower() == "true")
         if present is None:
+            if self.quantifier == "ForAllValues":
+                return True  # every value of an empty set matches
             # A negated operator holds for a missing key; IfExists makes any operator hold.
-            return self.if_exists or self.negated
+            return self.if_exists or (self.negated and not self.quantifier)
         values = present if isinstance(present, list) else [present]
-        matched = any(self.test(v, self.wanted) for v in values)
-        return not matched if self.negated else matched
+
+        def one(value: str) -> bool:
+            assert self.test is not None
+            matched = self.test(value, self.wanted)
+            return not matched if self.negated else matched
+
+        if self.quantifier == "ForAllValues":
+            return all(one(v) for v in values)
+        if self.quantifier == "ForAnyValue" or not self.negated:
+            return any(one(v) for v in values)
+        return all(one(v) for v in values)  # a negated single-valued test: none may match
 
 
 def _conditions(block: object) -> list[_Condition]:
@@ -147,10 +200,13 @@ def _conditions(block: object) -> list[_Condition]:
         raise PolicyError("Condition must be an object")
     out = []
     for op_name, pairs in block.items():
-        base = op_name.removesuffix("IfExists")
+        quantifier, _, bare = op_name.rpartition(":")
+        if quantifier not in ("", "ForAnyValue", "ForAllValues"):
+            raise PolicyError(f"Unknown condition operator: {op_name}")
+        base = bare.removesuffix("IfExists")
         negated = base in _NEGATED
         name = _NEGATED.get(base, base)
-        test = None if name == "Null" else _string_test(name)
+        test = None if name == "Null" else _test(name)
         if test is None and name != "Null":
             raise PolicyError(f"Unknown condition operator: {op_name}")
         if not isinstance(pairs, dict) or not pairs:
@@ -158,37 +214,43 @@ def _conditions(block: object) -> list[_Condition]:
         for key, value in pairs.items():
             wanted = _condition_values(value, f"Condition {op_name} {key}")
             out.append(_Condition(op_name, key.lower(), wanted, test, negated,
-                                  op_name.endswith("IfExists")))  # fmt: skip
+                                  bare.endswith("IfExists"), quantifier))  # fmt: skip
     return out
 
 
 # ----- principals ------------------------------------------------------------------------------
-def _principal_matches(patterns: list[tuple[str, str]], who: Principal | None) -> bool:
+EXACT, ACCOUNT = "exact", "account"
+
+
+def _principal_match(patterns: list[tuple[str, str]], who: Principal | None) -> str | None:
+    """How a principal block names `who`: EXACT (itself, its role, a service, or anyone),
+    ACCOUNT (its account, which delegates to the account's own policies), or not at all."""
     if who is None:
-        return False
+        return None
+    found = None
     for kind, value in patterns:
         if value == "*" and kind in ("*", "AWS"):
-            return True
+            return EXACT
         if kind != who.kind:
             continue
         if kind == "Service" and value == who.value:
-            return True
+            return EXACT
         if kind == "AWS":
             if value.isdigit() and len(value) == 12:
                 value = f"arn:aws:iam::{value}:root"
             if value == who.value:
-                return True
+                return EXACT
             parts = value.split(":", 5)
             if len(parts) < 6 or parts[4] != who.account:
                 continue
-            if parts[5] == "root":  # the account: every identity of it
-                return True
-            if parts[5].startswith("role/"):  # a role: its sessions too
-                role = parts[5].rsplit("/", 1)[-1]
-                session = who.value.split(":", 5)[5]
+            if parts[5] == "root":
+                found = ACCOUNT
+            elif parts[5].startswith("role/"):  # a role: its sessions too (names: any case)
+                role = parts[5].rsplit("/", 1)[-1].lower()
+                session = who.value.split(":", 5)[5].lower()
                 if session.startswith(f"assumed-role/{role}/"):
-                    return True
-    return False
+                    return EXACT
+    return found
 
 
 def _principals(block: object) -> list[tuple[str, str]]:
@@ -217,6 +279,7 @@ class Statement:
     not_resources: bool
     principals: list[tuple[str, str]] | None
     conditions: list[_Condition]
+    not_principal: bool = False
 
     def applies(self, request: Request) -> bool:
         if any(p.fullmatch(request.action) for p in self.actions) == self.not_actions:
@@ -225,10 +288,15 @@ class Statement:
             any(p.fullmatch(request.resource) for p in self.resources) == self.not_resources
         ):
             return False
-        if self.principals is not None and not _principal_matches(
-            self.principals, request.principal
-        ):
-            return False
+        if self.principals is not None:
+            match = _principal_match(self.principals, request.principal)
+            if self.not_principal:
+                if match is not None:
+                    return False
+            elif match is None or (match == ACCOUNT and self.allow):
+                # An Allow to an account delegates to the account's identity policies: on
+                # its own it allows none of the account's identities.
+                return False
         return all(c.holds(request.context) for c in self.conditions)
 
 
@@ -252,12 +320,14 @@ def _statement(raw: object, index: int, resource_policy: bool) -> Statement:
     resource_key = "Resource" if "Resource" in raw else "NotResource"
     resources = _strings(raw[resource_key], resource_key) if has_resource else []
     principals = None
-    if "Principal" in raw:
-        principals = _principals(raw["Principal"])
+    if "Principal" in raw and "NotPrincipal" in raw:
+        raise PolicyError("A statement has either Principal or NotPrincipal, not both.")
+    if "Principal" in raw or "NotPrincipal" in raw:
+        principals = _principals(raw.get("Principal", raw.get("NotPrincipal")))
     elif resource_policy:
         raise PolicyError("Policy statement must contain a principal.")
     known = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal",
-             "Condition"}  # fmt: skip
+             "NotPrincipal", "Condition"}  # fmt: skip
     unknown = sorted(set(raw) - known)
     if unknown:
         raise PolicyError(f"Syntax errors in policy: unknown field {unknown[0]}")
@@ -266,6 +336,7 @@ def _statement(raw: object, index: int, resource_policy: bool) -> Statement:
         [_glob(a, ignore_case=True) for a in actions], action_key == "NotAction",
         [_glob(r, ignore_case=False) for r in resources], resource_key == "NotResource",
         principals, _conditions(raw["Condition"]) if "Condition" in raw else [],
+        "NotPrincipal" in raw,
     )  # fmt: skip
 
 

@@ -11,7 +11,8 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 
-Serve = Callable[[socket.socket], Awaitable[asyncio.AbstractServer]]
+# (the listener, the access key id of the environment's credentials) → the server on it
+Serve = Callable[[socket.socket, str], Awaitable[asyncio.AbstractServer]]
 
 
 class ApiDoor:
@@ -27,9 +28,15 @@ class ApiDoor:
     def open(self) -> bool:
         return self._serve is not None
 
-    async def serve(self, sock: socket.socket) -> asyncio.AbstractServer | None:
-        """Serves the AWS APIs on `sock` (closed instead when nothing is attached)."""
+    async def serve(self, sock: socket.socket, identity: str) -> asyncio.AbstractServer | None:
+        """Serves the AWS APIs on `sock` to the environment whose credentials' access key id
+        is `identity`: only calls signed with credentials firebox issued are taken there
+        (closed instead when nothing is attached)."""
         if self._serve is None:
             sock.close()
             return None
-        return await self._serve(sock)
+        try:
+            return await self._serve(sock, identity)
+        except BaseException:
+            sock.close()
+            raise

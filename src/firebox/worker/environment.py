@@ -115,6 +115,7 @@ class Environment:
         self._ready = False  # the runtime has asked for its first event
         self._peak_mb = 0
         self.credentials_expire = 0.0  # epoch seconds: its credentials' end (renewed by pool)
+        self.access_key_id = ""  # of its credentials: the only caller its AWS listener takes
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -175,10 +176,12 @@ class Environment:
             sock.close()
             return
         self._server = await self._loop.create_server(lambda: RuntimeApiConnection(self), sock=sock)
+        if self._dead():  # died meanwhile (the await let destroy() run): nobody else closes it
+            self._server.close()
+            return
         api = sandbox.api_listener()
         if api is not None:
-            self._api_server = await self.ctx.api_door.serve(api)
-            # Died meanwhile (the await let destroy() run): nobody else closes it now.
+            self._api_server = await self.ctx.api_door.serve(api, self.access_key_id)
             if self._api_server is not None and self._dead():
                 self._api_server.close()
 
@@ -189,6 +192,7 @@ class Environment:
         record = self.record
         credentials = self.ctx.credentials(record)
         self.credentials_expire = credentials.expires
+        self.access_key_id = credentials.access_key_id
         environ = {
             "PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
             "LANG": "en_US.UTF-8",

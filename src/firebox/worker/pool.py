@@ -56,6 +56,7 @@ class EnvironmentPool:
         # Called after an environment has died, e.g. to delete code no environment uses.
         self.on_environment_dead: list[Callable[[Environment], None]] = []
         self.clock: Callable[[], float] = time.time  # wall clock, as credentials' expiry is
+        self._renewals: dict[str, asyncio.TimerHandle] = {}
 
     async def acquire(
         self, record: FunctionRecord, runtime: Runtime, code_dir: Path
@@ -83,6 +84,7 @@ class EnvironmentPool:
             except BaseException:
                 env.destroy()
                 raise
+            self._watch_credentials(env)
             return env
         except BaseException:
             self.admission.give(lease)
@@ -142,6 +144,7 @@ class EnvironmentPool:
         env = Environment(uuid.uuid4().hex, record, runtime, code_dir, self.ctx, self._on_dead)
         self._all[env.id] = env
         await env.start()
+        self._watch_credentials(env)
         await env.ready.wait()
         if env.state is EnvState.IDLE and not env.retired:
             self._idle.setdefault(record.generation, []).append(env)
@@ -158,6 +161,7 @@ class EnvironmentPool:
         self._all[env.id] = env
         try:
             await env.start()
+            self._watch_credentials(env)
             await env.ready.wait()  # init done, or the environment died trying
         except BaseException:
             env.destroy()
@@ -206,12 +210,27 @@ class EnvironmentPool:
         return len(running)
 
     def close(self) -> None:
-        for timer in self._prewarms.values():
+        for timer in [*self._prewarms.values(), *self._renewals.values()]:
             timer.cancel()
         for task in self._background:
             task.cancel()
         for env in list(self._all.values()):
             env.destroy()
+
+    def _watch_credentials(self, env: Environment) -> None:
+        """Replaces the environment before its credentials end, even if no invoke comes (a
+        provisioned one is started again by its config; a busy one goes when it is done)."""
+        if env.state is EnvState.DEAD or not env.credentials_expire:
+            return
+        delay = max(0.0, env.credentials_expire - RENEW_S - self.clock())
+
+        def renew() -> None:
+            self._renewals.pop(env.id, None)
+            env.retired = True
+            if env.state is EnvState.IDLE:
+                env.destroy()
+
+        self._renewals[env.id] = asyncio.get_running_loop().call_later(delay, renew)
 
     def _cancel_expiry(self, env: Environment) -> None:
         timer = self._expiry.pop(env.id, None)
@@ -221,6 +240,9 @@ class EnvironmentPool:
     def _on_dead(self, env: Environment) -> None:
         self._all.pop(env.id, None)
         self._cancel_expiry(env)
+        renewal = self._renewals.pop(env.id, None)
+        if renewal is not None:
+            renewal.cancel()
         stack = self._idle.get(env.record.generation)
         if stack and env in stack:
             stack.remove(env)
