@@ -45,8 +45,9 @@ def test_open_mode_checks_sealed_credentials_and_refuses_altered_tokens(tmp_path
     assert caller is not None and caller.verified and caller.arn.endswith("/r/s")
     with pytest.raises(InvalidSignatureException):  # the token is real, the secret is not
         verifier.verify(signed(temp.access_key_id, "wrong", temp.session_token))
+    token = temp.session_token
+    altered = token[:-1] + ("A" if token[-1] != "A" else "B")
     with pytest.raises(UnrecognizedClientException):
-        verifier.verify(signed(temp.access_key_id, temp.secret_access_key,
-                               temp.session_token[:-1] + ("A" if temp.session_token[-1] != "A" else "B")))  # fmt: skip
+        verifier.verify(signed(temp.access_key_id, temp.secret_access_key, altered))
     anyone = verifier.verify(signed("x", "x"))  # open mode: any other key is the account's
     assert anyone is not None and not anyone.verified and anyone.arn == ""
