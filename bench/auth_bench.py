@@ -105,10 +105,10 @@ def micro(fn: Callable[[], object]) -> float:
     return statistics.median(runs) * 1e6
 
 
-def in_process(key_id: str, secret: str, data: Path) -> dict[str, float]:
+def in_process(key_id: str, secret: str, keys: Path, data: Path) -> dict[str, float]:
     """The verifier (long-term and temporary keys), the issuer and the IAM decision alone."""
     sessions = SessionIssuer(data)
-    verifier = Verifier(KeyStore(data), sessions, "sigv4")
+    verifier = Verifier(KeyStore(keys), sessions, "sigv4")
     path, headers = signed_invoke(8070, "f", key_id, secret)
     request = SignedRequest("POST", path, "", [(k.lower(), v) for k, v in headers.items()], b"{}")
     temp = sessions.issue("arn:aws:sts::000000000000:assumed-role/bench/f", 3600)
@@ -169,7 +169,7 @@ def main() -> None:
     finally:
         for server in servers.values():
             server.stop()
-    alone = in_process(key.access_key_id, key.secret_access_key, data / "micro")
+    alone = in_process(key.access_key_id, key.secret_access_key, data / "sigv4", data / "micro")
     rows = []
     for mode, label in (("open", "`--auth open`"), ("sigv4", "`--auth sigv4`, long-term key"),
                         ("role", "`--auth sigv4 --iam enforce`, role session")):  # fmt: skip

@@ -16,7 +16,6 @@ import hmac
 import json
 import os
 import secrets
-import string
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +27,6 @@ KEY_FILE = "session-key"
 # replaces an environment before they end (worker/pool.py RENEW_S).
 ENVIRONMENT_CREDENTIALS_S = 12 * 3600
 PREFIX = "FBX1."  # marks a sealed token (and its format's version)
-_ALPHABET = string.ascii_uppercase + string.digits
 
 
 def _b64(data: bytes) -> str:
@@ -66,7 +64,7 @@ class SessionIssuer:
     def issue(self, arn: str, duration_s: int, description: str = "assumed role") -> AccessKey:
         """Credentials for the role session `arn`, valid for `duration_s` from now."""
         now = int(self._clock())
-        akid = "ASIA" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
+        akid = "ASIA" + base64.b32encode(secrets.token_bytes(10)).decode()  # 16 of A-Z2-7
         body = _b64(json.dumps({"k": akid, "a": arn, "e": now + duration_s, "i": now},
                                separators=(",", ":")).encode())  # fmt: skip
         mac = _b64(hmac.new(self._master(), body.encode(), hashlib.sha256).digest())

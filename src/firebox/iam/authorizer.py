@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from firebox.iam.policy import Decision, Policy, Principal, Request, decide
-from firebox.iam.roles import Roles
+from firebox.iam.roles import Roles, RoleView
 
 log = logging.getLogger("firebox.iam")
 MODES = ("enforce", "report", "off")
@@ -78,6 +78,7 @@ class Authorizer:
         self.mode = mode
         self._clock = clock
         self._reported: set[tuple[str, str, str]] = set()
+        self._second, self._now = -1, ""
 
     def check(
         self,
@@ -91,9 +92,10 @@ class Authorizer:
         if self.mode == "off" or not is_session(caller):
             return  # long-term keys: the account's root
         role = role_of(caller, self.roles.account)
-        policies = self.roles.policies_of(role) if role is not None else None
+        view = self.roles.view(role) if role is not None else None
+        policies = view.policies if view is not None else None
         request = Request(action, resource, Principal("AWS", caller),
-                          {**self._globals(caller, role), **(context or {})})  # fmt: skip
+                          {**self._globals(caller, role, view), **(context or {})})  # fmt: skip
         identity = decide(policies or [], request)
         resource_decision = (
             resource_policy.decide(request) if resource_policy is not None else Decision.NONE
@@ -119,19 +121,23 @@ class Authorizer:
             self._reported.add(key)
             log.warning("iam report: would deny (--iam enforce): %s", denial.message())
 
-    def _globals(self, caller: str, role: str | None) -> dict[str, str | list[str]]:
+    def _globals(
+        self, caller: str, role: str | None, view: RoleView | None
+    ) -> dict[str, str | list[str]]:
         """The global condition keys AWS sets for a role session's request."""
-        now = self._clock()
+        now = int(self._clock())
+        if now != self._second:  # formatted once a second, not once a call
+            self._second = now
+            self._now = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            )
         account = caller.split(":")[4]
-        stored = self.roles.store.get(role) if role is not None else None
-        role_arn = stored["Arn"] if stored else f"arn:aws:iam::{account}:role/{role}"
-        role_id = stored["RoleId"] if stored else "AROA" + "0" * 17
-        session = caller.rsplit("/", 1)[-1]
+        role_arn = view.arn if view else f"arn:aws:iam::{account}:role/{role}"
+        role_id = view.role_id if view else "AROA" + "0" * 17
         return {
             "aws:principalarn": role_arn, "aws:principalaccount": account,
-            "aws:principaltype": "AssumedRole", "aws:userid": f"{role_id}:{session}",
-            "aws:securetransport": "false", "aws:epochtime": str(int(now)),
-            "aws:currenttime": datetime.datetime.fromtimestamp(now, datetime.UTC).strftime(
-                "%Y-%m-%dT%H:%M:%SZ"
-            ),
+            "aws:principaltype": "AssumedRole",
+            "aws:userid": f"{role_id}:{caller.rsplit('/', 1)[-1]}",
+            "aws:securetransport": "false", "aws:epochtime": str(now),
+            "aws:currenttime": self._now,
         }  # fmt: skip

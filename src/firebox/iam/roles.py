@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import datetime
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from firebox.domain.errors import CodedError
@@ -31,7 +32,7 @@ class Roles:
         self.store = store
         self.account = account
         self._stamp = -1
-        self._compiled: dict[str, list[Policy] | None] = {}
+        self._compiled: dict[str, RoleView | None] = {}
 
     # ----- roles -------------------------------------------------------------------------------
     def create(
@@ -146,6 +147,11 @@ class Roles:
     def policies_of(self, role_name: str) -> builtins.list[Policy] | None:
         """The identity policies of a role's sessions (inline and attached); None if the role
         does not exist. Compiled once, until any role changes."""
+        compiled = self.view(role_name)
+        return compiled.policies if compiled is not None else None
+
+    def view(self, role_name: str) -> RoleView | None:
+        """A role as evaluation needs it (ARN, id, compiled policies), if it exists."""
         stamp = self.store.stamp()
         if stamp != self._stamp:
             self._compiled.clear()
@@ -158,5 +164,17 @@ class Roles:
             else:
                 documents: list[Any] = [*role["InlinePolicies"].values()]
                 documents += [managed.document(a) for a in role["AttachedPolicies"]]
-                self._compiled[key] = [parse(d) for d in documents if d is not None]
+                self._compiled[key] = RoleView(
+                    str(role["Arn"]), str(role["RoleId"]),
+                    [parse(d) for d in documents if d is not None],
+                )  # fmt: skip
         return self._compiled[key]
+
+
+@dataclass(frozen=True)
+class RoleView:
+    """A role as evaluation needs it."""
+
+    arn: str
+    role_id: str
+    policies: builtins.list[Policy]
