@@ -9,20 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from firebox.api import (
-    admin,
-    concurrency,
-    event_configs,
-    function_urls,
-    functions,
-    invocations,
-    permissions,
-    releases,
-    rollouts,
-    root,
-    streaming,
-    web,
-)
+from firebox.api import admin, rollouts, root, services, web
 from firebox.api.early_answers import CloseAfterUnreadBody
 from firebox.api.envelopes import unknown_operation_handler
 from firebox.api.faults import Faults
@@ -32,18 +19,15 @@ from firebox.domain.errors import LambdaError
 from firebox.platform import Platform
 
 
+def _service_routes() -> list[BaseRoute]:
+    return [route for service in services.SERVICES for route in service.routes]
+
+
 def api_routes(http_prefix: str) -> list[BaseRoute]:
     """Every route the server answers, in matching order."""
     return [
-        *invocations.routes,
-        *streaming.routes,
-        *functions.routes,
-        *releases.routes,
+        *_service_routes(),
         *rollouts.routes,
-        *event_configs.routes,
-        *concurrency.routes,
-        *function_urls.routes,
-        *permissions.routes,
         *web.routes(http_prefix),
         *root.routes,
         *admin.routes,
@@ -53,18 +37,8 @@ def api_routes(http_prefix: str) -> list[BaseRoute]:
 def aws_routes() -> list[BaseRoute]:
     """The AWS APIs alone: what an environment's own listener serves (no firebox admin API,
     no function URLs or HTTP routes, no console)."""
-    routes = [
-        *invocations.routes,
-        *streaming.routes,
-        *functions.routes,
-        *releases.routes,
-        *event_configs.routes,
-        *concurrency.routes,
-        *function_urls.routes,
-        *permissions.routes,
-        *root.routes,
-    ]
-    # Some of those modules also serve firebox's own views (/_firebox/queue): not AWS APIs.
+    routes = [*_service_routes(), *root.routes]
+    # Some services' modules also serve firebox's own views (/_firebox/queue): not AWS APIs.
     return [r for r in routes if not getattr(r, "path", "").startswith("/_firebox")]
 
 

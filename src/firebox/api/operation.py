@@ -213,6 +213,7 @@ def operation(
 
         endpoint.__name__ = handler.__name__
         endpoint.__doc__ = handler.__doc__
+        endpoint.operation = name  # type: ignore[attr-defined]  # read by the registry
         return endpoint
 
     return wrap

@@ -1,21 +1,34 @@
 """The service registry: every AWS service firebox serves, in one place.
 
-A service is its SigV4 signing name, the protocol its SDKs speak, its operations and the
-endpoint that handles them. REST services (Lambda; S3 and the Scheduler later) are served by
-their routes; the others come in through `/` (root.py), which finds them here by
-`X-Amz-Target` prefix, by the credential scope, or by the query `Action`. Adding a service
-is adding an entry: the router does not change.
+A service is its SigV4 signing name, the protocol its SDKs speak, its operations and what
+handles them. REST services (Lambda; S3 and the Scheduler later) bring their routes, which
+the app mounts in registry order; the others come in through `/` (root.py), which finds them
+here by `X-Amz-Target` prefix, by the credential scope, or by the query `Action`. Adding a
+service is adding an entry: neither the router nor the app changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
-from firebox.api import iam, logs, sts
+from firebox.api import (
+    concurrency,
+    event_configs,
+    function_urls,
+    functions,
+    iam,
+    invocations,
+    logs,
+    permissions,
+    releases,
+    streaming,
+    sts,
+)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -29,9 +42,24 @@ class Service:
     operations: frozenset[str]
     endpoint: Endpoint | None = None  # json and query services: what `/` hands requests to
     target_prefix: str = ""  # json services: the X-Amz-Target prefix
+    routes: tuple[BaseRoute, ...] = ()  # REST services: their routes, in matching order
 
+
+def _operations(routes: Sequence[BaseRoute]) -> frozenset[str]:
+    """The operations a REST service's routes serve (as their @operation declares them)."""
+    names = (getattr(getattr(r, "endpoint", None), "operation", None) for r in routes)
+    return frozenset(n for n in names if n)
+
+
+_LAMBDA: list[BaseRoute] = [
+    *invocations.routes, *streaming.routes, *functions.routes, *releases.routes,
+    *event_configs.routes, *concurrency.routes, *function_urls.routes, *permissions.routes,
+]  # fmt: skip
 
 SERVICES = [
+    # (event_configs also serves firebox's /_firebox/queue: the app keeps it out of the
+    # environments' AWS endpoint)
+    Service("lambda", "rest-json", _operations(_LAMBDA), routes=tuple(_LAMBDA)),
     Service("logs", "json", frozenset(logs.OPERATIONS), logs.logs_api, logs.TARGET_PREFIX),
     Service("sts", "query", frozenset(sts.ACTIONS), sts.sts_api),
     Service("iam", "query", frozenset(iam.ACTIONS), iam.iam_api),
