@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from firebox.api.model import operation_model
 from firebox.api.validation import Compiler, TypeMismatch, Violation, describe, member_path
+from firebox.auth.errors import AuthError
 from firebox.domain.errors import CodedError, LambdaError
 
 
@@ -41,14 +42,29 @@ def query_response(action: str, namespace: str, result: Mapping[str, object]) ->
     return Response(body, 200, media_type="text/xml", headers={"x-amzn-RequestId": request_id})
 
 
+# Query services (STS, IAM, SNS) name the signature errors of the JSON services otherwise.
+AUTH_CODES = {
+    "UnrecognizedClientException": "InvalidClientTokenId",
+    "InvalidSignatureException": "SignatureDoesNotMatch",
+    "ExpiredTokenException": "ExpiredToken",
+    "MissingAuthenticationTokenException": "MissingAuthenticationToken",
+    "IncompleteSignatureException": "IncompleteSignature",
+}
+
+
 def query_error_response(exc: LambdaError) -> Response:
     """`<ErrorResponse><Error><Type/><Code/><Message/></Error>`: what botocore's query parser
     turns into the service's typed exception."""
     request_id = str(uuid.uuid4())
     sender = "Sender" if exc.status < 500 else "Receiver"
+    code = (
+        AUTH_CODES.get(exc.error_type, exc.error_type)
+        if isinstance(exc, AuthError)
+        else (exc.error_type)
+    )
     body = (
         "<ErrorResponse><Error>"
-        f"<Type>{sender}</Type><Code>{escape(exc.error_type)}</Code>"
+        f"<Type>{sender}</Type><Code>{escape(code)}</Code>"
         f"<Message>{escape(exc.message)}</Message>"
         f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
     )
