@@ -40,6 +40,8 @@ from firebox.iam.roles import Roles
 from firebox.iam.store import SqliteRoleStore
 from firebox.invoke.invoker import Invoker
 from firebox.invoke.service import InvokeService
+from firebox.queues.service import QueueService
+from firebox.queues.store import SqliteQueueStore
 from firebox.runtimes import sdk
 from firebox.runtimes.base import Runtime
 from firebox.runtimes.registry import RUNTIME_DIR, RuntimeRegistry
@@ -135,6 +137,8 @@ class Platform:
         self.policies = FunctionPolicies(self.catalog)
         self.roles = Roles(SqliteRoleStore(settings.data_dir / "iam.sqlite3"), settings.account_id)
         self.iam = Authorizer(self.roles, settings.iam)
+        self.sqs = QueueService(SqliteQueueStore(settings.data_dir / "sqs.sqlite3"),
+                                settings.region, settings.account_id)  # fmt: skip
         self.routes = HttpRoutes(self.catalog)
         self.queue = SqliteEventQueue(settings.queue_path)
         self.async_invoker = AsyncInvoker(
@@ -200,6 +204,7 @@ class Platform:
         self.concurrency.load()
         self.function_urls.load()
         self.policies.load()
+        self.sqs.load()
         self.routes.load()
         self.feed.start()
         self.async_invoker.start()
@@ -314,3 +319,4 @@ class Platform:
         self.queue.close()
         self.store.close()
         self.roles.store.close()
+        self.sqs.close()

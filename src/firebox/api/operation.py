@@ -305,6 +305,9 @@ def _authorize_operation(
         policy = platform.policies.policy_for(ref.name, ref.qualifier)
     elif isinstance(params.get("Resource"), str):  # tagging: the ARN of what is tagged
         resource = str(params["Resource"])
+    elif isinstance(params.get("QueueUrl"), str):  # SQS: the queue's ARN
+        name = str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
+        resource = platform.sqs.arn(name)
     elif isinstance(params.get("logGroupName"), str):
         resource = (f"arn:aws:logs:{platform.settings.region}:{platform.settings.account_id}:"
                     f"log-group:{params['logGroupName']}:*")  # fmt: skip

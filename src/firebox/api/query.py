@@ -57,11 +57,10 @@ def query_error_response(exc: LambdaError) -> Response:
     turns into the service's typed exception."""
     request_id = str(uuid.uuid4())
     sender = "Sender" if exc.status < 500 else "Receiver"
-    code = (
-        AUTH_CODES.get(exc.error_type, exc.error_type)
-        if isinstance(exc, AuthError)
-        else (exc.error_type)
-    )
+    if isinstance(exc, AuthError):
+        code = AUTH_CODES.get(exc.error_type, exc.error_type)
+    else:  # SQS's errors carry their older query-protocol names
+        code = getattr(exc, "query_code", None) or exc.error_type
     body = (
         "<ErrorResponse><Error>"
         f"<Type>{sender}</Type><Code>{escape(code)}</Code>"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from firebox.api import (
     concurrency,
@@ -26,6 +26,7 @@ from firebox.api import (
     logs,
     permissions,
     releases,
+    sqs,
     streaming,
     sts,
 )
@@ -43,6 +44,7 @@ class Service:
     endpoint: Endpoint | None = None  # json and query services: what `/` hands requests to
     target_prefix: str = ""  # json services: the X-Amz-Target prefix
     routes: tuple[BaseRoute, ...] = ()  # REST services: their routes, in matching order
+    query: bool = False  # takes the query protocol's `Action=` forms too (SQS's older one)
 
 
 def _operations(routes: Sequence[BaseRoute]) -> frozenset[str]:
@@ -61,8 +63,18 @@ SERVICES = [
     # environments' AWS endpoint)
     Service("lambda", "rest-json", _operations(_LAMBDA), routes=tuple(_LAMBDA)),
     Service("logs", "json", frozenset(logs.OPERATIONS), logs.logs_api, logs.TARGET_PREFIX),
-    Service("sts", "query", frozenset(sts.ACTIONS), sts.sts_api),
-    Service("iam", "query", frozenset(iam.ACTIONS), iam.iam_api),
+    Service("sts", "query", frozenset(sts.ACTIONS), sts.sts_api, query=True),
+    # SQS: JSON 1.0 at `/`, and its older query protocol at `/` or the queue's own URL.
+    Service(
+        "sqs",
+        "json",
+        frozenset(sqs.ACTIONS),
+        sqs.sqs_api,
+        sqs.TARGET_PREFIX,
+        (Route("/{account:int}/{queue}", sqs.sqs_query, methods=["GET", "POST"]),),
+        query=True,
+    ),
+    Service("iam", "query", frozenset(iam.ACTIONS), iam.iam_api, query=True),
 ]
 
 BY_TARGET = {s.target_prefix.rstrip("."): s for s in SERVICES if s.target_prefix}
@@ -71,4 +83,4 @@ BY_NAME = {s.name: s for s in SERVICES}
 
 def by_action(action: str) -> Service | None:
     """The query service with this Action, for an unsigned request that names none."""
-    return next((s for s in SERVICES if s.protocol == "query" and action in s.operations), None)
+    return next((s for s in SERVICES if s.query and action in s.operations), None)

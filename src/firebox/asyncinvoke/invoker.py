@@ -16,7 +16,6 @@ from dataclasses import replace
 from firebox.asyncinvoke import policies
 from firebox.asyncinvoke.destinations import deliver
 from firebox.asyncinvoke.queue import EventQueue, NewEvent, QueuedEvent, Settlement
-from firebox.asyncinvoke.queue.batching import GroupCommit
 from firebox.control.event_configs import EventConfigs, EventInvokeConfig
 from firebox.domain.arns import FunctionRef
 from firebox.domain.destinations import parse as parse_destination
@@ -24,6 +23,7 @@ from firebox.domain.errors import InvalidRuntimeException, LambdaError, TooManyR
 from firebox.domain.records import utc_stamp
 from firebox.domain.types import JSONDict
 from firebox.invoke.service import InvokeService
+from firebox.storage.group_commit import GroupCommit
 from firebox.worker.invocation import InvocationResult, new_request_id
 
 log = logging.getLogger("firebox.async")

@@ -1,0 +1,577 @@
+"""SQS on the common endpoint: AWS JSON 1.0 (`X-Amz-Target: AmazonSQS.<Op>`, what current SDKs
+send) and the older query protocol (`Action=<Op>`, XML answers). Both parse into the same
+members (the JSON shape of botocore's model), run the same handler, and answer in their own
+envelope, with SQS's error codes (the query protocol's older names in `x-amzn-query-error`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from firebox.api.model import operation_model
+from firebox.api.operation import BodyTooLarge, Call, authenticate, authorize, operation, read_body
+from firebox.api.query import query_error_response, too_large
+from firebox.api.responses import Wording
+from firebox.api.validation import Compiler, TypeMismatch, Violation, describe
+from firebox.auth.sigv4 import Caller
+from firebox.domain.errors import LambdaError
+from firebox.queues.errors import SqsError, invalid, no_queue
+from firebox.queues.messages import Message, md5_attributes
+from firebox.queues.service import Outgoing, Queue, QueueService, Received, Sent
+
+if TYPE_CHECKING:
+    from firebox.platform import Platform
+
+TARGET_PREFIX = "AmazonSQS."
+NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
+MAX_BODY = 2 * 1024 * 1024  # a 1 MiB message or batch, in JSON or a form, with room to spare
+BATCH_ID = "^[A-Za-z0-9_-]{1,80}$"
+
+
+def sqs_error_response(exc: LambdaError) -> Response:
+    """JSON 1.0: `__type` with SQS's namespace, and the query code SDKs map exceptions by."""
+    code = exc.error_type
+    query_code = getattr(exc, "query_code", None) or code
+    fault = "Sender" if exc.status < 500 else "Receiver"
+    body = json.dumps({"__type": f"com.amazonaws.sqs#{code}", "message": exc.message})
+    return Response(body, exc.status, media_type="application/x-amz-json-1.0", headers={
+        "x-amzn-RequestId": str(uuid.uuid4()), "x-amzn-query-error": f"{query_code};{fault}",
+    })  # fmt: skip
+
+
+SQS = Wording(
+    "json", "InvalidParameterValue", "InvalidParameterValue",
+    ("InvalidParameterValue", 400), ("InternalError", 500), renderer=sqs_error_response,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler needs of the request besides its members."""
+
+    platform: Platform
+    caller: Caller | None
+    host: str  # queue URLs name the host the caller reached
+
+    @property
+    def queues(self) -> QueueService:
+        return self.platform.sqs
+
+    def url(self, queue: Queue) -> str:
+        return f"http://{self.host}/{self.queues.account}/{queue.name}"
+
+    def queue(self, url: str) -> Queue:
+        """The queue a QueueUrl names (its path: /<account>/<name>; a bare name too)."""
+        parts = [p for p in urlsplit(url).path.split("/") if p]
+        if not parts or (len(parts) == 2 and parts[0] != self.queues.account) or len(parts) > 2:
+            raise no_queue()
+        return self.queues.queue(parts[-1])
+
+    def sender(self) -> str:
+        return self.caller.access_key_id if self.caller else self.queues.account
+
+
+Handler = Callable[[Context, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+# ----- queues ------------------------------------------------------------------------------------
+async def create_queue(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    queue = await ctx.queues.create_queue(m["QueueName"], m.get("Attributes", {}), m.get("tags"))
+    return {"QueueUrl": ctx.url(queue)}
+
+
+async def get_queue_url(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    owner = m.get("QueueOwnerAWSAccountId")
+    if owner is not None and owner != ctx.queues.account:
+        raise no_queue()
+    return {"QueueUrl": ctx.url(ctx.queues.queue(m["QueueName"]))}
+
+
+def _page(items: list[Any], m: dict[str, Any], key: str) -> dict[str, Any]:
+    """MaxResults / NextToken as SQS pages (a token only when MaxResults was given)."""
+    limit = m.get("MaxResults")
+    token = m.get("NextToken")
+    start = 0
+    if token is not None:
+        if not (isinstance(token, str) and token.isdigit()):
+            raise invalid("Invalid NextToken value.")
+        start = int(token)
+    if limit is None:
+        return {key: items[start:1000]}
+    if not 1 <= limit <= 1000:
+        raise invalid(f"Value {limit} for parameter MaxResults is invalid. Reason: MaxResults "
+                      "must be an integer between 1 and 1000.")  # fmt: skip
+    page = items[start : start + limit]
+    out: dict[str, Any] = {key: page}
+    if start + limit < len(items):
+        out["NextToken"] = str(start + limit)
+    return out
+
+
+async def list_queues(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    urls = [ctx.url(q) for q in ctx.queues.queues(m.get("QueueNamePrefix", ""))]
+    return _page(urls, m, "QueueUrls")
+
+
+async def delete_queue(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    await ctx.queues.delete_queue(ctx.queue(m["QueueUrl"]))
+    return {}
+
+
+async def get_queue_attributes(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    names = m.get("AttributeNames") or []
+    attributes = ctx.queues.attributes(ctx.queue(m["QueueUrl"]), names)
+    return {"Attributes": attributes} if attributes else {}
+
+
+async def set_queue_attributes(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    await ctx.queues.set_attributes(ctx.queue(m["QueueUrl"]), m["Attributes"])
+    return {}
+
+
+async def purge_queue(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    await ctx.queues.purge(ctx.queue(m["QueueUrl"]))
+    return {}
+
+
+async def tag_queue(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    await ctx.queues.tag(ctx.queue(m["QueueUrl"]), m["Tags"])
+    return {}
+
+
+async def untag_queue(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    await ctx.queues.untag(ctx.queue(m["QueueUrl"]), m["TagKeys"])
+    return {}
+
+
+async def list_queue_tags(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    tags = ctx.queue(m["QueueUrl"]).tags
+    return {"Tags": dict(tags)} if tags else {}
+
+
+async def list_dead_letter_source_queues(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    sources = ctx.queues.dead_letter_sources(ctx.queue(m["QueueUrl"]))
+    return _page([ctx.url(q) for q in sources], m, "queueUrls")
+
+
+# ----- messages ----------------------------------------------------------------------------------
+def _outgoing(m: dict[str, Any]) -> Outgoing:
+    return Outgoing(m["MessageBody"], m.get("DelaySeconds"), m.get("MessageAttributes") or {},
+                    m.get("MessageSystemAttributes") or {}, m.get("MessageGroupId"),
+                    m.get("MessageDeduplicationId"))  # fmt: skip
+
+
+def _sent(sent: Sent) -> dict[str, Any]:
+    out: dict[str, Any] = {"MessageId": sent.message_id, "MD5OfMessageBody": sent.md5_body}
+    if sent.md5_attributes:
+        out["MD5OfMessageAttributes"] = sent.md5_attributes
+    if sent.sequence_number:
+        out["SequenceNumber"] = sent.sequence_number
+    return out
+
+
+async def send_message(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    queue = ctx.queue(m["QueueUrl"])
+    (result,) = await ctx.queues.send(queue, [_outgoing(m)], ctx.sender())
+    if isinstance(result, SqsError):
+        raise result
+    return _sent(result)
+
+
+def _check_batch(entries: list[dict[str, Any]]) -> None:
+    if not entries:
+        raise SqsError("EmptyBatchRequest", "There should be at least one "
+                       "SendMessageBatchRequestEntry in the request.")  # fmt: skip
+    if len(entries) > 10:
+        raise SqsError("TooManyEntriesInBatchRequest",
+                       f"Maximum number of entries per request are 10. You have sent "
+                       f"{len(entries)}.")  # fmt: skip
+    ids = [e["Id"] for e in entries]
+    for entry_id in ids:
+        if not re.match(BATCH_ID, entry_id):
+            raise SqsError("InvalidBatchEntryId", "A batch entry id can only contain "
+                           "alphanumeric characters, hyphens and underscores. It can be at most "
+                           "80 letters long.")  # fmt: skip
+    if len(set(ids)) != len(ids):
+        raise SqsError("BatchEntryIdsNotDistinct", "Two or more batch entries in the request "
+                       "have the same Id.")  # fmt: skip
+
+
+def _failed(entry_id: str, exc: SqsError) -> dict[str, Any]:
+    return {"Id": entry_id, "SenderFault": exc.status < 500, "Code": exc.query_code,
+            "Message": exc.message}  # fmt: skip
+
+
+async def send_message_batch(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    queue = ctx.queue(m["QueueUrl"])
+    entries = m["Entries"]
+    _check_batch(entries)
+    total = sum(len(e["MessageBody"].encode()) for e in entries)
+    limit = queue.number("MaximumMessageSize")
+    if total > limit:
+        raise SqsError("BatchRequestTooLong", f"Batch requests cannot be longer than {limit} "
+                       f"bytes. You have sent {total} bytes.")  # fmt: skip
+    results = await ctx.queues.send(queue, [_outgoing(e) for e in entries], ctx.sender())
+    successful, failed = [], []
+    for entry, result in zip(entries, results, strict=True):
+        if isinstance(result, SqsError):
+            failed.append(_failed(entry["Id"], result))
+        else:
+            successful.append({"Id": entry["Id"], **_sent(result)})
+    return {"Successful": successful, "Failed": failed}
+
+
+def _wanted(names: list[str], name: str) -> bool:
+    return any(n in ("All", ".*") or n == name or (n.endswith(".*") and name.startswith(n[:-1]))
+               for n in names)  # fmt: skip
+
+
+def _system(message: Message, names: list[str]) -> dict[str, str]:
+    every = {
+        "ApproximateReceiveCount": str(message.receive_count),
+        "ApproximateFirstReceiveTimestamp": str(int(message.first_receive * 1000)),
+        "SentTimestamp": str(int(message.sent * 1000)),
+        "SenderId": message.sender,
+        **({"MessageGroupId": message.group_id} if message.group_id else {}),
+        **({"MessageDeduplicationId": message.dedup_id} if message.sequence_number else {}),
+        **({"SequenceNumber": message.sequence_number} if message.sequence_number else {}),
+        **message.system,
+    }
+    if "All" in names:
+        return every
+    return {k: v for k, v in every.items() if k in names}
+
+
+def _message(received: Received, system: list[str], user: list[str]) -> dict[str, Any]:
+    message = received.message
+    out: dict[str, Any] = {
+        "MessageId": message.message_id, "ReceiptHandle": received.receipt_handle,
+        "MD5OfBody": message.md5_body, "Body": message.body,
+    }  # fmt: skip
+    attributes = _system(message, system)
+    if attributes:
+        out["Attributes"] = attributes
+    chosen = {k: v for k, v in message.attributes.items() if _wanted(user, k)}
+    if chosen:
+        out["MD5OfMessageAttributes"] = md5_attributes(chosen)
+        out["MessageAttributes"] = chosen
+    return out
+
+
+async def receive_message(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    queue = ctx.queue(m["QueueUrl"])
+    got = await ctx.queues.receive(queue, m.get("MaxNumberOfMessages", 1),
+                                   m.get("VisibilityTimeout"),
+                                   m.get("WaitTimeSeconds"))  # fmt: skip
+    system = [*(m.get("AttributeNames") or []), *(m.get("MessageSystemAttributeNames") or [])]
+    user = m.get("MessageAttributeNames") or []
+    return {"Messages": [_message(r, system, user) for r in got]} if got else {}
+
+
+async def delete_message(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    (result,) = await ctx.queues.delete(ctx.queue(m["QueueUrl"]), [m["ReceiptHandle"]])
+    if result is not None:
+        raise result
+    return {}
+
+
+async def delete_message_batch(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    entries = m["Entries"]
+    _check_batch(entries)
+    results = await ctx.queues.delete(ctx.queue(m["QueueUrl"]),
+                                      [e["ReceiptHandle"] for e in entries])  # fmt: skip
+    return _batch_results(entries, results)
+
+
+def _batch_results(entries: list[dict[str, Any]], results: list[SqsError | None]) -> dict[str, Any]:
+    successful, failed = [], []
+    for entry, result in zip(entries, results, strict=True):
+        if result is None:
+            successful.append({"Id": entry["Id"]})
+        else:
+            failed.append(_failed(entry["Id"], result))
+    return {"Successful": successful, "Failed": failed}
+
+
+async def change_message_visibility(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    (result,) = await ctx.queues.change_visibility(
+        ctx.queue(m["QueueUrl"]), [(m["ReceiptHandle"], m["VisibilityTimeout"])]
+    )
+    if result is not None:
+        raise result
+    return {}
+
+
+async def change_message_visibility_batch(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    entries = m["Entries"]
+    _check_batch(entries)
+    results = await ctx.queues.change_visibility(
+        ctx.queue(m["QueueUrl"]),
+        [(e["ReceiptHandle"], e.get("VisibilityTimeout", 0)) for e in entries],
+    )
+    return _batch_results(entries, results)
+
+
+# ----- moving messages back from a dead-letter queue --------------------------------------------
+async def start_message_move_task(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    task = ctx.queues.start_move(m["SourceArn"], m.get("DestinationArn"),
+                                 m.get("MaxNumberOfMessagesPerSecond"))  # fmt: skip
+    return {"TaskHandle": task.handle}
+
+
+async def list_message_move_tasks(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    tasks = ctx.queues.move_tasks(m["SourceArn"])[: m.get("MaxResults", 1)]
+    results = []
+    for task in tasks:
+        entry: dict[str, Any] = {
+            "Status": task.status, "SourceArn": task.source,
+            "ApproximateNumberOfMessagesMoved": task.moved,
+            "ApproximateNumberOfMessagesToMove": task.to_move,
+            "StartedTimestamp": int(task.started * 1000),
+        }  # fmt: skip
+        if task.status == "RUNNING":
+            entry["TaskHandle"] = task.handle
+        if task.destination:
+            entry["DestinationArn"] = task.destination
+        if task.rate:
+            entry["MaxNumberOfMessagesPerSecond"] = task.rate
+        if task.failure:
+            entry["FailureReason"] = task.failure
+        results.append(entry)
+    return {"Results": results}
+
+
+async def cancel_message_move_task(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
+    task = ctx.queues.cancel_move(m["TaskHandle"])
+    return {"ApproximateNumberOfMessagesMoved": task.moved}
+
+
+ACTIONS: dict[str, Handler] = {
+    "CreateQueue": create_queue, "GetQueueUrl": get_queue_url, "ListQueues": list_queues,
+    "DeleteQueue": delete_queue, "GetQueueAttributes": get_queue_attributes,
+    "SetQueueAttributes": set_queue_attributes, "PurgeQueue": purge_queue,
+    "TagQueue": tag_queue, "UntagQueue": untag_queue, "ListQueueTags": list_queue_tags,
+    "ListDeadLetterSourceQueues": list_dead_letter_source_queues,
+    "SendMessage": send_message, "SendMessageBatch": send_message_batch,
+    "ReceiveMessage": receive_message, "DeleteMessage": delete_message,
+    "DeleteMessageBatch": delete_message_batch,
+    "ChangeMessageVisibility": change_message_visibility,
+    "ChangeMessageVisibilityBatch": change_message_visibility_batch,
+    "StartMessageMoveTask": start_message_move_task,
+    "ListMessageMoveTasks": list_message_move_tasks,
+    "CancelMessageMoveTask": cancel_message_move_task,
+}  # fmt: skip
+
+
+def _resource(ctx: Context, m: dict[str, Any]) -> str:
+    """The queue ARN a call is on, for IAM (any queue for CreateQueue's name and listing)."""
+    if "QueueUrl" in m:
+        name = [p for p in urlsplit(str(m["QueueUrl"])).path.split("/") if p][-1:] or [""]
+        return ctx.queues.arn(name[0])
+    if "QueueName" in m:
+        return ctx.queues.arn(str(m["QueueName"]))
+    return str(m.get("SourceArn", "*"))
+
+
+# ----- AWS JSON 1.0 ------------------------------------------------------------------------------
+def _json_endpoint(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    @operation(name, service="sqs", wording=SQS, max_body=MAX_BODY)
+    async def endpoint(call: Call) -> Response:
+        ctx = Context(call.platform, call.caller, call.request.headers.get("host", "localhost"))
+        result = await handler(ctx, call.params)
+        body = json.dumps(result, separators=(",", ":"))
+        return Response(body, 200, media_type="application/x-amz-json-1.0",
+                        headers={"x-amzn-RequestId": str(uuid.uuid4())})  # fmt: skip
+
+    endpoint.__name__ = name
+    return endpoint
+
+
+JSON_OPERATIONS = {name: _json_endpoint(name, handler) for name, handler in ACTIONS.items()}
+
+
+async def sqs_api(request: Request) -> Response:
+    """A request to SQS at `/`: JSON 1.0 by its target, or the query protocol's form."""
+    target = request.headers.get("x-amz-target")
+    if target is None:
+        return await sqs_query(request)
+    endpoint = JSON_OPERATIONS.get(target.removeprefix(TARGET_PREFIX))
+    if endpoint is None:
+        return sqs_error_response(SqsError("UnsupportedOperation",
+                                           f"Unknown operation {target[:100]}"))  # fmt: skip
+    return await endpoint(request)
+
+
+# ----- the query protocol ------------------------------------------------------------------------
+# JSON member → the query protocol's (flattened) name for it.
+_LISTS = {
+    "AttributeNames": "AttributeName",
+    "MessageAttributeNames": "MessageAttributeName",
+    "MessageSystemAttributeNames": "MessageSystemAttributeName",
+    "TagKeys": "TagKey",
+}
+_MAPS = {"Attributes": ("Attribute", "Name", "Value"), "tags": ("Tag", "Key", "Value"),
+         "Tags": ("Tag", "Key", "Value")}  # fmt: skip
+_TYPED_MAPS = {"MessageAttributes": "MessageAttribute",
+               "MessageSystemAttributes": "MessageSystemAttribute"}  # fmt: skip
+_ENTRIES = {"SendMessageBatch": "SendMessageBatchRequestEntry",
+            "DeleteMessageBatch": "DeleteMessageBatchRequestEntry",
+            "ChangeMessageVisibilityBatch": "ChangeMessageVisibilityBatchRequestEntry"}  # fmt: skip
+_INTEGERS = {"DelaySeconds", "MaxNumberOfMessages", "VisibilityTimeout", "WaitTimeSeconds",
+             "MaxResults", "MaxNumberOfMessagesPerSecond"}  # fmt: skip
+
+
+def _numbered(form: dict[str, str], prefix: str) -> list[str]:
+    """The `prefix.1`, `prefix.2`, … of a form, in order: their prefixes."""
+    found = []
+    n = 1
+    while any(k == f"{prefix}.{n}" or k.startswith(f"{prefix}.{n}.") for k in form):
+        found.append(f"{prefix}.{n}")
+        n += 1
+    return found
+
+
+def _members_from_form(form: dict[str, str], shape_members: dict[str, Any],
+                       action: str) -> dict[str, Any]:  # fmt: skip
+    out: dict[str, Any] = {}
+    for name in shape_members:
+        if name in _LISTS:
+            items = [form[p] for p in _numbered(form, _LISTS[name]) if p in form]
+            if items:
+                out[name] = items
+        elif name in _MAPS:
+            prefix, key, value = _MAPS[name]
+            pairs = {form[f"{p}.{key}"]: form.get(f"{p}.{value}", "")
+                     for p in _numbered(form, prefix) if f"{p}.{key}" in form}  # fmt: skip
+            if pairs:
+                out[name] = pairs
+        elif name in _TYPED_MAPS:
+            typed = _typed_attributes(form, _TYPED_MAPS[name])
+            if typed:
+                out[name] = typed
+        elif name == "Entries":
+            entries = []
+            for p in _numbered(form, _ENTRIES[action]):
+                entry_form = {k[len(p) + 1 :]: v for k, v in form.items() if k.startswith(p + ".")}
+                entry = {k: _scalar(k, v) for k, v in entry_form.items() if "." not in k}
+                for member, prefix in _TYPED_MAPS.items():
+                    typed = _typed_attributes(entry_form, prefix)
+                    if typed:
+                        entry[member] = typed
+                entries.append(entry)
+            out[name] = entries
+        elif name in form:
+            out[name] = _scalar(name, form[name])
+    return out
+
+
+def _scalar(name: str, value: str) -> Any:
+    if name in _INTEGERS and (value.lstrip("-").isdigit()):
+        return int(value)
+    return value
+
+
+def _typed_attributes(form: dict[str, str], prefix: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for p in _numbered(form, prefix):
+        name = form.get(f"{p}.Name")
+        if name is None:
+            continue
+        value = {k: form[f"{p}.Value.{k}"] for k in ("DataType", "StringValue", "BinaryValue")
+                 if f"{p}.Value.{k}" in form}  # fmt: skip
+        out[name] = value
+    return out
+
+
+_compiler = Compiler()
+
+
+def _check(action: str, members: dict[str, Any]) -> None:
+    shape = operation_model("sqs", action).input_shape
+    violations: list[Violation] = []
+    try:
+        _compiler.checker(shape)(members, "", violations)
+    except TypeMismatch as exc:
+        raise SqsError("InvalidParameterValue", exc.describe()) from None
+    if violations:
+        raise SqsError("InvalidParameterValue", describe(violations))
+
+
+# Lists in answers → the element each item is, and maps → (element, key, value).
+_ITEM = {
+    "Messages": "Message",
+    "QueueUrls": "QueueUrl",
+    "queueUrls": "QueueUrl",
+    "Results": "ListMessageMoveTasksResultEntry",
+    "Failed": "BatchResultErrorEntry",
+}
+
+
+def _xml(value: Any, name: str, action: str) -> str:
+    if isinstance(value, list):
+        item = _ITEM.get(name) or f"{action}ResultEntry"  # Successful: <ActionResultEntry>
+        return "".join(f"<{item}>{_xml_fields(v, action)}</{item}>" if isinstance(v, dict)
+                       else f"<{item}>{escape(str(v))}</{item}>" for v in value)  # fmt: skip
+    if name in ("Attributes", "Tags"):
+        element, key, val = ("Attribute", "Name", "Value") if name == "Attributes" else (
+            "Tag", "Key", "Value")  # fmt: skip
+        return "".join(f"<{element}><{key}>{escape(k)}</{key}><{val}>{escape(str(v))}</{val}>"
+                       f"</{element}>" for k, v in value.items())  # fmt: skip
+    if name == "MessageAttributes":
+        return "".join(
+            f"<MessageAttribute><Name>{escape(k)}</Name><Value>{_xml_fields(v, action)}</Value>"
+            "</MessageAttribute>"
+            for k, v in value.items()
+        )
+    if isinstance(value, dict):
+        return f"<{name}>{_xml_fields(value, action)}</{name}>"
+    if isinstance(value, bool):
+        return f"<{name}>{'true' if value else 'false'}</{name}>"
+    return f"<{name}>{escape(str(value))}</{name}>"
+
+
+def _xml_fields(fields: dict[str, Any], action: str) -> str:
+    return "".join(_xml(v, k, action) for k, v in fields.items())
+
+
+async def sqs_query(request: Request) -> Response:
+    """The older query protocol: `Action` and flattened members in a form; XML answers."""
+    try:
+        body = await read_body(request, MAX_BODY)
+        caller = await authenticate(request, MAX_BODY, {"sqs"})
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"),
+                                             keep_blank_values=True).items()}  # fmt: skip
+        form = {**{k: v for k, v in request.query_params.items()}, **form}
+        action = form.get("Action", "")
+        handler = ACTIONS.get(action)
+        if handler is None:
+            raise SqsError("InvalidAction", f"The action {action[:100]} is not valid for this "
+                           "endpoint.")  # fmt: skip
+        if "QueueUrl" not in form and request.url.path.strip("/"):
+            form["QueueUrl"] = request.url.path  # the older clients post to the queue's URL
+        members = _members_from_form(form, operation_model("sqs", action).input_shape.members,
+                                     action)  # fmt: skip
+        _check(action, members)
+        ctx = Context(request.app.state.platform, caller, request.headers.get("host", "localhost"))
+        authorize(request, caller, f"sqs:{action}", _resource(ctx, members), "AccessDenied")
+        result = await handler(ctx, members)
+    except BodyTooLarge:
+        return too_large()
+    except LambdaError as exc:
+        return query_error_response(exc)
+    request_id = str(uuid.uuid4())
+    inner = f"<{action}Result>{_xml_fields(result, action)}</{action}Result>"
+    xml = (f'<?xml version="1.0"?><{action}Response xmlns="{NAMESPACE}">{inner}'
+           f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
+           f"</{action}Response>")  # fmt: skip
+    return Response(xml, 200, media_type="text/xml", headers={"x-amzn-RequestId": request_id})

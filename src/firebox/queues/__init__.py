@@ -1,0 +1,1 @@
+"""An SQS-compatible queue service: queues, messages, visibility, FIFO, dead-letter queues."""

@@ -1,0 +1,709 @@
+"""The queue service: SQS's semantics over an in-memory model that every change is written
+through (queues/store.py) before it is answered.
+
+Time comes from an injected clock; waits (long polling, messages becoming visible) are timers
+on the event loop, never polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import builtins
+import hashlib
+import heapq
+import json
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from firebox.queues import attributes as attrs
+from firebox.queues.errors import SqsError, bad_receipt, invalid, invalid_value, missing, no_queue
+from firebox.queues.messages import (
+    Message,
+    check_attributes,
+    check_body,
+    md5_attributes,
+    md5_body,
+)
+from firebox.queues.store import (
+    Delivery,
+    DropExpiredDedup,
+    DropMessages,
+    DropQueue,
+    PutDedup,
+    PutMessage,
+    PutQueue,
+    QueueStore,
+    SetDelivery,
+    Write,
+)
+from firebox.storage.group_commit import GroupCommit
+
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+FIFO_NAME = re.compile(r"^[A-Za-z0-9_-]{1,75}\.fifo$")
+DEDUP_WINDOW_S = 300.0
+PURGE_INTERVAL_S = 60.0
+RECREATE_AFTER_S = 60.0
+MAX_VISIBILITY_S = 43200
+SYSTEM_ATTRIBUTES = (
+    "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp", "SentTimestamp",
+    "SenderId", "MessageDeduplicationId", "MessageGroupId", "SequenceNumber",
+    "AWSTraceHeader", "DeadLetterQueueSourceArn",
+)  # fmt: skip
+
+
+@dataclass
+class Queue:
+    """One queue and its messages."""
+
+    name: str
+    arn: str
+    fifo: bool
+    attributes: dict[str, str]
+    tags: dict[str, str]
+    created: float
+    modified: float
+    messages: dict[int, Message] = field(default_factory=dict)  # seq → message, in order
+    heap: list[tuple[float, int]] = field(default_factory=list)  # (visible_at, seq), lazy
+    dedup: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    purged_at: float = -PURGE_INTERVAL_S
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+    def number(self, name: str) -> int:
+        return int(self.attributes[name])
+
+    def doc(self) -> dict[str, Any]:
+        return {"name": self.name, "fifo": self.fifo, "attributes": self.attributes,
+                "tags": self.tags, "created": self.created, "modified": self.modified}  # fmt: skip
+
+    def redrive(self) -> tuple[str, int] | None:
+        """(dead-letter queue ARN, maxReceiveCount), if the queue has a redrive policy."""
+        text = self.attributes.get("RedrivePolicy")
+        if not text:
+            return None
+        policy = json.loads(text)
+        return str(policy["deadLetterTargetArn"]), int(policy["maxReceiveCount"])
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to send, as SendMessage(Batch) gives it."""
+
+    body: str
+    delay: int | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    system: dict[str, Any] = field(default_factory=dict)  # AWSTraceHeader
+    group_id: str | None = None
+    dedup_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Sent:
+    message_id: str
+    md5_body: str
+    md5_attributes: str | None
+    sequence_number: str | None
+
+
+@dataclass(frozen=True)
+class Received:
+    """A message as one receive hands it out."""
+
+    message: Message
+    receipt_handle: str
+
+
+@dataclass
+class MoveTask:
+    """A StartMessageMoveTask: messages of a dead-letter queue going back."""
+
+    handle: str
+    source: str  # ARN
+    destination: str | None  # ARN; None: each message's own source
+    rate: int | None
+    started: float
+    to_move: int
+    moved: int = 0
+    status: str = "RUNNING"
+    failure: str | None = None
+    task: asyncio.Task[None] | None = None
+
+
+class QueueService:
+    """Every queue of the server (one account and region)."""
+
+    def __init__(self, store: QueueStore, region: str, account: str,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        self.store = store
+        self.region = region
+        self.account = account
+        self.clock = clock
+        self._queues: dict[str, Queue] = {}
+        self._deleted: dict[str, float] = {}
+        self._next_seq = 0
+        self._writes: GroupCommit[list[Write]] = GroupCommit(self._apply)
+        self._tasks: dict[str, MoveTask] = {}
+        self.on_send: list[Callable[[Queue], None]] = []  # pollers waiting for messages
+
+    def _apply(self, batches: list[list[Write]]) -> None:
+        self.store.apply([write for batch in batches for write in batch])
+
+    async def _write(self, *writes: Write) -> None:
+        if writes:
+            await self._writes.submit(list(writes))
+
+    # ----- loading ------------------------------------------------------------------------------
+    def load(self) -> None:
+        snapshot = self.store.load()
+        last = 0
+        for name, doc in snapshot.queues.items():
+            queue = Queue(name, self.arn(name), doc["fifo"], doc["attributes"], doc["tags"],
+                          doc["created"], doc["modified"])  # fmt: skip
+            for seq, (message_doc, d) in snapshot.messages.get(name, {}).items():
+                message = Message.from_doc(seq, message_doc, d.visible_at, d.receive_count,
+                                           d.first_receive, d.token)  # fmt: skip
+                queue.messages[seq] = message
+                queue.heap.append((message.visible_at, seq))
+                last = max(last, seq)
+            heapq.heapify(queue.heap)
+            queue.dedup = dict(snapshot.dedup.get(name, {}))
+            self._queues[name] = queue
+        # Increasing across restarts too (FIFO sequence numbers are): past anything stored.
+        self._next_seq = max(last + 1, int(self.clock() * 1000))
+
+    def arn(self, name: str) -> str:
+        return f"arn:aws:sqs:{self.region}:{self.account}:{name}"
+
+    # ----- queues -------------------------------------------------------------------------------
+    def queue(self, name: str) -> Queue:
+        queue = self._queues.get(name)
+        if queue is None:
+            raise no_queue()
+        return queue
+
+    def by_arn(self, arn: str) -> Queue | None:
+        prefix = f"arn:aws:sqs:{self.region}:{self.account}:"
+        return self._queues.get(arn[len(prefix) :]) if arn.startswith(prefix) else None
+
+    def queues(self, prefix: str = "") -> builtins.list[Queue]:
+        return [q for name, q in sorted(self._queues.items()) if name.startswith(prefix)]
+
+    async def create_queue(self, name: str, attributes: dict[str, str],
+                           tags: dict[str, str] | None = None) -> Queue:  # fmt: skip
+        fifo = attributes.get("FifoQueue", "false").lower() == "true"
+        if not (FIFO_NAME if fifo else NAME).match(name):
+            raise invalid(
+                "The name of a FIFO queue can only include alphanumeric characters, hyphens, "
+                "or underscores, must end with .fifo suffix and be 1 to 80 in length."
+                if fifo or name.endswith(".fifo") else
+                "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in "
+                "length"
+            )  # fmt: skip
+        given = {k: attrs.check(k, v, fifo) for k, v in attributes.items()}
+        wanted = {**attrs.DEFAULTS, **(attrs.FIFO_DEFAULTS if fifo else {}), **given}
+        if not wanted.get("RedrivePolicy"):
+            wanted.pop("RedrivePolicy", None)
+        existing = self._queues.get(name)
+        if existing is not None:
+            for key, value in given.items():
+                if existing.attributes.get(key, "") != value:
+                    raise SqsError("QueueNameExists", "A queue already exists with the same "
+                                   f"name and a different value for attribute {key}")  # fmt: skip
+            return existing
+        deleted = self._deleted.get(name)
+        if deleted is not None and self.clock() - deleted < RECREATE_AFTER_S:
+            raise SqsError("QueueDeletedRecently", "You must wait 60 seconds after deleting a "
+                           "queue before you can create another with the same name.")  # fmt: skip
+        self._check_tags(tags or {})
+        now = self.clock()
+        queue = Queue(name, self.arn(name), fifo, wanted, dict(tags or {}), now, now)
+        await self._write(PutQueue(name, queue.doc()))
+        self._queues[name] = queue
+        return queue
+
+    async def delete_queue(self, queue: Queue) -> None:
+        await self._write(DropQueue(queue.name))
+        self._queues.pop(queue.name, None)
+        self._deleted[queue.name] = self.clock()
+        self._wake(queue)
+
+    def attributes(self, queue: Queue, names: Iterable[str]) -> dict[str, str]:
+        """GetQueueAttributes: the names asked for (All: every one)."""
+        wanted = set(names)
+        for name in wanted - {"All"}:
+            if name not in attrs.SETTABLE and name not in attrs.COMPUTED:
+                raise SqsError("InvalidAttributeName", f"Unknown Attribute {name[:100]}.")
+        now = self.clock()
+        self._expire(queue, now)
+        visible = delayed = in_flight = 0
+        for message in queue.messages.values():
+            if message.visible_at <= now:
+                visible += 1
+            elif message.receive_count:
+                in_flight += 1
+            else:
+                delayed += 1
+        every = {
+            **queue.attributes,
+            "ApproximateNumberOfMessages": str(visible),
+            "ApproximateNumberOfMessagesNotVisible": str(in_flight),
+            "ApproximateNumberOfMessagesDelayed": str(delayed),
+            "CreatedTimestamp": str(int(queue.created)),
+            "LastModifiedTimestamp": str(int(queue.modified)),
+            "QueueArn": queue.arn,
+        }
+        return every if "All" in wanted else {k: v for k, v in every.items() if k in wanted}
+
+    async def set_attributes(self, queue: Queue, attributes: dict[str, str]) -> None:
+        changed = {k: attrs.check(k, v, queue.fifo) for k, v in attributes.items()}
+        if "FifoQueue" in changed and changed["FifoQueue"] != str(queue.fifo).lower():
+            raise SqsError("InvalidAttributeValue", "Invalid value for the parameter "
+                           "FifoQueue. Reason: Modifying queue type is not supported.")  # fmt: skip
+        new = {**queue.attributes, **changed}
+        if new.get("RedrivePolicy") == "":
+            del new["RedrivePolicy"]
+        before = (dict(queue.attributes), queue.modified)
+        queue.attributes, queue.modified = new, self.clock()
+        try:
+            await self._write(PutQueue(queue.name, queue.doc()))
+        except BaseException:
+            queue.attributes, queue.modified = before
+            raise
+        self._wake(queue)
+
+    def _check_tags(self, tags: dict[str, str]) -> None:
+        if len(tags) > 50:
+            raise invalid("Too many tags added for queue. The maximum is 50.")
+        for key, value in tags.items():
+            if not 1 <= len(key) <= 128 or len(value) > 256:
+                raise invalid(f"Tag {key[:128]} is invalid: keys are 1 to 128 characters, "
+                              "values at most 256")  # fmt: skip
+
+    async def tag(self, queue: Queue, tags: dict[str, str]) -> None:
+        merged = {**queue.tags, **tags}
+        self._check_tags(merged)
+        queue.tags = merged
+        await self._write(PutQueue(queue.name, queue.doc()))
+
+    async def untag(self, queue: Queue, keys: Iterable[str]) -> None:
+        queue.tags = {k: v for k, v in queue.tags.items() if k not in set(keys)}
+        await self._write(PutQueue(queue.name, queue.doc()))
+
+    def dead_letter_sources(self, queue: Queue) -> builtins.list[Queue]:
+        return [q for q in self.queues() if (q.redrive() or ("",))[0] == queue.arn]
+
+    # ----- sending ------------------------------------------------------------------------------
+    def _prepare(self, queue: Queue, item: Outgoing, sender: str, now: float) -> Message:
+        check_body(item.body)
+        attributes = check_attributes(item.attributes)
+        if queue.fifo:
+            if item.delay:
+                raise invalid_value("DelaySeconds", item.delay, "The request include parameter "
+                                    "that is not valid for this queue type.")  # fmt: skip
+            if not item.group_id:
+                raise missing("MessageGroupId")
+            if not item.dedup_id and queue.attributes.get("ContentBasedDeduplication") != "true":
+                raise invalid("The queue should either have ContentBasedDeduplication enabled or "
+                              "MessageDeduplicationId provided explicitly")  # fmt: skip
+        elif item.dedup_id:
+            raise invalid_value("MessageDeduplicationId", item.dedup_id, "The request include "
+                                "parameter that is not valid for this queue type.")  # fmt: skip
+        elif item.group_id and not re.fullmatch(r"[!-~]{1,128}", item.group_id):
+            raise invalid_value("MessageGroupId", item.group_id, "Invalid group id")
+        delay = queue.number("DelaySeconds") if item.delay is None else item.delay
+        if not 0 <= delay <= 900:
+            raise invalid_value("DelaySeconds", delay, "Must be >= 0 and <= 900")
+        system = {}
+        trace = item.system.get("AWSTraceHeader")
+        if isinstance(trace, dict) and trace.get("StringValue"):
+            system["AWSTraceHeader"] = str(trace["StringValue"])
+        dedup = item.dedup_id
+        if queue.fifo and not dedup:
+            dedup = hashlib.sha256(item.body.encode()).hexdigest()
+        message = Message(
+            0, str(uuid.uuid4()), item.body, attributes, now, sender, md5_body(item.body),
+            md5_attributes(attributes), system, now + delay, 0, 0.0, "",
+            item.group_id, dedup,
+        )  # fmt: skip
+        limit = queue.number("MaximumMessageSize")
+        if message.size() > limit:
+            raise invalid(f"One or more parameters are invalid. Reason: Message must be shorter "
+                          f"than {limit} bytes.")  # fmt: skip
+        return message
+
+    async def send(
+        self, queue: Queue, items: builtins.list[Outgoing], sender: str
+    ) -> builtins.list[Sent | SqsError]:
+        """Sends each message (a batch's entries fail or succeed on their own); returns once
+        the sent ones are on disk."""
+        now = self.clock()
+        results: list[Sent | SqsError] = []
+        writes: list[Write] = []
+        added: list[Message] = []
+        expired = [k for k, (expires, _) in queue.dedup.items() if expires < now]
+        for old in expired:
+            del queue.dedup[old]
+        if expired:
+            writes.append(DropExpiredDedup(now))
+        for item in items:
+            try:
+                message = self._prepare(queue, item, self._sender(sender), now)
+            except SqsError as exc:
+                results.append(exc)
+                continue
+            key = self._dedup_key(queue, message)
+            if key is not None and key in queue.dedup:
+                original = queue.dedup[key][1]  # a duplicate: accepted, not enqueued again
+                results.append(Sent(original["message_id"], message.md5_body,
+                                    message.md5_attributes,
+                                    original["sequence_number"]))  # fmt: skip
+                continue
+            message.seq = self._next_seq
+            self._next_seq += 1
+            if queue.fifo:
+                message.sequence_number = str(10**19 + message.seq)
+            if key is not None:
+                doc = {"message_id": message.message_id,
+                       "sequence_number": message.sequence_number}  # fmt: skip
+                queue.dedup[key] = (now + DEDUP_WINDOW_S, doc)
+                writes.append(PutDedup(queue.name, key, now + DEDUP_WINDOW_S, doc))
+            writes.append(PutMessage(queue.name, message.seq, message.doc(), _delivery(message)))
+            added.append(message)
+            results.append(Sent(message.message_id, message.md5_body, message.md5_attributes,
+                                message.sequence_number))  # fmt: skip
+        try:
+            await self._write(*writes)
+        except BaseException:
+            for message in added:
+                queue.dedup.pop(self._dedup_key(queue, message) or "", None)
+            raise
+        for message in added:
+            queue.messages[message.seq] = message
+            heapq.heappush(queue.heap, (message.visible_at, message.seq))
+        if added:
+            self._wake(queue)
+        return results
+
+    def _sender(self, sender: str) -> str:
+        return sender or self.account
+
+    def _dedup_key(self, queue: Queue, message: Message) -> str | None:
+        if not queue.fifo or message.dedup_id is None:
+            return None
+        if queue.attributes.get("DeduplicationScope") == "messageGroup":
+            return f"{message.group_id}\x00{message.dedup_id}"
+        return message.dedup_id
+
+    # ----- receiving ----------------------------------------------------------------------------
+    async def receive(self, queue: Queue, limit: int, visibility: int | None = None,
+                      wait_s: int | None = None) -> builtins.list[Received]:  # fmt: skip
+        """Up to `limit` messages, waiting up to `wait_s` (long polling) for the first."""
+        if not 1 <= limit <= 10:
+            raise invalid_value("MaxNumberOfMessages", limit, "Must be between 1 and 10, if "
+                                "provided.")  # fmt: skip
+        if visibility is not None and not 0 <= visibility <= MAX_VISIBILITY_S:
+            raise invalid_value("VisibilityTimeout", visibility, "Must be >= 0 and <= 43200")
+        wait = queue.number("ReceiveMessageWaitTimeSeconds") if wait_s is None else wait_s
+        if not 0 <= wait <= 20:
+            raise invalid_value("WaitTimeSeconds", wait, "Must be >= 0 and <= 20")
+        deadline = self.clock() + wait
+        while True:
+            got = await self._take(queue, limit, visibility)
+            now = self.clock()
+            if got or now >= deadline or queue.name not in self._queues:
+                return got
+            await self._wait(queue, deadline - now)
+
+    async def _wait(self, queue: Queue, at_most: float) -> None:
+        """Until a message may have become receivable: a send, a visibility change, the next
+        message's visibility time, or `at_most` seconds."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        queue.waiters.append(future)
+        upcoming = self._next_visible(queue)
+        delay = at_most if upcoming is None else max(0.0, min(at_most, upcoming - self.clock()))
+
+        def due() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        timer = loop.call_later(delay, due)
+        try:
+            await future
+        finally:
+            timer.cancel()
+            if future in queue.waiters:
+                queue.waiters.remove(future)
+
+    def _next_visible(self, queue: Queue) -> float | None:
+        now = self.clock()
+        while queue.heap:
+            visible_at, seq = queue.heap[0]
+            message = queue.messages.get(seq)
+            if message is None or message.visible_at != visible_at:
+                heapq.heappop(queue.heap)  # stale: deleted, or moved since
+                continue
+            return visible_at if visible_at > now else now
+        return None
+
+    def _wake(self, queue: Queue) -> None:
+        for future in queue.waiters:
+            if not future.done():
+                future.set_result(None)
+        queue.waiters.clear()
+        for listener in self.on_send:
+            listener(queue)
+
+    def _expire(self, queue: Queue, now: float) -> list[Write]:
+        """Drops messages past the retention period (returns the writes that record it)."""
+        retention = queue.number("MessageRetentionPeriod")
+        old = [s for s, m in queue.messages.items() if m.sent + retention <= now]
+        for seq in old:
+            del queue.messages[seq]
+        return [DropMessages(queue.name, tuple(old))] if old else []
+
+    async def _take(self, queue: Queue, limit: int, visibility: int | None) -> list[Received]:
+        now = self.clock()
+        writes = self._expire(queue, now)
+        picked = self._pick_fifo(queue, limit, now) if queue.fifo else self._pick(queue, limit, now)
+        timeout = queue.number("VisibilityTimeout") if visibility is None else visibility
+        redrive = queue.redrive()
+        target = self.by_arn(redrive[0]) if redrive else None
+        out: list[Received] = []
+        moved: list[tuple[Message, Message]] = []
+        for message in picked:
+            if redrive and target is not None and message.receive_count >= redrive[1]:
+                moved.append((message, self._dead_letter(queue, message, target, writes)))
+                continue
+            message.receive_count += 1
+            message.first_receive = message.first_receive or now
+            message.token = secrets.token_hex(8)
+            message.visible_at = now + timeout
+            heapq.heappush(queue.heap, (message.visible_at, message.seq))
+            writes.append(SetDelivery(queue.name, message.seq, _delivery(message)))
+            out.append(Received(message, _handle(queue.name, message)))
+        await self._write(*writes)
+        if moved and target is not None:
+            for _, copy in moved:
+                target.messages[copy.seq] = copy
+                heapq.heappush(target.heap, (copy.visible_at, copy.seq))
+            self._wake(target)
+        return out
+
+    def _dead_letter(self, queue: Queue, message: Message, target: Queue,
+                     writes: list[Write]) -> Message:  # fmt: skip
+        """Moves a message past maxReceiveCount to the dead-letter queue (as it is received)."""
+        del queue.messages[message.seq]
+        copy = Message.from_doc(self._next_seq, message.doc(), self.clock(), 0, 0.0, "")
+        self._next_seq += 1
+        copy.system = {**copy.system, "DeadLetterQueueSourceArn": queue.arn}
+        if target.fifo:
+            copy.sequence_number = str(10**19 + copy.seq)
+        writes.append(DropMessages(queue.name, (message.seq,)))
+        writes.append(PutMessage(target.name, copy.seq, copy.doc(), _delivery(copy)))
+        return copy
+
+    def _pick(self, queue: Queue, limit: int, now: float) -> list[Message]:
+        picked: list[Message] = []
+        while queue.heap and len(picked) < limit:
+            visible_at, seq = queue.heap[0]
+            if visible_at > now:
+                break
+            heapq.heappop(queue.heap)
+            message = queue.messages.get(seq)
+            if message is not None and message.visible_at == visible_at:
+                picked.append(message)
+        return picked
+
+    def _pick_fifo(self, queue: Queue, limit: int, now: float) -> list[Message]:
+        """In order; a group with a message in flight gives none until it is done."""
+        blocked: set[str | None] = set()
+        picked: list[Message] = []
+        for message in queue.messages.values():
+            group = message.group_id
+            if group in blocked:
+                continue
+            if message.visible_at > now:
+                blocked.add(group)  # in flight (or delayed): its group waits
+                continue
+            picked.append(message)
+            if len(picked) == limit:
+                break
+        return picked
+
+    # ----- acknowledging ------------------------------------------------------------------------
+    def _find(self, queue: Queue, handle: str) -> Message | None:
+        """The message a receipt handle names, if it is still the latest receive of it (an
+        outdated handle names nothing: deleting with it succeeds and deletes nothing)."""
+        name, seq, token = _parse_handle(handle)
+        if name != queue.name:
+            raise bad_receipt(handle)
+        message = queue.messages.get(seq)
+        return message if message is not None and message.token == token else None
+
+    async def delete(self, queue: Queue, handles: builtins.list[str]
+                     ) -> builtins.list[SqsError | None]:  # fmt: skip
+        results: list[SqsError | None] = []
+        gone: list[int] = []
+        for handle in handles:
+            try:
+                message = self._find(queue, handle)
+            except SqsError as exc:
+                results.append(exc)
+                continue
+            if message is not None and message.seq not in gone:
+                gone.append(message.seq)
+            results.append(None)
+        if gone:
+            await self._write(DropMessages(queue.name, tuple(gone)))
+            for seq in gone:
+                queue.messages.pop(seq, None)
+            if queue.fifo:
+                self._wake(queue)  # its group may go on
+        return results
+
+    async def change_visibility(self, queue: Queue, changes: builtins.list[tuple[str, int]]
+                                ) -> builtins.list[SqsError | None]:  # fmt: skip
+        now = self.clock()
+        results: list[SqsError | None] = []
+        writes: list[Write] = []
+        for handle, timeout in changes:
+            try:
+                message = self._find(queue, handle)
+                if not 0 <= timeout <= MAX_VISIBILITY_S:
+                    raise invalid_value("VisibilityTimeout", timeout, "Must be >= 0 and <= 43200")
+                if message is None or message.visible_at <= now:
+                    raise SqsError("MessageNotInflight", "The message referred to isn't in flight.")
+                if now + timeout > message.first_receive + MAX_VISIBILITY_S:
+                    raise invalid_value(
+                        "VisibilityTimeout", timeout,
+                        "Total VisibilityTimeout for the message is beyond the limit [43200 "
+                        "seconds]",
+                    )  # fmt: skip
+            except SqsError as exc:
+                results.append(exc)
+                continue
+            message.visible_at = now + timeout
+            heapq.heappush(queue.heap, (message.visible_at, message.seq))
+            writes.append(SetDelivery(queue.name, message.seq, _delivery(message)))
+            results.append(None)
+        await self._write(*writes)
+        if writes:
+            self._wake(queue)
+        return results
+
+    async def purge(self, queue: Queue) -> None:
+        now = self.clock()
+        if now - queue.purged_at < PURGE_INTERVAL_S:
+            raise SqsError("PurgeQueueInProgress", f"Only one PurgeQueue operation on "
+                           f"{queue.name} is allowed every 60 seconds.")  # fmt: skip
+        await self._write(DropMessages(queue.name, None))
+        queue.messages.clear()
+        queue.heap.clear()
+        queue.purged_at = now
+
+    # ----- moving messages back from a dead-letter queue --------------------------------------
+    def start_move(self, source_arn: str, destination_arn: str | None,
+                   rate: int | None) -> MoveTask:  # fmt: skip
+        source = self.by_arn(source_arn)
+        if source is None:
+            raise SqsError("ResourceNotFoundException", "The resource that you specified for "
+                           "the SourceArn parameter doesn't exist.", 400)  # fmt: skip
+        if not self.dead_letter_sources(source):
+            raise invalid("Source queue must be configured as a Dead Letter Queue.")
+        if destination_arn is not None and self.by_arn(destination_arn) is None:
+            raise SqsError("ResourceNotFoundException", "The resource that you specified for "
+                           "the DestinationArn parameter doesn't exist.", 400)  # fmt: skip
+        if rate is not None and not 1 <= rate <= 500:
+            raise invalid_value("MaxNumberOfMessagesPerSecond", rate, "Must be between 1 and 500")
+        if any(t.source == source_arn and t.status == "RUNNING" for t in self._tasks.values()):
+            raise SqsError(
+                "UnsupportedOperation", "There is already a task running. Only one active task "
+                "is allowed for a source queue arn at a given time.",
+            )  # fmt: skip
+        ticket = {"taskId": str(uuid.uuid4()), "sourceArn": source_arn}
+        handle = base64.b64encode(json.dumps(ticket).encode()).decode()
+        task = MoveTask(handle, source_arn, destination_arn, rate, self.clock(),
+                        len(source.messages))  # fmt: skip
+        self._tasks[handle] = task
+        task.task = asyncio.get_running_loop().create_task(self._move(task, source))
+        return task
+
+    async def _move(self, task: MoveTask, source: Queue) -> None:
+        try:
+            for seq in list(source.messages):
+                if task.status != "RUNNING":
+                    break
+                message = source.messages.get(seq)
+                if message is None or message.visible_at > self.clock():
+                    continue  # in flight: it stays where it is
+                back = task.destination or message.system.get("DeadLetterQueueSourceArn")
+                target = self.by_arn(back) if back else None
+                if target is None:
+                    continue
+                copy = Message.from_doc(self._next_seq, message.doc(), self.clock(), 0, 0.0, "")
+                self._next_seq += 1
+                copy.system = {k: v for k, v in copy.system.items()
+                               if k != "DeadLetterQueueSourceArn"}  # fmt: skip
+                put = PutMessage(target.name, copy.seq, copy.doc(), _delivery(copy))
+                await self._write(DropMessages(source.name, (seq,)), put)
+                source.messages.pop(seq, None)
+                target.messages[copy.seq] = copy
+                heapq.heappush(target.heap, (copy.visible_at, copy.seq))
+                self._wake(target)
+                task.moved += 1
+                if task.rate:
+                    await asyncio.sleep(1 / task.rate)
+            if task.status == "RUNNING":
+                task.status = "COMPLETED"
+            elif task.status == "CANCELLING":
+                task.status = "CANCELLED"
+        except Exception as exc:  # e.g. the disk: the task says so instead of vanishing
+            task.status, task.failure = "FAILED", str(exc)
+
+    def move_tasks(self, source_arn: str) -> builtins.list[MoveTask]:
+        if self.by_arn(source_arn) is None:
+            raise SqsError("ResourceNotFoundException", "The resource that you specified for "
+                           "the SourceArn parameter doesn't exist.", 400)  # fmt: skip
+        found = [t for t in self._tasks.values() if t.source == source_arn]
+        return sorted(found, key=lambda t: t.started, reverse=True)
+
+    def cancel_move(self, handle: str) -> MoveTask:
+        task = self._tasks.get(handle)
+        if task is None:
+            raise SqsError("ResourceNotFoundException", "Task does not exist.", 400)
+        if task.status != "RUNNING":
+            raise SqsError("UnsupportedOperation", f"Task is in {task.status} state and can "
+                           "not be cancelled.")  # fmt: skip
+        task.status = "CANCELLING"
+        return task
+
+    def close(self) -> None:
+        for task in self._tasks.values():
+            if task.task is not None:
+                task.task.cancel()
+        self.store.close()
+
+
+def _delivery(message: Message) -> Delivery:
+    return Delivery(message.visible_at, message.receive_count, message.first_receive,
+                    message.token)  # fmt: skip
+
+
+def _handle(queue: str, message: Message) -> str:
+    raw = f"{queue}\x00{message.seq}\x00{message.token}".encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _parse_handle(handle: str) -> tuple[str, int, str]:
+    try:
+        name, seq, token = base64.urlsafe_b64decode(handle.encode()).decode().split("\x00")
+        return name, int(seq), token
+    except (ValueError, binascii.Error, UnicodeError):
+        raise bad_receipt(handle) from None
