@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +59,8 @@ class Wording:
     constraint_error: str  # a member outside the model's constraints
     too_large: tuple[str, int]  # a body over the operation's cap
     internal: tuple[str, int]  # firebox's own failure
-    renderer: Callable[[LambdaError], Response] | None = None  # a service's own envelope
 
     def render(self, exc: LambdaError) -> Response:
-        if self.renderer is not None:
-            return self.renderer(exc)
         if self.protocol == "json":
             return json11_error_response(exc)
         return error_response(exc)

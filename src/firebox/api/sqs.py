@@ -19,12 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from firebox.api.model import operation_model
-from firebox.api.operation import BodyTooLarge, Call, authenticate, authorize, operation, read_body
+from firebox.api.operation import BodyTooLarge, authenticate, authorize, read_body
 from firebox.api.query import query_error_response, too_large
-from firebox.api.responses import Wording
 from firebox.api.validation import Compiler, TypeMismatch, Violation, describe
 from firebox.auth.sigv4 import Caller
 from firebox.domain.errors import LambdaError
+from firebox.queues import attributes as queue_attributes
 from firebox.queues.errors import SqsError, invalid, no_queue
 from firebox.queues.messages import Message, md5_attributes
 from firebox.queues.service import Outgoing, Queue, QueueService, Received, Sent
@@ -47,12 +47,6 @@ def sqs_error_response(exc: LambdaError) -> Response:
     return Response(body, exc.status, media_type="application/x-amz-json-1.0", headers={
         "x-amzn-RequestId": str(uuid.uuid4()), "x-amzn-query-error": f"{query_code};{fault}",
     })  # fmt: skip
-
-
-SQS = Wording(
-    "json", "InvalidParameterValue", "InvalidParameterValue",
-    ("InvalidParameterValue", 400), ("InternalError", 500), renderer=sqs_error_response,
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -383,21 +377,64 @@ def _resource(ctx: Context, m: dict[str, Any]) -> str:
     return str(m.get("SourceArn", "*"))
 
 
+# ----- checking members -------------------------------------------------------------------------
+_compiler = Compiler()
+
+
+def _checked(action: str, members: dict[str, Any]) -> dict[str, Any]:
+    """Members checked against SQS's model; an unknown queue attribute is SQS's own
+    InvalidAttributeName, not a model violation."""
+    for name in (members.get("Attributes") or {}) if action != "GetQueueAttributes" else ():
+        if name not in queue_attributes.SETTABLE:
+            raise SqsError("InvalidAttributeName", f"Unknown Attribute {str(name)[:100]}.")
+    for name in members.get("AttributeNames") or ():
+        if name != "All" and name not in (*queue_attributes.SETTABLE, *queue_attributes.COMPUTED,
+                                          *SYSTEM_NAMES):  # fmt: skip
+            raise SqsError("InvalidAttributeName", f"Unknown Attribute {str(name)[:100]}.")
+    shape = operation_model("sqs", action).input_shape
+    violations: list[Violation] = []
+    # ReceiveMessage's AttributeNames take message attributes too (SenderId, …), which the
+    # model's enum of queue attributes lacks: checked above instead.
+    modelled = {k: v for k, v in members.items()
+                if not (action == "ReceiveMessage" and k == "AttributeNames")}  # fmt: skip
+    try:
+        _compiler.checker(shape)(modelled, "", violations)
+    except TypeMismatch as exc:
+        raise SqsError("InvalidParameterValue", exc.describe()) from None
+    if violations:
+        raise SqsError("InvalidParameterValue", describe(violations))
+    return members
+
+
+SYSTEM_NAMES = (
+    "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp", "SentTimestamp", "SenderId",
+    "MessageDeduplicationId", "MessageGroupId", "SequenceNumber", "AWSTraceHeader",
+    "DeadLetterQueueSourceArn", "SqsManagedSseEnabled", "RedriveAllowPolicy",
+)  # fmt: skip
+
+
 # ----- AWS JSON 1.0 ------------------------------------------------------------------------------
-def _json_endpoint(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    @operation(name, service="sqs", wording=SQS, max_body=MAX_BODY)
-    async def endpoint(call: Call) -> Response:
-        ctx = Context(call.platform, call.caller, call.request.headers.get("host", "localhost"))
-        result = await handler(ctx, call.params)
-        body = json.dumps(result, separators=(",", ":"))
-        return Response(body, 200, media_type="application/x-amz-json-1.0",
-                        headers={"x-amzn-RequestId": str(uuid.uuid4())})  # fmt: skip
-
-    endpoint.__name__ = name
-    return endpoint
-
-
-JSON_OPERATIONS = {name: _json_endpoint(name, handler) for name, handler in ACTIONS.items()}
+async def sqs_json(request: Request, action: str) -> Response:
+    try:
+        body = await read_body(request, MAX_BODY)
+        caller = await authenticate(request, MAX_BODY, {"sqs"})
+        try:
+            members = json.loads(body or b"{}")
+        except ValueError:
+            raise SqsError("InvalidParameterValue", "The request body is not valid JSON.") from None
+        if not isinstance(members, dict):
+            raise SqsError("InvalidParameterValue", "The request body must be a JSON object.")
+        _checked(action, members)
+        ctx = Context(request.app.state.platform, caller, request.headers.get("host", "localhost"))
+        authorize(request, caller, f"sqs:{action}", _resource(ctx, members))
+        result = await ACTIONS[action](ctx, members)
+    except BodyTooLarge:
+        return sqs_error_response(SqsError("RequestEntityTooLarge", "Request is too large", 413))
+    except LambdaError as exc:
+        return sqs_error_response(exc)
+    return Response(json.dumps(result, separators=(",", ":")), 200,
+                    media_type="application/x-amz-json-1.0",
+                    headers={"x-amzn-RequestId": str(uuid.uuid4())})  # fmt: skip
 
 
 async def sqs_api(request: Request) -> Response:
@@ -405,11 +442,11 @@ async def sqs_api(request: Request) -> Response:
     target = request.headers.get("x-amz-target")
     if target is None:
         return await sqs_query(request)
-    endpoint = JSON_OPERATIONS.get(target.removeprefix(TARGET_PREFIX))
-    if endpoint is None:
+    action = target.removeprefix(TARGET_PREFIX)
+    if action not in ACTIONS:
         return sqs_error_response(SqsError("UnsupportedOperation",
                                            f"Unknown operation {target[:100]}"))  # fmt: skip
-    return await endpoint(request)
+    return await sqs_json(request, action)
 
 
 # ----- the query protocol ------------------------------------------------------------------------
@@ -493,20 +530,6 @@ def _typed_attributes(form: dict[str, str], prefix: str) -> dict[str, dict[str, 
     return out
 
 
-_compiler = Compiler()
-
-
-def _check(action: str, members: dict[str, Any]) -> None:
-    shape = operation_model("sqs", action).input_shape
-    violations: list[Violation] = []
-    try:
-        _compiler.checker(shape)(members, "", violations)
-    except TypeMismatch as exc:
-        raise SqsError("InvalidParameterValue", exc.describe()) from None
-    if violations:
-        raise SqsError("InvalidParameterValue", describe(violations))
-
-
 # Lists in answers → the element each item is, and maps → (element, key, value).
 _ITEM = {
     "Messages": "Message",
@@ -561,7 +584,7 @@ async def sqs_query(request: Request) -> Response:
             form["QueueUrl"] = request.url.path  # the older clients post to the queue's URL
         members = _members_from_form(form, operation_model("sqs", action).input_shape.members,
                                      action)  # fmt: skip
-        _check(action, members)
+        _checked(action, members)
         ctx = Context(request.app.state.platform, caller, request.headers.get("host", "localhost"))
         authorize(request, caller, f"sqs:{action}", _resource(ctx, members), "AccessDenied")
         result = await handler(ctx, members)
