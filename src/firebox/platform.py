@@ -19,6 +19,7 @@ from firebox.control.catalog import Catalog
 from firebox.control.changefeed import ChangeFeed
 from firebox.control.concurrency import Concurrency
 from firebox.control.event_configs import EventConfigs
+from firebox.control.event_sources import EventSourceMapping, EventSourceMappings
 from firebox.control.events import (
     EventBus,
     FunctionDeleted,
@@ -35,6 +36,7 @@ from firebox.control.releases import Releases
 from firebox.control.rollouts import RolloutManager
 from firebox.domain.arns import ArnBuilder
 from firebox.domain.records import FunctionRecord
+from firebox.eventsources.manager import PollerManager
 from firebox.iam.authorizer import Authorizer
 from firebox.iam.roles import Roles
 from firebox.iam.store import SqliteRoleStore
@@ -59,6 +61,7 @@ from firebox.worker.admission import Admission
 from firebox.worker.api_door import ApiDoor
 from firebox.worker.codestore import CodeStore
 from firebox.worker.environment import EnvironmentContext
+from firebox.worker.invocation import InvocationResult
 from firebox.worker.pool import EnvironmentPool
 from firebox.worker.precompile import Precompiler
 
@@ -139,6 +142,8 @@ class Platform:
         self.iam = Authorizer(self.roles, settings.iam)
         self.sqs = QueueService(SqliteQueueStore(settings.data_dir / "sqs.sqlite3"),
                                 settings.region, settings.account_id)  # fmt: skip
+        self.mappings = EventSourceMappings(self.catalog, self.sqs)
+        self.pollers = PollerManager(self.mappings, self.sqs, self._invoke_batch, settings.region)
         self.routes = HttpRoutes(self.catalog)
         self.queue = SqliteEventQueue(settings.queue_path)
         self.async_invoker = AsyncInvoker(
@@ -151,6 +156,7 @@ class Platform:
             "function": refresh_catalog, "version": refresh_catalog, "alias": refresh_catalog,
             "event_config": self.event_configs.refresh, "function_url": self.function_urls.refresh,
             "route": self.routes.refresh, "policy": self.policies.refresh,
+            "mapping": self.mappings.refresh,
         })  # fmt: skip
 
     def _subscribe(self) -> None:
@@ -165,7 +171,8 @@ class Platform:
         bus.subscribe(FunctionDeleted, lambda e: pool.retire(e.name))
         bus.subscribe(VersionDeleted, lambda e: pool.retire(e.name, e.version))
         for service in (self.concurrency, self.rollouts, self.async_invoker, self.event_configs,
-                        self.function_urls, self.routes, self.policies):  # fmt: skip
+                        self.function_urls, self.routes, self.policies,
+                        self.mappings):  # fmt: skip
             on_deletions(bus, service.forget)
         bus.subscribe(Invoked, self.rollouts.observe)
         bus.subscribe(FunctionDeployed, self._check_role)
@@ -183,6 +190,10 @@ class Platform:
                 "the function runs, and its calls are decided as its role's without policies "
                 "(--iam %s)", record.name, record.role, self.settings.iam,
             )  # fmt: skip
+
+    async def _invoke_batch(self, mapping: EventSourceMapping, payload: bytes) -> InvocationResult:
+        """An event source's batch, invoked synchronously as Lambda's pollers do."""
+        return await self.invokes.invoke(mapping.ref, payload)
 
     def _role_credentials(self, record: FunctionRecord) -> AccessKey:
         """An environment's credentials: a session of its execution role named after it."""
@@ -205,9 +216,11 @@ class Platform:
         self.function_urls.load()
         self.policies.load()
         self.sqs.load()
+        self.mappings.load()
         self.routes.load()
         self.feed.start()
         self.async_invoker.start()
+        self.pollers.start()
         if isinstance(self.sandboxes, IsolatedSandboxFactory):
             # Never more than could be in use at once.
             limit = self.settings.concurrency_limit
@@ -319,4 +332,5 @@ class Platform:
         self.queue.close()
         self.store.close()
         self.roles.store.close()
+        self.pollers.close()
         self.sqs.close()

@@ -115,6 +115,11 @@ def test_configurations_are_stored_replaced_and_removed(store: FunctionStore) ->
     store.put_provisioned("f", "1", 3)
     ((name, qualifier, requested, _modified),) = store.provisioned()
     assert (name, qualifier, requested) == ("f", "1", 3)
+    store.put_mapping("m1", {"BatchSize": 10})
+    store.put_mapping("m1", {"BatchSize": 5})
+    assert store.mappings() == [{"BatchSize": 5}]
+    assert store.delete_mapping("m1") and not store.delete_mapping("m1")
+    assert store.mappings() == []
     store.put_policy("f", "1", {"Statement": [1]})
     store.put_policy("f", "1", {"Statement": [1, 2]})
     assert store.policies() == [{"Statement": [1, 2]}]
@@ -159,13 +164,14 @@ def test_every_write_is_in_the_change_feed(store: FunctionStore) -> None:
     store.put_event_config("f", "1", {"retries": 1})
     store.put_function_url("u1", "f", {})
     store.put_policy("f", "$LATEST", {})
+    store.put_mapping("m1", {})
     store.put_route("r1", {})
     assert since(start) == {("function", "f", None), ("version", "f", "1"),
                             ("alias", "f", "live"), ("event_config", "f", "1"),
                             ("function_url", "f", "u1"), ("policy", "f", "$LATEST"),
-                            ("route", "r1", None)}  # fmt: skip
+                            ("mapping", "m1", None), ("route", "r1", None)}  # fmt: skip
     seqs = [c.seq for c in store.changes(start, 1000)]
-    assert seqs == sorted(seqs) and len(seqs) == 8 and seqs[-1] == store.last_change()
+    assert seqs == sorted(seqs) and len(seqs) == 9 and seqs[-1] == store.last_change()
     mark = store.last_change()
     store.delete("f")
     assert since(mark) == {("function", "f", None), ("version", "f", "1"),

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from firebox.api import (
     concurrency,
     event_configs,
+    event_sources,
     function_urls,
     functions,
     iam,
@@ -56,6 +57,7 @@ def _operations(routes: Sequence[BaseRoute]) -> frozenset[str]:
 _LAMBDA: list[BaseRoute] = [
     *invocations.routes, *streaming.routes, *functions.routes, *releases.routes,
     *event_configs.routes, *concurrency.routes, *function_urls.routes, *permissions.routes,
+    *event_sources.routes,
 ]  # fmt: skip
 
 SERVICES = [

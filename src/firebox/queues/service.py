@@ -402,7 +402,7 @@ class QueueService:
 
     # ----- receiving ----------------------------------------------------------------------------
     async def receive(self, queue: Queue, limit: int, visibility: int | None = None,
-                      wait_s: int | None = None) -> builtins.list[Received]:  # fmt: skip
+                      wait_s: float | None = None) -> builtins.list[Received]:  # fmt: skip
         """Up to `limit` messages, waiting up to `wait_s` (long polling) for the first."""
         if not 1 <= limit <= 10:
             raise invalid_value("MaxNumberOfMessages", limit, "Must be between 1 and 10, if "

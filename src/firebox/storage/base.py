@@ -18,7 +18,7 @@ class Change:
     """One write to the store, by any process: what kind of thing changed, of which function."""
 
     seq: int  # increasing: a reader catches up from the last one it saw
-    kind: str  # function | version | alias | event_config | function_url | route | policy
+    kind: str  # function | version | alias | event_config | function_url | route | policy | mapping
     name: str  # the function (for a route: the route's id)
     item: str | None  # the version, alias, qualifier or URL id, where the kind has one
 
@@ -106,6 +106,15 @@ class FunctionStore(Protocol):
 
     def policies(self) -> builtins.list[dict[str, object]]:
         """Every resource-based policy document."""
+
+    def put_mapping(self, uuid: str, doc: dict[str, object]) -> None:
+        """Stores (replaces) an event source mapping."""
+
+    def delete_mapping(self, uuid: str) -> bool:
+        """Removes an event source mapping; returns whether it existed."""
+
+    def mappings(self) -> builtins.list[dict[str, object]]:
+        """Every event source mapping document."""
 
     def put_route(self, route_id: str, doc: dict[str, object]) -> None:
         """Stores (replaces) an HTTP route."""

@@ -30,6 +30,7 @@ class MemoryFunctionStore:
         self._urls: dict[str, tuple[str, dict[str, object]]] = {}
         self._routes: dict[str, dict[str, object]] = {}
         self._policies: dict[tuple[str, str], dict[str, object]] = {}
+        self._mappings: dict[str, dict[str, object]] = {}
         self._changes: list[Change] = []
 
     def _changed(self, kind: str, name: str, item: str | None = None) -> None:
@@ -195,6 +196,19 @@ class MemoryFunctionStore:
 
     def policies(self) -> builtins.list[dict[str, object]]:
         return [copy.deepcopy(doc) for doc in self._policies.values()]
+
+    def put_mapping(self, uuid: str, doc: dict[str, object]) -> None:
+        self._mappings[uuid] = copy.deepcopy(doc)
+        self._changed("mapping", uuid)
+
+    def delete_mapping(self, uuid: str) -> bool:
+        gone = self._mappings.pop(uuid, None)
+        if gone is not None:
+            self._changed("mapping", uuid)
+        return gone is not None
+
+    def mappings(self) -> builtins.list[dict[str, object]]:
+        return [copy.deepcopy(doc) for doc in self._mappings.values()]
 
     def put_route(self, route_id: str, doc: dict[str, object]) -> None:
         self._routes[route_id] = copy.deepcopy(doc)

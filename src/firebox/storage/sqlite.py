@@ -99,10 +99,20 @@ SCHEMA_3 = (
         for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
     )
 )
+SCHEMA_4 = (
+    "CREATE TABLE IF NOT EXISTS event_source_mappings (uuid TEXT PRIMARY KEY, doc TEXT NOT NULL);\n"
+    + "".join(
+        f"CREATE TRIGGER IF NOT EXISTS mappings_{event.lower()} AFTER {event} ON "
+        f"event_source_mappings BEGIN INSERT INTO changes (kind, name, item) VALUES "
+        f"('mapping', {row}.uuid, NULL); END;\n"
+        for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
+    )
+)
 MIGRATIONS = [
     Migration(1, "functions, versions, aliases and their configurations", SCHEMA_1),
     Migration(2, "a change feed of functions, versions, aliases and configs", SCHEMA_2),
     Migration(3, "functions' resource-based policies", SCHEMA_3),
+    Migration(4, "event source mappings", SCHEMA_4),
 ]
 CHANGES_KEPT = 100_000  # older rows go: a reader that far behind loads everything again
 
@@ -375,6 +385,24 @@ class SqliteFunctionStore:
     def policies(self) -> builtins.list[dict[str, object]]:
         with self._lock:
             rows = self._conn.execute("SELECT doc FROM policies").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def put_mapping(self, uuid: str, doc: dict[str, object]) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO event_source_mappings (uuid, doc) VALUES (?, ?) "
+                "ON CONFLICT (uuid) DO UPDATE SET doc = excluded.doc",
+                (uuid, json.dumps(doc, separators=(",", ":"))),
+            )
+
+    def delete_mapping(self, uuid: str) -> bool:
+        with self._lock:
+            cursor = self._conn.execute("DELETE FROM event_source_mappings WHERE uuid = ?", (uuid,))
+            return cursor.rowcount > 0
+
+    def mappings(self) -> builtins.list[dict[str, object]]:
+        with self._lock:
+            rows = self._conn.execute("SELECT doc FROM event_source_mappings").fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def put_route(self, route_id: str, doc: dict[str, object]) -> None:
