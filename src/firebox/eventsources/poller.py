@@ -1,8 +1,9 @@
 """A mapping's pollers: batches from a source, filtered, handed to the function, settled.
 
-Up to the mapping's maximum concurrency of workers each wait on the source (a long poll: no
-fixed interval), so a message on an idle queue reaches the handler at once and a backlog is
-drained by as many batches in parallel as allowed. Throttles and failures back off
+Up to the mapping's maximum concurrency of workers take turns gathering a batch from the
+source (a long poll: no fixed interval) and invoke in parallel, so a message on an idle
+queue reaches the handler at once and a backlog is drained by as many batches in parallel as
+allowed. Throttles and failures back off
 exponentially; failed records return through the source's own retry (SQS: the visibility
 timeout, then the queue's redrive policy).
 """
@@ -39,6 +40,9 @@ class Poller:
         self.record = record  # (uuid, LastProcessingResult)
         self.patterns = mapping.patterns()
         self._tasks: list[asyncio.Task[None]] = []
+        # One worker gathers a batch at a time (the others invoke meanwhile): a window fills
+        # one batch instead of splitting its messages among idle workers.
+        self._gathering = asyncio.Lock()
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -69,7 +73,8 @@ class Poller:
     async def _one(self) -> bool:
         """One batch; False when the function was throttled or failed (back off)."""
         m = self.mapping
-        records = await self.source.next_batch(m.batch_size, m.window_s, MAX_PAYLOAD)
+        async with self._gathering:
+            records = await self.source.next_batch(m.batch_size, m.window_s, MAX_PAYLOAD)
         if not records:
             return True
         if self.patterns:  # filtered out: consumed without an invoke, as Lambda does
