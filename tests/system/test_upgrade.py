@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,12 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "datadir-f3d82ca"
 def old_data_dir(tmp_path: Path) -> Path:
     data = tmp_path / "data"
     shutil.copytree(FIXTURE, data)
+    # The queued event's times, moved to now: it was queued a minute ago and its retry is an
+    # hour away, whenever the test runs (as written, the fixture's own times pass by: the
+    # retry falls due, and the event ages out of its six hours).
+    with sqlite3.connect(data / "queue.sqlite3") as conn:
+        now = time.time()
+        conn.execute("UPDATE events SET enqueued_at = ?, not_before = ?", (now - 60, now + 3600))
     return data
 
 
