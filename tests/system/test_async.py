@@ -233,7 +233,7 @@ def test_queue_stats(fast: FireboxServer) -> None:
 
     row = wait_for(done)
     assert row["waiting"] == 0 and row["in_flight"] == 0
-    result = run(fast, "queue", "stats")
+    result = run(fast, "async", "stats")
     assert result.returncode == 0 and name in result.stdout
 
 

@@ -353,3 +353,37 @@ def test_a_function_sends_to_a_queue_through_its_endpoint(queues: FireboxServer,
     message = sqs.receive_message(QueueUrl=url, AttributeNames=["SenderId"])["Messages"][0]
     assert message["Body"] == "from inside"
     assert message["Attributes"]["SenderId"].startswith("ASIA")  # the environment's credentials
+
+
+def test_the_cli(queues: FireboxServer, sqs: Any) -> None:
+    import subprocess
+
+    from support import FIREBOX
+
+    def run(*args: str, ok: bool = True) -> str:
+        done = subprocess.run([FIREBOX, *args, "--endpoint", queues.url], capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        assert (done.returncode == 0) == ok, done.stderr
+        return done.stdout if ok else done.stderr
+
+    dlq = sqs.create_queue(QueueName=unique("cli-dlq"))["QueueUrl"]
+    name = unique("cli")
+    redrive = json.dumps({"deadLetterTargetArn": arn_of(sqs, dlq), "maxReceiveCount": 1})
+    sqs.create_queue(
+        QueueName=name, Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "0"}
+    )
+    message_id = run("queue", "send", name, "from the cli").strip()
+    listing = run("queues")
+    row = next(line for line in listing.splitlines() if line.startswith(name + " "))
+    assert row.split()[1] == "1" and dlq.rsplit("/", 1)[1] in row
+    (line,) = run("queue", "receive", name).splitlines()
+    assert json.loads(line)["MessageId"] == message_id
+    run("queue", "receive", name)  # a second receive moves it to the dead-letter queue
+    assert sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"][
+        "ApproximateNumberOfMessages"] == "1"  # fmt: skip
+    assert "moved 1 messages" in run("queue", "redrive", dlq.rsplit("/", 1)[1])
+    received = [json.loads(x) for x in run("queue", "receive", name, "--delete").splitlines()]
+    assert [m["Body"] for m in received] == ["from the cli"]
+    run("queue", "send", name, "x")
+    assert "purged" in run("queue", "purge", name)
+    assert "QueueDoesNotExist" in run("queue", "send", "no-such-queue", "x", ok=False)

@@ -60,7 +60,9 @@ class ApiClient:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
-        service = "logs" if headers.get("X-Amz-Target", "").startswith("Logs_") else "lambda"
+        target = headers.get("X-Amz-Target", "")
+        service = ("logs" if target.startswith("Logs_") else
+                   "sqs" if target.startswith("AmazonSQS.") else "lambda")  # fmt: skip
         region = self._session.get_config_variable("region") or "us-east-1"
         aws = AWSRequest(method=method, url=str(url), data=body, headers=dict(headers))
         SigV4Auth(self._credentials.get_frozen_credentials(), service, region).add_auth(aws)
@@ -92,7 +94,7 @@ class ApiClient:
             try:
                 body = response.json()
                 message = body.get("message") or body.get("Message") or response.text
-                error_type = body.get("__type", error_type)
+                error_type = str(body.get("__type", error_type)).rsplit("#", 1)[-1]
             except ValueError:
                 message = response.text
             raise CliError(f"{error_type}: {message}")
@@ -109,5 +111,17 @@ class ApiClient:
             headers={
                 "X-Amz-Target": f"Logs_20140328.{operation}",
                 "Content-Type": "application/x-amz-json-1.1",
+            },
+        )
+
+    def sqs(self, operation: str, body: dict[str, Any]) -> Any:
+        """An SQS call (AWS JSON 1.0), as the SDKs make it."""
+        return self.json(
+            "POST",
+            "/",
+            content=json.dumps(body).encode(),
+            headers={
+                "X-Amz-Target": f"AmazonSQS.{operation}",
+                "Content-Type": "application/x-amz-json-1.0",
             },
         )

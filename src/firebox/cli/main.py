@@ -17,6 +17,7 @@ from firebox import __version__
 from firebox.cli import rollouts
 from firebox.cli.client import ApiClient, CliError, endpoint_option, parse_duration
 from firebox.cli.keys import keys
+from firebox.cli.queues import queue, queues
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -331,14 +332,14 @@ def logs(name: str, since: str, follow: bool, pattern: str | None, endpoint: str
             return
 
 
-@cli.group()
-def queue() -> None:
-    """The durable queue of Event invocations."""
+@cli.group(name="async")
+def async_group() -> None:
+    """The durable queue of Event (asynchronous) invocations."""
 
 
-@queue.command(name="stats")
+@async_group.command(name="stats")
 @endpoint_option
-def queue_stats(endpoint: str) -> None:
+def async_stats(endpoint: str) -> None:
     """Events waiting, in flight, retried and dropped, per function."""
     stats = ApiClient(endpoint).json("GET", "/_firebox/queue")["Functions"]
     columns = ("waiting", "in_flight", "retrying", "retried", "succeeded", "failed", "expired",
@@ -398,6 +399,17 @@ rollouts.register(cli)
 
 
 cli.add_command(keys)
+cli.add_command(queues)
+cli.add_command(queue)
+
+
+@queue.command(name="stats", hidden=True)
+@endpoint_option
+@click.pass_context
+def queue_stats(ctx: click.Context, endpoint: str) -> None:
+    """Renamed: `firebox async stats` (`firebox queue` is SQS's now)."""
+    click.echo("firebox: `queue stats` is now `firebox async stats`", err=True)
+    ctx.invoke(async_stats, endpoint=endpoint)
 
 
 def main() -> None:
