@@ -326,3 +326,50 @@ def test_mappings_resume_after_a_restart_and_kill_9_loses_nothing(tmp_path: Any)
         )
     finally:
         srv.stop()
+
+
+def test_powertools_batch_processor_handles_a_partial_failure(server: FireboxServer) -> None:
+    """AWS Lambda Powertools' BatchProcessor, vendored as users vendor it, runs unchanged."""
+    from support import vendored
+
+    lam, sqs = client(server, "lambda"), client(server, "sqs")
+    dlq, dlq_arn = queue(sqs)
+    url, arn = queue(sqs, VisibilityTimeout="10", RedrivePolicy=json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1}))  # fmt: skip
+    out, _ = queue(sqs)
+    code = (
+        "import os, boto3\n"
+        "from aws_lambda_powertools.utilities.batch import (BatchProcessor, EventType,\n"
+        "    process_partial_response)\n"
+        "processor = BatchProcessor(event_type=EventType.SQS)\n"
+        "sqs = boto3.client('sqs')\n"
+        "def record_handler(record):\n"
+        "    if record.body == 'bad':\n"
+        "        raise ValueError('cannot handle this one')\n"
+        "    url = sqs.get_queue_url(QueueName=os.environ['OUT'])['QueueUrl']\n"
+        "    sqs.send_message(QueueUrl=url, MessageBody=record.body)\n"
+        "def handler(event, context):\n"
+        "    return process_partial_response(event=event, record_handler=record_handler,\n"
+        "                                    processor=processor, context=context)\n"
+    )
+    files: dict[str, str | bytes] = {**vendored("aws-lambda-powertools"), "app.py": code}
+    name = create_function(lam, files, Timeout=10,
+                           Environment={"Variables": {"OUT": out.rsplit("/", 1)[1]}})  # fmt: skip
+    entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(["a", "bad", "b"])]
+    sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn, BatchSize=10,
+                                    MaximumBatchingWindowInSeconds=1,
+                                    FunctionResponseTypes=["ReportBatchItemFailures"])  # fmt: skip
+    done: list[str] = []
+
+    def handled() -> bool:
+        for message in sqs.receive_message(QueueUrl=out, MaxNumberOfMessages=10).get(
+                "Messages", []):  # fmt: skip
+            done.append(message["Body"])
+            sqs.delete_message(QueueUrl=out, ReceiptHandle=message["ReceiptHandle"])
+        return len(done) >= 2
+
+    wait_for(handled, timeout=60)
+    assert sorted(done) == ["a", "b"]
+    dead = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=20)["Messages"]
+    assert [m["Body"] for m in dead] == ["bad"]  # only the failed record came back, then died
