@@ -23,6 +23,8 @@ apt_install() {
 if [ "$bench" = 1 ]; then
     # The HTTP benchmark's load generator.
     command -v wrk >/dev/null || apt_install wrk
+    # The baseline peer of the AWS-compatible services' benchmarks: moto's server.
+    "$venv/bin/python" -m pip install -q "moto[server]>=5,<6"
     exit 0
 fi
 
