@@ -302,6 +302,7 @@ class Platform:
         """The server is stopping: no more queued Event invokes start, and rollouts pause.
         Returns how many invokes are still running."""
         self.async_invoker.stop_draining()
+        self.pollers.close()  # no new batches; those in hand finish
         self.rollouts.close()
         return self.pool.busy
 
@@ -313,6 +314,7 @@ class Platform:
         return self.pool.end_all(cause)
 
     async def close(self) -> None:
+        self.pollers.close()  # before the pool: no batch starts against a closing pool
         await self.feed.close()
         self.rollouts.close()
         self.concurrency.close()
@@ -332,5 +334,4 @@ class Platform:
         self.queue.close()
         self.store.close()
         self.roles.store.close()
-        self.pollers.close()
         self.sqs.close()

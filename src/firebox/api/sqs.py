@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape as _escape
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,6 +33,14 @@ if TYPE_CHECKING:
     from firebox.platform import Platform
 
 TARGET_PREFIX = "AmazonSQS."
+
+
+def escape(text: str) -> str:
+    """XML text, carriage returns kept (a parser would read a bare CR as LF, and the body
+    would no longer match its MD5)."""
+    return _escape(text, {"\r": "&#xD;"})
+
+
 NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
 MAX_BODY = 2 * 1024 * 1024  # a 1 MiB message or batch, in JSON or a form, with room to spare
 BATCH_ID = "^[A-Za-z0-9_-]{1,80}$"
@@ -169,6 +177,8 @@ def _sent(sent: Sent) -> dict[str, Any]:
     out: dict[str, Any] = {"MessageId": sent.message_id, "MD5OfMessageBody": sent.md5_body}
     if sent.md5_attributes:
         out["MD5OfMessageAttributes"] = sent.md5_attributes
+    if sent.md5_system:
+        out["MD5OfMessageSystemAttributes"] = sent.md5_system
     if sent.sequence_number:
         out["SequenceNumber"] = sent.sequence_number
     return out
@@ -384,25 +394,37 @@ _compiler = Compiler()
 def _checked(action: str, members: dict[str, Any]) -> dict[str, Any]:
     """Members checked against SQS's model; an unknown queue attribute is SQS's own
     InvalidAttributeName, not a model violation."""
-    for name in (members.get("Attributes") or {}) if action != "GetQueueAttributes" else ():
-        if name not in queue_attributes.SETTABLE:
-            raise SqsError("InvalidAttributeName", f"Unknown Attribute {str(name)[:100]}.")
-    for name in members.get("AttributeNames") or ():
-        if name != "All" and name not in (*queue_attributes.SETTABLE, *queue_attributes.COMPUTED,
-                                          *SYSTEM_NAMES):  # fmt: skip
-            raise SqsError("InvalidAttributeName", f"Unknown Attribute {str(name)[:100]}.")
     shape = operation_model("sqs", action).input_shape
     violations: list[Violation] = []
-    # ReceiveMessage's AttributeNames take message attributes too (SenderId, …), which the
-    # model's enum of queue attributes lacks: checked above instead.
-    modelled = {k: v for k, v in members.items()
-                if not (action == "ReceiveMessage" and k == "AttributeNames")}  # fmt: skip
+    # Queue attribute names are SQS's to judge (InvalidAttributeName), and ReceiveMessage's
+    # AttributeNames take message attributes too (SenderId, …), which the model's enum lacks.
+    modelled = dict(members)
+    for key, empty in (("Attributes", {}), ("AttributeNames", [])):
+        if key in modelled:  # present (the model may require it), checked below
+            modelled[key] = empty
     try:
         _compiler.checker(shape)(modelled, "", violations)
     except TypeMismatch as exc:
         raise SqsError("InvalidParameterValue", exc.describe()) from None
     if violations:
         raise SqsError("InvalidParameterValue", describe(violations))
+    attributes = members.get("Attributes")
+    if attributes is not None:
+        if not isinstance(attributes, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
+        ):
+            raise SqsError("InvalidParameterValue", "Attributes must map names to strings.")
+        for name in attributes:
+            if name not in queue_attributes.SETTABLE:
+                raise SqsError("InvalidAttributeName", f"Unknown Attribute {name[:100]}.")
+    listed = members.get("AttributeNames")
+    if listed is not None:
+        if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
+            raise SqsError("InvalidParameterValue", "AttributeNames must be a list of names.")
+        known = (*queue_attributes.SETTABLE, *queue_attributes.COMPUTED, *SYSTEM_NAMES, "All")
+        for name in listed:
+            if name not in known:
+                raise SqsError("InvalidAttributeName", f"Unknown Attribute {name[:100]}.")
     return members
 
 
@@ -468,28 +490,34 @@ _INTEGERS = {"DelaySeconds", "MaxNumberOfMessages", "VisibilityTimeout", "WaitTi
              "MaxResults", "MaxNumberOfMessagesPerSecond"}  # fmt: skip
 
 
-def _numbered(form: dict[str, str], prefix: str) -> list[str]:
-    """The `prefix.1`, `prefix.2`, … of a form, in order: their prefixes."""
+def _numbered(heads: set[str], prefix: str) -> list[str]:
+    """The `prefix.1`, `prefix.2`, … a form has (`heads`: its keys' `Name.N` starts), in order."""
     found = []
     n = 1
-    while any(k == f"{prefix}.{n}" or k.startswith(f"{prefix}.{n}.") for k in form):
+    while f"{prefix}.{n}" in heads:
         found.append(f"{prefix}.{n}")
         n += 1
     return found
 
 
+def _heads(form: dict[str, str]) -> set[str]:
+    """Every `Name.N` a form's keys start with: found once per form, not per lookup."""
+    return {".".join(k.split(".", 2)[:2]) for k in form}
+
+
 def _members_from_form(form: dict[str, str], shape_members: dict[str, Any],
                        action: str) -> dict[str, Any]:  # fmt: skip
     out: dict[str, Any] = {}
+    heads = _heads(form)
     for name in shape_members:
         if name in _LISTS:
-            items = [form[p] for p in _numbered(form, _LISTS[name]) if p in form]
+            items = [form[p] for p in _numbered(heads, _LISTS[name]) if p in form]
             if items:
                 out[name] = items
         elif name in _MAPS:
             prefix, key, value = _MAPS[name]
             pairs = {form[f"{p}.{key}"]: form.get(f"{p}.{value}", "")
-                     for p in _numbered(form, prefix) if f"{p}.{key}" in form}  # fmt: skip
+                     for p in _numbered(heads, prefix) if f"{p}.{key}" in form}  # fmt: skip
             if pairs:
                 out[name] = pairs
         elif name in _TYPED_MAPS:
@@ -498,7 +526,8 @@ def _members_from_form(form: dict[str, str], shape_members: dict[str, Any],
                 out[name] = typed
         elif name == "Entries":
             entries = []
-            for p in _numbered(form, _ENTRIES[action]):
+            # At most 11: enough to be refused as too many, without reading thousands.
+            for p in _numbered(heads, _ENTRIES[action])[:11]:
                 entry_form = {k[len(p) + 1 :]: v for k, v in form.items() if k.startswith(p + ".")}
                 entry = {k: _scalar(k, v) for k, v in entry_form.items() if "." not in k}
                 for member, prefix in _TYPED_MAPS.items():
@@ -520,7 +549,7 @@ def _scalar(name: str, value: str) -> Any:
 
 def _typed_attributes(form: dict[str, str], prefix: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for p in _numbered(form, prefix):
+    for p in _numbered(_heads(form), prefix):
         name = form.get(f"{p}.Name")
         if name is None:
             continue

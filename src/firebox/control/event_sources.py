@@ -56,6 +56,15 @@ class EventSourceMapping:
         return [json.loads(f["Pattern"]) for f in self.filters]
 
 
+def _config(mapping: EventSourceMapping | None) -> tuple[object, ...] | None:
+    """What a poller runs by (not its state or its latest result)."""
+    if mapping is None:
+        return None
+    return (mapping.function_name, mapping.source_arn, mapping.batch_size, mapping.window_s,
+            mapping.enabled, json.dumps(mapping.filters), mapping.max_concurrency,
+            tuple(mapping.response_types))  # fmt: skip
+
+
 @dataclass(frozen=True)
 class MappingChange:
     """What UpdateEventSourceMapping may change (None: as it is)."""
@@ -84,16 +93,23 @@ class EventSourceMappings:
     def load(self) -> None:
         for doc in self.store.mappings():
             mapping = EventSourceMapping(**doc)  # type: ignore[arg-type]
-            self._mappings[mapping.uuid] = mapping
+            # Stored mid-change (a crash between two writes): it rests where it was going.
+            rest = "Enabled" if mapping.enabled else "Disabled"
+            self._mappings[mapping.uuid] = replace(mapping, state=rest)
 
     def refresh(self, changes: list[Change]) -> None:
-        """Another process changed mappings: read them again."""
+        """Mappings changed in the store (by another process, or echoes of this one's own
+        writes): read them again, telling listeners only of real changes to a mapping's
+        configuration; what this process knows of its pollers' results is kept."""
         before = dict(self._mappings)
         self._mappings.clear()
         self.load()
         for key in set(before) | set(self._mappings):
-            if before.get(key) != self._mappings.get(key):
-                self._tell(self._mappings.get(key), key)
+            old, new = before.get(key), self._mappings.get(key)
+            if old is not None and new is not None:
+                self._mappings[key] = new = replace(new, last_result=old.last_result)
+            if _config(old) != _config(new):
+                self._tell(new, key)
 
     def arn(self, mapping: EventSourceMapping) -> str:
         arns = self.catalog.arns

@@ -43,19 +43,25 @@ class Poller:
         # One worker gathers a batch at a time (the others invoke meanwhile): a window fills
         # one batch instead of splitting its messages among idle workers.
         self._gathering = asyncio.Lock()
+        self._busy: set[asyncio.Task[None]] = set()  # workers with a batch in hand
+        self._stopping = False
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._work()) for _ in range(self.mapping.concurrency)]
 
     def stop(self) -> None:
+        """Takes no new batch; a worker waiting for one stops now, one with a batch in hand
+        finishes it (invoke and settle), so nothing processed is processed again."""
+        self._stopping = True
         for task in self._tasks:
-            task.cancel()
+            if task not in self._busy:
+                task.cancel()
         self._tasks = []
 
     async def _work(self) -> None:
         backoff = 0.0
-        while True:
+        while not self._stopping:
             try:
                 ok = await self._one()
                 backoff = 0.0 if ok else min(BACKOFF_S[1], max(BACKOFF_S[0], backoff * 2))
@@ -77,6 +83,16 @@ class Poller:
             records = await self.source.next_batch(m.batch_size, m.window_s, MAX_PAYLOAD)
         if not records:
             return True
+        task = asyncio.current_task()
+        assert task is not None
+        self._busy.add(task)
+        try:
+            return await self._handle(records)
+        finally:
+            self._busy.discard(task)
+
+    async def _handle(self, records: list[Record]) -> bool:
+        m = self.mapping
         if self.patterns:  # filtered out: consumed without an invoke, as Lambda does
             dropped = [r for r in records
                        if not any(filtering.matches(p, r.view) for p in self.patterns)]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import re
 import struct
@@ -12,6 +13,7 @@ from typing import Any
 from firebox.queues.errors import SqsError, invalid
 
 MAX_ATTRIBUTES = 10
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # no nan, inf or 1_000
 _NAME = re.compile(r"^(?!aws\.|amazon\.)(?!\.)(?!.*\.\.)(?!.*\.$)[A-Za-z0-9_.-]{1,256}$", re.I)
 # The characters a message may hold (SQS's documented set).
 _INVALID_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -37,6 +39,7 @@ class Message:
     group_id: str | None = None
     dedup_id: str | None = None
     sequence_number: str | None = None
+    received_at: float = 0.0  # its latest receive (in memory: 12 h of visibility count from it)
 
     def doc(self) -> dict[str, Any]:
         """Its immutable part, as stored."""
@@ -54,7 +57,8 @@ class Message:
         return cls(seq, doc["message_id"], doc["body"], doc["attributes"], doc["sent"],
                    doc["sender"], doc["md5_body"], doc["md5_attributes"], doc["system"],
                    visible_at, receive_count, first_receive, token, doc["group_id"],
-                   doc["dedup_id"], doc["sequence_number"])  # fmt: skip
+                   doc["dedup_id"], doc["sequence_number"],
+                   max(first_receive, visible_at - 43200))  # fmt: skip
 
     def size(self) -> int:
         return len(self.body.encode()) + attributes_size(self.attributes)
@@ -87,7 +91,10 @@ def md5_attributes(attributes: dict[str, dict[str, Any]]) -> str | None:
 def _binary(value: object) -> bytes:
     if isinstance(value, bytes):
         return value
-    return base64.b64decode(str(value))
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except (ValueError, binascii.Error):
+        raise invalid("A binary message attribute value is not valid base64.") from None
 
 
 def attributes_size(attributes: dict[str, dict[str, Any]]) -> int:
@@ -128,7 +135,7 @@ def check_attributes(attributes: dict[str, Any]) -> dict[str, dict[str, Any]]:
                           "String.")  # fmt: skip
         if base == "Binary":
             value = attribute.get("BinaryValue")
-            if value is None:
+            if value is None or not _binary(value):
                 raise invalid(f"Message (user) attribute '{name}' must contain a non-empty "
                               "value of message attribute type 'Binary'.")  # fmt: skip
             out[name] = {"DataType": kind, "BinaryValue": base64.b64encode(_binary(value)).decode()}
@@ -137,12 +144,9 @@ def check_attributes(attributes: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if text is None or text == "":
                 raise invalid(f"Message (user) attribute '{name}' must contain a non-empty "
                               f"value of message attribute type '{base}'.")  # fmt: skip
-            if base == "Number":
-                try:
-                    float(text)
-                except ValueError:
-                    raise invalid(f"Can't cast the value of message (user) attribute "
-                                  f"'{name}' to a number.") from None  # fmt: skip
+            if base == "Number" and not _NUMBER.fullmatch(str(text)):
+                raise invalid(f"Can't cast the value of message (user) attribute "
+                                  f"'{name}' to a number.")  # fmt: skip
             check_body(str(text))
             out[name] = {"DataType": kind, "StringValue": str(text)}
     return out

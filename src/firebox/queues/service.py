@@ -71,6 +71,7 @@ class Queue:
     modified: float
     messages: dict[int, Message] = field(default_factory=dict)  # seq → message, in order
     heap: list[tuple[float, int]] = field(default_factory=list)  # (visible_at, seq), lazy
+    by_sent: list[tuple[float, int]] = field(default_factory=list)  # (sent, seq): retention
     dedup: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     purged_at: float = -PURGE_INTERVAL_S
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
@@ -109,6 +110,7 @@ class Sent:
     md5_body: str
     md5_attributes: str | None
     sequence_number: str | None
+    md5_system: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,16 @@ class QueueService:
         if writes:
             await self._writes.submit(list(writes))
 
+    async def _commit(self, writes: list[Write], then: Callable[[], None]) -> None:
+        """Writes, then changes memory to match, as one step a cancelled caller cannot split
+        (the write goes ahead either way, so its effect must too)."""
+
+        async def both() -> None:
+            await self._write(*writes)
+            then()
+
+        await asyncio.shield(asyncio.ensure_future(both()))
+
     # ----- loading ------------------------------------------------------------------------------
     def load(self) -> None:
         snapshot = self.store.load()
@@ -170,8 +182,10 @@ class QueueService:
                                            d.first_receive, d.token)  # fmt: skip
                 queue.messages[seq] = message
                 queue.heap.append((message.visible_at, seq))
+                queue.by_sent.append((message.sent, seq))
                 last = max(last, seq)
             heapq.heapify(queue.heap)
+            heapq.heapify(queue.by_sent)
             queue.dedup = dict(snapshot.dedup.get(name, {}))
             self._queues[name] = queue
         # Increasing across restarts too (FIFO sequence numbers are): past anything stored.
@@ -223,15 +237,19 @@ class QueueService:
         self._check_tags(tags or {})
         now = self.clock()
         queue = Queue(name, self.arn(name), fifo, wanted, dict(tags or {}), now, now)
+        if wanted.get("RedrivePolicy"):
+            self._check_dead_letter(queue, wanted["RedrivePolicy"])
         await self._write(PutQueue(name, queue.doc()))
         self._queues[name] = queue
         return queue
 
     async def delete_queue(self, queue: Queue) -> None:
-        await self._write(DropQueue(queue.name))
-        self._queues.pop(queue.name, None)
-        self._deleted[queue.name] = self.clock()
-        self._wake(queue)
+        def applied() -> None:
+            self._queues.pop(queue.name, None)
+            self._deleted[queue.name] = self.clock()
+            self._wake(queue)
+
+        await self._commit([DropQueue(queue.name)], applied)
 
     def attributes(self, queue: Queue, names: Iterable[str]) -> dict[str, str]:
         """GetQueueAttributes: the names asked for (All: every one)."""
@@ -240,9 +258,11 @@ class QueueService:
             if name not in attrs.SETTABLE and name not in attrs.COMPUTED:
                 raise SqsError("InvalidAttributeName", f"Unknown Attribute {name[:100]}.")
         now = self.clock()
-        self._expire(queue, now)
+        retention = queue.number("MessageRetentionPeriod")
         visible = delayed = in_flight = 0
         for message in queue.messages.values():
+            if message.sent + retention <= now:
+                continue  # past retention: dropped at the next receive
             if message.visible_at <= now:
                 visible += 1
             elif message.receive_count:
@@ -268,14 +288,27 @@ class QueueService:
         new = {**queue.attributes, **changed}
         if new.get("RedrivePolicy") == "":
             del new["RedrivePolicy"]
-        before = (dict(queue.attributes), queue.modified)
-        queue.attributes, queue.modified = new, self.clock()
-        try:
-            await self._write(PutQueue(queue.name, queue.doc()))
-        except BaseException:
-            queue.attributes, queue.modified = before
-            raise
-        self._wake(queue)
+        if new.get("RedrivePolicy"):
+            self._check_dead_letter(queue, new["RedrivePolicy"])
+        now = self.clock()
+        doc = {**queue.doc(), "attributes": new, "modified": now}
+
+        def applied() -> None:
+            queue.attributes, queue.modified = new, now
+            self._wake(queue)
+
+        await self._commit([PutQueue(queue.name, doc)], applied)
+
+    def _check_dead_letter(self, queue: Queue, policy: str) -> None:
+        target = self.by_arn(str(json.loads(policy)["deadLetterTargetArn"]))
+        if target is None:
+            raise SqsError("InvalidParameterValue", f"Value {policy} for parameter "
+                           "RedrivePolicy is invalid. Reason: Dead letter target does not "
+                           "exist.")  # fmt: skip
+        if target.fifo != queue.fifo:
+            raise SqsError("InvalidParameterValue", f"Value {policy} for parameter "
+                           "RedrivePolicy is invalid. Reason: Dead-letter queue must be the "
+                           "same type of queue as the source.")  # fmt: skip
 
     def _check_tags(self, tags: dict[str, str]) -> None:
         if len(tags) > 50:
@@ -288,12 +321,19 @@ class QueueService:
     async def tag(self, queue: Queue, tags: dict[str, str]) -> None:
         merged = {**queue.tags, **tags}
         self._check_tags(merged)
-        queue.tags = merged
-        await self._write(PutQueue(queue.name, queue.doc()))
+        await self._retag(queue, merged)
 
     async def untag(self, queue: Queue, keys: Iterable[str]) -> None:
-        queue.tags = {k: v for k, v in queue.tags.items() if k not in set(keys)}
-        await self._write(PutQueue(queue.name, queue.doc()))
+        gone = set(keys)
+        await self._retag(queue, {k: v for k, v in queue.tags.items() if k not in gone})
+
+    async def _retag(self, queue: Queue, tags: dict[str, str]) -> None:
+        doc = {**queue.doc(), "tags": tags}
+
+        def applied() -> None:
+            queue.tags = tags
+
+        await self._commit([PutQueue(queue.name, doc)], applied)
 
     def dead_letter_sources(self, queue: Queue) -> builtins.list[Queue]:
         return [q for q in self.queues() if (q.redrive() or ("",))[0] == queue.arn]
@@ -308,6 +348,12 @@ class QueueService:
                                     "that is not valid for this queue type.")  # fmt: skip
             if not item.group_id:
                 raise missing("MessageGroupId")
+            for label, value in (("MessageGroupId", item.group_id),
+                                 ("MessageDeduplicationId", item.dedup_id)):  # fmt: skip
+                if value is not None and not re.fullmatch(r"[!-~]{1,128}", value):
+                    raise invalid_value(label, value, f"{label} can only include "
+                                        "alphanumeric and punctuation characters. 1 to 128 in "
+                                        "length.")  # fmt: skip
             if not item.dedup_id and queue.attributes.get("ContentBasedDeduplication") != "true":
                 raise invalid("The queue should either have ContentBasedDeduplication enabled or "
                               "MessageDeduplicationId provided explicitly")  # fmt: skip
@@ -375,20 +421,32 @@ class QueueService:
                 writes.append(PutDedup(queue.name, key, now + DEDUP_WINDOW_S, doc))
             writes.append(PutMessage(queue.name, message.seq, message.doc(), _delivery(message)))
             added.append(message)
+            trace = message.system.get("AWSTraceHeader")
+            system = (
+                {"AWSTraceHeader": {"DataType": "String", "StringValue": trace}} if trace else {}
+            )
             results.append(Sent(message.message_id, message.md5_body, message.md5_attributes,
-                                message.sequence_number))  # fmt: skip
-        try:
-            await self._write(*writes)
-        except BaseException:
+                                message.sequence_number, md5_attributes(system)))  # fmt: skip
+
+        def applied() -> None:
             for message in added:
+                self._add(queue, message)
+            if added:
+                self._wake(queue)
+
+        try:
+            await self._commit(writes, applied)
+        except Exception:
+            for message in added:  # not written: not a duplicate of anything
                 queue.dedup.pop(self._dedup_key(queue, message) or "", None)
             raise
-        for message in added:
-            queue.messages[message.seq] = message
-            heapq.heappush(queue.heap, (message.visible_at, message.seq))
-        if added:
-            self._wake(queue)
         return results
+
+    @staticmethod
+    def _add(queue: Queue, message: Message) -> None:
+        queue.messages[message.seq] = message
+        heapq.heappush(queue.heap, (message.visible_at, message.seq))
+        heapq.heappush(queue.by_sent, (message.sent, message.seq))
 
     def _sender(self, sender: str) -> str:
         return sender or self.account
@@ -442,12 +500,16 @@ class QueueService:
                 queue.waiters.remove(future)
 
     def _next_visible(self, queue: Queue) -> float | None:
+        """When a message next becomes visible (None: none will). A FIFO queue's visible
+        messages are all behind in-flight ones of their groups when a receive found nothing:
+        only a visibility time ahead (or a delete, which wakes waiters) can change that."""
         now = self.clock()
         while queue.heap:
             visible_at, seq = queue.heap[0]
             message = queue.messages.get(seq)
-            if message is None or message.visible_at != visible_at:
-                heapq.heappop(queue.heap)  # stale: deleted, or moved since
+            stale = message is None or message.visible_at != visible_at
+            if stale or (queue.fifo and visible_at <= now):
+                heapq.heappop(queue.heap)
                 continue
             return visible_at if visible_at > now else now
         return None
@@ -463,9 +525,11 @@ class QueueService:
     def _expire(self, queue: Queue, now: float) -> list[Write]:
         """Drops messages past the retention period (returns the writes that record it)."""
         retention = queue.number("MessageRetentionPeriod")
-        old = [s for s, m in queue.messages.items() if m.sent + retention <= now]
-        for seq in old:
-            del queue.messages[seq]
+        old = []
+        while queue.by_sent and queue.by_sent[0][0] + retention <= now:
+            _, seq = heapq.heappop(queue.by_sent)
+            if queue.messages.pop(seq, None) is not None:
+                old.append(seq)
         return [DropMessages(queue.name, tuple(old))] if old else []
 
     async def _take(self, queue: Queue, limit: int, visibility: int | None) -> list[Received]:
@@ -483,23 +547,31 @@ class QueueService:
                 continue
             message.receive_count += 1
             message.first_receive = message.first_receive or now
+            message.received_at = now
             message.token = secrets.token_hex(8)
             message.visible_at = now + timeout
             heapq.heappush(queue.heap, (message.visible_at, message.seq))
             writes.append(SetDelivery(queue.name, message.seq, _delivery(message)))
             out.append(Received(message, _handle(queue.name, message)))
-        await self._write(*writes)
-        if moved and target is not None:
-            for _, copy in moved:
-                target.messages[copy.seq] = copy
-                heapq.heappush(target.heap, (copy.visible_at, copy.seq))
-            self._wake(target)
+
+        def applied() -> None:
+            if moved and target is not None:
+                for original, copy in moved:
+                    queue.messages.pop(original.seq, None)
+                    self._add(target, copy)
+                self._wake(target)
+
+        # Receives change memory first (they must not hand a message out twice while the
+        # write is in flight); a failed write leaves them as received, which they come back
+        # from after their visibility timeout. A move to the dead-letter queue waits for it.
+        await self._commit(writes, applied)
         return out
 
     def _dead_letter(self, queue: Queue, message: Message, target: Queue,
                      writes: list[Write]) -> Message:  # fmt: skip
-        """Moves a message past maxReceiveCount to the dead-letter queue (as it is received)."""
-        del queue.messages[message.seq]
+        """Moves a message past maxReceiveCount to the dead-letter queue (as it is received):
+        the writes that do it, and its copy there (put in memory once they are written)."""
+        message.visible_at = float("inf")  # nobody receives it while it moves
         copy = Message.from_doc(self._next_seq, message.doc(), self.clock(), 0, 0.0, "")
         self._next_seq += 1
         copy.system = {**copy.system, "DeadLetterQueueSourceArn": queue.arn}
@@ -511,28 +583,35 @@ class QueueService:
 
     def _pick(self, queue: Queue, limit: int, now: float) -> list[Message]:
         picked: list[Message] = []
+        seen: set[int] = set()  # a message may have two equal entries (two changes at once)
         while queue.heap and len(picked) < limit:
             visible_at, seq = queue.heap[0]
             if visible_at > now:
                 break
             heapq.heappop(queue.heap)
             message = queue.messages.get(seq)
-            if message is not None and message.visible_at == visible_at:
+            if message is not None and message.visible_at == visible_at and seq not in seen:
+                seen.add(seq)
                 picked.append(message)
         return picked
 
     def _pick_fifo(self, queue: Queue, limit: int, now: float) -> list[Message]:
-        """In order; a group with a message in flight gives none until it is done."""
+        """In order within each group; a group with a message in flight gives none until it is
+        done; as many of one group as possible before the next (as SQS returns them)."""
+        groups: dict[str | None, list[Message]] = {}
         blocked: set[str | None] = set()
-        picked: list[Message] = []
         for message in queue.messages.values():
             group = message.group_id
             if group in blocked:
                 continue
             if message.visible_at > now:
-                blocked.add(group)  # in flight (or delayed): its group waits
+                blocked.add(group)  # in flight: its group waits
+                groups.pop(group, None)
                 continue
-            picked.append(message)
+            groups.setdefault(group, []).append(message)
+        picked: list[Message] = []
+        for messages in groups.values():
+            picked += messages[: limit - len(picked)]
             if len(picked) == limit:
                 break
         return picked
@@ -561,11 +640,14 @@ class QueueService:
                 gone.append(message.seq)
             results.append(None)
         if gone:
-            await self._write(DropMessages(queue.name, tuple(gone)))
-            for seq in gone:
-                queue.messages.pop(seq, None)
-            if queue.fifo:
-                self._wake(queue)  # its group may go on
+
+            def applied() -> None:
+                for seq in gone:
+                    queue.messages.pop(seq, None)
+                if queue.fifo:
+                    self._wake(queue)  # its group may go on
+
+            await self._commit([DropMessages(queue.name, tuple(gone))], applied)
         return results
 
     async def change_visibility(self, queue: Queue, changes: builtins.list[tuple[str, int]]
@@ -580,7 +662,7 @@ class QueueService:
                     raise invalid_value("VisibilityTimeout", timeout, "Must be >= 0 and <= 43200")
                 if message is None or message.visible_at <= now:
                     raise SqsError("MessageNotInflight", "The message referred to isn't in flight.")
-                if now + timeout > message.first_receive + MAX_VISIBILITY_S:
+                if now + timeout > message.received_at + MAX_VISIBILITY_S:
                     raise invalid_value(
                         "VisibilityTimeout", timeout,
                         "Total VisibilityTimeout for the message is beyond the limit [43200 "
@@ -593,9 +675,8 @@ class QueueService:
             heapq.heappush(queue.heap, (message.visible_at, message.seq))
             writes.append(SetDelivery(queue.name, message.seq, _delivery(message)))
             results.append(None)
-        await self._write(*writes)
         if writes:
-            self._wake(queue)
+            await self._commit(writes, lambda: self._wake(queue))
         return results
 
     async def purge(self, queue: Queue) -> None:
@@ -603,10 +684,14 @@ class QueueService:
         if now - queue.purged_at < PURGE_INTERVAL_S:
             raise SqsError("PurgeQueueInProgress", f"Only one PurgeQueue operation on "
                            f"{queue.name} is allowed every 60 seconds.")  # fmt: skip
-        await self._write(DropMessages(queue.name, None))
-        queue.messages.clear()
-        queue.heap.clear()
-        queue.purged_at = now
+
+        def applied() -> None:
+            queue.messages.clear()
+            queue.heap.clear()
+            queue.by_sent.clear()
+            queue.purged_at = now
+
+        await self._commit([DropMessages(queue.name, None)], applied)
 
     # ----- moving messages back from a dead-letter queue --------------------------------------
     def start_move(self, source_arn: str, destination_arn: str | None,
@@ -652,11 +737,13 @@ class QueueService:
                 copy.system = {k: v for k, v in copy.system.items()
                                if k != "DeadLetterQueueSourceArn"}  # fmt: skip
                 put = PutMessage(target.name, copy.seq, copy.doc(), _delivery(copy))
-                await self._write(DropMessages(source.name, (seq,)), put)
-                source.messages.pop(seq, None)
-                target.messages[copy.seq] = copy
-                heapq.heappush(target.heap, (copy.visible_at, copy.seq))
-                self._wake(target)
+
+                def applied(seq: int = seq, copy: Message = copy, target: Queue = target) -> None:
+                    source.messages.pop(seq, None)
+                    self._add(target, copy)
+                    self._wake(target)
+
+                await self._commit([DropMessages(source.name, (seq,)), put], applied)
                 task.moved += 1
                 if task.rate:
                     await asyncio.sleep(1 / task.rate)
