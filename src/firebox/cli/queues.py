@@ -49,6 +49,25 @@ def queue() -> None:
 
 @queue.command()
 @click.argument("name")
+@click.option("--attribute", "-a", "attributes", multiple=True, metavar="NAME=VALUE",
+              help="A queue attribute (VisibilityTimeout=60, …); repeatable.")  # fmt: skip
+@endpoint_option
+def create(name: str, attributes: tuple[str, ...], endpoint: str) -> None:
+    """Create the queue NAME (a name ending in .fifo makes a FIFO queue); prints its URL."""
+    parsed = {}
+    for item in attributes:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"'{item}' is not NAME=VALUE", param_hint="--attribute")
+        parsed[key] = value
+    if name.endswith(".fifo"):
+        parsed.setdefault("FifoQueue", "true")
+    client = ApiClient(endpoint)
+    click.echo(client.sqs("CreateQueue", {"QueueName": name, "Attributes": parsed})["QueueUrl"])
+
+
+@queue.command()
+@click.argument("name")
 @click.argument("body")
 @click.option("--group", help="MessageGroupId (FIFO queues).")
 @click.option("--delay", type=click.IntRange(0, 900), help="DelaySeconds.")
