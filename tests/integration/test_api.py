@@ -95,7 +95,7 @@ def test_errors_come_in_aws_shapes(tmp_path: Path) -> None:
             "1 validation error detected: Value '901' at 'timeout' failed to satisfy constraint: "
             "Member must have value less than or equal to 900",
         )  # fmt: skip
-        unknown = await client.post("/2015-03-31/event-source-mappings", json={})
+        unknown = await client.post("/2020-04-22/code-signing-configs/", json={})
         assert error(unknown)[:2] == (404, "UnknownOperationException")
         listed = await client.get(FUNCTIONS)
         assert listed.json()["Functions"] == []  # nothing was stored by the bad requests

@@ -33,9 +33,9 @@ def refused(call: Any) -> tuple[int, str, str]:
 
 
 def test_json_services_firebox_does_not_serve(server: FireboxServer) -> None:
-    status, code, message = refused(client(server, "sqs").list_queues)
+    status, code, message = refused(client(server, "dynamodb").list_tables)
     assert (status, code) == (400, "UnknownOperationException")
-    assert "AmazonSQS.ListQueues" in message
+    assert "DynamoDB_20120810.ListTables" in message
 
 
 def test_query_services_firebox_does_not_serve(server: FireboxServer) -> None:
