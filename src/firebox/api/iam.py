@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from firebox.api.operation import BodyTooLarge, authenticate, authorize, read_body
+from firebox.api.operation import BodyTooLarge, authorize
 from firebox.api.query import (
-    MAX_QUERY_BODY,
-    QueryError,
     checked,
     query_error_response,
     query_response,
+    read_action,
     too_large,
 )
-from firebox.auth.sigv4 import Caller
 from firebox.domain.errors import LambdaError
 from firebox.iam import managed
 from firebox.iam.roles import Roles
@@ -130,19 +128,11 @@ def _resource(roles: Roles, members: dict[str, Any]) -> str:
 async def iam_api(request: Request) -> Response:
     """A query-protocol request to IAM: `Action` from the form body or the query string."""
     try:
-        body = await read_body(request, MAX_QUERY_BODY)
-        caller: Caller | None = await authenticate(request, MAX_QUERY_BODY, {"iam"})
-        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        params = {**dict(request.query_params), **form}
-        action = params.get("Action", "")
-        handler = ACTIONS.get(action)
-        if handler is None:
-            message = f"Could not find operation {action[:100]} for version 2010-05-08"
-            raise QueryError("InvalidAction", message)
+        caller, action, params = await read_action(request, "iam", ACTIONS, "2010-05-08")
         members = checked("iam", action, params)
         roles: Roles = request.app.state.platform.roles
         authorize(request, caller, f"iam:{action}", _resource(roles, members), "AccessDenied")
-        result = await handler(roles, members)
+        result = await ACTIONS[action](roles, members)
         return query_response(action, NAMESPACE, result or {})
     except BodyTooLarge:
         return too_large()

@@ -5,13 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+from starlette.requests import Request
 from starlette.responses import Response
 
 from firebox.api.model import operation_model
+from firebox.api.operation import authenticate, read_body
 from firebox.api.validation import Compiler, TypeMismatch, Violation, describe, member_path
 from firebox.auth.errors import AuthError
+from firebox.auth.sigv4 import Caller
 from firebox.domain.errors import CodedError, LambdaError
 
 
@@ -126,3 +130,19 @@ def checked(service: str, action: str, params: Mapping[str, str]) -> dict[str, A
     if violations:
         raise QueryError("ValidationError", describe(violations))
     return members
+
+
+async def read_action(
+    request: Request, service: str, actions: Mapping[str, object], version: str
+) -> tuple[Caller | None, str, dict[str, str]]:
+    """A query-protocol request's caller (its signature checked), its Action (one of
+    `actions`, else InvalidAction) and its parameters, from the form body and query string."""
+    body = await read_body(request, MAX_QUERY_BODY)
+    caller = await authenticate(request, MAX_QUERY_BODY, {service})
+    form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    params = {**dict(request.query_params), **form}
+    action = params.get("Action", "")
+    if action not in actions:
+        message = f"Could not find operation {action[:100]} for version {version}"
+        raise QueryError("InvalidAction", message)
+    return caller, action, params

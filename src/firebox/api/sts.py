@@ -6,18 +6,17 @@ import datetime
 import hashlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from firebox.api.operation import BodyTooLarge, authenticate, authorize, read_body
+from firebox.api.operation import BodyTooLarge, authorize
 from firebox.api.query import (
-    MAX_QUERY_BODY,
     QueryError,
     checked,
     query_error_response,
     query_response,
+    read_action,
     too_large,
 )
 from firebox.auth.sigv4 import Caller
@@ -120,16 +119,8 @@ ACTIONS: dict[str, Handler] = {
 async def sts_api(request: Request) -> Response:
     """A query-protocol request to STS: `Action` from the form body or the query string."""
     try:
-        body = await read_body(request, MAX_QUERY_BODY)
-        caller = await authenticate(request, MAX_QUERY_BODY, {"sts"})
-        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        params = {**dict(request.query_params), **form}
-        action = params.get("Action", "")
-        handler = ACTIONS.get(action)
-        if handler is None:
-            message = f"Could not find operation {action[:100]} for version 2011-06-15"
-            raise QueryError("InvalidAction", message)
-        return await handler(request, params, caller)  # GetCallerIdentity needs no permission
+        caller, action, params = await read_action(request, "sts", ACTIONS, "2011-06-15")
+        return await ACTIONS[action](request, params, caller)  # GetCallerIdentity: no permission
     except BodyTooLarge:
         return too_large()
     except LambdaError as exc:
