@@ -42,6 +42,7 @@ from firebox.iam.roles import Roles
 from firebox.iam.store import SqliteRoleStore
 from firebox.invoke.invoker import Invoker
 from firebox.invoke.service import InvokeService
+from firebox.queues.moves import MessageMoves
 from firebox.queues.service import QueueService
 from firebox.queues.store import SqliteQueueStore
 from firebox.runtimes import sdk
@@ -142,6 +143,7 @@ class Platform:
         self.iam = Authorizer(self.roles, settings.iam)
         self.sqs = QueueService(SqliteQueueStore(settings.data_dir / "sqs.sqlite3"),
                                 settings.region, settings.account_id)  # fmt: skip
+        self.sqs_moves = MessageMoves(self.sqs)
         self.mappings = EventSourceMappings(self.catalog, self.sqs)
         self.pollers = PollerManager(self.mappings, self.sqs, self._invoke_batch, settings.region)
         self.routes = HttpRoutes(self.catalog)
@@ -334,4 +336,5 @@ class Platform:
         self.queue.close()
         self.store.close()
         self.roles.store.close()
+        self.sqs_moves.close()
         self.sqs.close()

@@ -328,13 +328,13 @@ async def change_message_visibility_batch(ctx: Context, m: dict[str, Any]) -> di
 
 # ----- moving messages back from a dead-letter queue --------------------------------------------
 async def start_message_move_task(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
-    task = ctx.queues.start_move(m["SourceArn"], m.get("DestinationArn"),
-                                 m.get("MaxNumberOfMessagesPerSecond"))  # fmt: skip
+    task = ctx.platform.sqs_moves.start(m["SourceArn"], m.get("DestinationArn"),
+                                        m.get("MaxNumberOfMessagesPerSecond"))  # fmt: skip
     return {"TaskHandle": task.handle}
 
 
 async def list_message_move_tasks(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
-    tasks = ctx.queues.move_tasks(m["SourceArn"])[: m.get("MaxResults", 1)]
+    tasks = ctx.platform.sqs_moves.list(m["SourceArn"])[: m.get("MaxResults", 1)]
     results = []
     for task in tasks:
         entry: dict[str, Any] = {
@@ -356,7 +356,7 @@ async def list_message_move_tasks(ctx: Context, m: dict[str, Any]) -> dict[str, 
 
 
 async def cancel_message_move_task(ctx: Context, m: dict[str, Any]) -> dict[str, Any]:
-    task = ctx.queues.cancel_move(m["TaskHandle"])
+    task = ctx.platform.sqs_moves.cancel(m["TaskHandle"])
     return {"ApproximateNumberOfMessagesMoved": task.moved}
 
 

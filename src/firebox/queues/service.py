@@ -121,22 +121,6 @@ class Received:
     receipt_handle: str
 
 
-@dataclass
-class MoveTask:
-    """A StartMessageMoveTask: messages of a dead-letter queue going back."""
-
-    handle: str
-    source: str  # ARN
-    destination: str | None  # ARN; None: each message's own source
-    rate: int | None
-    started: float
-    to_move: int
-    moved: int = 0
-    status: str = "RUNNING"
-    failure: str | None = None
-    task: asyncio.Task[None] | None = None
-
-
 class QueueService:
     """Every queue of the server (one account and region)."""
 
@@ -150,7 +134,6 @@ class QueueService:
         self._deleted: dict[str, float] = {}
         self._next_seq = 0
         self._writes: GroupCommit[list[Write]] = GroupCommit(self._apply)
-        self._tasks: dict[str, MoveTask] = {}
         self.on_send: list[Callable[[Queue], None]] = []  # pollers waiting for messages
 
     def _apply(self, batches: list[list[Write]]) -> None:
@@ -572,11 +555,8 @@ class QueueService:
         """Moves a message past maxReceiveCount to the dead-letter queue (as it is received):
         the writes that do it, and its copy there (put in memory once they are written)."""
         message.visible_at = float("inf")  # nobody receives it while it moves
-        copy = Message.from_doc(self._next_seq, message.doc(), self.clock(), 0, 0.0, "")
-        self._next_seq += 1
-        copy.system = {**copy.system, "DeadLetterQueueSourceArn": queue.arn}
-        if target.fifo:
-            copy.sequence_number = str(10**19 + copy.seq)
+        system = {**message.system, "DeadLetterQueueSourceArn": queue.arn}
+        copy = self._copy_into(message, target, system)
         writes.append(DropMessages(queue.name, (message.seq,)))
         writes.append(PutMessage(target.name, copy.seq, copy.doc(), _delivery(copy)))
         return copy
@@ -693,88 +673,35 @@ class QueueService:
 
         await self._commit([DropMessages(queue.name, None)], applied)
 
-    # ----- moving messages back from a dead-letter queue --------------------------------------
-    def start_move(self, source_arn: str, destination_arn: str | None,
-                   rate: int | None) -> MoveTask:  # fmt: skip
-        source = self.by_arn(source_arn)
-        if source is None:
-            raise SqsError("ResourceNotFoundException", "The resource that you specified for "
-                           "the SourceArn parameter doesn't exist.", 400)  # fmt: skip
-        if not self.dead_letter_sources(source):
-            raise invalid("Source queue must be configured as a Dead Letter Queue.")
-        if destination_arn is not None and self.by_arn(destination_arn) is None:
-            raise SqsError("ResourceNotFoundException", "The resource that you specified for "
-                           "the DestinationArn parameter doesn't exist.", 400)  # fmt: skip
-        if rate is not None and not 1 <= rate <= 500:
-            raise invalid_value("MaxNumberOfMessagesPerSecond", rate, "Must be between 1 and 500")
-        if any(t.source == source_arn and t.status == "RUNNING" for t in self._tasks.values()):
-            raise SqsError(
-                "UnsupportedOperation", "There is already a task running. Only one active task "
-                "is allowed for a source queue arn at a given time.",
-            )  # fmt: skip
-        ticket = {"taskId": str(uuid.uuid4()), "sourceArn": source_arn}
-        handle = base64.b64encode(json.dumps(ticket).encode()).decode()
-        task = MoveTask(handle, source_arn, destination_arn, rate, self.clock(),
-                        len(source.messages))  # fmt: skip
-        self._tasks[handle] = task
-        task.task = asyncio.get_running_loop().create_task(self._move(task, source))
-        return task
+    # ----- moving messages between queues -----------------------------------------------------
+    def _copy_into(self, message: Message, target: Queue, system: dict[str, str]) -> Message:
+        """The message as a new arrival in `target` (its id and body kept, delivered afresh)."""
+        copy = Message.from_doc(self._next_seq, message.doc(), self.clock(), 0, 0.0, "")
+        self._next_seq += 1
+        copy.system = system
+        if target.fifo:
+            copy.sequence_number = str(10**19 + copy.seq)
+        return copy
 
-    async def _move(self, task: MoveTask, source: Queue) -> None:
-        try:
-            for seq in list(source.messages):
-                if task.status != "RUNNING":
-                    break
-                message = source.messages.get(seq)
-                if message is None or message.visible_at > self.clock():
-                    continue  # in flight: it stays where it is
-                back = task.destination or message.system.get("DeadLetterQueueSourceArn")
-                target = self.by_arn(back) if back else None
-                if target is None:
-                    continue
-                copy = Message.from_doc(self._next_seq, message.doc(), self.clock(), 0, 0.0, "")
-                self._next_seq += 1
-                copy.system = {k: v for k, v in copy.system.items()
-                               if k != "DeadLetterQueueSourceArn"}  # fmt: skip
-                put = PutMessage(target.name, copy.seq, copy.doc(), _delivery(copy))
+    async def transfer(self, source: Queue, seq: int, target: Queue,
+                       system: dict[str, str]) -> bool:  # fmt: skip
+        """Moves a visible message to another queue, durably; False if it is not there (or
+        in flight: it stays where it is)."""
+        message = source.messages.get(seq)
+        if message is None or message.visible_at > self.clock():
+            return False
+        copy = self._copy_into(message, target, system)
+        put = PutMessage(target.name, copy.seq, copy.doc(), _delivery(copy))
 
-                def applied(seq: int = seq, copy: Message = copy, target: Queue = target) -> None:
-                    source.messages.pop(seq, None)
-                    self._add(target, copy)
-                    self._wake(target)
+        def applied() -> None:
+            source.messages.pop(seq, None)
+            self._add(target, copy)
+            self._wake(target)
 
-                await self._commit([DropMessages(source.name, (seq,)), put], applied)
-                task.moved += 1
-                if task.rate:
-                    await asyncio.sleep(1 / task.rate)
-            if task.status == "RUNNING":
-                task.status = "COMPLETED"
-            elif task.status == "CANCELLING":
-                task.status = "CANCELLED"
-        except Exception as exc:  # e.g. the disk: the task says so instead of vanishing
-            task.status, task.failure = "FAILED", str(exc)
-
-    def move_tasks(self, source_arn: str) -> builtins.list[MoveTask]:
-        if self.by_arn(source_arn) is None:
-            raise SqsError("ResourceNotFoundException", "The resource that you specified for "
-                           "the SourceArn parameter doesn't exist.", 400)  # fmt: skip
-        found = [t for t in self._tasks.values() if t.source == source_arn]
-        return sorted(found, key=lambda t: t.started, reverse=True)
-
-    def cancel_move(self, handle: str) -> MoveTask:
-        task = self._tasks.get(handle)
-        if task is None:
-            raise SqsError("ResourceNotFoundException", "Task does not exist.", 400)
-        if task.status != "RUNNING":
-            raise SqsError("UnsupportedOperation", f"Task is in {task.status} state and can "
-                           "not be cancelled.")  # fmt: skip
-        task.status = "CANCELLING"
-        return task
+        await self._commit([DropMessages(source.name, (seq,)), put], applied)
+        return True
 
     def close(self) -> None:
-        for task in self._tasks.values():
-            if task.task is not None:
-                task.task.cancel()
         self.store.close()
 
 
