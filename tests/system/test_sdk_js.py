@@ -4,6 +4,7 @@ AWS_ENDPOINT_URL alone, and getting firebox's errors as its own typed exceptions
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support import FireboxServer, create_function
+from support import FireboxServer, create_function, unique
 
 SDK_DIR = Path(__file__).resolve().parents[1] / "sdk-js"
 
@@ -48,3 +49,26 @@ def test_the_javascript_sdk_calls_lambda_and_sts(server: FireboxServer) -> None:
     assert out["identity"]["Arn"] == "arn:aws:iam::000000000000:root"
     assert out["missing"]["name"] == "ResourceNotFoundException"  # its typed exception
     assert out["missing"]["status"] == 404
+
+
+def test_the_javascript_sdk_uses_sqs(server: FireboxServer) -> None:
+    """AWS JSON 1.0 SQS as the JavaScript SDK speaks it; its SQS middleware checks the MD5 of
+    every body sent and received, an independent check of firebox's."""
+    name = unique("js-queue")
+    env = {
+        "PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
+        "AWS_ENDPOINT_URL": server.url, "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+    }  # fmt: skip
+    run = subprocess.run(["node", str(SDK_DIR / "sdk_sqs.mjs"), name], env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["url"] == f"{server.url}/000000000000/{name}"
+    assert out["sent"]["md5"] == hashlib.md5("héllo from node".encode()).hexdigest()
+    assert out["batch"] == ["a", "b"]
+    assert [m["body"] for m in out["received"]] == ["héllo from node", "one", "two"]
+    assert out["received"][0]["attributes"] == {
+        "kind": {"DataType": "String", "StringValue": "greeting"}}  # fmt: skip
+    assert out["deleted"] == 3
+    assert out["missing"] == {"name": "QueueDoesNotExist", "status": 400}  # its typed exception
