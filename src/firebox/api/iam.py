@@ -120,9 +120,9 @@ def _resource(roles: Roles, members: dict[str, Any]) -> str:
     name = members.get("RoleName")
     if not name:
         return "*"
-    role = roles.store.get(name)
+    known = roles.view(name)
     path = members.get("Path", "/")  # CreateRole's: the role it would make
-    return str(role["Arn"]) if role else f"arn:aws:iam::{roles.account}:role{path}{name}"
+    return known.arn if known else f"arn:aws:iam::{roles.account}:role{path}{name}"
 
 
 async def iam_api(request: Request) -> Response:

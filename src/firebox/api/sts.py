@@ -34,9 +34,9 @@ Handler = Callable[[Request, dict[str, str], Caller | None], Awaitable[Response]
 
 def _role_id(platform: Platform, role_name: str, role_arn: str) -> str:
     """The role's unique id (AROA…): IAM's, or a stable stand-in for a role firebox lacks."""
-    stored = platform.roles.store.get(role_name)
-    if stored is not None and stored["Arn"] == role_arn:
-        return str(stored["RoleId"])
+    known = platform.roles.view(role_name)
+    if known is not None and known.arn == role_arn:
+        return known.role_id
     return "AROA" + hashlib.sha256(role_arn.encode()).hexdigest()[:17].upper()
 
 

@@ -19,8 +19,6 @@ class Record:
 class Source(Protocol):
     """A place records come from (a queue, a stream partition)."""
 
-    name: str  # for LastProcessingResult and the log
-
     async def next_batch(self, size: int, window_s: float, max_bytes: int) -> list[Record]:
         """Up to `size` records (waiting for the first, then up to `window_s` for more, at most
         `max_bytes` in all); [] when nothing came for a while."""

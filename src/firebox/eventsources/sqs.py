@@ -21,7 +21,6 @@ class SqsSource:
         self.queues = queues
         self.arn = arn
         self.region = region
-        self.name = arn
         self._received: dict[str, Received] = {}  # record id → its receive (handle)
 
     def _queue(self) -> Queue:
