@@ -34,6 +34,7 @@ from firebox.control.http_routes import HttpRoutes
 from firebox.control.policies import FunctionPolicies
 from firebox.control.releases import Releases
 from firebox.control.rollouts import RolloutManager
+from firebox.control.s3_targets import S3Targets
 from firebox.domain.arns import ArnBuilder
 from firebox.domain.records import FunctionRecord
 from firebox.eventsources.manager import PollerManager
@@ -42,6 +43,8 @@ from firebox.iam.roles import Roles
 from firebox.iam.store import SqliteRoleStore
 from firebox.invoke.invoker import Invoker
 from firebox.invoke.service import InvokeService
+from firebox.objects.delivery import NoticeForwarder
+from firebox.objects.service import ObjectService
 from firebox.queues.moves import MessageMoves
 from firebox.queues.service import QueueService
 from firebox.queues.store import SqliteQueueStore
@@ -152,6 +155,12 @@ class Platform:
             self.invokes, self.queue, self.event_configs, settings.concurrency_limit,
             retry_delay_s=settings.async_retry_delay_s,
         )  # fmt: skip
+        self.s3 = ObjectService(settings.data_dir / "s3", settings.region)
+        self.s3_targets = S3Targets(self.catalog, self.policies, self.async_invoker, self.sqs,
+                                    settings.account_id)  # fmt: skip
+        self.s3.check_destinations = self.s3_targets.check
+        self.s3.on_configured = self.s3_targets.test_events
+        self.s3_notices = NoticeForwarder(self.s3, self.s3_targets.send)
         self._subscribe()
         refresh_catalog = self.catalog.refresh
         self.feed = ChangeFeed(self.catalog, {
@@ -219,9 +228,13 @@ class Platform:
         self.policies.load()
         self.sqs.load()
         self.mappings.load()
+        swept = self.s3.load()
+        if swept:
+            log.info("object store: %d unfinished or orphaned files removed", swept)
         self.routes.load()
         self.feed.start()
         self.async_invoker.start()
+        self.s3_notices.start()
         self.pollers.start()
         if isinstance(self.sandboxes, IsolatedSandboxFactory):
             # Never more than could be in use at once.
@@ -318,6 +331,7 @@ class Platform:
     async def close(self) -> None:
         self.pollers.close()  # before the pool: no batch starts against a closing pool
         await self.feed.close()
+        await self.s3_notices.close()
         self.rollouts.close()
         self.concurrency.close()
         self.precompiler.close()
@@ -338,3 +352,4 @@ class Platform:
         self.roles.store.close()
         self.sqs_moves.close()
         self.sqs.close()
+        self.s3.close()

@@ -14,6 +14,7 @@ from firebox.api.early_answers import CloseAfterUnreadBody
 from firebox.api.envelopes import unknown_operation_handler
 from firebox.api.faults import Faults
 from firebox.api.responses import lambda_error_handler
+from firebox.api.s3.dispatch import S3Dispatch
 from firebox.api.validation import extend_enum
 from firebox.domain.errors import LambdaError
 from firebox.platform import Platform
@@ -48,7 +49,7 @@ def create_environment_app(platform: Platform) -> Starlette:
     app = Starlette(
         routes=aws_routes(),
         exception_handlers=_HANDLERS,
-        middleware=[Middleware(Faults), Middleware(CloseAfterUnreadBody)],
+        middleware=[Middleware(Faults), Middleware(CloseAfterUnreadBody), Middleware(S3Dispatch)],
     )
     app.router.redirect_slashes = False
     app.state.platform = platform
@@ -81,6 +82,7 @@ def create_app(platform: Platform) -> Starlette:
             Middleware(Faults),
             Middleware(CloseAfterUnreadBody),
             Middleware(web.HostDispatch),
+            Middleware(S3Dispatch),
         ],
     )
     # `/functions/..%2f` is no operation: answered as one (404), not redirected to another.

@@ -32,6 +32,7 @@ from firebox.api import (
     streaming,
     sts,
 )
+from firebox.api.s3 import routes as s3_routes
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -78,6 +79,8 @@ SERVICES = [
         query=True,
     ),
     Service("iam", "query", frozenset(iam.ACTIONS), iam.iam_api, query=True),
+    # S3: recognised by host, signature or bucket before any route (api/s3/dispatch.py).
+    Service("s3", "rest-xml", s3_routes.OPERATIONS),
 ]
 
 BY_TARGET = {s.target_prefix.rstrip("."): s for s in SERVICES if s.target_prefix}

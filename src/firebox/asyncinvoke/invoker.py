@@ -96,12 +96,12 @@ class AsyncInvoker:
         self._task: asyncio.Task[None] | None = None
 
     # ----- accepting ------------------------------------------------------------------------
-    async def accept(self, ref: FunctionRef, payload: bytes) -> str:
+    async def accept(self, ref: FunctionRef, payload: bytes, trace_id: str | None = None) -> str:
         """Stores an event durably (fsync'd) and returns its request id; runs it later."""
         self.catalog.deployed(ref)  # unknown function or qualifier: refused now, not later
         request_id = new_request_id()
         await self._accepted.submit(
-            NewEvent(ref.name, ref.qualifier, payload, request_id, self.clock())
+            NewEvent(ref.name, ref.qualifier, payload, request_id, self.clock(), trace_id=trace_id)
         )
         return request_id
 
@@ -159,7 +159,9 @@ class AsyncInvoker:
         if decision is None:
             ref = FunctionRef(event.function_name, event.qualifier)
             try:
-                result = await self.invokes.invoke(ref, event.payload, request_id=event.request_id)
+                result = await self.invokes.invoke(
+                    ref, event.payload, request_id=event.request_id, trace_id=event.trace_id
+                )
                 attempt = replace(attempt, result=result, now=self.clock())
             except LambdaError as exc:
                 if not isinstance(exc, TooManyRequestsException | InvalidRuntimeException):

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.auth import UNSIGNED_PAYLOAD, SigV4Auth
@@ -69,6 +69,47 @@ class Caller:
     payload: bytes | None = None  # an aws-chunked body, decoded once its chunks were verified
 
 
+class ContentHashMismatch(InvalidSignatureException):
+    """A body whose SHA-256 is not the one its signature covers (S3's
+    XAmzContentSHA256Mismatch)."""
+
+    status = 400
+    error_type = "XAmzContentSHA256Mismatch"
+
+
+class PayloadCheck:
+    """What a body must pass as it streams in: the SHA-256 its signature covers, or
+    aws-chunked framing (decoded, its chunk signatures checked). `feed` returns the payload
+    bytes; `finish` raises if the body did not match and returns any trailing headers."""
+
+    def __init__(
+        self, expected_sha256: str | None = None, decoder: chunked.Decoder | None = None
+    ) -> None:
+        self.expected = expected_sha256
+        self.decoder = decoder
+        self._hash = hashlib.sha256() if expected_sha256 is not None else None
+
+    @classmethod
+    def unverified(cls, claimed: str | None) -> PayloadCheck:
+        """An unverified caller's body: aws-chunked framing still decoded, nothing checked."""
+        chunked_body = claimed is not None and claimed.startswith("STREAMING-")
+        return cls(decoder=chunked.Decoder() if chunked_body else None)
+
+    def feed(self, data: bytes) -> bytes:
+        if self._hash is not None:
+            self._hash.update(data)
+        return self.decoder.feed(data) if self.decoder is not None else data
+
+    def finish(self) -> dict[str, str]:
+        if self._hash is not None and not hmac.compare_digest(
+            self._hash.hexdigest().encode(), (self.expected or "").encode("latin-1")
+        ):
+            raise ContentHashMismatch(
+                "The provided 'x-amz-content-sha256' header does not match what was computed."
+            )
+        return self.decoder.finish() if self.decoder is not None else {}
+
+
 @dataclass(frozen=True)
 class _Signature:
     access_key_id: str
@@ -100,11 +141,24 @@ class Verifier:
         self._clock = clock
 
     def verify(self, request: SignedRequest) -> Caller | None:
-        """The caller, or None for an unsigned request in open mode; raises AuthError."""
+        """The caller, or None for an unsigned request in open mode; raises AuthError. The
+        body (`request.body`, whole) is checked against what the signature says of it."""
+        caller, check = self.verify_streaming(request)
+        if caller is None or not caller.verified:
+            return caller
+        payload = check.feed(request.body)
+        check.finish()
+        return replace(caller, payload=payload) if check.decoder is not None else caller
+
+    def verify_streaming(self, request: SignedRequest) -> tuple[Caller | None, PayloadCheck]:
+        """Verifies a request's signature without its body (`request.body` unused), and
+        returns the check its body must pass as it streams in: the claimed SHA-256, or
+        aws-chunked framing and chunk signatures. Raises AuthError."""
         signature = _parse(request)
+        claimed = request.header("x-amz-content-sha256")
         if signature is None:
             if self.mode == "open":
-                return None
+                return None, PayloadCheck.unverified(claimed)
             raise MissingAuthenticationTokenException("Missing Authentication Token")
         token = request.header("x-amz-security-token") or _query_value(
             request.raw_query, "X-Amz-Security-Token"
@@ -116,7 +170,8 @@ class Verifier:
         if self.mode == "open" and key is None:
             if token and token.startswith(SEALED):  # firebox's own token, altered: refused
                 raise UnrecognizedClientException(INVALID_TOKEN)
-            return Caller(signature.access_key_id, signature.region, signature.service, False)
+            caller = Caller(signature.access_key_id, signature.region, signature.service, False)
+            return caller, PayloadCheck.unverified(claimed)
         # Temporary credentials carry an identity (a role session), so their signatures are
         # checked in open mode too: a token alone must not let anyone act as its role.
         if key is None:
@@ -126,36 +181,34 @@ class Verifier:
         if key.session_token and key.expires <= self._clock():
             raise ExpiredTokenException("The security token included in the request is expired")
         self._check_time(signature)
-        expected = _expected(request, signature, key.secret_access_key)
+        if claimed is None and not (signature.presigned and signature.service == "s3"):
+            # the body's hash is signed; without the header it is computed from the body
+            claimed = sha256_hex(request.body)
+        expected = _expected(request, signature, key.secret_access_key, claimed)
         if not hmac.compare_digest(expected.encode(), signature.signature.encode("utf-8")):
             raise InvalidSignatureException(MISMATCH)
-        claimed = request.header("x-amz-content-sha256")
-        payload = None
         if claimed is not None and claimed.startswith("STREAMING-"):
-            payload = self._streamed(request, signature, claimed, key.secret_access_key)
-        elif claimed not in (None, UNSIGNED_PAYLOAD) and not hmac.compare_digest(
-            claimed.encode("latin-1"), sha256_hex(request.body).encode()
-        ):
-            raise InvalidSignatureException(
-                "The provided 'x-amz-content-sha256' header does not match what was computed."
-            )
-        return Caller(signature.access_key_id, signature.region, signature.service, True, key.arn,
-                      payload)  # fmt: skip
+            check = self._streamed(signature, claimed, key.secret_access_key)
+        elif claimed in (None, UNSIGNED_PAYLOAD):
+            check = PayloadCheck()
+        else:
+            check = PayloadCheck(expected_sha256=claimed)
+        caller = Caller(signature.access_key_id, signature.region, signature.service, True,
+                        key.arn)  # fmt: skip
+        return caller, check
 
-    def _streamed(
-        self, request: SignedRequest, signature: _Signature, claimed: str, secret: str
-    ) -> bytes:
-        """An aws-chunked body (S3's only): its payload, the chunk signatures checked."""
+    def _streamed(self, signature: _Signature, claimed: str, secret: str) -> PayloadCheck:
+        """An aws-chunked body (S3's only): its chunk signatures checked as they come."""
         if signature.service != "s3" or claimed not in chunked.FORMS:
             raise InvalidSignatureException(
                 f"x-amz-content-sha256 {claimed[:60]} is not supported for {signature.service}"
             )
         if claimed == chunked.UNSIGNED_TRAILER:  # integrity by the trailing checksum
-            return chunked.decode(request.body)
+            return PayloadCheck(decoder=chunked.Decoder())
         scope = f"{signature.date}/{signature.region}/{signature.service}/aws4_request"
         chain = chunked.ChunkChain(_signing_key(secret, signature), signature.timestamp, scope,
                                    signature.signature)  # fmt: skip
-        return chunked.decode(request.body, chain)
+        return PayloadCheck(decoder=chunked.Decoder(chain))
 
     def _check_time(self, signature: _Signature) -> None:
         now = datetime.datetime.fromtimestamp(self._clock(), datetime.UTC)
@@ -314,14 +367,11 @@ class _Bare:
 class _Expected(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
     """botocore's signer, told which headers the client signed and how it hashed the body."""
 
-    def __init__(
-        self, secret: str, signature: _Signature, values: dict[str, list[str]], body: bytes
-    ) -> None:
+    def __init__(self, secret: str, signature: _Signature, values: dict[str, list[str]]) -> None:
         super().__init__(Credentials(signature.access_key_id, secret), signature.service,
                          signature.region)  # fmt: skip
         self._parts = signature
         self._values = values
-        self._body = body
 
     def headers_to_sign(self, request: AWSRequest) -> Any:
         headers = HTTPHeaders()
@@ -336,9 +386,8 @@ class _Expected(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
         return hmac.new(key, string_to_sign.encode(), "sha256").hexdigest()
 
     def payload(self, request: AWSRequest) -> str:
-        if self._parts.presigned and self._parts.service == "s3":  # S3's presigned URLs only
-            return str(UNSIGNED_PAYLOAD)
-        return sha256_hex(self._body)  # not request.body: that prepares the whole request
+        # Only reached without a claimed hash: S3's presigned URLs, whose payload is unsigned.
+        return str(UNSIGNED_PAYLOAD)
 
     def _normalize_url_path(self, path: str) -> str:
         if self._parts.service == "s3":  # S3 signs the path as sent, not encoded twice
@@ -347,7 +396,9 @@ class _Expected(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
         return result
 
 
-def _expected(request: SignedRequest, signature: _Signature, secret: str) -> str:
+def _expected(
+    request: SignedRequest, signature: _Signature, secret: str, content_sha: str | None
+) -> str:
     values: dict[str, list[str]] = {}
     for name, value in request.headers:
         values.setdefault(name, []).append(value)
@@ -359,10 +410,9 @@ def _expected(request: SignedRequest, signature: _Signature, secret: str) -> str
         url += f"?{query}"
     # What botocore's canonical_request() reads of a request, without an AWSRequest (whose
     # construction and preparation cost more than the whole signature).
-    content_sha = request.header("x-amz-content-sha256")
     headers = {} if content_sha is None else {"X-Amz-Content-SHA256": content_sha}
     aws = _Bare(request.method, url, headers, {"timestamp": signature.timestamp})
-    signer = _Expected(secret, signature, values, request.body)
+    signer = _Expected(secret, signature, values)
     canonical = signer.canonical_request(aws)
     result: str = signer.signature(signer.string_to_sign(aws, canonical), aws)
     return result

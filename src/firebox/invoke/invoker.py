@@ -27,9 +27,10 @@ class Invoker:
         request_id: str | None = None,
         invoked_arn: str | None = None,
         on_chunk: Callable[[bytes], None] | None = None,
+        trace_id: str | None = None,
     ) -> InvocationResult:
         env = await self.pool.acquire(record, runtime, code_dir)
-        invocation = Invocation(payload, client_context, invoked_arn=invoked_arn, on_chunk=on_chunk)
+        invocation = Invocation(payload, client_context, trace_id, invoked_arn, on_chunk=on_chunk)
         if request_id:
             invocation.request_id = request_id
         try:

@@ -39,6 +39,7 @@ class InvokeService:
         request_id: str | None = None,
         on_chunk: Callable[[bytes], None] | None = None,
         deployed: Deployed | None = None,
+        trace_id: str | None = None,
     ) -> InvocationResult:
         """Runs one invocation; on_chunk gets a streaming handler's output as it comes.
 
@@ -53,7 +54,7 @@ class InvokeService:
         invoked_arn = self.catalog.arns.function(ref.name, ref.qualifier)
         result = await self.invoker.invoke(
             deployed.record, runtime, deployed.code_dir, payload, client_context, request_id,
-            invoked_arn, on_chunk,
+            invoked_arn, on_chunk, trace_id,
         )  # fmt: skip
         failed = result.function_error is not None
         self.bus.publish(Invoked(ref.name, ref.qualifier, result.executed_version, failed))

@@ -7,39 +7,54 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
-class GroupCommit(Generic[T]):
-    """Runs `write(batch)` in a thread; each submit returns once its batch is written."""
+class BatchCommit(Generic[T, R]):
+    """Runs `write(batch)` in a thread; each submit returns its item's result once its batch
+    is written (`write` returns one result per item, in order)."""
 
-    def __init__(self, write: Callable[[list[T]], None], after: Callable[[], None] = lambda: None):
+    def __init__(
+        self, write: Callable[[list[T]], list[R]], after: Callable[[], None] = lambda: None
+    ) -> None:
         self._write = write
         self._after = after  # called after each successful write
-        self._pending: list[tuple[T, asyncio.Future[None]]] = []
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._running = False
 
-    async def submit(self, item: T) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def submit(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         if not self._running:
             self._running = True
             asyncio.get_running_loop().create_task(self._drain())
-        await future
+        return await future
 
     async def _drain(self) -> None:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    await asyncio.to_thread(self._write, [item for item, _ in batch])
+                    results = await asyncio.to_thread(self._write, [item for item, _ in batch])
                 except BaseException as exc:
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     raise
-                for _, future in batch:
+                for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
-                        future.set_result(None)
+                        future.set_result(result)
                 self._after()
         finally:
             self._running = False
+
+
+class GroupCommit(BatchCommit[T, None]):
+    """Runs `write(batch)` in a thread; each submit returns once its batch is written."""
+
+    def __init__(self, write: Callable[[list[T]], None], after: Callable[[], None] = lambda: None):
+        def write_all(batch: list[T]) -> list[None]:
+            write(batch)
+            return [None] * len(batch)
+
+        super().__init__(write_all, after)

@@ -25,6 +25,8 @@ class NewEvent:
     # "invoke": run the function with the payload; destinations and DLQ entries are invokes
     # too, kept apart only for the statistics.
     kind: str = "invoke"
+    # The X-Ray header the invoke runs with (its Lineage counts notified invokes in a chain).
+    trace_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class QueuedEvent:
     not_before: float  # epoch seconds of the next attempt
     last_response: str | None  # JSON of the last failed attempt, for invocation records
     kind: str
+    trace_id: str | None = None
 
 
 @dataclass(frozen=True)

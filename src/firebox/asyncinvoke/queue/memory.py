@@ -32,7 +32,7 @@ class MemoryEventQueue:
         for e in events:
             queued = QueuedEvent(
                 self._next_id, e.function_name, e.qualifier, e.payload, e.request_id,
-                e.enqueued_at, 0, e.enqueued_at, None, e.kind,
+                e.enqueued_at, 0, e.enqueued_at, None, e.kind, e.trace_id,
             )  # fmt: skip
             self._events[self._next_id] = _Held(queued)
             self._next_id += 1

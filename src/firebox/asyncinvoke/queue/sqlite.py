@@ -40,10 +40,11 @@ ALTER TABLE events ADD COLUMN leased_by TEXT;
 ALTER TABLE events ADD COLUMN leased_until REAL NOT NULL DEFAULT 0;
 """,
     ),
+    Migration(3, "trace headers", "ALTER TABLE events ADD COLUMN trace_id TEXT;"),
 ]
 COLUMNS = (
     "id, function_name, qualifier, payload, request_id, enqueued_at, attempts, not_before, "
-    "last_response, kind"
+    "last_response, kind, trace_id"
 )
 
 
@@ -60,9 +61,9 @@ class SqliteEventQueue:
     def _insert(self, events: list[NewEvent]) -> None:
         self._conn.executemany(
             "INSERT INTO events (function_name, qualifier, payload, request_id, enqueued_at, "
-            "not_before, kind) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "not_before, kind, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(e.function_name, e.qualifier, e.payload, e.request_id, e.enqueued_at,
-              e.enqueued_at, e.kind) for e in events],
+              e.enqueued_at, e.kind, e.trace_id) for e in events],
         )  # fmt: skip
 
     def _durable(self, full: bool) -> None:
