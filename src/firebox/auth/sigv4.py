@@ -21,7 +21,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 
-from firebox.auth import chunked
+from firebox.auth import chunked, sigv2
 from firebox.auth.errors import (
     MISMATCH,
     UNKNOWN_KEY,
@@ -196,6 +196,34 @@ class Verifier:
         caller = Caller(signature.access_key_id, signature.region, signature.service, True,
                         key.arn)  # fmt: skip
         return caller, check
+
+    def verify_v2(self, request: SignedRequest, resource_path: str) -> Caller | None:
+        """S3's Signature Version 2 (presigned `AWSAccessKeyId=…&Signature=…` URLs, or
+        `Authorization: AWS key:sig`): the caller, or None when the request has no such
+        signature. `resource_path` is the bucket's path (`/bucket/key`), however addressed."""
+        signature = sigv2.parse(request.method, request.raw_query, request.headers)
+        if signature is None:
+            return None
+        token = request.header("x-amz-security-token") or _query_value(
+            request.raw_query, "x-amz-security-token"
+        )
+        if signature.access_key_id.startswith("ASIA"):
+            key = self.sessions.open(signature.access_key_id, token) if token else None
+        else:
+            key = self.keys.get(signature.access_key_id) if self.mode == "sigv4" else None
+        if self.mode == "open" and key is None:
+            return Caller(signature.access_key_id, "", "s3", False)
+        if key is None:
+            raise UnrecognizedClientException(UNKNOWN_KEY)
+        if key.session_token and key.expires <= self._clock():
+            raise ExpiredTokenException("The security token included in the request is expired")
+        if signature.expires is not None and signature.expires < self._clock():
+            raise InvalidSignatureException("Request has expired")
+        expected = sigv2.expected(key.secret_access_key, signature, request.method,
+                                  resource_path, request.raw_query, request.headers)  # fmt: skip
+        if not hmac.compare_digest(expected.encode(), signature.signature.encode("utf-8")):
+            raise InvalidSignatureException(MISMATCH)
+        return Caller(signature.access_key_id, "", "s3", True, key.arn)
 
     def _streamed(self, signature: _Signature, claimed: str, secret: str) -> PayloadCheck:
         """An aws-chunked body (S3's only): its chunk signatures checked as they come."""

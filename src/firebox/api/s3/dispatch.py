@@ -21,6 +21,7 @@ from firebox.api.s3 import routes
 from firebox.api.s3.call import S3Call
 from firebox.api.web import HOST_RE
 from firebox.auth.errors import AuthError
+from firebox.auth.sigv4 import Caller, PayloadCheck
 from firebox.domain.errors import CodedError, LambdaError
 from firebox.objects.errors import S3Error
 from firebox.objects.names import could_be_bucket
@@ -63,18 +64,19 @@ def _signed_for_s3(scope: Scope, headers: dict[bytes, bytes]) -> bool:
     return "X-Amz-Credential=" in query and "%2Fs3%2Faws4_request" in query
 
 
-def target(scope: Scope, platform: Platform) -> tuple[str, str] | None:
-    """(bucket, key) of an S3 request ("" for none), or None if it is not S3's."""
+def target(scope: Scope, platform: Platform) -> tuple[str, str, bool] | None:
+    """(bucket, key, virtual-host addressed) of an S3 request ("" for none), or None if it is
+    not S3's."""
     headers = dict(scope["headers"])
     path: str = scope["path"]
     bucket = _host_bucket(headers.get(b"host", b"").decode("latin-1"))
     if bucket is not None:
-        return bucket, path[1:]
+        return bucket, path[1:], True
     first, _, key = path[1:].partition("/")
     if _signed_for_s3(scope, headers):
-        return first, key
+        return first, key, False
     if first and could_be_bucket(first) and platform.s3.store.bucket(first) is not None:
-        return first, key  # unsigned (open mode): only an existing bucket's path is S3's
+        return first, key, False  # otherwise (open mode): an existing bucket's path is S3's
     return None
 
 
@@ -100,18 +102,18 @@ def _auth_error(exc: AuthError) -> S3Error:
     code, status = _AUTH.get(exc.error_type, (exc.error_type, exc.status))
     message = exc.message
     if code == "SignatureDoesNotMatch" and "expired" in message.lower():
-        code = "AccessDenied" if "X-Amz-Expires" in message or "sec." in message else (
-            "RequestTimeTooSkewed")  # fmt: skip
+        presigned = "Request has expired" in message or "sec." in message
+        code = "AccessDenied" if presigned else "RequestTimeTooSkewed"
     elif code == "SignatureDoesNotMatch" and "not yet current" in message:
         code = "RequestTimeTooSkewed"
     return S3Error(code, message, status)
 
 
-async def serve(request: Request, bucket: str, key: str) -> Response:
+async def serve(request: Request, bucket: str, key: str, virtual: bool = False) -> Response:
     """One S3 request: authenticated, routed to its operation, answered in S3's XML."""
     resource = f"/{bucket}/{key}" if bucket else "/"
     try:
-        call = _authenticate(request, bucket, key)
+        call = _authenticate(request, bucket, key, virtual)
         return await routes.route(call)
     except AuthError as exc:
         return rest_xml_error(_auth_error(exc), request.method, resource)
@@ -127,10 +129,21 @@ async def serve(request: Request, bucket: str, key: str) -> Response:
         return rest_xml_error(error, request.method, resource)
 
 
-def _authenticate(request: Request, bucket: str, key: str) -> S3Call:
+def _authenticate(request: Request, bucket: str, key: str, virtual: bool) -> S3Call:
     platform: Platform = request.app.state.platform
     verifier = platform.auth
-    caller, check = verifier.verify_streaming(signed_request(request, b""))
+    signed = signed_request(request, b"")
+    resource_path = f"/{bucket}{signed.raw_path}" if virtual else signed.raw_path
+    v2 = verifier.verify_v2(signed, resource_path)
+    caller: Caller | None
+    if v2 is not None:  # the payload is not signed in V2 (Content-MD5 checks it, if sent)
+        caller, check = v2, PayloadCheck()
+    else:
+        if signed.header("authorization") and signed.header("x-amz-content-sha256") is None:
+            # S3 signs the body by this header's hash: the body itself is not read up front
+            raise S3Error("InvalidRequest", "Missing required header for this request: "
+                          "x-amz-content-sha256")  # fmt: skip
+        caller, check = verifier.verify_streaming(signed)
     inside = ENVIRONMENT_STATE in request.scope.get("state", {})
     if inside and (caller is None or not caller.verified):
         raise S3Error("InvalidAccessKeyId", FROM_INSIDE, 403)
