@@ -297,7 +297,7 @@ def test_recursive_loop_is_stopped(server: FireboxServer) -> None:
     s3 = c["s3"]
     bucket = bucket_name("loop")
     s3.create_bucket(Bucket=bucket)
-    name, arn = recorder(c, bucket, LOOPER)
+    _name, arn = recorder(c, bucket, LOOPER)
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
         "LambdaFunctionConfigurations": [lambda_config(arn, ["s3:ObjectCreated:*"],
                                                        prefix="loop/")]})  # fmt: skip
