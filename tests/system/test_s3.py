@@ -649,3 +649,20 @@ def test_kill9_keeps_accepted_objects_and_sweeps_leftovers(
     assert s3.get_object(Bucket="durable", Key="k3")["Body"].read() == big
     assert s3.get_object(Bucket="durable", Key="k4")["Body"].read() == b"small 4"
     assert not leftover.exists() and not orphan.exists()
+
+
+def test_firebox_buckets_cli(store: FireboxServer, s3: Any) -> None:
+    name = unique("listed").lower().replace("_", "-")
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="a", Body=b"x" * 2048)
+    s3.put_object(Bucket=name, Key="b", Body=b"y")
+    firebox = str(Path(sys.executable).parent / "firebox")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    shown = subprocess.run([firebox, "buckets", "--endpoint", store.url], env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    line = next(line for line in shown.stdout.splitlines() if line.startswith(name))
+    assert line.split()[1:4] == ["2", "2.0", "KiB"]
+    down = subprocess.run([firebox, "buckets", "--endpoint", "http://127.0.0.1:9"], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert down.returncode != 0 and "cannot reach firebox" in down.stderr

@@ -17,6 +17,7 @@ from firebox import __version__
 from firebox.cli import rollouts
 from firebox.cli.client import ApiClient, CliError, endpoint_option, parse_duration
 from firebox.cli.keys import keys
+from firebox.cli.buckets import buckets
 from firebox.cli.queues import queue, queues
 
 
@@ -400,6 +401,7 @@ rollouts.register(cli)
 
 cli.add_command(keys)
 cli.add_command(queues)
+cli.add_command(buckets)
 cli.add_command(queue)
 
 
