@@ -34,7 +34,6 @@ from firebox.control.http_routes import HttpRoutes
 from firebox.control.policies import FunctionPolicies
 from firebox.control.releases import Releases
 from firebox.control.rollouts import RolloutManager
-from firebox.control.s3_targets import S3Targets
 from firebox.domain.arns import ArnBuilder
 from firebox.domain.records import FunctionRecord
 from firebox.eventsources.manager import PollerManager
@@ -45,6 +44,7 @@ from firebox.invoke.invoker import Invoker
 from firebox.invoke.service import InvokeService
 from firebox.objects.delivery import NoticeForwarder
 from firebox.objects.service import ObjectService
+from firebox.objects.targets import S3Targets
 from firebox.queues.moves import MessageMoves
 from firebox.queues.service import QueueService
 from firebox.queues.store import SqliteQueueStore

@@ -81,3 +81,44 @@ def test_framing_errors_and_unsigned_streams() -> None:
     # STREAMING-UNSIGNED-PAYLOAD-TRAILER: plain chunks, then trailing checksum headers.
     trailer = b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n"
     assert chunked.decode(trailer) == b"hello world"
+
+
+@pytest.mark.parametrize("piece", [1, 7, 100, 4096, 65540, 1 << 20])
+def test_the_documented_upload_verifies_streamed_in_any_pieces(verifier: Verifier,
+                                                                piece: int) -> None:  # fmt: skip
+    """Bodies arrive in arbitrary pieces: decoded and verified as they come, the same."""
+    payload = body(CHUNKS)
+    caller, check = verifier.verify_streaming(request(b""))
+    assert caller is not None and caller.verified
+    out = b"".join(check.feed(payload[i : i + piece]) for i in range(0, len(payload), piece))
+    check.finish()
+    assert out == b"a" * 66560
+
+
+def test_a_chunk_signature_is_checked_when_its_chunk_ends(verifier: Verifier) -> None:
+    altered = body([(b"b" + CHUNKS[0][0][1:], CHUNKS[0][1]), *CHUNKS[1:]])
+    _, check = verifier.verify_streaming(request(b""))
+    check.feed(altered[:1000])  # the first chunk is not complete yet: nothing to say
+    with pytest.raises(InvalidSignatureException):
+        check.feed(altered[1000:70000])
+
+
+def test_trailers_and_truncation() -> None:
+    decoder = chunked.Decoder()
+    framed = b"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:NhCmhg==\r\n\r\n"
+    assert b"".join(decoder.feed(framed[i : i + 3]) for i in range(0, len(framed), 3)) == b"hello"
+    assert decoder.finish() == {"x-amz-checksum-crc32": "NhCmhg=="}
+    cut = chunked.Decoder()
+    cut.feed(b"5\r\nhel")
+    with pytest.raises(chunked.MalformedChunks):
+        cut.finish()  # a body that ended inside a chunk is never taken for a whole one
+
+
+def test_signature_version_2_known_answer() -> None:
+    """AWS's documented SigV2 example (GET /awsexamplebucket1/photos/puppy.jpg)."""
+    from firebox.auth import sigv2
+
+    date = "Tue, 27 Mar 2007 19:36:42 +0000"
+    signature = sigv2.V2Signature(KEY, "", None, date)
+    assert sigv2.expected(SECRET, signature, "GET", "/awsexamplebucket1/photos/puppy.jpg", "",
+                          [("date", date)]) == "qgk2+6Sv9/oM7G3qLEjTH1a1l1g="  # fmt: skip

@@ -12,7 +12,7 @@ from firebox.cli.client import CliError, endpoint_option
 def s3_client(endpoint: str) -> Any:
     """boto3's S3 client for the server: configured credentials if any (a server in sigv4
     mode needs them), else open mode's placeholder ones."""
-    import boto3
+    import boto3  # type: ignore[import-untyped]
     import botocore.session
     from botocore.config import Config
 

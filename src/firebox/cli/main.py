@@ -15,9 +15,9 @@ import click
 
 from firebox import __version__
 from firebox.cli import rollouts
+from firebox.cli.buckets import buckets
 from firebox.cli.client import ApiClient, CliError, endpoint_option, parse_duration
 from firebox.cli.keys import keys
-from firebox.cli.buckets import buckets
 from firebox.cli.queues import queue, queues
 
 
