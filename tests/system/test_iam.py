@@ -371,3 +371,37 @@ def test_pass_role_and_assume_role_are_decided(enforcing: FireboxServer) -> None
     iam.put_role_policy(RoleName=deployer, PolicyName="assume", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [allow]}))  # fmt: skip
     assert sts_as_deployer.assume_role(RoleArn=delegating_arn, RoleSessionName="s2")
+
+
+S3_WRITER = """
+import boto3
+from botocore.exceptions import ClientError
+def handler(event, context):
+    s3 = boto3.client("s3")
+    out = {}
+    for key in ("allowed/a.txt", "other/b.txt"):
+        try:
+            s3.put_object(Bucket=event["bucket"], Key=key, Body=b"from a function")
+            out[key] = "ok"
+        except ClientError as exc:
+            out[key] = exc.response["Error"]["Code"]
+    try:
+        out["read"] = s3.get_object(Bucket=event["bucket"], Key="allowed/a.txt")["Body"].read().decode()
+    except ClientError as exc:
+        out["read"] = exc.response["Error"]["Code"]
+    return out
+"""
+
+
+def test_enforce_decides_a_functions_s3_calls(enforcing: FireboxServer) -> None:
+    """S3 from inside a function: its role's policy decides each object, with S3's ARNs."""
+    s3 = client(enforcing, "s3")
+    bucket = unique("iam").lower().replace("_", "-")
+    s3.create_bucket(Bucket=bucket)
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:PutObject",
+         "Resource": f"arn:aws:s3:::{bucket}/allowed/*"}]})  # fmt: skip
+    writer = create_function(client(enforcing, "lambda"), S3_WRITER, Role=role(enforcing, policy))
+    body, _ = invoke_json(client(enforcing, "lambda"), writer, {"bucket": bucket})
+    assert body == {"allowed/a.txt": "ok", "other/b.txt": "AccessDenied", "read": "AccessDenied"}
+    assert s3.get_object(Bucket=bucket, Key="allowed/a.txt")["Body"].read() == b"from a function"
