@@ -386,7 +386,8 @@ def handler(event, context):
         except ClientError as exc:
             out[key] = exc.response["Error"]["Code"]
     try:
-        out["read"] = s3.get_object(Bucket=event["bucket"], Key="allowed/a.txt")["Body"].read().decode()
+        got = s3.get_object(Bucket=event["bucket"], Key="allowed/a.txt")
+        out["read"] = got["Body"].read().decode()
     except ClientError as exc:
         out["read"] = exc.response["Error"]["Code"]
     return out

@@ -103,6 +103,7 @@ class ObjectService:
         self.clock = clock
         self.sequencer = Sequencer(clock_ns)
         self._commit: BatchCommit[Change, Applied] = BatchCommit(self.store.apply)
+        self._names: set[str] = set()  # the buckets (one server process serves a data dir)
         # Told when notifications were stored (the forwarder delivers them).
         self.on_notices: Callable[[], None] = lambda: None
         # Checks a configuration's destinations exist and let S3 send to them.
@@ -113,7 +114,12 @@ class ObjectService:
 
     def load(self) -> int:
         """Sweeps what a stopped server left half-written; returns how many files went."""
+        self._names = {b.name for b in self.store.buckets()}
         return self.blobs.sweep(self.store.referenced_blobs())
+
+    def has_bucket(self, name: str) -> bool:
+        """Whether the bucket exists (from memory: asked of every unsigned request)."""
+        return name in self._names
 
     async def _apply(self, *ops: Op) -> Applied:
         applied = await self._commit.submit(Change(ops))
@@ -139,10 +145,12 @@ class ObjectService:
         check_bucket_name(name)
         record = BucketRecord(name, self.clock(), location or self.region)
         await self._apply(PutBucket(record, create=True))
+        self._names.add(name)
         return record
 
     async def delete_bucket(self, name: str) -> None:
         await self._apply(DropBucket(name))
+        self._names.discard(name)
 
     async def put_bucket_tags(self, name: str, tags: dict[str, str] | None) -> None:
         bucket = self.bucket(name)

@@ -56,12 +56,15 @@ def _host_bucket(host: str) -> str | None:
     return None
 
 
-def _signed_for_s3(scope: Scope, headers: dict[bytes, bytes]) -> bool:
+def _signed_for(scope: Scope, headers: dict[bytes, bytes]) -> str | None:
+    """The service a request is signed for ("s3" for SigV2), or None if it is unsigned."""
     authorization = headers.get(b"authorization", b"").decode("latin-1")
     if authorization:
-        return scope_service(authorization) == "s3"
+        return "s3" if authorization.startswith("AWS ") else scope_service(authorization)
     query = scope.get("query_string", b"").decode("latin-1")
-    return "X-Amz-Credential=" in query and "%2Fs3%2Faws4_request" in query
+    if "X-Amz-Credential=" in query:
+        return "s3" if "%2Fs3%2Faws4_request" in query else "other"
+    return "s3" if "AWSAccessKeyId=" in query else None
 
 
 def target(scope: Scope, platform: Platform) -> tuple[str, str, bool] | None:
@@ -73,10 +76,11 @@ def target(scope: Scope, platform: Platform) -> tuple[str, str, bool] | None:
     if bucket is not None:
         return bucket, path[1:], True
     first, _, key = path[1:].partition("/")
-    if _signed_for_s3(scope, headers):
-        return first, key, False
-    if first and could_be_bucket(first) and platform.s3.store.bucket(first) is not None:
-        return first, key, False  # otherwise (open mode): an existing bucket's path is S3's
+    signed_for = _signed_for(scope, headers)
+    if signed_for is not None:
+        return (first, key, False) if signed_for == "s3" else None
+    if first and platform.s3.has_bucket(first):
+        return first, key, False  # unsigned (open mode): an existing bucket's path is S3's
     return None
 
 
