@@ -47,10 +47,14 @@ def test_query_services_firebox_does_not_serve(server: FireboxServer) -> None:
 
 def test_rest_xml_answers_in_s3s_error_document(server: FireboxServer) -> None:
     s3 = client(server, "s3")
-    status, code, _ = refused(s3.list_buckets)
+    s3.create_bucket(Bucket="protocols-photos")
+    status, code, _ = refused(lambda: s3.get_bucket_acl(Bucket="protocols-photos"))
     assert (status, code) == (501, "NotImplemented")
     # HEAD answers carry no body, as S3's: the SDK names the error by its status.
-    assert refused(lambda: s3.head_bucket(Bucket="photos"))[:2] == (501, "501")
+    assert refused(lambda: s3.head_bucket(Bucket="protocols-missing"))[:2] == (404, "404")
+    # another REST-XML service firebox does not serve: S3's envelope all the same
+    status, code, _ = refused(client(server, "route53").list_hosted_zones)
+    assert (status, code) == (501, "NotImplemented")
 
 
 def test_rpc_v2_cbor_answers_in_cbor(server: FireboxServer) -> None:
