@@ -390,6 +390,10 @@ def handler(event, context):
         out["read"] = got["Body"].read().decode()
     except ClientError as exc:
         out["read"] = exc.response["Error"]["Code"]
+    deleted = s3.delete_objects(Bucket=event["bucket"], Delete={"Objects": [
+        {"Key": "allowed/a.txt"}, {"Key": "other/c.txt"}]})
+    out["deleted"] = [d["Key"] for d in deleted.get("Deleted", [])]
+    out["refused"] = [(e["Key"], e["Code"]) for e in deleted.get("Errors", [])]
     return out
 """
 
@@ -400,9 +404,17 @@ def test_enforce_decides_a_functions_s3_calls(enforcing: FireboxServer) -> None:
     bucket = unique("iam").lower().replace("_", "-")
     s3.create_bucket(Bucket=bucket)
     policy = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:PutObject",
+        {"Effect": "Allow", "Action": ["s3:PutObject", "s3:DeleteObject"],
          "Resource": f"arn:aws:s3:::{bucket}/allowed/*"}]})  # fmt: skip
     writer = create_function(client(enforcing, "lambda"), S3_WRITER, Role=role(enforcing, policy))
+    s3.put_object(Bucket=bucket, Key="other/c.txt", Body=b"not the function's to delete")
     body, _ = invoke_json(client(enforcing, "lambda"), writer, {"bucket": bucket})
-    assert body == {"allowed/a.txt": "ok", "other/b.txt": "AccessDenied", "read": "AccessDenied"}
-    assert s3.get_object(Bucket=bucket, Key="allowed/a.txt")["Body"].read() == b"from a function"
+    assert body == {
+        "allowed/a.txt": "ok",
+        "other/b.txt": "AccessDenied",
+        "read": "AccessDenied",
+        "deleted": ["allowed/a.txt"],
+        "refused": [["other/c.txt", "AccessDenied"]],
+    }
+    # DeleteObjects is decided key by key: the one it may delete went, the other stayed
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["other/c.txt"]

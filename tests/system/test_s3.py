@@ -581,46 +581,51 @@ def _rss_peak_kb(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-def test_large_upload_streams_to_disk(store: FireboxServer, bucket: str, s3: Any) -> None:
-    """A 200 MB object goes up and comes down without the server's memory growing by its size."""
-    assert store.proc is not None
+def test_large_upload_streams_to_disk(start_server: Any, tmp_path: Path) -> None:
+    """A 200 MB object, signed with its SHA-256 (checked as it streams in), goes up in one PUT
+    and comes down without the server's memory growing by its size."""
+    server = start_server()
+    s3 = s3_client(server.url)
+    s3.create_bucket(Bucket="huge")
+    assert server.proc is not None
     size = 200 * MB
+    source = tmp_path / "huge.bin"
     block = os.urandom(MB)
-
-    def body() -> Iterator[bytes]:
+    with source.open("wb") as out:
         for _ in range(size // MB):
-            yield block
-
-    before = _rss_peak_kb(store.proc.pid)
-    signed = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "huge"})
-    sent = httpx.put(signed, content=body(), headers={"content-length": str(size)}, timeout=120)
-    assert sent.status_code == 200, sent.text
+            out.write(block)
+    s3.put_object(Bucket="huge", Key="warm", Body=b"x" * 300_000)  # the paths, loaded once
+    before = _rss_peak_kb(server.proc.pid)
+    with source.open("rb") as body:
+        sent = s3.put_object(Bucket="huge", Key="huge", Body=body)
     digest = hashlib.md5(usedforsecurity=False)
-    with httpx.stream("GET", f"{store.url}/{bucket}/huge", timeout=120) as got:
-        received = 0
-        for chunk in got.iter_bytes():
-            digest.update(chunk)
-            received += len(chunk)
+    got = s3.get_object(Bucket="huge", Key="huge")["Body"]
+    received = 0
+    for chunk in iter(lambda: got.read(MB), b""):
+        digest.update(chunk)
+        received += len(chunk)
     assert received == size
     expected = hashlib.md5(usedforsecurity=False)
     for _ in range(size // MB):
         expected.update(block)
-    assert digest.hexdigest() == expected.hexdigest() == sent.headers["etag"].strip('"')
-    grown_mb = (_rss_peak_kb(store.proc.pid) - before) / 1024
+    assert digest.hexdigest() == expected.hexdigest() == sent["ETag"].strip('"')
+    grown_mb = (_rss_peak_kb(server.proc.pid) - before) / 1024
     assert grown_mb < 64, f"the server's peak memory grew by {grown_mb:.0f} MB"
 
 
 def test_interrupted_put_keeps_previous_version(store: FireboxServer, bucket: str, s3: Any) -> None:
     s3.put_object(Bucket=bucket, Key="kept", Body=b"version one")
+    tmp = store.data_dir / "s3" / "tmp"
     with socket.create_connection(("127.0.0.1", store.port), timeout=10) as conn:
         conn.sendall(
             f"PUT /{bucket}/kept HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             f"Authorization: {_scope_s3()}\r\nx-amz-date: 20260101T000000Z\r\n"
-            f"x-amz-content-sha256: UNSIGNED-PAYLOAD\r\nContent-Length: 1000000\r\n\r\n".encode()
-            + b"partial" * 1000
+            f"x-amz-content-sha256: UNSIGNED-PAYLOAD\r\nContent-Length: {8 * MB}\r\n\r\n".encode()
+            + b"partial" * 150_000  # ~1 MB of 8: past the inline size, so into a file
         )
-    # the connection closed mid-body: its temporary file goes, the old version stays whole
-    tmp = store.data_dir / "s3" / "tmp"
+        wait_for(lambda: any(tmp.iterdir()))  # the body is streaming into a temporary file
+        assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"version one"
+    # the connection closed mid-body: the temporary file goes, the old version stays whole
     wait_for(lambda: not any(tmp.iterdir()))
     assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"version one"
 

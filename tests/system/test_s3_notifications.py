@@ -207,16 +207,18 @@ def test_record_shape_and_every_event_type(server: FireboxServer) -> None:
     s3.put_object(Bucket=bucket, Key="out/ignored", Body=b"x")
     s3.delete_object(Bucket=bucket, Key="in/copy")
     s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "in/multi"}]})
-    records = records_of(c, name, 5)
+    s3.put_object(Bucket=bucket, Key="in/last", Body=b"x")  # after everything above
+    records = records_of(c, name, 6)
+    assert len(events_of(c, name)) == 6  # nothing for out/ignored, nothing twice
     assert sorted(r["eventName"] for r in records) == sorted([
         "ObjectCreated:Put", "ObjectCreated:Copy", "ObjectCreated:CompleteMultipartUpload",
-        "ObjectRemoved:Delete", "ObjectRemoved:Delete"])  # fmt: skip
+        "ObjectRemoved:Delete", "ObjectRemoved:Delete", "ObjectCreated:Put"])  # fmt: skip
     removed = [r for r in records if r["eventName"] == "ObjectRemoved:Delete"]
     assert {r["s3"]["configurationId"] for r in removed} == {"removed"}
     assert all(set(r["s3"]["object"]) == {"key", "sequencer"} for r in removed)
     assert all(r["s3"]["object"]["key"].startswith("in/") for r in records)
     sequencers = [r["s3"]["object"]["sequencer"] for r in records]
-    assert len(set(sequencers)) == 5
+    assert len(set(sequencers)) == 6
 
 
 def test_queue_destinations_get_the_test_event_then_records_in_order(server: FireboxServer) -> None:

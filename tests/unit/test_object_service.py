@@ -272,3 +272,62 @@ def test_conditions_in_rfc_order() -> None:
     conditions.check(obj, Conditions(if_none_match='"other"', if_modified_since=new))
     with pytest.raises(S3Error):  # a copy's source: 412, never 304
         conditions.check(obj, Conditions(if_none_match="abc"), copy_source=True)
+
+
+# ----- races the review found: each change decided by the store as it lands ---------------
+def test_tagging_never_restores_a_replaced_version(service: ObjectService) -> None:
+    run(service.create_bucket("tag"))
+    big = b"t" * 300_000
+    put(service, "tag", "k", big)
+
+    async def race() -> None:  # the tags land after a same-content PUT replaced the files
+        replaced = service.put_object("tag", "k", body(big), NewObject())
+        await asyncio.gather(replaced, service.put_tags("tag", "k", {"a": "1"}))
+
+    run(race())
+    record, opened = service.open("tag", "k")
+    assert record.tags in ({}, {"a": "1"})  # whichever landed last; never a stale version
+    assert b"".join(opened.chunks(0, record.size - 1)) == big
+    assert all(service.blobs.path(b).exists() for b in record.blobs)
+
+
+def test_a_completion_refuses_parts_re_uploaded_meanwhile(service: ObjectService) -> None:
+    from firebox.objects.store import DropUpload
+
+    run(service.create_bucket("cmp"))
+    upload = run(service.create_upload("cmp", "k", NewObject()))
+    first = run(service.upload_part("cmp", "k", upload.upload_id, 1, body(b"a"), NewObject()))
+    again = run(service.upload_part("cmp", "k", upload.upload_id, 1, body(b"b"), NewObject()))
+    assert not service.blobs.path(first.blob).exists()  # the replaced part's file went
+    (stale,) = service.store.apply(
+        [Change((DropUpload(upload.upload_id, expect=((1, first.blob),)),))]
+    )
+    assert stale.refused is not None and stale.refused.error_type == "InvalidPart"
+    done = run(service.complete_upload("cmp", "k", upload.upload_id, [(1, again.etag)]))
+    _record, opened = service.open("cmp", "k")
+    assert done.blobs == (again.blob,) and b"".join(opened.chunks(0, 0)) == b"b"
+
+
+def test_delete_notifies_only_what_it_deleted(service: ObjectService) -> None:
+    run(service.create_bucket("del"))
+    run(service.put_notifications("del", {"QueueConfigurations": [{
+        "QueueArn": "arn:aws:sqs:us-east-1:0:q", "Events": ["s3:ObjectRemoved:*"],
+        "FilterRules": []}]}, "req"))  # fmt: skip
+    actor = Actor("AWS:me", "127.0.0.1", "REQ")
+    run(service.delete_object("del", "never-there", actor))
+    assert service.pending_notices() == []
+    put(service, "del", "k")
+    results = run(service.delete_objects("del", ["k", "k", "missing"], actor))
+    assert [r.error for r in results] == [None, None, None]
+    assert len(service.pending_notices()) == 1  # the one delete that found the object
+
+
+def test_a_reader_keeps_a_replaced_objects_files(service: ObjectService) -> None:
+    run(service.create_bucket("rdr"))
+    old = b"o" * 300_000
+    first = put(service, "rdr", "k", old)
+    record, opened = service.open("rdr", "k")
+    put(service, "rdr", "k", b"n" * 300_000)  # replaced while the GET has not read a byte
+    assert service.blobs.path(first.blobs[0]).exists()
+    assert b"".join(opened.chunks(0, record.size - 1)) == old  # the version it opened
+    assert not service.blobs.path(first.blobs[0]).exists()  # gone once the reader was done

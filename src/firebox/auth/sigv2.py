@@ -22,6 +22,23 @@ class V2Signature:
     signature: str
     expires: int | None  # presigned: epoch seconds
     date_line: str  # the Date (or Expires) the signature covers
+    signed_at: float | None = None  # a header signature's Date or x-amz-date, epoch seconds
+
+
+def _when(text: str) -> float | None:
+    """An HTTP date (Date, or x-amz-date in either of its forms) as epoch seconds."""
+    import datetime
+    import email.utils
+
+    try:
+        return email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError):
+        pass
+    try:
+        moment = datetime.datetime.strptime(text, "%Y%m%dT%H%M%SZ")
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=datetime.UTC).timestamp()
 
 
 def parse(method: str, raw_query: str, headers: list[tuple[str, str]]) -> V2Signature | None:
@@ -33,7 +50,12 @@ def parse(method: str, raw_query: str, headers: list[tuple[str, str]]) -> V2Sign
         if not key or not signature:
             raise IncompleteSignatureException("Authorization header is not AWS key:signature")
         date = "" if "x-amz-date" in values else values.get("date", "")
-        return V2Signature(key, signature, None, date)
+        when = _when(values.get("x-amz-date") or values.get("date") or "")
+        if when is None:
+            raise IncompleteSignatureException(
+                "AWS authentication requires a valid Date or x-amz-date header"
+            )
+        return V2Signature(key, signature, None, date, when)
     if "AWSAccessKeyId=" not in raw_query or "Signature=" not in raw_query:
         return None
     query = dict(parse_qsl(raw_query, keep_blank_values=True))

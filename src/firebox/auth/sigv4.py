@@ -215,10 +215,21 @@ class Verifier:
             return Caller(signature.access_key_id, "", "s3", False)
         if key is None:
             raise UnrecognizedClientException(UNKNOWN_KEY)
+        if token and not key.session_token:  # a stray token with a long-term key: refused
+            raise UnrecognizedClientException(INVALID_TOKEN)
         if key.session_token and key.expires <= self._clock():
             raise ExpiredTokenException("The security token included in the request is expired")
-        if signature.expires is not None and signature.expires < self._clock():
+        now = self._clock()
+        if signature.expires is not None and signature.expires < now:
             raise InvalidSignatureException("Request has expired")
+        if signature.signed_at is not None and abs(now - signature.signed_at) > MAX_SKEW_S:
+            # a header signature is good for 15 minutes either way: no replaying it later
+            raise InvalidSignatureException(
+                "The difference between the request time and the current time is too large "
+                "(Signature expired)" if signature.signed_at < now else
+                "The difference between the request time and the current time is too large "
+                "(Signature not yet current)"
+            )  # fmt: skip
         expected = sigv2.expected(key.secret_access_key, signature, request.method,
                                   resource_path, request.raw_query, request.headers)  # fmt: skip
         if not hmac.compare_digest(expected.encode(), signature.signature.encode("utf-8")):

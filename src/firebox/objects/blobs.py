@@ -35,7 +35,7 @@ class BlobWriter:
         self._file.close()
         self._file = None
         final = self._store.path(self.id)
-        final.parent.mkdir(exist_ok=True)
+        self._store.fan_out(final.parent)
         os.rename(self._tmp, final)
         _fsync_dir(final.parent)
         return self.id
@@ -66,6 +66,12 @@ class BlobStore:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.blobs.mkdir(exist_ok=True)
 
+    def fan_out(self, directory: Path) -> None:
+        """A `blobs/<2 hex>` directory, made durable the first time (its parent fsync'd)."""
+        if not directory.is_dir():
+            directory.mkdir(exist_ok=True)
+            _fsync_dir(directory.parent)
+
     def path(self, blob: str) -> Path:
         return self.blobs / blob[:2] / blob
 
@@ -79,7 +85,7 @@ class BlobStore:
         """A new blob with the same bytes (a hard link: no copy), durable when it returns."""
         new = uuid.uuid4().hex
         target = self.path(new)
-        target.parent.mkdir(exist_ok=True)
+        self.fan_out(target.parent)
         os.link(self.path(blob), target)
         _fsync_dir(target.parent)
         return new

@@ -71,6 +71,9 @@ class Digests:
         """A requested checksum, base64 as S3 writes it."""
         return base64.b64encode(self._others[algorithm].digest()).decode()
 
+    def has(self, algorithm: str) -> bool:
+        return algorithm in self._others
+
     def checksums(self) -> dict[str, str]:
         return {a: self.checksum(a) for a in self._others}
 
@@ -87,6 +90,12 @@ def verify(claimed: dict[str, str], digests: Digests) -> None:
             if base64.b64encode(digests.md5.digest()).decode() != value:
                 raise S3Error("BadDigest", "The Content-MD5 you specified did not match what "
                               "we received.")  # fmt: skip
+        elif not digests.has(algorithm):
+            raise S3Error(
+                "InvalidRequest",
+                f"The {algorithm} checksum was sent without the "
+                "x-amz-trailer or x-amz-sdk-checksum-algorithm header naming it",
+            )
         elif digests.checksum(algorithm) != value:
             raise S3Error("BadDigest", f"The {algorithm} you specified did not match the "
                           "calculated checksum.")  # fmt: skip

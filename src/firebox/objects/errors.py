@@ -31,6 +31,14 @@ def no_upload(upload_id: str) -> S3Error:
     )
 
 
+def invalid_part() -> S3Error:
+    return S3Error(
+        "InvalidPart", "One or more of the specified parts could not be found.  The part may "
+        "not have been uploaded, or the specified entity tag may not have matched the part's "
+        "entity tag.",
+    )  # fmt: skip
+
+
 def invalid_argument(message: str) -> S3Error:
     return S3Error("InvalidArgument", message)
 

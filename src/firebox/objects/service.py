@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import os
+import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,7 +46,9 @@ from firebox.objects.store import (
     PutObject,
     PutPart,
     PutUpload,
+    SetTags,
     SqliteObjectStore,
+    UpdateBucket,
     prefix_end,
 )
 from firebox.storage.group_commit import BatchCommit
@@ -104,6 +109,10 @@ class ObjectService:
         self.sequencer = Sequencer(clock_ns)
         self._commit: BatchCommit[Change, Applied] = BatchCommit(self.store.apply)
         self._names: set[str] = set()  # the buckets (one server process serves a data dir)
+        # Blob files being read (a GET in a thread): removing one waits for its last reader.
+        self._reading: Counter[str] = Counter()
+        self._deferred: set[str] = set()
+        self._reading_lock = threading.Lock()
         # Told when notifications were stored (the forwarder delivers them).
         self.on_notices: Callable[[], None] = lambda: None
         # Checks a configuration's destinations exist and let S3 send to them.
@@ -122,14 +131,41 @@ class ObjectService:
         return name in self._names
 
     async def _apply(self, *ops: Op) -> Applied:
+        """Commits one change; raises its refusal (an S3Error: nothing was written). Any
+        other failure, or a cancellation, may leave it written: callers keep their files
+        then (a file no record names is swept at the next start)."""
         applied = await self._commit.submit(Change(ops))
         if applied.refused is not None:
             raise applied.refused
         if applied.freed:
-            self.blobs.remove(applied.freed)
-        if any(isinstance(op, AddNotice) for op in ops):
+            self._remove(applied.freed)
+        if any(isinstance(op, AddNotice) or (isinstance(op, DropObject) and op.notices)
+               for op in ops):  # fmt: skip
             self.on_notices()
         return applied
+
+    def _remove(self, blobs: tuple[str, ...] | list[str]) -> None:
+        """Removes freed blob files, but not under a reader's feet: those go when it is done."""
+        with self._reading_lock:
+            now = [b for b in blobs if not self._reading[b]]
+            self._deferred.update(b for b in blobs if self._reading[b])
+        self.blobs.remove(now)
+
+    def _hold(self, blobs: tuple[str, ...]) -> None:
+        with self._reading_lock:
+            self._reading.update(blobs)
+
+    def _let_go(self, blobs: tuple[str, ...]) -> None:
+        done: list[str] = []
+        with self._reading_lock:
+            self._reading.subtract(blobs)
+            for blob in blobs:
+                if self._reading[blob] <= 0:
+                    del self._reading[blob]
+                    if blob in self._deferred:
+                        self._deferred.discard(blob)
+                        done.append(blob)
+        self.blobs.remove(done)
 
     # ----- buckets ------------------------------------------------------------------------
     def bucket(self, name: str) -> BucketRecord:
@@ -153,8 +189,7 @@ class ObjectService:
         self._names.discard(name)
 
     async def put_bucket_tags(self, name: str, tags: dict[str, str] | None) -> None:
-        bucket = self.bucket(name)
-        await self._apply(PutBucket(replace(bucket, tags=tags or {})))
+        await self._apply(UpdateBucket(name, (("tags", tags or {}),)))
 
     def bucket_tags(self, name: str) -> dict[str, str]:
         tags = self.bucket(name).tags
@@ -166,11 +201,11 @@ class ObjectService:
         self, name: str, config: dict[str, Any], request_id: str, validate: bool = True
     ) -> list[Rule]:
         """Replaces a bucket's notification configuration (an empty one turns them off)."""
-        bucket = self.bucket(name)
+        self.bucket(name)
         rules = notifications.parse(config)
         if validate:
             self.check_destinations(name, rules)
-        await self._apply(PutBucket(replace(bucket, notification=notifications.stored(rules))))
+        await self._apply(UpdateBucket(name, (("notification", notifications.stored(rules)),)))
         await self.on_configured(name, rules, request_id, self.clock())
         return rules
 
@@ -250,7 +285,7 @@ class ObjectService:
             notices = self._notices(bucket, "ObjectCreated:Put", key, record, actor)
             await self._apply(PutObject(bucket_name, record, data, if_none_match, if_match),
                               *notices)  # fmt: skip
-        except BaseException:
+        except S3Error:  # refused: nothing names the file
             self._discard(writer)
             raise
         return record
@@ -263,55 +298,54 @@ class ObjectService:
         return found
 
     def open(self, bucket: str, key: str) -> tuple[ObjectRecord, reading.Body]:
-        """An object and its bytes, held open (a concurrent replacement cannot cut them)."""
-        for _ in range(3):
-            record = self.head(bucket, key)
+        """An object and its bytes, held until the Body is closed: a replacement committed
+        meanwhile removes the old files only once their reader is done."""
+        self.bucket(bucket)
+        for _ in range(5):
+            found = self.store.object_and_data(bucket, key)
+            if found is None:
+                raise errors.no_key(key)
+            record, data = found
             if not record.blobs:
-                data = self.store.inline(bucket, key)
-                if data is None and record.size:
-                    continue  # replaced by a blob-backed version meanwhile: look again
                 return record, reading.Body(data or b"", [], ())
-            files = []
-            try:
-                for blob in record.blobs:
-                    files.append(self.blobs.open(blob))
-            except FileNotFoundError:  # replaced between the two reads: look again
-                reading.Body(None, files, ()).close()
-                continue
-            return record, reading.Body(None, files, record.sizes)
+            self._hold(record.blobs)
+            # Still that version? If it was replaced before the hold, its files may be gone.
+            current = self.store.object(bucket, key)
+            if current is not None and current.blobs == record.blobs:
+                paths = [self.blobs.path(b) for b in record.blobs]
+                release = functools.partial(self._let_go, record.blobs)
+                return record, reading.Body(None, paths, record.sizes, release)
+            self._let_go(record.blobs)
         raise S3Error("InternalError", "The object changed while it was being read; retry", 500)
 
     async def delete_object(self, bucket_name: str, key: str, actor: Actor | None = None) -> None:
+        """Deletes an object (none there is no error); its notification is stored only if
+        the delete found one, in the same transaction."""
         bucket = self.bucket(bucket_name)
-        current = self.store.object(bucket_name, key)
-        notices = self._notices(bucket, "ObjectRemoved:Delete", key, None, actor) if current else []
-        await self._apply(DropObject(bucket_name, key), *notices)
+        notices = self._notices(bucket, "ObjectRemoved:Delete", key, None, actor)
+        await self._apply(DropObject(bucket_name, key, tuple(n.notice for n in notices)))
 
     async def delete_objects(
         self, bucket_name: str, keys: list[str], actor: Actor | None = None
     ) -> list[Deleted]:
-        """DeleteObjects: each key deleted on its own (one missing is still "deleted")."""
+        """DeleteObjects: each key deleted on its own (one missing is still "deleted"), all
+        in the same group commit."""
         if len(keys) > MAX_DELETE:
             raise errors.malformed_xml()
-        bucket = self.bucket(bucket_name)
-        results = []
-        for key in keys:
+        self.bucket(bucket_name)
+
+        async def one(key: str) -> Deleted:
             try:
-                current = self.store.object(bucket_name, key)
-                notices = (self._notices(bucket, "ObjectRemoved:Delete", key, None, actor)
-                           if current else [])  # fmt: skip
-                await self._apply(DropObject(bucket_name, key), *notices)
-                results.append(Deleted(key))
+                await self.delete_object(bucket_name, key, actor)
             except S3Error as exc:
-                results.append(Deleted(key, exc))
-        return results
+                return Deleted(key, exc)
+            return Deleted(key)
+
+        return list(await asyncio.gather(*(one(key) for key in keys)))
 
     async def put_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
-        record = self.head(bucket, key)
-        data = self.store.inline(bucket, key) if not record.blobs else None
-        # If-Match on the ETag: a replacement that landed meanwhile keeps its own tags.
-        await self._apply(PutObject(bucket, replace(record, tags=tags), data,
-                                    if_match=record.etag))  # fmt: skip
+        self.head(bucket, key)
+        await self._apply(SetTags(bucket, key, tags))
 
     async def copy_object(
         self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str, new: NewObject,
@@ -323,27 +357,23 @@ class ObjectService:
         check_key(dst_key)
         target_bucket = self.bucket(dst_bucket)
         source, body = self.open(src_bucket, src_key)
-        body.close()
-        check_source(source)
-        if (
-            (src_bucket, src_key) == (dst_bucket, dst_key)
-            and not replace_metadata
-            and (new.storage_class == source.storage_class)
-        ):
-            raise S3Error(
-                "InvalidRequest",
-                "This copy request is illegal because it is trying "
-                "to copy an object to itself without changing the object's metadata, "
-                "storage class, website redirect location or encryption attributes.",
-            )
-        data = None
-        blobs: tuple[str, ...] = ()
-        if source.blobs:
-            blobs = tuple(
-                await asyncio.to_thread(lambda: [self.blobs.link(b) for b in source.blobs])
-            )
-        else:
-            data = self.store.inline(src_bucket, src_key) or b""
+        try:
+            check_source(source)
+            same = (src_bucket, src_key) == (dst_bucket, dst_key)
+            if same and not replace_metadata and new.storage_class == source.storage_class:
+                raise S3Error("InvalidRequest", "This copy request is illegal because it is "
+                              "trying to copy an object to itself without changing the object's "
+                              "metadata, storage class, website redirect location or encryption "
+                              "attributes.")  # fmt: skip
+            data = None
+            blobs: tuple[str, ...] = ()
+            if source.blobs:  # held by the open body: linked before anyone may remove them
+                links = source.blobs
+                blobs = tuple(await asyncio.to_thread(lambda: [self.blobs.link(b) for b in links]))
+            else:
+                data = body.read_all()  # the same version's bytes as its record
+        finally:
+            body.close()
         record = replace(
             source, key=dst_key, modified=self.clock(), blobs=blobs,
             storage_class=new.storage_class,
@@ -356,7 +386,7 @@ class ObjectService:
         try:
             notices = self._notices(target_bucket, "ObjectCreated:Copy", dst_key, record, actor)
             await self._apply(PutObject(dst_bucket, record, data), *notices)
-        except BaseException:
+        except S3Error:
             self.blobs.remove(blobs)
             raise
         return record
@@ -442,7 +472,7 @@ class ObjectService:
                           self.clock(), digests.checksums())  # fmt: skip
         try:
             await self._apply(PutPart(part))
-        except BaseException:
+        except S3Error:
             self._discard(writer)
             raise
         return part
@@ -478,7 +508,7 @@ class ObjectService:
 
     async def complete_upload(
         self, bucket_name: str, key: str, upload_id: str, listed: list[tuple[int, str]],
-        actor: Actor | None = None,
+        actor: Actor | None = None, if_none_match: bool = False, if_match: str | None = None,
     ) -> ObjectRecord:  # fmt: skip
         """Joins the listed parts (number, ETag) into the object, in order; their files
         become the object's, without a copy."""
@@ -494,12 +524,7 @@ class ObjectService:
         for number, etag in listed:
             part = stored.get(number)
             if part is None or etag.strip('"') != part.etag:
-                raise S3Error(
-                    "InvalidPart",
-                    "One or more of the specified parts could not be "
-                    "found.  The part may not have been uploaded, or the specified "
-                    "entity tag may not have matched the part's entity tag.",
-                )
+                raise errors.invalid_part()
             parts.append(part)
         for part in parts[:-1]:
             if part.size < MIN_PART:
@@ -521,8 +546,9 @@ class ObjectService:
         notices = self._notices(bucket, "ObjectCreated:CompleteMultipartUpload", key, record,
                                 actor)  # fmt: skip
         await self._apply(
-            DropUpload(upload_id, keep=frozenset(record.blobs)),
-            PutObject(bucket_name, record), *notices,
+            DropUpload(upload_id, keep=frozenset(record.blobs),
+                       expect=tuple((p.number, p.blob) for p in parts)),
+            PutObject(bucket_name, record, None, if_none_match, if_match), *notices,
         )  # fmt: skip
         return record
 

@@ -62,6 +62,14 @@ class DropBucket:
 
 
 @dataclass(frozen=True)
+class UpdateBucket:
+    """Changes some fields of the bucket as it is when the change lands (tags, notification)."""
+
+    name: str
+    fields: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class PutObject:
     bucket: str
     record: ObjectRecord
@@ -74,6 +82,16 @@ class PutObject:
 class DropObject:
     bucket: str
     key: str
+    notices: tuple[Notice, ...] = ()  # stored only if there was an object to delete
+
+
+@dataclass(frozen=True)
+class SetTags:
+    """Replaces the tags of the object as it is when the change lands (its bytes untouched)."""
+
+    bucket: str
+    key: str
+    tags: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,8 @@ class PutUpload:
 class DropUpload:
     upload_id: str
     keep: frozenset[str] = frozenset()  # part blobs the completed object now owns
+    # (number, blob) of the parts a completion joined: refused if one was re-uploaded since
+    expect: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,8 +123,8 @@ class DropNotices:
 
 
 Op = (
-    PutBucket | DropBucket | PutObject | DropObject | PutUpload | DropUpload | PutPart
-    | AddNotice | DropNotices
+    PutBucket | DropBucket | UpdateBucket | PutObject | DropObject | SetTags | PutUpload
+    | DropUpload | PutPart | AddNotice | DropNotices
 )  # fmt: skip
 
 
@@ -163,6 +183,15 @@ class SqliteObjectStore:
     def object(self, bucket: str, key: str) -> ObjectRecord | None:
         rows = self._rows("SELECT doc FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
         return _object(rows[0][0]) if rows else None
+
+    def object_and_data(self, bucket: str, key: str) -> tuple[ObjectRecord, bytes | None] | None:
+        """An object's record and its inline bytes, read together (one version's both)."""
+        rows = self._rows("SELECT doc, data FROM objects WHERE bucket = ? AND key = ?",
+                          (bucket, key))  # fmt: skip
+        if not rows:
+            return None
+        doc, data = rows[0]
+        return _object(doc), (bytes(data) if data is not None else None)
 
     def inline(self, bucket: str, key: str) -> bytes | None:
         rows = self._rows("SELECT data FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
@@ -249,11 +278,20 @@ class SqliteObjectStore:
                 if row is not None:
                     replaced = _object(row[0])
                     freed.extend(replaced.blobs)
+                    for notice in op.notices:
+                        self._add_notice(conn, notice)
+            elif isinstance(op, SetTags):
+                self._set_tags(conn, op)
             elif isinstance(op, PutBucket):
                 self._put_bucket(conn, op)
+            elif isinstance(op, UpdateBucket):
+                self._update_bucket(conn, op)
             elif isinstance(op, DropBucket):
                 self._drop_bucket(conn, op.name, freed)
             elif isinstance(op, PutUpload):
+                if not conn.execute("SELECT 1 FROM buckets WHERE name = ?",
+                                    (op.record.bucket,)).fetchone():  # fmt: skip
+                    raise errors.no_bucket(op.record.bucket)
                 conn.execute("INSERT INTO uploads VALUES (?, ?, ?, ?)", (op.record.upload_id,
                              op.record.bucket, op.record.key, _doc(op.record)))  # fmt: skip
             elif isinstance(op, DropUpload):
@@ -261,9 +299,7 @@ class SqliteObjectStore:
             elif isinstance(op, PutPart):
                 self._put_part(conn, op.part, freed)
             elif isinstance(op, AddNotice):
-                doc = dataclasses.asdict(op.notice)
-                del doc["id"]
-                conn.execute("INSERT INTO notices (doc) VALUES (?)", (json.dumps(doc),))
+                self._add_notice(conn, op.notice)
             else:
                 conn.executemany("DELETE FROM notices WHERE id = ?", [(i,) for i in op.ids])
         return Applied(tuple(freed), None, replaced)
@@ -290,6 +326,30 @@ class SqliteObjectStore:
         if current is not None:
             freed.extend(b for b in current.blobs if b not in op.record.blobs)
         return current
+
+    @staticmethod
+    def _add_notice(conn: Any, notice: Notice) -> None:
+        doc = dataclasses.asdict(notice)
+        del doc["id"]
+        conn.execute("INSERT INTO notices (doc) VALUES (?)", (json.dumps(doc),))
+
+    @staticmethod
+    def _set_tags(conn: Any, op: SetTags) -> None:
+        row = conn.execute("SELECT doc FROM objects WHERE bucket = ? AND key = ?",
+                           (op.bucket, op.key)).fetchone()  # fmt: skip
+        if row is None:
+            raise errors.no_key(op.key)
+        record = dataclasses.replace(_object(row[0]), tags=op.tags)
+        conn.execute("UPDATE objects SET doc = ? WHERE bucket = ? AND key = ?",
+                     (_doc(record), op.bucket, op.key))  # fmt: skip
+
+    @staticmethod
+    def _update_bucket(conn: Any, op: UpdateBucket) -> None:
+        row = conn.execute("SELECT doc FROM buckets WHERE name = ?", (op.name,)).fetchone()
+        if row is None:
+            raise errors.no_bucket(op.name)
+        doc = {**json.loads(row[0]), **dict(op.fields)}
+        conn.execute("UPDATE buckets SET doc = ? WHERE name = ?", (json.dumps(doc), op.name))
 
     def _put_bucket(self, conn: Any, op: PutBucket) -> None:
         exists = conn.execute("SELECT 1 FROM buckets WHERE name = ?", (op.record.name,))
@@ -320,6 +380,11 @@ class SqliteObjectStore:
         row = conn.execute("DELETE FROM uploads WHERE upload_id = ? RETURNING 1", (op.upload_id,))
         if row.fetchone() is None:
             raise errors.no_upload(op.upload_id)  # completed or aborted meanwhile
+        for number, blob in op.expect:
+            part = conn.execute("SELECT doc FROM parts WHERE upload_id = ? AND number = ?",
+                                (op.upload_id, number)).fetchone()  # fmt: skip
+            if part is None or json.loads(part[0])["blob"] != blob:
+                raise errors.invalid_part()  # re-uploaded while the completion was prepared
         self._drop_parts(conn, op.upload_id, op.keep, freed)
 
     def _drop_parts(

@@ -7,10 +7,10 @@ from starlette.responses import Response
 from firebox.api.operation import authorize
 from firebox.api.s3.buckets import ok
 from firebox.api.s3.call import S3Call
-from firebox.api.s3.objects import copy_source, source_conditions
+from firebox.api.s3.objects import check_declared_size, copy_source, source_conditions
 from firebox.api.s3.xml import document, element, iso, read_parts
 from firebox.objects import conditions
-from firebox.objects.errors import invalid_argument
+from firebox.objects.errors import S3Error, invalid_argument
 
 
 def _upload_id(call: S3Call) -> str:
@@ -41,6 +41,7 @@ async def create_upload(call: S3Call) -> Response:
 
 
 async def upload_part(call: S3Call) -> Response:
+    check_declared_size(call)
     part = await call.platform.s3.upload_part(
         call.bucket, call.key, _upload_id(call), _part_number(call), call.body(),
         call.new_object(),
@@ -79,8 +80,15 @@ async def upload_part_copy(call: S3Call) -> Response:
 
 async def complete_upload(call: S3Call) -> Response:
     parts = read_parts(await call.read())
-    obj = await call.platform.s3.complete_upload(call.bucket, call.key, _upload_id(call), parts,
-                                                 call.actor())  # fmt: skip
+    if_none_match = call.header("if-none-match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise S3Error("NotImplemented", "A header you provided implies functionality that is "
+                      "not implemented (If-None-Match other than *)", 501)  # fmt: skip
+    if_match = call.header("if-match")
+    obj = await call.platform.s3.complete_upload(
+        call.bucket, call.key, _upload_id(call), parts, call.actor(),
+        if_none_match is not None, if_match.strip('"') if if_match else None,
+    )  # fmt: skip
     host = call.header("host") or "localhost"
     sums = "".join(element(f"Checksum{a}", v) for a, v in obj.checksums.items())
     body = document(
@@ -138,9 +146,16 @@ async def list_uploads(call: S3Call) -> Response:
     key_marker = call.query("key-marker") or ""
     id_marker = call.query("upload-id-marker") or ""
     limit = _max(call, "max-uploads")
+
+    def after(key: str, upload_id: str) -> bool:
+        # without upload-id-marker, every upload of key-marker itself is skipped too
+        if not id_marker:
+            return key > key_marker
+        return (key, upload_id) > (key_marker, id_marker)
+
     uploads = [
         u for u in call.platform.s3.uploads(call.bucket)
-        if u.key.startswith(prefix) and (u.key, u.upload_id) > (key_marker, id_marker)
+        if u.key.startswith(prefix) and after(u.key, u.upload_id)
     ]  # fmt: skip
     page, truncated = uploads[:limit], len(uploads) > limit
     entries = "".join(

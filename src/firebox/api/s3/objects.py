@@ -7,6 +7,7 @@ from urllib.parse import unquote
 
 from starlette.responses import Response, StreamingResponse
 
+from firebox.api.operation import authorize
 from firebox.api.s3.buckets import ok
 from firebox.api.s3.call import S3Call
 from firebox.api.s3.xml import (
@@ -18,10 +19,12 @@ from firebox.api.s3.xml import (
     read_tags,
     tag_set,
 )
+from firebox.domain.errors import LambdaError
 from firebox.objects import conditions
 from firebox.objects.conditions import Conditions, NotModified
 from firebox.objects.errors import S3Error, invalid_argument
 from firebox.objects.records import ObjectRecord
+from firebox.objects.service import MAX_PUT, Deleted
 
 _OVERRIDES = {"response-content-type": "content-type",
               "response-content-language": "content-language",
@@ -127,7 +130,15 @@ async def _read(call: S3Call, head: bool) -> Response:
     return response
 
 
+def check_declared_size(call: S3Call) -> None:
+    """EntityTooLarge before a byte is read when the request says it is over 5 GB."""
+    declared = call.header("x-amz-decoded-content-length") or call.header("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_PUT:
+        raise S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+
+
 async def put_object(call: S3Call) -> Response:
+    check_declared_size(call)
     new = call.new_object()
     if_none_match = call.header("if-none-match")
     if if_none_match is not None and if_none_match.strip() != "*":
@@ -149,10 +160,20 @@ async def delete_object(call: S3Call) -> Response:
 
 
 async def delete_objects(call: S3Call) -> Response:
+    """Each key is its own s3:DeleteObject (IAM decides per key, as S3 does)."""
     keys, quiet = read_delete(await call.read())
-    results = await call.platform.s3.delete_objects(call.bucket, keys, call.actor())
+    refused: list[Deleted] = []
+    allowed: list[str] = []
+    for key in keys:
+        try:
+            authorize(call.request, call.caller, "s3:DeleteObject",
+                      f"arn:aws:s3:::{call.bucket}/{key}", "AccessDenied")  # fmt: skip
+            allowed.append(key)
+        except LambdaError as exc:
+            refused.append(Deleted(key, S3Error("AccessDenied", exc.message, 403)))
+    results = await call.platform.s3.delete_objects(call.bucket, allowed, call.actor())
     parts = []
-    for result in results:
+    for result in [*results, *refused]:
         if result.error is None:
             if not quiet:
                 parts.append(f"<Deleted>{element('Key', result.key)}</Deleted>")
@@ -165,9 +186,8 @@ async def delete_objects(call: S3Call) -> Response:
 
 def copy_source(call: S3Call) -> tuple[str, str]:
     """The bucket and key `x-amz-copy-source` names (`bucket/key`, URL-encoded)."""
-    raw = unquote(call.header("x-amz-copy-source") or "")
-    source = raw.lstrip("/").split("?versionId=", 1)[0]
-    bucket, _, key = source.partition("/")
+    raw = (call.header("x-amz-copy-source") or "").split("?versionId=", 1)[0]
+    bucket, _, key = unquote(raw).lstrip("/").partition("/")
     if not bucket or not key:
         raise invalid_argument("Copy Source must mention the source bucket and key: "
                                "sourcebucket/sourcekey")  # fmt: skip
@@ -183,8 +203,6 @@ def source_conditions(call: S3Call) -> Conditions:
 
 
 async def copy_object(call: S3Call) -> Response:
-    from firebox.api.operation import authorize
-
     src_bucket, src_key = copy_source(call)
     authorize(call.request, call.caller, "s3:GetObject",
               f"arn:aws:s3:::{src_bucket}/{src_key}", "AccessDenied")  # fmt: skip

@@ -38,7 +38,8 @@ TABLE: dict[tuple[str, str, str], tuple[str, str, Handler]] = {
         "GetBucketVersioning", "s3:GetBucketVersioning", buckets.get_versioning),
     ("GET", "bucket", "uploads"): (
         "ListMultipartUploads", "s3:ListBucketMultipartUploads", multipart.list_uploads),
-    ("POST", "bucket", "delete"): ("DeleteObjects", "s3:DeleteObject", objects.delete_objects),
+    # DeleteObjects: each key is authorized by the handler, as its own s3:DeleteObject
+    ("POST", "bucket", "delete"): ("DeleteObjects", "", objects.delete_objects),
     ("PUT", "object", ""): ("PutObject", "s3:PutObject", objects.put_object),
     ("GET", "object", ""): ("GetObject", "s3:GetObject", objects.get_object),
     ("HEAD", "object", ""): ("HeadObject", "s3:GetObject", objects.head_object),
@@ -106,6 +107,10 @@ async def route(call: S3Call) -> Response:
         and (query.get("list-type") == "2")
     ):
         call.operation = "ListObjectsV2"
+    version = query.get("versionId")
+    if version is not None and version != "null":  # no versioning: only the null version
+        raise S3Error("InvalidArgument", "Invalid version id specified", 400, version)
     resource = f"arn:aws:s3:::{call.bucket}" + (f"/{call.key}" if call.key else "")
-    authorize(request, call.caller, action, resource if call.bucket else "*", "AccessDenied")
+    if action:
+        authorize(request, call.caller, action, resource if call.bucket else "*", "AccessDenied")
     return await handler(call)
