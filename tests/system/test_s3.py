@@ -464,7 +464,7 @@ def test_virtual_host_addressing(store: FireboxServer, bucket: str) -> None:
 
     def to_loopback(request: Any, **_: Any) -> None:
         host = request.url.split("/")[2]
-        assert host == f"{bucket}.localhost:{store.port}"
+        assert host.endswith(f".localhost:{store.port}")
         request.headers["Host"] = host
         request.url = request.url.replace(host, f"127.0.0.1:{store.port}", 1)
 
@@ -473,6 +473,12 @@ def test_virtual_host_addressing(store: FireboxServer, bucket: str) -> None:
     virtual.put_object(Bucket=bucket, Key="vh/second", Body=b"2")
     assert [o["Key"] for o in virtual.list_objects_v2(Bucket=bucket, Prefix="vh/")["Contents"]] == [
         "vh/key.txt", "vh/second"]  # fmt: skip
+    # a bucket that does not exist yet is named by its host too (signed for S3)
+    fresh = unique("vhnew").lower().replace("_", "-")
+    assert error(lambda: virtual.head_bucket(Bucket=fresh)) == (404, "404")
+    virtual.create_bucket(Bucket=fresh)
+    virtual.put_object(Bucket=fresh, Key="k", Body=b"in the new bucket")
+    assert s3.get_object(Bucket=fresh, Key="k")["Body"].read() == b"in the new bucket"
 
 
 def test_unsigned_requests_reach_existing_buckets_only(store: FireboxServer, bucket: str,
@@ -669,3 +675,45 @@ def test_firebox_buckets_cli(store: FireboxServer, s3: Any) -> None:
     down = subprocess.run([firebox, "buckets", "--endpoint", "http://127.0.0.1:9"], env=env,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert down.returncode != 0 and "cannot reach firebox" in down.stderr
+
+
+def test_version_ids_other_than_null_are_refused(s3: Any, bucket: str) -> None:
+    """No versioning: only the `null` version exists; another id never acts on the object."""
+    s3.put_object(Bucket=bucket, Key="v", Body=b"current")
+    assert s3.get_object(Bucket=bucket, Key="v", VersionId="null")["Body"].read() == b"current"
+    assert error(lambda: s3.get_object(Bucket=bucket, Key="v", VersionId="abc")) == (
+        400, "InvalidArgument")  # fmt: skip
+    assert error(lambda: s3.delete_object(Bucket=bucket, Key="v", VersionId="abc")) == (
+        400, "InvalidArgument")  # fmt: skip
+    result = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "v", "VersionId": "abc"}]})  # fmt: skip
+    assert [(e["Key"], e["Code"]) for e in result["Errors"]] == [("v", "InvalidArgument")]
+    assert error(
+        lambda: s3.copy_object(
+            Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "v", "VersionId": "abc"}
+        )
+    ) == (400, "InvalidArgument")
+    assert s3.get_object(Bucket=bucket, Key="v")["Body"].read() == b"current"
+
+
+def test_an_abandoned_get_lets_its_files_go(store: FireboxServer, s3: Any, bucket: str) -> None:
+    """A GET whose client goes away (before or while the bytes flow) does not keep a replaced
+    or deleted object's file on disk."""
+    blobs = store.data_dir / "s3" / "blobs"
+
+    def files() -> int:
+        return sum(1 for _ in blobs.rglob("*") if _.is_file())
+
+    before = files()
+    s3.put_object(Bucket=bucket, Key="abandoned", Body=os.urandom(4 * MB))
+    assert files() == before + 1
+    for read in (0, 300_000):  # gone before the first byte, and part-way
+        with socket.create_connection(("127.0.0.1", store.port), timeout=10) as conn:
+            conn.sendall(f"GET /{bucket}/abandoned HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         f"Authorization: {_scope_s3()}\r\nx-amz-date: 20260101T000000Z\r\n"
+                         "x-amz-content-sha256: UNSIGNED-PAYLOAD\r\n\r\n".encode())  # fmt: skip
+            got = 0
+            while got < read:
+                got += len(conn.recv(65536))
+    s3.delete_object(Bucket=bucket, Key="abandoned")
+    wait_for(lambda: files() == before)

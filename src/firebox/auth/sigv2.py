@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from botocore.auth import HmacV1Auth
 
-from firebox.auth.errors import IncompleteSignatureException
+from firebox.auth.errors import IncompleteSignatureException, MissingAuthenticationTokenException
 
 _INTERESTING = ("content-md5", "content-type")
 
@@ -31,9 +31,11 @@ def _when(text: str) -> float | None:
     import email.utils
 
     try:
-        return email.utils.parsedate_to_datetime(text).timestamp()
+        parsed = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError):
         pass
+    else:  # a date without a zone (or -0000) is UTC, never the server's local time
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)).timestamp()
     try:
         moment = datetime.datetime.strptime(text, "%Y%m%dT%H%M%SZ")
     except ValueError:
@@ -51,8 +53,8 @@ def parse(method: str, raw_query: str, headers: list[tuple[str, str]]) -> V2Sign
             raise IncompleteSignatureException("Authorization header is not AWS key:signature")
         date = "" if "x-amz-date" in values else values.get("date", "")
         when = _when(values.get("x-amz-date") or values.get("date") or "")
-        if when is None:
-            raise IncompleteSignatureException(
+        if when is None:  # S3 answers this one AccessDenied (403)
+            raise MissingAuthenticationTokenException(
                 "AWS authentication requires a valid Date or x-amz-date header"
             )
         return V2Signature(key, signature, None, date, when)

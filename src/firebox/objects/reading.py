@@ -5,7 +5,8 @@ opened only when the range reaches it (an object of 10,000 parts is not 10,000 o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 CHUNK = 256 * 1024
@@ -25,6 +26,7 @@ class Body:
         self._paths = paths
         self._sizes = sizes
         self._release: Callable[[], None] | None = release
+        self._lock = threading.Lock()
 
     @property
     def small(self) -> bool:
@@ -35,7 +37,7 @@ class Body:
         assert self._inline is not None
         return self._inline
 
-    def chunks(self, first: int, last: int) -> Iterator[bytes]:
+    def chunks(self, first: int, last: int) -> Generator[bytes, None, None]:
         """Bytes first..last (inclusive), in chunks; releases the files when done."""
         try:
             if self._inline is not None:
@@ -59,7 +61,9 @@ class Body:
             self.close()
 
     def close(self) -> None:
-        """Lets the files go (idempotent): a replaced object's files may be removed now."""
-        release, self._release = self._release, None
+        """Lets the files go (once, whichever thread calls first): a replaced object's files
+        may be removed now."""
+        with self._lock:
+            release, self._release = self._release, None
         if release is not None:
             release()

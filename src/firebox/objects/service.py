@@ -112,7 +112,7 @@ class ObjectService:
         # Blob files being read (a GET in a thread): removing one waits for its last reader.
         self._reading: Counter[str] = Counter()
         self._deferred: set[str] = set()
-        self._reading_lock = threading.Lock()
+        self._reading_lock = threading.RLock()  # releases may come from finalizers
         # Told when notifications were stored (the forwarder delivers them).
         self.on_notices: Callable[[], None] = lambda: None
         # Checks a configuration's destinations exist and let S3 send to them.
@@ -134,6 +134,11 @@ class ObjectService:
         """Commits one change; raises its refusal (an S3Error: nothing was written). Any
         other failure, or a cancellation, may leave it written: callers keep their files
         then (a file no record names is swept at the next start)."""
+        # Shielded: a request cancelled while its change commits still has the change's
+        # consequences (freed files removed, the forwarder woken) carried out.
+        return await asyncio.shield(self._commit_then(ops))
+
+    async def _commit_then(self, ops: tuple[Op, ...]) -> Applied:
         applied = await self._commit.submit(Change(ops))
         if applied.refused is not None:
             raise applied.refused
@@ -504,7 +509,10 @@ class ObjectService:
                 yield chunk
 
         algorithm = NewObject(algorithm=upload.checksum_algorithm)
-        return await self.upload_part(bucket, key, upload_id, number, chunks(), algorithm)
+        try:
+            return await self.upload_part(bucket, key, upload_id, number, chunks(), algorithm)
+        finally:
+            body.close()  # also when the part failed before reading a byte
 
     async def complete_upload(
         self, bucket_name: str, key: str, upload_id: str, listed: list[tuple[int, str]],

@@ -24,6 +24,7 @@ from firebox.auth.errors import AuthError
 from firebox.auth.sigv4 import Caller, PayloadCheck
 from firebox.domain.errors import CodedError, LambdaError
 from firebox.objects.errors import S3Error
+from firebox.objects.names import could_be_bucket
 
 if TYPE_CHECKING:
     from firebox.platform import Platform
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 _VIRTUAL = re.compile(r"^(?P<bucket>[a-z0-9.-]+)\.s3(?:[.-][a-z0-9-]+)*\.localhost$")
 # First path segments of firebox's own endpoints: an unsigned request there is never taken
 # for a bucket's, even if a bucket has that name (signed requests still reach it).
-_OWN = re.compile(r"^(?:_firebox|lambda-url|console|\d{4}-\d{2}-\d{2})$")
+_OWN = re.compile(r"^(?:_firebox|lambda-url|console|\d+|\d{4}-\d{2}-\d{2})$")  # \d+: SQS
 
 # AuthError's types as S3 names them, with S3's status.
 _AUTH = {
@@ -45,9 +46,10 @@ _AUTH = {
 }
 
 
-def _host_bucket(host: str, platform: Platform) -> str | None:
+def _host_bucket(host: str, platform: Platform, signed_for_s3: bool) -> str | None:
     """The bucket a virtual-host-style Host names, if it names one: `<bucket>.s3…localhost`
-    always, `<bucket>.localhost` when that bucket exists."""
+    always; `<bucket>.localhost` when signed for S3 (a CreateBucket too) or when that bucket
+    exists."""
     host = host.split(":", 1)[0].lower()
     if HOST_RE.match(host):
         return None  # a function URL
@@ -56,6 +58,8 @@ def _host_bucket(host: str, platform: Platform) -> str | None:
         return found["bucket"]
     if host.endswith(".localhost") and "." not in host[: -len(".localhost")]:
         candidate = host[: -len(".localhost")]
+        if signed_for_s3:
+            return candidate if could_be_bucket(candidate) else None
         return candidate if platform.s3.has_bucket(candidate) else None
     return None
 
@@ -76,11 +80,12 @@ def target(scope: Scope, platform: Platform) -> tuple[str, str, bool] | None:
     not S3's."""
     headers = dict(scope["headers"])
     path: str = scope["path"]
-    bucket = _host_bucket(headers.get(b"host", b"").decode("latin-1"), platform)
+    signed_for = _signed_for(scope, headers)
+    host = headers.get(b"host", b"").decode("latin-1")
+    bucket = _host_bucket(host, platform, signed_for == "s3")
     if bucket is not None:
         return bucket, path[1:], True
     first, _, key = path[1:].partition("/")
-    signed_for = _signed_for(scope, headers)
     if signed_for is not None:
         return (first, key, False) if signed_for == "s3" else None
     if (

@@ -3,9 +3,11 @@ delete many, copy, and object tags."""
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import unquote
 
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from firebox.api.operation import authorize
 from firebox.api.s3.buckets import ok
@@ -23,6 +25,7 @@ from firebox.domain.errors import LambdaError
 from firebox.objects import conditions
 from firebox.objects.conditions import Conditions, NotModified
 from firebox.objects.errors import S3Error, invalid_argument
+from firebox.objects.reading import Body
 from firebox.objects.records import ObjectRecord
 from firebox.objects.service import MAX_PUT, Deleted
 
@@ -60,6 +63,24 @@ def _object_headers(call: S3Call, obj: ObjectRecord, checksums: bool) -> list[tu
     return headers
 
 
+class _HeldStream(StreamingResponse):
+    """An object's bytes streamed from its files, which are let go when the response ends
+    however it ends: sent, cut off mid-way, or never started (a client gone at once)."""
+
+    def __init__(self, body: Body, first: int, last: int, status: int) -> None:
+        self._chunks = body.chunks(first, last)
+        self._body = body
+        super().__init__(self._chunks, status)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with contextlib.suppress(ValueError):  # still running in its thread: it ends so
+                self._chunks.close()
+            self._body.close()
+
+
 def _response(status: int, headers: list[tuple[str, str]], body: bytes | None = None,
               length: int | None = None) -> Response:  # fmt: skip
     response = Response(body, status)
@@ -90,9 +111,17 @@ async def head_object(call: S3Call) -> Response:
 async def _read(call: S3Call, head: bool) -> Response:
     s3 = call.platform.s3
     if head:
-        obj, body = s3.head(call.bucket, call.key), None
-    else:
-        obj, body = s3.open(call.bucket, call.key)
+        return _answer(call, s3.head(call.bucket, call.key), None)
+    obj, body = s3.open(call.bucket, call.key)
+    try:
+        return _answer(call, obj, body)
+    except BaseException:
+        body.close()  # never handed to a response: let its files go here
+        raise
+
+
+def _answer(call: S3Call, obj: ObjectRecord, body: Body | None) -> Response:
+    """GET's or HEAD's answer: 304/412 by the conditions, 206 for a range, else 200."""
     try:
         conditions.check(obj, _conditions(call))
         wanted = conditions.byte_range(call.header("range"), obj.size)
@@ -106,8 +135,6 @@ async def _read(call: S3Call, head: bool) -> Response:
         ]
         return _response(304, headers)
     except S3Error as exc:
-        if body is not None:
-            body.close()
         if exc.error_type == "InvalidRange":
             exc.resource = call.key
         raise
@@ -123,7 +150,7 @@ async def _read(call: S3Call, head: bool) -> Response:
     if body.small:
         data = body.read_all()[first : last + 1] if obj.size else b""
         return _response(status, headers, data)
-    response = StreamingResponse(body.chunks(first, last), status)
+    response = _HeldStream(body, first, last, status)
     response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1", "replace"))
                             for k, v in headers]  # fmt: skip
     response.raw_headers.append((b"content-length", str(length).encode()))
@@ -161,10 +188,14 @@ async def delete_object(call: S3Call) -> Response:
 
 async def delete_objects(call: S3Call) -> Response:
     """Each key is its own s3:DeleteObject (IAM decides per key, as S3 does)."""
-    keys, quiet = read_delete(await call.read())
+    objects, quiet = read_delete(await call.read())
     refused: list[Deleted] = []
     allowed: list[str] = []
-    for key in keys:
+    for key, version in objects:
+        if version not in ("", "null"):  # no versioning: only the null version exists
+            refused.append(Deleted(key, S3Error("InvalidArgument", "Invalid version id "
+                                                "specified", 400)))  # fmt: skip
+            continue
         try:
             authorize(call.request, call.caller, "s3:DeleteObject",
                       f"arn:aws:s3:::{call.bucket}/{key}", "AccessDenied")  # fmt: skip
@@ -186,7 +217,9 @@ async def delete_objects(call: S3Call) -> Response:
 
 def copy_source(call: S3Call) -> tuple[str, str]:
     """The bucket and key `x-amz-copy-source` names (`bucket/key`, URL-encoded)."""
-    raw = (call.header("x-amz-copy-source") or "").split("?versionId=", 1)[0]
+    raw, _, version = (call.header("x-amz-copy-source") or "").partition("?versionId=")
+    if version and version != "null":
+        raise S3Error("InvalidArgument", "Invalid version id specified", 400, version)
     bucket, _, key = unquote(raw).lstrip("/").partition("/")
     if not bucket or not key:
         raise invalid_argument("Copy Source must mention the source bucket and key: "

@@ -89,15 +89,16 @@ def check_tags(tags: dict[str, str], limit: int = 10) -> None:
             raise S3Error("InvalidTag", "The TagValue you have provided is invalid")
 
 
-def read_delete(body: bytes) -> tuple[list[str], bool]:
-    """DeleteObjects' `<Delete>`: the keys, and whether it is Quiet."""
+def read_delete(body: bytes) -> tuple[list[tuple[str, str]], bool]:
+    """DeleteObjects' `<Delete>`: (key, version id or "") of each object, and whether the
+    answer is Quiet."""
     root = parse(body)
     if root.tag != "Delete":
         raise malformed_xml()
-    keys = [text(o, "Key") for o in root.findall("Object")]
-    if not keys or len(keys) > 1000:
+    objects = [(text(o, "Key"), text(o, "VersionId")) for o in root.findall("Object")]
+    if not objects or len(objects) > 1000:
         raise malformed_xml()
-    return keys, text(root, "Quiet").lower() == "true"
+    return objects, text(root, "Quiet").lower() == "true"
 
 
 def read_parts(body: bytes) -> list[tuple[int, str]]:
