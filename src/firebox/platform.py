@@ -34,10 +34,12 @@ from firebox.control.http_routes import HttpRoutes
 from firebox.control.policies import FunctionPolicies
 from firebox.control.releases import Releases
 from firebox.control.rollouts import RolloutManager
-from firebox.domain.arns import ArnBuilder
+from firebox.domain.arns import ArnBuilder, parse_function_ref
+from firebox.domain.errors import LambdaError
 from firebox.domain.records import FunctionRecord
 from firebox.eventsources.manager import PollerManager
 from firebox.iam.authorizer import Authorizer
+from firebox.iam.policy import Principal
 from firebox.iam.roles import Roles
 from firebox.iam.store import SqliteRoleStore
 from firebox.invoke.invoker import Invoker
@@ -60,6 +62,9 @@ from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import Zygotes
 from firebox.storage import SqliteFunctionStore
 from firebox.telemetry.logstore import LogStore
+from firebox.topics.delivery import DeliveryForwarder
+from firebox.topics.service import TopicService
+from firebox.topics.store import SqliteTopicStore
 from firebox.worker import keepalive
 from firebox.worker.admission import Admission
 from firebox.worker.api_door import ApiDoor
@@ -70,6 +75,7 @@ from firebox.worker.pool import EnvironmentPool
 from firebox.worker.precompile import Precompiler
 
 log = logging.getLogger("firebox")
+SNS_PRINCIPAL = "sns.amazonaws.com"
 
 
 class Platform:
@@ -155,9 +161,13 @@ class Platform:
             self.invokes, self.queue, self.event_configs, settings.concurrency_limit,
             retry_delay_s=settings.async_retry_delay_s,
         )  # fmt: skip
+        self.topics = TopicService(SqliteTopicStore(settings.data_dir / "sns.sqlite3"),
+                                   settings.region, settings.account_id)  # fmt: skip
+        self.sns_deliveries = DeliveryForwarder(self.topics, self.async_invoker, self.sqs,
+                                                self._sns_may_invoke, settings.iam)  # fmt: skip
         self.s3 = ObjectService(settings.data_dir / "s3", settings.region)
         self.s3_targets = S3Targets(self.catalog, self.policies, self.async_invoker, self.sqs,
-                                    settings.account_id)  # fmt: skip
+                                    settings.account_id, self.topics)  # fmt: skip
         self.s3.check_destinations = self.s3_targets.check
         self.s3.on_configured = self.s3_targets.test_events
         self.s3_notices = NoticeForwarder(self.s3, self.s3_targets.send)
@@ -202,6 +212,15 @@ class Platform:
                 "(--iam %s)", record.name, record.role, self.settings.iam,
             )  # fmt: skip
 
+    def _sns_may_invoke(self, function_arn: str, topic_arn: str) -> bool:
+        """Whether a function's resource policy lets SNS invoke it for this topic."""
+        try:
+            ref = parse_function_ref(function_arn)
+        except LambdaError:
+            return False
+        return self.policies.allows(ref.name, ref.qualifier, Principal("Service", SNS_PRINCIPAL),
+                                    topic_arn, self.settings.account_id)  # fmt: skip
+
     async def _invoke_batch(self, mapping: EventSourceMapping, payload: bytes) -> InvocationResult:
         """An event source's batch, invoked synchronously as Lambda's pollers do."""
         return await self.invokes.invoke(mapping.ref, payload)
@@ -228,6 +247,7 @@ class Platform:
         self.policies.load()
         self.sqs.load()
         self.mappings.load()
+        self.topics.load()
         swept = self.s3.load()
         if swept:
             log.info("object store: %d unfinished or orphaned files removed", swept)
@@ -235,6 +255,7 @@ class Platform:
         self.feed.start()
         self.async_invoker.start()
         self.s3_notices.start()
+        self.sns_deliveries.start()
         self.pollers.start()
         if isinstance(self.sandboxes, IsolatedSandboxFactory):
             # Never more than could be in use at once.
@@ -332,6 +353,7 @@ class Platform:
         self.pollers.close()  # before the pool: no batch starts against a closing pool
         await self.feed.close()
         await self.s3_notices.close()
+        await self.sns_deliveries.close()
         self.rollouts.close()
         self.concurrency.close()
         self.precompiler.close()
@@ -353,3 +375,4 @@ class Platform:
         self.sqs_moves.close()
         self.sqs.close()
         self.s3.close()
+        self.topics.close()

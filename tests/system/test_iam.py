@@ -418,3 +418,37 @@ def test_enforce_decides_a_functions_s3_calls(enforcing: FireboxServer) -> None:
     }
     # DeleteObjects is decided key by key: the one it may delete went, the other stayed
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["other/c.txt"]
+
+
+def test_enforce_needs_a_functions_permission_for_sns(enforcing: FireboxServer) -> None:
+    """SNS invokes a function only if its resource policy allows sns.amazonaws.com for the
+    topic (checked at delivery, as on AWS): under enforce, other deliveries are dropped."""
+    sns, lam, logs = (client(enforcing, n) for n in ("sns", "lambda", "logs"))
+    topic = sns.create_topic(Name=unique("perm"))["TopicArn"]
+    code = "import json\ndef handler(event, context):\n    print('GOT ' + json.dumps(event))\n"
+    names = []
+    for allowed in (False, True):  # subscribed in this order: the refused one goes first
+        name = create_function(lam, code)
+        if allowed:
+            lam.add_permission(
+                FunctionName=name,
+                StatementId="sns",
+                Principal="sns.amazonaws.com",
+                Action="lambda:InvokeFunction",
+                SourceArn=topic,
+            )
+        arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn)
+        names.append(name)
+    sns.publish(TopicArn=topic, Message="hello")
+
+    def got(name: str) -> list[Any]:
+        try:
+            return logs.filter_log_events(logGroupName=f"/aws/lambda/{name}",
+                                          filterPattern="GOT")["events"]  # fmt: skip
+        except ClientError:
+            return []
+
+    wait_for(lambda: got(names[1]), timeout=30)
+    assert got(names[0]) == []
+    assert "does not allow sns.amazonaws.com" in enforcing.log_path.read_text()

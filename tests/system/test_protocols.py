@@ -39,8 +39,8 @@ def test_json_services_firebox_does_not_serve(server: FireboxServer) -> None:
 
 
 def test_query_services_firebox_does_not_serve(server: FireboxServer) -> None:
-    status, code, message = refused(client(server, "sns").list_topics)
-    assert (status, code) == (400, "InvalidAction") and "ListTopics" in message
+    status, code, message = refused(client(server, "ses").list_identities)
+    assert (status, code) == (400, "InvalidAction") and "ListIdentities" in message
     status, code, message = refused(lambda: client(server, "sts").get_session_token())
     assert (status, code) == (400, "InvalidAction") and "GetSessionToken" in message
 

@@ -19,7 +19,14 @@ from firebox.auth.sigv4 import Caller
 from firebox.domain.errors import CodedError, LambdaError
 
 
+class QueryMap(dict[str, str]):
+    """A map member as the query protocol writes it: `<entry><key/><value/></entry>`."""
+
+
 def _value(value: object) -> str:
+    if isinstance(value, QueryMap):
+        return "".join(f"<entry><key>{escape(k)}</key><value>{escape(v)}</value></entry>"
+                       for k, v in value.items())  # fmt: skip
     if isinstance(value, Mapping):
         return _xml(value)
     if isinstance(value, list):  # the query protocol's lists: <member> elements
@@ -133,12 +140,13 @@ def checked(service: str, action: str, params: Mapping[str, str]) -> dict[str, A
 
 
 async def read_action(
-    request: Request, service: str, actions: Mapping[str, object], version: str
-) -> tuple[Caller | None, str, dict[str, str]]:
+    request: Request, service: str, actions: Mapping[str, object], version: str,
+    limit: int = MAX_QUERY_BODY,
+) -> tuple[Caller | None, str, dict[str, str]]:  # fmt: skip
     """A query-protocol request's caller (its signature checked), its Action (one of
     `actions`, else InvalidAction) and its parameters, from the form body and query string."""
-    body = await read_body(request, MAX_QUERY_BODY)
-    caller = await authenticate(request, MAX_QUERY_BODY, {service})
+    body = await read_body(request, limit)
+    caller = await authenticate(request, limit, {service})
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     params = {**dict(request.query_params), **form}
     action = params.get("Action", "")

@@ -27,6 +27,7 @@ from firebox.api import (
     logs,
     permissions,
     releases,
+    sns,
     sqs,
     sqs_query,
     streaming,
@@ -79,6 +80,7 @@ SERVICES = [
         query=True,
     ),
     Service("iam", "query", frozenset(iam.ACTIONS), iam.iam_api, query=True),
+    Service("sns", "query", frozenset(sns.ACTIONS), sns.sns_api, query=True),
     # S3: recognised by host, signature or bucket before any route (api/s3/dispatch.py).
     Service("s3", "rest-xml", s3_routes.OPERATIONS),
 ]

@@ -1,18 +1,17 @@
-"""Hands stored notifications to their targets (a function's Event queue, an SQS queue) and
-then removes them: at-least-once, in order, across restarts. A chain of notified invokes
-that keeps writing into the bucket that notifies it is stopped after MAX_LINEAGE, as
-Lambda's recursive-loop detection stops one."""
+"""Hands stored S3 notifications to their targets (a function's Event queue, an SQS queue)
+through the outbox forwarder. A chain of notified invokes that keeps writing into the bucket
+that notifies it is stopped after MAX_LINEAGE, as Lambda's recursive-loop detection stops
+one."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 from firebox.objects.notifications import MAX_LINEAGE
 from firebox.objects.records import Notice
 from firebox.objects.service import ObjectService
+from firebox.outbox import Forwarder
 
 log = logging.getLogger("firebox.s3")
 RETRY_S = 1.0
@@ -29,37 +28,13 @@ class NoticeForwarder:
     """Moves notices from the object store's outbox to their targets."""
 
     def __init__(self, objects: ObjectService, send: Send, retry_s: float = RETRY_S) -> None:
-        self.objects = objects
         self._send = send
-        self._retry_s = retry_s
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        objects.on_notices = self._wake.set
+        self._outbox = Forwarder(objects.pending_notices, objects.delivered, self._deliver,
+                                 retry_s)  # fmt: skip
+        objects.on_notices = self._outbox.wake
 
     def start(self) -> None:
-        self._wake.set()  # what a stopped server left in the outbox goes first
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            batch = self.objects.pending_notices()
-            if not batch:
-                await self._wake.wait()
-                continue
-            done: list[int] = []
-            stuck = False
-            for notice in batch:
-                if await self._deliver(notice):
-                    done.append(notice.id)
-                else:
-                    stuck = True
-                    break  # keep the order: the rest waits for this one
-            if done:
-                await self.objects.delivered(done)
-            if stuck:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._retry_s)
+        self._outbox.start()
 
     async def _deliver(self, notice: Notice) -> bool:
         """True once the notice is handed over (or dropped for good); False: try later."""
@@ -82,7 +57,4 @@ class NoticeForwarder:
         return True
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._outbox.close()

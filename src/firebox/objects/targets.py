@@ -15,12 +15,15 @@ from firebox.objects.notifications import Rule
 from firebox.objects.records import Notice
 from firebox.queues.errors import SqsError
 from firebox.queues.service import Outgoing
+from firebox.topics.errors import SnsError
+from firebox.topics.records import Message
 
 if TYPE_CHECKING:
     from firebox.asyncinvoke.invoker import AsyncInvoker
     from firebox.control.catalog import Catalog
     from firebox.control.policies import FunctionPolicies
     from firebox.queues.service import QueueService
+    from firebox.topics.service import TopicService
 
 log = logging.getLogger("firebox.s3")
 S3 = Principal("Service", "s3.amazonaws.com")
@@ -31,13 +34,14 @@ class S3Targets:
 
     def __init__(
         self, catalog: Catalog, policies: FunctionPolicies, invoker: AsyncInvoker,
-        queues: QueueService, account: str,
+        queues: QueueService, account: str, topics: TopicService | None = None,
     ) -> None:  # fmt: skip
         self.catalog = catalog
         self.policies = policies
         self.invoker = invoker
         self.queues = queues
         self.account = account
+        self.topics = topics
 
     def check(self, bucket: str, rules: list[Rule]) -> None:
         """InvalidArgument naming each destination that does not exist or does not let S3
@@ -59,10 +63,19 @@ class S3Targets:
             elif rule.kind == "sqs":
                 if self.queues.by_arn(rule.target) is None:
                     failures.append((rule.target, "The destination queue does not exist"))
-            else:
-                failures.append((rule.target, "firebox has no SNS topics yet"))
+            elif not self._topic_exists(rule.target):
+                failures.append((rule.target, "The destination topic does not exist"))
         if failures:
             raise notifications.unvalidated(failures)
+
+    def _topic_exists(self, arn: str) -> bool:
+        if self.topics is None:
+            return False
+        try:
+            self.topics.topic(arn)
+        except SnsError:
+            return False
+        return True
 
     async def send(self, notice: Notice) -> None:
         """Hands one notification over (durably); Undeliverable if its target is gone."""
@@ -74,6 +87,11 @@ class S3Targets:
                 await self.invoker.accept(ref, notice.body.encode(), trace_id=trace)
             except LambdaError as exc:
                 raise Undeliverable(exc.message) from None
+            return
+        if notice.kind == "sns":
+            if self.topics is None or not self._topic_exists(notice.target):
+                raise Undeliverable("the topic does not exist")
+            await self.topics.publish(notice.target, Message(notice.body, "Amazon S3 Notification"))
             return
         queue = self.queues.by_arn(notice.target)
         if queue is None:
@@ -87,7 +105,9 @@ class S3Targets:
     ) -> None:
         """S3's s3:TestEvent, sent to every queue a configuration names when it is put."""
         for rule in rules:
+            body = notifications.test_event(bucket, request_id, now)
             queue = self.queues.by_arn(rule.target) if rule.kind == "sqs" else None
             if queue is not None:
-                body = notifications.test_event(bucket, request_id, now)
                 await self.queues.send(queue, [Outgoing(body)], "s3.amazonaws.com")
+            elif rule.kind == "sns" and self.topics is not None and self._topic_exists(rule.target):
+                await self.topics.publish(rule.target, Message(body, "Amazon S3 Notification"))

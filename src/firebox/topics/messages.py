@@ -1,0 +1,188 @@
+"""SNS's messages: what Publish may carry, filter policies, and the shapes each subscriber
+gets (the Lambda event's `Records[].Sns`, the SQS envelope, or the raw message)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from firebox import filtering
+from firebox.topics.errors import invalid
+from firebox.topics.records import Delivery, Message, Subscription
+
+MAX_MESSAGE = 256 * 1024
+MAX_ATTRIBUTES = 10
+DEFAULT_DELIVERY_POLICY = {"http": {"defaultHealthyRetryPolicy": {
+    "minDelayTarget": 20, "maxDelayTarget": 20, "numRetries": 3, "numMaxDelayRetries": 0,
+    "numNoDelayRetries": 0, "numMinDelayRetries": 0, "backoffFunction": "linear"},
+    "disableSubscriptionOverrides": False, "defaultRequestPolicy": {"headerContentType":
+    "text/plain; charset=UTF-8"}}}  # fmt: skip
+# SNS messages are signed with Amazon's certificate; firebox's are not verifiable (noted in
+# docs/compatibility.md): these say so where a signature goes.
+SIGNATURE = base64.b64encode(b"firebox does not sign SNS messages").decode()
+
+
+def check(message: Message, fifo: bool, topic_attributes: dict[str, str]) -> None:
+    """InvalidParameter for what SNS refuses in a Publish."""
+    if not message.body:
+        raise invalid("Empty message")
+    size = len(message.body.encode()) + sum(
+        len(k) + len(json.dumps(v)) for k, v in message.attributes.items()
+    )
+    if size > MAX_MESSAGE:
+        raise invalid("Message too long")
+    if message.subject is not None and (not message.subject or len(message.subject) > 100):
+        raise invalid("Subject")
+    if len(message.attributes) > MAX_ATTRIBUTES:
+        raise invalid("Too many message attributes")
+    for name, value in message.attributes.items():
+        _check_attribute(name, value)
+    if message.structure is not None:
+        if message.structure != "json":
+            raise invalid("MessageStructure")
+        try:
+            parsed = json.loads(message.body)
+        except ValueError:
+            raise invalid("Message Structure - JSON message body failed to parse") from None
+        if not isinstance(parsed, dict) or "default" not in parsed:
+            raise invalid("Message Structure - No default entry in JSON message body")
+    if fifo:
+        if not message.group_id:
+            raise invalid("The MessageGroupId parameter is required for FIFO topics")
+        content_dedup = topic_attributes.get("ContentBasedDeduplication", "").lower() == "true"
+        if not message.dedup_id and not content_dedup:
+            raise invalid("The topic should either have ContentBasedDeduplication enabled or "
+                          "MessageDeduplicationId provided explicitly")  # fmt: skip
+    elif message.group_id:
+        raise invalid("MessageGroupId Reason: The request includes MessageGroupId parameter "
+                      "that is not valid for this topic type")  # fmt: skip
+
+
+def _check_attribute(name: str, value: dict[str, str]) -> None:
+    kind = value.get("DataType", "")
+    if kind.split(".", 1)[0] not in ("String", "Number", "Binary"):
+        raise invalid(
+            f"The message attribute '{name}' has an invalid message attribute type, "
+            "the set of supported type prefixes is Binary, Number, and String."
+        )
+    if kind.startswith("Binary"):
+        if "BinaryValue" not in value:
+            raise invalid(
+                f"The message attribute '{name}' must contain non-empty message "
+                "attribute value for message attribute type 'Binary'."
+            )
+        return
+    text = value.get("StringValue")
+    if text is None or text == "":
+        raise invalid(
+            f"The message attribute '{name}' must contain non-empty message "
+            f"attribute value for message attribute type '{kind}'."
+        )
+    if kind.startswith("Number"):
+        try:
+            Decimal(text)
+        except InvalidOperation:
+            raise invalid(f"Could not cast message attribute '{name}' value to number.") \
+                from None  # fmt: skip
+    if kind == "String.Array":
+        try:
+            if not isinstance(json.loads(text), list):
+                raise ValueError(text)
+        except ValueError:
+            raise invalid(f"The message attribute '{name}' with type 'String.Array' has an "
+                          "invalid value.") from None  # fmt: skip
+
+
+def check_filter_policy(text: str) -> None:
+    """InvalidParameter unless the filter policy is a pattern SNS accepts."""
+    try:
+        policy = json.loads(text)
+        filtering.check(policy)
+    except (ValueError, filtering.PatternError) as exc:
+        raise invalid(f"Filter policy: {exc}"[:300]) from None
+
+
+def _attribute_value(value: dict[str, str]) -> Any:
+    kind = value.get("DataType", "")
+    text = value.get("StringValue", "")
+    if kind.startswith("Number"):
+        number = Decimal(text)
+        return int(number) if number == number.to_integral_value() else float(number)
+    if kind == "String.Array":
+        return json.loads(text)
+    if kind.startswith("Binary"):
+        return None  # filter policies never match binary attributes
+    return text
+
+
+def accepted(sub: Subscription, message: Message) -> bool:
+    """Whether the subscription's filter policy (on attributes, or on the body) lets the
+    message through."""
+    text = sub.attributes.get("FilterPolicy")
+    if not text:
+        return True
+    policy = json.loads(text)
+    if sub.attributes.get("FilterPolicyScope") == "MessageBody":
+        try:
+            event = json.loads(_body_for(sub, message))
+        except ValueError:
+            return False
+        return isinstance(event, dict) and filtering.matches(policy, event)
+    event = {k: v for k, v in ((k, _attribute_value(v)) for k, v in message.attributes.items())
+             if v is not None}  # fmt: skip
+    return filtering.matches(policy, event)
+
+
+def _body_for(sub: Subscription, message: Message) -> str:
+    """The message a protocol gets (MessageStructure=json: its own entry, else default)."""
+    if message.structure != "json":
+        return message.body
+    parsed = json.loads(message.body)
+    return str(parsed.get(sub.protocol, parsed["default"]))
+
+
+def _attributes_out(message: Message) -> dict[str, dict[str, str]]:
+    """Message attributes as SNS's JSON shows them: {Type, Value}."""
+    out = {}
+    for name, value in message.attributes.items():
+        kind = value.get("DataType", "String")
+        shown = value.get("BinaryValue") if kind.startswith("Binary") else value.get("StringValue")
+        out[name] = {"Type": kind, "Value": str(shown or "")}
+    return out
+
+
+def delivery(
+    sub: Subscription, topic_arn: str, message: Message, message_id: str, timestamp: str,
+    region: str, account: str,
+) -> Delivery:  # fmt: skip
+    """What one subscription gets of one message, ready to hand over."""
+    body = _body_for(sub, message)
+    unsubscribe = (f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn="
+                   f"{sub.arn}")  # fmt: skip
+    cert = f"https://sns.{region}.amazonaws.com/SimpleNotificationService-firebox.pem"
+    if sub.protocol == "lambda":
+        event = {"Records": [{
+            "EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": sub.arn,
+            "Sns": {
+                "Type": "Notification", "MessageId": message_id, "TopicArn": topic_arn,
+                "Subject": message.subject, "Message": body, "Timestamp": timestamp,
+                "SignatureVersion": "1", "Signature": SIGNATURE, "SigningCertUrl": cert,
+                "UnsubscribeUrl": unsubscribe, "MessageAttributes": _attributes_out(message),
+            },
+        }]}  # fmt: skip
+        return Delivery(sub.arn, sub.protocol, sub.endpoint, json.dumps(event))
+    if sub.attributes.get("RawMessageDelivery", "false").lower() == "true":
+        return Delivery(sub.arn, sub.protocol, sub.endpoint, body,
+                        attributes=json.dumps(message.attributes))  # fmt: skip
+    envelope: dict[str, Any] = {"Type": "Notification", "MessageId": message_id,
+                                "TopicArn": topic_arn}  # fmt: skip
+    if message.subject is not None:
+        envelope["Subject"] = message.subject
+    envelope.update({"Message": body, "Timestamp": timestamp, "SignatureVersion": "1",
+                     "Signature": SIGNATURE, "SigningCertURL": cert,
+                     "UnsubscribeURL": unsubscribe})  # fmt: skip
+    if message.attributes:
+        envelope["MessageAttributes"] = _attributes_out(message)
+    return Delivery(sub.arn, sub.protocol, sub.endpoint, json.dumps(envelope))

@@ -1,0 +1,353 @@
+"""The topic service: topics, subscriptions, and Publish fanning a message out to every
+matching subscription. A Publish stores one delivery per subscription it matches, in the
+transaction that accepts it (durable before it is answered); the outbox forwarder hands them
+on (delivery.py)."""
+
+from __future__ import annotations
+
+import builtins
+import datetime
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from firebox.storage.group_commit import BatchCommit
+from firebox.topics import messages
+from firebox.topics.errors import SnsError, invalid, not_found
+from firebox.topics.records import Delivery, Message, Subscription, Topic
+from firebox.topics.store import (
+    AddDeliveries,
+    DropDeliveries,
+    DropSubscription,
+    DropTopic,
+    PutSubscription,
+    PutTopic,
+    SqliteTopicStore,
+    Write,
+)
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+TOPIC_ATTRIBUTES = {
+    "DisplayName",
+    "Policy",
+    "DeliveryPolicy",
+    "KmsMasterKeyId",
+    "TracingConfig",
+    "SignatureVersion",
+    "ContentBasedDeduplication",
+    "FifoTopic",
+    "ArchivePolicy",
+    "DataProtectionPolicy",
+    "FifoThroughputScope",
+}
+SUBSCRIPTION_ATTRIBUTES = {
+    "RawMessageDelivery",
+    "FilterPolicy",
+    "FilterPolicyScope",
+    "RedrivePolicy",
+    "DeliveryPolicy",
+    "SubscriptionRoleArn",
+}
+PROTOCOLS = ("lambda", "sqs")
+PAGE = 100
+
+
+@dataclass(frozen=True)
+class Published:
+    message_id: str
+    sequence_number: str | None = None
+
+
+class TopicService:
+    """SNS topics of one account and region, kept in memory and written through."""
+
+    def __init__(
+        self, store: SqliteTopicStore, region: str, account: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        self.store = store
+        self.region = region
+        self.account = account
+        self.clock = clock
+        self._topics: dict[str, Topic] = {}
+        self._subscriptions: dict[str, Subscription] = {}
+        self._commit: BatchCommit[list[Write], None] = BatchCommit(store.apply)
+        self._sequence = 10**19
+        self.on_deliveries: Callable[[], None] = lambda: None
+
+    def load(self) -> None:
+        topics, subscriptions = self.store.load()
+        self._topics = {t.arn: t for t in topics}
+        self._subscriptions = {s.arn: s for s in subscriptions}
+
+    async def _write(self, *writes: Write) -> None:
+        await self._commit.submit(list(writes))
+
+    # ----- topics -------------------------------------------------------------------------
+    def arn(self, name: str) -> str:
+        return f"arn:aws:sns:{self.region}:{self.account}:{name}"
+
+    def topic(self, arn: str) -> Topic:
+        found = self._topics.get(arn)
+        if found is None:
+            raise not_found("Topic does not exist")
+        return found
+
+    async def create_topic(
+        self, name: str, attributes: dict[str, str], tags: dict[str, str]
+    ) -> Topic:
+        """A new topic, or the existing one of that name if its attributes agree."""
+        fifo = name.endswith(".fifo")
+        base = name[: -len(".fifo")] if fifo else name
+        if not _NAME.match(base) or len(name) > 256:
+            raise invalid("Topic Name")
+        if attributes.get("FifoTopic", "false").lower() == "true" and not fifo:
+            raise invalid(
+                "Fifo Topic names must end with .fifo and must be made up of only "
+                "uppercase and lowercase ASCII letters, numbers, underscores, and "
+                "hyphens, and must be between 1 and 256 characters long."
+            )
+        if fifo and attributes.get("FifoTopic", "false").lower() != "true":
+            raise invalid("Topic Name")  # a .fifo name without FifoTopic=true
+        for key in attributes:
+            if key not in TOPIC_ATTRIBUTES:
+                raise invalid("Attributes Reason: Unknown attribute " + key[:100])
+        arn = self.arn(name)
+        existing = self._topics.get(arn)
+        if existing is not None:
+            if any(existing.attributes.get(k) != v for k, v in attributes.items()):
+                raise invalid("Attributes Reason: Topic already exists with different "
+                              "attributes")  # fmt: skip
+            return existing
+        topic = Topic(name, arn, dict(attributes), dict(tags))
+        await self._write(PutTopic(topic))
+        self._topics[arn] = topic
+        return topic
+
+    async def delete_topic(self, arn: str) -> None:
+        """Deletes a topic and its subscriptions (a topic that does not exist: nothing)."""
+        if arn not in self._topics:
+            return
+        await self._write(DropTopic(arn))
+        self._topics.pop(arn, None)
+        for sub in [s for s in self._subscriptions.values() if s.topic_arn == arn]:
+            del self._subscriptions[sub.arn]
+
+    def topics(self, token: str | None) -> tuple[builtins.list[Topic], str | None]:
+        arns = sorted(self._topics)
+        start = int(token) if token and token.isdigit() else 0
+        page = [self._topics[a] for a in arns[start : start + PAGE]]
+        return page, (str(start + PAGE) if start + PAGE < len(arns) else None)
+
+    def topic_attributes(self, arn: str) -> dict[str, str]:
+        topic = self.topic(arn)
+        subscriptions = [s for s in self._subscriptions.values() if s.topic_arn == arn]
+        out = {
+            "TopicArn": arn, "Owner": self.account, "DisplayName": "",
+            "SubscriptionsConfirmed": str(len(subscriptions)), "SubscriptionsPending": "0",
+            "SubscriptionsDeleted": "0", "Policy": json.dumps(self._default_policy(arn)),
+            "EffectiveDeliveryPolicy": json.dumps(messages.DEFAULT_DELIVERY_POLICY),
+        }  # fmt: skip
+        out.update(topic.attributes)
+        return out
+
+    def _default_policy(self, arn: str) -> dict[str, Any]:
+        return {"Version": "2008-10-17", "Id": "__default_policy_ID", "Statement": [{
+            "Sid": "__default_statement_ID", "Effect": "Allow", "Principal": {"AWS": "*"},
+            "Action": ["SNS:Publish", "SNS:Subscribe", "SNS:Receive", "SNS:GetTopicAttributes",
+                       "SNS:SetTopicAttributes", "SNS:DeleteTopic", "SNS:ListSubscriptionsByTopic",
+                       "SNS:AddPermission", "SNS:RemovePermission"],
+            "Resource": arn, "Condition": {"StringEquals": {"AWS:SourceOwner": self.account}},
+        }]}  # fmt: skip
+
+    async def set_topic_attribute(self, arn: str, name: str, value: str) -> None:
+        topic = self.topic(arn)
+        if name not in TOPIC_ATTRIBUTES or name == "FifoTopic":
+            raise invalid("AttributeName")
+        updated = replace(topic, attributes={**topic.attributes, name: value})
+        await self._write(PutTopic(updated))
+        self._topics[arn] = updated
+
+    async def tag(self, arn: str, tags: dict[str, str]) -> None:
+        topic = self._tagged(arn)
+        if len({**topic.tags, **tags}) > 50:
+            raise SnsError("TagLimitExceeded", "Could not complete request: tag quota of per "
+                           "resource exceeded", 400)  # fmt: skip
+        updated = replace(topic, tags={**topic.tags, **tags})
+        await self._write(PutTopic(updated))
+        self._topics[arn] = updated
+
+    async def untag(self, arn: str, keys: builtins.list[str]) -> None:
+        topic = self._tagged(arn)
+        updated = replace(topic, tags={k: v for k, v in topic.tags.items() if k not in keys})
+        await self._write(PutTopic(updated))
+        self._topics[arn] = updated
+
+    def _tagged(self, arn: str) -> Topic:
+        found = self._topics.get(arn)
+        if found is None:
+            raise SnsError("ResourceNotFound", "Resource does not exist", 404)
+        return found
+
+    def tags(self, arn: str) -> dict[str, str]:
+        return self._tagged(arn).tags
+
+    # ----- subscriptions ------------------------------------------------------------------
+    def find_subscription(self, arn: str) -> Subscription | None:
+        return self._subscriptions.get(arn)
+
+    def subscription(self, arn: str) -> Subscription:
+        found = self._subscriptions.get(arn)
+        if found is None:
+            raise not_found("Subscription does not exist")
+        return found
+
+    async def subscribe(
+        self, topic_arn: str, protocol: str, endpoint: str, attributes: dict[str, str]
+    ) -> Subscription:
+        """A subscription (the same one again for the same protocol and endpoint). Functions
+        and queues are confirmed at once, as on AWS within an account."""
+        self.topic(topic_arn)
+        if protocol not in PROTOCOLS:
+            raise invalid(f"Invalid protocol type: {protocol}"[:200] if protocol not in (
+                "http", "https", "email", "email-json", "sms", "application", "firehose")
+                else f"firebox does not deliver to {protocol} endpoints yet")  # fmt: skip
+        service = {"lambda": "lambda", "sqs": "sqs"}[protocol]
+        if not re.match(rf"^arn:aws:{service}:[a-z0-9-]+:\d{{12}}:.+", endpoint or ""):
+            raise invalid(f"{'Lambda' if protocol == 'lambda' else 'SQS'} endpoint ARN")
+        for existing in self._subscriptions.values():
+            if (existing.topic_arn, existing.protocol, existing.endpoint) == (
+                topic_arn,
+                protocol,
+                endpoint,
+            ):
+                return existing
+        checked = self._check_attributes(attributes)
+        sub = Subscription(f"{topic_arn}:{uuid.uuid4()}", topic_arn, protocol, endpoint, checked)
+        await self._write(PutSubscription(sub))
+        self._subscriptions[sub.arn] = sub
+        return sub
+
+    @staticmethod
+    def _check_attributes(attributes: dict[str, str]) -> dict[str, str]:
+        for name, value in attributes.items():
+            if name not in SUBSCRIPTION_ATTRIBUTES:
+                raise invalid("AttributeName")
+            if name == "FilterPolicy" and value:
+                messages.check_filter_policy(value)
+            if name == "FilterPolicyScope" and value not in ("MessageAttributes", "MessageBody"):
+                raise invalid("Attributes Reason: FilterPolicyScope: Invalid value "
+                              f"[{value[:50]}]. Please use either MessageBody or "
+                              "MessageAttributes")  # fmt: skip
+            if name == "RawMessageDelivery" and value.lower() not in ("true", "false"):
+                raise invalid("Attributes Reason: RawMessageDelivery: Invalid value "
+                              f"[{value[:50]}]. Must be true or false.")  # fmt: skip
+            if name == "RedrivePolicy" and value:
+                try:
+                    target = json.loads(value)["deadLetterTargetArn"]
+                except (ValueError, KeyError, TypeError):
+                    raise invalid("RedrivePolicy: Invalid RedrivePolicy, please provide a "
+                                  "deadLetterTargetArn") from None  # fmt: skip
+                if not str(target).startswith("arn:aws:sqs:"):
+                    raise invalid("RedrivePolicy: deadLetterTargetArn must be an SQS queue ARN")
+        return dict(attributes)
+
+    async def unsubscribe(self, arn: str) -> None:
+        if arn not in self._subscriptions:
+            return  # as SNS: unsubscribing twice is fine
+        await self._write(DropSubscription(arn))
+        self._subscriptions.pop(arn, None)
+
+    def subscriptions(self, topic_arn: str | None = None) -> builtins.list[Subscription]:
+        if topic_arn is not None:
+            self.topic(topic_arn)
+        return sorted(
+            (
+                s
+                for s in self._subscriptions.values()
+                if topic_arn is None or s.topic_arn == topic_arn
+            ),
+            key=lambda s: s.arn,
+        )
+
+    def subscription_attributes(self, arn: str) -> dict[str, str]:
+        sub = self.subscription(arn)
+        out = {
+            "SubscriptionArn": sub.arn, "TopicArn": sub.topic_arn, "Owner": self.account,
+            "Protocol": sub.protocol, "Endpoint": sub.endpoint,
+            "ConfirmationWasAuthenticated": "true", "PendingConfirmation": "false",
+            "RawMessageDelivery": "false",
+        }  # fmt: skip
+        out.update(sub.attributes)
+        if "FilterPolicy" in sub.attributes:
+            out.setdefault("FilterPolicyScope", "MessageAttributes")
+        return out
+
+    async def set_subscription_attribute(self, arn: str, name: str, value: str) -> None:
+        sub = self.subscription(arn)
+        self._check_attributes({name: value})
+        attributes = {**sub.attributes, name: value}
+        if name == "FilterPolicy" and not value:
+            attributes.pop("FilterPolicy")
+        updated = replace(sub, attributes=attributes)
+        await self._write(PutSubscription(updated))
+        self._subscriptions[arn] = updated
+
+    # ----- publishing ---------------------------------------------------------------------
+    async def publish(self, topic_arn: str, message: Message) -> Published:
+        """Fans one message out: its deliveries are on disk when this returns."""
+        (result,) = await self.publish_batch(topic_arn, [message])
+        if isinstance(result, SnsError):
+            raise result
+        return result
+
+    async def publish_batch(
+        self, topic_arn: str, batch: builtins.list[Message]
+    ) -> builtins.list[Published | SnsError]:
+        """Each message fanned out on its own (one may fail), stored in one transaction."""
+        topic = self.topic(topic_arn)
+        fifo = topic.attributes.get("FifoTopic", "").lower() == "true"
+        results: list[Published | SnsError] = []
+        deliveries: list[Delivery] = []
+        now = self.clock()
+        subscriptions = [s for s in self._subscriptions.values() if s.topic_arn == topic_arn]
+        for item in batch:
+            try:
+                messages.check(item, fifo, topic.attributes)
+            except SnsError as exc:
+                results.append(exc)
+                continue
+            message_id = str(uuid.uuid4())
+            sequence = None
+            if fifo:
+                self._sequence += 1
+                sequence = str(self._sequence)
+            timestamp = _timestamp(now)
+            for sub in subscriptions:
+                if not messages.accepted(sub, item):
+                    continue
+                deliveries.append(messages.delivery(sub, topic_arn, item, message_id, timestamp,
+                                                    self.region, self.account))  # fmt: skip
+            results.append(Published(message_id, sequence))
+        if deliveries:
+            await self._write(AddDeliveries(tuple(deliveries)))
+            self.on_deliveries()
+        return results
+
+    def pending(self, limit: int = 100) -> builtins.list[Delivery]:
+        return self.store.deliveries(limit)
+
+    async def delivered(self, ids: builtins.list[int]) -> None:
+        await self._write(DropDeliveries(tuple(ids)))
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _timestamp(when: float) -> str:
+    moment = datetime.datetime.fromtimestamp(when, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

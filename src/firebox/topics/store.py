@@ -1,0 +1,129 @@
+"""Where topics, subscriptions and pending deliveries live: SQLite (`<data>/sns.sqlite3`,
+WAL, fsync on commit), written in typed changes applied in one transaction each."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from firebox.storage.migrations import Migration, migrate
+from firebox.storage.sqlite import connect
+from firebox.topics.records import Delivery, Subscription, Topic
+
+SCHEMA_1 = """
+CREATE TABLE IF NOT EXISTS topics (arn TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    arn TEXT PRIMARY KEY,
+    topic_arn TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT NOT NULL);
+"""
+MIGRATIONS = [Migration(1, "topics, subscriptions, the delivery outbox", SCHEMA_1)]
+
+
+@dataclass(frozen=True)
+class PutTopic:
+    topic: Topic
+
+
+@dataclass(frozen=True)
+class DropTopic:
+    """A topic and its subscriptions (deliveries already stored still go out)."""
+
+    arn: str
+
+
+@dataclass(frozen=True)
+class PutSubscription:
+    subscription: Subscription
+
+
+@dataclass(frozen=True)
+class DropSubscription:
+    arn: str
+
+
+@dataclass(frozen=True)
+class AddDeliveries:
+    deliveries: tuple[Delivery, ...]
+
+
+@dataclass(frozen=True)
+class DropDeliveries:
+    ids: tuple[int, ...]
+
+
+Write = PutTopic | DropTopic | PutSubscription | DropSubscription | AddDeliveries | DropDeliveries
+
+
+def _doc(record: Any) -> str:
+    return json.dumps(dataclasses.asdict(record), separators=(",", ":"))
+
+
+class SqliteTopicStore:
+    """Topics and subscriptions (loaded whole at start) and the delivery outbox."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = connect(path)
+        self._lock = threading.Lock()
+        with self._lock:
+            migrate(self._conn, MIGRATIONS, f"topic store {path}")
+
+    def load(self) -> tuple[list[Topic], list[Subscription]]:
+        with self._lock:
+            topics = [Topic(**json.loads(d)) for (d,) in
+                      self._conn.execute("SELECT doc FROM topics ORDER BY arn")]  # fmt: skip
+            subscriptions = [
+                Subscription(**json.loads(d))
+                for (d,) in self._conn.execute("SELECT doc FROM subscriptions ORDER BY arn")
+            ]
+        return topics, subscriptions
+
+    def deliveries(self, limit: int) -> list[Delivery]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, doc FROM deliveries ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        return [dataclasses.replace(Delivery(**json.loads(d)), id=i) for i, d in rows]
+
+    def apply(self, batches: list[list[Write]]) -> list[None]:
+        """Applies each batch's writes, all in one transaction (fsync'd)."""
+        with self._lock, self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for writes in batches:
+                for write in writes:
+                    self._apply(write)
+        return [None] * len(batches)
+
+    def _apply(self, write: Write) -> None:
+        conn = self._conn
+        if isinstance(write, PutTopic):
+            conn.execute("INSERT OR REPLACE INTO topics VALUES (?, ?)",
+                         (write.topic.arn, _doc(write.topic)))  # fmt: skip
+        elif isinstance(write, DropTopic):
+            conn.execute("DELETE FROM topics WHERE arn = ?", (write.arn,))
+            conn.execute("DELETE FROM subscriptions WHERE topic_arn = ?", (write.arn,))
+        elif isinstance(write, PutSubscription):
+            sub = write.subscription
+            conn.execute("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?)",
+                         (sub.arn, sub.topic_arn, _doc(sub)))  # fmt: skip
+        elif isinstance(write, DropSubscription):
+            conn.execute("DELETE FROM subscriptions WHERE arn = ?", (write.arn,))
+        elif isinstance(write, AddDeliveries):
+            rows = []
+            for delivery in write.deliveries:
+                doc = dataclasses.asdict(delivery)
+                del doc["id"]
+                rows.append((json.dumps(doc),))
+            conn.executemany("INSERT INTO deliveries (doc) VALUES (?)", rows)
+        else:
+            conn.executemany("DELETE FROM deliveries WHERE id = ?", [(i,) for i in write.ids])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
