@@ -74,13 +74,19 @@ def _check_matcher(matcher: object, where: str) -> None:
             raise PatternError(f"Value of numeric must be an array of operator/number pairs at "
                                f"{where}")  # fmt: skip
         for operator, number in zip(value[::2], value[1::2], strict=True):
-            if operator not in _OPERATORS or not isinstance(number, (int, float)):
+            if (
+                operator not in _OPERATORS
+                or isinstance(number, bool)
+                or not isinstance(number, (int, float))
+            ):
                 raise PatternError(f"Bad numeric range at {where}")
     elif kind == "anything-but":
         if isinstance(value, dict):
             inner = ("prefix", "suffix", "equals-ignore-case", "wildcard")
             if len(value) != 1 or next(iter(value)) not in inner:
                 raise PatternError(f"Unsupported anything-but pattern at {where}")
+            if not isinstance(next(iter(value.values())), str):
+                raise PatternError(f"anything-but {next(iter(value))} must be a string at {where}")
         elif isinstance(value, list):
             if not value or not all(isinstance(v, (str, int, float)) for v in value):
                 raise PatternError(f"Inside anything-but list, only strings and numbers at "

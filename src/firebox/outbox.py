@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
@@ -16,6 +17,7 @@ class Stored(Protocol):
 
 
 T = TypeVar("T", bound=Stored)
+log = logging.getLogger("firebox")
 
 
 class Forwarder(Generic[T]):
@@ -48,23 +50,26 @@ class Forwarder(Generic[T]):
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            batch = self._pending()
-            if not batch:
-                await self._wake.wait()
-                continue
-            done: list[int] = []
-            stuck = False
-            for item in batch:
-                if await self._deliver(item):
-                    done.append(item.id)
-                else:
-                    stuck = True
-                    break  # keep the order: the rest waits for this one
-            if done:
-                await self._delivered(done)
-            if stuck:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._retry_s)
+            try:
+                batch = await asyncio.to_thread(self._pending)  # a read may wait on a commit
+                if not batch:
+                    await self._wake.wait()
+                    continue
+                done: list[int] = []
+                stuck = False
+                for item in batch:
+                    if await self._deliver(item):
+                        done.append(item.id)
+                    else:
+                        stuck = True
+                        break  # keep the order: the rest waits for this one
+                if done:
+                    await self._delivered(done)
+            except Exception:  # firebox's own failure: said, then tried again, never given up
+                log.exception("an outbox forwarder failed; retrying")
+                stuck = True
+            if stuck:  # not sooner however much is stored meanwhile: no hot retry loop
+                await asyncio.sleep(self._retry_s)
 
     async def close(self) -> None:
         if self._task is not None:

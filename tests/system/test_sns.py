@@ -336,3 +336,38 @@ def test_kill9_after_publish_loses_no_delivery(start_server: Any) -> None:
         return seen >= set(bodies)
 
     wait_for(all_delivered, timeout=60)
+
+
+def test_fifo_topics_deliver_in_order_to_fifo_queues(c: dict[str, Any]) -> None:
+    sns = c["sns"]
+    name = unique("ordered")
+    topic = sns.create_topic(Name=f"{name}.fifo", Attributes={
+        "FifoTopic": "true", "ContentBasedDeduplication": "true"})["TopicArn"]  # fmt: skip
+    url = c["sqs"].create_queue(QueueName=f"{name}.fifo", Attributes={"FifoQueue": "true"})[
+        "QueueUrl"]  # fmt: skip
+    arn = c["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]  # fmt: skip
+    _, standard = queue(c)
+    assert code_of(lambda: sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=standard)) == (
+        400, "InvalidParameter")  # a FIFO topic feeds FIFO queues only  # fmt: skip
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
+                  Attributes={"RawMessageDelivery": "true"})  # fmt: skip
+    sequence = []
+    for i in range(5):
+        sequence.append(sns.publish(TopicArn=topic, Message=f"step {i}",
+                                    MessageGroupId="g")["SequenceNumber"])  # fmt: skip
+    assert sequence == sorted(sequence, key=int)
+    received = [m["Body"] for m in drain(c, url, 5)]
+    assert received == [f"step {i}" for i in range(5)]  # one group: in order
+    plain = sns.create_topic(Name=unique("plain"))["TopicArn"]
+    assert code_of(lambda: sns.subscribe(TopicArn=plain, Protocol="sqs", Endpoint=arn)) == (
+        400, "InvalidParameter")  # and a standard topic no FIFO queue  # fmt: skip
+    bucket = unique("fifo-b").lower().replace("_", "-")
+    c["s3"].create_bucket(Bucket=bucket)
+    with pytest.raises(ClientError, match="FIFO SNS topics are not supported"):
+        c["s3"].put_bucket_notification_configuration(
+            Bucket=bucket,
+            NotificationConfiguration={
+                "TopicConfigurations": [{"TopicArn": topic, "Events": ["s3:ObjectCreated:*"]}]
+            },
+        )

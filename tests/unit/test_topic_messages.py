@@ -36,7 +36,9 @@ def attrs(**values: Any) -> dict[str, dict[str, str]]:
     (Message("not json", structure="json"), False, "failed to parse"),
     (Message('{"sqs": "x"}', structure="json"), False, "No default entry"),
     (Message("m"), True, "MessageGroupId"),
-    (Message("m", group_id="g"), False, "MessageGroupId"),
+    (Message("m", group_id="g"), True, "ContentBasedDeduplication"),
+    *((Message("m", attributes={"n": {"DataType": "Number", "StringValue": bad}}), False,
+       "cast") for bad in ("1e1000000", "Infinity", "NaN", "sNaN", "1e-200")),
 ])  # fmt: skip
 def test_what_publish_refuses(message: Message, fifo: bool, reason: str) -> None:
     with pytest.raises(SnsError, match=reason):
@@ -77,3 +79,31 @@ def test_delivery_shapes() -> None:
         "for functions")  # fmt: skip
     assert json.loads(messages.delivery(sub(), TOPIC, per_protocol, "i", "T", "r", "0").body)[
         "Message"] == "d"  # fmt: skip
+
+
+def test_publishes_are_on_disk_before_anything_is_delivered(tmp_path: Any) -> None:
+    """What Publish answered is stored: a store reopened (a restart) still holds every
+    delivery the forwarder had not handed on."""
+    import asyncio
+
+    from firebox.topics.service import TopicService
+    from firebox.topics.store import SqliteTopicStore
+
+    async def publish() -> None:
+        service = TopicService(SqliteTopicStore(tmp_path / "sns.sqlite3"), "us-east-1", "0")
+        service.load()
+        topic = await service.create_topic("t", {}, {})
+        for queue in ("a", "b"):
+            await service.subscribe(topic.arn, "sqs", f"arn:aws:sqs:us-east-1:000000000000:{queue}",
+                                    {})  # fmt: skip
+        for body in ("one", "two", "three"):
+            await service.publish(topic.arn, Message(body))
+        service.close()  # no forwarder ever ran
+
+    asyncio.run(publish())
+    reopened = TopicService(SqliteTopicStore(tmp_path / "sns.sqlite3"), "us-east-1", "0")
+    reopened.load()
+    pending = reopened.pending()
+    assert len(pending) == 6 and len(reopened.subscriptions()) == 2
+    assert [json.loads(d.body)["Message"] for d in pending][::2] == ["one", "two", "three"]
+    reopened.close()

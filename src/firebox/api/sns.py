@@ -203,7 +203,10 @@ ACTIONS: dict[str, Handler] = {
 }  # fmt: skip
 
 
-def _resource(p: dict[str, str]) -> str:
+def _resource(topics: TopicService, action: str, p: dict[str, str]) -> str:
+    """The ARN an action is on, as IAM sees it (CreateTopic: the topic it makes)."""
+    if action == "CreateTopic" and p.get("Name"):
+        return topics.arn(p["Name"])
     return (p.get("TopicArn") or p.get("TargetArn") or p.get("ResourceArn")
             or p.get("SubscriptionArn", "*").rsplit(":", 1)[0] or "*")  # fmt: skip
 
@@ -214,7 +217,8 @@ async def sns_api(request: Request) -> Response:
         caller, action, params = await read_action(request, "sns", ACTIONS, "2010-03-31",
                                                    MAX_BODY)  # fmt: skip
         topics: TopicService = request.app.state.platform.topics
-        authorize(request, caller, f"sns:{action}", _resource(params), "AuthorizationError")
+        resource = _resource(topics, action, params)
+        authorize(request, caller, f"sns:{action}", resource, "AuthorizationError")
         result = await ACTIONS[action](topics, params)
         return query_response(action, NAMESPACE, result or {})
     except BodyTooLarge:

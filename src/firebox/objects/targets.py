@@ -3,6 +3,7 @@ put, and handing each notification to its function's Event queue or to its SQS q
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,9 @@ class S3Targets:
                     failures.append((rule.target, "The destination queue does not exist"))
             elif not self._topic_exists(rule.target):
                 failures.append((rule.target, "The destination topic does not exist"))
+            elif rule.target.endswith(".fifo"):  # as S3: its events go to standard topics
+                failures.append((rule.target, "FIFO SNS topics are not supported as S3 event "
+                                              "destinations"))  # fmt: skip
         if failures:
             raise notifications.unvalidated(failures)
 
@@ -91,7 +95,11 @@ class S3Targets:
         if notice.kind == "sns":
             if self.topics is None or not self._topic_exists(notice.target):
                 raise Undeliverable("the topic does not exist")
-            await self.topics.publish(notice.target, Message(notice.body, "Amazon S3 Notification"))
+            message = Message(notice.body, "Amazon S3 Notification")
+            try:
+                await self.topics.publish(notice.target, message)
+            except SnsError as exc:  # the topic refuses it: retrying would not change that
+                raise Undeliverable(exc.message) from None
             return
         queue = self.queues.by_arn(notice.target)
         if queue is None:
@@ -110,4 +118,5 @@ class S3Targets:
             if queue is not None:
                 await self.queues.send(queue, [Outgoing(body)], "s3.amazonaws.com")
             elif rule.kind == "sns" and self.topics is not None and self._topic_exists(rule.target):
-                await self.topics.publish(rule.target, Message(body, "Amazon S3 Notification"))
+                with contextlib.suppress(SnsError):  # the configuration stands either way
+                    await self.topics.publish(rule.target, Message(body, "Amazon S3 Notification"))

@@ -79,8 +79,9 @@ class DeliveryForwarder:
         if queue is None:
             raise Gone("the queue does not exist")
         attributes = _sqs_attributes(delivery.attributes)
-        (sent,) = await self.queues.send(queue, [Outgoing(delivery.body, attributes=attributes)],
-                                         SENDER)  # fmt: skip
+        outgoing = Outgoing(delivery.body, attributes=attributes, group_id=delivery.group_id,
+                            dedup_id=delivery.dedup_id)  # fmt: skip
+        (sent,) = await self.queues.send(queue, [outgoing], SENDER)
         if isinstance(sent, SqsError):
             raise Gone(sent.message)
 
@@ -107,7 +108,14 @@ class DeliveryForwarder:
         if queue is None:
             log.warning("SNS delivery to %s dropped: %s", delivery.endpoint, why)
             return
-        await self.queues.send(queue, [Outgoing(delivery.body)], SENDER)
+        attributes = _sqs_attributes(delivery.attributes)
+        outgoing = Outgoing(delivery.body, attributes=attributes, group_id=delivery.group_id,
+                            dedup_id=delivery.dedup_id)  # fmt: skip
+        (sent,) = await self.queues.send(queue, [outgoing], SENDER)
+        if isinstance(sent, SqsError):
+            log.warning("SNS delivery to %s dropped: %s; its dead-letter queue %s refused it "
+                        "too: %s", delivery.endpoint, why, target, sent.message)  # fmt: skip
+            return
         log.warning("SNS delivery to %s moved to its dead-letter queue %s: %s",
                     delivery.endpoint, target, why)  # fmt: skip
 

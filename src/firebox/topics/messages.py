@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -12,6 +13,7 @@ from firebox import filtering
 from firebox.topics.errors import invalid
 from firebox.topics.records import Delivery, Message, Subscription
 
+log = logging.getLogger("firebox.sns")
 MAX_MESSAGE = 256 * 1024
 MAX_ATTRIBUTES = 10
 DEFAULT_DELIVERY_POLICY = {"http": {"defaultHealthyRetryPolicy": {
@@ -55,9 +57,7 @@ def check(message: Message, fifo: bool, topic_attributes: dict[str, str]) -> Non
         if not message.dedup_id and not content_dedup:
             raise invalid("The topic should either have ContentBasedDeduplication enabled or "
                           "MessageDeduplicationId provided explicitly")  # fmt: skip
-    elif message.group_id:
-        raise invalid("MessageGroupId Reason: The request includes MessageGroupId parameter "
-                      "that is not valid for this topic type")  # fmt: skip
+    # (a standard topic takes a MessageGroupId too: it goes on to SQS fair queues)
 
 
 def _check_attribute(name: str, value: dict[str, str]) -> None:
@@ -82,10 +82,13 @@ def _check_attribute(name: str, value: dict[str, str]) -> None:
         )
     if kind.startswith("Number"):
         try:
-            Decimal(text)
+            number = Decimal(text)
         except InvalidOperation:
-            raise invalid(f"Could not cast message attribute '{name}' value to number.") \
-                from None  # fmt: skip
+            number = Decimal("NaN")
+        # SNS's numbers: finite, up to 10^126 either way (anything else would cost a
+        # filter's conversion more than it is worth, or not convert at all)
+        if not number.is_finite() or (number and not -128 <= number.adjusted() <= 126):
+            raise invalid(f"Could not cast message attribute '{name}' value to number.")
     if kind == "String.Array":
         try:
             if not isinstance(json.loads(text), list):
@@ -108,8 +111,7 @@ def _attribute_value(value: dict[str, str]) -> Any:
     kind = value.get("DataType", "")
     text = value.get("StringValue", "")
     if kind.startswith("Number"):
-        number = Decimal(text)
-        return int(number) if number == number.to_integral_value() else float(number)
+        return float(Decimal(text))  # bounded by check(): a float compares as SNS compares
     if kind == "String.Array":
         return json.loads(text)
     if kind.startswith("Binary"):
@@ -119,11 +121,18 @@ def _attribute_value(value: dict[str, str]) -> Any:
 
 def accepted(sub: Subscription, message: Message) -> bool:
     """Whether the subscription's filter policy (on attributes, or on the body) lets the
-    message through."""
+    message through. A policy that fails to evaluate lets nothing through (and is said)."""
     text = sub.attributes.get("FilterPolicy")
     if not text:
         return True
-    policy = json.loads(text)
+    try:
+        return _accepted(sub, json.loads(text), message)
+    except Exception:  # a policy the checks let through but cannot apply: never a failed Publish
+        log.exception("SNS filter policy of %s could not be applied", sub.arn)
+        return False
+
+
+def _accepted(sub: Subscription, policy: Any, message: Message) -> bool:
     if sub.attributes.get("FilterPolicyScope") == "MessageBody":
         try:
             event = json.loads(_body_for(sub, message))
@@ -140,7 +149,8 @@ def _body_for(sub: Subscription, message: Message) -> str:
     if message.structure != "json":
         return message.body
     parsed = json.loads(message.body)
-    return str(parsed.get(sub.protocol, parsed["default"]))
+    chosen = parsed.get(sub.protocol, parsed["default"])
+    return chosen if isinstance(chosen, str) else json.dumps(chosen)
 
 
 def _attributes_out(message: Message) -> dict[str, dict[str, str]]:
@@ -155,10 +165,12 @@ def _attributes_out(message: Message) -> dict[str, dict[str, str]]:
 
 def delivery(
     sub: Subscription, topic_arn: str, message: Message, message_id: str, timestamp: str,
-    region: str, account: str,
+    region: str, account: str, sequence: str | None = None, dedup_id: str | None = None,
 ) -> Delivery:  # fmt: skip
     """What one subscription gets of one message, ready to hand over."""
     body = _body_for(sub, message)
+    group = message.group_id if sequence else None
+    dedup = dedup_id if sequence else None
     unsubscribe = (f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn="
                    f"{sub.arn}")  # fmt: skip
     cert = f"https://sns.{region}.amazonaws.com/SimpleNotificationService-firebox.pem"
@@ -175,9 +187,12 @@ def delivery(
         return Delivery(sub.arn, sub.protocol, sub.endpoint, json.dumps(event))
     if sub.attributes.get("RawMessageDelivery", "false").lower() == "true":
         return Delivery(sub.arn, sub.protocol, sub.endpoint, body,
-                        attributes=json.dumps(message.attributes))  # fmt: skip
+                        attributes=json.dumps(message.attributes), group_id=group,
+                        dedup_id=dedup)  # fmt: skip
     envelope: dict[str, Any] = {"Type": "Notification", "MessageId": message_id,
                                 "TopicArn": topic_arn}  # fmt: skip
+    if sequence:
+        envelope["SequenceNumber"] = sequence
     if message.subject is not None:
         envelope["Subject"] = message.subject
     envelope.update({"Message": body, "Timestamp": timestamp, "SignatureVersion": "1",
@@ -185,4 +200,6 @@ def delivery(
                      "UnsubscribeURL": unsubscribe})  # fmt: skip
     if message.attributes:
         envelope["MessageAttributes"] = _attributes_out(message)
-    return Delivery(sub.arn, sub.protocol, sub.endpoint, json.dumps(envelope))
+    return Delivery(
+        sub.arn, sub.protocol, sub.endpoint, json.dumps(envelope), group_id=group, dedup_id=dedup
+    )

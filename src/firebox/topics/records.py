@@ -33,6 +33,8 @@ class Delivery:
     body: str  # what the target gets (the Lambda event, the SQS envelope or raw message)
     id: int = 0
     attributes: str = ""  # raw delivery to SQS: the message attributes, as JSON
+    group_id: str | None = None  # FIFO topics → FIFO queues: the group and deduplication ids
+    dedup_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,18 @@ on (delivery.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import datetime
+import functools
+import hashlib
 import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from firebox.storage.group_commit import BatchCommit
 from firebox.topics import messages
@@ -30,6 +33,7 @@ from firebox.topics.store import (
     Write,
 )
 
+_Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 TOPIC_ATTRIBUTES = {
     "DisplayName",
@@ -62,6 +66,17 @@ class Published:
     sequence_number: str | None = None
 
 
+def _serialized(method: _Method) -> _Method:
+    """Runs a change to topics or subscriptions under the service's lock."""
+
+    @functools.wraps(method)
+    async def serialized(self: TopicService, *args: Any, **kwargs: Any) -> Any:
+        async with self._changing:
+            return await method(self, *args, **kwargs)
+
+    return serialized  # type: ignore[return-value]
+
+
 class TopicService:
     """SNS topics of one account and region, kept in memory and written through."""
 
@@ -77,6 +92,9 @@ class TopicService:
         self._subscriptions: dict[str, Subscription] = {}
         self._commit: BatchCommit[list[Write], None] = BatchCommit(store.apply)
         self._sequence = 10**19
+        # Changes to topics and subscriptions, one at a time: each reads, checks, writes and
+        # updates memory without another change landing in between.
+        self._changing = asyncio.Lock()
         self.on_deliveries: Callable[[], None] = lambda: None
 
     def load(self) -> None:
@@ -97,6 +115,7 @@ class TopicService:
             raise not_found("Topic does not exist")
         return found
 
+    @_serialized
     async def create_topic(
         self, name: str, attributes: dict[str, str], tags: dict[str, str]
     ) -> Topic:
@@ -128,6 +147,7 @@ class TopicService:
         self._topics[arn] = topic
         return topic
 
+    @_serialized
     async def delete_topic(self, arn: str) -> None:
         """Deletes a topic and its subscriptions (a topic that does not exist: nothing)."""
         if arn not in self._topics:
@@ -164,6 +184,7 @@ class TopicService:
             "Resource": arn, "Condition": {"StringEquals": {"AWS:SourceOwner": self.account}},
         }]}  # fmt: skip
 
+    @_serialized
     async def set_topic_attribute(self, arn: str, name: str, value: str) -> None:
         topic = self.topic(arn)
         if name not in TOPIC_ATTRIBUTES or name == "FifoTopic":
@@ -172,6 +193,7 @@ class TopicService:
         await self._write(PutTopic(updated))
         self._topics[arn] = updated
 
+    @_serialized
     async def tag(self, arn: str, tags: dict[str, str]) -> None:
         topic = self._tagged(arn)
         if len({**topic.tags, **tags}) > 50:
@@ -181,6 +203,7 @@ class TopicService:
         await self._write(PutTopic(updated))
         self._topics[arn] = updated
 
+    @_serialized
     async def untag(self, arn: str, keys: builtins.list[str]) -> None:
         topic = self._tagged(arn)
         updated = replace(topic, tags={k: v for k, v in topic.tags.items() if k not in keys})
@@ -206,6 +229,7 @@ class TopicService:
             raise not_found("Subscription does not exist")
         return found
 
+    @_serialized
     async def subscribe(
         self, topic_arn: str, protocol: str, endpoint: str, attributes: dict[str, str]
     ) -> Subscription:
@@ -219,6 +243,19 @@ class TopicService:
         service = {"lambda": "lambda", "sqs": "sqs"}[protocol]
         if not re.match(rf"^arn:aws:{service}:[a-z0-9-]+:\d{{12}}:.+", endpoint or ""):
             raise invalid(f"{'Lambda' if protocol == 'lambda' else 'SQS'} endpoint ARN")
+        topic = self.topic(topic_arn)
+        fifo_topic = topic.attributes.get("FifoTopic", "").lower() == "true"
+        if fifo_topic and (protocol != "sqs" or not endpoint.endswith(".fifo")):
+            raise invalid("Invalid protocol type: FIFO topics deliver to SQS FIFO queues only"
+                          if protocol != "sqs" else
+                          "Endpoint Reason: FIFO SNS topics can only be subscribed by FIFO SQS "
+                          "queues")  # fmt: skip
+        if not fifo_topic and protocol == "sqs" and endpoint.endswith(".fifo"):
+            raise invalid("Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be "
+                          "subscribed to standard SNS topics")  # fmt: skip
+        if protocol == "lambda" and attributes.get("RawMessageDelivery", "").lower() == "true":
+            raise invalid("Attributes Reason: Delivery protocol [lambda] does not support raw "
+                          "message delivery.")  # fmt: skip
         for existing in self._subscriptions.values():
             if (existing.topic_arn, existing.protocol, existing.endpoint) == (
                 topic_arn,
@@ -256,6 +293,7 @@ class TopicService:
                     raise invalid("RedrivePolicy: deadLetterTargetArn must be an SQS queue ARN")
         return dict(attributes)
 
+    @_serialized
     async def unsubscribe(self, arn: str) -> None:
         if arn not in self._subscriptions:
             return  # as SNS: unsubscribing twice is fine
@@ -287,6 +325,7 @@ class TopicService:
             out.setdefault("FilterPolicyScope", "MessageAttributes")
         return out
 
+    @_serialized
     async def set_subscription_attribute(self, arn: str, name: str, value: str) -> None:
         sub = self.subscription(arn)
         self._check_attributes({name: value})
@@ -322,16 +361,29 @@ class TopicService:
                 results.append(exc)
                 continue
             message_id = str(uuid.uuid4())
-            sequence = None
+            sequence = dedup = None
             if fifo:
-                self._sequence += 1
+                # increasing across restarts too: from the clock, never below the last one
+                self._sequence = max(self._sequence + 1, 10**19 + time.time_ns())
                 sequence = str(self._sequence)
+                dedup = item.dedup_id or hashlib.sha256(item.body.encode()).hexdigest()
             timestamp = _timestamp(now)
             for sub in subscriptions:
                 if not messages.accepted(sub, item):
                     continue
-                deliveries.append(messages.delivery(sub, topic_arn, item, message_id, timestamp,
-                                                    self.region, self.account))  # fmt: skip
+                deliveries.append(
+                    messages.delivery(
+                        sub,
+                        topic_arn,
+                        item,
+                        message_id,
+                        timestamp,
+                        self.region,
+                        self.account,
+                        sequence,
+                        dedup,
+                    )
+                )
             results.append(Published(message_id, sequence))
         if deliveries:
             await self._write(AddDeliveries(tuple(deliveries)))
