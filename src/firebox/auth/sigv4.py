@@ -31,7 +31,7 @@ from firebox.auth.errors import (
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
-from firebox.auth.keys import KeyStore
+from firebox.auth.keys import AccessKey, KeyStore
 from firebox.auth.sessions import PREFIX as SEALED
 from firebox.auth.sessions import SessionIssuer
 
@@ -163,33 +163,20 @@ class Verifier:
         token = request.header("x-amz-security-token") or _query_value(
             request.raw_query, "X-Amz-Security-Token"
         )
-        if signature.access_key_id.startswith("ASIA"):  # temporary: the token says whose
-            key = self.sessions.open(signature.access_key_id, token) if token else None
-        else:  # open mode: the `x` keys of every local call must not cost a key-file check
-            key = self.keys.get(signature.access_key_id) if self.mode == "sigv4" else None
-        if self.mode == "open" and key is None:
-            if token and token.startswith(SEALED):  # firebox's own token, altered: refused
-                raise UnrecognizedClientException(INVALID_TOKEN)
+        key = self._key(signature.access_key_id, token)
+        if key is None:  # open mode, a long-term key: its form was all there was to check
             caller = Caller(signature.access_key_id, signature.region, signature.service, False)
             return caller, PayloadCheck.unverified(claimed)
-        # Temporary credentials carry an identity (a role session), so their signatures are
-        # checked in open mode too: a token alone must not let anyone act as its role.
-        if key is None:
-            raise UnrecognizedClientException(UNKNOWN_KEY)
-        if token and not key.session_token:  # a long-term key needs no token: a stray one is
-            raise UnrecognizedClientException(INVALID_TOKEN)  # refused, as AWS refuses it
-        if key.session_token and key.expires <= self._clock():
-            raise ExpiredTokenException("The security token included in the request is expired")
         self._check_time(signature)
-        if claimed is None and not (signature.presigned and signature.service == "s3"):
-            # the body's hash is signed; without the header it is computed from the body
+        derived = claimed is None and not (signature.presigned and signature.service == "s3")
+        if derived:  # the body's hash is signed; without the header it is computed from the body
             claimed = sha256_hex(request.body)
         expected = _expected(request, signature, key.secret_access_key, claimed)
         if not hmac.compare_digest(expected.encode(), signature.signature.encode("utf-8")):
             raise InvalidSignatureException(MISMATCH)
         if claimed is not None and claimed.startswith("STREAMING-"):
             check = self._streamed(signature, claimed, key.secret_access_key)
-        elif claimed in (None, UNSIGNED_PAYLOAD):
+        elif derived or claimed in (None, UNSIGNED_PAYLOAD):  # (derived: checked just now)
             check = PayloadCheck()
         else:
             check = PayloadCheck(expected_sha256=claimed)
@@ -207,18 +194,9 @@ class Verifier:
         token = request.header("x-amz-security-token") or _query_value(
             request.raw_query, "x-amz-security-token"
         )
-        if signature.access_key_id.startswith("ASIA"):
-            key = self.sessions.open(signature.access_key_id, token) if token else None
-        else:
-            key = self.keys.get(signature.access_key_id) if self.mode == "sigv4" else None
-        if self.mode == "open" and key is None:
+        key = self._key(signature.access_key_id, token)
+        if key is None:  # open mode, a long-term key
             return Caller(signature.access_key_id, "", "s3", False)
-        if key is None:
-            raise UnrecognizedClientException(UNKNOWN_KEY)
-        if token and not key.session_token:  # a stray token with a long-term key: refused
-            raise UnrecognizedClientException(INVALID_TOKEN)
-        if key.session_token and key.expires <= self._clock():
-            raise ExpiredTokenException("The security token included in the request is expired")
         now = self._clock()
         if signature.expires is not None and signature.expires < now:
             raise InvalidSignatureException("Request has expired")
@@ -235,6 +213,27 @@ class Verifier:
         if not hmac.compare_digest(expected.encode(), signature.signature.encode("utf-8")):
             raise InvalidSignatureException(MISMATCH)
         return Caller(signature.access_key_id, "", "s3", True, key.arn)
+
+    def _key(self, access_key_id: str, token: str | None) -> AccessKey | None:
+        """The key whose secret a signature must be checked with; None in open mode for a
+        long-term key (any is accepted). Raises for a key or token that cannot be used."""
+        if access_key_id.startswith("ASIA"):  # temporary: the token says whose
+            key = self.sessions.open(access_key_id, token) if token else None
+        else:  # open mode: the `x` keys of every local call must not cost a key-file check
+            key = self.keys.get(access_key_id) if self.mode == "sigv4" else None
+        if self.mode == "open" and key is None:
+            if token and token.startswith(SEALED):  # firebox's own token, altered: refused
+                raise UnrecognizedClientException(INVALID_TOKEN)
+            return None
+        # Temporary credentials carry an identity (a role session), so their signatures are
+        # checked in open mode too: a token alone must not let anyone act as its role.
+        if key is None:
+            raise UnrecognizedClientException(UNKNOWN_KEY)
+        if token and not key.session_token:  # a long-term key needs no token: a stray one is
+            raise UnrecognizedClientException(INVALID_TOKEN)  # refused, as AWS refuses it
+        if key.session_token and key.expires <= self._clock():
+            raise ExpiredTokenException("The security token included in the request is expired")
+        return key
 
     def _streamed(self, signature: _Signature, claimed: str, secret: str) -> PayloadCheck:
         """An aws-chunked body (S3's only): its chunk signatures checked as they come."""
