@@ -26,7 +26,8 @@ from firebox.domain.errors import LambdaError
 from firebox.queues import attributes as queue_attributes
 from firebox.queues.errors import SqsError, invalid, no_queue
 from firebox.queues.messages import Message, md5_attributes
-from firebox.queues.service import Outgoing, Queue, QueueService, Received, Sent
+from firebox.queues.queue import Queue
+from firebox.queues.service import Outgoing, QueueService, Received, Sent
 
 if TYPE_CHECKING:
     from firebox.platform import Platform

@@ -9,7 +9,8 @@ from typing import Any
 
 from firebox.eventsources.base import Record
 from firebox.queues.errors import SqsError
-from firebox.queues.service import Queue, QueueService, Received
+from firebox.queues.queue import Queue
+from firebox.queues.service import QueueService, Received
 
 POLL_S = 20.0  # a long poll's wait: a message wakes it at once
 

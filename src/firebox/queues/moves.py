@@ -10,7 +10,8 @@ import uuid
 from dataclasses import dataclass
 
 from firebox.queues.errors import SqsError, invalid, invalid_value
-from firebox.queues.service import Queue, QueueService
+from firebox.queues.queue import Queue
+from firebox.queues.service import QueueService
 
 
 @dataclass

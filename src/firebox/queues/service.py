@@ -31,6 +31,7 @@ from firebox.queues.messages import (
     md5_attributes,
     md5_body,
 )
+from firebox.queues.queue import PURGE_INTERVAL_S, Queue
 from firebox.queues.store import (
     Delivery,
     DropExpiredDedup,
@@ -48,7 +49,6 @@ from firebox.storage.group_commit import GroupCommit
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 FIFO_NAME = re.compile(r"^[A-Za-z0-9_-]{1,75}\.fifo$")
 DEDUP_WINDOW_S = 300.0
-PURGE_INTERVAL_S = 60.0
 RECREATE_AFTER_S = 60.0
 MAX_VISIBILITY_S = 43200
 SYSTEM_ATTRIBUTES = (
@@ -56,40 +56,6 @@ SYSTEM_ATTRIBUTES = (
     "SenderId", "MessageDeduplicationId", "MessageGroupId", "SequenceNumber",
     "AWSTraceHeader", "DeadLetterQueueSourceArn",
 )  # fmt: skip
-
-
-@dataclass
-class Queue:
-    """One queue and its messages."""
-
-    name: str
-    arn: str
-    fifo: bool
-    attributes: dict[str, str]
-    tags: dict[str, str]
-    created: float
-    modified: float
-    messages: dict[int, Message] = field(default_factory=dict)  # seq → message, in order
-    heap: list[tuple[float, int]] = field(default_factory=list)  # (visible_at, seq), lazy
-    by_sent: list[tuple[float, int]] = field(default_factory=list)  # (sent, seq): retention
-    dedup: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
-    purged_at: float = -PURGE_INTERVAL_S
-    waiters: list[asyncio.Future[None]] = field(default_factory=list)
-
-    def number(self, name: str) -> int:
-        return int(self.attributes[name])
-
-    def doc(self) -> dict[str, Any]:
-        return {"name": self.name, "fifo": self.fifo, "attributes": self.attributes,
-                "tags": self.tags, "created": self.created, "modified": self.modified}  # fmt: skip
-
-    def redrive(self) -> tuple[str, int] | None:
-        """(dead-letter queue ARN, maxReceiveCount), if the queue has a redrive policy."""
-        text = self.attributes.get("RedrivePolicy")
-        if not text:
-            return None
-        policy = json.loads(text)
-        return str(policy["deadLetterTargetArn"]), int(policy["maxReceiveCount"])
 
 
 @dataclass(frozen=True)
@@ -467,7 +433,7 @@ class QueueService:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         queue.waiters.append(future)
-        upcoming = self._next_visible(queue)
+        upcoming = queue.next_visible(self.clock())
         delay = at_most if upcoming is None else max(0.0, min(at_most, upcoming - self.clock()))
 
         def due() -> None:
@@ -482,21 +448,6 @@ class QueueService:
             if future in queue.waiters:
                 queue.waiters.remove(future)
 
-    def _next_visible(self, queue: Queue) -> float | None:
-        """When a message next becomes visible (None: none will). A FIFO queue's visible
-        messages are all behind in-flight ones of their groups when a receive found nothing:
-        only a visibility time ahead (or a delete, which wakes waiters) can change that."""
-        now = self.clock()
-        while queue.heap:
-            visible_at, seq = queue.heap[0]
-            message = queue.messages.get(seq)
-            stale = message is None or message.visible_at != visible_at
-            if stale or (queue.fifo and visible_at <= now):
-                heapq.heappop(queue.heap)
-                continue
-            return visible_at if visible_at > now else now
-        return None
-
     def _wake(self, queue: Queue) -> None:
         for future in queue.waiters:
             if not future.done():
@@ -505,20 +456,11 @@ class QueueService:
         for listener in self.on_send:
             listener(queue)
 
-    def _expire(self, queue: Queue, now: float) -> list[Write]:
-        """Drops messages past the retention period (returns the writes that record it)."""
-        retention = queue.number("MessageRetentionPeriod")
-        old = []
-        while queue.by_sent and queue.by_sent[0][0] + retention <= now:
-            _, seq = heapq.heappop(queue.by_sent)
-            if queue.messages.pop(seq, None) is not None:
-                old.append(seq)
-        return [DropMessages(queue.name, tuple(old))] if old else []
-
     async def _take(self, queue: Queue, limit: int, visibility: int | None) -> list[Received]:
         now = self.clock()
-        writes = self._expire(queue, now)
-        picked = self._pick_fifo(queue, limit, now) if queue.fifo else self._pick(queue, limit, now)
+        expired = queue.expire(now)
+        writes: list[Write] = [DropMessages(queue.name, expired)] if expired else []
+        picked = queue.due(limit, now)
         timeout = queue.number("VisibilityTimeout") if visibility is None else visibility
         redrive = queue.redrive()
         target = self.by_arn(redrive[0]) if redrive else None
@@ -560,41 +502,6 @@ class QueueService:
         writes.append(DropMessages(queue.name, (message.seq,)))
         writes.append(PutMessage(target.name, copy.seq, copy.doc(), _delivery(copy)))
         return copy
-
-    def _pick(self, queue: Queue, limit: int, now: float) -> list[Message]:
-        picked: list[Message] = []
-        seen: set[int] = set()  # a message may have two equal entries (two changes at once)
-        while queue.heap and len(picked) < limit:
-            visible_at, seq = queue.heap[0]
-            if visible_at > now:
-                break
-            heapq.heappop(queue.heap)
-            message = queue.messages.get(seq)
-            if message is not None and message.visible_at == visible_at and seq not in seen:
-                seen.add(seq)
-                picked.append(message)
-        return picked
-
-    def _pick_fifo(self, queue: Queue, limit: int, now: float) -> list[Message]:
-        """In order within each group; a group with a message in flight gives none until it is
-        done; as many of one group as possible before the next (as SQS returns them)."""
-        groups: dict[str | None, list[Message]] = {}
-        blocked: set[str | None] = set()
-        for message in queue.messages.values():
-            group = message.group_id
-            if group in blocked:
-                continue
-            if message.visible_at > now:
-                blocked.add(group)  # in flight: its group waits
-                groups.pop(group, None)
-                continue
-            groups.setdefault(group, []).append(message)
-        picked: list[Message] = []
-        for messages in groups.values():
-            picked += messages[: limit - len(picked)]
-            if len(picked) == limit:
-                break
-        return picked
 
     # ----- acknowledging ------------------------------------------------------------------------
     def _find(self, queue: Queue, handle: str) -> Message | None:
