@@ -294,3 +294,25 @@ def parsed_error(
     error = parsed.get("Error", {})
     assert error.get("Code"), f"not an AWS error envelope: {response.status_code} {response.text!r}"
     return response.status_code, str(error["Code"]), str(error.get("Message", ""))
+
+
+# A handler that logs each event it gets as one line, `EVENT <json>` (see recorded_events).
+RECORDER = """
+import json
+def handler(event, context):
+    print("EVENT " + json.dumps(event))
+"""
+
+
+def recorded_events(logs: Any, name: str) -> list[dict[str, Any]]:
+    """The events a RECORDER function has logged so far (none before its log group exists)."""
+    import json
+
+    from botocore.exceptions import ClientError
+
+    try:
+        found = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}",
+                                       filterPattern="EVENT")["events"]  # fmt: skip
+    except ClientError:
+        return []
+    return [json.loads(e["message"].split("EVENT ", 1)[1]) for e in found]

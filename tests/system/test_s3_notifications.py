@@ -14,15 +14,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from support import FireboxServer, create_function, unique, wait_for
+from support import RECORDER, FireboxServer, create_function, recorded_events, unique, wait_for
 
 # AWS's sample S3 put event (as ../shared/events/s3_put.json has it), kept in the repository
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "events" / "s3_put.json"
-RECORDER = """
-import json
-def handler(event, context):
-    print("EVENT " + json.dumps(event))
-"""
 
 
 def clients(server: FireboxServer) -> dict[str, Any]:
@@ -57,19 +52,14 @@ def recorder(c: dict[str, Any], bucket: str, code: str = RECORDER) -> tuple[str,
     return name, arn
 
 
-def events_of(c: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    try:
-        found = c["logs"].filter_log_events(logGroupName=f"/aws/lambda/{name}",
-                                            filterPattern="EVENT")["events"]  # fmt: skip
-    except ClientError:
-        return []
-    return [json.loads(e["message"].split("EVENT ", 1)[1]) for e in found]
-
-
 def records_of(c: dict[str, Any], name: str, count: int) -> list[dict[str, Any]]:
     """The records of the function's first `count` events, once they all came."""
-    found = wait_for(lambda: (lambda ev: ev if len(ev) >= count else None)(events_of(c, name)),
-                     timeout=30)  # fmt: skip
+
+    def enough() -> list[dict[str, Any]] | None:
+        events = recorded_events(c["logs"], name)
+        return events if len(events) >= count else None
+
+    found = wait_for(enough, timeout=30)
     return [event["Records"][0] for event in found]
 
 
@@ -209,7 +199,7 @@ def test_record_shape_and_every_event_type(server: FireboxServer) -> None:
     s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "in/multi"}]})
     s3.put_object(Bucket=bucket, Key="in/last", Body=b"x")  # after everything above
     records = records_of(c, name, 6)
-    assert len(events_of(c, name)) == 6  # nothing for out/ignored, nothing twice
+    assert len(recorded_events(c["logs"], name)) == 6  # nothing for out/ignored, nothing twice
     assert sorted(r["eventName"] for r in records) == sorted([
         "ObjectCreated:Put", "ObjectCreated:Copy", "ObjectCreated:CompleteMultipartUpload",
         "ObjectRemoved:Delete", "ObjectRemoved:Delete", "ObjectCreated:Put"])  # fmt: skip
@@ -277,7 +267,7 @@ def test_kill9_between_put_and_delivery_loses_no_notification(start_server: Any)
     c = clients(server)
 
     def all_delivered() -> bool:
-        seen = {e["Records"][0]["s3"]["object"]["key"] for e in events_of(c, name)}
+        seen = {e["Records"][0]["s3"]["object"]["key"] for e in recorded_events(c["logs"], name)}
         return seen >= set(keys)
 
     wait_for(all_delivered, timeout=60)

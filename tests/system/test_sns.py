@@ -16,14 +16,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from support import FireboxServer, create_function, unique, wait_for
+from support import RECORDER, FireboxServer, create_function, recorded_events, unique, wait_for
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "events" / "sns.json"
-RECORDER = """
-import json
-def handler(event, context):
-    print("EVENT " + json.dumps(event))
-"""
 
 
 def clients(server: FireboxServer) -> dict[str, Any]:
@@ -79,15 +74,6 @@ def drain(c: dict[str, Any], url: str, count: int) -> list[dict[str, Any]]:
 def empty(c: dict[str, Any], url: str) -> bool:
     answer = c["sqs"].receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
     return not answer.get("Messages")
-
-
-def events_of(c: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    try:
-        found = c["logs"].filter_log_events(logGroupName=f"/aws/lambda/{name}",
-                                            filterPattern="EVENT")["events"]  # fmt: skip
-    except ClientError:
-        return []
-    return [json.loads(e["message"].split("EVENT ", 1)[1]) for e in found]
 
 
 def subscriber(c: dict[str, Any], topic: str) -> str:
@@ -186,7 +172,7 @@ def test_one_publish_fans_out_to_a_function_and_queues(c: dict[str, Any]) -> Non
         "DataType": "String",
         "StringValue": "TestString",
     }
-    event = wait_for(lambda: (events_of(c, function) or [None])[0], timeout=20)
+    event = wait_for(lambda: (recorded_events(c["logs"], function) or [None])[0], timeout=20)
     sample = json.loads(SAMPLE.read_text())["Records"][0]
     record = event["Records"][0]
     assert _shape(record) == _shape(sample)  # field by field, as SNS shapes it for Lambda

@@ -92,8 +92,9 @@ def test_a_refused_change_leaves_the_rest_of_its_batch(service: ObjectService) -
     ])  # fmt: skip
     assert applied[0].refused is not None and applied[0].refused.error_type == "PreconditionFailed"
     assert applied[1].refused is None
-    assert service.store.inline("bat", "exists") == b"x"
-    assert service.store.inline("bat", "fresh") == b"2"
+    for key, data in (("exists", b"x"), ("fresh", b"2")):
+        found = service.store.object_and_data("bat", key)
+        assert found is not None and found[1] == data
 
 
 def test_replacing_an_object_removes_its_old_file(service: ObjectService) -> None:

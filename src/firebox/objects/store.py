@@ -193,10 +193,6 @@ class SqliteObjectStore:
         doc, data = rows[0]
         return _object(doc), (bytes(data) if data is not None else None)
 
-    def inline(self, bucket: str, key: str) -> bytes | None:
-        rows = self._rows("SELECT data FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
-        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
-
     def keys(
         self, bucket: str, start: str, prefix: str, limit: int, inclusive: bool = False
     ) -> list[ObjectRecord]:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from firebox.api.s3.xml import MAX_XML
+from firebox.api.s3.xml import MAX_XML, check_tags
 from firebox.auth.sigv4 import Caller, PayloadCheck
 from firebox.objects import checksums
 from firebox.objects.errors import S3Error
@@ -133,8 +133,6 @@ class S3Call:
         )
 
     def tagging_header(self) -> dict[str, str]:
-        from firebox.api.s3.xml import check_tags
-
         raw = self.header("x-amz-tagging")
         if not raw:
             return {}
