@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import tempfile
@@ -28,8 +27,8 @@ from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 
-from invoke_bench import Server, commit, machine, make_zip, percentile, write_section
-from sqs_bench import CLIENTS, Moto, client
+from invoke_bench import Server, commit, machine, percentile, write_section
+from sqs_bench import CLIENTS, Moto, client, handler_starts, stamp_function
 
 MB = 1024 * 1024
 
@@ -99,8 +98,8 @@ STAMP = (
     "    started = time.time()\n"
     "    global URL\n"
     "    URL = URL or sqs.get_queue_url(QueueName=os.environ['OUT'])['QueueUrl']\n"
-    "    key = unquote_plus(event['Records'][0]['s3']['object']['key'])\n"
-    "    sqs.send_message(QueueUrl=URL, MessageBody=json.dumps({'key': key, 'started': started}))\n"
+    "    tag = unquote_plus(event['Records'][0]['s3']['object']['key'])\n"
+    "    sqs.send_message(QueueUrl=URL, MessageBody=json.dumps({'tag': tag, 'started': started}))\n"
 )
 
 
@@ -109,10 +108,7 @@ def notification_latency(port: int, count: int) -> list[float]:
     s3, sqs, lam = client(port, "s3"), client(port, "sqs"), client(port, "lambda")
     s3.create_bucket(Bucket="uploads")
     out = sqs.create_queue(QueueName="started")["QueueUrl"]
-    lam.create_function(FunctionName="stamp", Runtime="python3.11", Handler="app.handler",
-                        Role="arn:aws:iam::000000000000:role/bench", Timeout=10,
-                        Environment={"Variables": {"OUT": "started"}},
-                        Code={"ZipFile": make_zip(STAMP)})  # fmt: skip
+    arn = stamp_function(lam, STAMP, "started")
     lam.add_permission(
         FunctionName="stamp",
         StatementId="s3",
@@ -120,22 +116,15 @@ def notification_latency(port: int, count: int) -> list[float]:
         Principal="s3.amazonaws.com",
         SourceArn="arn:aws:s3:::uploads",
     )
-    arn = lam.get_function(FunctionName="stamp")["Configuration"]["FunctionArn"]
     s3.put_bucket_notification_configuration(Bucket="uploads", NotificationConfiguration={
         "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn,
                                           "Events": ["s3:ObjectCreated:*"]}]})  # fmt: skip
-    samples = []
-    for i in range(count + 5):
-        s3.put_object(Bucket="uploads", Key=f"k{i}", Body=b"x")
-        replied = time.time()
-        got = sqs.receive_message(QueueUrl=out, WaitTimeSeconds=20)["Messages"][0]
-        sqs.delete_message(QueueUrl=out, ReceiptHandle=got["ReceiptHandle"])
-        report = json.loads(got["Body"])
-        assert report["key"] == f"k{i}"
-        if i >= 5:  # the first few warm the environment
-            samples.append((report["started"] - replied) * 1000)
-        time.sleep(0.05)  # idle again before the next one
-    return samples
+
+    def upload(i: int) -> float:
+        s3.put_object(Bucket="uploads", Key=str(i), Body=b"x")
+        return time.time()  # from the reply
+
+    return handler_starts(sqs, out, count, upload)
 
 
 def main() -> None:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import statistics
 import threading
 import time
 from typing import Any
 
-from invoke_bench import Server, commit, machine, make_zip, percentile, write_section
-from sqs_bench import CLIENTS, Moto, client
+from invoke_bench import Server, commit, machine, percentile, write_section
+from sqs_bench import CLIENTS, Moto, client, handler_starts, stamp_function
 
 SUBSCRIBERS = 10
 
@@ -73,8 +72,7 @@ STAMP = (
     "    started = time.time()\n"
     "    global URL\n"
     "    URL = URL or sqs.get_queue_url(QueueName=os.environ['OUT'])['QueueUrl']\n"
-    "    message = event['Records'][0]['Sns']['Message']\n"
-    "    body = json.dumps({'m': message, 'started': started})\n"
+    "    body = json.dumps({'tag': event['Records'][0]['Sns']['Message'], 'started': started})\n"
     "    sqs.send_message(QueueUrl=URL, MessageBody=body)\n"
 )
 
@@ -84,10 +82,7 @@ def latency(port: int, count: int) -> list[float]:
     sns, sqs, lam = client(port, "sns"), client(port, "sqs"), client(port, "lambda")
     topic = sns.create_topic(Name="latency")["TopicArn"]
     out = sqs.create_queue(QueueName="started")["QueueUrl"]
-    lam.create_function(FunctionName="stamp", Runtime="python3.11", Handler="app.handler",
-                        Role="arn:aws:iam::000000000000:role/bench", Timeout=10,
-                        Environment={"Variables": {"OUT": "started"}},
-                        Code={"ZipFile": make_zip(STAMP)})  # fmt: skip
+    arn = stamp_function(lam, STAMP, "started")
     lam.add_permission(
         FunctionName="stamp",
         StatementId="sns",
@@ -95,20 +90,13 @@ def latency(port: int, count: int) -> list[float]:
         Principal="sns.amazonaws.com",
         SourceArn=topic,
     )
-    arn = lam.get_function(FunctionName="stamp")["Configuration"]["FunctionArn"]
     sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn)
-    samples = []
-    for i in range(count + 5):
-        sns.publish(TopicArn=topic, Message=f"m{i}")
-        replied = time.time()
-        got = sqs.receive_message(QueueUrl=out, WaitTimeSeconds=20)["Messages"][0]
-        sqs.delete_message(QueueUrl=out, ReceiptHandle=got["ReceiptHandle"])
-        report = json.loads(got["Body"])
-        assert report["m"] == f"m{i}"
-        if i >= 5:  # the first few warm the environment
-            samples.append((report["started"] - replied) * 1000)
-        time.sleep(0.05)
-    return samples
+
+    def publish(i: int) -> float:
+        sns.publish(TopicArn=topic, Message=str(i))
+        return time.time()  # from the reply
+
+    return handler_starts(sqs, out, count, publish)
 
 
 def main() -> None:

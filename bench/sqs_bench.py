@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -156,28 +157,49 @@ def drain(port: int, messages: int) -> float:
     return messages / (time.perf_counter() - started)
 
 
+def stamp_function(lam: Any, code: str, out_queue: str) -> str:
+    """A function `stamp` running `code`, which reports to the queue `out_queue` (its OUT)
+    when its handler started; returns its ARN."""
+    lam.create_function(FunctionName="stamp", Runtime="python3.11", Handler="app.handler",
+                        Role="arn:aws:iam::000000000000:role/bench", Timeout=10,
+                        Environment={"Variables": {"OUT": out_queue}},
+                        Code={"ZipFile": make_zip(code)})  # fmt: skip
+    found: str = lam.get_function(FunctionName="stamp")["Configuration"]["FunctionArn"]
+    return found
+
+
+def handler_starts(sqs: Any, out: str, count: int, trigger: Callable[[int], float]) -> list[float]:
+    """Milliseconds from each trigger to the stamp handler starting, one at a time on an idle
+    function: `trigger(i)` causes the i-th invoke and returns the moment measured from; the
+    handler reports `started` (and the `tag` it was given, if any) to the queue `out`."""
+    samples = []
+    for i in range(count + 5):
+        since = trigger(i)
+        got = sqs.receive_message(QueueUrl=out, WaitTimeSeconds=20)["Messages"][0]
+        sqs.delete_message(QueueUrl=out, ReceiptHandle=got["ReceiptHandle"])
+        report = json.loads(got["Body"])
+        assert report.get("tag", str(i)) == str(i), report  # the invoke of this trigger
+        if i >= 5:  # the first few warm the environment
+            samples.append((report["started"] - since) * 1000)
+        time.sleep(0.05)  # idle again before the next one
+    return samples
+
+
 def latency(port: int, count: int) -> list[float]:
     """Milliseconds from SendMessage returning to the handler starting, idle queue."""
     sqs, lam = client(port, "sqs"), client(port, "lambda")
     url = sqs.create_queue(QueueName="latency")["QueueUrl"]
     out = sqs.create_queue(QueueName="latency-out")["QueueUrl"]
-    lam.create_function(FunctionName="stamp", Runtime="python3.11", Handler="app.handler",
-                        Role="arn:aws:iam::000000000000:role/bench", Timeout=10,
-                        Environment={"Variables": {"OUT": "latency-out"}},
-                        Code={"ZipFile": make_zip(STAMP)})  # fmt: skip
+    stamp_function(lam, STAMP, "latency-out")
     lam.create_event_source_mapping(FunctionName="stamp", EventSourceArn=arn(sqs, url),
                                     BatchSize=1)  # fmt: skip
-    samples = []
-    for i in range(count + 5):
+
+    def send(i: int) -> float:
         sent = time.time()
         sqs.send_message(QueueUrl=url, MessageBody=repr(sent))
-        got = sqs.receive_message(QueueUrl=out, WaitTimeSeconds=20)["Messages"][0]
-        sqs.delete_message(QueueUrl=out, ReceiptHandle=got["ReceiptHandle"])
-        report = json.loads(got["Body"])
-        if i >= 5:  # the first few warm the environment
-            samples.append((report["started"] - report["sent"]) * 1000)
-        time.sleep(0.05)  # idle again before the next one
-    return samples
+        return sent
+
+    return handler_starts(sqs, out, count, send)
 
 
 def main() -> None:
