@@ -37,6 +37,8 @@ from firebox.control.rollouts import RolloutManager
 from firebox.domain.arns import ArnBuilder, parse_function_ref
 from firebox.domain.errors import LambdaError
 from firebox.domain.records import FunctionRecord
+from firebox.eventbridge.service import EventService
+from firebox.eventbridge.store import SqliteEventStore
 from firebox.eventsources.manager import PollerManager
 from firebox.iam.authorizer import Authorizer
 from firebox.iam.policy import Principal
@@ -47,6 +49,7 @@ from firebox.invoke.service import InvokeService
 from firebox.objects.delivery import NoticeForwarder
 from firebox.objects.service import ObjectService
 from firebox.objects.targets import S3Targets
+from firebox.outbox import Forwarder
 from firebox.queues.moves import MessageMoves
 from firebox.queues.service import QueueService
 from firebox.queues.store import SqliteQueueStore
@@ -60,8 +63,10 @@ from firebox.sandboxes.isolated import IsolatedSandbox
 from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
 from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import Zygotes
+from firebox.sending import Senders
 from firebox.storage import SqliteFunctionStore
 from firebox.telemetry.logstore import LogStore
+from firebox.timing.ticker import Ticker
 from firebox.topics.delivery import DeliveryForwarder
 from firebox.topics.service import TopicService
 from firebox.topics.store import SqliteTopicStore
@@ -163,8 +168,21 @@ class Platform:
         )  # fmt: skip
         self.topics = TopicService(SqliteTopicStore(settings.data_dir / "sns.sqlite3"),
                                    settings.region, settings.account_id)  # fmt: skip
-        self.sns_deliveries = DeliveryForwarder(self.topics, self.async_invoker, self.sqs,
-                                                self._sns_may_invoke, settings.iam)  # fmt: skip
+        self.sns_deliveries = DeliveryForwarder(
+            self.topics, self.async_invoker, self.sqs,
+            lambda function, topic: self._service_may_invoke(SNS_PRINCIPAL, function, topic),
+            settings.iam,
+        )  # fmt: skip
+        self.senders = Senders(self.async_invoker, self.sqs, self.topics,
+                               self._service_may_invoke, settings.iam)  # fmt: skip
+        self.events = EventService(SqliteEventStore(settings.data_dir / "events.sqlite3"),
+                                   settings.region, settings.account_id)  # fmt: skip
+        self.senders.bus = self.events
+        self.events_sends = Forwarder(self.events.pending, self.events.delivered,
+                                      self.senders.deliver)  # fmt: skip
+        self.events.on_sends = self.events_sends.wake
+        self.events_ticker = Ticker(self.events.fire_due)
+        self.events.on_schedules = self.events_ticker.wake
         self.s3 = ObjectService(settings.data_dir / "s3", settings.region)
         self.s3_targets = S3Targets(self.catalog, self.policies, self.async_invoker, self.sqs,
                                     settings.account_id, self.topics)  # fmt: skip
@@ -212,14 +230,15 @@ class Platform:
                 "(--iam %s)", record.name, record.role, self.settings.iam,
             )  # fmt: skip
 
-    def _sns_may_invoke(self, function_arn: str, topic_arn: str) -> bool:
-        """Whether a function's resource policy lets SNS invoke it for this topic."""
+    def _service_may_invoke(self, service: str, function_arn: str, source_arn: str) -> bool:
+        """Whether a function's resource policy lets a service (sns.amazonaws.com…) invoke
+        it for a source (a topic, a rule)."""
         try:
             ref = parse_function_ref(function_arn)
         except LambdaError:
             return False
-        return self.policies.allows(ref.name, ref.qualifier, Principal("Service", SNS_PRINCIPAL),
-                                    topic_arn, self.settings.account_id)  # fmt: skip
+        return self.policies.allows(ref.name, ref.qualifier, Principal("Service", service),
+                                    source_arn, self.settings.account_id)  # fmt: skip
 
     async def _invoke_batch(self, mapping: EventSourceMapping, payload: bytes) -> InvocationResult:
         """An event source's batch, invoked synchronously as Lambda's pollers do."""
@@ -248,6 +267,7 @@ class Platform:
         self.sqs.load()
         self.mappings.load()
         self.topics.load()
+        self.events.load()
         swept = self.s3.load()
         if swept:
             log.info("object store: %d unfinished or orphaned files removed", swept)
@@ -256,6 +276,8 @@ class Platform:
         self.async_invoker.start()
         self.s3_notices.start()
         self.sns_deliveries.start()
+        self.events_sends.start()
+        self.events_ticker.start()
         self.pollers.start()
         if isinstance(self.sandboxes, IsolatedSandboxFactory):
             # Never more than could be in use at once.
@@ -354,6 +376,8 @@ class Platform:
         await self.feed.close()
         await self.s3_notices.close()
         await self.sns_deliveries.close()
+        await self.events_ticker.close()
+        await self.events_sends.close()
         self.rollouts.close()
         self.concurrency.close()
         self.precompiler.close()
@@ -376,3 +400,4 @@ class Platform:
         self.sqs.close()
         self.s3.close()
         self.topics.close()
+        self.events.close()

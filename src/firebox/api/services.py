@@ -20,6 +20,7 @@ from firebox.api import (
     concurrency,
     event_configs,
     event_sources,
+    events,
     function_urls,
     functions,
     iam,
@@ -81,6 +82,8 @@ SERVICES = [
     ),
     Service("iam", "query", frozenset(iam.ACTIONS), iam.iam_api, query=True),
     Service("sns", "query", frozenset(sns.ACTIONS), sns.sns_api, query=True),
+    Service("events", "json", frozenset(events.OPERATIONS), events.events_api,
+            events.TARGET_PREFIX),  # fmt: skip
     # S3: recognised by host, signature or bucket before any route (api/s3/dispatch.py).
     Service("s3", "rest-xml", s3_routes.OPERATIONS),
 ]

@@ -1,0 +1,32 @@
+"""The `sends` table: an outbox of Send records (sending.py), in whichever service's database
+stores the change that caused them, so both land in one transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+
+from firebox.sending import Send
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS sends (id INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT NOT NULL);"
+)
+
+
+def add(conn: sqlite3.Connection, sends: tuple[Send, ...] | list[Send]) -> None:
+    rows = []
+    for send in sends:
+        doc = dataclasses.asdict(send)
+        del doc["id"]
+        rows.append((json.dumps(doc, separators=(",", ":")),))
+    conn.executemany("INSERT INTO sends (doc) VALUES (?)", rows)
+
+
+def pending(conn: sqlite3.Connection, limit: int) -> list[Send]:
+    rows = conn.execute("SELECT id, doc FROM sends ORDER BY id LIMIT ?", (limit,)).fetchall()
+    return [Send(**{**json.loads(doc), "id": i}) for i, doc in rows]
+
+
+def drop(conn: sqlite3.Connection, ids: list[int] | tuple[int, ...]) -> None:
+    conn.executemany("DELETE FROM sends WHERE id = ?", [(i,) for i in ids])

@@ -1,0 +1,1 @@
+"""Time-driven work shared by EventBridge's scheduled rules and the Scheduler."""
