@@ -63,6 +63,8 @@ from firebox.sandboxes.isolated import IsolatedSandbox
 from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
 from firebox.sandboxes.reserve import SandboxReserve
 from firebox.sandboxes.zygotes import Zygotes
+from firebox.scheduler.service import SchedulerService
+from firebox.scheduler.store import SqliteScheduleStore
 from firebox.sending import Senders
 from firebox.storage import SqliteFunctionStore
 from firebox.telemetry.logstore import LogStore
@@ -183,6 +185,15 @@ class Platform:
         self.events.on_sends = self.events_sends.wake
         self.events_ticker = Ticker(self.events.fire_due)
         self.events.on_schedules = self.events_ticker.wake
+        self.scheduler = SchedulerService(
+            SqliteScheduleStore(settings.data_dir / "scheduler.sqlite3"), settings.region,
+            settings.account_id,
+        )  # fmt: skip
+        self.scheduler_sends = Forwarder(self.scheduler.pending, self.scheduler.delivered,
+                                         self.senders.deliver)  # fmt: skip
+        self.scheduler.on_sends = self.scheduler_sends.wake
+        self.scheduler_ticker = Ticker(self.scheduler.fire_due)
+        self.scheduler.on_schedules = self.scheduler_ticker.wake
         self.s3 = ObjectService(settings.data_dir / "s3", settings.region)
         self.s3_targets = S3Targets(self.catalog, self.policies, self.async_invoker, self.sqs,
                                     settings.account_id, self.topics)  # fmt: skip
@@ -268,6 +279,7 @@ class Platform:
         self.mappings.load()
         self.topics.load()
         self.events.load()
+        self.scheduler.load()
         swept = self.s3.load()
         if swept:
             log.info("object store: %d unfinished or orphaned files removed", swept)
@@ -278,6 +290,8 @@ class Platform:
         self.sns_deliveries.start()
         self.events_sends.start()
         self.events_ticker.start()
+        self.scheduler_sends.start()
+        self.scheduler_ticker.start()
         self.pollers.start()
         if isinstance(self.sandboxes, IsolatedSandboxFactory):
             # Never more than could be in use at once.
@@ -378,6 +392,8 @@ class Platform:
         await self.sns_deliveries.close()
         await self.events_ticker.close()
         await self.events_sends.close()
+        await self.scheduler_ticker.close()
+        await self.scheduler_sends.close()
         self.rollouts.close()
         self.concurrency.close()
         self.precompiler.close()
@@ -401,3 +417,4 @@ class Platform:
         self.s3.close()
         self.topics.close()
         self.events.close()
+        self.scheduler.close()

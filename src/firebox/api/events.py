@@ -70,9 +70,10 @@ def _rule(rule: Rule) -> JSONDict:
 
 def _target_out(target: Target) -> JSONDict:
     out: JSONDict = {"Id": target.id, "Arn": target.arn}
-    for key, value in (("Input", target.input), ("InputPath", target.input_path),
-                       ("InputTransformer", target.input_transformer),
-                       ("RoleArn", target.role_arn), ("RetryPolicy", target.retry_policy)):  # fmt: skip
+    given = {"Input": target.input, "InputPath": target.input_path,
+             "InputTransformer": target.input_transformer, "RoleArn": target.role_arn,
+             "RetryPolicy": target.retry_policy}  # fmt: skip
+    for key, value in given.items():
         if value is not None:
             out[key] = value
     if target.dead_letter_arn:

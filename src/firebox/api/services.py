@@ -28,6 +28,7 @@ from firebox.api import (
     logs,
     permissions,
     releases,
+    scheduler,
     sns,
     sqs,
     sqs_query,
@@ -82,8 +83,12 @@ SERVICES = [
     ),
     Service("iam", "query", frozenset(iam.ACTIONS), iam.iam_api, query=True),
     Service("sns", "query", frozenset(sns.ACTIONS), sns.sns_api, query=True),
-    Service("events", "json", frozenset(events.OPERATIONS), events.events_api,
-            events.TARGET_PREFIX),  # fmt: skip
+    Service(
+        "events", "json", frozenset(events.OPERATIONS), events.events_api, events.TARGET_PREFIX
+    ),
+    Service(
+        "scheduler", "rest-json", _operations(scheduler.routes), routes=tuple(scheduler.routes)
+    ),
     # S3: recognised by host, signature or bucket before any route (api/s3/dispatch.py).
     Service("s3", "rest-xml", s3_routes.OPERATIONS),
 ]

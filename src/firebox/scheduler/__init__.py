@@ -1,0 +1,1 @@
+"""EventBridge Scheduler: schedules and schedule groups, fired on time, durably."""
