@@ -85,8 +85,13 @@ def _check_matcher(matcher: object, where: str) -> None:
             inner = ("prefix", "suffix", "equals-ignore-case", "wildcard")
             if len(value) != 1 or next(iter(value)) not in inner:
                 raise PatternError(f"Unsupported anything-but pattern at {where}")
-            if not isinstance(next(iter(value.values())), str):
-                raise PatternError(f"anything-but {next(iter(value))} must be a string at {where}")
+            inner_value = next(iter(value.values()))
+            listed = isinstance(inner_value, list) and inner_value
+            if not isinstance(inner_value, str) and not (
+                listed and all(isinstance(v, str) for v in inner_value)
+            ):  # AWS takes one string or a list of them
+                raise PatternError(f"anything-but {next(iter(value))} must be a string or a list "
+                                   f"of strings at {where}")  # fmt: skip
         elif isinstance(value, list):
             if not value or not all(isinstance(v, (str, int, float)) for v in value):
                 raise PatternError(f"Inside anything-but list, only strings and numbers at "
@@ -155,7 +160,9 @@ def _one(matcher: Any, value: Any) -> bool:
                    for op, number in zip(expected[::2], expected[1::2], strict=True))  # fmt: skip
     if kind == "anything-but":
         if isinstance(expected, dict):
-            return not _one(expected, value) if isinstance(value, str) else False
+            ((inner, given),) = expected.items()
+            options = given if isinstance(given, list) else [given]
+            return isinstance(value, str) and not any(_one({inner: o}, value) for o in options)
         excluded = expected if isinstance(expected, list) else [expected]
         return not any(_one(e, value) for e in excluded)
     if kind == "cidr":

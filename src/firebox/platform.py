@@ -180,6 +180,7 @@ class Platform:
         self.events = EventService(SqliteEventStore(settings.data_dir / "events.sqlite3"),
                                    settings.region, settings.account_id)  # fmt: skip
         self.senders.bus = self.events
+        self.async_invoker.sender = self.senders.send
         self.events_sends = Forwarder(self.events.pending, self.events.delivered,
                                       self.senders.deliver)  # fmt: skip
         self.events.on_sends = self.events_sends.wake

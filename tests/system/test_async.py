@@ -199,7 +199,7 @@ def test_event_invoke_config_api(fast: FireboxServer) -> None:
         ({"MaximumEventAgeInSeconds": 59}, "ValidationException"),
         (
             {"DestinationConfig": {
-                "OnFailure": {"Destination": "arn:aws:sqs:us-east-1:000000000000:q"}}},
+                "OnFailure": {"Destination": "arn:aws:kinesis:us-east-1:000000000000:stream/s"}}},
             "InvalidParameterValueException",  # a target firebox does not have
         ),
     ]  # fmt: skip

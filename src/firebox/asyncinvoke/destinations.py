@@ -1,17 +1,33 @@
 """Delivering asynchronous invocations' records and dead letters to their destinations.
 
 A delivery is a follow-up: work stored in the same transaction that settles the event, so a
-record is exactly as durable as the event it describes.
+record is exactly as durable as the event it describes. A function's is an Event invoke; a
+queue's, topic's or bus's is a `send` event, which the drain hands to sending.py instead of
+invoking (its function_name column holds the target's ARN).
 """
 
 from __future__ import annotations
+
+import json
 
 from firebox.asyncinvoke.queue import NewEvent
 from firebox.domain.destinations import Destination, FunctionDestination
 from firebox.worker.invocation import new_request_id
 
+SEND = "send"
 
-def deliver(target: Destination, payload: bytes, kind: str, now: float) -> list[NewEvent]:
+
+def deliver(
+    target: Destination, payload: bytes, kind: str, now: float, function_arn: str = "",
+    condition: str = "",
+) -> list[NewEvent]:  # fmt: skip
     """The follow-ups that deliver payload to a target."""
-    assert isinstance(target, FunctionDestination)  # the only kind there is yet
-    return [NewEvent(target.name, target.qualifier, payload, new_request_id(), now, kind)]
+    if isinstance(target, FunctionDestination):
+        return [NewEvent(target.name, target.qualifier, payload, new_request_id(), now, kind)]
+    if target.service == "events":  # as Lambda puts a record on a bus
+        outcome = "Success" if condition == "Success" else "Failure"
+        payload = json.dumps({
+            "Source": "lambda", "DetailType": f"Lambda Function Invocation Result - {outcome}",
+            "Detail": payload.decode(), "Resources": [function_arn] if function_arn else [],
+        }).encode()  # fmt: skip
+    return [NewEvent(target.arn, None, payload, new_request_id(), now, SEND)]

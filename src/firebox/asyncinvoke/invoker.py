@@ -10,11 +10,11 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from firebox.asyncinvoke import policies
-from firebox.asyncinvoke.destinations import deliver
+from firebox.asyncinvoke.destinations import SEND, deliver
 from firebox.asyncinvoke.queue import EventQueue, NewEvent, QueuedEvent, Settlement
 from firebox.control.event_configs import EventConfigs, EventInvokeConfig
 from firebox.domain.arns import FunctionRef
@@ -23,6 +23,7 @@ from firebox.domain.errors import InvalidRuntimeException, LambdaError, TooManyR
 from firebox.domain.records import utc_stamp
 from firebox.domain.types import JSONDict
 from firebox.invoke.service import InvokeService
+from firebox.sending import Send, TargetGone
 from firebox.storage.group_commit import GroupCommit
 from firebox.worker.invocation import InvocationResult, new_request_id
 
@@ -94,6 +95,8 @@ class AsyncInvoker:
         self._accepted: GroupCommit[NewEvent] = GroupCommit(queue.put, self._wake.set)
         self._settled: GroupCommit[Settlement] = GroupCommit(queue.settle)
         self._task: asyncio.Task[None] | None = None
+        # Hands records to queues, topics and buses (sending.Senders.send), once built.
+        self.sender: Callable[[Send], Awaitable[None]] | None = None
 
     # ----- accepting ------------------------------------------------------------------------
     async def accept(self, ref: FunctionRef, payload: bytes, trace_id: str | None = None) -> str:
@@ -153,6 +156,8 @@ class AsyncInvoker:
 
     async def _run(self, event: QueuedEvent) -> Settlement:
         """One attempt: the rules before it, the invoke, the rules after it."""
+        if event.kind == SEND:
+            return await self._send(event)
         config = self.configs.effective(event.function_name, event.qualifier)
         attempt = policies.Attempt(event, config, self.clock())
         decision = policies.decide(self.before, attempt)
@@ -170,6 +175,18 @@ class AsyncInvoker:
             decision = policies.decide(self.after, attempt)
         assert decision is not None  # retry_later always decides
         return self._settlement(attempt, decision)
+
+    async def _send(self, event: QueuedEvent) -> Settlement:
+        """A record or dead letter for a queue, topic or bus, handed over (a send that
+        fails in firebox is tried again by _attempt; one whose target is gone is dropped)."""
+        assert self.sender is not None, "sends need the platform's senders"
+        send = Send(event.function_name, event.payload.decode(), "", event.function_name)
+        try:
+            await self.sender(send)
+        except TargetGone as exc:
+            log.warning("a record for %s dropped: %s", event.function_name, exc)
+            return Settlement(event, policies.DROPPED)
+        return Settlement(event, policies.SUCCEEDED)
 
     def _settlement(self, attempt: policies.Attempt, decision: policies.Decision) -> Settlement:
         """The decision, as the queue stores it: with the records destinations receive."""
@@ -204,7 +221,7 @@ class AsyncInvoker:
         if record is not None and record.dead_letter_target:
             # The dead-letter target gets the original event, as a queue would.
             target = parse_destination(record.dead_letter_target)
-            follow += deliver(target, event.payload, "dead-letter", self.clock())
+            follow += deliver(target, event.payload, "dead-letter", self.clock(), self._arn(event))
         return Settlement(event, outcome, tuple(follow))
 
     @staticmethod
@@ -243,7 +260,11 @@ class AsyncInvoker:
             record["responseContext"] = last["context"]
             record["responsePayload"] = last["payload"]
         target = parse_destination(destination)
-        return deliver(target, json.dumps(record).encode(), "destination", self.clock())
+        return deliver(target, json.dumps(record).encode(), "destination", self.clock(),
+                       self._arn(event), condition)  # fmt: skip
+
+    def _arn(self, event: QueuedEvent) -> str:
+        return self.catalog.arns.function(event.function_name, event.qualifier or "$LATEST")
 
     def forget(self, function_name: str, qualifier: str | None) -> None:
         """A deleted function's waiting events go with it (never run by a re-created one); one

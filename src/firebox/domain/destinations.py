@@ -1,7 +1,7 @@
 """Where asynchronous invocations' records and dead letters may go: target ARNs, parsed.
 
-Functions are the only targets so far; a queue or topic target is another class here, added
-to TARGETS, once firebox has those services (asyncinvoke/destinations.py delivers to each).
+A function (invoked asynchronously), an SQS queue, an SNS topic or, for records only, an
+EventBridge bus (asyncinvoke/destinations.py delivers to each).
 """
 
 from __future__ import annotations
@@ -15,6 +15,11 @@ from firebox.domain.errors import InvalidParameterValueException
 FUNCTION_ARN_RE = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([a-zA-Z0-9_-]+)(?::([a-zA-Z0-9$_-]+))?$"
 )
+QUEUE_ARN_RE = re.compile(r"^arn:aws[a-zA-Z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+TOPIC_ARN_RE = re.compile(
+    r"^arn:aws[a-zA-Z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
+)
+BUS_ARN_RE = re.compile(r"^arn:aws[a-zA-Z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[/.\-_A-Za-z0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -25,15 +30,30 @@ class FunctionDestination:
     qualifier: str | None
 
 
-Destination = FunctionDestination  # a union, once there are other kinds of target
+@dataclass(frozen=True)
+class ServiceDestination:
+    """A queue, topic or bus: the record (or dead letter) is sent to it."""
+
+    arn: str
+    service: str  # sqs | sns | events
+
+
+Destination = FunctionDestination | ServiceDestination
 
 
 def _function(match: re.Match[str]) -> Destination:
     return FunctionDestination(match[1], match[2])
 
 
+def _service(match: re.Match[str]) -> Destination:
+    return ServiceDestination(match[0], match[0].split(":")[2])
+
+
 TARGETS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], Destination]]] = [
     (FUNCTION_ARN_RE, _function),
+    (QUEUE_ARN_RE, _service),
+    (TOPIC_ARN_RE, _service),
+    (BUS_ARN_RE, _service),
 ]
 
 
@@ -44,11 +64,15 @@ def parse(arn: object, member: str = "destination") -> Destination:
     for pattern, build in TARGETS:
         match = pattern.match(arn)
         if match is not None:
-            return build(match)
+            target = build(match)
+            bus = isinstance(target, ServiceDestination) and target.service == "events"
+            if bus and member == "dead-letter target":  # AWS: a dead-letter queue is SQS or SNS
+                break
+            return target
     raise InvalidParameterValueException(
-        f"Unsupported {member} {arn}: firebox delivers to Lambda functions only "
-        "(arn:aws:lambda:<region>:<account>:function:<name>); queues and topics come with "
-        "those services."
+        f"Unsupported {member} {arn}: firebox delivers to Lambda functions, SQS queues and SNS "
+        "topics, and destinations also to EventBridge buses (arn:aws:<service>:<region>:"
+        "<account>:...)."
     )
 
 
