@@ -45,7 +45,7 @@ def test_matching(pattern: dict[str, object], expected: bool) -> None:
 @pytest.mark.parametrize("bad", [
     [], {"a": "not a list"}, {"a": []}, {"a": [{"nope": 1}]}, {"a": [{"numeric": [">"]}]},
     {"a": [{"exists": "yes"}]}, {"$or": [{"a": [1]}]}, {"a": [{"cidr": "nope"}]},
-    # accepted once, then failed every match: anything-but's inner value must be a string (or strings)
+    # accepted once, then failed every match: anything-but's inner value must be strings
     {"a": [{"anything-but": {"prefix": 1}}]}, {"a": [{"anything-but": {"wildcard": [1]}}]},
     {"a": [{"numeric": [">", True]}]},
 ])  # fmt: skip
