@@ -22,14 +22,15 @@ log = logging.getLogger("firebox")
 
 class Forwarder(Generic[T]):
     """Reads `pending()` in order, hands each item to `deliver` (True: done with it, handed
-    over or dropped for good; False: try again later, keeping the order), then removes the
-    done ones with `delivered(ids)`."""
+    over or dropped for good; False: try again later, keeping the order; None: taken by
+    someone who removes it when done, so it is not waited for), then removes the done ones
+    with `delivered(ids)`."""
 
     def __init__(
         self,
         pending: Callable[[], list[T]],
         delivered: Callable[[list[int]], Awaitable[None]],
-        deliver: Callable[[T], Awaitable[bool]],
+        deliver: Callable[[T], Awaitable[bool | None]],
         retry_s: float = 1.0,
     ) -> None:
         self._pending = pending
@@ -58,9 +59,10 @@ class Forwarder(Generic[T]):
                 done: list[int] = []
                 stuck = False
                 for item in batch:
-                    if await self._deliver(item):
+                    outcome = await self._deliver(item)
+                    if outcome:
                         done.append(item.id)
-                    else:
+                    elif outcome is False:
                         stuck = True
                         break  # keep the order: the rest waits for this one
                 if done:

@@ -168,8 +168,10 @@ class Platform:
             self.invokes, self.queue, self.event_configs, settings.concurrency_limit,
             retry_delay_s=settings.async_retry_delay_s,
         )  # fmt: skip
-        self.topics = TopicService(SqliteTopicStore(settings.data_dir / "sns.sqlite3"),
-                                   settings.region, settings.account_id)  # fmt: skip
+        self.topics = TopicService(
+            SqliteTopicStore(settings.data_dir / "sns.sqlite3"), settings.region,
+            settings.account_id, endpoint=ctx.endpoint_url,
+        )  # fmt: skip
         self.sns_deliveries = DeliveryForwarder(
             self.topics, self.async_invoker, self.sqs,
             lambda function, topic: self._service_may_invoke(SNS_PRINCIPAL, function, topic),

@@ -357,3 +357,76 @@ def test_fifo_topics_deliver_in_order_to_fifo_queues(c: dict[str, Any]) -> None:
                 "TopicConfigurations": [{"TopicArn": topic, "Events": ["s3:ObjectCreated:*"]}]
             },
         )
+
+
+class _Endpoint:
+    """A small HTTP server standing in for a subscriber's endpoint: records each POST and
+    answers 500 to the first `fail` notifications."""
+
+    def __init__(self, fail: int = 0) -> None:
+        import http.server
+
+        self.posts: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.fail = fail
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.posts.append((dict(self.headers), json.loads(body)))
+                failing = (
+                    outer.fail > 0 and self.headers["x-amz-sns-message-type"] == "Notification"
+                )
+                outer.fail -= 1 if failing else 0
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [body for headers, body in self.posts if headers["x-amz-sns-message-type"] == kind]
+
+
+def test_http_subscription_confirmation_delivery_and_retries(c: dict[str, Any]) -> None:
+    import urllib.request
+
+    endpoint = _Endpoint(fail=2)
+    topic = c["sns"].create_topic(Name=unique("hooks"))["TopicArn"]
+    answer = c["sns"].subscribe(TopicArn=topic, Protocol="http", Endpoint=endpoint.url)
+    assert answer["SubscriptionArn"] == "pending confirmation"
+    confirmation = wait_for(lambda: endpoint.of_type("SubscriptionConfirmation"))[0]
+    assert confirmation["TopicArn"] == topic and confirmation["Token"]
+    listed = c["sns"].list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert [s["SubscriptionArn"] for s in listed] == ["PendingConfirmation"]
+    c["sns"].publish(TopicArn=topic, Message="before confirmation")  # nobody gets this one
+    with pytest.raises(ClientError) as bad_token:
+        c["sns"].confirm_subscription(TopicArn=topic, Token="0" * 64)
+    assert bad_token.value.response["Error"]["Code"] == "InvalidParameter"
+    # the SubscribeURL, as an endpoint's code visits it (an unsigned GET)
+    with urllib.request.urlopen(confirmation["SubscribeURL"]) as visited:
+        assert b"ConfirmSubscriptionResult" in visited.read()
+    arn = c["sns"].confirm_subscription(TopicArn=topic, Token=confirmation["Token"])[
+        "SubscriptionArn"]  # fmt: skip
+    attributes = c["sns"].get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+    assert attributes["PendingConfirmation"] == "false" and attributes["Protocol"] == "http"
+    # retries: SNS's delivery policy, here quick (two retries one second apart)
+    c["sns"].set_subscription_attributes(
+        SubscriptionArn=arn, AttributeName="DeliveryPolicy",
+        AttributeValue=json.dumps({"healthyRetryPolicy": {"numRetries": 2, "minDelayTarget": 1,
+                                                          "maxDelayTarget": 1}}),
+    )  # fmt: skip
+    c["sns"].publish(TopicArn=topic, Message="hello", Subject="greeting")
+    notes = wait_for(lambda: endpoint.of_type("Notification")[2:], timeout=20)
+    note = notes[0]
+    assert (note["Message"], note["Subject"], note["TopicArn"]) == ("hello", "greeting", topic)
+    assert len(endpoint.of_type("Notification")) == 3  # two 500s, then delivered once
+    headers = [h for h, b in endpoint.posts if b.get("Type") == "Notification"][-1]
+    assert headers["x-amz-sns-subscription-arn"] == arn
+    assert all(b["Message"] != "before confirmation" for b in endpoint.of_type("Notification"))
+    endpoint.server.shutdown()

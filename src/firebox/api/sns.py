@@ -94,6 +94,12 @@ async def set_topic_attributes(topics: TopicService, p: dict[str, str]) -> None:
 async def subscribe(topics: TopicService, p: dict[str, str]) -> dict[str, Any]:
     sub = await topics.subscribe(_required(p, "TopicArn"), _required(p, "Protocol"),
                                  p.get("Endpoint", ""), _map(p, "Attributes"))  # fmt: skip
+    show = sub.confirmed or p.get("ReturnSubscriptionArn", "").lower() == "true"
+    return {"SubscriptionArn": sub.arn if show else "pending confirmation"}
+
+
+async def confirm_subscription(topics: TopicService, p: dict[str, str]) -> dict[str, Any]:
+    sub = await topics.confirm(_required(p, "TopicArn"), _required(p, "Token"))
     return {"SubscriptionArn": sub.arn}
 
 
@@ -102,8 +108,9 @@ async def unsubscribe(topics: TopicService, p: dict[str, str]) -> None:
 
 
 def _subscriptions(subs: list[Any]) -> list[dict[str, str]]:
-    return [{"SubscriptionArn": s.arn, "Owner": s.topic_arn.split(":")[4],
-             "Protocol": s.protocol, "Endpoint": s.endpoint, "TopicArn": s.topic_arn}
+    return [{"SubscriptionArn": "PendingConfirmation" if s.pending else s.arn,
+             "Owner": s.topic_arn.split(":")[4], "Protocol": s.protocol, "Endpoint": s.endpoint,
+             "TopicArn": s.topic_arn}
             for s in subs]  # fmt: skip
 
 
@@ -194,7 +201,8 @@ async def list_tags(topics: TopicService, p: dict[str, str]) -> dict[str, Any]:
 ACTIONS: dict[str, Handler] = {
     "CreateTopic": create_topic, "DeleteTopic": delete_topic, "ListTopics": list_topics,
     "GetTopicAttributes": get_topic_attributes, "SetTopicAttributes": set_topic_attributes,
-    "Subscribe": subscribe, "Unsubscribe": unsubscribe, "ListSubscriptions": list_subscriptions,
+    "Subscribe": subscribe, "ConfirmSubscription": confirm_subscription,
+    "Unsubscribe": unsubscribe, "ListSubscriptions": list_subscriptions,
     "ListSubscriptionsByTopic": list_subscriptions_by_topic,
     "GetSubscriptionAttributes": get_subscription_attributes,
     "SetSubscriptionAttributes": set_subscription_attributes, "Publish": publish,

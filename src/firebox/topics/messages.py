@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import urllib.parse
+import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -203,3 +205,20 @@ def delivery(
     return Delivery(
         sub.arn, sub.protocol, sub.endpoint, json.dumps(envelope), group_id=group, dedup_id=dedup
     )
+
+
+def confirmation(sub: Subscription, timestamp: str, region: str, endpoint: str) -> Delivery:
+    """The SubscriptionConfirmation an http(s) endpoint gets: its SubscribeURL (or
+    ConfirmSubscription with the Token) confirms the subscription."""
+    query = urllib.parse.urlencode({"Action": "ConfirmSubscription", "TopicArn": sub.topic_arn,
+                                    "Token": sub.token})  # fmt: skip
+    body = {
+        "Type": "SubscriptionConfirmation", "MessageId": str(uuid.uuid4()), "Token": sub.token,
+        "TopicArn": sub.topic_arn,
+        "Message": f"You have chosen to subscribe to the topic {sub.topic_arn}.\nTo confirm the "
+                   "subscription, visit the SubscribeURL included in this message.",
+        "SubscribeURL": f"{endpoint.rstrip('/')}/?{query}", "Timestamp": timestamp,
+        "SignatureVersion": "1", "Signature": SIGNATURE,
+        "SigningCertURL": f"https://sns.{region}.amazonaws.com/SimpleNotificationService-firebox.pem",
+    }  # fmt: skip
+    return Delivery(sub.arn, sub.protocol, sub.endpoint, json.dumps(body))

@@ -20,6 +20,12 @@ class Subscription:
     protocol: str  # lambda | sqs
     endpoint: str  # the function's or queue's ARN
     attributes: dict[str, str] = field(default_factory=dict)  # RawMessageDelivery, FilterPolicy…
+    token: str = ""  # http(s): the confirmation token ConfirmSubscription must present
+    confirmed: bool = True  # http(s) subscriptions start unconfirmed
+
+    @property
+    def pending(self) -> bool:
+        return not self.confirmed
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import re
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -56,7 +57,7 @@ SUBSCRIPTION_ATTRIBUTES = {
     "DeliveryPolicy",
     "SubscriptionRoleArn",
 }
-PROTOCOLS = ("lambda", "sqs")
+PROTOCOLS = ("lambda", "sqs", "http", "https")
 PAGE = 100
 
 
@@ -82,9 +83,10 @@ class TopicService:
 
     def __init__(
         self, store: SqliteTopicStore, region: str, account: str,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, endpoint: str = "http://127.0.0.1:8070",
     ) -> None:  # fmt: skip
         self.store = store
+        self.endpoint = endpoint  # where a confirmation's SubscribeURL points: firebox
         self.region = region
         self.account = account
         self.clock = clock
@@ -240,8 +242,10 @@ class TopicService:
             raise invalid(f"Invalid protocol type: {protocol}"[:200] if protocol not in (
                 "http", "https", "email", "email-json", "sms", "application", "firehose")
                 else f"firebox does not deliver to {protocol} endpoints yet")  # fmt: skip
-        service = {"lambda": "lambda", "sqs": "sqs"}[protocol]
-        if not re.match(rf"^arn:aws:{service}:[a-z0-9-]+:\d{{12}}:.+", endpoint or ""):
+        if protocol in ("http", "https"):
+            if not re.match(rf"^{protocol}://[^\s/]+", endpoint or "") or len(endpoint) > 2048:
+                raise invalid("Endpoint must match the specified protocol")
+        elif not re.match(rf"^arn:aws:{protocol}:[a-z0-9-]+:\d{{12}}:.+", endpoint or ""):
             raise invalid(f"{'Lambda' if protocol == 'lambda' else 'SQS'} endpoint ARN")
         topic = self.topic(topic_arn)
         fifo_topic = topic.attributes.get("FifoTopic", "").lower() == "true"
@@ -265,9 +269,31 @@ class TopicService:
                 return existing
         checked = self._check_attributes(attributes)
         sub = Subscription(f"{topic_arn}:{uuid.uuid4()}", topic_arn, protocol, endpoint, checked)
-        await self._write(PutSubscription(sub))
+        writes: list[Write] = [PutSubscription(sub)]
+        if protocol in ("http", "https"):  # confirmed only once the endpoint says so
+            sub = replace(sub, token=secrets.token_hex(64), confirmed=False)
+            confirmation = messages.confirmation(sub, _timestamp(self.clock()), self.region,
+                                                 self.endpoint)  # fmt: skip
+            writes = [PutSubscription(sub), AddDeliveries((confirmation,))]
+        await self._write(*writes)
         self._subscriptions[sub.arn] = sub
+        if not sub.confirmed:
+            self.on_deliveries()
         return sub
+
+    @_serialized
+    async def confirm(self, topic_arn: str, token: str) -> Subscription:
+        """ConfirmSubscription: the subscription whose confirmation carried this token."""
+        self.topic(topic_arn)
+        mine = (s for s in self._subscriptions.values() if s.topic_arn == topic_arn)
+        found = next((s for s in mine if s.token and s.token == token), None)
+        if found is None:
+            raise invalid("Token")
+        if not found.confirmed:
+            found = replace(found, confirmed=True)
+            await self._write(PutSubscription(found))
+            self._subscriptions[found.arn] = found
+        return found
 
     @staticmethod
     def _check_attributes(attributes: dict[str, str]) -> dict[str, str]:
@@ -317,7 +343,8 @@ class TopicService:
         out = {
             "SubscriptionArn": sub.arn, "TopicArn": sub.topic_arn, "Owner": self.account,
             "Protocol": sub.protocol, "Endpoint": sub.endpoint,
-            "ConfirmationWasAuthenticated": "true", "PendingConfirmation": "false",
+            "ConfirmationWasAuthenticated": "true",
+            "PendingConfirmation": "true" if sub.pending else "false",
             "RawMessageDelivery": "false",
         }  # fmt: skip
         out.update(sub.attributes)
@@ -369,7 +396,7 @@ class TopicService:
                 dedup = item.dedup_id or hashlib.sha256(item.body.encode()).hexdigest()
             timestamp = _timestamp(now)
             for sub in subscriptions:
-                if not messages.accepted(sub, item):
+                if sub.pending or not messages.accepted(sub, item):
                     continue
                 deliveries.append(
                     messages.delivery(
@@ -390,8 +417,11 @@ class TopicService:
             self.on_deliveries()
         return results
 
-    def pending(self, limit: int = 100) -> builtins.list[Delivery]:
-        return self.store.deliveries(limit)
+    def pending(
+        self, limit: int = 100, skip: frozenset[int] = frozenset()
+    ) -> builtins.list[Delivery]:
+        """Stored deliveries in order, but for those in `skip` (being retried elsewhere)."""
+        return self.store.deliveries(limit, skip)
 
     async def delivered(self, ids: builtins.list[int]) -> None:
         await self._write(DropDeliveries(tuple(ids)))

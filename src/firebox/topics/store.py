@@ -84,10 +84,13 @@ class SqliteTopicStore:
             ]
         return topics, subscriptions
 
-    def deliveries(self, limit: int) -> list[Delivery]:
+    def deliveries(self, limit: int, skip: frozenset[int] = frozenset()) -> list[Delivery]:
+        """The first `limit` deliveries in order, leaving out the ids in `skip`."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, doc FROM deliveries ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, doc FROM deliveries WHERE id NOT IN (SELECT value FROM json_each(?)) "
+                "ORDER BY id LIMIT ?",
+                (json.dumps(sorted(skip)), limit),
             ).fetchall()
         return [dataclasses.replace(Delivery(**json.loads(d)), id=i) for i, d in rows]
 
