@@ -23,7 +23,7 @@ from firebox.queues.service import Outgoing
 from firebox.topics.records import Message
 
 if TYPE_CHECKING:
-    from firebox.asyncinvoke.invoker import AsyncInvoker
+    from firebox.domain.arns import FunctionRef
     from firebox.queues.service import QueueService
     from firebox.topics.service import TopicService
 
@@ -60,12 +60,20 @@ class Bus(Protocol):
 Permits = Callable[[str, str, str], bool]
 
 
+class Invoker(Protocol):
+    """What a function target needs: an Event invoke accepted (asyncinvoke's AsyncInvoker)."""
+
+    async def accept(
+        self, ref: FunctionRef, payload: bytes, trace_id: str | None = None
+    ) -> str: ...
+
+
 class Senders:
     """Hands sends to their targets. Under `--iam enforce` a function's resource policy
     must allow the sending service (as on AWS); `report` warns once and sends."""
 
     def __init__(
-        self, invoker: AsyncInvoker, queues: QueueService, topics: TopicService,
+        self, invoker: Invoker, queues: QueueService, topics: TopicService,
         permits: Permits, iam_mode: str = "off",
     ) -> None:  # fmt: skip
         self.invoker = invoker
