@@ -109,9 +109,10 @@ class Senders:
         """A forwarder's step: True once the send is handed over, dead-lettered or dropped;
         False when firebox failed and it should be tried again."""
         try:
-            await self.send(send)
-        except TargetGone as exc:
-            await self._dead_letter(send, str(exc))
+            try:
+                await self.send(send)
+            except TargetGone as exc:
+                await self._dead_letter(send, str(exc))
         except Exception:
             log.exception("sending to %s failed; retrying", send.target)
             return False

@@ -278,7 +278,8 @@ def test_async_invoke_destinations_on_a_queue_a_topic_and_a_bus(c: dict[str, Any
     via_topic = json.loads(drain(c, topic_url, 1)[0])
     assert via_topic["requestContext"]["functionArn"].endswith(f":{second}:$LATEST")
     on_bus = json.loads(drain(c, bus_url, 1)[0])
-    assert on_bus["source"] == "lambda" and on_bus["resources"][0].endswith(f":{first}:$LATEST")
+    assert on_bus["source"] == "lambda" and on_bus["resources"][0] == bus_arn
+    assert on_bus["resources"][1].endswith(f":function:{first}:$LATEST")
     assert on_bus["detail"]["responsePayload"] == {"ok": {"n": 2}}
     # a bus is no dead-letter queue (AWS takes SQS or SNS there)
     with pytest.raises(c["lambda"].exceptions.InvalidParameterValueException):

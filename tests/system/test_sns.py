@@ -373,7 +373,11 @@ class _Endpoint:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.posts.append((dict(self.headers), json.loads(body)))
+                try:
+                    parsed = json.loads(body)
+                except ValueError:  # a raw message
+                    parsed = {"raw": body.decode()}
+                outer.posts.append((dict(self.headers), parsed))
                 failing = (
                     outer.fail > 0 and self.headers["x-amz-sns-message-type"] == "Notification"
                 )
@@ -429,4 +433,47 @@ def test_http_subscription_confirmation_delivery_and_retries(c: dict[str, Any]) 
     headers = [h for h, b in endpoint.posts if b.get("Type") == "Notification"][-1]
     assert headers["x-amz-sns-subscription-arn"] == arn
     assert all(b["Message"] != "before confirmation" for b in endpoint.of_type("Notification"))
+    endpoint.server.shutdown()
+
+
+def test_http_raw_delivery_dead_letters_after_its_retries(c: dict[str, Any]) -> None:
+    endpoint = _Endpoint(fail=100)  # never accepts a notification
+    topic = c["sns"].create_topic(Name=unique("raw-hooks"))["TopicArn"]
+    dlq_url, dlq_arn = queue(c)
+    arn = c["sns"].subscribe(TopicArn=topic, Protocol="http", Endpoint=endpoint.url,
+                             ReturnSubscriptionArn=True)["SubscriptionArn"]  # fmt: skip
+    assert arn.startswith(topic + ":")
+    first = wait_for(lambda: endpoint.of_type("SubscriptionConfirmation"))[0]
+    # subscribing again while pending sends the confirmation again, with the same token
+    c["sns"].subscribe(TopicArn=topic, Protocol="http", Endpoint=endpoint.url)
+    again = wait_for(lambda: endpoint.of_type("SubscriptionConfirmation")[1:])[0]
+    assert again["Token"] == first["Token"]
+    c["sns"].confirm_subscription(TopicArn=topic, Token=first["Token"])
+    bad: list[tuple[str, str]] = [
+        ("DeliveryPolicy", '{"healthyRetryPolicy": {"numRetries": "x"}}'),
+        ("DeliveryPolicy", '{"healthyRetryPolicy": {"numRetries": 1000}}'),
+        ("DeliveryPolicy", "[1]"),
+    ]
+    for name, value in bad:
+        with pytest.raises(ClientError) as refused:
+            c["sns"].set_subscription_attributes(SubscriptionArn=arn, AttributeName=name,
+                                                 AttributeValue=value)  # fmt: skip
+        assert refused.value.response["Error"]["Code"] == "InvalidParameter"
+    with pytest.raises(ClientError) as bad_url:
+        c["sns"].subscribe(TopicArn=topic, Protocol="http", Endpoint="http://[::1/x")
+    assert bad_url.value.response["Error"]["Code"] == "InvalidParameter"
+    for name, value in (
+        ("RawMessageDelivery", "true"),
+        ("RedrivePolicy", json.dumps({"deadLetterTargetArn": dlq_arn})),
+        ("DeliveryPolicy", json.dumps({"healthyRetryPolicy": {
+            "numRetries": 1, "minDelayTarget": 1, "maxDelayTarget": 1}})),
+    ):  # fmt: skip
+        c["sns"].set_subscription_attributes(SubscriptionArn=arn, AttributeName=name,
+                                             AttributeValue=value)  # fmt: skip
+    c["sns"].publish(TopicArn=topic, Message="not json at all")
+    (dead,) = drain(c, dlq_url, 1)
+    assert dead["Body"] == "not json at all"
+    posts = [(h, b) for h, b in endpoint.posts if h["x-amz-sns-message-type"] == "Notification"]
+    assert len(posts) == 2  # the first attempt and one retry
+    assert posts[0][0]["x-amz-sns-rawdelivery"] == "true" and posts[0][0]["x-amz-sns-message-id"]
     endpoint.server.shutdown()

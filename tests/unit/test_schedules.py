@@ -21,6 +21,7 @@ from firebox.eventbridge.store import SqliteEventStore
 from firebox.scheduler.errors import SchedulerError
 from firebox.scheduler.service import SchedulerService, Spec
 from firebox.scheduler.store import SqliteScheduleStore
+from firebox.storage.group_commit import BatchCommit
 from firebox.timing import expressions
 from firebox.timing.expressions import UTC, ExpressionError, parse
 from firebox.timing.ticker import GRACE_S, catch_up
@@ -275,4 +276,114 @@ def test_rate_schedule_bounds_and_refusals(tmp_path: Path, loop: asyncio.Abstrac
     with pytest.raises(SchedulerError) as conflict:
         run(service.create("r", None, spec("rate(5 minutes)")))
     assert conflict.value.error_type == "ConflictException"
+    service.close()
+
+
+# ----- what the review of the first version found ----------------------------------------------
+def test_a_flexible_window_fires_the_latest_missed_tick_once(
+    tmp_path: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    clock = Clock(at(2026, 12, 7, 12))
+    service = scheduler(tmp_path, clock)
+    run = loop.run_until_complete
+    window = {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 15}
+    run(service.create("minutely", None, spec("rate(1 minute)", window=window)))
+    run(service.fire_due(clock.now))  # a rate without StartDate fires at once
+    clock.now += 10 * 60 + 5  # stopped for ten minutes
+    following = run(service.fire_due(clock.now))
+    sent = bodies(service.pending())
+    assert [s["at"] for s in sent] == ["2026-12-07T12:00:00Z", "2026-12-07T12:10:00Z"]
+    assert following == at(2026, 12, 7, 12, 11)  # on schedule again, no burst
+    service.close()
+
+
+def test_a_failed_commit_loses_no_tick(tmp_path: Path, loop: asyncio.AbstractEventLoop) -> None:
+    clock = Clock(at(2026, 12, 7, 12))
+    service = scheduler(tmp_path, clock)
+    run = loop.run_until_complete
+    run(service.create("c", None, spec("cron(5 12 * * ? *)")))
+    clock.now = at(2026, 12, 7, 12, 5)
+    working = service._commit
+
+    def broken(batches: Any) -> Any:
+        raise OSError("disk full")
+
+    service._commit = BatchCommit(broken)  # the store's commit fails (a full disk)
+    with pytest.raises(OSError):
+        run(service.fire_due(clock.now))
+    assert service.schedule("c", None).next_at == clock.now  # still due
+    service._commit = working
+    run(service.fire_due(clock.now))
+    assert len(service.pending()) == 1
+    service.close()
+
+
+def test_an_update_keeps_the_timing_it_does_not_change(
+    tmp_path: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    clock = Clock(at(2026, 12, 7, 9))
+    service = scheduler(tmp_path, clock)
+    run = loop.run_until_complete
+    run(service.create("daily", None, spec("rate(1 day)")))
+    run(service.create("once", None, spec("at(2026-12-07T09:00:30)")))
+    clock.now = at(2026, 12, 7, 9, 0, 30)
+    run(service.fire_due(clock.now))
+    assert len(service.pending()) == 2
+    clock.now = at(2026, 12, 7, 15, 37)
+    for name, expression in (("daily", "rate(1 day)"), ("once", "at(2026-12-07T09:00:30)")):
+        run(service.update(name, None, spec(expression, description="edited")))
+    run(service.fire_due(clock.now))
+    assert len(service.pending()) == 2  # neither fired again
+    assert service.schedule("daily", None).next_at == at(2026, 12, 8, 9)
+    assert service.schedule("once", None).next_at is None
+    run(service.update("daily", None, spec("rate(2 days)")))  # a new rate counts from now
+    assert service.schedule("daily", None).next_at == clock.now
+    service.close()
+
+
+def test_expressions_that_would_never_fire_are_refused(
+    tmp_path: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    clock = Clock(at(2026, 12, 7, 12))
+    run = loop.run_until_complete
+    service = scheduler(tmp_path, clock)
+    for bad in ("at(2026-12-01T10:00:00)", "cron(0 10 1 1 ? 2020)"):
+        with pytest.raises(SchedulerError) as refused:
+            run(service.create("never", None, spec(bad)))
+        assert refused.value.error_type == "ValidationException"
+    service.close()
+    rules = events_service(tmp_path, clock)
+    with pytest.raises(EventsError):
+        run(rules.put_rule("never", None, None, "cron(0 10 1 1 ? 2020)", None, None, None, {}))
+    rules.close()
+    for value in ("yesterday", -1, 1e20, True):
+        with pytest.raises(ExpressionError):
+            expressions.instant(value)
+    assert expressions.instant("2026-12-07T12:00:00Z") == at(2026, 12, 7, 12)
+
+
+def test_put_rule_replaces_what_it_describes(
+    tmp_path: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    clock = Clock(at(2026, 12, 7, 12))
+    service = events_service(tmp_path, clock)
+    run = loop.run_until_complete
+    run(service.put_rule("r", None, '{"source": ["a"]}', None, None, "first", None, {}))
+    run(service.put_targets("r", None, [Target("q", QUEUE)]))
+    run(service.set_state("r", None, "DISABLED"))
+    run(service.put_rule("r", None, '{"source": ["b"]}', None, None, None, None, {}))
+    rule = service.rule("r", None)
+    assert (rule.state, rule.description, [t.id for t in rule.targets]) == ("ENABLED", "", ["q"])
+    # deeply nested details are malformed, not a failure of firebox
+    from firebox.eventbridge.service import Entry, Refused
+
+    (deep,) = run(service.put_events([Entry("b", "t", "[" * 5000)]))
+    assert isinstance(deep, Refused) and deep.code == "MalformedDetail"
+    # firebox's own entries (a scheduled event sent on to a bus) may carry an aws. source
+    run(service.put_rule("sched", None, '{"source": ["aws.events"]}', None, None, None, None, {}))
+    run(service.put_targets("sched", None, [Target("q", QUEUE)]))
+    run(service.put_entry(service.bus_arn("default"),
+                          {"Source": "aws.events", "DetailType": "Scheduled Event",
+                           "Detail": "{}"}))  # fmt: skip
+    assert [json.loads(s.body)["source"] for s in service.pending()] == ["aws.events"]
     service.close()

@@ -14,6 +14,7 @@ from firebox.domain.types import JSONDict
 from firebox.scheduler.errors import validation
 from firebox.scheduler.records import Group, Schedule
 from firebox.scheduler.service import SchedulerService, Spec
+from firebox.timing import expressions
 
 SCHEDULER = Wording(
     "rest-json", "ValidationException", "ValidationException",
@@ -61,10 +62,19 @@ def _group(g: Group) -> JSONDict:
             "LastModificationDate": g.modified}  # fmt: skip
 
 
+def _instant(m: JSONDict, member: str) -> float | None:
+    if m.get(member) is None:
+        return None
+    try:
+        return expressions.instant(m[member])
+    except expressions.ExpressionError:
+        raise validation(f"Invalid {member}: {str(m[member])[:50]}") from None
+
+
 def _spec(m: JSONDict) -> Spec:
     return Spec(
         m["ScheduleExpression"], m["Target"], m["FlexibleTimeWindow"],
-        m.get("ScheduleExpressionTimezone"), m.get("StartDate"), m.get("EndDate"),
+        m.get("ScheduleExpressionTimezone"), _instant(m, "StartDate"), _instant(m, "EndDate"),
         m.get("Description"), m.get("State"), m.get("KmsKeyArn"), m.get("ActionAfterCompletion"),
     )  # fmt: skip
 

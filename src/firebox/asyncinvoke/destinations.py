@@ -28,6 +28,7 @@ def deliver(
         outcome = "Success" if condition == "Success" else "Failure"
         payload = json.dumps({
             "Source": "lambda", "DetailType": f"Lambda Function Invocation Result - {outcome}",
-            "Detail": payload.decode(), "Resources": [function_arn] if function_arn else [],
+            # AWS names the bus and the function version that ran
+            "Detail": payload.decode(), "Resources": [target.arn, function_arn],
         }).encode()  # fmt: skip
     return [NewEvent(target.arn, None, payload, new_request_id(), now, SEND)]

@@ -68,6 +68,10 @@ def parse(arn: object, member: str = "destination") -> Destination:
             bus = isinstance(target, ServiceDestination) and target.service == "events"
             if bus and member == "dead-letter target":  # AWS: a dead-letter queue is SQS or SNS
                 break
+            if arn.endswith(".fifo"):  # records carry no message group: AWS refuses FIFO too
+                raise InvalidParameterValueException(
+                    f"Unsupported {member} {arn}: FIFO queues and topics are not supported."
+                )
             return target
     raise InvalidParameterValueException(
         f"Unsupported {member} {arn}: firebox delivers to Lambda functions, SQS queues and SNS "

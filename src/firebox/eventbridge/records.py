@@ -46,5 +46,5 @@ class Rule:
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
-    def enabled(self) -> bool:
-        return self.state == "ENABLED"
+    def enabled(self) -> bool:  # ENABLED, or ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS
+        return self.state.startswith("ENABLED")

@@ -34,7 +34,7 @@ from firebox.eventbridge.store import (
 from firebox.sending import Send
 from firebox.storage.group_commit import BatchCommit
 from firebox.timing import expressions
-from firebox.timing.ticker import GRACE_S, catch_up
+from firebox.timing.ticker import GRACE_S, advance
 
 log = logging.getLogger("firebox.events")
 DEFAULT = "default"
@@ -107,8 +107,10 @@ class EventService:
         buses, rules = self.store.load()
         self._buses = {b.name: b for b in buses}
         self._rules = {r.arn: r for r in rules}
-        if DEFAULT not in self._buses:
-            self._buses[DEFAULT] = Bus(DEFAULT, self.bus_arn(DEFAULT), self.clock())
+        if DEFAULT not in self._buses:  # made once, kept (its creation time stays)
+            bus = Bus(DEFAULT, self.bus_arn(DEFAULT), self.clock())
+            self.store.apply([[PutBus(bus)]])
+            self._buses[DEFAULT] = bus
 
     async def _write(self, *writes: Write) -> None:
         await self._commit.submit(list(writes))
@@ -203,18 +205,19 @@ class EventService:
             arn = self.rule_arn(bus_name, name)
             now = self.clock()
             existing = self._rules.get(arn)
+            # As on AWS, an update replaces what it describes (an omitted State is ENABLED, an
+            # omitted Description none); the targets and tags stay.
             rule = Rule(
-                name, bus_name, arn, existing.created if existing else now,
-                event_pattern=pattern, schedule=schedule,
-                state=state or (existing.state if existing else "ENABLED"),
-                description=description if description is not None else
-                (existing.description if existing else ""),
-                role_arn=role_arn, targets=existing.targets if existing else (),
+                name, bus_name, arn, now, event_pattern=pattern, schedule=schedule,
+                state=state or "ENABLED", description=description or "", role_arn=role_arn,
+                targets=existing.targets if existing else (),
                 tags=existing.tags if existing else dict(tags),
             )  # fmt: skip
-            if existing is None or existing.schedule != schedule:
-                rule = replace(rule, created=now)  # a changed schedule counts from now
+            if existing is not None and existing.schedule == schedule:
+                rule = replace(rule, created=existing.created)  # the same rate, same ticks
             rule = replace(rule, next_at=self._next(rule, now))
+            if rule.schedule and rule.enabled and rule.next_at is None:
+                raise validation("Parameter ScheduleExpression is not valid.")
             await self._write(PutRule(rule))
             self._rules[arn] = rule
             self.on_schedules()
@@ -317,15 +320,19 @@ class EventService:
             return failures
 
     # ----- events ---------------------------------------------------------------------------
-    async def put_events(self, entries: builtins.list[Entry]) -> builtins.list[Accepted | Refused]:
-        """Each entry matched against its bus's rules; what they send is on disk on return."""
+    async def put_events(
+        self, entries: builtins.list[Entry], trusted: bool = False
+    ) -> builtins.list[Accepted | Refused]:
+        """Each entry matched against its bus's rules; what they send is on disk on return.
+        `trusted`: firebox's own entries (a scheduled rule's event sent on), which may carry
+        an `aws.` source."""
         if sum(_entry_size(e) for e in entries) > MAX_ENTRIES_BYTES:
             raise validation("Total size of the entries in the request is over the limit.")
         results: list[Accepted | Refused] = []
         batch = _Batch()
         now = self.clock()
         for entry in entries:
-            outcome = self._accept(entry, now, batch)
+            outcome = self._accept(entry, now, batch, trusted)
             results.append(outcome)
         if batch.sends:
             await self._write(AddSends(tuple(batch.sends)))
@@ -337,11 +344,11 @@ class EventService:
         (result,) = await self.put_events([Entry(
             entry.get("Source"), entry.get("DetailType"), entry.get("Detail"),
             tuple(entry.get("Resources") or ()), None, bus_arn,
-        )])  # fmt: skip
+        )], trusted=True)  # fmt: skip
         if isinstance(result, Refused):
             raise EventsError(result.code, result.message)
 
-    def _accept(self, entry: Entry, now: float, batch: _Batch) -> Accepted | Refused:
+    def _accept(self, entry: Entry, now: float, batch: _Batch, trusted: bool) -> Accepted | Refused:
         for member, value in (("Source", entry.source), ("DetailType", entry.detail_type),
                               ("Detail", entry.detail)):  # fmt: skip
             if not value:
@@ -349,19 +356,25 @@ class EventService:
                                                   f"{member} is a required argument.")  # fmt: skip
         assert entry.detail is not None and entry.source is not None
         try:
-            detail = json.loads(entry.detail)
+            detail = loads(entry.detail)
         except ValueError:
             detail = None
         if not isinstance(detail, dict):
             return Refused("MalformedDetail", "Detail is malformed.")
-        if entry.source.startswith("aws."):
+        if entry.source.startswith("aws.") and not trusted:
             return Refused("NotAuthorizedForSourceException", "Not authorized for the source.")
+        at = now
+        if entry.time is not None:
+            try:
+                at = expressions.instant(entry.time)
+            except expressions.ExpressionError:
+                return Refused("InvalidArgument", "Parameter Time is not valid.")
         try:
             bus = self.bus(entry.bus)
         except EventsError as exc:
             return Refused(exc.error_type, exc.message)
         event = self.event(entry.source, str(entry.detail_type), detail,
-                           list(entry.resources), entry.time or now)  # fmt: skip
+                           list(entry.resources), at)  # fmt: skip
         self._match(bus.name, event, now, batch)
         return Accepted(event["id"])
 
@@ -380,7 +393,7 @@ class EventService:
         for rule in self._rules.values():
             if rule.bus != bus or not rule.enabled or not rule.event_pattern:
                 continue
-            if filtering.matches(json.loads(rule.event_pattern), event):
+            if filtering.matches(loads(rule.event_pattern), event):
                 batch.sends.extend(self._sends(rule, event, now))
 
     def _sends(self, rule: Rule, event: dict[str, Any], now: float) -> builtins.list[Send]:
@@ -404,7 +417,7 @@ class EventService:
         """TestEventPattern: whether the event matches."""
         parsed = check_pattern(pattern)
         try:
-            event = json.loads(event_text)
+            event = loads(event_text)
         except ValueError:
             raise validation("Parameter Event is not valid.") from None
         if not isinstance(event, dict) or any(f not in event for f in EVENT_FIELDS):
@@ -423,27 +436,28 @@ class EventService:
         """Fires every scheduled rule due at `now` (each tick recorded with what it sends, in
         one transaction: fired once); returns when the next one is due."""
         async with self._changing:
-            for rule in list(self._rules.values()):
+            writes: builtins.list[Write] = []
+            updated: builtins.list[Rule] = []
+            sends: builtins.list[Send] = []
+            for rule in self._rules.values():
                 if rule.next_at is None or rule.next_at > now:
                     continue
-                tick = catch_up(rule.next_at, now, GRACE_S, functools.partial(self._next, rule))
-                sends: builtins.list[Send] = []
+                tick, following = advance(rule.next_at, now, GRACE_S,
+                                          functools.partial(self._next, rule))  # fmt: skip
                 if tick is None:
-                    log.warning("rule %s: ticks missed while firebox was stopped (the last "
+                    log.warning("rule %s: ticks missed while firebox was stopped (the first "
                                 "due at %s) are skipped", rule.arn,
                                 expressions.stamp(rule.next_at))  # fmt: skip
                 else:
                     event = self.event("aws.events", "Scheduled Event", {}, [rule.arn], tick)
-                    sends = self._sends(rule, event, now)
-                # After the tick fired, or after now when none did: never a tick twice.
-                updated = replace(rule, next_at=self._next(rule, now if tick is None else tick))
-                writes: builtins.list[Write] = [PutRule(updated)]
-                if sends:
-                    writes.append(AddSends(tuple(sends)))
-                await self._write(*writes)
-                self._rules[rule.arn] = updated
-                if sends:
-                    self.on_sends()
+                    sends.extend(self._sends(rule, event, now))
+                updated.append(replace(rule, next_at=following))
+                writes.append(PutRule(updated[-1]))
+            if writes:  # every due tick and what it sends: one commit, then memory
+                await self._write(*writes, *([AddSends(tuple(sends))] if sends else []))
+                self._rules.update((r.arn, r) for r in updated)
+            if sends:
+                self.on_sends()
             due = [r.next_at for r in self._rules.values() if r.next_at is not None]
             return min(due) if due else None
 
@@ -454,13 +468,23 @@ class EventService:
 def check_pattern(text: str) -> dict[str, Any]:
     """An event pattern's JSON, checked; InvalidEventPatternException says what is wrong."""
     try:
-        pattern = json.loads(text)
+        pattern = loads(text)
     except ValueError as exc:
         raise bad_pattern(f"Filter is not valid JSON: {exc}") from None
     try:
         return filtering.check(pattern)
     except filtering.PatternError as exc:
         raise bad_pattern(str(exc)) from None
+    except RecursionError:
+        raise bad_pattern("Filter is nested too deeply") from None
+
+
+def loads(text: str) -> Any:
+    """JSON text parsed; ValueError for any that is not (nested too deeply included)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _target_problem(target: Target) -> tuple[str, str] | None:
@@ -474,9 +498,14 @@ def _target_problem(target: Target) -> tuple[str, str] | None:
         return ("ValidationException",
                 f"Only one of Input, InputPath, or InputTransformer must be provided for target "
                 f"{target.id}.")  # fmt: skip
+    fifo = target.arn.split(":")[2] == "sqs" and target.arn.endswith(".fifo")
+    if fifo and not target.message_group_id:
+        return ("ValidationException",
+                    f"Target {target.id}: a FIFO queue target needs SqsParameters "
+                    "MessageGroupId.")  # fmt: skip
     try:
         if target.input is not None:
-            json.loads(target.input)
+            loads(target.input)
         if target.input_path is not None:
             transform.check_path(target.input_path, "InputPath")
         if target.input_transformer is not None:

@@ -34,3 +34,4 @@ class Schedule:
     kms_key_arn: str | None = None
     action_after_completion: str = "NONE"
     next_at: float | None = None  # the next tick (epoch seconds); None: no more
+    anchor: float | None = None  # a rate without StartDate counts from here (its creation)

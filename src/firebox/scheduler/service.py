@@ -36,13 +36,12 @@ from firebox.scheduler.store import (
 from firebox.sending import Send
 from firebox.storage.group_commit import BatchCommit
 from firebox.timing import expressions
-from firebox.timing.ticker import GRACE_S, catch_up
+from firebox.timing.ticker import GRACE_S, advance
 
 log = logging.getLogger("firebox.scheduler")
 DEFAULT = "default"
 PRINCIPAL = "scheduler.amazonaws.com"
 _TARGET_ARN = re.compile(r"^arn:aws[a-z-]*:(lambda|sqs|sns|events):[a-z0-9-]+:\d{12}:.+$")
-PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -83,9 +82,11 @@ class SchedulerService:
         groups, schedules = self.store.load()
         self._groups = {g.name: g for g in groups}
         self._schedules = {(s.group, s.name): s for s in schedules}
-        if DEFAULT not in self._groups:
+        if DEFAULT not in self._groups:  # made once, kept (its creation time stays)
             now = self.clock()
-            self._groups[DEFAULT] = Group(DEFAULT, self._group_arn(DEFAULT), now, now)
+            group = Group(DEFAULT, self._group_arn(DEFAULT), now, now)
+            self.store.apply([[PutGroup(group)]])
+            self._groups[DEFAULT] = group
 
     async def _write(self, *writes: Write) -> None:
         await self._commit.submit(list(writes))
@@ -178,7 +179,8 @@ class SchedulerService:
         """Replaces a schedule's whole description, as UpdateSchedule does."""
         async with self._changing:
             current = self.schedule(name, group)
-            schedule = self._build(name, current.group, spec, current.created, self.clock())
+            schedule = self._build(name, current.group, spec, current.created, self.clock(),
+                                   current)  # fmt: skip
             await self._write(PutSchedule(schedule))
             self._schedules[(current.group, name)] = schedule
             self.on_schedules()
@@ -191,8 +193,12 @@ class SchedulerService:
             del self._schedules[(schedule.group, name)]
             self.on_schedules()
 
-    def _build(self, name: str, group: str, spec: Spec, created: float, now: float) -> Schedule:
-        """A checked schedule with its first fire time."""
+    def _build(
+        self, name: str, group: str, spec: Spec, created: float, now: float,
+        current: Schedule | None = None,
+    ) -> Schedule:  # fmt: skip
+        """A checked schedule with its first fire time (an update that leaves its timing as
+        it was keeps its ticks: no fire at once, no tick fired twice)."""
         try:
             expressions.zone(spec.timezone)
         except expressions.ExpressionError:
@@ -226,8 +232,21 @@ class SchedulerService:
             name, group, self._arn(group, name), spec.expression, dict(spec.target), created,
             now, window_s, spec.timezone, spec.start, spec.end, spec.description,
             spec.state or "ENABLED", spec.kms_key_arn, spec.action_after_completion or "NONE",
+            anchor=now,
         )  # fmt: skip
-        return replace(schedule, next_at=self._first(schedule, now))
+        timing = ("expression", "timezone", "start", "end", "state")
+        if current is not None and all(getattr(current, f) == getattr(schedule, f) for f in timing):
+            return replace(schedule, next_at=current.next_at, anchor=current.anchor)
+        first = self._first(schedule, now)
+        expression = expressions.parse(spec.expression, allow_at=True)
+        grace = max(GRACE_S, float(window_s))
+        if isinstance(expression, expressions.At) and first is not None and first < now - grace:
+            raise validation(f"The time of {spec.expression} is in the past.")
+        never = first is None and schedule.end is None and schedule.state == "ENABLED"
+        if isinstance(expression, expressions.Cron) and never:
+            raise validation(f"Invalid Schedule Expression {spec.expression}: it never "
+                                 "fires.")  # fmt: skip
+        return replace(schedule, next_at=first)
 
     def _first(self, schedule: Schedule, now: float) -> float | None:
         """The first tick of a new or updated schedule."""
@@ -247,8 +266,8 @@ class SchedulerService:
         if isinstance(expression, expressions.At) or schedule.state != "ENABLED":
             return None
         if isinstance(expression, expressions.Rate):
-            anchor = schedule.start if schedule.start is not None else schedule.modified
-            return self._bounded(schedule, expression.next_after(after, anchor))
+            anchor = schedule.start if schedule.start is not None else schedule.anchor
+            return self._bounded(schedule, expression.next_after(after, anchor or schedule.created))
         start = schedule.start if schedule.start is not None else after
         found = expression.next_after(max(after, start - 0.001),
                                       expressions.zone(schedule.timezone))  # fmt: skip
@@ -271,30 +290,37 @@ class SchedulerService:
     async def fire_due(self, now: float) -> float | None:
         """Fires every schedule due at `now`; returns when the next one is due."""
         async with self._changing:
-            for key, schedule in list(self._schedules.items()):
+            writes: builtins.list[Write] = []
+            sends: builtins.list[Send] = []
+            updated: dict[tuple[str, str], Schedule | None] = {}  # None: deleted
+            for key, schedule in self._schedules.items():
                 if schedule.next_at is None or schedule.next_at > now:
                     continue
                 grace = max(GRACE_S, float(schedule.flexible_window_s))
-                tick = catch_up(schedule.next_at, now, grace,
-                                functools.partial(self._next, schedule))  # fmt: skip
-                writes: builtins.list[Write] = []
+                tick, following = advance(schedule.next_at, now, grace,
+                                          functools.partial(self._next, schedule))  # fmt: skip
                 if tick is None:
                     log.warning("schedule %s: its tick due at %s was missed while firebox was "
                                 "stopped, by more than its window: skipped", schedule.arn,
                                 expressions.stamp(schedule.next_at))  # fmt: skip
                 else:
-                    writes.append(AddSends((self._send(schedule, tick),)))
-                following = self._next(schedule, now if tick is None else tick)
+                    sends.append(self._send(schedule, tick))
                 if following is None and schedule.action_after_completion == "DELETE":
                     writes.append(DropSchedule(schedule.arn))
-                    del self._schedules[key]
+                    updated[key] = None
                 else:
-                    updated = replace(schedule, next_at=following)
-                    writes.append(PutSchedule(updated))
-                    self._schedules[key] = updated
-                await self._write(*writes)
-                if tick is not None:
-                    self.on_sends()
+                    kept = replace(schedule, next_at=following)
+                    updated[key] = kept
+                    writes.append(PutSchedule(kept))
+            if writes:  # every due tick and what it sends: one commit, then memory
+                await self._write(*writes, *([AddSends(tuple(sends))] if sends else []))
+                for key, value in updated.items():
+                    if value is None:
+                        del self._schedules[key]
+                    else:
+                        self._schedules[key] = value
+            if sends:
+                self.on_sends()
             due = [s.next_at for s in self._schedules.values() if s.next_at is not None]
             return min(due) if due else None
 

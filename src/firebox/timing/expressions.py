@@ -138,3 +138,33 @@ def stamp(instant: float) -> str:
     """An instant as AWS's events write it: `2026-12-07T13:00:00Z`."""
     moment = datetime.datetime.fromtimestamp(instant, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# The instants firebox takes: from 1970 to the end of 9999, as datetimes can name them.
+MAX_INSTANT = 253402300799.0
+
+
+def instant(value: object) -> float:
+    """An epoch-seconds instant from a number or an ISO-8601 text; ExpressionError otherwise."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ExpressionError(f"not a timestamp: {value[:50]}") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        value = moment.timestamp()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ExpressionError("not a timestamp")
+    if not 0 <= value <= MAX_INSTANT:
+        raise ExpressionError("timestamp out of range")
+    return float(value)
+
+
+def first_cron_tick(cron: Cron, after: float, zone_: datetime.tzinfo) -> float:
+    """A cron expression's first tick after `after`; ExpressionError if it never fires (its
+    years are past, or a form aws-croniter cannot compute, such as `L` alone in day-of-week)."""
+    found = cron.next_after(after, zone_)
+    if found is None:
+        raise ExpressionError("the expression never fires")
+    return found

@@ -59,15 +59,35 @@ class Ticker:
 # A tick missed by no more than this still fires: AWS's own precision is the minute (a
 # schedule for 1:00 may run at any time up to 1:00:59).
 GRACE_S = 60.0
+MAX_CATCH_UP_STEPS = 10_000
 
 
 def catch_up(
     next_at: float, now: float, grace_s: float, next_after: Callable[[float], float | None]
 ) -> float | None:
-    """The tick to fire now for a schedule due at `next_at`: that tick if it is no more than
-    `grace_s` late; after a longer stop, the latest tick within the grace (fired once, never
-    a burst of every missed one); None when every missed tick is older than that."""
-    if now - next_at <= grace_s:
-        return next_at
-    candidate = next_after(now - grace_s)
-    return candidate if candidate is not None and candidate <= now else None
+    """The tick to fire now for a schedule due at `next_at` (its earliest unfired tick): the
+    latest tick no later than `now` and no older than `grace_s`, fired once; None when every
+    missed tick is older than that. Never a burst of every missed one."""
+    tick = next_at if next_at >= now - grace_s else next_after(now - grace_s)
+    if tick is None or tick > now:
+        return None
+    for _ in range(MAX_CATCH_UP_STEPS):  # later ticks within the grace: the latest wins
+        later = next_after(tick)
+        if later is None or later > now or later <= tick:
+            break
+        tick = later
+    return tick
+
+
+def advance(
+    next_at: float, now: float, grace_s: float, next_after: Callable[[float], float | None]
+) -> tuple[float | None, float | None]:
+    """(the tick to fire now or None, the next tick after it or None): what a due schedule
+    does at `now`. A next tick that is not later than the fired one means none (a schedule
+    must never fire the same moment twice)."""
+    fired = catch_up(next_at, now, grace_s, next_after)
+    following = next_after(now if fired is None else fired)
+    if following is not None and following <= (now if fired is None else fired):
+        log.warning("a schedule's next tick did not move forward: it stops here")
+        following = None
+    return fired, following

@@ -190,7 +190,7 @@ def delivery(
     if sub.attributes.get("RawMessageDelivery", "false").lower() == "true":
         return Delivery(sub.arn, sub.protocol, sub.endpoint, body,
                         attributes=json.dumps(message.attributes), group_id=group,
-                        dedup_id=dedup)  # fmt: skip
+                        dedup_id=dedup, message_id=message_id, raw=True)  # fmt: skip
     envelope: dict[str, Any] = {"Type": "Notification", "MessageId": message_id,
                                 "TopicArn": topic_arn}  # fmt: skip
     if sequence:
@@ -202,9 +202,8 @@ def delivery(
                      "UnsubscribeURL": unsubscribe})  # fmt: skip
     if message.attributes:
         envelope["MessageAttributes"] = _attributes_out(message)
-    return Delivery(
-        sub.arn, sub.protocol, sub.endpoint, json.dumps(envelope), group_id=group, dedup_id=dedup
-    )
+    return Delivery(sub.arn, sub.protocol, sub.endpoint, json.dumps(envelope), group_id=group,
+                    dedup_id=dedup, message_id=message_id)  # fmt: skip
 
 
 def confirmation(sub: Subscription, timestamp: str, region: str, endpoint: str) -> Delivery:
@@ -212,8 +211,9 @@ def confirmation(sub: Subscription, timestamp: str, region: str, endpoint: str) 
     ConfirmSubscription with the Token) confirms the subscription."""
     query = urllib.parse.urlencode({"Action": "ConfirmSubscription", "TopicArn": sub.topic_arn,
                                     "Token": sub.token})  # fmt: skip
+    message_id = str(uuid.uuid4())
     body = {
-        "Type": "SubscriptionConfirmation", "MessageId": str(uuid.uuid4()), "Token": sub.token,
+        "Type": "SubscriptionConfirmation", "MessageId": message_id, "Token": sub.token,
         "TopicArn": sub.topic_arn,
         "Message": f"You have chosen to subscribe to the topic {sub.topic_arn}.\nTo confirm the "
                    "subscription, visit the SubscribeURL included in this message.",
@@ -221,4 +221,35 @@ def confirmation(sub: Subscription, timestamp: str, region: str, endpoint: str) 
         "SignatureVersion": "1", "Signature": SIGNATURE,
         "SigningCertURL": f"https://sns.{region}.amazonaws.com/SimpleNotificationService-firebox.pem",
     }  # fmt: skip
-    return Delivery(sub.arn, sub.protocol, sub.endpoint, json.dumps(body))
+    return Delivery(sub.arn, sub.protocol, sub.endpoint, json.dumps(body),
+                    kind="SubscriptionConfirmation", message_id=message_id)  # fmt: skip
+
+
+def check_delivery_policy(text: str) -> None:
+    """A DeliveryPolicy's http retry policy, as SNS bounds it."""
+    try:
+        policy = json.loads(text)
+    except ValueError:
+        raise invalid("DeliveryPolicy: must be a JSON object") from None
+    if not isinstance(policy, dict):
+        raise invalid("DeliveryPolicy: must be a JSON object")
+    retry = http_retry_policy(policy)
+    bounds = {"numRetries": (0, 100), "numNoDelayRetries": (0, 100),
+              "minDelayTarget": (1, 3600), "maxDelayTarget": (1, 3600)}  # fmt: skip
+    for key, (low, high) in bounds.items():
+        value = retry.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise invalid(f"DeliveryPolicy: {key} must be an integer from {low} to {high}")
+    if retry.get("minDelayTarget", 1) > retry.get("maxDelayTarget", 3600):
+        raise invalid("DeliveryPolicy: minDelayTarget must not exceed maxDelayTarget")
+
+
+def http_retry_policy(policy: dict[str, Any]) -> dict[str, Any]:
+    """The retry policy a DeliveryPolicy gives http(s) deliveries ({} when none)."""
+    found = policy.get("healthyRetryPolicy")
+    http = policy.get("http")
+    if found is None and isinstance(http, dict):
+        found = http.get("defaultHealthyRetryPolicy")
+    return found if isinstance(found, dict) else {}

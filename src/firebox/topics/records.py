@@ -41,6 +41,10 @@ class Delivery:
     attributes: str = ""  # raw delivery to SQS: the message attributes, as JSON
     group_id: str | None = None  # FIFO topics → FIFO queues: the group and deduplication ids
     dedup_id: str | None = None
+    # http(s): the x-amz-sns-* headers the POST carries
+    kind: str = "Notification"  # or SubscriptionConfirmation
+    message_id: str = ""
+    raw: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+import httpx
+
 from firebox.storage.group_commit import BatchCommit
 from firebox.topics import messages
 from firebox.topics.errors import SnsError, invalid, not_found
@@ -170,7 +172,8 @@ class TopicService:
         subscriptions = [s for s in self._subscriptions.values() if s.topic_arn == arn]
         out = {
             "TopicArn": arn, "Owner": self.account, "DisplayName": "",
-            "SubscriptionsConfirmed": str(len(subscriptions)), "SubscriptionsPending": "0",
+            "SubscriptionsConfirmed": str(sum(1 for s in subscriptions if not s.pending)),
+            "SubscriptionsPending": str(sum(1 for s in subscriptions if s.pending)),
             "SubscriptionsDeleted": "0", "Policy": json.dumps(self._default_policy(arn)),
             "EffectiveDeliveryPolicy": json.dumps(messages.DEFAULT_DELIVERY_POLICY),
         }  # fmt: skip
@@ -191,6 +194,8 @@ class TopicService:
         topic = self.topic(arn)
         if name not in TOPIC_ATTRIBUTES or name == "FifoTopic":
             raise invalid("AttributeName")
+        if name == "DeliveryPolicy" and value:
+            messages.check_delivery_policy(value)
         updated = replace(topic, attributes={**topic.attributes, name: value})
         await self._write(PutTopic(updated))
         self._topics[arn] = updated
@@ -222,6 +227,9 @@ class TopicService:
         return self._tagged(arn).tags
 
     # ----- subscriptions ------------------------------------------------------------------
+    def find_topic(self, arn: str) -> Topic | None:
+        return self._topics.get(arn)
+
     def find_subscription(self, arn: str) -> Subscription | None:
         return self._subscriptions.get(arn)
 
@@ -245,6 +253,10 @@ class TopicService:
         if protocol in ("http", "https"):
             if not re.match(rf"^{protocol}://[^\s/]+", endpoint or "") or len(endpoint) > 2048:
                 raise invalid("Endpoint must match the specified protocol")
+            try:
+                httpx.URL(endpoint)
+            except Exception:  # httpx says what is wrong in several exception types
+                raise invalid("Endpoint must be a valid URL") from None
         elif not re.match(rf"^arn:aws:{protocol}:[a-z0-9-]+:\d{{12}}:.+", endpoint or ""):
             raise invalid(f"{'Lambda' if protocol == 'lambda' else 'SQS'} endpoint ARN")
         topic = self.topic(topic_arn)
@@ -266,6 +278,11 @@ class TopicService:
                 protocol,
                 endpoint,
             ):
+                if existing.pending:  # as SNS does: the confirmation is sent again
+                    again = messages.confirmation(existing, _timestamp(self.clock()),
+                                                  self.region, self.endpoint)  # fmt: skip
+                    await self._write(AddDeliveries((again,)))
+                    self.on_deliveries()
                 return existing
         checked = self._check_attributes(attributes)
         sub = Subscription(f"{topic_arn}:{uuid.uuid4()}", topic_arn, protocol, endpoint, checked)
@@ -302,6 +319,8 @@ class TopicService:
                 raise invalid("AttributeName")
             if name == "FilterPolicy" and value:
                 messages.check_filter_policy(value)
+            if name == "DeliveryPolicy" and value:
+                messages.check_delivery_policy(value)
             if name == "FilterPolicyScope" and value not in ("MessageAttributes", "MessageBody"):
                 raise invalid("Attributes Reason: FilterPolicyScope: Invalid value "
                               f"[{value[:50]}]. Please use either MessageBody or "
