@@ -350,7 +350,7 @@ class Platform:
 
     def _precompile(self, deployed: FunctionDeployed) -> None:
         """Compiles a package's bytecode ahead, for the interpreter that will run it."""
-        if deployed.runtime is not None:
+        if deployed.runtime is not None and deployed.runtime.is_python:
             self.precompiler.want(deployed.code_dir, deployed.runtime.interpreter)
 
     def _warm_zygote(self, deployed: FunctionDeployed) -> None:
@@ -359,8 +359,10 @@ class Platform:
         runtime = deployed.runtime
         if runtime is None:
             return
-        interpreter = runtime.interpreter or sys.executable
-        if self.reserve is not None and runtime.interpreter is not None:
+        # Python runtimes start in their own interpreter's zygote; the others are exec'd from
+        # the zygote of the server's own interpreter.
+        interpreter = (runtime.interpreter if runtime.is_python else None) or sys.executable
+        if self.reserve is not None and runtime.is_python and runtime.interpreter is not None:
             self.reserve.want(interpreter)
         if interpreter in self._warming or self.zygotes.running(interpreter):
             return

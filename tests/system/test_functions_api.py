@@ -153,8 +153,8 @@ INVALID = "InvalidParameterValueException"  # within the model, refused by Lambd
             "runtime firebox knows. Available runtimes: ",
         ),
         (
-            {"Runtime": "nodejs20.x"}, INVALID,
-            "nodejs20.x is not supported on this firebox host: firebox has no Node.js runtime yet",
+            {"Runtime": "java21"}, INVALID,
+            "java21 is not supported on this firebox host: firebox has no Java runtime yet",
         ),
         ({"Runtime": "python9.9"}, VALIDATION, "Member must satisfy enum value set"),
         ({"Handler": "has space.handler"}, VALIDATION, "handler"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from firebox.domain.errors import InvalidParameterValueException
 from firebox.runtimes.base import Language, Launch, Runtime
+from firebox.runtimes.node import NodeLanguage
 from firebox.runtimes.provided import NAMES as PROVIDED_RUNTIMES
 from firebox.runtimes.provided import ProvidedLanguage
 from firebox.runtimes.python import RUNTIME_DIR, PythonLanguage
@@ -12,16 +13,19 @@ from firebox.runtimes.python import VERSIONS as PYTHON_VERSIONS
 __all__ = ["PROVIDED_RUNTIMES", "PYTHON_VERSIONS", "RUNTIME_DIR", "Runtime", "RuntimeRegistry"]
 
 # Lambda's runtime families firebox has no adapter for (yet): a name of one is not a typo.
-_OTHER_LANGUAGES = (("nodejs", "Node.js"), ("java", "Java"), ("dotnet", ".NET"), ("ruby", "Ruby"))
+_OTHER_LANGUAGES = (("java", "Java"), ("dotnet", ".NET"), ("ruby", "Ruby"))
 
 
 class RuntimeRegistry:
-    """Resolves runtime names through the languages; operator overrides win for Python."""
+    """Resolves runtime names through the languages; operator overrides win."""
 
     def __init__(self, overrides: dict[str, str] | None = None) -> None:
-        self.python = PythonLanguage(overrides)
+        overrides = overrides or {}
+        node = {k: v for k, v in overrides.items() if k.startswith("nodejs")}
+        self.python = PythonLanguage({k: v for k, v in overrides.items() if k not in node})
+        self.node = NodeLanguage(node)
         self.languages: dict[str, Language] = {
-            language.name: language for language in (self.python, ProvidedLanguage())
+            language.name: language for language in (self.python, self.node, ProvidedLanguage())
         }
 
     def interpreters(self) -> dict[str, str]:
@@ -40,7 +44,7 @@ class RuntimeRegistry:
             return runtime
         other = next((lang for prefix, lang in _OTHER_LANGUAGES if name.startswith(prefix)), None)
         if other is not None:
-            why = f"firebox has no {other} runtime yet, only Python and provided (custom) ones"
+            why = f"firebox has no {other} runtime yet, only Python, Node.js and provided ones"
         else:
             why = claimed.missing(name) if claimed else "it is not a runtime firebox knows"
         raise InvalidParameterValueException(

@@ -125,7 +125,8 @@ class Environment:
     # ----- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         """Opens the Runtime API listener and starts the runtime (a cold start begins)."""
-        if self.runtime.interpreter is None and not os.access(self.code_dir / "bootstrap", os.X_OK):
+        provided = self.runtime.language == "provided"
+        if provided and not os.access(self.code_dir / "bootstrap", os.X_OK):
             self._init_error = error_payload(
                 "Runtime.InvalidEntrypoint",
                 "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]",

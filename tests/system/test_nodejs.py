@@ -1,0 +1,169 @@
+"""Node.js functions on a real server, in real sandboxes: nodejs20.x, 22.x and 24.x on real
+Node binaries (the host's, or the bootstrap's), CommonJS and ES-module handlers (top-level
+await, `"type": "module"`), async and callback handlers (refused on 24.x, as AWS does), the
+context object, errors as AWS's Node runtime reports them (function errors, every init error
+type, unhandled rejections, timeouts), and console output in AWS's format in `Tail` logs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from support import FireboxServer, create_function
+
+RUNTIMES = ("nodejs20.x", "nodejs22.x", "nodejs24.x")
+
+
+def node_function(lam: Any, files: dict[str, str], runtime: str = "nodejs22.x",
+                  handler: str = "index.handler", **kw: Any) -> str:  # fmt: skip
+    return create_function(lam, dict(files), Runtime=runtime, Handler=handler, **kw)
+
+
+def invoke(lam: Any, name: str, event: Any = None) -> tuple[str | None, Any, str]:
+    """(FunctionError, the payload parsed, the Tail log)."""
+    answer = lam.invoke(FunctionName=name, Payload=json.dumps(event or {}).encode(),
+                        LogType="Tail")  # fmt: skip
+    return (answer.get("FunctionError"), json.loads(answer["Payload"].read()),
+            base64.b64decode(answer["LogResult"]).decode())  # fmt: skip
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_each_runtime_runs_its_own_node(lam: Any, runtime: str) -> None:
+    name = node_function(lam, {"index.js": (
+        "exports.handler = async (event, context) => ({ version: process.versions.node,"
+        " env: process.env.AWS_EXECUTION_ENV, event });"
+    )}, runtime)  # fmt: skip
+    error, result, _ = invoke(lam, name, {"n": 1})
+    assert error is None
+    assert result["version"].split(".")[0] == runtime.removeprefix("nodejs").removesuffix(".x")
+    assert result["env"] == f"AWS_Lambda_{runtime}" and result["event"] == {"n": 1}
+
+
+def test_commonjs_handler_with_context_and_console_format(lam: Any) -> None:
+    name = node_function(lam, {"index.js": """
+exports.handler = async (event, context) => {
+  console.log("hello", { a: 1 });
+  console.error("careful");
+  return {
+    functionName: context.functionName, version: context.functionVersion,
+    arn: context.invokedFunctionArn, memory: context.memoryLimitInMB,
+    requestId: context.awsRequestId, group: context.logGroupName,
+    stream: typeof context.logStreamName, left: context.getRemainingTimeInMillis(),
+    waits: context.callbackWaitsForEmptyEventLoop,
+  };
+};
+"""}, Timeout=7)  # fmt: skip
+    error, result, log = invoke(lam, name)
+    assert error is None
+    assert result["functionName"] == name and result["version"] == "$LATEST"
+    assert result["arn"].endswith(f":function:{name}") and result["memory"] == "128"
+    assert result["group"] == f"/aws/lambda/{name}" and result["stream"] == "string"
+    assert 0 < result["left"] <= 7000 and result["waits"] is True
+    lines = [line.split("\t") for line in log.splitlines() if "\t" in line and "INFO" in line]
+    stamp, request_id, level, message = lines[0]
+    assert stamp.endswith("Z") and request_id == result["requestId"] and level == "INFO"
+    assert message == "hello { a: 1 }"
+    assert f"\t{result['requestId']}\tERROR\tcareful" in log
+
+
+def test_es_modules_with_top_level_await_and_package_type(lam: Any) -> None:
+    mjs = node_function(lam, {"index.mjs": (
+        "const ready = await new Promise((r) => setTimeout(() => r('warm'), 10));\n"
+        "export const handler = async (event) => ({ ready, event });\n"
+    )})  # fmt: skip
+    assert invoke(lam, mjs, {"x": 2})[:2] == (None, {"ready": "warm", "event": {"x": 2}})
+    typed = node_function(lam, {
+        "package.json": '{"type": "module"}',
+        "src/app.js": "export const handler = async () => 'esm by package.json';",
+    }, handler="src/app.handler")  # fmt: skip
+    assert invoke(lam, typed)[:2] == (None, "esm by package.json")
+
+
+def test_callback_handlers_wait_for_the_event_loop(lam: Any) -> None:
+    waits = node_function(lam, {"index.js": """
+exports.handler = (event, context, callback) => {
+  setTimeout(() => console.log("timer ran"), 100);
+  callback(null, { via: "callback" });
+};
+"""}, "nodejs20.x")  # fmt: skip
+    error, result, log = invoke(lam, waits)
+    assert (error, result) == (None, {"via": "callback"})
+    assert "timer ran" in log.split("END RequestId")[0]  # before the invoke ended
+    eager = node_function(lam, {"index.js": """
+exports.handler = (event, context, callback) => {
+  context.callbackWaitsForEmptyEventLoop = false;
+  callback(new Error("told you"));
+};
+"""}, "nodejs22.x")  # fmt: skip
+    error, result, _ = invoke(lam, eager)
+    assert error == "Unhandled" and result["errorMessage"] == "told you"
+    refused = node_function(lam, {"index.js": (
+        "exports.handler = (event, context, callback) => callback(null, 1);"
+    )}, "nodejs24.x")  # fmt: skip
+    error, result, _ = invoke(lam, refused)
+    assert error == "Unhandled" and result["errorType"] == "Runtime.CallbackHandlerDeprecated"
+    assert "Node.js 24" in result["errorMessage"]
+
+
+def test_function_errors_as_aws_reports_them(lam: Any) -> None:
+    name = node_function(lam, {"index.js": """
+class OrderError extends Error {
+  constructor(m) { super(m); this.name = "OrderError"; this.code = 7; }
+}
+exports.handler = async () => { throw new OrderError("no stock"); };
+"""})  # fmt: skip
+    error, result, log = invoke(lam, name)
+    assert error == "Unhandled"
+    assert (result["errorType"], result["errorMessage"], result["code"]) == (
+        "OrderError",
+        "no stock",
+        7,
+    )
+    assert result["trace"][0] == "OrderError: no stock"
+    assert any("/var/task/index.js" in line for line in result["trace"])
+    assert "\tERROR\tOrderError \t" in log  # AWS's Node runtime logs `Invoke Error`-style lines
+
+
+@pytest.mark.parametrize(("files", "handler", "error_type"), [
+    ({"other.js": ""}, "index.handler", "Runtime.ImportModuleError"),
+    ({"index.js": "exports.other = 1;"}, "index.handler", "Runtime.HandlerNotFound"),
+    ({"index.js": "exports.handler = async () => {"}, "index.handler",
+     "Runtime.UserCodeSyntaxError"),
+    ({"index.js": "exports.handler = 5;"}, "index.handler", "Runtime.HandlerNotFound"),
+    ({"index.js": "throw new RangeError('init failed');"}, "index.handler", "RangeError"),
+    ({"index.js": ""}, "index", "Runtime.MalformedHandlerName"),
+])  # fmt: skip
+def test_init_errors(lam: Any, files: dict[str, str], handler: str, error_type: str) -> None:
+    name = node_function(lam, files, handler=handler)
+    error, result, _ = invoke(lam, name)
+    assert error == "Unhandled" and result["errorType"] == error_type, result
+
+
+def test_unhandled_rejection_and_timeout_end_the_environment(lam: Any) -> None:
+    rejects = node_function(lam, {"index.js": """
+exports.handler = async () => {
+  Promise.reject(new Error("forgotten"));
+  await new Promise((r) => setTimeout(r, 200));
+  return "never";
+};
+"""})  # fmt: skip
+    error, result, _ = invoke(lam, rejects)
+    assert error == "Unhandled" and result["errorType"] == "Runtime.UnhandledPromiseRejection"
+    assert result["errorMessage"] == "Error: forgotten"
+    slow = node_function(lam, {"index.js": (
+        "exports.handler = async () => new Promise((r) => setTimeout(r, 10000));"
+    )}, Timeout=1)  # fmt: skip
+    error, result, _ = invoke(lam, slow)
+    assert error == "Unhandled" and "Task timed out after 1.00 seconds" in result["errorMessage"]
+    # the next invoke gets a fresh environment, and works
+    fine = node_function(lam, {"index.js": "let n = 0; exports.handler = async () => ++n;"})
+    assert [invoke(lam, fine)[1] for _ in range(3)] == [1, 2, 3]  # warm: one environment
+
+
+def test_a_missing_runtime_names_the_ones_there_are(server: FireboxServer, lam: Any) -> None:
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as refused:
+        node_function(lam, {"index.js": ""}, "nodejs16.x")
+    assert "nodejs22.x" in str(refused.value)
