@@ -79,11 +79,14 @@ if command -v npm >/dev/null && ! cmp -s "$sdk_js/package-lock.json" "$sdk_js/no
 fi
 # Node.js binaries for the nodejs20.x/22.x/24.x runtimes where the host has no node of that
 # major (the host's own wins; runtimes/node.py): the versions scripts/node/package-lock.json pins.
-node_dir="$venv/node"
-node_lock="$(dirname "$0")/node/package-lock.json"
-if command -v npm >/dev/null && ! cmp -s "$node_lock" "$node_dir/.package-lock.json.installed" 2>/dev/null; then
-    mkdir -p "$node_dir"
-    cp "$(dirname "$0")/node/package.json" "$node_lock" "$node_dir/"
-    (cd "$node_dir" && npm ci --no-audit --no-fund --silent && cp package-lock.json .package-lock.json.installed)
-fi
+# And the AWS SDK for JavaScript v3 that Node.js functions find bundled (node-sdk), as pinned.
+for set in node node-sdk; do
+    dir="$venv/$set"
+    lock="$(dirname "$0")/$set/package-lock.json"
+    if command -v npm >/dev/null && ! cmp -s "$lock" "$dir/.package-lock.json.installed" 2>/dev/null; then
+        mkdir -p "$dir"
+        cp "$(dirname "$0")/$set/package.json" "$lock" "$dir/"
+        (cd "$dir" && npm ci --no-audit --no-fund --silent && cp package-lock.json .package-lock.json.installed)
+    fi
+done
 echo "bootstrap: ready ($("$venv/bin/python" --version))"

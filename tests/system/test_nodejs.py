@@ -167,3 +167,27 @@ def test_a_missing_runtime_names_the_ones_there_are(server: FireboxServer, lam: 
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as refused:
         node_function(lam, {"index.js": ""}, "nodejs16.x")
     assert "nodejs22.x" in str(refused.value)
+
+
+def test_the_bundled_sdk_reaches_firebox_from_commonjs_and_es_modules(lam: Any) -> None:
+    target = node_function(lam, {"index.js": "exports.handler = async (e) => ({ echoed: e });"})
+    cjs = node_function(lam, {"index.js": f"""
+const {{ LambdaClient, InvokeCommand }} = require("@aws-sdk/client-lambda");
+const client = new LambdaClient({{}});
+exports.handler = async (event) => {{
+  const out = await client.send(new InvokeCommand({{
+    FunctionName: "{target}", Payload: JSON.stringify(event) }}));
+  return JSON.parse(Buffer.from(out.Payload).toString());
+}};
+"""}, Timeout=30)  # fmt: skip
+    error, result, _ = invoke(lam, cjs, {"via": "cjs"})
+    assert (error, result) == (None, {"echoed": {"via": "cjs"}})
+    esm = node_function(lam, {"index.mjs": f"""
+import {{ LambdaClient, GetFunctionCommand }} from "@aws-sdk/client-lambda";
+const client = new LambdaClient({{}});
+export const handler = async () => {{
+  const found = await client.send(new GetFunctionCommand({{ FunctionName: "{target}" }}));
+  return found.Configuration.Runtime;
+}};
+"""}, "nodejs24.x", Timeout=30)  # fmt: skip
+    assert invoke(lam, esm)[:2] == (None, "nodejs22.x")

@@ -25,6 +25,11 @@ MAJORS = ("20", "22", "24")
 NODE_RUNTIME_DIR = Path(__file__).parent / "inside" / "nodejs"
 # Where scripts/bootstrap.sh installs Node binaries: <venv>/node/node_modules/node<major>
 BUNDLED = Path(sys.prefix) / "node" / "node_modules"
+# ... and the AWS SDK for JavaScript v3 functions find bundled, as on Lambda
+SDK = Path(sys.prefix) / "node-sdk" / "node_modules"
+# Where an environment sees the SDK: the parent of /var/task, so that both require() and ES
+# module imports find it, behind the function's own /var/task/node_modules.
+SDK_INSIDE = "/var/node_modules"
 
 
 @functools.cache
@@ -114,9 +119,15 @@ class NodeLanguage:
             real, prefix, inside = place
             mounts.append(Mount(prefix, inside))
             argv0 = inside + real[len(prefix) :]
-        # As on Lambda: layers' modules, then the runtime's own, then the function's code.
-        node_path = ":".join((f"/opt/nodejs/node{major}/node_modules", "/opt/nodejs/node_modules",
-                              f"{runtime_root}/node_modules", runtime_root, task_root))  # fmt: skip
+        sdk = None
+        if SDK.is_dir():
+            sdk = SDK_INSIDE if mounted else str(SDK)
+            if mounted:
+                mounts.append(Mount(str(SDK), SDK_INSIDE))
+        # As on Lambda: layers' modules, then the runtime's own (the SDK), then the code.
+        node_path = ":".join(p for p in (
+            f"/opt/nodejs/node{major}/node_modules", "/opt/nodejs/node_modules", sdk,
+            runtime_root, task_root) if p)  # fmt: skip
         environ = {"LAMBDA_RUNTIME_DIR": runtime_root, "NODE_PATH": node_path,
                    "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime.name}"}  # fmt: skip
         library_path = f"/lib64:/usr/lib64:{runtime_root}:{task_root}:{task_root}/lib:/opt/lib"
