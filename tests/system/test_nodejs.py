@@ -191,3 +191,16 @@ export const handler = async () => {{
 }};
 """}, "nodejs24.x", Timeout=30)  # fmt: skip
     assert invoke(lam, esm)[:2] == (None, "nodejs22.x")
+
+
+def test_the_v8_heap_follows_the_memory_setting(lam: Any) -> None:
+    code = {"index.js": (
+        "const v8 = require('v8');\n"
+        "exports.handler = async () => v8.getHeapStatistics().heap_size_limit / 1048576;"
+    )}  # fmt: skip
+    small = node_function(lam, code, MemorySize=256)
+    large = node_function(lam, code, MemorySize=1024)
+    small_mb, large_mb = invoke(lam, small)[1], invoke(lam, large)[1]
+    # the old generation is 85% of the memory; V8 adds its young generation on top
+    assert abs((large_mb - small_mb) - (1024 - 256) * 0.85) < 5
+    assert small_mb < 300 and large_mb < 1024

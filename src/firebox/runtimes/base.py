@@ -64,6 +64,8 @@ class Language(Protocol):
     def missing(self, name: str) -> str:
         """Why a name this language claims does not resolve, saying what to do about it."""
 
-    def launch(self, runtime: Runtime, task_root: str, mounted: bool) -> Launch:
+    def launch(
+        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128
+    ) -> Launch:
         """How to start the runtime for code at task_root; `mounted`: whether the sandbox
-        mounts (else paths are the host's)."""
+        mounts (else paths are the host's); `memory_mb`: the function's memory setting."""

@@ -105,7 +105,9 @@ class NodeLanguage:
             )
         return "it is not a runtime firebox knows"
 
-    def launch(self, runtime: Runtime, task_root: str, mounted: bool) -> Launch:
+    def launch(
+        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128
+    ) -> Launch:
         assert runtime.interpreter is not None
         binary = runtime.interpreter
         major = runtime.name.removeprefix("nodejs").removesuffix(".x")
@@ -131,5 +133,8 @@ class NodeLanguage:
         environ = {"LAMBDA_RUNTIME_DIR": runtime_root, "NODE_PATH": node_path,
                    "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime.name}"}  # fmt: skip
         library_path = f"/lib64:/usr/lib64:{runtime_root}:{task_root}:{task_root}/lib:/opt/lib"
-        return Launch((argv0, f"{runtime_root}/index.mjs"), environ, library_path,
+        # V8's heap from the memory setting, as Lambda's Node bootstrap sizes it: most of the
+        # memory for the old generation, leaving room for code, stacks and buffers.
+        heap = f"--max-old-space-size={max(32, int(memory_mb * 0.85))}"
+        return Launch((argv0, heap, f"{runtime_root}/index.mjs"), environ, library_path,
                       tuple(mounts))  # fmt: skip

@@ -27,7 +27,9 @@ class ProvidedLanguage:
     def missing(self, name: str) -> str:
         return "it is not a runtime firebox knows"
 
-    def launch(self, runtime: Runtime, task_root: str, mounted: bool) -> Launch:
+    def launch(
+        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128
+    ) -> Launch:
         # /var/runtime holds firebox's runtime files here too (a bootstrap may use them, as
         # the tests' own custom runtimes do).
         runtime_root = RUNTIME_ROOT if mounted else str(RUNTIME_DIR)

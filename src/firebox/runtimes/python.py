@@ -97,7 +97,9 @@ class PythonLanguage:
             )
         return "it is not a runtime firebox knows"
 
-    def launch(self, runtime: Runtime, task_root: str, mounted: bool) -> Launch:
+    def launch(
+        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128
+    ) -> Launch:
         assert runtime.interpreter is not None
         interpreter = runtime.interpreter
         mounts = []

@@ -52,6 +52,8 @@ class RuntimeRegistry:
             f"Available runtimes: {', '.join(self.available())}"
         )
 
-    def launch(self, runtime: Runtime, task_root: str, mounted: bool) -> Launch:
+    def launch(
+        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128
+    ) -> Launch:
         """How the runtime starts (its language's adapter says)."""
-        return self.languages[runtime.language].launch(runtime, task_root, mounted)
+        return self.languages[runtime.language].launch(runtime, task_root, mounted, memory_mb)

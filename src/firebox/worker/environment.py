@@ -62,7 +62,7 @@ class EnvironmentContext:
     init_timeout_s: float
     # How a runtime starts, for code at a task root, in a sandbox that mounts or not (its
     # language's adapter: RuntimeRegistry.launch).
-    launch: Callable[[Runtime, str, bool], Launch]
+    launch: Callable[[Runtime, str, bool, int], Launch]
     endpoint_url: str
     # Temporary credentials for a function's execution role (auth/sessions.py).
     credentials: Callable[[FunctionRecord], AccessKey]
@@ -135,7 +135,8 @@ class Environment:
             return
         try:
             factory = self.ctx.factory
-            launch = self.ctx.launch(self.runtime, factory.task_root(self.code_dir), factory.mounts)
+            launch = self.ctx.launch(self.runtime, factory.task_root(self.code_dir),
+                                     factory.mounts, self.record.memory_size)  # fmt: skip
             spec = SandboxSpec(
                 env_id=self.id,
                 argv=list(launch.argv),
