@@ -204,3 +204,45 @@ def test_the_v8_heap_follows_the_memory_setting(lam: Any) -> None:
     # the old generation is 85% of the memory; V8 adds its young generation on top
     assert abs((large_mb - small_mb) - (1024 - 256) * 0.85) < 5
     assert small_mb < 300 and large_mb < 1024
+
+
+NODE_STREAMER = """
+const { pipeline } = require("node:stream/promises");
+const { Readable } = require("node:stream");
+exports.handler = awslambda.streamifyResponse(async (event, responseStream, context) => {
+  event = event.body ? JSON.parse(event.body) : event;  // a function URL's request body
+  if (event.http) {
+    responseStream = awslambda.HttpResponseStream.from(responseStream, {
+      statusCode: 201, headers: { "content-type": "text/plain", "x-made-by": "node" },
+      cookies: ["a=1"],
+    });
+  }
+  responseStream.write("first ");
+  await new Promise((r) => setTimeout(r, event.pause ?? 1200));
+  await pipeline(Readable.from(["second ", "third"]), responseStream);
+});
+"""
+
+
+def test_response_streaming_from_node(lam: Any, server: FireboxServer) -> None:
+    import time
+
+    import httpx
+
+    name = node_function(lam, {"index.js": NODE_STREAMER}, "nodejs24.x", Timeout=10)
+    answer = lam.invoke_with_response_stream(FunctionName=name, Payload=b'{"pause": 1200}')
+    arrivals = [(time.monotonic(), e) for e in answer["EventStream"]]
+    chunks = [e["PayloadChunk"]["Payload"] for _, e in arrivals if "PayloadChunk" in e]
+    assert b"".join(chunks) == b"first second third"
+    first_at = next(t for t, e in arrivals if "PayloadChunk" in e)
+    assert arrivals[-1][0] - first_at > 1.0  # the first chunk came before the handler ended
+    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE",
+                                         InvokeMode="RESPONSE_STREAM")["FunctionUrl"]  # fmt: skip
+    url_id = url.split("//", 1)[1].split(".", 1)[0]
+    with httpx.stream("POST", f"{server.url}/lambda-url/{url_id}/",
+                      json={"http": True, "pause": 10}, timeout=30) as response:  # fmt: skip
+        body = response.read()
+        assert response.status_code == 201 and response.headers["x-made-by"] == "node"
+        assert response.headers["content-type"] == "text/plain"
+        assert response.headers["set-cookie"] == "a=1"
+    assert body == b"first second third"

@@ -196,13 +196,25 @@ async def _stream(
         mapped = mapped or http_events.response_v2(result.payload)
         return _to_response(HttpResponse(mapped.status, mapped.headers + cors, mapped.body))
 
+    status, headers = 200, list(cors)
+    prelude = http_events.stream_prelude(first)  # metadata from HttpResponseStream.from
+    if prelude is not None:
+        meta, first = prelude
+        status, headers = meta.status, [*meta.headers, *cors]
+
     async def body() -> AsyncIterator[bytes]:
         item: bytes | None = first
         while item is not None:
-            yield item
+            if item:
+                yield item
             item = await chunks.get()
 
-    return StreamingResponse(body(), 200, dict(cors), media_type="application/octet-stream")
+    response = StreamingResponse(body(), status, media_type=None)
+    for name, value in headers:
+        response.headers.append(name, value)
+    if "content-type" not in response.headers:
+        response.headers["content-type"] = "application/octet-stream"
+    return response
 
 
 async def url_by_path(request: Request) -> Response:

@@ -220,3 +220,27 @@ def error_response(function_error: str | None, payload: bytes) -> HttpResponse |
 
 def decode_path(raw: str) -> str:
     return unquote(raw)
+
+
+# A streamed function URL response may start with its HTTP metadata, as Node's
+# `awslambda.HttpResponseStream.from` writes it: a JSON object, then eight NUL bytes.
+PRELUDE_DELIMITER = b"\x00" * 8
+
+
+def stream_prelude(first: bytes) -> tuple[HttpResponse, bytes] | None:
+    """(the status and headers, the rest of the chunk) when a stream's first chunk carries
+    HTTP metadata; None for a plain stream."""
+    if not first.startswith(b"{") or PRELUDE_DELIMITER not in first:
+        return None
+    head, _, rest = first.partition(PRELUDE_DELIMITER)
+    try:
+        meta = json.loads(head)
+    except ValueError:
+        return None
+    if not isinstance(meta, dict):
+        return None
+    status = meta.get("statusCode", 200)
+    headers = [(str(k), str(v)) for k, v in (meta.get("headers") or {}).items()]
+    headers += [("set-cookie", str(c)) for c in meta.get("cookies") or ()]
+    valid = isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599
+    return HttpResponse(status if valid else 200, headers), rest

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import util from "node:util";
 import { createRequire } from "node:module";
+import { Writable } from "node:stream";
 import { pathToFileURL } from "node:url";
 
 const API = process.env.AWS_LAMBDA_RUNTIME_API || "127.0.0.1:9001";
@@ -93,6 +94,79 @@ function logError(doc, requestId) {
   process.stdout.write(text.replace(/\n/g, "\r") + "\n");
 }
 
+// ----- response streaming (awslambda.streamifyResponse) ---------------------------------------
+const STREAMING = Symbol.for("aws.lambda.runtime.handler.streaming");
+const HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response";
+
+// The stream a streaming handler writes: each write goes out at once as one chunk of the
+// Runtime API's streaming response (chunked POST), opened at the first write or the end.
+class ResponseStream extends Writable {
+  constructor(requestId) {
+    super();
+    this.requestId = requestId;
+    this.contentType = "application/octet-stream";
+    this.request = undefined;
+    this.answered = new Promise((resolve) => { this.answer = resolve; });
+  }
+
+  setContentType(type) { this.contentType = type; }
+
+  _open() {
+    if (this.request) return this.request;
+    this.request = http.request({
+      host: HOST, port: PORT, method: "POST", agent,
+      path: `${PREFIX}/invocation/${this.requestId}/response`,
+      headers: { "Lambda-Runtime-Function-Response-Mode": "streaming",
+                 "Transfer-Encoding": "chunked", "Content-Type": this.contentType },
+    }, (res) => { res.resume(); res.on("end", () => this.answer(res.statusCode)); });
+    this.request.on("error", (err) => this.answer(err));
+    this.request.flushHeaders();
+    return this.request;
+  }
+
+  _write(chunk, encoding, callback) {
+    if (chunk.length === 0) return callback();
+    this._open().write(chunk, callback);
+  }
+
+  _final(callback) {
+    this._open().end(callback);
+  }
+}
+
+globalThis.awslambda = {
+  streamifyResponse(handler) {
+    handler[STREAMING] = "response";
+    return handler;
+  },
+  HttpResponseStream: {
+    // The HTTP status, headers and cookies of a function URL's streamed response: a JSON
+    // prelude and eight NUL bytes before the body, in one chunk.
+    from(stream, metadata) {
+      stream.setContentType(HTTP_INTEGRATION);
+      stream.write(Buffer.concat([Buffer.from(JSON.stringify(metadata ?? {})), Buffer.alloc(8)]));
+      return stream;
+    },
+  },
+};
+
+async function invokeStreaming(handler, event, context, requestId) {
+  const stream = new ResponseStream(requestId);
+  try {
+    await handler(event, stream, context);
+    if (!stream.writableEnded) stream.end();
+  } catch (err) {
+    const doc = errorDoc(err);
+    logError(doc, requestId);
+    if (!stream.request) {  // nothing sent yet: an ordinary function error
+      await postError(`/invocation/${requestId}/error`, doc);
+      return;
+    }
+    if (!stream.writableEnded) stream.end();  // mid-stream: the stream ends where it was
+  }
+  await stream.answered;
+}
+
 // ----- loading the handler --------------------------------------------------------------------
 function isModuleTree(dir) {
   // The nearest package.json at or above the file (within the task root) says its type.
@@ -166,7 +240,7 @@ async function loadHandler(spec) {
     throw new FireboxRuntimeError("Runtime.HandlerNotFound",
       `${path.basename(modulePath)}.${exportPath} is not a function`);
   }
-  if (handler.length >= 3 && MAJOR >= 24) {
+  if (handler.length >= 3 && MAJOR >= 24 && handler[STREAMING] !== "response") {
     throw new FireboxRuntimeError("Runtime.CallbackHandlerDeprecated",
       "ERROR: AWS Lambda has removed support for callback-based function handlers starting "
       + "with Node.js 24. You need to modify this function to use a supported handler "
@@ -228,6 +302,11 @@ async function invokeOnce(handler, next) {
     done(new FireboxRuntimeError("Runtime.UnmarshalError", `Unable to parse input as json: ${err.message}`));
   }
   currentInvoke = { requestId, done };
+  if (!finished && handler[STREAMING] === "response") {
+    await invokeStreaming(handler, event, context, requestId);
+    currentInvoke = undefined;
+    return;
+  }
   if (!finished) {
     try {
       const returned = handler(event, context, (err, result) => {
