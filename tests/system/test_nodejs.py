@@ -246,3 +246,69 @@ def test_response_streaming_from_node(lam: Any, server: FireboxServer) -> None:
         assert response.headers["content-type"] == "text/plain"
         assert response.headers["set-cookie"] == "a=1"
     assert body == b"first second third"
+
+
+NODE_PROBES = """
+const fs = require("fs");
+const net = require("net");
+function connect(host, port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port, timeout: 2000 });
+    socket.on("connect", () => { socket.destroy(); resolve("CONNECTED"); });
+    socket.on("error", (err) => resolve(err.code));
+    socket.on("timeout", () => { socket.destroy(); resolve("TIMEOUT"); });
+  });
+}
+exports.handler = async (event) => {
+  const out = { uid: process.getuid(), read: {}, write: {}, connect: {} };
+  for (const path of event.read) {
+    try { out.read[path] = "READ " + fs.readFileSync(path).length; }
+    catch (e) { out.read[path] = e.code; }
+  }
+  for (const path of event.write) {
+    try { fs.appendFileSync(path, "x"); out.write[path] = "WROTE"; }
+    catch (e) { out.write[path] = e.code; }
+  }
+  for (const [host, port] of event.connect) {
+    out.connect[`${host}:${port}`] = await connect(host, port);
+  }
+  out.root = fs.readdirSync("/").sort();
+  out.var = fs.readdirSync("/var").sort();
+  return out;
+};
+"""
+
+
+def test_hostile_probes_from_node_are_contained(lam: Any, server: FireboxServer) -> None:
+    """The isolation suite's harmless probes, from a Node function: host files unseen, the
+    code, runtime, SDK and root read-only, the server's port out of reach."""
+    from pathlib import Path
+
+    name = node_function(lam, {"index.js": NODE_PROBES}, Timeout=20)
+    secrets = ["/etc/shadow", str(server.data_dir.resolve() / "firebox.sqlite3"),
+               str(Path(__file__).resolve()), "/root/.bash_history"]  # fmt: skip
+    writes = ["/var/task/index.js", "/evil", "/usr/evil", "/var/runtime/index.mjs",
+              "/var/node_modules/evil.js", "/etc/passwd"]  # fmt: skip
+    error, body, _ = invoke(lam, name, {"read": secrets, "write": [*writes, "/tmp/fine"],
+                                        "connect": [["127.0.0.1", server.port]]})  # fmt: skip
+    assert error is None, body
+    assert body["uid"] != 0
+    assert all(body["read"][p] in ("ENOENT", "EACCES") for p in secrets), body["read"]
+    assert all(body["write"][p] in ("EROFS", "EACCES", "ENOENT") for p in writes), body["write"]
+    assert body["write"]["/tmp/fine"] == "WROTE"
+    assert list(body["connect"].values()) != ["CONNECTED"]
+    assert set(body["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "opt",
+                                 "proc", "sbin", "tmp", "usr", "var"}  # fmt: skip
+    assert set(body["var"]) <= {"lang", "runtime", "node_modules", "task"}
+
+
+def test_a_node_function_past_its_memory_is_stopped(lam: Any) -> None:
+    name = node_function(lam, {"index.js": (
+        "exports.handler = async () => { const hog = [];"
+        " for (;;) hog.push(Buffer.alloc(8 << 20, 1)); };"
+    )}, MemorySize=128, Timeout=60)  # fmt: skip
+    error, body, _ = invoke(lam, name)
+    assert error == "Unhandled"
+    assert body["errorType"] in ("Runtime.OutOfMemory", "Runtime.ExitError"), body
+    fine = node_function(lam, {"index.js": "exports.handler = async () => 'fine';"})
+    assert invoke(lam, fine)[:2] == (None, "fine")  # the server is unharmed

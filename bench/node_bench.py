@@ -1,0 +1,116 @@
+"""Node.js functions: cold start and warm invoke against a fresh `node` process per invoke.
+
+1. Cold start: the first invoke of a brand-new nodejs22.x function (a new environment: a
+   sandbox, `node` started with firebox's runtime client, the handler loaded), p50 / p99.
+2. Warm invoke: the same function invoked again and again (one environment), p50 / p99.
+3. Baseline, in the same run: a fresh `node` process per invoke, loading the handler and
+   calling it once (what process-per-invoke emulators do, minus their containers).
+
+    .venv/bin/python bench/node_bench.py [--quick] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import http.client
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from invoke_bench import Server, commit, machine, make_zip, percentile, raw_invoke, write_section
+
+HANDLER = "exports.handler = async (event) => ({ ok: true });\n"
+RUNTIME = "nodejs22.x"
+
+
+def create(server: Server, name: str) -> None:
+    body = {
+        "FunctionName": name, "Runtime": RUNTIME, "Handler": "index.handler",
+        "Role": "arn:aws:iam::000000000000:role/bench",
+        "Code": {"ZipFile": base64.b64encode(make_zip({"index.js": HANDLER})).decode()},
+    }  # fmt: skip
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    conn.request("POST", "/2015-03-31/functions", json.dumps(body))
+    response = conn.getresponse()
+    assert response.status == 201, response.read()
+    response.read()
+
+
+def node_binary() -> str:
+    """The binary the nodejs22.x runtime runs on here (the same the baseline uses)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from firebox.runtimes.node import discover_binaries
+
+    return discover_binaries()[RUNTIME]
+
+
+def baseline(samples: int) -> list[float]:
+    work = Path(tempfile.mkdtemp(prefix="firebox-node-baseline-"))
+    (work / "index.js").write_text(HANDLER)
+    runner = (
+        "const h = require(process.argv[1] + '/index.js').handler;"
+        "h(JSON.parse(process.argv[2])).then((r) => console.log(JSON.stringify(r)));"
+    )
+    node = node_binary()
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        subprocess.run([node, "-e", runner, str(work), "{}"], check=True, capture_output=True)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-write", action="store_true")
+    options = parser.parse_args()
+    cold_n, warm_n = (10, 200) if options.quick else (40, 2000)
+    server = Server()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        create(server, "warm-up")
+        raw_invoke(conn, "warm-up")
+        cold = []
+        for i in range(cold_n):
+            create(server, f"cold-{i}")
+            time.sleep(0.1)
+            cold.append(raw_invoke(conn, f"cold-{i}"))
+        for _ in range(50):
+            raw_invoke(conn, "warm-up")
+        warm = [raw_invoke(conn, "warm-up") for _ in range(warm_n)]
+    finally:
+        server.stop()
+    fresh = baseline(cold_n)
+
+    def row(label: str, samples: list[float]) -> str:
+        return (f"| {label} | {percentile(samples, 50):.2f} | {percentile(samples, 99):.2f} | "
+                f"{len(samples)} |")  # fmt: skip
+
+    text = (
+        f"Measured {datetime.date.today()} at commit `{commit()}` on {machine()}: a no-op "
+        f"{RUNTIME} handler, invoked over the HTTP API (client-side latency).\n\n"
+        "| | p50 ms | p99 ms | samples |\n|---|---|---|---|\n"
+        + "\n".join(
+            [
+                row("cold start (new function, new environment)", cold),
+                row("warm invoke (one environment)", warm),
+                row("baseline: a fresh `node` process per invoke", fresh),
+            ]
+        )
+        + "\n\nNode has no zygote to fork from and no pre-started runtime in the reserve yet: "
+        "a cold start builds the sandbox and starts `node` with the runtime client."
+    )
+    print(text)
+    if not options.no_write:
+        write_section("node-bench", text)
+
+
+if __name__ == "__main__":
+    main()
