@@ -72,11 +72,13 @@ for set in "awslambdaric" "fastapi mangum" "flask apig-wsgi" "aws-lambda-powerto
         touch "$dir/.complete"
     fi
 done
-# The JavaScript SDK at the versions tests/sdk-js/package-lock.json pins.
-sdk_js="$(dirname "$0")/../tests/sdk-js"
-if command -v npm >/dev/null && ! cmp -s "$sdk_js/package-lock.json" "$sdk_js/node_modules/.package-lock.json.installed" 2>/dev/null; then
-    (cd "$sdk_js" && npm ci --no-audit --no-fund --silent && cp package-lock.json node_modules/.package-lock.json.installed)
-fi
+# The JavaScript SDK at the versions tests/sdk-js/package-lock.json pins, and what the Node.js
+# web-app tests vendor (tests/node-apps).
+for tests_js in "$(dirname "$0")/../tests/sdk-js" "$(dirname "$0")/../tests/node-apps"; do
+    if command -v npm >/dev/null && ! cmp -s "$tests_js/package-lock.json" "$tests_js/node_modules/.package-lock.json.installed" 2>/dev/null; then
+        (cd "$tests_js" && npm ci --no-audit --no-fund --silent && cp package-lock.json node_modules/.package-lock.json.installed)
+    fi
+done
 # Node.js binaries for the nodejs20.x/22.x/24.x runtimes where the host has no node of that
 # major (the host's own wins; runtimes/node.py): the versions scripts/node/package-lock.json pins.
 # And the AWS SDK for JavaScript v3 that Node.js functions find bundled (node-sdk), as pinned.

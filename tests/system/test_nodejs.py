@@ -312,3 +312,42 @@ def test_a_node_function_past_its_memory_is_stopped(lam: Any) -> None:
     assert body["errorType"] in ("Runtime.OutOfMemory", "Runtime.ExitError"), body
     fine = node_function(lam, {"index.js": "exports.handler = async () => 'fine';"})
     assert invoke(lam, fine)[:2] == (None, "fine")  # the server is unharmed
+
+
+EXPRESS_APP = """
+const express = require("express");
+const serverless = require("serverless-http");
+const app = express();
+app.use(express.json());
+app.get("/items/:id", (req, res) => res.json({ id: req.params.id, q: req.query.q }));
+app.post("/items", (req, res) => res.status(201).set("x-app", "express").json(req.body));
+exports.handler = serverless(app);
+"""
+
+
+def node_app_modules() -> dict[str, bytes]:
+    """tests/node-apps/node_modules (express, serverless-http), as a function vendors it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "node-apps"
+    modules = root / "node_modules"
+    if not (modules / ".package-lock.json.installed").exists():
+        pytest.fail("tests/node-apps is not installed: run `make bootstrap`")
+    return {str(p.relative_to(root)): p.read_bytes() for p in modules.rglob("*") if p.is_file()}
+
+
+def test_an_express_app_behind_serverless_http_through_a_function_url(
+    lam: Any, server: FireboxServer
+) -> None:
+    import httpx
+
+    files: dict[str, Any] = {**node_app_modules(), "app.js": EXPRESS_APP}
+    name = create_function(lam, files, Runtime="nodejs22.x", Handler="app.handler", Timeout=10)
+    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+    base = f"{server.url}/lambda-url/{url.split('//', 1)[1].split('.', 1)[0]}"
+    got = httpx.get(f"{base}/items/7?q=shoes", timeout=30)
+    assert got.status_code == 200 and got.json() == {"id": "7", "q": "shoes"}
+    made = httpx.post(f"{base}/items", json={"name": "boot"}, timeout=30)
+    assert made.status_code == 201 and made.headers["x-app"] == "express"
+    assert made.json() == {"name": "boot"}
+    assert httpx.get(f"{base}/nowhere", timeout=30).status_code == 404
