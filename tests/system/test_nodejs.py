@@ -351,3 +351,36 @@ def test_an_express_app_behind_serverless_http_through_a_function_url(
     assert made.status_code == 201 and made.headers["x-app"] == "express"
     assert made.json() == {"name": "boot"}
     assert httpx.get(f"{base}/nowhere", timeout=30).status_code == 404
+
+
+def test_node_versions_aliases_event_invokes_and_queue_triggers(
+    lam: Any, server: FireboxServer
+) -> None:
+    import boto3
+
+    from support import recorded_events, wait_for
+
+    recorder = node_function(lam, {"index.js": (
+        "exports.handler = async (event, context) => {"
+        " console.log('EVENT ' + JSON.stringify(event)); return context.functionVersion; };"
+    )})  # fmt: skip
+    version = lam.publish_version(FunctionName=recorder)["Version"]
+    lam.create_alias(FunctionName=recorder, Name="live", FunctionVersion=version)
+    answer = lam.invoke(FunctionName=recorder, Qualifier="live", Payload=b'{"n": 1}')
+    assert json.loads(answer["Payload"].read()) == version
+    lam.invoke(FunctionName=recorder, InvocationType="Event", Payload=b'{"n": 2}')
+    kw = dict(endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="x",
+              aws_secret_access_key="x")  # fmt: skip
+    sqs, logs = boto3.client("sqs", **kw), boto3.client("logs", **kw)  # type: ignore[call-overload]
+    url = sqs.create_queue(QueueName=f"{recorder}-q")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]  # fmt: skip
+    lam.create_event_source_mapping(FunctionName=recorder, EventSourceArn=arn, BatchSize=1)
+    sqs.send_message(QueueUrl=url, MessageBody="from the queue")
+
+    def seen() -> bool:
+        events = recorded_events(logs, recorder)
+        bodies = [e.get("Records", [{}])[0].get("body") for e in events if "Records" in e]
+        return {1, 2} <= {e.get("n") for e in events} and "from the queue" in bodies
+
+    wait_for(seen, timeout=30)
