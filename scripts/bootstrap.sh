@@ -88,7 +88,10 @@ for set in node node-sdk; do
     if command -v npm >/dev/null && ! cmp -s "$lock" "$dir/.package-lock.json.installed" 2>/dev/null; then
         mkdir -p "$dir"
         cp "$(dirname "$0")/$set/package.json" "$lock" "$dir/"
-        (cd "$dir" && npm ci --no-audit --no-fund --silent && cp package-lock.json .package-lock.json.installed)
+        # Not fatal: without them (another architecture, no registry) the nodejs*.x runtimes
+        # the host's node does not cover are refused at CreateFunction, saying so.
+        (cd "$dir" && npm ci --no-audit --no-fund --silent && cp package-lock.json .package-lock.json.installed) \
+            || echo "bootstrap: warning: npm could not install $set; Node.js runtimes are limited to the host's node" >&2
     fi
 done
 echo "bootstrap: ready ($("$venv/bin/python" --version))"

@@ -210,8 +210,8 @@ async def _stream(
             item = await chunks.get()
 
     response = StreamingResponse(body(), status, media_type=None)
-    for name, value in headers:
-        response.headers.append(name, value)
+    # as the buffered path sends them: UTF-8, whatever the function put in
+    response.raw_headers.extend((k.lower().encode(), v.encode()) for k, v in headers)
     if "content-type" not in response.headers:
         response.headers["content-type"] = "application/octet-stream"
     return response

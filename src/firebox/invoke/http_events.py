@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, unquote
 
 from firebox.control.http_routes import Target
 from firebox.domain.types import JSONDict
+from firebox.worker.invocation import PRELUDE_DELIMITER
 
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
               "application/x-www-form-urlencoded", "application/graphql")  # fmt: skip
@@ -222,25 +223,24 @@ def decode_path(raw: str) -> str:
     return unquote(raw)
 
 
-# A streamed function URL response may start with its HTTP metadata, as Node's
-# `awslambda.HttpResponseStream.from` writes it: a JSON object, then eight NUL bytes.
-PRELUDE_DELIMITER = b"\x00" * 8
-
-
 def stream_prelude(first: bytes) -> tuple[HttpResponse, bytes] | None:
     """(the status and headers, the rest of the chunk) when a stream's first chunk carries
-    HTTP metadata; None for a plain stream."""
+    HTTP metadata (an http-integration stream's prelude arrives whole: worker/invocation.py);
+    None for a plain stream. Ill-typed fields are left out, never a failure."""
     if not first.startswith(b"{") or PRELUDE_DELIMITER not in first:
         return None
     head, _, rest = first.partition(PRELUDE_DELIMITER)
     try:
         meta = json.loads(head)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(meta, dict):
         return None
     status = meta.get("statusCode", 200)
-    headers = [(str(k), str(v)) for k, v in (meta.get("headers") or {}).items()]
-    headers += [("set-cookie", str(c)) for c in meta.get("cookies") or ()]
     valid = isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599
+    given = meta.get("headers")
+    headers = [(str(k), str(v)) for k, v in given.items()] if isinstance(given, dict) else []
+    cookies = meta.get("cookies")
+    if isinstance(cookies, list):
+        headers += [("set-cookie", str(c)) for c in cookies]
     return HttpResponse(status if valid else 200, headers), rest

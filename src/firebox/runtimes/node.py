@@ -126,7 +126,10 @@ class NodeLanguage:
             sdk = SDK_INSIDE if mounted else str(SDK)
             if mounted:
                 mounts.append(Mount(str(SDK), SDK_INSIDE))
-        # As on Lambda: layers' modules, then the runtime's own (the SDK), then the code.
+        # NODE_PATH as on Lambda (layers' modules, the SDK, the runtime, the code). In a
+        # sandbox, require() and imports find the SDK first through /var/node_modules, the
+        # parent of /var/task (behind the function's own node_modules); with plain
+        # processes only require() finds it, through NODE_PATH.
         node_path = ":".join(p for p in (
             f"/opt/nodejs/node{major}/node_modules", "/opt/nodejs/node_modules", sdk,
             runtime_root, task_root) if p)  # fmt: skip

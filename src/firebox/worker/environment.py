@@ -399,6 +399,10 @@ class Environment:
         self._finish(body, None)
         return 202, status_body("OK")
 
+    def on_stream_start(self, request_id: str, content_type: str) -> None:
+        if self._check_request(request_id) is None and self.current is not None:
+            self.current.start_stream(content_type)
+
     def on_stream_chunk(self, request_id: str, chunk: bytes) -> None:
         if self._check_request(request_id) is None and self.current is not None:
             self.current.add_chunk(chunk)
@@ -407,6 +411,7 @@ class Environment:
         inv = self.current
         if (problem := self._check_request(request_id)) or inv is None:
             return problem or (400, b"")
+        inv.end_stream()
         if inv.streamed_size > MAX_STREAM_BYTES:
             message = f"Response payload size exceeded maximum allowed size ({MAX_STREAM_BYTES})."
             self._finish(error_payload("Function.ResponseSizeTooLarge", message), "Unhandled")

@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 from firebox.domain.types import JSONDict
 
 MAX_STREAM_BYTES = 20 * 1024 * 1024  # Lambda's (soft) limit for a streamed response
+# A streamed response of this type starts with its HTTP metadata (Node's HttpResponseStream):
+# a JSON object, then eight NUL bytes. It is passed on whole, as the first chunk.
+HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
+PRELUDE_DELIMITER = b"\x00" * 8
+MAX_PRELUDE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -58,9 +63,30 @@ class Invocation:
     on_chunk: Callable[[bytes], None] | None = None
     streamed: list[bytes] = field(default_factory=list)
     streamed_size: int = 0
+    # An http-integration stream's start, gathered until its prelude is whole (None: passed)
+    prelude: bytearray | None = None
+
+    def start_stream(self, content_type: str) -> None:
+        """A streamed response begins; one with HTTP metadata has its prelude gathered."""
+        if content_type.split(";")[0].strip().lower() == HTTP_INTEGRATION:
+            self.prelude = bytearray()
 
     def add_chunk(self, chunk: bytes) -> None:
         """Keeps (within the streaming limit) and passes on one streamed piece."""
+        if self.prelude is not None:
+            self.prelude += chunk
+            if PRELUDE_DELIMITER not in self.prelude and len(self.prelude) <= MAX_PRELUDE_BYTES:
+                return  # the metadata goes on in one piece, however it was sent
+            chunk, self.prelude = bytes(self.prelude), None
+        self._pass(chunk)
+
+    def end_stream(self) -> None:
+        """The stream ended: what was gathered goes on."""
+        if self.prelude is not None:
+            chunk, self.prelude = bytes(self.prelude), None
+            self._pass(chunk)
+
+    def _pass(self, chunk: bytes) -> None:
         self.streamed_size += len(chunk)
         if self.streamed_size > MAX_STREAM_BYTES:
             return

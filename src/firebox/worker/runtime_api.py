@@ -43,6 +43,9 @@ class RuntimeApiHandler(Protocol):
     def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]:
         """The runtime failed to initialise."""
 
+    def on_stream_start(self, request_id: str, content_type: str) -> None:
+        """A streamed response begins (its Content-Type says what it holds)."""
+
     def on_stream_chunk(self, request_id: str, chunk: bytes) -> None:
         """A piece of a streamed response (response mode "streaming"), as it arrives."""
 
@@ -136,6 +139,8 @@ class RuntimeApiConnection(asyncio.Protocol):
             match = _INVOCATION_RE.match(self._url.split(b"?", 1)[0])
             if match is not None and match[2] == b"response":
                 self._streaming = match[1].decode("latin-1")
+                content_type = self._headers.get(b"content-type", b"").decode("latin-1")
+                self._handler.on_stream_start(self._streaming, content_type)
 
     def on_url(self, url: bytes) -> None:
         self._url += url

@@ -1,7 +1,7 @@
 // firebox's Runtime API client for Node.js: small, dependency-free, speaking the Lambda
-// Runtime API at AWS_LAMBDA_RUNTIME_API as AWS's own client does. It loads the handler
-// (CommonJS or ES module, top-level await), runs each invocation (async or callback
-// handlers), formats console output and errors as AWS's Node runtime does.
+// Runtime API at AWS_LAMBDA_RUNTIME_API with the semantics of AWS's own Node runtime. It
+// loads the handler (CommonJS or ES module, top-level await), runs each invocation (async,
+// callback or streaming handlers), formats console output and errors as AWS's runtime does.
 
 import http from "node:http";
 import fs from "node:fs";
@@ -11,19 +11,31 @@ import { createRequire } from "node:module";
 import { Writable } from "node:stream";
 import { pathToFileURL } from "node:url";
 
+// What the runtime itself uses, taken before any function code runs: a function that
+// patches http, JSON or process (an APM agent, a test's nock) cannot intercept the runtime.
+const httpRequest = http.request;
+const Agent = http.Agent;
+const stringify = JSON.stringify;
+const parseJson = JSON.parse;
+const writeOut = process.stdout.write.bind(process.stdout);
+const exit = process.exit.bind(process);
+const BufferFrom = Buffer.from;
+
 const API = process.env.AWS_LAMBDA_RUNTIME_API || "127.0.0.1:9001";
 const [HOST, PORT] = API.includes(":") ? API.split(":") : [API, "80"];
 const PREFIX = "/2018-06-01/runtime";
 const TASK_ROOT = process.env.LAMBDA_TASK_ROOT || process.cwd();
 const MAJOR = Number(process.versions.node.split(".")[0]);
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+// One kept-alive connection for /next and the answers; streams and crash reports get their
+// own connections, so that neither waits behind the other.
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
 // ----- the Runtime API ------------------------------------------------------------------------
-function request(method, route, body, headers = {}) {
+function request(method, route, body, headers = {}, own = false) {
   return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body);
-    const req = http.request(
-      { host: HOST, port: PORT, method, path: PREFIX + route, agent,
+    const data = body === undefined ? undefined : BufferFrom(body);
+    const req = httpRequest(
+      { host: HOST, port: PORT, method, path: PREFIX + route, agent: own ? false : agent,
         headers: { ...headers, ...(data ? { "Content-Length": data.length } : {}) } },
       (res) => {
         const chunks = [];
@@ -39,59 +51,70 @@ function request(method, route, body, headers = {}) {
   });
 }
 
-function postError(route, error) {
-  return request("POST", route, JSON.stringify(error), {
+// A header carries only visible ASCII: anything else in an error type is percent-encoded.
+const headerSafe = (text) => String(text).replace(/[^\x20-\x7e]/g, (c) => encodeURIComponent(c));
+
+function postError(route, doc, own = false) {
+  return request("POST", route, stringify(doc), {
     "Content-Type": "application/json",
-    "Lambda-Runtime-Function-Error-Type": error.errorType,
-  });
+    "Lambda-Runtime-Function-Error-Type": headerSafe(doc.errorType),
+  }, own);
 }
 
 // ----- console output, as AWS's Node runtime writes it ----------------------------------------
 let currentRequestId = undefined;
 
+function emit(level, message) {
+  const line = `${new Date().toISOString()}\t${currentRequestId ?? "undefined"}\t${level}\t${message}`;
+  writeOut(line.replace(/\n/g, "\r") + "\n");
+}
+
 function patchConsole() {
   const levels = { log: "INFO", info: "INFO", debug: "DEBUG", warn: "WARN", error: "ERROR",
                    trace: "TRACE", fatal: "FATAL" };
   for (const [method, level] of Object.entries(levels)) {
-    if (method === "fatal") continue;
-    console[method] = (...args) => {
-      const line = `${new Date().toISOString()}\t${currentRequestId ?? "undefined"}\t${level}\t`
-        + util.format(...args);
-      process.stdout.write(line.replace(/\n/g, "\r") + "\n");
-    };
+    console[method] = (...args) => emit(level, util.format(...args));
   }
 }
 
 // ----- errors ---------------------------------------------------------------------------------
-class FireboxRuntimeError extends Error {
-  constructor(type, message, cause) {
+class RuntimeError extends Error {
+  constructor(type, message) {
     super(message);
     this.name = type;
-    this.cause = cause;
   }
 }
 
+// What the caller gets: the type, the message and the stack, as AWS posts them (the error's
+// other fields only in the log: they may hold secrets, cycles or BigInts).
 function errorDoc(err) {
-  if (err instanceof Error) {
-    const trace = (err.stack || "").split("\n");
-    const doc = { errorType: err.name || "Error", errorMessage: err.message, trace };
-    for (const key of Object.keys(err)) {
-      if (!(key in doc) && key !== "cause" && key !== "name") doc[key] = err[key];
+  try {
+    if (err instanceof Error) {
+      return { errorType: String(err.name || "Error"), errorMessage: String(err.message),
+               trace: String(err.stack || "").split("\n") };
     }
-    return doc;
+    if (err === undefined) return { errorType: "string", errorMessage: "handled", trace: [] };
+    if (err && typeof err === "object") {
+      return { errorType: "object", errorMessage: util.inspect(err, { depth: 2 }), trace: [] };
+    }
+    return { errorType: typeof err === "string" ? "string" : typeof err,
+             errorMessage: String(err), trace: [] };
+  } catch {
+    return { errorType: "Runtime.UnknownError", errorMessage: "an error firebox could not read",
+             trace: [] };
   }
-  if (err && typeof err === "object") {
-    return { errorType: err.errorType || "object", errorMessage: err.errorMessage
-             || JSON.stringify(err), trace: [] };
-  }
-  return { errorType: "string", errorMessage: String(err), trace: [] };
 }
 
-function logError(doc, requestId) {
-  const text = `${new Date().toISOString()}\t${requestId ?? "undefined"}\tERROR\t`
-    + `${doc.errorType === "string" ? "Invoke Error" : doc.errorType} \t`
-    + JSON.stringify(doc);
-  process.stdout.write(text.replace(/\n/g, "\r") + "\n");
+function logError(doc, err) {
+  let text;
+  try {
+    const extra = err instanceof Error ? { ...err } : {};
+    text = util.inspect({ ...doc, ...extra }, { depth: 3, breakLength: Infinity });
+  } catch {
+    text = stringify(doc);
+  }
+  const label = doc.errorType === "string" ? "Invoke Error" : doc.errorType;
+  emit("ERROR", `${label} \t${text}`);
 }
 
 // ----- response streaming (awslambda.streamifyResponse) ---------------------------------------
@@ -99,37 +122,49 @@ const STREAMING = Symbol.for("aws.lambda.runtime.handler.streaming");
 const HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response";
 
 // The stream a streaming handler writes: each write goes out at once as one chunk of the
-// Runtime API's streaming response (chunked POST), opened at the first write or the end.
+// Runtime API's streaming response (a chunked POST on its own connection), opened at the
+// first write or the end.
 class ResponseStream extends Writable {
   constructor(requestId) {
     super();
     this.requestId = requestId;
     this.contentType = "application/octet-stream";
+    this.prelude = undefined;  // HttpResponseStream.from's metadata, sent with the first write
     this.request = undefined;
     this.answered = new Promise((resolve) => { this.answer = resolve; });
+    // Destroyed (a write after the end, pipeline's failure): what was written still goes
+    // out, ended there, so the invocation ends instead of waiting for its timeout.
+    this.on("close", () => {
+      if (!this.request) this.answer(undefined);
+      else if (!this.request.writableEnded) this.request.end();
+    });
   }
 
   setContentType(type) { this.contentType = type; }
 
   _open() {
     if (this.request) return this.request;
-    this.request = http.request({
-      host: HOST, port: PORT, method: "POST", agent,
+    this.request = httpRequest({
+      host: HOST, port: PORT, method: "POST", agent: false,
       path: `${PREFIX}/invocation/${this.requestId}/response`,
       headers: { "Lambda-Runtime-Function-Response-Mode": "streaming",
                  "Transfer-Encoding": "chunked", "Content-Type": this.contentType },
     }, (res) => { res.resume(); res.on("end", () => this.answer(res.statusCode)); });
     this.request.on("error", (err) => this.answer(err));
-    this.request.flushHeaders();
     return this.request;
   }
 
   _write(chunk, encoding, callback) {
+    if (this.prelude !== undefined) {
+      chunk = Buffer.concat([this.prelude, chunk]);
+      this.prelude = undefined;
+    }
     if (chunk.length === 0) return callback();
     this._open().write(chunk, callback);
   }
 
   _final(callback) {
+    if (this.prelude !== undefined) return this._write(Buffer.alloc(0), () => this._final(callback));
     this._open().end(callback);
   }
 }
@@ -140,32 +175,15 @@ globalThis.awslambda = {
     return handler;
   },
   HttpResponseStream: {
-    // The HTTP status, headers and cookies of a function URL's streamed response: a JSON
-    // prelude and eight NUL bytes before the body, in one chunk.
+    // A function URL's status, headers and cookies: a JSON prelude and eight NUL bytes before
+    // the body, sent with the first write (an error before it is a plain function error).
     from(stream, metadata) {
       stream.setContentType(HTTP_INTEGRATION);
-      stream.write(Buffer.concat([Buffer.from(JSON.stringify(metadata ?? {})), Buffer.alloc(8)]));
+      stream.prelude = Buffer.concat([BufferFrom(stringify(metadata ?? {})), Buffer.alloc(8)]);
       return stream;
     },
   },
 };
-
-async function invokeStreaming(handler, event, context, requestId) {
-  const stream = new ResponseStream(requestId);
-  try {
-    await handler(event, stream, context);
-    if (!stream.writableEnded) stream.end();
-  } catch (err) {
-    const doc = errorDoc(err);
-    logError(doc, requestId);
-    if (!stream.request) {  // nothing sent yet: an ordinary function error
-      await postError(`/invocation/${requestId}/error`, doc);
-      return;
-    }
-    if (!stream.writableEnded) stream.end();  // mid-stream: the stream ends where it was
-  }
-  await stream.answered;
-}
 
 // ----- loading the handler --------------------------------------------------------------------
 function isModuleTree(dir) {
@@ -174,7 +192,7 @@ function isModuleTree(dir) {
   for (;;) {
     const pkg = path.join(at, "package.json");
     if (fs.existsSync(pkg)) {
-      try { return JSON.parse(fs.readFileSync(pkg, "utf8")).type === "module"; }
+      try { return parseJson(fs.readFileSync(pkg, "utf8")).type === "module"; }
       catch { return false; }
     }
     if (at === TASK_ROOT || at === path.dirname(at)) return false;
@@ -184,20 +202,28 @@ function isModuleTree(dir) {
 
 async function loadModule(modulePath) {
   const base = path.resolve(TASK_ROOT, modulePath);
-  for (const ext of [".js", ".mjs", ".cjs"]) {
+  for (const ext of [".js", ".mjs", ".cjs", ""]) {
     const file = base + ext;
-    if (!fs.existsSync(file)) continue;
+    if (!fs.existsSync(file) || !fs.statSync(file).isFile()) continue;
     const esm = ext === ".mjs" || (ext === ".js" && isModuleTree(path.dirname(file)));
     if (esm) return import(pathToFileURL(file).href);
-    return createRequire(file)(file);
+    try {
+      return createRequire(file)(file);
+    } catch (err) {
+      if (err && err.code === "ERR_REQUIRE_ESM") return import(pathToFileURL(file).href);
+      throw err;
+    }
   }
   // Not a file of the task root: a package by name (node_modules, NODE_PATH), as AWS allows.
+  const require = createRequire(path.join(TASK_ROOT, "index.js"));
   try {
-    return createRequire(path.join(TASK_ROOT, "index.js"))(modulePath);
+    return require(modulePath);
   } catch (err) {
-    if (err && err.code === "ERR_REQUIRE_ESM") return import(modulePath);
+    if (err && err.code === "ERR_REQUIRE_ESM") {
+      return import(pathToFileURL(require.resolve(modulePath)).href);
+    }
     if (err && err.code === "MODULE_NOT_FOUND" && String(err.message).includes(`'${modulePath}'`)) {
-      throw new FireboxRuntimeError("Runtime.ImportModuleError",
+      throw new RuntimeError("Runtime.ImportModuleError",
         `Error: Cannot find module '${modulePath}'\nRequire stack:\n- /var/runtime/index.mjs`);
     }
     throw err;
@@ -205,10 +231,12 @@ async function loadModule(modulePath) {
 }
 
 async function loadHandler(spec) {
-  const dot = spec.lastIndexOf(".");
+  // As AWS splits it: the module is everything up to the first dot after the last slash,
+  // the rest a path of exports (`index.nested.handler`).
   const slash = spec.lastIndexOf("/");
-  if (dot <= slash + 0 || dot === -1) {
-    throw new FireboxRuntimeError("Runtime.MalformedHandlerName", "Bad handler");
+  const dot = spec.indexOf(".", slash + 1);
+  if (dot <= slash + 1 || dot === spec.length - 1 || spec.includes("..")) {
+    throw new RuntimeError("Runtime.MalformedHandlerName", "Bad handler");
   }
   const modulePath = spec.slice(0, dot);
   const exportPath = spec.slice(dot + 1);
@@ -216,32 +244,30 @@ async function loadHandler(spec) {
   try {
     loaded = await loadModule(modulePath);
   } catch (err) {
-    if (err instanceof FireboxRuntimeError) throw err;
+    if (err instanceof RuntimeError) throw err;
     if (err instanceof SyntaxError) {
-      throw new FireboxRuntimeError("Runtime.UserCodeSyntaxError", `${err.name}: ${err.message}`, err);
+      throw new RuntimeError("Runtime.UserCodeSyntaxError", `${err.name}: ${err.message}`);
     }
     if (err && (err.code === "MODULE_NOT_FOUND" || err.code === "ERR_MODULE_NOT_FOUND")) {
-      throw new FireboxRuntimeError("Runtime.ImportModuleError", `Error: ${err.message}`, err);
+      throw new RuntimeError("Runtime.ImportModuleError", `Error: ${err.message}`);
     }
     throw err;
   }
-  let handler = loaded;
-  for (const part of exportPath.split(".")) {
-    handler = handler == null ? undefined : handler[part];
+  const find = (root) => exportPath.split(".").reduce((v, p) => (v == null ? undefined : v[p]), root);
+  let handler = find(loaded);
+  if (handler === undefined && loaded && typeof loaded.default === "object") {
+    handler = find(loaded.default);  // a CommonJS module imported as an ES module
   }
-  if (handler === undefined && loaded && loaded.default && typeof loaded.default === "object") {
-    handler = exportPath.split(".").reduce((v, p) => (v == null ? undefined : v[p]), loaded.default);
-  }
+  const name = `${path.basename(modulePath)}.${exportPath}`;
   if (handler === undefined) {
-    throw new FireboxRuntimeError("Runtime.HandlerNotFound",
-      `${path.basename(modulePath)}.${exportPath} is undefined or not exported`);
+    throw new RuntimeError("Runtime.HandlerNotFound", `${name} is undefined or not exported`);
   }
   if (typeof handler !== "function") {
-    throw new FireboxRuntimeError("Runtime.HandlerNotFound",
-      `${path.basename(modulePath)}.${exportPath} is not a function`);
+    throw new RuntimeError("Runtime.HandlerNotFound", `${name} is not a function`);
   }
-  if (handler.length >= 3 && MAJOR >= 24 && handler[STREAMING] !== "response") {
-    throw new FireboxRuntimeError("Runtime.CallbackHandlerDeprecated",
+  const isAsync = handler.constructor && handler.constructor.name === "AsyncFunction";
+  if (MAJOR >= 24 && handler.length >= 3 && !isAsync && handler[STREAMING] !== "response") {
+    throw new RuntimeError("Runtime.CallbackHandlerDeprecated",
       "ERROR: AWS Lambda has removed support for callback-based function handlers starting "
       + "with Node.js 24. You need to modify this function to use a supported handler "
       + "signature to use Node.js 24 or later. For more information see "
@@ -250,36 +276,26 @@ async function loadHandler(spec) {
   return handler;
 }
 
+// ----- the event loop's end: what a waiting invocation does then ----------------------------------
+// One listener, for the process's whole life; each invocation sets what it means (AWS's
+// "default exit listener"): a callback's answer once the loop is empty, or null / an error
+// for a handler that ended without answering.
+let onEmptyLoop = undefined;
+process.on("beforeExit", () => {
+  const action = onEmptyLoop;
+  onEmptyLoop = undefined;
+  if (action) action();
+});
+
 // ----- one invocation -------------------------------------------------------------------------
-function contextFor(headers, done) {
-  const deadline = Number(headers["lambda-runtime-deadline-ms"] || 0);
-  const parse = (name) => {
-    try { return headers[name] ? JSON.parse(headers[name]) : undefined; } catch { return undefined; }
-  };
-  const context = {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
-    functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
-    invokedFunctionArn: headers["lambda-runtime-invoked-function-arn"],
-    memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
-    awsRequestId: headers["lambda-runtime-aws-request-id"],
-    logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
-    logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
-    clientContext: parse("lambda-runtime-client-context"),
-    identity: parse("lambda-runtime-cognito-identity"),
-    tenantId: headers["lambda-runtime-aws-tenant-id"],
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    // the legacy ways of ending an invocation
-    done: (err, result) => done(err, result),
-    succeed: (result) => done(null, result),
-    fail: (err) => done(err ?? "handled", undefined),
-  };
-  return context;
+function parseHeader(headers, name) {
+  try { return headers[name] ? parseJson(headers[name]) : undefined; } catch { return undefined; }
 }
 
 async function invokeOnce(handler, next) {
   const headers = next.headers;
   const requestId = headers["lambda-runtime-aws-request-id"];
+  const deadline = Number(headers["lambda-runtime-deadline-ms"] || 0);
   currentRequestId = requestId;
   if (headers["lambda-runtime-trace-id"]) {
     process.env._X_AMZN_TRACE_ID = headers["lambda-runtime-trace-id"];
@@ -288,65 +304,113 @@ async function invokeOnce(handler, next) {
   }
   let settle;
   const outcome = new Promise((resolve) => { settle = resolve; });
-  let finished = false;
-  const done = (err, result) => {
-    if (finished) return;
-    finished = true;
-    settle({ err, result });
+  let answered = false;
+  // The first answer wins (a callback, a context method or the handler's promise); a
+  // callback's success waits for the empty event loop unless told not to.
+  const answer = (err, result, waits) => {
+    if (answered) return;
+    answered = true;
+    const post = () => settle({ err, result });
+    if (waits && (err === null || err === undefined)) onEmptyLoop = post;
+    else { onEmptyLoop = undefined; post(); }
   };
-  const context = contextFor(headers, done);
+  const context = {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+    invokedFunctionArn: headers["lambda-runtime-invoked-function-arn"],
+    memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    awsRequestId: requestId,
+    logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+    clientContext: parseHeader(headers, "lambda-runtime-client-context"),
+    identity: parseHeader(headers, "lambda-runtime-cognito-identity"),
+    tenantId: headers["lambda-runtime-aws-tenant-id"],
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+  };
+  const callback = (err, result) => answer(err, result, context.callbackWaitsForEmptyEventLoop);
+  context.done = callback;
+  context.succeed = (result) => callback(null, result);
+  context.fail = (err) => callback(err ?? "handled");
+  currentInvoke = { requestId };
   let event;
   try {
-    event = JSON.parse(next.body.toString("utf8") || "{}");
+    event = parseJson(next.body.toString("utf8") || "{}");
   } catch (err) {
-    done(new FireboxRuntimeError("Runtime.UnmarshalError", `Unable to parse input as json: ${err.message}`));
+    answer(new RuntimeError("Runtime.UnmarshalError", `Unable to parse input as json: ${err.message}`));
   }
-  currentInvoke = { requestId, done };
-  if (!finished && handler[STREAMING] === "response") {
+  if (!answered && handler[STREAMING] === "response") {
     await invokeStreaming(handler, event, context, requestId);
     currentInvoke = undefined;
     return;
   }
-  if (!finished) {
+  if (!answered) {
+    // Until something answers: once the event loop is empty, a plain handler's answer is
+    // null; an async one that never settled has ended without a reason.
+    onEmptyLoop = () => answer(null, null, false);
     try {
-      const returned = handler(event, context, (err, result) => {
-        // A callback handler: with callbackWaitsForEmptyEventLoop (the default), the answer
-        // goes once the event loop has nothing left, as on Lambda.
-        if (context.callbackWaitsForEmptyEventLoop) {
-          process.once("beforeExit", () => done(err, result));
-        } else {
-          done(err, result);
-        }
-      });
+      const returned = handler(event, context, callback);
       if (returned && typeof returned.then === "function") {
-        returned.then((result) => done(null, result), (err) => done(err ?? "rejected"));
-      } else if (handler.length < 3) {
-        done(null, returned);
+        if (!answered) {  // a callback that already answered keeps its own wait
+          onEmptyLoop = () => answer(new RuntimeError("Runtime.NodeJsExit",
+            "Runtime exited without providing a reason"), undefined, false);
+        }
+        returned.then((result) => answer(null, result, false),
+                      (err) => answer(err ?? "handled", undefined, false));
       }
     } catch (err) {
-      done(err);
+      answer(err, undefined, false);
     }
   }
   const { err, result } = await outcome;
   currentInvoke = undefined;
-  if (err !== null && err !== undefined) {
-    const doc = errorDoc(err);
-    logError(doc, requestId);
-    await postError(`/invocation/${requestId}/error`, doc);
-    return;
-  }
-  let payload;
   try {
-    payload = result === undefined ? "null" : JSON.stringify(result);
-    if (payload === undefined) payload = "null";
-  } catch (e) {
-    const doc = { errorType: "Runtime.MarshalError", errorMessage: `Unable to stringify response body: ${e.message}`, trace: [] };
-    logError(doc, requestId);
-    await postError(`/invocation/${requestId}/error`, doc);
-    return;
+    if (err !== null && err !== undefined) {
+      const doc = errorDoc(err);
+      logError(doc, err);
+      await postError(`/invocation/${requestId}/error`, doc);
+      return;
+    }
+    let payload;
+    try {
+      payload = result === undefined ? "null" : stringify(result);
+      if (payload === undefined) payload = "null";
+    } catch (e) {
+      const doc = { errorType: "Error", errorMessage: "Unable to stringify response body",
+                    trace: String(e.stack || "").split("\n") };
+      logError(doc);
+      await postError(`/invocation/${requestId}/error`, doc);
+      return;
+    }
+    await request("POST", `/invocation/${requestId}/response`, payload,
+                  { "Content-Type": "application/json" });
+  } catch (e) {  // the answer itself failed: the invocation gets firebox's own error
+    const doc = { errorType: "Runtime.ResponseError", errorMessage: String(e && e.message),
+                  trace: [] };
+    await postError(`/invocation/${requestId}/error`, doc, true).catch(() => exit(129));
   }
-  await request("POST", `/invocation/${requestId}/response`, payload,
-                { "Content-Type": "application/json" });
+}
+
+async function invokeStreaming(handler, event, context, requestId) {
+  const stream = new ResponseStream(requestId);
+  try {
+    if (handler.constructor?.name !== "AsyncFunction") {  // as AWS checks it, before running
+      throw new RuntimeError("Runtime.MalformedStreamingHandler",
+        "Streaming does not support non-async handlers.");
+    }
+    await handler(event, stream, context);
+    // firebox ends what the handler left open (AWS would wait for the timeout)
+    if (!stream.writableEnded && !stream.destroyed) stream.end();
+  } catch (err) {
+    const doc = errorDoc(err);
+    logError(doc, err);
+    if (!stream.request) {  // nothing sent yet: an ordinary function error
+      await postError(`/invocation/${requestId}/error`, doc);
+      return;
+    }
+    if (!stream.writableEnded && !stream.destroyed) stream.end();  // ends where it was
+  }
+  await stream.answered;
 }
 
 // ----- crashes that end the environment, as on Lambda -------------------------------------------
@@ -358,9 +422,10 @@ function fatal(type, err) {
     doc.errorType = type;
     doc.errorMessage = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   }
-  logError(doc, currentInvoke?.requestId);
+  logError(doc, err);
   const route = currentInvoke ? `/invocation/${currentInvoke.requestId}/error` : "/init/error";
-  postError(route, doc).finally(() => process.exit(129));
+  setTimeout(() => exit(128), 500).unref();  // whatever happens to the report
+  postError(route, doc, true).finally(() => exit(128));
 }
 
 process.on("unhandledRejection", (reason) => fatal("Runtime.UnhandledPromiseRejection", reason));
@@ -374,15 +439,15 @@ async function main() {
     handler = await loadHandler(process.env._HANDLER || "");
   } catch (err) {
     const doc = errorDoc(err);
-    logError(doc, undefined);
+    logError(doc);
     await postError("/init/error", doc);
-    process.exit(129);
+    exit(129);
   }
   for (;;) {
     const next = await request("GET", "/invocation/next");
     if (next.status !== 200) {
       process.stderr.write(`firebox runtime: /next answered ${next.status}\n`);
-      process.exit(1);
+      exit(1);
     }
     await invokeOnce(handler, next);
   }
