@@ -46,8 +46,10 @@ function request(method, route, body, headers = {}, own = false) {
       },
     );
     req.on("error", reject);
-    if (data) req.write(data);
-    req.end();
+    // Headers and body in one segment, sent at once: with Nagle's algorithm a small body
+    // would wait for the server's delayed ACK (tens of milliseconds).
+    req.on("socket", (socket) => socket.setNoDelay(true));
+    req.end(data);
   });
 }
 
@@ -151,6 +153,7 @@ class ResponseStream extends Writable {
                  "Transfer-Encoding": "chunked", "Content-Type": this.contentType },
     }, (res) => { res.resume(); res.on("end", () => this.answer(res.statusCode)); });
     this.request.on("error", (err) => this.answer(err));
+    this.request.on("socket", (socket) => socket.setNoDelay(true));
     return this.request;
   }
 
