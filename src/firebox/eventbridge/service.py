@@ -22,10 +22,8 @@ from firebox.eventbridge import transform
 from firebox.eventbridge.errors import EventsError, bad_pattern, not_found, validation
 from firebox.eventbridge.records import Bus, Rule, Target
 from firebox.eventbridge.store import (
-    AddSends,
     DropBus,
     DropRule,
-    DropSends,
     PutBus,
     PutRule,
     SqliteEventStore,
@@ -33,6 +31,7 @@ from firebox.eventbridge.store import (
 )
 from firebox.sending import Send
 from firebox.storage.group_commit import BatchCommit
+from firebox.storage.sends import AddSends, DropSends
 from firebox.timing import expressions
 from firebox.timing.ticker import GRACE_S, advance
 
@@ -393,7 +392,7 @@ class EventService:
         for rule in self._rules.values():
             if rule.bus != bus or not rule.enabled or not rule.event_pattern:
                 continue
-            if filtering.matches(loads(rule.event_pattern), event):
+            if filtering.matches(_pattern(rule.event_pattern), event):
                 batch.sends.extend(self._sends(rule, event, now))
 
     def _sends(self, rule: Rule, event: dict[str, Any], now: float) -> builtins.list[Send]:
@@ -477,6 +476,13 @@ def check_pattern(text: str) -> dict[str, Any]:
         raise bad_pattern(str(exc)) from None
     except RecursionError:
         raise bad_pattern("Filter is nested too deeply") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern(text: str) -> dict[str, Any]:
+    """A stored rule's pattern, parsed once (not for every event it is matched against)."""
+    parsed: dict[str, Any] = json.loads(text)
+    return parsed
 
 
 def loads(text: str) -> Any:

@@ -24,10 +24,8 @@ from typing import Any
 from firebox.scheduler.errors import conflict, not_found, validation
 from firebox.scheduler.records import Group, Schedule
 from firebox.scheduler.store import (
-    AddSends,
     DropGroup,
     DropSchedule,
-    DropSends,
     PutGroup,
     PutSchedule,
     SqliteScheduleStore,
@@ -35,6 +33,7 @@ from firebox.scheduler.store import (
 )
 from firebox.sending import Send
 from firebox.storage.group_commit import BatchCommit
+from firebox.storage.sends import AddSends, DropSends
 from firebox.timing import expressions
 from firebox.timing.ticker import GRACE_S, advance
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+from dataclasses import dataclass
 
 from firebox.sending import Send
 
@@ -30,3 +31,28 @@ def pending(conn: sqlite3.Connection, limit: int) -> list[Send]:
 
 def drop(conn: sqlite3.Connection, ids: list[int] | tuple[int, ...]) -> None:
     conn.executemany("DELETE FROM sends WHERE id = ?", [(i,) for i in ids])
+
+
+@dataclass(frozen=True)
+class AddSends:
+    """A store's write: sends into its outbox."""
+
+    sends: tuple[Send, ...]
+
+
+@dataclass(frozen=True)
+class DropSends:
+    """A store's write: sends handed over, out of its outbox."""
+
+    ids: tuple[int, ...]
+
+
+def apply(conn: sqlite3.Connection, write: object) -> bool:
+    """Applies an outbox write; False if `write` is none."""
+    if isinstance(write, AddSends):
+        add(conn, write.sends)
+    elif isinstance(write, DropSends):
+        drop(conn, write.ids)
+    else:
+        return False
+    return True

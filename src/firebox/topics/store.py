@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from firebox.storage.migrations import Migration, migrate
-from firebox.storage.sqlite import connect
+from firebox.storage.documents import DocumentStore, doc
+from firebox.storage.migrations import Migration
 from firebox.topics.records import Delivery, Subscription, Topic
 
 SCHEMA_1 = """
@@ -61,72 +60,46 @@ class DropDeliveries:
 Write = PutTopic | DropTopic | PutSubscription | DropSubscription | AddDeliveries | DropDeliveries
 
 
-def _doc(record: Any) -> str:
-    return json.dumps(dataclasses.asdict(record), separators=(",", ":"))
-
-
-class SqliteTopicStore:
+class SqliteTopicStore(DocumentStore[Write]):
     """Topics and subscriptions (loaded whole at start) and the delivery outbox."""
 
     def __init__(self, path: Path) -> None:
-        self._conn = connect(path)
-        self._lock = threading.Lock()
-        with self._lock:
-            migrate(self._conn, MIGRATIONS, f"topic store {path}")
+        super().__init__(path, MIGRATIONS, "topic store")
 
     def load(self) -> tuple[list[Topic], list[Subscription]]:
-        with self._lock:
-            topics = [Topic(**json.loads(d)) for (d,) in
-                      self._conn.execute("SELECT doc FROM topics ORDER BY arn")]  # fmt: skip
-            subscriptions = [
-                Subscription(**json.loads(d))
-                for (d,) in self._conn.execute("SELECT doc FROM subscriptions ORDER BY arn")
-            ]
+        topics = [Topic(**json.loads(d)) for (d,) in
+                  self._rows("SELECT doc FROM topics ORDER BY arn")]  # fmt: skip
+        subscriptions = [Subscription(**json.loads(d)) for (d,) in
+                         self._rows("SELECT doc FROM subscriptions ORDER BY arn")]  # fmt: skip
         return topics, subscriptions
 
     def deliveries(self, limit: int, skip: frozenset[int] = frozenset()) -> list[Delivery]:
         """The first `limit` deliveries in order, leaving out the ids in `skip`."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, doc FROM deliveries WHERE id NOT IN (SELECT value FROM json_each(?)) "
-                "ORDER BY id LIMIT ?",
-                (json.dumps(sorted(skip)), limit),
-            ).fetchall()
+        rows = self._rows(
+            "SELECT id, doc FROM deliveries WHERE id NOT IN (SELECT value FROM json_each(?)) "
+            "ORDER BY id LIMIT ?", json.dumps(sorted(skip)), limit,
+        )  # fmt: skip
         return [dataclasses.replace(Delivery(**json.loads(d)), id=i) for i, d in rows]
 
-    def apply(self, batches: list[list[Write]]) -> list[None]:
-        """Applies each batch's writes, all in one transaction (fsync'd)."""
-        with self._lock, self._conn:
-            self._conn.execute("BEGIN IMMEDIATE")
-            for writes in batches:
-                for write in writes:
-                    self._apply(write)
-        return [None] * len(batches)
-
-    def _apply(self, write: Write) -> None:
-        conn = self._conn
+    def _apply(self, conn: sqlite3.Connection, write: Write) -> None:
         if isinstance(write, PutTopic):
             conn.execute("INSERT OR REPLACE INTO topics VALUES (?, ?)",
-                         (write.topic.arn, _doc(write.topic)))  # fmt: skip
+                         (write.topic.arn, doc(write.topic)))  # fmt: skip
         elif isinstance(write, DropTopic):
             conn.execute("DELETE FROM topics WHERE arn = ?", (write.arn,))
             conn.execute("DELETE FROM subscriptions WHERE topic_arn = ?", (write.arn,))
         elif isinstance(write, PutSubscription):
             sub = write.subscription
             conn.execute("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?)",
-                         (sub.arn, sub.topic_arn, _doc(sub)))  # fmt: skip
+                         (sub.arn, sub.topic_arn, doc(sub)))  # fmt: skip
         elif isinstance(write, DropSubscription):
             conn.execute("DELETE FROM subscriptions WHERE arn = ?", (write.arn,))
         elif isinstance(write, AddDeliveries):
             rows = []
             for delivery in write.deliveries:
-                doc = dataclasses.asdict(delivery)
-                del doc["id"]
-                rows.append((json.dumps(doc),))
+                fields = dataclasses.asdict(delivery)
+                del fields["id"]
+                rows.append((json.dumps(fields),))
             conn.executemany("INSERT INTO deliveries (doc) VALUES (?)", rows)
         else:
             conn.executemany("DELETE FROM deliveries WHERE id = ?", [(i,) for i in write.ids])
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
