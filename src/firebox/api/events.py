@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from firebox.api.operation import Call, operation
+from firebox.api.paging import offset_page
 from firebox.api.responses import Wording, json11_error_response
 from firebox.domain.types import JSONDict
 from firebox.eventbridge.errors import EventsError
@@ -96,16 +97,9 @@ def _tags(members: JSONDict) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in members.get("Tags") or ()}
 
 
-def _page(items: list[JSONDict], members: JSONDict, key: str) -> JSONDict:
-    """A page of a listing: `Limit` items from the position `NextToken` holds."""
-    token = members.get("NextToken") or "0"
-    if not token.isdigit():
-        raise EventsError("ValidationException", "The NextToken is not valid.")
-    start, limit = int(token), members.get("Limit") or 100
-    out: JSONDict = {key: items[start : start + limit]}
-    if start + limit < len(items):
-        out["NextToken"] = str(start + limit)
-    return out
+def _page(items: list[Any], members: JSONDict, key: str) -> JSONDict:
+    bad = EventsError("ValidationException", "The NextToken is not valid.")
+    return offset_page(items, members.get("NextToken"), members.get("Limit"), key, bad)
 
 
 # ----- buses ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from firebox.api.operation import Call, operation
+from firebox.api.paging import offset_page
 from firebox.api.responses import Wording, aws_json
 from firebox.domain.types import JSONDict
 from firebox.scheduler.errors import validation
@@ -80,14 +81,8 @@ def _spec(m: JSONDict) -> Spec:
 
 
 def _page(items: list[JSONDict], m: JSONDict, key: str) -> JSONDict:
-    token = m.get("NextToken") or "0"
-    if not token.isdigit():
-        raise validation("The NextToken is not valid.")
-    start, limit = int(token), m.get("MaxResults") or 100
-    out: JSONDict = {key: items[start : start + limit]}
-    if start + limit < len(items):
-        out["NextToken"] = str(start + limit)
-    return out
+    bad = validation("The NextToken is not valid.")
+    return offset_page(items, m.get("NextToken"), m.get("MaxResults"), key, bad)
 
 
 @_endpoint("CreateSchedule")
