@@ -26,25 +26,23 @@ import time
 from typing import Any
 
 from invoke_bench import Server, commit, machine, percentile, write_section
-from sqs_bench import CLIENTS, Moto, client, handler_starts, stamp_function
+from sqs_bench import CLIENTS, Moto, arn, client, handler_starts, stamp_function, tagged_stamp
 
 ROLE = "arn:aws:iam::000000000000:role/bench"
 
 
 def queue_arn(sqs: Any, name: str) -> tuple[str, str]:
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"]  # fmt: skip
-    return url, arn
+    return url, arn(sqs, url)
 
 
 def put_rate(port: int, count: int) -> float:
     """PutEvents calls per second (one event each) matched to a queue."""
     events, sqs = client(port, "events"), client(port, "sqs")
     run = time.time_ns()
-    _, arn = queue_arn(sqs, f"matched-{run}")
+    _, matched = queue_arn(sqs, f"matched-{run}")
     events.put_rule(Name=f"all-{run}", EventPattern=json.dumps({"source": [f"bench.{run}"]}))
-    events.put_targets(Rule=f"all-{run}", Targets=[{"Id": "q", "Arn": arn}])
+    events.put_targets(Rule=f"all-{run}", Targets=[{"Id": "q", "Arn": matched}])
     clients = [client(port, "events") for _ in range(CLIENTS)]
     per_client = count // CLIENTS
 
@@ -62,26 +60,16 @@ def put_rate(port: int, count: int) -> float:
     return per_client * CLIENTS / (time.perf_counter() - started)
 
 
-STAMP = (
-    "import json, os, time, boto3\n"
-    "sqs = boto3.client('sqs')\n"
-    "URL = None\n"
-    "def handler(event, context):\n"
-    "    started = time.time()\n"
-    "    global URL\n"
-    "    URL = URL or sqs.get_queue_url(QueueName=os.environ['OUT'])['QueueUrl']\n"
-    "    body = json.dumps({'tag': str(event['detail']['i']), 'started': started})\n"
-    "    sqs.send_message(QueueUrl=URL, MessageBody=body)\n"
-)
+STAMP = tagged_stamp("str(event['detail']['i'])")
 
 
 def latency(port: int, count: int) -> list[float]:
     """Milliseconds from PutEvents' reply to the rule's target handler starting."""
     events, sqs, lam = client(port, "events"), client(port, "sqs"), client(port, "lambda")
     out = sqs.create_queue(QueueName="started")["QueueUrl"]
-    arn = stamp_function(lam, STAMP, "started")
+    stamp = stamp_function(lam, STAMP, "started")
     events.put_rule(Name="to-stamp", EventPattern=json.dumps({"source": ["latency"]}))
-    events.put_targets(Rule="to-stamp", Targets=[{"Id": "fn", "Arn": arn}])
+    events.put_targets(Rule="to-stamp", Targets=[{"Id": "fn", "Arn": stamp}])
 
     def put(i: int) -> float:
         events.put_events(Entries=[{"Source": "latency", "DetailType": "t",
@@ -94,13 +82,13 @@ def latency(port: int, count: int) -> list[float]:
 def firing(port: int, count: int) -> list[float]:
     """Milliseconds each one-time schedule's message was sent after its second."""
     scheduler, sqs = client(port, "scheduler"), client(port, "sqs")
-    url, arn = queue_arn(sqs, "fired")
+    url, fired = queue_arn(sqs, "fired")
     start = int(time.time()) + 15  # room to create them all first
     due: dict[str, float] = {}
     for i in range(count):
         second = start + i // 10
         wall = datetime.datetime.fromtimestamp(second, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        target = {"Arn": arn, "RoleArn": ROLE, "Input": str(i)}
+        target = {"Arn": fired, "RoleArn": ROLE, "Input": str(i)}
         scheduler.create_schedule(Name=f"s{i}", ScheduleExpression=f"at({wall})",
                                   FlexibleTimeWindow={"Mode": "OFF"}, Target=target)  # fmt: skip
         due[str(i)] = second

@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from invoke_bench import Server, commit, machine, percentile, write_section
-from sqs_bench import CLIENTS, Moto, client, handler_starts, stamp_function
+from sqs_bench import CLIENTS, Moto, arn, client, handler_starts, stamp_function, tagged_stamp
 
 SUBSCRIBERS = 10
 
@@ -33,9 +33,7 @@ def fan_out(port: int, messages: int) -> tuple[float, float]:
     urls = []
     for i in range(SUBSCRIBERS):
         url = sqs.create_queue(QueueName=f"fan-{run}-{i}")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]  # fmt: skip
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn(sqs, url),
                       Attributes={"RawMessageDelivery": "true"})  # fmt: skip
         urls.append(url)
     clients = [client(port, "sns") for _ in range(CLIENTS)]
@@ -64,17 +62,7 @@ def fan_out(port: int, messages: int) -> tuple[float, float]:
     return per_client * CLIENTS / published, total / delivered
 
 
-STAMP = (
-    "import json, os, time, boto3\n"
-    "sqs = boto3.client('sqs')\n"
-    "URL = None\n"
-    "def handler(event, context):\n"
-    "    started = time.time()\n"
-    "    global URL\n"
-    "    URL = URL or sqs.get_queue_url(QueueName=os.environ['OUT'])['QueueUrl']\n"
-    "    body = json.dumps({'tag': event['Records'][0]['Sns']['Message'], 'started': started})\n"
-    "    sqs.send_message(QueueUrl=URL, MessageBody=body)\n"
-)
+STAMP = tagged_stamp("event['Records'][0]['Sns']['Message']")
 
 
 def latency(port: int, count: int) -> list[float]:
@@ -82,7 +70,7 @@ def latency(port: int, count: int) -> list[float]:
     sns, sqs, lam = client(port, "sns"), client(port, "sqs"), client(port, "lambda")
     topic = sns.create_topic(Name="latency")["TopicArn"]
     out = sqs.create_queue(QueueName="started")["QueueUrl"]
-    arn = stamp_function(lam, STAMP, "started")
+    stamp = stamp_function(lam, STAMP, "started")
     lam.add_permission(
         FunctionName="stamp",
         StatementId="sns",
@@ -90,7 +78,7 @@ def latency(port: int, count: int) -> list[float]:
         Principal="sns.amazonaws.com",
         SourceArn=topic,
     )
-    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn)
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=stamp)
 
     def publish(i: int) -> float:
         sns.publish(TopicArn=topic, Message=str(i))

@@ -126,6 +126,22 @@ STAMP = (
 )
 
 
+def tagged_stamp(tag: str) -> str:
+    """A stamp handler that reports when it started with a tag taken from its event (`tag`:
+    a Python expression of `event`), to the queue its OUT names."""
+    return (
+        "import json, os, time, boto3\n"
+        "sqs = boto3.client('sqs')\n"
+        "URL = None\n"
+        "def handler(event, context):\n"
+        "    started = time.time()\n"
+        "    global URL\n"
+        "    URL = URL or sqs.get_queue_url(QueueName=os.environ['OUT'])['QueueUrl']\n"
+        f"    body = json.dumps({{'tag': {tag}, 'started': started}})\n"
+        "    sqs.send_message(QueueUrl=URL, MessageBody=body)\n"
+    )
+
+
 def arn(sqs: Any, url: str) -> str:
     value: str = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
         "Attributes"]["QueueArn"]  # fmt: skip
