@@ -11,6 +11,7 @@ fire; one the autumn change repeats fires once (its first occurrence).
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ class Cron:
     def next_after(self, after: float, zone: datetime.tzinfo) -> float | None:
         """The first instant later than `after` whose wall time in `zone` the expression
         names; None once there are no more (its years are over)."""
-        croniter = AwsCroniter(self.fields)
+        croniter = _croniter(self.fields)
         local = datetime.datetime.fromtimestamp(after, zone)
         # aws-croniter wants UTC-tagged datetimes: it is given wall times so tagged.
         wall = local.replace(tzinfo=UTC, fold=0)
@@ -87,6 +88,13 @@ class At:
 Expression = Rate | Cron | At
 
 
+@functools.lru_cache(maxsize=1024)
+def _croniter(fields: str) -> AwsCroniter:
+    """An expression's fields parsed once (each schedule asks for its next tick again and
+    again)."""
+    return AwsCroniter(fields)
+
+
 def _instant(wall: datetime.datetime, zone: datetime.tzinfo) -> float | None:
     """The instant a naive wall time names in a zone (the first of two in a repeated hour),
     None if the zone skips it."""
@@ -97,6 +105,7 @@ def _instant(wall: datetime.datetime, zone: datetime.tzinfo) -> float | None:
     return aware.timestamp()
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(text: str, allow_at: bool = False) -> Expression:
     """The expression `text` is; ExpressionError when AWS would not take it."""
     if not isinstance(text, str) or len(text) > 256:
