@@ -64,7 +64,7 @@ fi
 "$venv/bin/python" -m pip install -q -e '.[dev]'
 # What functions in the tests vendor into their zips, installed here as users would
 # (pip --target), so that no test downloads anything.
-for set in "awslambdaric" "fastapi mangum" "flask apig-wsgi" "aws-lambda-powertools" "pillow"; do
+for set in "awslambdaric" "fastapi mangum" "flask apig-wsgi" "aws-lambda-powertools" "pillow" "requests"; do
     dir="$venv/vendor/${set// /+}"
     if [ ! -f "$dir/.complete" ]; then
         rm -rf "$dir"

@@ -31,6 +31,7 @@ from firebox.control.events import (
 from firebox.control.function_urls import FunctionUrls
 from firebox.control.functions import FunctionService
 from firebox.control.http_routes import HttpRoutes
+from firebox.control.layers import LayerService
 from firebox.control.policies import FunctionPolicies
 from firebox.control.releases import Releases
 from firebox.control.rollouts import RolloutManager
@@ -54,7 +55,7 @@ from firebox.queues.moves import MessageMoves
 from firebox.queues.service import QueueService
 from firebox.queues.store import SqliteQueueStore
 from firebox.runtimes import sdk
-from firebox.runtimes.base import Runtime
+from firebox.runtimes.base import Runtime, layers_root
 from firebox.runtimes.registry import RUNTIME_DIR, RuntimeRegistry
 from firebox.runtimes.sdk import INSIDE as SDK_INSIDE
 from firebox.sandboxes import probe, reaper
@@ -138,6 +139,7 @@ class Platform:
             endpoint_url=endpoint_url or f"http://{settings.host}:{settings.port}",
             credentials=self._role_credentials,
             api_door=self.api_door,
+            opt_dir=lambda record: self.code.opt_tree([u.code_sha256 for u in record.layers]),
         )
         policy = keepalive.make(
             settings.keep_alive_policy, settings.keep_alive_s, settings.keep_alive_bin_s
@@ -147,7 +149,10 @@ class Platform:
         self.bus = EventBus()
         self.catalog = Catalog(self.store, self.code, self.runtimes, self.arns, self.bus)
         self.releases = Releases(self.catalog)
-        self.functions = FunctionService(self.catalog, self.releases, self.pool.code_in_use)
+        self.layers = LayerService(self.catalog, lambda sha256: self.functions.collect(sha256))
+        self.functions = FunctionService(
+            self.catalog, self.releases, self.pool.code_in_use, self.layers.resolve
+        )
         self.invokes = InvokeService(self.catalog, Invoker(self.pool), self.bus)
         self.concurrency = Concurrency(self.catalog, self.functions, self.pool)
         self.rollouts = RolloutManager(self.catalog, self.releases)
@@ -352,6 +357,11 @@ class Platform:
         """Compiles a package's bytecode ahead, for the interpreter that will run it."""
         if deployed.runtime is not None and deployed.runtime.is_python:
             self.precompiler.want(deployed.code_dir, deployed.runtime.interpreter)
+            # and its layers' modules, in the tree its /opt shows
+            opt = self.code.opt_tree([use.code_sha256 for use in deployed.record.layers])
+            if opt is not None:
+                inside = layers_root(self.sandboxes.mounts, opt)
+                self.precompiler.want(opt, deployed.runtime.interpreter, inside)
 
     def _warm_zygote(self, deployed: FunctionDeployed) -> None:
         """Starts the zygote a runtime will need, so no invoke waits for its boot."""

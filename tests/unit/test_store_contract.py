@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from firebox.domain.layers import LayerUse, LayerVersion
 from firebox.domain.records import AliasRecord, FunctionRecord
 from firebox.storage import SqliteFunctionStore
 from firebox.storage.base import FunctionStore, StoreConflict
@@ -178,3 +179,52 @@ def test_every_write_is_in_the_change_feed(store: FunctionStore) -> None:
                            ("alias", "f", "live"), ("event_config", "f", "1"),
                            ("function_url", "f", "u1"), ("policy", "f", "$LATEST")}  # fmt: skip
     assert store.changes(store.last_change(), 10) == []
+
+
+def layer(name: str, sha: str = "d" * 64) -> LayerVersion:
+    return LayerVersion(name=name, version=0, code_sha256=sha, code_size=3, unzipped=9,
+                        created=1.0, compatible_runtimes=("python3.11",))  # fmt: skip
+
+
+def test_layer_versions_are_numbered_listed_and_never_reused(store: FunctionStore) -> None:
+    assert store.publish_layer(layer("l")).version == 1
+    assert store.publish_layer(layer("l")).version == 2
+    store.publish_layer(layer("k"))
+    assert [v.version for v in store.layer_versions("l")] == [2, 1]  # newest first
+    assert [(v.name, v.version) for v in store.layer_versions()] == [("k", 1), ("l", 2), ("l", 1)]
+    got = store.get_layer_version("l", 1)
+    assert got is not None and got.compatible_runtimes == ("python3.11",)
+    assert store.delete_layer_version("l", 2) and not store.delete_layer_version("l", 2)
+    assert store.get_layer_version("l", 2) is None
+    assert store.publish_layer(layer("l")).version == 3
+
+
+def test_layer_policies_compare_and_swap(store: FunctionStore) -> None:
+    published = store.publish_layer(layer("l"))
+    statement: dict[str, object] = {"Sid": "s", "Effect": "Allow"}
+    changed = published.updated(statements={"s": statement}, policy_revision="r1")
+    store.replace_layer_version(changed, "")
+    with pytest.raises(StoreConflict):
+        store.replace_layer_version(changed.updated(policy_revision="r2"), "")
+    got = store.get_layer_version("l", 1)
+    assert got is not None and got.statements == {"s": statement} and got.policy_revision == "r1"
+    store.delete_layer_version("l", 1)
+    with pytest.raises(StoreConflict):
+        store.replace_layer_version(changed.updated(policy_revision="r3"), "r1")
+
+
+def test_code_referenced_by_layers_and_functions_layers(store: FunctionStore) -> None:
+    store.publish_layer(layer("l", sha="e" * 64))
+    assert store.code_in_use("e" * 64)
+    store.delete_layer_version("l", 1)
+    assert not store.code_in_use("e" * 64)
+    use = LayerUse("arn:aws:lambda:us-east-1:1:layer:l:1", "e" * 64, 3, 9)
+    store.create(record("f").updated(layers=(use,)))
+    assert store.code_in_use("e" * 64)
+    store.publish(record("f").updated(layers=(use,)))
+    store.replace(record("f", revision="r2"), "r1")  # $LATEST drops it; version 1 keeps it
+    assert store.code_in_use("e" * 64)
+    got = store.get_version("f", "1")
+    assert got is not None and got.layers == (use,)
+    store.delete("f")
+    assert not store.code_in_use("e" * 64)

@@ -106,7 +106,7 @@ class _Plan:
     """Where an operation's members come from, and the checker of its input shape."""
 
     check: Checker
-    uri: list[tuple[str, str]]
+    uri: list[tuple[str, str, Shape]]
     query: list[tuple[str, str, Shape]]
     headers: list[tuple[str, str]]
     payload: str | None  # a blob member that is the whole body (Invoke's Payload)
@@ -124,7 +124,7 @@ class _Plan:
             location = member.serialization.get("location")
             wire_name = member.serialization.get("name", name)
             if location == "uri":
-                uri.append((name, wire_name))
+                uri.append((name, wire_name, member))
             elif location == "querystring":
                 query.append((name, wire_name, member))
             elif location == "header":
@@ -141,9 +141,11 @@ class _Plan:
             params.update(parse_json_body(await read_body(request, limit)))
         violations: list[Violation] = []
         path_params = request.path_params
-        for name, wire_name in self.uri:
-            if wire_name in path_params:
-                params[name] = path_params[wire_name]
+        for name, wire_name, shape in self.uri:
+            if wire_name in path_params:  # typed as a query's are (a layer's VersionNumber)
+                value = path_params[wire_name]
+                path = member_path("", name)
+                params[name] = _query_value(value, shape, path, violations)
         if self.query:
             query = request.query_params
             for name, wire_name, shape in self.query:

@@ -92,6 +92,7 @@ def function_config(body: JSONDict) -> FunctionConfig:
             )
     dead_letter = typed(body, "DeadLetterConfig", dict, "deadLetterConfig")
     architectures = typed(body, "Architectures", list, "architectures")
+    layers = typed(body, "Layers", list, "layers")
     return FunctionConfig(
         runtime=typed(body, "Runtime", str, "runtime"),
         role=typed(body, "Role", str, "role"),
@@ -105,6 +106,7 @@ def function_config(body: JSONDict) -> FunctionConfig:
         dead_letter_target=(dead_letter.get("TargetArn") or "")
         if dead_letter is not None
         else None,
+        layers=tuple(layers) if layers is not None else None,
     )
 
 

@@ -25,6 +25,7 @@ from firebox.api import (
     functions,
     iam,
     invocations,
+    layers,
     logs,
     permissions,
     releases,
@@ -55,14 +56,16 @@ class Service:
 
 def _operations(routes: Sequence[BaseRoute]) -> frozenset[str]:
     """The operations a REST service's routes serve (as their @operation declares them)."""
-    names = (getattr(getattr(r, "endpoint", None), "operation", None) for r in routes)
+    endpoints = [getattr(r, "endpoint", None) for r in routes]
+    names = [getattr(e, "operation", None) for e in endpoints]
+    names += [n for e in endpoints for n in getattr(e, "operations", ())]  # dispatchers'
     return frozenset(n for n in names if n)
 
 
 _LAMBDA: list[BaseRoute] = [
     *invocations.routes, *streaming.routes, *functions.routes, *releases.routes,
     *event_configs.routes, *concurrency.routes, *function_urls.routes, *permissions.routes,
-    *event_sources.routes,
+    *event_sources.routes, *layers.routes,
 ]  # fmt: skip
 
 SERVICES = [

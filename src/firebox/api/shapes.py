@@ -50,6 +50,8 @@ def function_configuration(
         config["Environment"] = {"Variables": dict(record.environment)}
     if record.dead_letter_target:
         config["DeadLetterConfig"] = {"TargetArn": record.dead_letter_target}
+    if record.layers:
+        config["Layers"] = [{"Arn": use.arn, "CodeSize": use.code_size} for use in record.layers]
     return config
 
 

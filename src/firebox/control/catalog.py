@@ -99,6 +99,8 @@ class Catalog:
                         record.runtime)  # fmt: skip
             runtime = None
         deployed = Deployed(record, runtime, self.code.unpacked(record.code_sha256))
+        if len(record.layers) > 1:  # built by its writer; here at start, or after a crash
+            self.code.merge([use.code_sha256 for use in record.layers])
         if record.published:
             self._versions[(record.name, record.version)] = deployed
         else:

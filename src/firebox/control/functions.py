@@ -24,8 +24,10 @@ from firebox.domain.errors import (
     ResourceNotFoundException,
 )
 from firebox.domain.functions import MAX_TAGS, FunctionConfig, NewFunction, check_tags
+from firebox.domain.layers import LayerUse
 from firebox.domain.records import LATEST, FunctionRecord
 from firebox.storage.base import StoreConflict
+from firebox.worker.codestore import MAX_UNZIPPED_BYTES
 
 log = logging.getLogger("firebox.control.functions")
 
@@ -42,6 +44,7 @@ class FunctionService:
         catalog: Catalog,
         releases: Releases,
         code_in_use: Callable[[Path], bool],
+        resolve_layers: Callable[[Sequence[str]], tuple[LayerUse, ...]] = lambda arns: (),
     ) -> None:
         self.catalog = catalog
         self.releases = releases
@@ -52,6 +55,8 @@ class FunctionService:
         self.bus = catalog.bus
         # Whether a live environment runs a package (the worker knows).
         self._code_in_use = code_in_use
+        # A Layers member (version ARNs) as the packages a function runs with (control/layers).
+        self._resolve_layers = resolve_layers
         self._background: set[asyncio.Task[None]] = set()
         # Packages no function refers to, deleted once no environment runs them either.
         self._unreferenced: set[str] = set()
@@ -88,7 +93,14 @@ class FunctionService:
         async with self.catalog.lock:
             if self.catalog.exists(new.name):
                 raise ResourceConflictException(f"Function already exist: {new.name}")
+            if "layers" in changes:
+                changes["layers"] = self._resolve_layers(changes["layers"])
             stored = await asyncio.to_thread(self.code.put, new.code)
+            try:
+                await self._check_size(stored.unzipped, changes.get("layers", ()))
+            except InvalidParameterValueException:
+                await self._remove_locked(stored.sha256)  # stored only to measure it
+                raise
             now = time.time()
             record = FunctionRecord(
                 name=new.name,
@@ -120,6 +132,8 @@ class FunctionService:
         self.catalog.put(new)  # environments of the old generation retire (see the pool)
         if old.code_sha256 != new.code_sha256:
             self._collect(old.code_sha256)
+        for use in set(old.layers) - set(new.layers):
+            self._collect(use.code_sha256)
         return new
 
     async def update_code(
@@ -142,6 +156,12 @@ class FunctionService:
                 revision_id=str(uuid.uuid4()),
                 last_modified=time.time(),
             )
+            try:
+                await self._check_size(stored.unzipped, old.layers)
+            except InvalidParameterValueException:
+                if stored.sha256 != old.code_sha256:
+                    await self._remove_locked(stored.sha256)
+                raise
             if dry_run:
                 # Validated and stored only to check it: dropped before the answer (if nothing
                 # uses it), so a dry run leaves the store as it found it.
@@ -163,8 +183,25 @@ class FunctionService:
         async with self.catalog.lock:
             old = self.catalog.latest(ref)
             check_revision(old.revision_id, revision_id)
+            if "layers" in changes:
+                changes["layers"] = self._resolve_layers(changes["layers"])
+                unzipped = await asyncio.to_thread(self.code.unzipped_size, old.code_sha256)
+                await self._check_size(unzipped, changes["layers"])
             new = old.updated(**changes, revision_id=str(uuid.uuid4()), last_modified=time.time())
             return self.replace_locked(old, new)
+
+    async def _check_size(self, code_unzipped: int, layers: Sequence[LayerUse]) -> None:
+        """Lambda's 250 MB for code and layers together; builds the layers' merged /opt."""
+        if not layers:
+            return
+        total = code_unzipped + sum(use.unzipped for use in layers)
+        if total > MAX_UNZIPPED_BYTES:
+            raise InvalidParameterValueException(
+                "Function code combined with layers exceeds the maximum allowed size of "
+                f"{MAX_UNZIPPED_BYTES} bytes. The actual size is {total} bytes."
+            )
+        # Built now, off the event loop, so that no environment start waits for it.
+        await asyncio.to_thread(self.code.merge, [use.code_sha256 for use in layers])
 
     async def delete(self, ref: FunctionRef) -> None:
         """Deletes a function with its versions and aliases, or (qualified) one version."""
@@ -180,7 +217,7 @@ class FunctionService:
             self.store.delete(record.name)
             gone = self.catalog.drop_function(record.name)
             self.bus.publish(FunctionDeleted(record.name))
-            for sha256 in {r.code_sha256 for r in gone}:
+            for sha256 in {r.code_sha256 for r in gone} | _layer_code(gone):
                 self._collect(sha256)
 
     def _delete_version(self, ref: FunctionRef) -> None:
@@ -196,7 +233,8 @@ class FunctionService:
         self.store.delete_version(ref.name, ref.qualifier)
         record = self.catalog.drop_version(ref.name, ref.qualifier)
         self.bus.publish(VersionDeleted(ref.name, ref.qualifier))
-        self._collect(record.code_sha256)
+        for sha256 in {record.code_sha256} | _layer_code([record]):
+            self._collect(sha256)
 
     # ----- tags (not configuration: they leave RevisionId alone) ----------------------------
     def _tagged(self, arn: str) -> FunctionRecord:
@@ -239,11 +277,16 @@ class FunctionService:
         (and collected when that environment stops)."""
         if self.store.code_in_use(sha256):
             return False
-        if self._code_in_use(self.code.unpacked(sha256)):
+        trees = [self.code.unpacked(sha256), *self.code.merged_with(sha256)]
+        if any(self._code_in_use(tree) for tree in trees):
             self._unreferenced.add(sha256)
             return False
         self._unreferenced.discard(sha256)
         return True
+
+    def collect(self, sha256: str) -> None:
+        """A package may have lost its last reference (a deleted layer version's, say)."""
+        self._collect(sha256)
 
     def _collect(self, sha256: str) -> None:
         """Deletes a package nothing refers to; one still running is deleted when it stops."""
@@ -274,3 +317,8 @@ class FunctionService:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+
+
+def _layer_code(records: Sequence[FunctionRecord]) -> set[str]:
+    """The layer packages some records run with."""
+    return {use.code_sha256 for record in records for use in record.layers}

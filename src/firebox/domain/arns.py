@@ -47,6 +47,12 @@ class ArnBuilder:
         arn = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
         return f"{arn}:{qualifier}" if qualifier else arn
 
+    def layer(self, name: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:layer:{name}"
+
+    def layer_version(self, name: str, version: int) -> str:
+        return f"{self.layer(name)}:{version}"
+
 
 def parse_function_ref(identifier: str, qualifier: str | None = None) -> FunctionRef:
     """Parses a FunctionName path value and an optional ?Qualifier= into a FunctionRef."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from firebox.domain import destinations
 from firebox.domain.errors import ConstraintError, InvalidParameterValueException, range_error
+from firebox.domain.layers import check_layer_arns
 
 HANDLER_RE = re.compile(r"^[^\s]{1,128}$")
 ROLE_RE = re.compile(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
@@ -49,6 +50,7 @@ class FunctionConfig:
     ephemeral_storage: int | None = None
     architectures: tuple[str, ...] | None = None
     dead_letter_target: str | None = None  # "" removes it
+    layers: tuple[str, ...] | None = None  # layer version ARNs, in order; () removes them all
 
     def changes(self) -> dict[str, Any]:
         """The members given, checked, as fields of a FunctionRecord."""
@@ -94,6 +96,8 @@ class FunctionConfig:
             )
         if self.dead_letter_target:
             destinations.validated(self.dead_letter_target, "dead-letter target")
+        if self.layers is not None:
+            check_layer_arns(self.layers)
 
 
 @dataclass(frozen=True)

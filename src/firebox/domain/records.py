@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+from firebox.domain.layers import LayerUse
+
 LATEST = "$LATEST"
 
 
@@ -46,6 +48,7 @@ class FunctionRecord:
     source_revision: str = ""
     dead_letter_target: str = ""  # a function that receives events whose retries ran out
     reserved_concurrency: int | None = None  # kept on $LATEST only; not configuration
+    layers: tuple[LayerUse, ...] = ()  # in order: a later layer's files win in /opt
 
     def updated(self, **changes: object) -> FunctionRecord:
         """Returns a copy with the changes applied (revision handling is the caller's)."""
@@ -67,7 +70,7 @@ class FunctionRecord:
         """What publishing snapshots: equal keys mean nothing changed since the last version."""
         return (self.code_sha256, self.runtime, self.role, self.handler, self.timeout,
                 self.memory_size, sorted(self.environment.items()), self.ephemeral_storage,
-                self.architectures, self.dead_letter_target)  # fmt: skip
+                self.architectures, self.dead_letter_target, self.layers)  # fmt: skip
 
     @property
     def published(self) -> bool:

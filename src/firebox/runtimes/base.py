@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from firebox.sandboxes.base import Mount
@@ -47,6 +48,12 @@ class Launch:
     in_process: Mapping[str, object] = field(default_factory=dict)
 
 
+def layers_root(mounted: bool, opt_dir: Path | None) -> str:
+    """Where a runtime finds its layers: /opt in a sandbox that mounts (empty without any),
+    else their host path."""
+    return str(opt_dir) if opt_dir is not None and not mounted else "/opt"
+
+
 class Language(Protocol):
     """One language's runtimes on this host."""
 
@@ -65,7 +72,9 @@ class Language(Protocol):
         """Why a name this language claims does not resolve, saying what to do about it."""
 
     def launch(
-        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128
-    ) -> Launch:
+        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128,
+        opt_dir: Path | None = None,
+    ) -> Launch:  # fmt: skip
         """How to start the runtime for code at task_root; `mounted`: whether the sandbox
-        mounts (else paths are the host's); `memory_mb`: the function's memory setting."""
+        mounts (else paths are the host's); `memory_mb`: the function's memory setting;
+        `opt_dir`: the host path of its layers' merged tree, if it has layers."""

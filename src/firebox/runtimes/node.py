@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from firebox.runtimes.base import RUNTIME_ROOT, Launch, Runtime
+from firebox.runtimes.base import RUNTIME_ROOT, Launch, Runtime, layers_root
 from firebox.sandboxes.base import Mount
 
 MAJORS = ("20", "22", "24")
@@ -30,6 +30,8 @@ SDK = Path(sys.prefix) / "node-sdk" / "node_modules"
 # Where an environment sees the SDK: the parent of /var/task, so that both require() and ES
 # module imports find it, behind the function's own /var/task/node_modules.
 SDK_INSIDE = "/var/node_modules"
+# ... or, for functions whose layers hold an SDK of their own, where only NODE_PATH leads
+SDK_BEHIND_LAYERS = "/var/runtime-sdk/node_modules"
 
 
 @functools.cache
@@ -56,6 +58,15 @@ def discover_binaries() -> dict[str, str]:
         if os.access(bundled, os.X_OK):
             found.setdefault(f"nodejs{major}.x", str(bundled))
     return found
+
+
+@functools.lru_cache(maxsize=256)
+def _layers_sdk(opt_dir: Path | None, major: str) -> bool:
+    """Whether a function's (never changing) layers ship the AWS SDK for JavaScript."""
+    if opt_dir is None:
+        return False
+    homes = (f"nodejs/node{major}/node_modules", "nodejs/node_modules")
+    return any((opt_dir / home / "@aws-sdk").is_dir() for home in homes)
 
 
 def _sort_key(name: str) -> int:
@@ -106,8 +117,10 @@ class NodeLanguage:
         return "it is not a runtime firebox knows"
 
     def launch(
-        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128
-    ) -> Launch:
+        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128,
+        opt_dir: Path | None = None,
+    ) -> Launch:  # fmt: skip
+        opt_root = layers_root(mounted, opt_dir)
         assert runtime.interpreter is not None
         binary = runtime.interpreter
         major = runtime.name.removeprefix("nodejs").removesuffix(".x")
@@ -123,19 +136,24 @@ class NodeLanguage:
             argv0 = inside + real[len(prefix) :]
         sdk = None
         if SDK.is_dir():
-            sdk = SDK_INSIDE if mounted else str(SDK)
+            # Where layers bring their own SDK, theirs is found first, as on Lambda: the
+            # bundled one is then only on NODE_PATH, behind /opt's.
+            inside = SDK_BEHIND_LAYERS if _layers_sdk(opt_dir, major) else SDK_INSIDE
+            sdk = inside if mounted else str(SDK)
             if mounted:
-                mounts.append(Mount(str(SDK), SDK_INSIDE))
+                mounts.append(Mount(str(SDK), inside))
         # NODE_PATH as on Lambda (layers' modules, the SDK, the runtime, the code). In a
         # sandbox, require() and imports find the SDK first through /var/node_modules, the
         # parent of /var/task (behind the function's own node_modules); with plain
         # processes only require() finds it, through NODE_PATH.
         node_path = ":".join(p for p in (
-            f"/opt/nodejs/node{major}/node_modules", "/opt/nodejs/node_modules", sdk,
-            runtime_root, task_root) if p)  # fmt: skip
+            f"{opt_root}/nodejs/node{major}/node_modules", f"{opt_root}/nodejs/node_modules",
+            sdk, runtime_root, task_root) if p)  # fmt: skip
         environ = {"LAMBDA_RUNTIME_DIR": runtime_root, "NODE_PATH": node_path,
                    "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime.name}"}  # fmt: skip
-        library_path = f"/lib64:/usr/lib64:{runtime_root}:{task_root}:{task_root}/lib:/opt/lib"
+        library_path = (
+            f"/lib64:/usr/lib64:{runtime_root}:{task_root}:{task_root}/lib:{opt_root}/lib"
+        )
         # V8's heap from the memory setting, as Lambda's Node bootstrap sizes it: most of the
         # memory for the old generation, leaving room for code, stacks and buffers.
         heap = f"--max-old-space-size={max(32, int(memory_mb * 0.85))}"

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from firebox.runtimes.base import RUNTIME_ROOT, Launch, Runtime
+from pathlib import Path
+
+from firebox.runtimes.base import RUNTIME_ROOT, Launch, Runtime, layers_root
 from firebox.runtimes.python import RUNTIME_DIR
 from firebox.sandboxes.base import Mount
 
@@ -28,12 +30,16 @@ class ProvidedLanguage:
         return "it is not a runtime firebox knows"
 
     def launch(
-        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128
-    ) -> Launch:
+        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128,
+        opt_dir: Path | None = None,
+    ) -> Launch:  # fmt: skip
+        opt_root = layers_root(mounted, opt_dir)
         # /var/runtime holds firebox's runtime files here too (a bootstrap may use them, as
         # the tests' own custom runtimes do).
         runtime_root = RUNTIME_ROOT if mounted else str(RUNTIME_DIR)
         mounts = (Mount(str(RUNTIME_DIR), RUNTIME_ROOT),) if mounted else ()
-        library_path = f"/lib64:/usr/lib64:{runtime_root}:{task_root}:{task_root}/lib:/opt/lib"
+        library_path = (
+            f"/lib64:/usr/lib64:{runtime_root}:{task_root}:{task_root}/lib:{opt_root}/lib"
+        )
         return Launch((f"{task_root}/bootstrap",), {"LAMBDA_RUNTIME_DIR": runtime_root},
                       library_path, mounts)  # fmt: skip

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from firebox.runtimes.base import RUNTIME_ROOT, Launch, Runtime
+from firebox.runtimes.base import RUNTIME_ROOT, Launch, Runtime, layers_root
 from firebox.runtimes.sdk import INSIDE as SDK_INSIDE
 from firebox.runtimes.sdk import Sdk
 from firebox.sandboxes.base import Mount
@@ -66,6 +66,15 @@ def _place(interpreter: str) -> tuple[str, str, str] | None:
     return real, prefix, f"/var/lang/{Path(prefix).name}"
 
 
+@functools.lru_cache(maxsize=256)
+def _has_libraries(lib: Path) -> bool:
+    """Whether a (never changing) layers' lib/ holds shared libraries."""
+    try:
+        return any(".so" in entry.name for entry in lib.iterdir())
+    except OSError:
+        return False
+
+
 class PythonLanguage:
     """Python runtimes: discovered interpreters, operator overrides winning."""
 
@@ -98,8 +107,10 @@ class PythonLanguage:
         return "it is not a runtime firebox knows"
 
     def launch(
-        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128
-    ) -> Launch:
+        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128,
+        opt_dir: Path | None = None,
+    ) -> Launch:  # fmt: skip
+        opt_root = layers_root(mounted, opt_dir)
         assert runtime.interpreter is not None
         interpreter = runtime.interpreter
         mounts = []
@@ -120,7 +131,9 @@ class PythonLanguage:
             sdk_root = SDK_INSIDE if mounted else str(self.sdk.path)
             if mounted:
                 mounts.append(Mount(str(self.sdk.path), SDK_INSIDE))
-        library_path = f"/lib64:/usr/lib64:{runtime_root}:{task_root}:{task_root}/lib:/opt/lib"
+        library_path = (
+            f"/lib64:/usr/lib64:{runtime_root}:{task_root}:{task_root}/lib:{opt_root}/lib"
+        )
         if lang_lib:  # the interpreter's own libpython, ahead of its (host) RUNPATH
             library_path = f"{lang_lib}:{library_path}"
         # As on Lambda: the runtime's own files, then the bundled SDK (behind the function's
@@ -128,6 +141,8 @@ class PythonLanguage:
         python_path = f"{runtime_root}:{sdk_root}" if sdk_root else runtime_root
         environ = {"LAMBDA_RUNTIME_DIR": runtime_root, "PYTHONPATH": python_path,
                    "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime.name}"}  # fmt: skip
+        if opt_root != "/opt":  # layers at their host path (plain processes): the runtime asks
+            environ["FIREBOX_OPT_ROOT"] = opt_root
         # For the zygote, which starts the runtime in-process: its module paths from the host
         # to inside (a /var/lang interpreter's stdlib moved), and the sys.path front.
         in_process = {
@@ -135,5 +150,8 @@ class PythonLanguage:
             "host_paths": (str(RUNTIME_DIR),),
             "front_paths": [p for p in (RUNTIME_ROOT, sdk_root if mounted else None) if p],
         }
+        # The dynamic loader reads LD_LIBRARY_PATH only when a process starts: for layers with
+        # shared libraries in lib/ the interpreter is exec'd, not started in the zygote.
+        zygote = None if opt_dir is not None and _has_libraries(opt_dir / "lib") else interpreter
         return Launch((argv0, "-S", f"{runtime_root}/bootstrap.py"), environ, library_path,
-                      tuple(mounts), interpreter, in_process)  # fmt: skip
+                      tuple(mounts), zygote, in_process)  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from firebox.domain.errors import InvalidParameterValueException
 from firebox.runtimes.base import Language, Launch, Runtime
 from firebox.runtimes.node import NodeLanguage
@@ -53,7 +55,9 @@ class RuntimeRegistry:
         )
 
     def launch(
-        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128
-    ) -> Launch:
+        self, runtime: Runtime, task_root: str, mounted: bool, memory_mb: int = 128,
+        opt_dir: Path | None = None,
+    ) -> Launch:  # fmt: skip
         """How the runtime starts (its language's adapter says)."""
-        return self.languages[runtime.language].launch(runtime, task_root, mounted, memory_mb)
+        language = self.languages[runtime.language]
+        return language.launch(runtime, task_root, mounted, memory_mb, opt_dir)

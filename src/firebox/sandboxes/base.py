@@ -40,6 +40,7 @@ class SandboxSpec:
     zygote: str | None = None
     in_process: Mapping[str, object] = field(default_factory=dict)
     label: str = ""  # the function's name: makes the environment's cgroup recognisable
+    opt_dir: Path | None = None  # host path of its layers' merged tree (shown at /opt)
 
 
 class Sandbox(Protocol):

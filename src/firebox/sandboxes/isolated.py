@@ -89,6 +89,7 @@ class IsolatedSandbox:
             "symlinks": self.host.symlinks,
             "binds": [
                 *([[str(spec.code_dir), "/var/task"]] if not self.prebuilt else []),
+                *([[str(spec.opt_dir), "/opt"]] if spec.opt_dir and not self.prebuilt else []),
                 *([m.host, m.inside] for m in spec.mounts),
                 *([p, p] for p in self.host.etc_binds),
             ],
@@ -154,8 +155,16 @@ class IsolatedSandbox:
         """Sends the function to the waiting monitor (launcher.assign)."""
         assert self._channel is not None
         environ = {**self.spec.environ, "AWS_LAMBDA_RUNTIME_API": self.runtime_api_address}
-        # The format reaper.c (and launcher.assign) read: PACKAGE\0TMP_MB\0ENVIRON.
-        fields = (self.spec.code_dir.name, str(self.spec.ephemeral_storage_mb))
+        # The format reaper.c (and launcher.assign) read: PACKAGE\0OPT\0TMP_MB\0ENVIRON, OPT
+        # the layers' merged tree ("" for none); both are names in the code store.
+        opt = self.spec.opt_dir
+        if opt is not None and opt.parent != self.host.code_store:
+            raise OSError(f"the layers' tree {opt} is outside the code store")
+        fields = (
+            self.spec.code_dir.name,
+            opt.name if opt else "",
+            str(self.spec.ephemeral_storage_mb),
+        )
         job = b"\0".join([*(field.encode() for field in fields), marshal.dumps(environ)])
         self._channel.setblocking(True)
         try:

@@ -219,8 +219,10 @@ def assign(channel: _socket.socket, ready_fd: int, assign_fd: int, status_fd: in
         data += chunk
         if len(data) >= 4 and len(data) - 4 >= int.from_bytes(data[:4], "big"):
             break
-    package, tmp_mb, environ = data[4:].split(b"\0", 2)  # the job's format: see reaper.c
+    package, opt, tmp_mb, environ = data[4:].split(b"\0", 3)  # the job's format: see reaper.c
     bind("/.code/" + package.decode(), "/var/task")
+    if opt:
+        bind("/.code/" + opt.decode(), "/opt")
     mount(None, "/tmp", None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={int(tmp_mb)}m,mode=1777")
     check(libc.umount2(b"/.code", MNT_DETACH), "umount the code store")
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)

@@ -106,8 +106,9 @@ static void remount(const char *target, unsigned long flags, const char *data, p
 
 /*
  * Pre-built sandboxes: once pid 1 has built the root (READY_FD says "R"), wait for the job
- * from the server: a 4-byte big-endian length, then "PACKAGE\0TMP_MB\0ENVIRON". Bind the
- * package from the code store at /var/task, size /tmp, take the code store away entirely,
+ * from the server: a 4-byte big-endian length, then "PACKAGE\0OPT\0TMP_MB\0ENVIRON". Bind the
+ * package from the code store at /var/task and OPT (the function's layers merged, or empty
+ * for none) at /opt, size /tmp, take the code store away entirely,
  * and hand ENVIRON (opaque here) to the waiting runtime over ASSIGN_FD. Returns without
  * assigning if pid 1 reported (or died) first; exits if the server lets the sandbox go.
  */
@@ -151,19 +152,26 @@ static void assign(pid_t child, int status_fd, int channel, int ready_fd, int as
         }
     }
     char *package = job + 4, *end = job + want;
-    char *tmp_mb = memchr(package, 0, (size_t)(end - package));
+    char *opt = memchr(package, 0, (size_t)(end - package));
+    char *tmp_mb = opt ? memchr(opt + 1, 0, (size_t)(end - opt - 1)) : NULL;
     char *environ_ = tmp_mb ? memchr(tmp_mb + 1, 0, (size_t)(end - tmp_mb - 1)) : NULL;
     if (!environ_ || strchr(package, '/') || package[0] == 0 || package[0] == '.' ||
-        tmp_mb - package > 255) {
+        opt - package > 255 || strchr(opt + 1, '/') || opt[1] == '.' || tmp_mb - opt > 256) {
         errno = EINVAL;
         fail("job", child);
     }
+    opt++;
     tmp_mb++;
     environ_++;
     char path[300], options[64];
     snprintf(path, sizeof path, "/.code/%.255s", package);
     if (mount(path, "/var/task", NULL, MS_BIND | MS_REC, NULL) < 0) fail(path, child);
     remount("/var/task", MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL, child);
+    if (opt[0]) { /* the layers: /opt is there already, empty, in the read-only root */
+        snprintf(path, sizeof path, "/.code/%.255s", opt);
+        if (mount(path, "/opt", NULL, MS_BIND | MS_REC, NULL) < 0) fail(path, child);
+        remount("/opt", MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL, child);
+    }
     snprintf(options, sizeof options, "size=%dm,mode=1777", number(tmp_mb));
     remount("/tmp", MS_NOSUID | MS_NODEV, options, child);
     if (umount2("/.code", MNT_DETACH) < 0) fail("umount /.code", child);

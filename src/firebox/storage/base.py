@@ -6,6 +6,7 @@ import builtins
 from dataclasses import dataclass
 from typing import Protocol
 
+from firebox.domain.layers import LayerVersion
 from firebox.domain.records import AliasRecord, FunctionRecord
 
 
@@ -125,8 +126,25 @@ class FunctionStore(Protocol):
     def routes(self) -> builtins.list[dict[str, object]]:
         """Every HTTP route document."""
 
+    def publish_layer(self, layer: LayerVersion) -> LayerVersion:
+        """Stores a new version of a layer, numbered after every earlier one (deleted too)."""
+
+    def get_layer_version(self, name: str, version: int) -> LayerVersion | None:
+        """One layer version, if it exists (deleted ones do not)."""
+
+    def layer_versions(self, name: str | None = None) -> builtins.list[LayerVersion]:
+        """One layer's versions (every layer's, with None), newest first."""
+
+    def replace_layer_version(self, layer: LayerVersion, expected_revision: str) -> None:
+        """Stores a layer version's new policy; StoreConflict if it is gone or its policy's
+        revision moved on."""
+
+    def delete_layer_version(self, name: str, version: int) -> bool:
+        """Removes a layer version; returns whether it existed."""
+
     def code_in_use(self, sha256: str) -> bool:
-        """Tells whether any function or version still refers to a code package."""
+        """Tells whether any function, version or layer version (or a function's layers)
+        still refers to a code package."""
 
     def total_code_size(self) -> tuple[int, int]:
         """Returns (function count, total zipped code bytes)."""

@@ -11,6 +11,7 @@ import copy
 import threading
 import time
 
+from firebox.domain.layers import LayerVersion
 from firebox.domain.records import AliasRecord, FunctionRecord
 from firebox.storage.base import Change, StoreConflict
 
@@ -32,6 +33,8 @@ class MemoryFunctionStore:
         self._policies: dict[tuple[str, str], dict[str, object]] = {}
         self._mappings: dict[str, dict[str, object]] = {}
         self._changes: list[Change] = []
+        self._layers: dict[tuple[str, int], LayerVersion] = {}
+        self._layer_counters: dict[str, int] = {}
 
     def _changed(self, kind: str, name: str, item: str | None = None) -> None:
         seq = self._changes[-1].seq + 1 if self._changes else 1
@@ -224,10 +227,42 @@ class MemoryFunctionStore:
         return [copy.deepcopy(d) for d in self._routes.values()]
 
     # ----- code --------------------------------------------------------------------------------
+    # ----- layers ------------------------------------------------------------------------------
+    def publish_layer(self, layer: LayerVersion) -> LayerVersion:
+        with self._lock:
+            number = self._layer_counters.get(layer.name, 0) + 1
+            self._layer_counters[layer.name] = number
+            published = layer.updated(version=number)
+            self._layers[layer.name, number] = published
+            return published
+
+    def get_layer_version(self, name: str, version: int) -> LayerVersion | None:
+        return copy.deepcopy(self._layers.get((name, version)))
+
+    def layer_versions(self, name: str | None = None) -> builtins.list[LayerVersion]:
+        with self._lock:
+            found = [v for key, v in self._layers.items() if name is None or key[0] == name]
+        return copy.deepcopy(sorted(found, key=lambda v: (v.name, -v.version)))
+
+    def replace_layer_version(self, layer: LayerVersion, expected_revision: str) -> None:
+        with self._lock:
+            current = self._layers.get((layer.name, layer.version))
+            if current is None or current.policy_revision != expected_revision:
+                raise StoreConflict(f"{layer.name}:{layer.version}")
+            self._layers[layer.name, layer.version] = copy.deepcopy(layer)
+
+    def delete_layer_version(self, name: str, version: int) -> bool:
+        with self._lock:
+            return self._layers.pop((name, version), None) is not None
+
     def code_in_use(self, sha256: str) -> bool:
         with self._lock:
-            return any(r.code_sha256 == sha256 for r in self._functions.values()) or any(
-                r.code_sha256 == sha256 for v in self._versions.values() for r in v.values()
+            records = [*self._functions.values(),
+                       *(r for v in self._versions.values() for r in v.values())]  # fmt: skip
+            return (
+                any(r.code_sha256 == sha256 for r in records)
+                or any(use.code_sha256 == sha256 for r in records for use in r.layers)
+                or any(layer.code_sha256 == sha256 for layer in self._layers.values())
             )
 
     def total_code_size(self) -> tuple[int, int]:

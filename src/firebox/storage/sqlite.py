@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from firebox.domain.layers import LayerUse, LayerVersion
 from firebox.domain.records import AliasRecord, FunctionRecord
 from firebox.storage.base import Change, StoreConflict
 from firebox.storage.migrations import Migration, migrate
@@ -108,11 +109,23 @@ SCHEMA_4 = (
         for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
     )
 )
+SCHEMA_5 = """
+CREATE TABLE IF NOT EXISTS layer_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    code_sha256 TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE INDEX IF NOT EXISTS layer_versions_code ON layer_versions (code_sha256);
+CREATE TABLE IF NOT EXISTS layer_counters (name TEXT PRIMARY KEY, last INTEGER NOT NULL);
+"""
 MIGRATIONS = [
     Migration(1, "functions, versions, aliases and their configurations", SCHEMA_1),
     Migration(2, "a change feed of functions, versions, aliases and configs", SCHEMA_2),
     Migration(3, "functions' resource-based policies", SCHEMA_3),
     Migration(4, "event source mappings", SCHEMA_4),
+    Migration(5, "layer versions", SCHEMA_5),
 ]
 CHANGES_KEPT = 100_000  # older rows go: a reader that far behind loads everything again
 
@@ -128,14 +141,26 @@ def connect(path: Path, *, synchronous: str = "FULL") -> sqlite3.Connection:
 
 
 def _to_doc(record: FunctionRecord) -> str:
+    return _to_json(record)
+
+
+def _to_json(record: Any) -> str:
     return json.dumps(dataclasses.asdict(record), separators=(",", ":"))
 
 
 def _from_doc(doc: str) -> FunctionRecord:
     data: dict[str, Any] = json.loads(doc)
     data["architectures"] = tuple(data.get("architectures", ("x86_64",)))
+    data["layers"] = tuple(LayerUse(**use) for use in data.get("layers", ()))
     known = {f.name for f in dataclasses.fields(FunctionRecord)}
     return FunctionRecord(**{k: v for k, v in data.items() if k in known})
+
+
+def _layer_from_doc(doc: str) -> LayerVersion:
+    data: dict[str, Any] = json.loads(doc)
+    for key in ("compatible_runtimes", "compatible_architectures"):
+        data[key] = tuple(data.get(key, ()))
+    return LayerVersion(**data)
 
 
 def _alias_doc(alias: AliasRecord) -> str:
@@ -424,13 +449,74 @@ class SqliteFunctionStore:
             rows = self._conn.execute("SELECT doc FROM http_routes").fetchall()
         return [json.loads(r[0]) for r in rows]
 
+    # ----- layers ------------------------------------------------------------------------------
+    def publish_layer(self, layer: LayerVersion) -> LayerVersion:
+        with self._lock, self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(
+                "INSERT INTO layer_counters (name, last) VALUES (?, 1) "
+                "ON CONFLICT (name) DO UPDATE SET last = last + 1",
+                (layer.name,),
+            )
+            (number,) = self._conn.execute(
+                "SELECT last FROM layer_counters WHERE name = ?", (layer.name,)
+            ).fetchone()
+            published = layer.updated(version=int(number))
+            self._conn.execute(
+                "INSERT INTO layer_versions (name, version, code_sha256, doc) VALUES (?, ?, ?, ?)",
+                (layer.name, number, layer.code_sha256, _to_json(published)),
+            )
+            return published
+
+    def get_layer_version(self, name: str, version: int) -> LayerVersion | None:
+        row = self._row(
+            "SELECT doc FROM layer_versions WHERE name = ? AND version = ?", name, version
+        )
+        return _layer_from_doc(row[0]) if row else None
+
+    def layer_versions(self, name: str | None = None) -> builtins.list[LayerVersion]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT doc FROM layer_versions WHERE ? IS NULL OR name = ? "
+                "ORDER BY name, version DESC",
+                (name, name),
+            ).fetchall()
+        return [_layer_from_doc(r[0]) for r in rows]
+
+    def replace_layer_version(self, layer: LayerVersion, expected_revision: str) -> None:
+        with self._lock, self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            row = self._conn.execute(
+                "SELECT doc FROM layer_versions WHERE name = ? AND version = ?",
+                (layer.name, layer.version),
+            ).fetchone()
+            if row is None or _layer_from_doc(row[0]).policy_revision != expected_revision:
+                raise StoreConflict(f"{layer.name}:{layer.version}")
+            self._conn.execute(
+                "UPDATE layer_versions SET doc = ? WHERE name = ? AND version = ?",
+                (_to_json(layer), layer.name, layer.version),
+            )
+
+    def delete_layer_version(self, name: str, version: int) -> bool:
+        with self._lock:
+            deleted = self._conn.execute(
+                "DELETE FROM layer_versions WHERE name = ? AND version = ?", (name, version)
+            )
+            return deleted.rowcount > 0
+
     def code_in_use(self, sha256: str) -> bool:
+        # A function's layers are in its document: found through SQLite's JSON functions (a
+        # scan, but only when a package may be collected).
         return (
             self._row(
                 "SELECT 1 FROM functions WHERE code_sha256 = ? "
-                "UNION ALL SELECT 1 FROM versions WHERE code_sha256 = ? LIMIT 1",
-                sha256,
-                sha256,
+                "UNION ALL SELECT 1 FROM versions WHERE code_sha256 = ? "
+                "UNION ALL SELECT 1 FROM layer_versions WHERE code_sha256 = ? "
+                "UNION ALL SELECT 1 FROM functions, json_each(functions.doc, '$.layers') AS use "
+                "WHERE json_extract(use.value, '$.code_sha256') = ? "
+                "UNION ALL SELECT 1 FROM versions, json_each(versions.doc, '$.layers') AS use "
+                "WHERE json_extract(use.value, '$.code_sha256') = ? LIMIT 1",
+                *[sha256] * 5,
             )
             is not None
         )

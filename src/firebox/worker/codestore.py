@@ -1,4 +1,5 @@
-"""Content-addressed storage of function zips, each unpacked once and checked for hostility."""
+"""Content-addressed storage of function and layer zips, each unpacked once and checked for
+hostility, and the merged /opt trees of layer combinations, each built once."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import stat
 import uuid
 import zipfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +27,11 @@ _CHUNK = 1024 * 1024
 
 @dataclass(frozen=True)
 class StoredCode:
-    """A stored code package: its hex SHA-256 and zipped size."""
+    """A stored code package: its hex SHA-256, zipped size and unzipped size."""
 
     sha256: str
     size: int
+    unzipped: int = 0
 
 
 class CodeStore:
@@ -44,6 +47,7 @@ class CodeStore:
                 tree.is_dir()
                 and not tree.name.startswith(".")
                 and not self.zip_path(tree.name).exists()
+                and not self._merged_marker(tree.name).exists()
             ):
                 self._drop_tree(tree.name)
 
@@ -62,6 +66,14 @@ class CodeStore:
     def unpacked(self, sha256: str) -> Path:
         return self.root / sha256
 
+    def unzipped_size(self, sha256: str) -> int:
+        """A stored package's unzipped size, as its zip declares it (what Lambda's limits count)."""
+        try:
+            with zipfile.ZipFile(self.zip_path(sha256)) as archive:
+                return sum(member.file_size for member in archive.infolist())
+        except (OSError, zipfile.BadZipFile):
+            return 0
+
     def put(self, data: bytes) -> StoredCode:
         """Validates and stores a zip; storing the same bytes again is free."""
         if len(data) > MAX_ZIPPED_BYTES:
@@ -72,11 +84,11 @@ class CodeStore:
         sha = hashlib.sha256(data).hexdigest()
         target = self.unpacked(sha)
         if target.is_dir() and self.zip_path(sha).is_file():
-            return StoredCode(sha, len(data))
+            return StoredCode(sha, len(data), self.unzipped_size(sha))
         staging = self.root / f".tmp-{uuid.uuid4().hex}"
         zip_tmp = self.root / f".tmp-{uuid.uuid4().hex}.zip"
         try:
-            _safe_unpack(data, staging)
+            unzipped = _safe_unpack(data, staging)
             zip_tmp.write_bytes(data)
             os.replace(zip_tmp, self.zip_path(sha))
             if target.is_dir():
@@ -89,12 +101,98 @@ class CodeStore:
             shutil.rmtree(staging, ignore_errors=True)
             zip_tmp.unlink(missing_ok=True)
             raise
-        return StoredCode(sha, len(data))
+        return StoredCode(sha, len(data), unzipped)
 
     def remove(self, sha256: str) -> None:
-        """Deletes a package no function refers to any more."""
+        """Deletes a package nothing refers to any more, and the merged trees holding it."""
         self._drop_tree(sha256)
         self.zip_path(sha256).unlink(missing_ok=True)
+        for tree in self.merged_with(sha256):
+            self._merged_marker(tree.name).unlink(missing_ok=True)  # first: see merge()
+            self._drop_tree(tree.name)
+
+    # ----- layers: /opt as the layers' files merged in order ---------------------------------
+    def merged_with(self, sha256: str) -> list[Path]:
+        """The merged trees holding a package."""
+        return [
+            self.unpacked(marker.name.removesuffix(".merged"))
+            for marker in self.root.glob("*.merged")
+            if sha256 in marker.read_text().split()
+        ]
+
+    def _merged_marker(self, key: str) -> Path:
+        return self.root / f"{key}.merged"
+
+    def opt_tree(self, layers: Sequence[str]) -> Path | None:
+        """Where the merged /opt of these layer packages (in their order) is, built or not:
+        one layer's own tree, or a tree of its own for a combination; None for no layers."""
+        if not layers:
+            return None
+        if len(layers) == 1:
+            return self.unpacked(layers[0])
+        return self.unpacked(merged_key(layers))
+
+    def merge(self, layers: Sequence[str]) -> Path | None:
+        """The merged /opt of these stored layer packages, built once per combination: each
+        layer's files over the ones before it (hard links, so it costs no copy)."""
+        tree = self.opt_tree(layers)
+        if tree is None or len(layers) == 1 or self._merged_marker(tree.name).exists():
+            return tree
+        staging = self.root / f".tmp-{uuid.uuid4().hex}"
+        try:
+            staging.mkdir()
+            for sha256 in layers:
+                _overlay(self.unpacked(sha256), staging)
+            staging.chmod(0o755)
+            if tree.is_dir():  # a partial one (a crash before its marker): built again
+                self._drop_tree(tree.name)
+            os.rename(staging, tree)
+            # Written last: a tree without its marker is dropped at the next start.
+            self._merged_marker(tree.name).write_text(" ".join(layers))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return tree
+
+
+def merged_key(layers: Sequence[str]) -> str:
+    """The name of a combination's merged tree (its packages in order), as long as a sha's."""
+    return hashlib.sha256(("layers:" + ",".join(layers)).encode()).hexdigest()
+
+
+def _overlay(source: Path, dest: Path) -> None:
+    """Puts source's files into dest, replacing what is there (a later layer's file wins,
+    as when Lambda extracts each layer into /opt in turn)."""
+    for root, dirs, files in os.walk(source):
+        # Bytecode is compiled for the merged tree itself: a layer's own (unchecked-hash)
+        # .pyc of a module a later layer replaces would otherwise be loaded instead.
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        rel = os.path.relpath(root, source)
+        target_dir = dest if rel == "." else dest / rel
+        for name in dirs:
+            src, dst = os.path.join(root, name), target_dir / name
+            if os.path.islink(src):
+                _replace(dst)
+                os.symlink(os.readlink(src), dst)
+            elif not dst.is_dir() or dst.is_symlink():
+                _replace(dst)
+                dst.mkdir(mode=0o755)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+        for name in files:
+            src, dst = os.path.join(root, name), target_dir / name
+            _replace(dst)
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), dst)
+            else:
+                os.link(src, dst)  # the same file: read-only in every environment
+
+
+def _replace(path: Path) -> None:
+    """Clears the way for a later layer's entry of the same name."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
 
 
 def _reject(reason: str) -> InvalidParameterValueException:
@@ -111,8 +209,9 @@ def _check_member_name(name: str) -> str:
     return "/".join(parts)
 
 
-def _safe_unpack(data: bytes, dest: Path) -> None:
-    """Unpacks into dest, refusing path escapes, escaping symlinks and zip bombs."""
+def _safe_unpack(data: bytes, dest: Path) -> int:
+    """Unpacks into dest, refusing path escapes, escaping symlinks and zip bombs; returns the
+    unzipped size the zip declares."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
@@ -141,6 +240,7 @@ def _safe_unpack(data: bytes, dest: Path) -> None:
         raise _reject("an entry is encrypted (password-protected zips cannot be used)") from None
     except ValueError:  # a name no file system takes (an embedded NUL)
         raise _reject("an entry's name is not a valid file name") from None
+    return declared
 
 
 def _extract(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], dest: Path) -> None:

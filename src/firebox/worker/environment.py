@@ -8,6 +8,7 @@ Every method is harmless on a DEAD environment, and no invocation outlives its e
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import os
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from firebox.auth.keys import AccessKey
 from firebox.domain.records import FunctionRecord, utc_stamp
-from firebox.runtimes.base import Launch, Runtime
+from firebox.runtimes.base import Launch, Runtime, layers_root
 from firebox.sandboxes.base import Sandbox, SandboxFactory, SandboxSpec
 from firebox.telemetry import logformat as logfmt
 from firebox.telemetry.capture import LogRateLimit, OutputCapture
@@ -62,11 +63,13 @@ class EnvironmentContext:
     init_timeout_s: float
     # How a runtime starts, for code at a task root, in a sandbox that mounts or not (its
     # language's adapter: RuntimeRegistry.launch).
-    launch: Callable[[Runtime, str, bool, int], Launch]
+    launch: Callable[[Runtime, str, bool, int, Path | None], Launch]
     endpoint_url: str
     # Temporary credentials for a function's execution role (auth/sessions.py).
     credentials: Callable[[FunctionRecord], AccessKey]
     api_door: ApiDoor = field(default_factory=ApiDoor)
+    # The host path of a function's layers merged as its /opt (None: it has none).
+    opt_dir: Callable[[FunctionRecord], Path | None] = lambda record: None
 
 
 class Environment:
@@ -89,6 +92,7 @@ class Environment:
         self.record = record
         self.runtime = runtime
         self.code_dir = code_dir
+        self.opt_dir = ctx.opt_dir(record)
         self.ctx = ctx
         self.state = EnvState.STARTING
         self.version = record.version
@@ -125,8 +129,15 @@ class Environment:
     # ----- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         """Opens the Runtime API listener and starts the runtime (a cold start begins)."""
-        provided = self.runtime.language == "provided"
-        if provided and not os.access(self.code_dir / "bootstrap", os.X_OK):
+        factory = self.ctx.factory
+        opt_root = layers_root(factory.mounts, self.opt_dir)
+        launch: Launch | None = self.ctx.launch(
+            self.runtime, factory.task_root(self.code_dir), factory.mounts,
+            self.record.memory_size, self.opt_dir,
+        )  # fmt: skip
+        if launch is not None and self.runtime.language == "provided":
+            launch = self._bootstrap(launch, opt_root)
+        if launch is None:
             self._init_error = error_payload(
                 "Runtime.InvalidEntrypoint",
                 "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]",
@@ -134,14 +145,12 @@ class Environment:
             self.destroy()
             return
         try:
-            factory = self.ctx.factory
-            launch = self.ctx.launch(self.runtime, factory.task_root(self.code_dir),
-                                     factory.mounts, self.record.memory_size)  # fmt: skip
             spec = SandboxSpec(
                 env_id=self.id,
                 argv=list(launch.argv),
-                environ=self._environ(launch),
+                environ=self._environ(launch, opt_root),
                 code_dir=self.code_dir,
+                opt_dir=self.opt_dir,
                 memory_mb=self.record.memory_size,
                 ephemeral_storage_mb=self.record.ephemeral_storage,
                 mounts=launch.mounts,
@@ -190,13 +199,22 @@ class Environment:
     def _dead(self) -> bool:
         return self.state is EnvState.DEAD
 
-    def _environ(self, launch: Launch) -> dict[str, str]:
+    def _bootstrap(self, launch: Launch, opt_root: str) -> Launch | None:
+        """A custom runtime's bootstrap: the code's own, else a layer's (as Lambda looks);
+        None if neither has one."""
+        if os.access(self.code_dir / "bootstrap", os.X_OK):
+            return launch
+        if self.opt_dir is not None and os.access(self.opt_dir / "bootstrap", os.X_OK):
+            return dataclasses.replace(launch, argv=(f"{opt_root}/bootstrap",))
+        return None
+
+    def _environ(self, launch: Launch, opt_root: str) -> dict[str, str]:
         record = self.record
         credentials = self.ctx.credentials(record)
         self.credentials_expire = credentials.expires
         self.access_key_id = credentials.access_key_id
         environ = {
-            "PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+            "PATH": f"/usr/local/bin:/usr/bin/:/bin:{opt_root}/bin",
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
             "LD_LIBRARY_PATH": launch.library_path,

@@ -253,7 +253,7 @@ class EnvironmentPool:
 
     def code_in_use(self, code_dir: Path) -> bool:
         """Tells whether any live environment runs code from this directory."""
-        return any(env.code_dir == code_dir for env in self._all.values())
+        return any(code_dir in (env.code_dir, env.opt_dir) for env in self._all.values())
 
 
 def _key(record: FunctionRecord) -> str:

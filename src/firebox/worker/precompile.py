@@ -67,23 +67,25 @@ class Precompiler:
         """Whether a package's modules are compiled for an interpreter."""
         return interpreter is not None and self._marker(code_dir, interpreter).exists()
 
-    def want(self, code_dir: Path, interpreter: str | None) -> None:
-        """Starts compiling a package for an interpreter unless done or under way."""
+    def want(self, code_dir: Path, interpreter: str | None, inside: str | None = None) -> None:
+        """Starts compiling a package for an interpreter unless done or under way; `inside`:
+        where environments see it, if not as code (a function's layers, at /opt)."""
         if interpreter is None or self.ready(code_dir, interpreter):
             return
         key = (code_dir.name, interpreter)
         if key in self._pending:
             return
-        task = asyncio.get_running_loop().create_task(self._compile(code_dir, interpreter))
+        seen_at = inside or self.task_root(code_dir)
+        task = asyncio.get_running_loop().create_task(self._compile(code_dir, interpreter, seen_at))
         self._pending[key] = task
         task.add_done_callback(lambda _: self._pending.pop(key, None))
 
-    async def _compile(self, code_dir: Path, interpreter: str) -> None:
+    async def _compile(self, code_dir: Path, interpreter: str, seen_at: str) -> None:
         async with self._lock:
             if not code_dir.is_dir():
                 return
             proc = await asyncio.create_subprocess_exec(
-                interpreter, "-S", "-c", SCRIPT, str(code_dir), self.task_root(code_dir),
+                interpreter, "-S", "-c", SCRIPT, str(code_dir), seen_at,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
                 preexec_fn=_background,
             )  # fmt: skip

@@ -321,7 +321,9 @@ def _json_header(headers, name: str) -> dict | None:
 def _setup_path() -> None:
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    front = [task_root, f"/opt/python/lib/python{version}/site-packages", "/opt/python"]
+    # Layers: /opt, or their host path when plain processes run the function (no mounts).
+    opt = os.environ.pop("FIREBOX_OPT_ROOT", "/opt")
+    front = [task_root, f"{opt}/python/lib/python{version}/site-packages", f"{opt}/python"]
     sys.path[:0] = [p for p in front if p not in sys.path]
 
 
