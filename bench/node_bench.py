@@ -1,7 +1,9 @@
 """Node.js functions: cold start and warm invoke against a fresh `node` process per invoke.
 
-1. Cold start: the first invoke of a brand-new nodejs22.x function (a new environment: a
-   sandbox, `node` started with firebox's runtime client, the handler loaded), p50 / p99.
+1. Cold start: the first invoke of a brand-new nodejs22.x function (a new environment), p50 /
+   p99: from the reserve of pre-built sandboxes (the default: `node` already running
+   firebox's runtime client, waiting for a function), and with no reserve (`--pool-size 0`:
+   a sandbox built and `node` started on demand).
 2. Warm invoke: the same function invoked again and again (one environment), p50 / p99.
 3. Baseline, in the same run: a fresh `node` process per invoke, loading the handler and
    calling it once (what process-per-invoke emulators do, minus their containers).
@@ -21,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from coldstart_bench import wait_reserve
 from invoke_bench import Server, commit, machine, make_zip, percentile, raw_invoke, write_section
 
 HANDLER = "exports.handler = async (event) => ({ ok: true });\n"
@@ -66,12 +69,29 @@ def baseline(samples: int) -> list[float]:
     return times
 
 
+def cold_starts(flags: list[str], samples: int) -> list[float]:
+    server = Server(*flags)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        create(server, "warm-up")
+        raw_invoke(conn, "warm-up")
+        times = []
+        for i in range(samples):
+            create(server, f"cold-{i}")
+            time.sleep(0.1)
+            times.append(raw_invoke(conn, f"cold-{i}"))
+        return times
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     options = parser.parse_args()
     cold_n, warm_n = (10, 200) if options.quick else (40, 2000)
+    on_demand = cold_starts(["--pool-size", "0"], cold_n)
     server = Server()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", server.port)
@@ -80,6 +100,8 @@ def main() -> None:
         cold = []
         for i in range(cold_n):
             create(server, f"cold-{i}")
+            # the Python reserve (2) and, once a Node function has been started, Node's
+            wait_reserve(server, 3)
             time.sleep(0.1)
             cold.append(raw_invoke(conn, f"cold-{i}"))
         for _ in range(50):
@@ -103,14 +125,17 @@ def main() -> None:
         "| | p50 ms | p99 ms | samples |\n|---|---|---|---|\n"
         + "\n".join(
             [
-                row("cold start (new function, new environment)", cold),
+                row("cold start from the reserve (new function, new environment)", cold),
+                row("cold start, no reserve (`--pool-size 0`)", on_demand),
                 row("warm invoke, 128 MB (one environment)", warm),
                 row("warm invoke, 1,769 MB (a whole vCPU)", full),
                 row("baseline: a fresh `node` process per invoke", fresh),
             ]
         )
-        + "\n\nNode has no zygote to fork from and no pre-started runtime in the reserve yet: "
-        "a cold start builds the sandbox and starts `node` with the runtime client. At 128 MB "
+        + "\n\nNode has no zygote to fork from: the reserve keeps sandboxes with `node` already "
+        "running the runtime client, per command (runtime, heap size) and mounts, while "
+        "such functions are in demand; a cold start from it hands the waiting runtime its "
+        "function. Without it, a cold start builds the sandbox and starts `node`. At 128 MB "
         "a function gets 128/1,769 of a CPU, as on Lambda (a CFS quota per 100 ms period): "
         "V8's bursts of compiling and collecting then wait for the next period, which is "
         "the 128 MB warm p99; with a whole vCPU the runtime's own overhead shows."

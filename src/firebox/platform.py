@@ -7,7 +7,6 @@ import compileall
 import dataclasses
 import logging
 import sys
-from collections.abc import Mapping
 
 from firebox.asyncinvoke.invoker import AsyncInvoker
 from firebox.asyncinvoke.queue import SqliteEventQueue
@@ -59,10 +58,10 @@ from firebox.runtimes.base import Runtime, layers_root
 from firebox.runtimes.registry import RUNTIME_DIR, RuntimeRegistry
 from firebox.runtimes.sdk import INSIDE as SDK_INSIDE
 from firebox.sandboxes import probe, reaper
-from firebox.sandboxes.base import Mount, SandboxFactory
+from firebox.sandboxes.base import SandboxFactory
 from firebox.sandboxes.isolated import IsolatedSandbox
 from firebox.sandboxes.isolated_factory import IsolatedSandboxFactory
-from firebox.sandboxes.reserve import SandboxReserve
+from firebox.sandboxes.reserve import SandboxReserve, Template
 from firebox.sandboxes.zygotes import Zygotes
 from firebox.scheduler.service import SchedulerService
 from firebox.scheduler.store import SqliteScheduleStore
@@ -331,11 +330,11 @@ class Platform:
             self.sandboxes.name,
         )
 
-    def _prebuilt_runtime(self, interpreter: str) -> tuple[tuple[Mount, ...], Mapping[str, object]]:
+    def _prebuilt_runtime(self, interpreter: str) -> Template:
         """What a sandbox pre-built for a zygote's interpreter mounts, and how it starts."""
         runtime = Runtime(interpreter, "python", interpreter)
         launch = self.runtimes.launch(runtime, "/var/task", mounted=True)
-        return launch.mounts, launch.in_process
+        return Template(launch.mounts, zygote=interpreter, in_process=launch.in_process)
 
     def prebuilt(self) -> int:
         """How many pre-built sandboxes are ready for assignment."""

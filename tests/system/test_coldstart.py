@@ -424,3 +424,58 @@ def test_interpreter_outside_usr_is_seen_at_var_lang(
     assert "FunctionError" not in response, body
     inside = "/var/lang/lang"
     assert body == [["lang"], f"{inside}/bin/python3.11", f"{inside}/lib/python3.11/os.py", "1\n"]
+
+
+NODE_PROBE = """
+const fs = require("fs");
+const v8 = require("v8");
+exports.handler = async () => ({
+  started: Date.now() - process.uptime() * 1000, name: process.env.AWS_LAMBDA_FUNCTION_NAME,
+  cwd: process.cwd(), task: fs.readdirSync("/var/task").sort(),
+  assignFd: process.env._FIREBOX_ASSIGN_FD,
+  heapMb: v8.getHeapStatistics().heap_size_limit / 1048576, tz: process.env.TZ,
+  nodePath: process.env.NODE_PATH, memory: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+  fds: fs.readdirSync("/proc/self/fd").length, sourceMaps: process.sourceMapsEnabled,
+  local: require("./local").value, pid: process.pid,
+});
+"""
+
+
+def test_prestarted_node_runtimes_take_on_functions(
+    start_server: Callable[..., FireboxServer],
+) -> None:
+    """A Node function's cold start from the reserve: `node` was running before the function
+    existed, and nothing of that shows (its environment, code, heap, descriptors)."""
+    server = start_server("--pool-size", "2")
+    lam = server.client()
+    files = {"index.js": NODE_PROBE, "local.js": "exports.value = 'mine';"}
+    node = {"Runtime": "nodejs22.x", "Handler": "index.handler"}
+    first = create_function(lam, files, **node)
+    on_demand, _ = invoke_json(lam, first)  # no such sandbox yet: this asks for them
+    wait_for(lambda: prebuilt(server) >= 1)
+    name = create_function(lam, files, **node)
+    created = lam.get_function_configuration(FunctionName=name)["LastModified"]
+    body, response = invoke_json(lam, name)
+    assert "FunctionError" not in response, body
+    import datetime
+
+    created_ms = datetime.datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000
+    assert body["started"] < created_ms  # pre-started: running before the function existed
+    assert body["name"] == name and body["cwd"] == "/var/task" and body["local"] == "mine"
+    assert body["task"] == ["index.js", "local.js"] and "assignFd" not in body
+    assert body["tz"] == ":UTC" and body["memory"] == "128"
+    assert body["nodePath"].startswith("/opt/nodejs/node22/node_modules:")
+    assert body["fds"] == on_demand["fds"]  # the assignment's pipe is closed
+    assert 100 <= body["heapMb"] <= 200  # 85 % of 128 MB, and V8's young generation
+    again, _ = invoke_json(lam, name)
+    assert again["pid"] == body["pid"]  # warm: the same runtime
+
+    # Another memory size is another heap: not from the 128 MB sandboxes.
+    big = create_function(lam, files, MemorySize=1024, **node)
+    sized, _ = invoke_json(lam, big)
+    assert sized["heapMb"] > 800 and sized["memory"] == "1024"
+    # Variables Node reads as it starts need a fresh start.
+    options = create_function(lam, files, Environment={"Variables": {
+        "NODE_OPTIONS": "--enable-source-maps"}}, **node)  # fmt: skip
+    started, _ = invoke_json(lam, options)
+    assert started["sourceMaps"] is True

@@ -445,3 +445,23 @@ def test_streaming_handlers_edge_cases(lam: Any) -> None:
     # uncaught one (the environment ends), not a hang until the timeout
     assert chunks == b"done"
     assert events[-1]["InvokeComplete"]["ErrorDetails"] == "write after end"
+
+
+def test_an_error_after_the_stream_began_goes_in_the_trailers(lam: Any) -> None:
+    name = node_function(lam, {"index.js": (
+        "let calls = 0;\n"
+        "exports.handler = awslambda.streamifyResponse(async (e, s) => {"
+        " calls += 1; s.write(`partial ${calls}`);"
+        " await new Promise((r) => setTimeout(r, 20));"
+        " throw new TypeError('lost the db'); });"
+    )})  # fmt: skip
+    for calls in (1, 2):  # an ordinary function error: the environment stays
+        events = list(lam.invoke_with_response_stream(FunctionName=name)["EventStream"])
+        chunks = b"".join(e["PayloadChunk"]["Payload"] for e in events if "PayloadChunk" in e)
+        assert chunks == f"partial {calls}".encode()  # what was sent stays sent
+        assert events[-1]["InvokeComplete"]["ErrorCode"] == "TypeError"
+        assert events[-1]["InvokeComplete"]["ErrorDetails"] == "lost the db"
+    # a buffered invoke of the same function sees the function error
+    answer = lam.invoke(FunctionName=name)
+    assert answer["FunctionError"] == "Unhandled"
+    assert json.loads(answer["Payload"].read())["errorType"] == "TypeError"

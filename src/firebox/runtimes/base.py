@@ -46,6 +46,10 @@ class Launch:
     # and what that zygote needs to know to do so; None: argv is exec'd.
     zygote: str | None = None
     in_process: Mapping[str, object] = field(default_factory=dict)
+    # Whether argv can be started before its function is assigned (see SandboxSpec.early),
+    # unless the function sets variables the program reads only when it starts (prefixes).
+    early: bool = False
+    read_at_start: tuple[str, ...] = ()
 
 
 def layers_root(mounted: bool, opt_dir: Path | None) -> str:

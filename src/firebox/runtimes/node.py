@@ -157,5 +157,8 @@ class NodeLanguage:
         # V8's heap from the memory setting, as Lambda's Node bootstrap sizes it: most of the
         # memory for the old generation, leaving room for code, stacks and buffers.
         heap = f"--max-old-space-size={max(32, int(memory_mb * 0.85))}"
+        # Started early in pre-built sandboxes: index.mjs waits for its function there. Not
+        # for a function that sets NODE_OPTIONS, NODE_EXTRA_CA_CERTS, UV_THREADPOOL_SIZE … :
+        # Node reads those as it starts.
         return Launch((argv0, heap, f"{runtime_root}/index.mjs"), environ, library_path,
-                      tuple(mounts))  # fmt: skip
+                      tuple(mounts), early=True, read_at_start=("NODE_", "UV_"))  # fmt: skip

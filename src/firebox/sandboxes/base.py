@@ -41,6 +41,9 @@ class SandboxSpec:
     in_process: Mapping[str, object] = field(default_factory=dict)
     label: str = ""  # the function's name: makes the environment's cgroup recognisable
     opt_dir: Path | None = None  # host path of its layers' merged tree (shown at /opt)
+    # Its runtime (exec'd, argv) can start before its function is assigned and wait for it,
+    # reading the function's environment (NUL-separated KEY=VALUE) from _FIREBOX_ASSIGN_FD.
+    early: bool = False
 
 
 class Sandbox(Protocol):

@@ -50,6 +50,8 @@ class IsolatedSandbox:
         self.spec = spec
         self.host = host
         self.prebuilt = prebuilt  # built ahead, waiting for adopt() and an assignment
+        # Its exec'd runtime is running already and reads its environment itself.
+        self.early = prebuilt and spec.early
         self._listener: socket.socket | None = None
         self._api_listener: socket.socket | None = None
         self.state = SandboxState.CREATED
@@ -118,6 +120,7 @@ class IsolatedSandbox:
             "drop_paths": (str(ZYGOTE_DIR), *spec.in_process.get("host_paths", ())),  # type: ignore[misc]
             "front_paths": list(spec.in_process.get("front_paths", ())),  # type: ignore[call-overload]
             "deferred": self.prebuilt,
+            "early": self.early,  # exec argv at once: it waits for its environment itself
             # Known ahead only in an own network namespace (fixed address); else None.
             "runtime_api": self.runtime_api_address if self.host.network == "isolated" else None,
             "code_store": str(self.host.code_store),
@@ -165,7 +168,13 @@ class IsolatedSandbox:
             opt.name if opt else "",
             str(self.spec.ephemeral_storage_mb),
         )
-        job = b"\0".join([*(field.encode() for field in fields), marshal.dumps(environ)])
+        # The environment as its runtime reads it: an early one (Node) as KEY=VALUE entries
+        # (NUL-separated, as /proc/<pid>/environ), else marshalled (launcher.py, Python).
+        if self.early:
+            encoded = b"\0".join(f"{key}={value}".encode() for key, value in environ.items())
+        else:
+            encoded = marshal.dumps(environ)
+        job = b"\0".join([*(field.encode() for field in fields), encoded])
         self._channel.setblocking(True)
         try:
             self._channel.sendall(len(job).to_bytes(4, "big") + job)

@@ -354,9 +354,19 @@ def receive_environment(spec: Spec) -> None:
 
 def exec_runtime(spec: Spec) -> None:
     """The default last step: become the runtime program."""
-    wait_for_environment(spec)
+    if spec.get("early") and spec.get("environ_fd") is not None:
+        # Pre-started: the program runs now and reads its function's environment from the
+        # descriptor itself (firebox's Node runtime), so an assignment execs nothing.
+        fd = spec["environ_fd"]
+        os.set_inheritable(fd, True)
+        if spec.get("rootless"):  # as wait_for_environment (no memory limit depends on it)
+            resource.setrlimit(resource.RLIMIT_NPROC, (PIDS_MAX, PIDS_MAX))
+        environ = {"_FIREBOX_ASSIGN_FD": str(fd), "PATH": "/usr/local/bin:/usr/bin/:/bin"}
+    else:
+        wait_for_environment(spec)
+        environ = spec["environ"]
     try:
-        os.execve(spec["argv"][0], spec["argv"], spec["environ"])
+        os.execve(spec["argv"][0], spec["argv"], environ)
     except OSError as exc:
         print(f"firebox sandbox: cannot run {spec['argv'][0]}: {exc.strerror}",
               file=sys.stderr, flush=True)  # fmt: skip

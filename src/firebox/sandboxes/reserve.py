@@ -3,8 +3,14 @@
 A pre-built sandbox has done everything that does not depend on the function: cgroups,
 network namespace (with outbound access attached), mount/PID namespaces, root, init, uid,
 seccomp. Assigning it binds the code at /var/task, sizes /tmp and the memory limit, and gives
-the init the function's environment (see launcher.assign). One reserve per interpreter; it
-refills in the background and its size follows demand within a memory budget.
+the init the function's environment (see launcher.assign).
+
+One reserve per key: a zygote's interpreter (its runtime forked and set up, waiting), or a
+runtime that is exec'd (Node.js) for its exact command and mounts, whose program is already
+running and waits for its function's environment ("early" sandboxes). Each refills in the
+background; its size follows demand within a memory budget, each key's share counted at what
+its sandboxes are measured to cost. Zygote keys keep a minimum; early keys exist only while
+they are in demand (their processes cost tens of MB each).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
@@ -26,6 +33,21 @@ log = logging.getLogger("firebox.reserve")
 PREBUILT_MEMORY_MB = 128  # Lambda's minimum: an assignment only ever raises it
 WINDOW_S = 10.0  # demand is the number of sandboxes taken in this window
 REFILL_DELAY_S = 0.05
+EARLY_IDLE_S = 300.0  # an early key not taken from for this long keeps none ready
+
+
+@dataclass(frozen=True)
+class Template:
+    """What the sandboxes built ahead for one key hold, and how their runtime starts."""
+
+    mounts: tuple[Mount, ...]
+    zygote: str | None = None  # the interpreter whose zygote starts the runtime in-process
+    in_process: Mapping[str, object] = field(default_factory=dict)
+    argv: tuple[str, ...] = ()  # else: this program, exec'd at once, waits for its function
+
+    @property
+    def early(self) -> bool:
+        return bool(self.argv)
 
 
 class Prebuilt(Protocol):
@@ -48,27 +70,30 @@ P = TypeVar("P", bound=Prebuilt)
 
 
 class SandboxReserve(Generic[P]):
-    """Keeps `target` pre-built sandboxes ready per interpreter."""
+    """Keeps `target` pre-built sandboxes ready per key."""
 
     def __init__(
         self,
         build: Callable[[SandboxSpec], P],
         busy: Callable[[], bool],
-        runtime_for: Callable[[str], tuple[tuple[Mount, ...], Mapping[str, object]]],
+        runtime_for: Callable[[str], Template],
         minimum: int = 2,
         budget_mb: int = 256,
         per_sandbox_mb: float = 9.0,
         clock: Callable[[], float] = time.monotonic,
+        early_mb: float = 40.0,
     ) -> None:
         self._make = build  # a sandbox to build ahead, for a spec without a function
         self._busy = busy  # whether on-demand sandboxes are starting (refills wait)
         # For a zygote interpreter: the mounts and in-process start of the runtime it serves.
         self._runtime_for = runtime_for
+        self._templates: dict[str, Template] = {}  # early keys: what they were taken for
         self.minimum = minimum
         self.budget_mb = budget_mb
         # What one pre-built sandbox costs: a cautious guess until the first ones are measured.
         self.per_sandbox_mb = per_sandbox_mb
-        self._measured: collections.deque[float] = collections.deque(maxlen=16)
+        self.early_mb = early_mb  # ... and an early one (a running Node: its heap, its code)
+        self._measured: dict[str, collections.deque[float]] = {}
         self._clock = clock
         self._ready: dict[str, collections.deque[P]] = {}
         self._building: dict[str, int] = {}
@@ -76,18 +101,23 @@ class SandboxReserve(Generic[P]):
         self._tasks: set[asyncio.Task[None]] = set()
         self._rechecks: dict[str, asyncio.TimerHandle] = {}
         self._deferred: set[str] = set()
+        self._last_taken: dict[str, float] = {}
         self._closed = False
 
-    def take(self, interpreter: str) -> P | None:
-        """A ready sandbox for this interpreter, if there is one; asks for a replacement."""
+    def take(self, interpreter: str, template: Template | None = None) -> P | None:
+        """A ready sandbox for this key, if there is one; asks for a replacement. An early
+        key comes with its template (the first take makes the key)."""
+        if template is not None:
+            self._templates[interpreter] = template
         self._taken.setdefault(interpreter, collections.deque()).append(self._clock())
+        self._last_taken[interpreter] = self._clock()
         ready = self._ready.get(interpreter)
         sandbox = None
         while ready and sandbox is None:
             candidate = ready.popleft()
             if candidate.reap() is None:
                 sandbox = candidate
-                self._measure(sandbox)  # settled: it has waited since it was built
+                self._measure(interpreter, sandbox)  # settled: it has waited since built
             else:
                 candidate.kill()  # died while waiting (e.g. the zygote restarted)
         # Refill a moment later: building now would take CPU from the cold start in progress.
@@ -97,18 +127,32 @@ class SandboxReserve(Generic[P]):
 
     @property
     def maximum(self) -> int:
-        """How many pre-built sandboxes the budget holds, across all interpreters."""
+        """How many zygote sandboxes the budget holds (at what they are measured to cost)."""
         return max(self.minimum, int(self.budget_mb // self.per_sandbox_mb))
 
-    def _measure(self, sandbox: P) -> None:
+    def cost(self, key: str) -> float:
+        """What one waiting sandbox of a key costs (MB): measured, else a cautious guess."""
+        measured = self._measured.get(key)
+        if measured:
+            return max(1.0, sum(measured) / len(measured))
+        return self.early_mb if key in self._templates else self.per_sandbox_mb
+
+    def _measure(self, key: str, sandbox: P) -> None:
         """Learns what a waiting sandbox costs: the memory charged to its cgroup.
 
         Pages it shares with its zygote are not charged to it: they cost nothing more.
         """
         used = sandbox.cgroup.memory_bytes() / (1024 * 1024)
         if used > 0:
-            self._measured.append(used)
-            self.per_sandbox_mb = max(1.0, sum(self._measured) / len(self._measured))
+            self._measured.setdefault(key, collections.deque(maxlen=16)).append(used)
+            if key not in self._templates:
+                self.per_sandbox_mb = self.cost(key)
+
+    def minimum_for(self, key: str) -> int:
+        """The zygote keys' minimum; an early key's is one while it is in demand."""
+        if key not in self._templates:
+            return self.minimum
+        return 1 if self._clock() - self._last_taken.get(key, -EARLY_IDLE_S) < EARLY_IDLE_S else 0
 
     def target(self, interpreter: str) -> int:
         """Demand in the last window, at least the minimum, within the budget's share."""
@@ -116,8 +160,10 @@ class SandboxReserve(Generic[P]):
         taken = self._taken.setdefault(interpreter, collections.deque())
         while taken and taken[0] < now - WINDOW_S:
             taken.popleft()
-        share = max(self.minimum, self.maximum // max(1, len(self._ready) or 1))
-        return min(share, max(self.minimum, len(taken)))
+        minimum = self.minimum_for(interpreter)
+        keys = len(set(self._ready) | {interpreter})  # the keys that share the budget
+        share = max(minimum, int(self.budget_mb / keys // self.cost(interpreter)))
+        return min(share, max(minimum, len(taken)))
 
     def want(self, interpreter: str) -> None:
         """Starts building until the interpreter's reserve reaches its target."""
@@ -127,8 +173,13 @@ class SandboxReserve(Generic[P]):
         ready = self._ready.get(interpreter)
         while ready and len(ready) > target:  # demand fell: give the surplus back
             ready.pop().kill()
-        if ready and len(ready) > self.minimum and interpreter not in self._rechecks:
-            # Look again once the demand window has passed, so an idle reserve shrinks too.
+        if (
+            ready
+            and interpreter not in self._rechecks
+            and (len(ready) > self.minimum_for(interpreter) or interpreter in self._templates)
+        ):
+            # Look again once the demand window has passed, so an idle reserve shrinks too
+            # (an early key's to none, once it has not been taken from for EARLY_IDLE_S).
             with contextlib.suppress(RuntimeError):
                 self._rechecks[interpreter] = asyncio.get_running_loop().call_later(
                     WINDOW_S, self._recheck, interpreter
@@ -166,18 +217,19 @@ class SandboxReserve(Generic[P]):
             asyncio.get_running_loop().call_later(REFILL_DELAY_S, again)
 
     async def _build(self, interpreter: str) -> None:
-        mounts, in_process = self._runtime_for(interpreter)
+        template = self._templates.get(interpreter) or self._runtime_for(interpreter)
         spec = SandboxSpec(
             env_id=f"pre-{time.monotonic_ns():x}",
-            argv=[],
+            argv=list(template.argv),
             environ={},
             code_dir=Path("/"),  # none yet: bound at assignment
             memory_mb=PREBUILT_MEMORY_MB,
             ephemeral_storage_mb=512,
-            mounts=mounts,
-            zygote=interpreter,
-            in_process=in_process,
+            mounts=template.mounts,
+            zygote=template.zygote,
+            in_process=template.in_process,
             label="reserve",
+            early=template.early,
         )
         sandbox = self._make(spec)
         try:

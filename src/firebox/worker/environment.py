@@ -157,6 +157,10 @@ class Environment:
                 zygote=launch.zygote,
                 in_process=launch.in_process,
                 label=self.record.name,
+                early=launch.early
+                and not any(
+                    key.startswith(launch.read_at_start) for key in self.record.environment
+                ),
             )
             self._spawned_at = time.monotonic()
             sandbox = self.ctx.factory.create(spec)
@@ -425,12 +429,16 @@ class Environment:
         if self._check_request(request_id) is None and self.current is not None:
             self.current.add_chunk(chunk)
 
-    def on_stream_end(self, request_id: str) -> tuple[int, bytes]:
+    def on_stream_end(
+        self, request_id: str, error_type: str | None = None, error: bytes = b""
+    ) -> tuple[int, bytes]:
         inv = self.current
         if (problem := self._check_request(request_id)) or inv is None:
             return problem or (400, b"")
         inv.end_stream()
-        if inv.streamed_size > MAX_STREAM_BYTES:
+        if error_type is not None:  # failed after it began: what was sent stays sent
+            self._finish(as_error_body(error, error_type), "Unhandled")
+        elif inv.streamed_size > MAX_STREAM_BYTES:
             message = f"Response payload size exceeded maximum allowed size ({MAX_STREAM_BYTES})."
             self._finish(error_payload("Function.ResponseSizeTooLarge", message), "Unhandled")
         else:

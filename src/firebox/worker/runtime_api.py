@@ -7,6 +7,8 @@ warm-invoke hot path twice per invocation, and the API is four fixed routes.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import re
 import socket
@@ -49,8 +51,11 @@ class RuntimeApiHandler(Protocol):
     def on_stream_chunk(self, request_id: str, chunk: bytes) -> None:
         """A piece of a streamed response (response mode "streaming"), as it arrives."""
 
-    def on_stream_end(self, request_id: str) -> tuple[int, bytes]:
-        """The streamed response is complete."""
+    def on_stream_end(
+        self, request_id: str, error_type: str | None = None, error: bytes = b""
+    ) -> tuple[int, bytes]:
+        """The streamed response is complete; or it failed after it began, the runtime says
+        in its trailers (the error's type, and its document)."""
 
 
 def status_body(status: str) -> bytes:
@@ -182,7 +187,14 @@ class RuntimeApiConnection(asyncio.Protocol):
                 return
             request_id = match[1].decode("latin-1")
             if self._streaming is not None:
-                status, reply = self._handler.on_stream_end(request_id)
+                # Trailers, as AWS's runtimes send a failure after the stream began: the
+                # error's type, and its document in base64.
+                encoded = self._headers.get(b"lambda-runtime-function-error-body", b"")
+                try:
+                    error = base64.b64decode(encoded, validate=True)
+                except (binascii.Error, ValueError):
+                    error = encoded
+                status, reply = self._handler.on_stream_end(request_id, error_type_s, error)
             elif match[2] == b"response":
                 status, reply = self._handler.on_response(request_id, body, self._size)
             else:

@@ -21,6 +21,72 @@ const writeOut = process.stdout.write.bind(process.stdout);
 const exit = process.exit.bind(process);
 const BufferFrom = Buffer.from;
 
+// A pre-started runtime first runs, once, what its first invocation will: an HTTP exchange
+// with JSON bodies (against a throwaway loopback server) and the loading of a CommonJS file.
+// Node compiles its own modules lazily: otherwise that would be ~10 ms of the cold start.
+async function warmUp() {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => res.end(stringify({ warm: true })));
+  });
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve);
+  });
+  const spare = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    await new Promise((resolve, reject) => {
+      const req = httpRequest(
+        { host: "127.0.0.1", port: server.address().port, method: "POST", path: "/", agent: spare,
+          headers: { "Content-Type": "application/json" } },
+        (res) => {
+          const chunks = [];
+          res.on("data", (chunk) => chunks.push(chunk));
+          res.on("end", () => resolve(parseJson(Buffer.concat(chunks).toString())));
+        },
+      );
+      req.on("error", reject);
+      req.on("socket", (socket) => socket.setNoDelay(true));
+      req.end(BufferFrom(stringify({})));
+    });
+  } finally {
+    spare.destroy();
+    server.close();
+  }
+  createRequire(import.meta.url)("./warm.cjs");
+}
+if (process.env._FIREBOX_ASSIGN_FD !== undefined) {
+  try {
+    await warmUp();
+  } catch {
+    // only an optimisation: a sandbox without loopback (say) starts a little slower
+  }
+}
+
+// A pre-started runtime (firebox's reserve of pre-built sandboxes) runs this far before any
+// function is assigned to it, then blocks here until the function's environment arrives on
+// the descriptor _FIREBOX_ASSIGN_FD names (KEY=VALUE entries, NUL-separated). Nothing of the
+// function exists until then: its code is mounted at /var/task by the time the write comes.
+function awaitAssignment() {
+  const fd = process.env._FIREBOX_ASSIGN_FD;
+  if (fd === undefined) return;
+  const chunks = [];
+  const buffer = Buffer.alloc(1 << 16);
+  for (let n; (n = fs.readSync(Number(fd), buffer, 0, buffer.length, null)) > 0; ) {
+    chunks.push(Buffer.from(buffer.subarray(0, n)));
+  }
+  fs.closeSync(Number(fd));
+  if (chunks.length === 0) exit(0);  // let go unassigned
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  for (const entry of Buffer.concat(chunks).toString("utf8").split("\0")) {
+    const at = entry.indexOf("=");
+    if (at > 0) process.env[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  process.chdir(process.env.LAMBDA_TASK_ROOT || "/var/task");  // the mount came after start
+  createRequire(import.meta.url)("node:module")._initPaths();  // NODE_PATH is the function's
+}
+awaitAssignment();
+
 const API = process.env.AWS_LAMBDA_RUNTIME_API || "127.0.0.1:9001";
 const [HOST, PORT] = API.includes(":") ? API.split(":") : [API, "80"];
 const PREFIX = "/2018-06-01/runtime";
@@ -150,7 +216,8 @@ class ResponseStream extends Writable {
       host: HOST, port: PORT, method: "POST", agent: false,
       path: `${PREFIX}/invocation/${this.requestId}/response`,
       headers: { "Lambda-Runtime-Function-Response-Mode": "streaming",
-                 "Transfer-Encoding": "chunked", "Content-Type": this.contentType },
+                 "Transfer-Encoding": "chunked", "Content-Type": this.contentType,
+                 "Trailer": "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body" },
     }, (res) => { res.resume(); res.on("end", () => this.answer(res.statusCode)); });
     this.request.on("error", (err) => this.answer(err));
     this.request.on("socket", (socket) => socket.setNoDelay(true));
@@ -164,6 +231,18 @@ class ResponseStream extends Writable {
     }
     if (chunk.length === 0) return callback();
     this._open().write(chunk, callback);
+  }
+
+  // Fails the response after it began, as AWS's runtime does: what was sent stays sent, the
+  // error goes in the request's trailers.
+  fail(doc) {
+    const request = this._open();
+    if (request.writableEnded) return;
+    request.addTrailers({
+      "Lambda-Runtime-Function-Error-Type": headerSafe(doc.errorType),
+      "Lambda-Runtime-Function-Error-Body": BufferFrom(stringify(doc)).toString("base64"),
+    });
+    request.end();
   }
 
   _final(callback) {
@@ -411,7 +490,7 @@ async function invokeStreaming(handler, event, context, requestId) {
       await postError(`/invocation/${requestId}/error`, doc);
       return;
     }
-    if (!stream.writableEnded && !stream.destroyed) stream.end();  // ends where it was
+    stream.fail(doc);  // ends where it was, the error in the trailers
   }
   await stream.answered;
 }
