@@ -436,7 +436,9 @@ exports.handler = async () => ({
   heapMb: v8.getHeapStatistics().heap_size_limit / 1048576, tz: process.env.TZ,
   nodePath: process.env.NODE_PATH, memory: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
   fds: fs.readdirSync("/proc/self/fd").length, sourceMaps: process.sourceMapsEnabled,
-  local: require("./local").value, pid: process.pid,
+  local: require("./local").value, pid: process.pid, offset: new Date().getTimezoneOffset(),
+  // the environment it was exec'd with (what /proc shows; process.env is the function's)
+  startEnv: fs.readFileSync("/proc/self/environ", "latin1").split("\0").filter(Boolean),
 });
 """
 
@@ -454,13 +456,15 @@ def test_prestarted_node_runtimes_take_on_functions(
     on_demand, _ = invoke_json(lam, first)  # no such sandbox yet: this asks for them
     wait_for(lambda: prebuilt(server) >= 1)
     name = create_function(lam, files, **node)
-    created = lam.get_function_configuration(FunctionName=name)["LastModified"]
     body, response = invoke_json(lam, name)
     assert "FunctionError" not in response, body
-    import datetime
-
-    created_ms = datetime.datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000
-    assert body["started"] < created_ms  # pre-started: running before the function existed
+    # pre-started: exec'd before any function was assigned, with the variables it reads only
+    # as it starts (the loader's path, where /opt/lib and /var/task/lib are)
+    start_env = dict(entry.split("=", 1) for entry in body["startEnv"])
+    assert "_FIREBOX_ASSIGN_FD" in start_env and "AWS_LAMBDA_FUNCTION_NAME" not in start_env
+    assert start_env["LD_LIBRARY_PATH"].endswith(":/var/task:/var/task/lib:/opt/lib")
+    assert "_FIREBOX_ASSIGN_FD" not in dict(e.split("=", 1) for e in on_demand["startEnv"])
+    assert body["offset"] == 0
     assert body["name"] == name and body["cwd"] == "/var/task" and body["local"] == "mine"
     assert body["task"] == ["index.js", "local.js"] and "assignFd" not in body
     assert body["tz"] == ":UTC" and body["memory"] == "128"
@@ -479,3 +483,4 @@ def test_prestarted_node_runtimes_take_on_functions(
         "NODE_OPTIONS": "--enable-source-maps"}}, **node)  # fmt: skip
     started, _ = invoke_json(lam, options)
     assert started["sourceMaps"] is True
+    assert f"AWS_LAMBDA_FUNCTION_NAME={options}" in started["startEnv"]

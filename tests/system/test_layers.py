@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from support import FireboxServer, create_function, make_zip, unique, vendored
+from support import FireboxServer, create_function, make_zip, unique, vendored, wait_for
 
 ROLE = "arn:aws:iam::000000000000:role/test"
 
@@ -471,3 +471,54 @@ def test_layers_survive_kill_9(start_server: Callable[..., FireboxServer]) -> No
     assert invoke(lam, name) == "ab"
     assert lam.get_layer_version_by_arn(Arn=second["LayerVersionArn"])["Version"] == 1
     assert len(lam.get_function_configuration(FunctionName=name)["Layers"]) == 2
+
+
+def test_a_shared_library_in_a_layers_lib(lam: Any) -> None:
+    """/opt/lib is on the loader's path: a Python function loads a library from it by name
+    (the interpreter is exec'd for such layers: the loader reads the path only at start)."""
+    import ctypes.util
+    import os
+
+    found = ctypes.util.find_library("z")
+    assert found is not None
+    real = next(os.path.realpath(os.path.join(d, found)) for d in
+                ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64")
+                if os.path.exists(os.path.join(d, found)))  # fmt: skip
+    with open(real, "rb") as f:
+        library = f.read()
+    layer = publish(lam, {"lib/libfireboxz.so": library})
+    name = create_function(lam, """
+import ctypes
+def handler(event, context):
+    lib = ctypes.CDLL("libfireboxz.so")  # found through LD_LIBRARY_PATH only
+    lib.zlibVersion.restype = ctypes.c_char_p
+    return lib.zlibVersion().decode()
+""", Layers=[layer["LayerVersionArn"]])  # fmt: skip
+    assert invoke(lam, name).count(".") >= 2  # zlib's version, e.g. 1.2.13
+
+
+def test_packages_and_trees_go_when_nothing_uses_them(lam: Any, server: FireboxServer) -> None:
+    code = server.data_dir / "code"
+    first = publish(lam, {"python/gone_a.py": ""})
+    second = publish(lam, {"python/gone_b.py": ""})
+    shas = [base64_hex(layer["Content"]["CodeSha256"]) for layer in (first, second)]
+    arns = [first["LayerVersionArn"], second["LayerVersionArn"]]
+    name = create_function(lam, "import gone_a, gone_b\ndef handler(e, c):\n    return 1\n",
+                           Layers=arns)  # fmt: skip
+    assert invoke(lam, name) == 1
+    trees = [p for p in code.glob("*.merged") if shas[0] in p.read_text()]
+    assert len(trees) == 1
+    tree = code / trees[0].name.removesuffix(".merged")
+    assert tree.is_dir() and all((code / sha).is_dir() for sha in shas)
+    for layer in (first, second):
+        lam.delete_layer_version(LayerName=layer["LayerArn"], VersionNumber=layer["Version"])
+    assert all((code / sha).is_dir() for sha in shas)  # the function still holds them
+    lam.delete_function(FunctionName=name)
+    wait_for(lambda: not tree.exists() and not any((code / sha).exists() for sha in shas))
+    assert not any((code / f"{sha}.zip").exists() for sha in shas)
+
+
+def base64_hex(b64: str) -> str:
+    import base64
+
+    return base64.b64decode(b64).hex()

@@ -81,3 +81,55 @@ def test_a_tree_without_its_marker_is_built_again(tmp_path: Path) -> None:
     assert not tree.exists()  # partial: dropped at start
     rebuilt = store.merge([one.sha256, two.sha256])
     assert rebuilt == tree and (tree / "python/two.py").read_text() == "2"
+
+
+def test_links_that_leave_the_tree_through_another_layer_are_refused(tmp_path: Path) -> None:
+    store = CodeStore(tmp_path / "code")
+    victim = store.put(zipped({"foo.py": "VICTIM = True"}))
+    # Each is harmless alone: `q` is absent from the second, so `q/..` looked like a no-op.
+    first = store.put(zipped({"python/a.py": ""}, {"q": "."}))
+    links = {"p/__pycache__": f"../q/../{victim.sha256}/__pycache__",  # never merged
+             "p/leak": f"../q/../{victim.sha256}"}  # fmt: skip
+    second = store.put(zipped({"p/foo.py": "pwned"}, links))
+    import pytest
+
+    from firebox.domain.errors import InvalidParameterValueException
+
+    with pytest.raises(InvalidParameterValueException, match="out of /opt"):
+        store.merge([first.sha256, second.sha256])
+    assert store.opt_tree([first.sha256, second.sha256]) is not None
+    assert not store.opt_tree([first.sha256, second.sha256]).exists()  # type: ignore[union-attr]
+    assert not list((tmp_path / "code").glob(".tmp-*"))  # nothing half-built stays
+
+
+def test_merged_directories_are_readable_whatever_the_umask(tmp_path: Path) -> None:
+    store = CodeStore(tmp_path / "code")
+    one = store.put(zipped({"python/pkg/one.py": ""}))
+    two = store.put(zipped({"python/pkg/two.py": "", "bin/tool": ""}))
+    old = os.umask(0o077)
+    try:
+        tree = store.merge([one.sha256, two.sha256])
+    finally:
+        os.umask(old)
+    assert tree is not None
+    for directory in (tree, tree / "python", tree / "python/pkg", tree / "bin"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o755, directory
+
+
+def test_precompile_never_writes_through_links(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from firebox.worker.precompile import SCRIPT
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    package = tmp_path / "package"
+    (package / "p").mkdir(parents=True)
+    (package / "p" / "mod.py").write_text("X = 1\n")
+    (package / "p" / "__pycache__").symlink_to(outside)
+    (package / "q").mkdir()
+    (package / "q" / "linked.py").symlink_to(package / "p" / "mod.py")
+    subprocess.run([sys.executable, "-S", "-c", SCRIPT, str(package), "/opt"], check=True)
+    assert list(outside.iterdir()) == []
+    assert not (package / "q" / "__pycache__").exists()

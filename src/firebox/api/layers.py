@@ -61,6 +61,8 @@ def _page(items: Sequence[JSONDict], marker: str | None, limit: int | None, key:
             start = int(base64.urlsafe_b64decode(marker.encode()).decode())
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise InvalidParameterValueException(f"Invalid marker: {marker}") from None
+    if start < 0:
+        raise InvalidParameterValueException(f"Invalid marker: {marker}")
     size = limit or 50
     out: JSONDict = {key: list(items[start : start + size])}
     if start + size < len(items):

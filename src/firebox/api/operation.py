@@ -264,7 +264,10 @@ async def authenticate(request: Request, limit: int, services: set[str]) -> Call
 
 
 # Operations whose IAM action is named otherwise (the rest: service:Operation).
-IAM_ACTIONS = {"Invoke": "InvokeFunction", "InvokeWithResponseStream": "InvokeFunction"}
+IAM_ACTIONS = {"Invoke": "InvokeFunction", "InvokeWithResponseStream": "InvokeFunction",
+               "GetLayerVersionByArn": "GetLayerVersion"}  # fmt: skip
+# Layer operations and their resources, as IAM's reference gives them: PublishLayerVersion
+# the layer, the listings "*", the others the layer version.
 
 
 def authorize(
@@ -313,8 +316,24 @@ def _authorize_operation(
     elif isinstance(params.get("logGroupName"), str):
         resource = (f"arn:aws:logs:{platform.settings.region}:{platform.settings.account_id}:"
                     f"log-group:{params['logGroupName']}:*")  # fmt: skip
+    elif service == "lambda" and isinstance(params.get("LayerName"), str):
+        layer = str(params["LayerName"])
+        layer = layer if layer.startswith("arn:") else platform.arns.layer(layer)
+        version = params.get("VersionNumber")
+        if name == "PublishLayerVersion" or version is None:
+            resource = "*" if name == "ListLayerVersions" else layer
+        else:
+            resource = f"{layer}:{version}"
+    elif name == "GetLayerVersionByArn" and isinstance(params.get("Arn"), str):
+        resource = str(params["Arn"])
     authorize(request, caller, f"{service}:{IAM_ACTIONS.get(name, name)}", resource,
               resource_policy=policy)  # fmt: skip
+    layers = params.get("Layers")
+    if service == "lambda" and isinstance(layers, list):
+        # Using a layer is reading it: lambda:GetLayerVersion on each, as on AWS.
+        for arn in layers:
+            if isinstance(arn, str):
+                authorize(request, caller, "lambda:GetLayerVersion", arn)
     role = params.get("Role")
     if service == "lambda" and isinstance(role, str):
         # Giving a function a role is acting as that role: iam:PassRole on it, as on AWS.

@@ -167,6 +167,13 @@ class Catalog:
             f"Function not found: {self.arns.function(ref.name, ref.qualifier)}"
         )
 
+    def uses_layers(self, layers: tuple[str, ...]) -> bool:
+        """Whether any $LATEST or version runs with exactly these layer packages, in order."""
+        return any(
+            tuple(use.code_sha256 for use in deployed.record.layers) == layers
+            for deployed in (*self._latest.values(), *self._versions.values())
+        )
+
     def names(self) -> list[str]:
         return sorted(self._latest)
 

@@ -9,8 +9,9 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from firebox.control.catalog import Catalog, check_revision
 from firebox.control.events import FunctionDeleted, VersionDeleted
@@ -60,6 +61,8 @@ class FunctionService:
         self._background: set[asyncio.Task[None]] = set()
         # Packages no function refers to, deleted once no environment runs them either.
         self._unreferenced: set[str] = set()
+        # ... and merged /opt trees of layer combinations (their packages, in order).
+        self._unused_trees: set[tuple[str, ...]] = set()
 
     def list(self, marker: str | None, max_items: int) -> tuple[list[FunctionRecord], str | None]:
         """One page of functions by name; the marker is opaque to clients."""
@@ -96,9 +99,10 @@ class FunctionService:
             if "layers" in changes:
                 changes["layers"] = self._resolve_layers(changes["layers"])
             stored = await asyncio.to_thread(self.code.put, new.code)
+            layers = changes.get("layers", ())
             try:
-                await self._check_size(stored.unzipped, changes.get("layers", ()))
-            except InvalidParameterValueException:
+                await self._check_size(stored.unzipped, layers)
+            except BaseException:
                 await self._remove_locked(stored.sha256)  # stored only to measure it
                 raise
             now = time.time()
@@ -114,8 +118,12 @@ class FunctionService:
             )
             try:
                 self.store.create(record)
-            except StoreConflict:
-                raise ResourceConflictException(f"Function already exist: {new.name}") from None
+            except BaseException as exc:  # nothing of it stays: its package, its layers' tree
+                self._collect_tree(layers)
+                await self._remove_locked(stored.sha256)
+                if isinstance(exc, StoreConflict):
+                    raise ResourceConflictException(f"Function already exist: {new.name}") from None
+                raise
             self.catalog.put(record)
             if new.publish:
                 return self.releases.publish_locked(record)
@@ -132,6 +140,8 @@ class FunctionService:
         self.catalog.put(new)  # environments of the old generation retire (see the pool)
         if old.code_sha256 != new.code_sha256:
             self._collect(old.code_sha256)
+        if old.layers != new.layers:
+            self._collect_tree(old.layers)
         for use in set(old.layers) - set(new.layers):
             self._collect(use.code_sha256)
         return new
@@ -158,7 +168,7 @@ class FunctionService:
             )
             try:
                 await self._check_size(stored.unzipped, old.layers)
-            except InvalidParameterValueException:
+            except BaseException:
                 if stored.sha256 != old.code_sha256:
                     await self._remove_locked(stored.sha256)
                 raise
@@ -188,13 +198,22 @@ class FunctionService:
                 unzipped = await asyncio.to_thread(self.code.unzipped_size, old.code_sha256)
                 await self._check_size(unzipped, changes["layers"])
             new = old.updated(**changes, revision_id=str(uuid.uuid4()), last_modified=time.time())
-            return self.replace_locked(old, new)
+            try:
+                return self.replace_locked(old, new)
+            except BaseException:
+                self._collect_tree(new.layers)  # built for a change that did not happen
+                raise
 
     async def _check_size(self, code_unzipped: int, layers: Sequence[LayerUse]) -> None:
         """Lambda's 250 MB for code and layers together; builds the layers' merged /opt."""
         if not layers:
             return
-        total = code_unzipped + sum(use.unzipped for use in layers)
+        in_layers = sum(use.unzipped for use in layers)
+        if in_layers > MAX_UNZIPPED_BYTES:
+            raise InvalidParameterValueException(
+                f"Layers consume more than the available size of {MAX_UNZIPPED_BYTES} bytes"
+            )
+        total = code_unzipped + in_layers
         if total > MAX_UNZIPPED_BYTES:
             raise InvalidParameterValueException(
                 "Function code combined with layers exceeds the maximum allowed size of "
@@ -219,6 +238,8 @@ class FunctionService:
             self.bus.publish(FunctionDeleted(record.name))
             for sha256 in {r.code_sha256 for r in gone} | _layer_code(gone):
                 self._collect(sha256)
+            for layers in {r.layers for r in gone}:
+                self._collect_tree(layers)
 
     def _delete_version(self, ref: FunctionRef) -> None:
         assert ref.qualifier is not None
@@ -235,6 +256,7 @@ class FunctionService:
         self.bus.publish(VersionDeleted(ref.name, ref.qualifier))
         for sha256 in {record.code_sha256} | _layer_code([record]):
             self._collect(sha256)
+        self._collect_tree(record.layers)
 
     # ----- tags (not configuration: they leave RevisionId alone) ----------------------------
     def _tagged(self, arn: str) -> FunctionRecord:
@@ -292,9 +314,7 @@ class FunctionService:
         """Deletes a package nothing refers to; one still running is deleted when it stops."""
         if not self._removable(sha256):
             return
-        task = asyncio.get_running_loop().create_task(self._remove(sha256))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._start(self._remove(sha256))
 
     async def _remove(self, sha256: str) -> None:
         # Under the write lock, checked again: a write between the decision and now (an update
@@ -308,10 +328,37 @@ class FunctionService:
         if self._removable(sha256):
             await asyncio.to_thread(self.code.remove, sha256)
 
+    def _collect_tree(self, layers: Sequence[LayerUse]) -> None:
+        """Deletes a combination's merged tree once no function or version runs with it, nor
+        any environment (those still running it: when they stop)."""
+        shas = tuple(use.code_sha256 for use in layers)
+        if len(shas) > 1:  # one layer's own tree is its package, collected as one
+            self._start(self._remove_tree(shas))
+
+    async def _remove_tree(self, shas: tuple[str, ...]) -> None:
+        # Under the write lock, as _remove: merges happen under it too.
+        async with self.catalog.lock:
+            tree = self.code.opt_tree(shas)
+            if tree is None or self.catalog.uses_layers(shas):
+                self._unused_trees.discard(shas)
+                return
+            if self._code_in_use(tree):
+                self._unused_trees.add(shas)
+                return
+            self._unused_trees.discard(shas)
+            await asyncio.to_thread(self.code.drop_merged, shas)
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def environment_gone(self, env: object) -> None:
-        """An environment stopped: packages only it still ran can go now."""
+        """An environment stopped: packages and trees only it still ran can go now."""
         for sha256 in list(self._unreferenced):
             self._collect(sha256)
+        for shas in list(self._unused_trees):
+            self._start(self._remove_tree(shas))
 
     async def close(self) -> None:
         for task in list(self._background):

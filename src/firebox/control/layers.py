@@ -78,7 +78,11 @@ class LayerService:
                 license_info=new.license_info, compatible_runtimes=new.compatible_runtimes,
                 compatible_architectures=new.compatible_architectures,
             )  # fmt: skip
-            return self.store.publish_layer(layer)
+            try:
+                return self.store.publish_layer(layer)
+            except BaseException:
+                self._collect(stored.sha256)  # stored for nothing: no version holds it
+                raise
 
     def get(self, name_or_arn: str, version: int) -> LayerVersion:
         _check_number(version)

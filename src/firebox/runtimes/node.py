@@ -21,6 +21,10 @@ from firebox.runtimes.base import RUNTIME_ROOT, Launch, Runtime, layers_root
 from firebox.sandboxes.base import Mount
 
 MAJORS = ("20", "22", "24")
+# Variables read only as a process starts (NODE_OPTIONS, NODE_EXTRA_CA_CERTS, UV_THREADPOOL_SIZE,
+# LD_LIBRARY_PATH, LD_PRELOAD, GLIBC_TUNABLES, MALLOC_ARENA_MAX, OPENSSL_CONF …): a function
+# that sets one gets a fresh `node` rather than a pre-started one.
+READ_AT_START = ("NODE_", "UV_", "LD_", "GLIBC_", "MALLOC_", "OPENSSL_")
 # firebox's Node runtime client (code that runs inside environments), seen there as /var/runtime
 NODE_RUNTIME_DIR = Path(__file__).parent / "inside" / "nodejs"
 # Where scripts/bootstrap.sh installs Node binaries: <venv>/node/node_modules/node<major>
@@ -158,7 +162,6 @@ class NodeLanguage:
         # memory for the old generation, leaving room for code, stacks and buffers.
         heap = f"--max-old-space-size={max(32, int(memory_mb * 0.85))}"
         # Started early in pre-built sandboxes: index.mjs waits for its function there. Not
-        # for a function that sets NODE_OPTIONS, NODE_EXTRA_CA_CERTS, UV_THREADPOOL_SIZE … :
-        # Node reads those as it starts.
+        # for a function that sets what Node, libc or the loader read as they start.
         return Launch((argv0, heap, f"{runtime_root}/index.mjs"), environ, library_path,
-                      tuple(mounts), early=True, read_at_start=("NODE_", "UV_"))  # fmt: skip
+                      tuple(mounts), early=True, read_at_start=READ_AT_START)  # fmt: skip

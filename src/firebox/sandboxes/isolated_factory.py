@@ -7,6 +7,10 @@ from firebox.sandboxes.host import IsolatedHost
 from firebox.sandboxes.isolated import IsolatedSandbox
 from firebox.sandboxes.reserve import SandboxReserve, Template
 
+# What an early (pre-started) runtime is exec'd with besides its command: the variables the
+# dynamic loader and libc read only when a process starts, and the locale and zone.
+START_VARIABLES = ("LD_LIBRARY_PATH", "LANG", "TZ", "PATH")
+
 
 class IsolatedSandboxFactory(IsolatedHost):
     """Makes isolated sandboxes on this host, taking pre-built ones when the reserve has one."""
@@ -24,9 +28,11 @@ class IsolatedSandboxFactory(IsolatedHost):
                 # (Not where slirp's interface comes after the start, nor where the memory
                 # limit is a per-process one that needs the function's MemorySize.)
                 # Keyed by everything the running program was started with: its command
-                # (Node's heap size is in it) and what it sees mounted.
-                template = Template(spec.mounts, argv=tuple(spec.argv))
-                sandbox = self.reserve.take(early_key(template), template)
+                # (Node's heap size is in it), what it sees mounted, and the variables read
+                # only as a program starts.
+                starting = {k: spec.environ[k] for k in START_VARIABLES if k in spec.environ}
+                template = Template(spec.mounts, argv=tuple(spec.argv), environ=starting)
+                sandbox = self.reserve.take(template.key, template)
         if sandbox is not None:
             sandbox.adopt(spec)
             return sandbox
@@ -35,9 +41,3 @@ class IsolatedSandboxFactory(IsolatedHost):
     def prebuild(self, spec: SandboxSpec) -> IsolatedSandbox:
         """A sandbox to build ahead of any function, for the reserve."""
         return IsolatedSandbox(spec, self, prebuilt=True)
-
-
-def early_key(template: Template) -> str:
-    """The reserve's key of an exec'd runtime's pre-started sandboxes."""
-    mounts = ";".join(f"{m.host}>{m.inside}" for m in template.mounts)
-    return "exec:" + "\0".join(template.argv) + "|" + mounts

@@ -361,7 +361,9 @@ def exec_runtime(spec: Spec) -> None:
         os.set_inheritable(fd, True)
         if spec.get("rootless"):  # as wait_for_environment (no memory limit depends on it)
             resource.setrlimit(resource.RLIMIT_NPROC, (PIDS_MAX, PIDS_MAX))
-        environ = {"_FIREBOX_ASSIGN_FD": str(fd), "PATH": "/usr/local/bin:/usr/bin/:/bin"}
+        # What it reads only as it starts (LD_LIBRARY_PATH, …) is the template's (its key).
+        environ = {k: v for k, v in spec["environ"].items() if k != "AWS_LAMBDA_RUNTIME_API"}
+        environ["_FIREBOX_ASSIGN_FD"] = str(fd)
     else:
         wait_for_environment(spec)
         environ = spec["environ"]

@@ -34,6 +34,7 @@ PREBUILT_MEMORY_MB = 128  # Lambda's minimum: an assignment only ever raises it
 WINDOW_S = 10.0  # demand is the number of sandboxes taken in this window
 REFILL_DELAY_S = 0.05
 EARLY_IDLE_S = 300.0  # an early key not taken from for this long keeps none ready
+EARLY_PREFIX = "exec:"  # the keys of early templates
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,19 @@ class Template:
     zygote: str | None = None  # the interpreter whose zygote starts the runtime in-process
     in_process: Mapping[str, object] = field(default_factory=dict)
     argv: tuple[str, ...] = ()  # else: this program, exec'd at once, waits for its function
+    # ... with these variables (those a program reads only as it starts: LD_LIBRARY_PATH)
+    environ: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def early(self) -> bool:
         return bool(self.argv)
+
+    @property
+    def key(self) -> str:
+        """An early template's key: everything its running program was started with."""
+        mounts = ";".join(f"{m.host}>{m.inside}" for m in self.mounts)
+        environ = ";".join(f"{k}={v}" for k, v in sorted(self.environ.items()))
+        return EARLY_PREFIX + "\0".join(self.argv) + "|" + mounts + "|" + environ
 
 
 class Prebuilt(Protocol):
@@ -135,7 +145,7 @@ class SandboxReserve(Generic[P]):
         measured = self._measured.get(key)
         if measured:
             return max(1.0, sum(measured) / len(measured))
-        return self.early_mb if key in self._templates else self.per_sandbox_mb
+        return self.early_mb if key.startswith(EARLY_PREFIX) else self.per_sandbox_mb
 
     def _measure(self, key: str, sandbox: P) -> None:
         """Learns what a waiting sandbox costs: the memory charged to its cgroup.
@@ -145,12 +155,27 @@ class SandboxReserve(Generic[P]):
         used = sandbox.cgroup.memory_bytes() / (1024 * 1024)
         if used > 0:
             self._measured.setdefault(key, collections.deque(maxlen=16)).append(used)
-            if key not in self._templates:
+            if not key.startswith(EARLY_PREFIX):
                 self.per_sandbox_mb = self.cost(key)
+
+    def spent(self) -> float:
+        """What the ready and building sandboxes of every key cost (MB)."""
+        counts = collections.Counter({key: len(ready) for key, ready in self._ready.items()})
+        counts.update(self._building)
+        return sum(count * self.cost(key) for key, count in counts.items())
+
+    def _forget(self, key: str) -> None:
+        """Drops every trace of an idle early key (so it no longer shares the budget)."""
+        for table in (self._ready, self._templates, self._taken, self._last_taken,
+                      self._measured, self._building):  # fmt: skip
+            table.pop(key, None)
+        timer = self._rechecks.pop(key, None)
+        if timer is not None:
+            timer.cancel()
 
     def minimum_for(self, key: str) -> int:
         """The zygote keys' minimum; an early key's is one while it is in demand."""
-        if key not in self._templates:
+        if not key.startswith(EARLY_PREFIX):
             return self.minimum
         return 1 if self._clock() - self._last_taken.get(key, -EARLY_IDLE_S) < EARLY_IDLE_S else 0
 
@@ -161,7 +186,9 @@ class SandboxReserve(Generic[P]):
         while taken and taken[0] < now - WINDOW_S:
             taken.popleft()
         minimum = self.minimum_for(interpreter)
-        keys = len(set(self._ready) | {interpreter})  # the keys that share the budget
+        # The keys that share the budget: those with sandboxes (ready or building) or demand.
+        keys = len({k for k, ready in self._ready.items() if ready}
+                   | {k for k, n in self._building.items() if n} | {interpreter})  # fmt: skip
         share = max(minimum, int(self.budget_mb / keys // self.cost(interpreter)))
         return min(share, max(minimum, len(taken)))
 
@@ -169,6 +196,8 @@ class SandboxReserve(Generic[P]):
         """Starts building until the interpreter's reserve reaches its target."""
         if self._closed:
             return
+        if interpreter.startswith(EARLY_PREFIX) and interpreter not in self._templates:
+            return  # an early key forgotten since (a timer's late call)
         target = self.target(interpreter)
         ready = self._ready.get(interpreter)
         while ready and len(ready) > target:  # demand fell: give the surplus back
@@ -193,7 +222,13 @@ class SandboxReserve(Generic[P]):
             self._later(interpreter)
             return
         if len(self._ready.get(interpreter, ())) >= target:
+            if target == 0 and interpreter in self._templates:
+                self._forget(interpreter)  # an early key nobody wants any more
             return
+        if interpreter in self._templates and (
+            self.spent() + self.cost(interpreter) > self.budget_mb
+        ):
+            return  # early sandboxes only within the budget, all keys counted
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -221,7 +256,7 @@ class SandboxReserve(Generic[P]):
         spec = SandboxSpec(
             env_id=f"pre-{time.monotonic_ns():x}",
             argv=list(template.argv),
-            environ={},
+            environ=dict(template.environ),
             code_dir=Path("/"),  # none yet: bound at assignment
             memory_mb=PREBUILT_MEMORY_MB,
             ephemeral_storage_mb=512,

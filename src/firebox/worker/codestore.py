@@ -114,11 +114,22 @@ class CodeStore:
     # ----- layers: /opt as the layers' files merged in order ---------------------------------
     def merged_with(self, sha256: str) -> list[Path]:
         """The merged trees holding a package."""
-        return [
-            self.unpacked(marker.name.removesuffix(".merged"))
-            for marker in self.root.glob("*.merged")
-            if sha256 in marker.read_text().split()
-        ]
+        trees = []
+        for marker in self.root.glob("*.merged"):
+            try:
+                held = marker.read_text().split()
+            except FileNotFoundError:  # removed meanwhile (a collection in a thread)
+                continue
+            if sha256 in held:
+                trees.append(self.unpacked(marker.name.removesuffix(".merged")))
+        return trees
+
+    def drop_merged(self, layers: Sequence[str]) -> None:
+        """Deletes a combination's merged tree (not one layer's own: that is its package)."""
+        if len(layers) > 1:
+            key = merged_key(layers)
+            self._merged_marker(key).unlink(missing_ok=True)  # first: see merge()
+            self._drop_tree(key)
 
     def _merged_marker(self, key: str) -> Path:
         return self.root / f"{key}.merged"
@@ -138,12 +149,16 @@ class CodeStore:
         tree = self.opt_tree(layers)
         if tree is None or len(layers) == 1 or self._merged_marker(tree.name).exists():
             return tree
+        for sha256 in layers:
+            if not self.unpacked(sha256).is_dir():  # its zip stored, its tree not yet (a crash)
+                self.put(self.zip_path(sha256).read_bytes())
         staging = self.root / f".tmp-{uuid.uuid4().hex}"
         try:
             staging.mkdir()
             for sha256 in layers:
                 _overlay(self.unpacked(sha256), staging)
             staging.chmod(0o755)
+            _check_links(staging)
             if tree.is_dir():  # a partial one (a crash before its marker): built again
                 self._drop_tree(tree.name)
             os.rename(staging, tree)
@@ -167,6 +182,7 @@ def _overlay(source: Path, dest: Path) -> None:
         # Bytecode is compiled for the merged tree itself: a layer's own (unchecked-hash)
         # .pyc of a module a later layer replaces would otherwise be loaded instead.
         dirs[:] = [d for d in dirs if d != "__pycache__"]
+        files = [f for f in files if f != "__pycache__"]
         rel = os.path.relpath(root, source)
         target_dir = dest if rel == "." else dest / rel
         for name in dirs:
@@ -176,7 +192,8 @@ def _overlay(source: Path, dest: Path) -> None:
                 os.symlink(os.readlink(src), dst)
             elif not dst.is_dir() or dst.is_symlink():
                 _replace(dst)
-                dst.mkdir(mode=0o755)
+                dst.mkdir()
+                dst.chmod(0o755)  # whatever the server's umask: environments run as others
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
         for name in files:
             src, dst = os.path.join(root, name), target_dir / name
@@ -185,6 +202,24 @@ def _overlay(source: Path, dest: Path) -> None:
                 os.symlink(os.readlink(src), dst)
             else:
                 os.link(src, dst)  # the same file: read-only in every environment
+
+
+def _check_links(tree: Path) -> None:
+    """Refuses a merged tree with a link that leads out of it. Each layer's links stay inside
+    that layer, but one layer's link can pass through another's: `q -> .` in one and
+    `p/x -> ../q/../..` in the next (`q` absent there, so the path looked harmless)."""
+    root = os.path.realpath(tree)
+    for dirpath, dirs, files in os.walk(tree):
+        for name in dirs + files:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                resolved = os.path.realpath(path)
+                if resolved != root and not resolved.startswith(root + os.sep):
+                    rel = os.path.relpath(path, tree)
+                    raise InvalidParameterValueException(
+                        f"These layers cannot be used together: the link '{rel}' of one "
+                        "leads, through another, out of /opt."
+                    )
 
 
 def _replace(path: Path) -> None:

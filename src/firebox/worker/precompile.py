@@ -25,11 +25,16 @@ import os, py_compile, sys
 source, task_root = sys.argv[1:3]
 tag = sys.implementation.cache_tag
 mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+root = os.path.realpath(source)
 for dirpath, dirnames, filenames in os.walk(source):
     dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+    cache = os.path.join(dirpath, "__pycache__")
+    # Never through a link: the bytecode goes in this package's own directories only.
+    if os.path.islink(cache) or not os.path.realpath(dirpath).startswith(root):
+        continue
     inside = os.path.normpath(os.path.join(task_root, os.path.relpath(dirpath, source)))
     for name in filenames:
-        if name.endswith(".py"):
+        if name.endswith(".py") and not os.path.islink(os.path.join(dirpath, name)):
             cfile = os.path.join(dirpath, "__pycache__", name[:-3] + "." + tag + ".pyc")
             if not os.path.exists(cfile):
                 py_compile.compile(os.path.join(dirpath, name), cfile=cfile, quiet=2,

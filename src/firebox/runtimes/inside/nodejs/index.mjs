@@ -56,10 +56,13 @@ async function warmUp() {
   createRequire(import.meta.url)("./warm.cjs");
 }
 if (process.env._FIREBOX_ASSIGN_FD !== undefined) {
-  try {
-    await warmUp();
+  let timer;
+  try {  // bounded: a warm-up that hangs must not keep the function waiting
+    await Promise.race([warmUp(), new Promise((resolve) => { timer = setTimeout(resolve, 2000); })]);
   } catch {
     // only an optimisation: a sandbox without loopback (say) starts a little slower
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -204,8 +207,9 @@ class ResponseStream extends Writable {
     // out, ended there, so the invocation ends instead of waiting for its timeout.
     this.on("close", () => {
       if (!this.request) this.answer(undefined);
-      else if (!this.request.writableEnded) this.request.end();
+      else if (!this.request.writableEnded) this._endRequest();
     });
+    this.failure = undefined;  // an error after the first write: sent in the trailers
   }
 
   setContentType(type) { this.contentType = type; }
@@ -233,21 +237,28 @@ class ResponseStream extends Writable {
     this._open().write(chunk, callback);
   }
 
-  // Fails the response after it began, as AWS's runtime does: what was sent stays sent, the
-  // error goes in the request's trailers.
+  // Fails the response after it began, as AWS's runtime does: what was written still goes
+  // out (in order, through the stream), then the error, in the request's trailers.
   fail(doc) {
-    const request = this._open();
-    if (request.writableEnded) return;
-    request.addTrailers({
-      "Lambda-Runtime-Function-Error-Type": headerSafe(doc.errorType),
-      "Lambda-Runtime-Function-Error-Body": BufferFrom(stringify(doc)).toString("base64"),
-    });
-    request.end();
+    this.failure = doc;
+    if (!this.writableEnded && !this.destroyed) this.end();
+    else if (this.destroyed && this.request && !this.request.writableEnded) this._endRequest();
+  }
+
+  _endRequest(callback) {
+    if (this.failure) {
+      this.request.addTrailers({
+        "Lambda-Runtime-Function-Error-Type": headerSafe(this.failure.errorType),
+        "Lambda-Runtime-Function-Error-Body": BufferFrom(stringify(this.failure)).toString("base64"),
+      });
+    }
+    this.request.end(callback);
   }
 
   _final(callback) {
     if (this.prelude !== undefined) return this._write(Buffer.alloc(0), () => this._final(callback));
-    this._open().end(callback);
+    this._open();
+    this._endRequest(callback);
   }
 }
 
