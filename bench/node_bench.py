@@ -100,8 +100,8 @@ def main() -> None:
         cold = []
         for i in range(cold_n):
             create(server, f"cold-{i}")
-            # the Python reserve (2) and, once a Node function has been started, Node's
-            wait_reserve(server, 3)
+            # a pre-started `node` of this kind (the first cold start asked for them)
+            wait_reserve(server, 1)
             time.sleep(0.1)
             cold.append(raw_invoke(conn, f"cold-{i}"))
         for _ in range(50):
