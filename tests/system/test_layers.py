@@ -452,6 +452,15 @@ def test_code_and_layers_together_within_250_mb(lam: Any) -> None:
             FunctionName=small, ZipFile=make_zip(code))) == (
             "InvalidParameterValueException", expected, 400)  # fmt: skip
         assert invoke(lam, small) == "ok"
+        # the layers alone too much: AWS's other message
+        more = lam.publish_layer_version(
+            LayerName=unique("more"), Content={"ZipFile": zeros_zip("bin/blob", 60 << 20)}
+        )
+        assert error_of(lambda: lam.update_function_configuration(
+            FunctionName=small, Layers=[big["LayerVersionArn"], more["LayerVersionArn"]])) == (
+            "InvalidParameterValueException",
+            "Layers consume more than the available size of 262144000 bytes", 400)  # fmt: skip
+        lam.delete_layer_version(LayerName=more["LayerArn"], VersionNumber=more["Version"])
     finally:
         lam.delete_layer_version(LayerName=big["LayerArn"], VersionNumber=big["Version"])
 
