@@ -484,3 +484,9 @@ def test_prestarted_node_runtimes_take_on_functions(
     started, _ = invoke_json(lam, options)
     assert started["sourceMaps"] is True
     assert f"AWS_LAMBDA_FUNCTION_NAME={options}" in started["startEnv"]
+    # So does code whose lib/ holds libraries: the loader would never search a directory
+    # that was not there when the process started.
+    wait_for(lambda: prebuilt(server) >= 1)
+    native = create_function(lam, {**files, "lib/libnative.so.1": b"\x7fELF"}, **node)
+    fresh, _ = invoke_json(lam, native)
+    assert f"AWS_LAMBDA_FUNCTION_NAME={native}" in fresh["startEnv"]

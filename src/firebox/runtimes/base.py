@@ -8,6 +8,7 @@ ask which language it was.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,15 @@ class Launch:
     # unless the function sets variables the program reads only when it starts (prefixes).
     early: bool = False
     read_at_start: tuple[str, ...] = ()
+
+
+@functools.lru_cache(maxsize=1024)
+def has_libraries(tree: Path) -> bool:
+    """Whether a (never changing) package's or layers' tree holds shared libraries in lib/."""
+    try:
+        return any(".so" in entry.name for entry in (tree / "lib").iterdir())
+    except OSError:
+        return False
 
 
 def layers_root(mounted: bool, opt_dir: Path | None) -> str:

@@ -66,15 +66,6 @@ def _place(interpreter: str) -> tuple[str, str, str] | None:
     return real, prefix, f"/var/lang/{Path(prefix).name}"
 
 
-@functools.lru_cache(maxsize=256)
-def _has_libraries(lib: Path) -> bool:
-    """Whether a (never changing) layers' lib/ holds shared libraries."""
-    try:
-        return any(".so" in entry.name for entry in lib.iterdir())
-    except OSError:
-        return False
-
-
 class PythonLanguage:
     """Python runtimes: discovered interpreters, operator overrides winning."""
 
@@ -150,8 +141,5 @@ class PythonLanguage:
             "host_paths": (str(RUNTIME_DIR),),
             "front_paths": [p for p in (RUNTIME_ROOT, sdk_root if mounted else None) if p],
         }
-        # The dynamic loader reads LD_LIBRARY_PATH only when a process starts: for layers with
-        # shared libraries in lib/ the interpreter is exec'd, not started in the zygote.
-        zygote = None if opt_dir is not None and _has_libraries(opt_dir / "lib") else interpreter
         return Launch((argv0, "-S", f"{runtime_root}/bootstrap.py"), environ, library_path,
-                      tuple(mounts), zygote, in_process)  # fmt: skip
+                      tuple(mounts), interpreter, in_process)  # fmt: skip

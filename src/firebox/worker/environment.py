@@ -20,7 +20,7 @@ from pathlib import Path
 
 from firebox.auth.keys import AccessKey
 from firebox.domain.records import FunctionRecord, utc_stamp
-from firebox.runtimes.base import Launch, Runtime, layers_root
+from firebox.runtimes.base import Launch, Runtime, has_libraries, layers_root
 from firebox.sandboxes.base import Sandbox, SandboxFactory, SandboxSpec
 from firebox.telemetry import logformat as logfmt
 from firebox.telemetry.capture import LogRateLimit, OutputCapture
@@ -137,6 +137,13 @@ class Environment:
         )  # fmt: skip
         if launch is not None and self.runtime.language == "provided":
             launch = self._bootstrap(launch, opt_root)
+        if launch is not None and any(
+            has_libraries(tree) for tree in (self.code_dir, self.opt_dir) if tree is not None
+        ):
+            # The loader reads LD_LIBRARY_PATH (and which of its directories exist) only when
+            # a process starts: a runtime started ahead, or from a zygote, would never search
+            # this code's or these layers' lib/. Such functions get a process of their own.
+            launch = dataclasses.replace(launch, zygote=None, early=False)
         if launch is None:
             self._init_error = error_payload(
                 "Runtime.InvalidEntrypoint",
