@@ -187,31 +187,14 @@ def test_layer_version_permissions(lam: Any) -> None:
         Principal="*"))  # fmt: skip
     assert (code, status) == ("ResourceConflictException", 409)
     assert message.startswith("The statement id (org) provided already exists.")
-    assert (
-        error_of(
-            lambda: lam.add_layer_version_permission(
-                LayerName=name,
-                VersionNumber=1,
-                StatementId="x",
-                Action="lambda:GetLayerVersion",
-                Principal="*",
-                RevisionId=added["RevisionId"],
-            )
-        )[0]
-        == "PreconditionFailedException"
-    )
-    assert (
-        error_of(
-            lambda: lam.add_layer_version_permission(
-                LayerName=name,
-                VersionNumber=1,
-                StatementId="x",
-                Action="lambda:InvokeFunction",
-                Principal="*",
-            )
-        )[0]
-        == "ValidationException"
-    )
+
+    def refused(**changes: Any) -> str:
+        request = {"LayerName": name, "VersionNumber": 1, "StatementId": "x",
+                   "Action": "lambda:GetLayerVersion", "Principal": "*", **changes}  # fmt: skip
+        return error_of(lambda: lam.add_layer_version_permission(**request))[0]
+
+    assert refused(RevisionId=added["RevisionId"]) == "PreconditionFailedException"
+    assert refused(Action="lambda:InvokeFunction") == "ValidationException"
     assert error_of(lambda: lam.add_layer_version_permission(
         LayerName=name, VersionNumber=9, StatementId="x", Action="lambda:GetLayerVersion",
         Principal="*")) == ("ResourceNotFoundException",

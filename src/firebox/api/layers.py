@@ -12,10 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from firebox.api import parsing
+from firebox.api.functions import CODE_REQUEST_LIMIT
 from firebox.api.operation import Call, operation
 from firebox.api.responses import aws_json
+from firebox.control.policies import Permission
 from firebox.domain.errors import InvalidParameterValueException
-from firebox.domain.layers import LayerPermission, LayerVersion, NewLayerVersion
+from firebox.domain.layers import LayerVersion, NewLayerVersion
 from firebox.domain.records import iso_timestamp
 from firebox.domain.types import JSONDict
 
@@ -80,15 +83,10 @@ def _content(params: JSONDict) -> bytes:
     encoded = content.get("ZipFile")
     if not encoded:
         raise InvalidParameterValueException("Please provide a source for layer content (ZipFile).")
-    try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidParameterValueException(
-            "Could not unzip uploaded file. Please check your file, then try to upload again."
-        ) from None
+    return parsing.decode_zip(encoded)
 
 
-@operation("PublishLayerVersion", max_body=70167211)
+@operation("PublishLayerVersion", max_body=CODE_REQUEST_LIMIT)
 async def publish(call: Call) -> Response:
     p = call.params
     new = NewLayerVersion(
@@ -154,8 +152,8 @@ async def delete_version(call: Call) -> Response:
 @operation("AddLayerVersionPermission")
 async def add_permission(call: Call) -> Response:
     p = call.params
-    permission = LayerPermission(
-        p["StatementId"], p["Action"], p["Principal"], p.get("OrganizationId")
+    permission = Permission(
+        p["StatementId"], p["Action"], p["Principal"], principal_org_id=p.get("OrganizationId")
     )
     added, revision = await call.platform.layers.add_permission(
         p["LayerName"], p["VersionNumber"], permission, p.get("RevisionId")

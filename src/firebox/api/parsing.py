@@ -148,6 +148,11 @@ def zip_file(body: JSONDict, *, required: bool) -> bytes | None:
                 "Please provide a source for function code (Code.ZipFile)."
             )
         return None
+    return decode_zip(encoded)
+
+
+def decode_zip(encoded: object) -> bytes:
+    """A ZipFile member's bytes (base64 on the wire)."""
     if not isinstance(encoded, str):
         raise InvalidRequestContentException(
             "Could not parse request body into json: ZipFile must be a base64 string"

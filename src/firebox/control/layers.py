@@ -32,7 +32,6 @@ from firebox.domain.errors import (
 from firebox.domain.layers import (
     LAYER_NAME_OR_ARN_RE,
     LAYER_VERSION_ARN_RE,
-    LayerPermission,
     LayerUse,
     LayerVersion,
     NewLayerVersion,
@@ -161,7 +160,7 @@ class LayerService:
 
     # ----- policies ----------------------------------------------------------------------------
     async def add_permission(
-        self, name_or_arn: str, version: int, permission: LayerPermission,
+        self, name_or_arn: str, version: int, permission: Permission,
         revision_id: str | None = None,
     ) -> tuple[dict[str, Any], str]:  # fmt: skip
         """Adds a statement to the version's policy; returns it and the new revision."""
@@ -173,11 +172,7 @@ class LayerService:
                     f"The statement id ({permission.statement_id}) provided already exists. "
                     "Please provide a new statement id, or remove the existing statement."
                 )
-            added = statement(
-                Permission(permission.statement_id, permission.action, permission.principal,
-                           principal_org_id=permission.organization_id),
-                self.arns.layer_version(layer.name, layer.version),
-            )  # fmt: skip
+            added = statement(permission, self.arns.layer_version(layer.name, layer.version))
             statements = {**layer.statements, permission.statement_id: added}
             size = len(_policy(statements))
             if size > MAX_POLICY:

@@ -67,16 +67,6 @@ class NewLayerVersion:
     compatible_architectures: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class LayerPermission:
-    """A statement to add to a layer version's policy: who may use it (GetLayerVersion)."""
-
-    statement_id: str
-    action: str
-    principal: str
-    organization_id: str | None = None
-
-
 def check_layer_arns(arns: Sequence[str]) -> tuple[str, ...]:
     """A function's Layers member: at most five version ARNs, each layer once."""
     for arn in arns:
