@@ -94,4 +94,15 @@ for set in node node-sdk; do
             || echo "bootstrap: warning: npm could not install $set; Node.js runtimes are limited to the host's node" >&2
     fi
 done
+# The Serverless Framework v3: the tests' oracle of serverless.yml's variables (`serverless
+# print`), at the version scripts/serverless/package-lock.json pins. Its install scripts only
+# print messages: skipped.
+dir="$venv/serverless"
+lock="$(dirname "$0")/serverless/package-lock.json"
+if command -v npm >/dev/null && ! cmp -s "$lock" "$dir/.package-lock.json.installed" 2>/dev/null; then
+    mkdir -p "$dir"
+    cp "$(dirname "$0")/serverless/package.json" "$lock" "$dir/"
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --silent && cp package-lock.json .package-lock.json.installed) \
+        || echo "bootstrap: warning: npm could not install the Serverless Framework (tests/system/test_deploy_config.py needs it)" >&2
+fi
 echo "bootstrap: ready ($("$venv/bin/python" --version))"

@@ -17,6 +17,7 @@ from firebox import __version__
 from firebox.cli import rollouts
 from firebox.cli.buckets import buckets
 from firebox.cli.client import ApiClient, CliError, endpoint_option, parse_duration
+from firebox.cli.deploy import print_config
 from firebox.cli.keys import keys
 from firebox.cli.queues import queue, queues
 
@@ -403,6 +404,7 @@ cli.add_command(keys)
 cli.add_command(queues)
 cli.add_command(buckets)
 cli.add_command(queue)
+cli.add_command(print_config)
 
 
 @queue.command(name="stats", hidden=True)

@@ -1,0 +1,1 @@
+"""Deploying whole apps from serverless.yml: reading it, resolving its variables, planning."""
