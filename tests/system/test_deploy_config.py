@@ -29,6 +29,7 @@ CASES: dict[str, dict[str, Any]] = {
     "basic": {"stage": "prod"}, "defaults": {}, "fallbacks": {}, "files": {},
     "params": {"param": ["cli=from-cli"]}, "references": {}, "cfn": {"stage": "test"},
     "escapes": {}, "merged": {}, "region": {"region": "ap-south-1"}, "strings": {},
+    "dotenv": {}, "dotenv-prod": {"stage": "prod"},
 }  # fmt: skip
 ERRORS = ("err-env", "err-self", "err-syntax", "err-circular")
 
@@ -43,13 +44,18 @@ def arguments(options: dict[str, Any]) -> list[str]:
     return args
 
 
+def directory(sample: str) -> Path:
+    """A sample's service directory (`name-variant` samples share `name`'s)."""
+    return SAMPLES / (sample if (SAMPLES / sample).is_dir() else sample.rsplit("-", 1)[0])
+
+
 def framework(sample: str, options: dict[str, Any]) -> subprocess.CompletedProcess[str]:
     """`serverless print --format json` of a sample, offline."""
     assert SERVERLESS.exists(), f"{SERVERLESS} is missing: run make bootstrap"
     environ = {**os.environ, **ENVIRON, "SLS_TELEMETRY_DISABLED": "1",
                "SLS_NOTIFICATIONS_MODE": "off", "SLS_DEPRECATION_DISABLE": "*"}  # fmt: skip
     return subprocess.run([str(SERVERLESS), "print", "--format", "json", *arguments(options)],
-                          cwd=SAMPLES / sample, env=environ, capture_output=True, text=True,
+                          cwd=directory(sample), env=environ, capture_output=True, text=True,
                           timeout=120)  # fmt: skip
 
 
@@ -63,7 +69,7 @@ def oracle() -> dict[str, subprocess.CompletedProcess[str]]:
 
 
 def ours(sample: str, options: dict[str, Any]) -> dict[str, Any]:
-    return load_service(SAMPLES / sample / "serverless.yml", options,
+    return load_service(directory(sample) / "serverless.yml", options,
                         environ={**os.environ, **ENVIRON})  # fmt: skip
 
 

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dotenv import dotenv_values
+
 from firebox.deploy.variables import Context, resolve
 from firebox.deploy.yamlfile import ConfigError, load
 
@@ -20,8 +22,25 @@ def load_service(path: Path, options: Mapping[str, Any], account_id: str = "0000
     context = Context(path.parent.resolve(), options, account_id=account_id)
     if environ is not None:
         context.environ = environ
+    if document.data.get("useDotenv") is True:
+        context.environ = {**dotenv(context.service_dir, options, document.data),
+                           **context.environ}  # fmt: skip
     config = resolve(document, context)
     return complete(config, options)
+
+
+def dotenv(service_dir: Path, options: Mapping[str, Any], config: dict[str, Any]) -> dict[str, str]:
+    """`useDotenv: true`: the variables of `.env.<stage>`, else of `.env` (those the
+    environment already has win, as with the Framework's dotenv)."""
+    provider = config.get("provider")
+    stage = options.get("stage") or (provider.get("stage") if isinstance(provider, dict) else None)
+    if not isinstance(stage, str) or "${" in stage:
+        stage = "dev"  # (the Framework reads it before resolving anything)
+    for name in (f".env.{stage}", ".env"):
+        if (service_dir / name).is_file():
+            values = dotenv_values(service_dir / name, interpolate=True)
+            return {key: value for key, value in values.items() if value is not None}
+    return {}
 
 
 def complete(config: dict[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
