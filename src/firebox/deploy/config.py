@@ -66,13 +66,15 @@ def complete(config: dict[str, Any], options: Mapping[str, Any]) -> dict[str, An
     stage = options.get("stage") or provider["stage"]
     functions = config.get("functions")
     if isinstance(functions, dict):
+        for name in [n for n, function in functions.items() if function is None]:
+            del functions[name]  # `gone:` with nothing under it: no function, as the Framework
         for name, function in functions.items():
-            if function is None:
-                function = functions[name] = {}
-            if isinstance(function, dict):
-                function.setdefault("name", f"{config.get('service')}-{stage}-{name}")
-                if function.get("events") is None:
-                    function["events"] = []
+            if not isinstance(function, dict):
+                raise ConfigError(f"functions.{name} must be a mapping (handler, events …)")
+            if not function.get("name"):
+                function["name"] = f"{config.get('service')}-{stage}-{name}"
+            if not function.get("events"):
+                function["events"] = []
     return config
 
 

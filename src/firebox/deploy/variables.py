@@ -11,6 +11,7 @@ carry the Framework's wording and the property's line.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -236,14 +237,16 @@ class Resolver:
         self.document = document
         self.context = context
         self.config = document.data
-        self._done: dict[str, Any] = {}
-        self._resolving: list[str] = []
+        self._done: dict[Key, Any] = {}
+        self._resolving: list[Key] = []
         self._files: dict[Path, Any] = {}
+        self._eventual: str | None = None
+        self._failed: dict[Key, VariableError] = {}
 
     def resolve(self) -> Any:
         """The whole configuration resolved; ConfigError listing every property that failed."""
         errors: list[str] = []
-        result = self._walk(self.config, "", errors)
+        result = self._walk(self.config, (), errors)
         if errors:
             listed = ",\n  - ".join(errors)
             raise ConfigError(
@@ -251,46 +254,60 @@ class Resolver:
             )
         return result
 
-    def _walk(self, value: Any, path: str, errors: list[str]) -> Any:
+    def _walk(self, value: Any, path: Key, errors: list[str]) -> Any:
         if isinstance(value, dict):
-            return {k: self._walk(v, _join(path, k), errors) for k, v in value.items()}
+            return {k: self._walk(v, (*path, k), errors) for k, v in value.items()}
         if isinstance(value, list):
-            return [self._walk(v, _join(path, str(i)), errors) for i, v in enumerate(value)]
+            return [self._walk(v, (*path, str(i)), errors) for i, v in enumerate(value)]
         if isinstance(value, str) and "${" in value:
             try:
                 return self.property(path)
+            except RecursionError:
+                errors.append(f'Cannot resolve variable at "{_shown(path)}": nested too deeply')
+                return None
             except VariableError as exc:
+                if getattr(exc, "origin", path) != path:
+                    return None  # another property's failure: reported there
                 line = self.document.line_of(path)
                 where = f" (serverless.yml line {line})" if line else ""
                 what = "Variable syntax error" if isinstance(exc, VariableSyntaxError) else (
                     "Cannot resolve variable")  # fmt: skip
-                errors.append(f'{what} at "{path}": {exc}{where}')
+                errors.append(f'{what} at "{_shown(path)}": {exc}{where}')
                 return None
         return value
 
-    def property(self, path: str) -> Any:
+    def property(self, path: Key) -> Any:
         """One property's value, its variables resolved (what `${self:path}` reads)."""
         if path in self._done:
             return self._done[path]
+        if path in self._failed:
+            raise self._failed[path]
         if path in self._resolving:
-            first = self._resolving[self._resolving.index(path) :]
-            if len(first) == 1:
-                raise VariableError(f'"{path}" refers to itself')
+            if self._resolving[-1] == path:
+                raise VariableError(f'Circular reference. "{_shown(path)}" refers to itself')
             raise VariableError(
-                f'Circular reference among "{first[0]}" and "{first[-1]}" properties'
+                f'Circular reference among "{_shown(self._resolving[-1])}" and '
+                f'"{_shown(path)}" properties'
             )
         raw = self._raw(path)
         self._resolving.append(path)
         try:
             value = self._deep(raw, path, 0)
+        except VariableError as exc:
+            # Reported once, at the property whose own variable failed (`origin`): those
+            # that only refer to it fail with it, silently, as in the Framework.
+            if getattr(exc, "origin", None) is None:
+                exc.origin = path  # type: ignore[attr-defined]
+            self._failed[path] = exc
+            raise
         finally:
             self._resolving.pop()
         self._done[path] = value
         return value
 
-    def _raw(self, path: str) -> Any:
+    def _raw(self, path: Key) -> Any:
         value = self.config
-        for part in path.split(".") if path else []:
+        for part in path:
             if isinstance(value, dict) and part in value:
                 value = value[part]
             elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
@@ -299,19 +316,19 @@ class Resolver:
                 return None
         return value
 
-    def _deep(self, value: Any, path: str, depth: int) -> Any:
+    def _deep(self, value: Any, path: Key, depth: int) -> Any:
         """A value with every variable in it resolved (strings resolved again if need be)."""
         if isinstance(value, dict):
-            return {k: self._child(v, _join(path, k), depth) for k, v in value.items()}
+            return {k: self._child(v, (*path, k), depth) for k, v in value.items()}
         if isinstance(value, list):
-            return [self._child(v, _join(path, str(i)), depth) for i, v in enumerate(value)]
+            return [self._child(v, (*path, str(i)), depth) for i, v in enumerate(value)]
         if isinstance(value, str) and "${" in value:
-            if depth >= MAX_DEPTH:
-                raise VariableError("Excessive variables nest depth")
+            if depth > MAX_DEPTH:
+                raise VariableError("Excessive property variables nest depth")
             return self._string(value, depth)
         return value
 
-    def _child(self, value: Any, path: str, depth: int) -> Any:
+    def _child(self, value: Any, path: Key, depth: int) -> Any:
         # Children of the configuration itself go through property() (memoised, cycles
         # caught); values that came from elsewhere (a file, a resolved object) do not.
         if self._raw(path) is value and depth == 0:
@@ -340,13 +357,16 @@ class Resolver:
         last = ""
         for source in variable.sources:
             if isinstance(source, Literal):
-                return source.value
+                return self._deep(source.value, (), depth + 1)
             last = source.type
+            self._eventual = None
             value = self._source(source, depth)
             if value is not None:
-                # What a source found may hold variables itself (a file's, an env value's):
-                # resolved in turn (self's values are resolved already).
-                return value if source.type == "self" else self._deep(value, "", depth + 1)
+                # What a source found may hold variables itself (a file's, an env value's, an
+                # escaped one's): resolved in turn. A copy: each reference is a value of its own.
+                return self._deep(copy.deepcopy(value), (), depth + 1)
+        if self._eventual is not None:  # the last source's own word for finding nothing
+            raise VariableError(self._eventual)
         raise VariableError(f'Value not found at "{last}" source')
 
     def _source(self, source: Source, depth: int) -> Any:
@@ -355,11 +375,15 @@ class Resolver:
             p[0] if len(p) == 1 and not isinstance(p[0], (str, Variable)) else self._text(p, depth)
             for p in source.params
         ]
+        if address and len(address) > 1 and address[0] == address[-1] and address[0] in "'\"":
+            address = address[1:-1]  # `${self:'custom.x'}`: a quoted address
         kind = source.type
         if kind == "self":
-            return self.property(address or "")
+            return self.property(tuple(address.split(".")) if address else ())
         if kind == "opt":
             return self.context.options.get(address) if address else dict(self.context.options)
+        if kind in ("env", "sls", "aws", "param") and not address:
+            raise VariableError(f'Missing address argument in variable "{kind}" source')
         if kind == "env":
             return self.context.environ.get(address or "")
         if kind == "sls":
@@ -367,13 +391,17 @@ class Resolver:
                 return self.stage()
             if address == "instanceId":
                 return str(int(self.context.clock() * 1000))
-            raise VariableError(f'Unsupported "{address}" address for "sls" source')
+            raise VariableError(
+                f'Unsupported "{address}" address argument in variable "sls" source'
+            )
         if kind == "aws":
             if address == "region":
                 return self.region()
             if address == "accountId":
                 return self.context.account_id
-            raise VariableError(f'Unsupported "{address}" address for "aws" source')
+            raise VariableError(
+                f'Unsupported "{address}" address argument in variable "aws" source'
+            )
         if kind == "param":
             return self._param(address or "")
         if kind == "file":
@@ -393,7 +421,7 @@ class Resolver:
         if given:
             return str(given)
         stage = (
-            self.property("provider.stage")
+            self.property(("provider", "stage"))
             if isinstance(self.config.get("provider"), dict)
             else None
         )
@@ -404,7 +432,7 @@ class Resolver:
         if given:
             return str(given)
         region = (
-            self.property("provider.region")
+            self.property(("provider", "region"))
             if isinstance(self.config.get("provider"), dict)
             else None
         )
@@ -415,20 +443,22 @@ class Resolver:
             key, _, value = str(entry).partition("=")
             if key == name:
                 return value
-        params = self.property("params") if isinstance(self.config.get("params"), dict) else {}
+        params = self.property(("params",)) if isinstance(self.config.get("params"), dict) else {}
         for stage in (self.stage(), "default"):
             values = params.get(stage) if isinstance(params, dict) else None
-            if isinstance(values, dict) and name in values:
+            if isinstance(values, dict) and values.get(name) is not None:
                 return values[name]
-        raise VariableError(
+        # Not an error yet: a fallback may follow (this is the error if none does).
+        self._eventual = (
             f'The param "{name}" cannot be resolved from CLI options or stage params. If you '
             "are using Serverless Framework Compose, make sure to run commands via Compose so "
             "that all parameters can be resolved"
         )
+        return None
 
     def _file(self, params: list[Any], address: str | None) -> Any:
-        if not params:
-            raise VariableError("Missing path argument")
+        if not params or not params[0]:
+            raise VariableError('Missing path argument in variable "file" source')
         path = (self.context.service_dir / str(params[0])).resolve()
         if path not in self._files:
             self._files[path] = self._read(path)
@@ -443,9 +473,16 @@ class Resolver:
         return value
 
     def _read(self, path: Path) -> Any:
-        if not path.is_file():
+        if not path.exists():
             return None
-        suffix = path.suffix.lower()
+        try:
+            return self._parse(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise VariableError(f'Cannot parse "{path.name}": {reason}') from None
+
+    def _parse(self, path: Path) -> Any:
+        suffix = path.suffix  # (case counts: the Framework reads `x.YML` as text)
         if suffix in (".yml", ".yaml"):
             try:
                 return load(path).data
@@ -456,7 +493,7 @@ class Resolver:
                 return json.loads(path.read_text())
             except ValueError as exc:
                 raise VariableError(f'Cannot parse "{path.name}": {exc}') from None
-        if suffix in (".js", ".cjs", ".mjs", ".ts"):
+        if suffix.lower() in (".js", ".cjs", ".mjs", ".ts"):
             raise VariableError(
                 f'"{path.name}": firebox does not run JavaScript variable files; use a YAML or '
                 "JSON file, or the value itself"
@@ -464,8 +501,12 @@ class Resolver:
         return path.read_text()
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+Key = tuple[str, ...]  # a property's path: keys may hold dots (method.request.querystring.x)
+
+
+def _shown(path: Key) -> str:
+    """A path as the Framework's messages show it."""
+    return ".".join(path)
 
 
 def _as_text(value: Any) -> str:
@@ -477,11 +518,19 @@ def _as_text(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if math.isfinite(value) and value.is_integer():
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        if value.is_integer() and abs(value) < 1e21:
             return str(int(value))
-        return repr(value)
+        mantissa, _, exponent = repr(value).partition("e")  # JavaScript: 1.5e-7, 1e+21
+        return f"{mantissa}e{int(exponent):+d}".replace("e+-", "e-") if exponent else mantissa
     if isinstance(value, list):
-        return ",".join("" if v is None else _as_text(v) for v in value)
+        return ",".join(
+            "" if v is None else "[object Object]" if isinstance(v, dict) else _as_text(v)
+            for v in value
+        )
     raise VariableError("String value consist of variable which resolve with non-string value")
 
 

@@ -4,7 +4,9 @@ each property is, so an error can name its line."""
 
 from __future__ import annotations
 
+import datetime
 import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +31,15 @@ class Document:
     """A loaded YAML file: its data (plain dicts, lists and scalars) and each property's line."""
 
     data: Any
-    lines: dict[str, int] = field(default_factory=dict)  # "functions.hello.handler" → 1-based
+    # ("functions", "hello", "handler") → its line, 1-based
+    lines: dict[tuple[str, ...], int] = field(default_factory=dict)
 
-    def line_of(self, path: str) -> int | None:
+    def line_of(self, path: tuple[str, ...]) -> int | None:
         """The line of a property, or of the nearest enclosing one that has a line."""
         while path:
             if path in self.lines:
                 return self.lines[path]
-            path = path.rpartition(".")[0]
+            path = path[:-1]
         return None
 
 
@@ -77,7 +80,7 @@ def _intrinsic(name: str) -> Any:
 def _plain(value: Any) -> Any:
     """ruamel's round-trip containers (and scalar subclasses) as plain Python values."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {_key(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if isinstance(value, bool) or value is None:
@@ -85,24 +88,41 @@ def _plain(value: Any) -> Any:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return float(value)
+        # (JSON has no infinity or NaN: the Framework's round trip through it makes them null)
+        return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
         return str(value)
-    return str(value)  # timestamps and the like, as the Framework's JSON round trip gives them
+    if isinstance(value, datetime.datetime):  # JavaScript's toISOString(), as the Framework's
+        moment = value.astimezone(datetime.UTC) if value.tzinfo else value
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if isinstance(value, datetime.date):
+        return value.isoformat() + "T00:00:00.000Z"
+    raise ConstructorError(None, None, f"a value firebox cannot read: {type(value).__name__}", None)
 
 
-def _lines(value: Any, prefix: str, out: dict[str, int]) -> None:
+def _key(key: Any) -> str:
+    """A mapping key as JavaScript sees it: true → "true", null → "null"."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    return str(_plain(key)) if not isinstance(key, str) else str(key)
+
+
+def _lines(value: Any, prefix: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
     if isinstance(value, CommentedMap):
         for key, item in value.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            position = value.lc.key(key) if key in value else None
+            path = (*prefix, _key(key))
+            position = value.lc.data.get(key)  # (none for keys a `<<` merge brought)
             if position is not None:
                 out[path] = position[0] + 1
             _lines(item, path, out)
     elif isinstance(value, CommentedSeq):
         for index, item in enumerate(value):
-            path = f"{prefix}.{index}" if prefix else str(index)
-            out[path] = value.lc.item(index)[0] + 1
+            path = (*prefix, str(index))
+            position = value.lc.data.get(index)
+            if position is not None:
+                out[path] = position[0] + 1
             _lines(item, path, out)
 
 
@@ -110,13 +130,15 @@ def load_text(text: str, name: str = "serverless.yml") -> Document:
     """Parses YAML text; ConfigError (with the line) if it is not valid."""
     try:
         data = _yaml().load(io.StringIO(text))
+        lines: dict[tuple[str, ...], int] = {}
+        _lines(data, (), lines)
+        return Document(_plain(data), lines)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise ConfigError(f'Cannot parse "{name}"{where}: {exc.problem or exc}') from None
-    lines: dict[str, int] = {}
-    _lines(data, "", lines)
-    return Document(_plain(data), lines)
+    except RecursionError:
+        raise ConfigError(f'Cannot parse "{name}": nested too deeply') from None
 
 
 def load(path: Path) -> Document:
@@ -124,4 +146,6 @@ def load(path: Path) -> Document:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f'Cannot read "{path}": {exc.strerror}') from None
+    except UnicodeDecodeError:
+        raise ConfigError(f'Cannot read "{path}": it is not UTF-8 text') from None
     return load_text(text, path.name)
