@@ -1,6 +1,6 @@
 """What a language plugs into firebox with: its runtimes, and how each starts in a sandbox.
 
-A language is an adapter (python.py, provided.py; Node.js would be another): it says which of
+A language is an adapter (python.py, node.py, provided.py): it says which of
 its runtimes this host can run and, for one of them, what to run, with what environment and
 which files mounted where. Sandboxes take that as it is (a language-neutral spec) and never
 ask which language it was.
