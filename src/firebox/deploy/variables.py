@@ -417,26 +417,19 @@ class Resolver:
 
     def stage(self) -> str:
         """`--stage`, else provider.stage, else dev (what ${sls:stage} is)."""
-        given = self.context.options.get("stage")
-        if given:
-            return str(given)
-        stage = (
-            self.property(("provider", "stage"))
-            if isinstance(self.config.get("provider"), dict)
-            else None
-        )
-        return str(stage) if stage else "dev"
+        return self._given_or_provider("stage", "dev")
 
     def region(self) -> str:
-        given = self.context.options.get("region")
+        """`--region`, else provider.region, else us-east-1 (what ${aws:region} is)."""
+        return self._given_or_provider("region", "us-east-1")
+
+    def _given_or_provider(self, key: str, default: str) -> str:
+        given = self.context.options.get(key)
         if given:
             return str(given)
-        region = (
-            self.property(("provider", "region"))
-            if isinstance(self.config.get("provider"), dict)
-            else None
-        )
-        return str(region) if region else "us-east-1"
+        provider = self.config.get("provider")
+        value = self.property(("provider", key)) if isinstance(provider, dict) else None
+        return str(value) if value else default
 
     def _param(self, name: str) -> Any:
         for entry in self.context.options.get("param") or ():
