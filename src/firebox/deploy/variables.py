@@ -306,15 +306,7 @@ class Resolver:
         return value
 
     def _raw(self, path: Key) -> Any:
-        value = self.config
-        for part in path:
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-                value = value[int(part)]
-            else:
-                return None
-        return value
+        return _dig(self.config, path)
 
     def _deep(self, value: Any, path: Key, depth: int) -> Any:
         """A value with every variable in it resolved (strings resolved again if need be)."""
@@ -455,15 +447,7 @@ class Resolver:
         path = (self.context.service_dir / str(params[0])).resolve()
         if path not in self._files:
             self._files[path] = self._read(path)
-        value = self._files[path]
-        for part in address.split(".") if address else []:
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-                value = value[int(part)]
-            else:
-                return None
-        return value
+        return _dig(self._files[path], tuple(address.split(".")) if address else ())
 
     def _read(self, path: Path) -> Any:
         if not path.exists():
@@ -495,6 +479,18 @@ class Resolver:
 
 
 Key = tuple[str, ...]  # a property's path: keys may hold dots (method.request.querystring.x)
+
+
+def _dig(value: Any, path: Key) -> Any:
+    """What a path leads to inside a value (list items by number), or None."""
+    for part in path:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
 
 
 def _shown(path: Key) -> str:
