@@ -66,6 +66,11 @@ from firebox.sandboxes.zygotes import Zygotes
 from firebox.scheduler.service import SchedulerService
 from firebox.scheduler.store import SqliteScheduleStore
 from firebox.sending import Senders
+from firebox.stacks.artifacts import Artifacts
+from firebox.stacks.engine import StackEngine
+from firebox.stacks.kinds import all_kinds
+from firebox.stacks.kinds.base import Services
+from firebox.stacks.store import SqliteStackStore
 from firebox.storage import SqliteFunctionStore
 from firebox.telemetry.logstore import LogStore
 from firebox.timing.ticker import Ticker
@@ -207,6 +212,12 @@ class Platform:
         self.s3.check_destinations = self.s3_targets.check
         self.s3.on_configured = self.s3_targets.test_events
         self.s3_notices = NoticeForwarder(self.s3, self.s3_targets.send)
+        self.artifacts = Artifacts(settings.data_dir / "stacks" / "artifacts")
+        self.stacks = StackEngine(SqliteStackStore(settings.data_dir / "stacks.sqlite3"),
+                                  self._stack_services(), all_kinds())  # fmt: skip
+        self.stacks.on_changed.append(
+            lambda: self.artifacts.collect(self.stacks.artifacts_in_use())
+        )
         self._subscribe()
         refresh_catalog = self.catalog.refresh
         self.feed = ChangeFeed(self.catalog, {
@@ -215,6 +226,17 @@ class Platform:
             "route": self.routes.refresh, "policy": self.policies.refresh,
             "mapping": self.mappings.refresh,
         })  # fmt: skip
+
+    def _stack_services(self) -> Services:
+        """The services stacks are made with."""
+        return Services(
+            functions=self.functions, releases=self.releases, concurrency=self.concurrency,
+            urls=self.function_urls, policies=self.policies, mappings=self.mappings,
+            routes=self.routes, queues=self.sqs, objects=self.s3, topics=self.topics,
+            events=self.events, scheduler=self.scheduler, roles=self.roles,
+            artifact=self.artifacts.get, region=self.settings.region,
+            account=self.settings.account_id,
+        )  # fmt: skip
 
     def _subscribe(self) -> None:
         """Who hears what: every consequence of a change to a function, in one place."""
@@ -432,3 +454,4 @@ class Platform:
         self.topics.close()
         self.events.close()
         self.scheduler.close()
+        self.stacks.store.close()

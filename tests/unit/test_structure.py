@@ -17,6 +17,7 @@ PACKAGE = SRC / "firebox"
 # package (platform.py, server.py, config.py, cli/) composes everything and is left out.
 LAYERS = [
     "api",
+    "stacks",
     "objects",
     "asyncinvoke",
     "invoke",

@@ -53,8 +53,76 @@ FIREBOX_MODEL: dict[str, Any] = {
             "http": {"method": "DELETE", "requestUri": "/_firebox/routes/{RouteId}"},
             "input": {"shape": "RemoveRouteRequest"},
         },
+        "PutArtifact": {
+            "name": "PutArtifact",
+            "http": {"method": "PUT", "requestUri": "/_firebox/artifacts/{Sha256}"},
+            "input": {"shape": "PutArtifactRequest"},
+        },
+        "FindMissingArtifacts": {
+            "name": "FindMissingArtifacts",
+            "http": {"method": "POST", "requestUri": "/_firebox/artifacts"},
+            "input": {"shape": "FindMissingArtifactsRequest"},
+        },
+        "ListStacks": {
+            "name": "ListStacks",
+            "http": {"method": "GET", "requestUri": "/_firebox/stacks"},
+        },
+        "GetStack": {
+            "name": "GetStack",
+            "http": {"method": "GET", "requestUri": "/_firebox/stacks/{StackName}"},
+            "input": {"shape": "StackRequest"},
+        },
+        "PlanStack": {
+            "name": "PlanStack",
+            "http": {"method": "POST", "requestUri": "/_firebox/stacks/{StackName}/plan"},
+            "input": {"shape": "TemplateRequest"},
+        },
+        "DeployStack": {
+            "name": "DeployStack",
+            "http": {"method": "PUT", "requestUri": "/_firebox/stacks/{StackName}"},
+            "input": {"shape": "TemplateRequest"},
+        },
+        "DeleteStack": {
+            "name": "DeleteStack",
+            "http": {"method": "DELETE", "requestUri": "/_firebox/stacks/{StackName}"},
+            "input": {"shape": "StackRequest"},
+        },
     },
     "shapes": {
+        "PutArtifactRequest": {
+            "type": "structure",
+            "required": ["Sha256", "Body"],
+            "members": {
+                "Sha256": {"shape": "Sha256", "location": "uri", "locationName": "Sha256"},
+                "Body": {"shape": "Blob"},
+            },
+            "payload": "Body",
+        },
+        "FindMissingArtifactsRequest": {
+            "type": "structure",
+            "required": ["Sha256s"],
+            "members": {"Sha256s": {"shape": "Sha256List"}},
+        },
+        "StackRequest": {
+            "type": "structure",
+            "required": ["StackName"],
+            "members": {
+                "StackName": {"shape": "StackName", "location": "uri", "locationName": "StackName"},
+            },
+        },
+        "TemplateRequest": {
+            "type": "structure",
+            "required": ["StackName", "Template"],
+            "members": {
+                "StackName": {"shape": "StackName", "location": "uri", "locationName": "StackName"},
+                "Template": {"shape": "Document"},
+            },
+        },
+        "Sha256": {"type": "string", "min": 64, "max": 64, "pattern": "[0-9a-f]{64}"},
+        "Sha256List": {"type": "list", "member": {"shape": "Sha256"}, "max": 1000},
+        "StackName": {"type": "string", "min": 1, "max": 128},
+        "Blob": {"type": "blob"},
+        "Document": {"type": "structure", "members": {}, "document": True},
         "StartRolloutRequest": {
             "type": "structure",
             "required": ["FunctionName", "Alias"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -90,15 +91,38 @@ class ApiClient:
                 "is `firebox serve` running? (set --endpoint or FIREBOX_ENDPOINT)"
             ) from None
         if response.status_code >= 400:
-            error_type = response.headers.get("x-amzn-ErrorType", f"HTTP {response.status_code}")
-            try:
-                body = response.json()
-                message = body.get("message") or body.get("Message") or response.text
-                error_type = str(body.get("__type", error_type)).rsplit("#", 1)[-1]
-            except ValueError:
-                message = response.text
-            raise CliError(f"{error_type}: {message}")
+            self._fail(response)
         return response
+
+    def _fail(self, response: httpx.Response) -> None:
+        """Raises the error an answer carries, as one line."""
+        error_type = response.headers.get("x-amzn-ErrorType", f"HTTP {response.status_code}")
+        try:
+            body = response.json()
+            message = body.get("message") or body.get("Message") or response.text
+            error_type = str(body.get("__type", error_type)).rsplit("#", 1)[-1]
+        except ValueError:
+            message = response.text
+        raise CliError(f"{error_type}: {message}")
+
+    def stream_lines(self, method: str, path: str, content: bytes | None = None) -> Iterator[Any]:
+        """A response of JSON lines (a stack's progress), each decoded as it arrives."""
+        headers = {"Content-Type": "application/json"}
+        url = httpx.URL(self.endpoint + path)
+        self._sign(method, url, headers, content or b"")
+        try:
+            with self._http.stream(method, url, content=content, headers=headers) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._fail(response)
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.TransportError as exc:
+            raise CliError(
+                f"lost firebox at {self.endpoint} ({exc.__class__.__name__}): the operation "
+                "goes on there; `firebox info` shows how it ended"
+            ) from None
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()

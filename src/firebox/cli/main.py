@@ -17,7 +17,7 @@ from firebox import __version__
 from firebox.cli import rollouts
 from firebox.cli.buckets import buckets
 from firebox.cli.client import ApiClient, CliError, endpoint_option, parse_duration
-from firebox.cli.deploy import print_config
+from firebox.cli.deploy import deploy, info, print_config, remove
 from firebox.cli.keys import keys
 from firebox.cli.queues import queue, queues
 
@@ -405,6 +405,9 @@ cli.add_command(queues)
 cli.add_command(buckets)
 cli.add_command(queue)
 cli.add_command(print_config)
+cli.add_command(deploy)
+cli.add_command(info)
+cli.add_command(remove)
 
 
 @queue.command(name="stats", hidden=True)

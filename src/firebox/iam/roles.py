@@ -69,6 +69,15 @@ class Roles:
                              409) from None  # fmt: skip
         return role
 
+    def update_trust(self, name: str, trust_policy: str) -> None:
+        """UpdateAssumeRolePolicy: who may assume the role."""
+        role = self.get(name)
+        try:
+            parse(trust_policy, resource_policy=True)
+        except PolicyError as exc:
+            raise malformed(exc) from None
+        self.store.put(name, {**role, "AssumeRolePolicyDocument": trust_policy})
+
     def get(self, name: str) -> dict[str, Any]:
         role = self.store.get(name)
         if role is None:

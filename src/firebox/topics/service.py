@@ -174,13 +174,14 @@ class TopicService:
             "TopicArn": arn, "Owner": self.account, "DisplayName": "",
             "SubscriptionsConfirmed": str(sum(1 for s in subscriptions if not s.pending)),
             "SubscriptionsPending": str(sum(1 for s in subscriptions if s.pending)),
-            "SubscriptionsDeleted": "0", "Policy": json.dumps(self._default_policy(arn)),
+            "SubscriptionsDeleted": "0", "Policy": json.dumps(self.default_policy(arn)),
             "EffectiveDeliveryPolicy": json.dumps(messages.DEFAULT_DELIVERY_POLICY),
         }  # fmt: skip
         out.update(topic.attributes)
         return out
 
-    def _default_policy(self, arn: str) -> dict[str, Any]:
+    def default_policy(self, arn: str) -> dict[str, Any]:
+        """The policy a topic has until one is set: its owner may do everything."""
         return {"Version": "2008-10-17", "Id": "__default_policy_ID", "Statement": [{
             "Sid": "__default_statement_ID", "Effect": "Allow", "Principal": {"AWS": "*"},
             "Action": ["SNS:Publish", "SNS:Subscribe", "SNS:Receive", "SNS:GetTopicAttributes",

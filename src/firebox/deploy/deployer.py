@@ -1,0 +1,73 @@
+"""A service deployed from its serverless.yml: read and resolved, packaged, compiled into a
+stack template, its packages uploaded, the template planned and applied by the server."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from firebox.deploy.compile import compile_service, stack_name
+from firebox.deploy.config import load_service
+from firebox.deploy.package import Package, Packager
+
+
+class StackApi(Protocol):
+    """The server's stack operations, as the deployer needs them."""
+
+    def missing(self, sha256s: list[str]) -> list[str]: ...
+
+    def upload(self, sha256: str, data: bytes) -> None: ...
+
+    def plan(self, stack: str, template: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+
+    def deploy(self, stack: str, template: Mapping[str, Any]) -> Iterator[dict[str, Any]]: ...
+
+    def remove(self, stack: str) -> Iterator[dict[str, Any]]: ...
+
+    def get(self, stack: str) -> dict[str, Any]: ...
+
+
+@dataclass
+class Prepared:
+    """A service ready to deploy: its stack's name, template and packages."""
+
+    config: dict[str, Any]
+    stack: str
+    template: dict[str, Any]
+    packages: dict[str, Package]
+    warnings: list[str] = field(default_factory=list)
+
+    def unique_packages(self) -> dict[str, Package]:
+        return {p.sha256: p for p in self.packages.values()}
+
+
+def cache_dir() -> Path:
+    """Where installed dependencies are kept between deploys."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "firebox" / "deploy"
+
+
+def prepare(config_path: Path, options: Mapping[str, Any],
+            log: Callable[[str], None] = lambda line: None) -> Prepared:  # fmt: skip
+    """Reads, packages and compiles a service (ConfigError when it cannot)."""
+    config = load_service(config_path, options)
+    packages = Packager(config, config_path.parent.resolve(), cache_dir(), log).packages()
+    compiled = compile_service(config, {k: p.sha256 for k, p in packages.items()})
+    return Prepared(config, stack_name(config), compiled.template, packages, compiled.warnings)
+
+
+def upload(api: StackApi, prepared: Prepared) -> int:
+    """Uploads the packages the server does not have; returns how many."""
+    unique = prepared.unique_packages()
+    missing = api.missing(sorted(unique))
+    for sha256 in missing:
+        api.upload(sha256, unique[sha256].data)
+    return len(missing)
+
+
+def template_json(prepared: Prepared) -> bytes:
+    return json.dumps({"Template": prepared.template}).encode()
