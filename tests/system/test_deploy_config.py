@@ -112,7 +112,7 @@ def test_the_cli_prints_it_and_fails_clearly() -> None:
                             capture_output=True, text=True)  # fmt: skip
     assert failed.returncode == 1 and failed.stdout == ""
     assert 'Cannot resolve variable at "custom.x"' in failed.stderr
-    assert "(serverless.yml line 5)" in failed.stderr
+    assert "(serverless.yml line 5: ${env:FIREBOX_UNSET_A})" in failed.stderr
     missing = subprocess.run([str(FIREBOX), "print", "-c", "/nonexistent/serverless.yml"],
                              capture_output=True, text=True)  # fmt: skip
     assert missing.returncode == 1 and "Cannot read" in missing.stderr

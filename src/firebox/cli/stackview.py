@@ -45,10 +45,8 @@ def plan(out: Console, stack: str, changes: Iterable[Mapping[str, Any]]) -> None
     summary = ", ".join(f"{n} to {a}" if a not in ("unchanged", "retain", "skip") else
                         f"{n} {a if a != 'retain' else 'kept'}{'ped' if a == 'skip' else ''}"
                         for a, n in counts.items())  # fmt: skip
-    if not any(c["Action"] not in ("unchanged", "retain") for c in changes):
-        out.print(f"Plan: no changes ({summary})")
-        return
-    out.print(f"Plan: {summary}")
+    quiet = not any(c["Action"] not in ("unchanged", "retain", "skip") for c in changes)
+    out.print(f"Plan: no changes ({summary})" if quiet else f"Plan: {summary}")
     for change in changes:
         if change["Action"] == "unchanged":
             continue

@@ -16,9 +16,16 @@ from firebox.deploy import naming
 from firebox.deploy.yamlfile import ConfigError
 
 SUPPORTED_EVENTS = ("httpApi", "http", "sqs", "s3", "schedule", "sns", "eventBridge")
-LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
-    "Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]},
-    "Action": ["sts:AssumeRole"]}]}  # fmt: skip
+LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": ["lambda.amazonaws.com"]},
+            "Action": ["sts:AssumeRole"],
+        }
+    ],
+}
 
 
 @dataclass
@@ -46,7 +53,7 @@ class _Compiler:
         self.resources: dict[str, Any] = {}
         self.outputs: dict[str, Any] = {}
         self.warnings: list[str] = []
-        self.role_statements: list[Any] = []
+        self.queue_arns: list[Any] = []
         self.uses_default_role = False
         self._warned: set[str] = set()
         self._alias = ""  # the function's `provisioned` alias being compiled, if any
@@ -59,17 +66,20 @@ class _Compiler:
         for plugin in _plugins(self.config.get("plugins")):
             self.warnings.append(f"plugin {plugin}: read, not run (firebox runs no plugins)")
         if self.provider.get("logRetentionInDays") is not None:
-            self.warnings.append("provider.logRetentionInDays: not applied yet (firebox keeps "
-                                 "logs until they are deleted)")  # fmt: skip
+            self.warnings.append(
+                "provider.logRetentionInDays: not applied yet (firebox keeps "
+                "logs until they are deleted)"
+            )
         for key, fn in (self.config.get("functions") or {}).items():
             self.function(key, fn)
         if self.uses_default_role:
             self.default_role()
         self.merge_resources()
-        template: dict[str, Any] = {"AWSTemplateFormatVersion": "2010-09-09",
-                                    "Description": f"The {self.config['service']} service "
-                                                   f"(stage {self.provider['stage']})",
-                                    "Resources": self.resources}  # fmt: skip
+        template: dict[str, Any] = {
+            "AWSTemplateFormatVersion": "2010-09-09",
+            "Description": f"The {self.config['service']} service (stage {self.provider['stage']})",
+            "Resources": self.resources,
+        }
         if self.outputs:
             template["Outputs"] = self.outputs
         return Compiled(template, self.warnings)
@@ -78,26 +88,54 @@ class _Compiler:
         """IamRoleLambdaExecution: the functions' role, with provider.iam.role's statements."""
         iam = self.provider.get("iam") or {}
         role: dict[str, Any] = iam["role"] if isinstance(iam.get("role"), dict) else {}
-        statements = [*(role.get("statements") or []),
-                      *(self.provider.get("iamRoleStatements") or []),
-                      *self.role_statements]  # fmt: skip
+        statements = [
+            *(role.get("statements") or []),
+            *(self.provider.get("iamRoleStatements") or []),
+        ]
         service, stage = self.config["service"], self.provider["stage"]
         region = self.provider["region"]
+        logs = (
+            "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+            f"/aws/lambda/{service}-{stage}*"
+        )
+        if self.queue_arns:  # what polling the functions' queues takes, as one statement
+            statements.append(
+                {
+                    "Effect": "Allow",
+                    "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                    "Resource": self.queue_arns,
+                }
+            )
         properties: dict[str, Any] = {
             "AssumeRolePolicyDocument": LAMBDA_TRUST,
             "Path": role.get("path", "/"),
             "RoleName": role.get("name") or f"{service}-{stage}-{region}-lambdaRole"[:64],
-            "Policies": [{
-                "PolicyName": f"{service}-{stage}-lambda",
-                "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-                    {"Effect": "Allow", "Action": ["logs:CreateLogStream",
-                                                   "logs:CreateLogGroup", "logs:PutLogEvents"],
-                     "Resource": [f"arn:aws:logs:{region}:*:log-group:/aws/lambda/"
-                                  f"{service}-{stage}*:*"]},
-                    *statements,
-                ]},
-            }],
-        }  # fmt: skip
+            "Policies": [
+                {
+                    "PolicyName": f"{service}-{stage}-lambda",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": [
+                                    "logs:CreateLogStream",
+                                    "logs:CreateLogGroup",
+                                    "logs:TagResource",
+                                ],
+                                "Resource": [{"Fn::Sub": f"{logs}:*"}],
+                            },
+                            {
+                                "Effect": "Allow",
+                                "Action": ["logs:PutLogEvents"],
+                                "Resource": [{"Fn::Sub": f"{logs}:*:*"}],
+                            },
+                            *statements,
+                        ],
+                    },
+                }
+            ],
+        }
         managed = role.get("managedPolicies") or self.provider.get("iamManagedPolicies")
         if managed:
             properties["ManagedPolicyArns"] = list(managed)
@@ -113,8 +151,9 @@ class _Compiler:
             self.resources[lid] = _merge(self.resources.get(lid, {}), body)
         for lid, body in (extra.get("extensions") or {}).items():
             if lid not in self.resources:
-                raise ConfigError(f"resources.extensions.{lid}: there is no resource {lid} to "
-                                  "extend")  # fmt: skip
+                raise ConfigError(
+                    f"resources.extensions.{lid}: there is no resource {lid} to extend"
+                )
             self.resources[lid] = _merge(self.resources[lid], body)
         for name, body in (extra.get("Outputs") or {}).items():
             self.outputs[name] = _merge(self.outputs.get(name, {}), body)
@@ -134,12 +173,15 @@ class _Compiler:
             "Timeout": fn.get("timeout") or provider.get("timeout") or 6,
         }
         if fn.get("image"):
-            raise ConfigError(f"functions.{key}.image: firebox runs zip packages, not container "
-                              "images")  # fmt: skip
+            raise ConfigError(
+                f"functions.{key}.image: firebox runs zip packages, not container images"
+            )
         if not fn.get("handler"):
             raise ConfigError(f"functions.{key}: a handler is required")
-        for name, member in (("description", "Description"),
-                             ("reservedConcurrency", "ReservedConcurrentExecutions")):  # fmt: skip
+        for name, member in (
+            ("description", "Description"),
+            ("reservedConcurrency", "ReservedConcurrentExecutions"),
+        ):
             if fn.get(name) is not None:
                 props[member] = fn[name]
         if env:
@@ -167,8 +209,9 @@ class _Compiler:
         schedules = 0
         for index, event in enumerate(fn.get("events") or [], 1):
             if not isinstance(event, dict) or len(event) != 1:
-                raise ConfigError(f"functions.{key}.events[{index - 1}]: expected one event type "
-                                  "per entry")  # fmt: skip
+                raise ConfigError(
+                    f"functions.{key}.events[{index - 1}]: expected one event type per entry"
+                )
             ((kind, spec),) = event.items()
             if kind == "schedule":
                 for expression in _rates(spec):
@@ -177,12 +220,16 @@ class _Compiler:
             elif kind in SUPPORTED_EVENTS:
                 getattr(self, f"event_{kind}")(key, target, spec, index)
             else:
-                self.warnings.append(f"functions.{key}: {kind} events are not supported by "
-                                     "firebox; skipped")  # fmt: skip
+                self.warnings.append(
+                    f"functions.{key}: {kind} events are not supported by firebox; skipped"
+                )
 
     def role_of(self, fn: Mapping[str, Any]) -> Any:
-        role = fn.get("role") or (self.provider.get("iam") or {}).get("role") or \
-            self.provider.get("role")  # fmt: skip
+        role = (
+            fn.get("role")
+            or (self.provider.get("iam") or {}).get("role")
+            or self.provider.get("role")
+        )
         if isinstance(role, str):
             # An ARN, or the logical id of a role in `resources`.
             return role if role.startswith("arn:") else _arn(role)
@@ -198,30 +245,48 @@ class _Compiler:
         provisioned = fn.get("provisionedConcurrency")
         if not versioned:
             if provisioned:
-                raise ConfigError(f"functions.{key}.provisionedConcurrency needs versions "
-                                  "(versionFunctions: true)")  # fmt: skip
+                raise ConfigError(
+                    f"functions.{key}.provisionedConcurrency needs versions "
+                    "(versionFunctions: true)"
+                )
             return _arn(lid)
         described = json.dumps({k: v for k, v in props.items() if k != "Code"}, sort_keys=True)
         digest = hashlib.sha256(f"{props['Code']['Artifact']}\n{described}".encode()).digest()
         version_lid = naming.version(key, base64.b64encode(digest).decode())
-        self.add(version_lid, {
-            "Type": "AWS::Lambda::Version", "DeletionPolicy": "Retain",
-            "Properties": {"FunctionName": {"Ref": lid},
-                           "CodeSha256": props["Code"]["Artifact"]},
-        })  # fmt: skip
-        self.outputs[f"{lid}QualifiedArn"] = {"Description": "Current Lambda function version",
-                                              "Value": {"Ref": version_lid}}  # fmt: skip
+        code_sha = base64.b64encode(bytes.fromhex(props["Code"]["Artifact"])).decode()
+        version_props = {"FunctionName": {"Ref": lid}, "CodeSha256": code_sha}
+        if props.get("Description"):
+            version_props["Description"] = props["Description"]
+        self.add(
+            version_lid,
+            {
+                "Type": "AWS::Lambda::Version",
+                "DeletionPolicy": "Retain",
+                "Properties": version_props,
+            },
+        )
+        self.outputs[f"{lid}QualifiedArn"] = {
+            "Description": "Current Lambda function version",
+            "Value": {"Ref": version_lid},
+        }
         if not provisioned:
             return _arn(lid)
         alias_lid = f"{naming.function_part(key)}ProvConcLambdaAlias"
-        self.add(alias_lid, {
-            "Type": "AWS::Lambda::Alias", "DependsOn": lid,
-            "Properties": {"FunctionName": {"Ref": lid},
-                           "FunctionVersion": {"Fn::GetAtt": [version_lid, "Version"]},
-                           "Name": "provisioned",
-                           "ProvisionedConcurrencyConfig": {
-                               "ProvisionedConcurrentExecutions": provisioned}},
-        })  # fmt: skip
+        self.add(
+            alias_lid,
+            {
+                "Type": "AWS::Lambda::Alias",
+                "DependsOn": lid,
+                "Properties": {
+                    "FunctionName": {"Ref": lid},
+                    "FunctionVersion": {"Fn::GetAtt": [version_lid, "Version"]},
+                    "Name": "provisioned",
+                    "ProvisionedConcurrencyConfig": {
+                        "ProvisionedConcurrentExecutions": provisioned
+                    },
+                },
+            },
+        )
         self._alias = alias_lid
         return {"Fn::Join": [":", [_arn(lid), "provisioned"]]}
 
@@ -240,32 +305,63 @@ class _Compiler:
         cors = spec.get("cors")
         if cors:
             cors = cors if isinstance(cors, dict) else {}
-            props["Cors"] = {"AllowOrigins": cors.get("allowedOrigins", ["*"]),
-                             "AllowHeaders": cors.get("allowedHeaders", [
-                                 "Content-Type", "X-Amz-Date", "Authorization", "X-Api-Key",
-                                 "X-Amz-Security-Token"]),
-                             "AllowMethods": cors.get("allowedMethods", ["*"])}  # fmt: skip
+            props["Cors"] = {
+                "AllowOrigins": cors.get("allowedOrigins", ["*"]),
+                "AllowHeaders": cors.get(
+                    "allowedHeaders",
+                    [
+                        "Content-Type",
+                        "X-Amz-Date",
+                        "Authorization",
+                        "X-Api-Key",
+                        "X-Amz-Security-Token",
+                    ],
+                ),
+                "AllowMethods": cors.get("allowedMethods", ["*"]),
+            }
             if cors.get("allowCredentials") is not None:
                 props["Cors"]["AllowCredentials"] = cors["allowCredentials"]
         depends = self._depends(target)
-        self.add(f"{lid}Url", {"Type": "AWS::Lambda::Url", "Properties": props,
-                               **({"DependsOn": depends} if depends else {})})  # fmt: skip
-        if auth == "NONE":
-            self.add(f"{naming.function_part(key)}LambdaPermissionFnUrl", {
-                "Type": "AWS::Lambda::Permission",
-                "Properties": {"FunctionName": target, "Action": "lambda:InvokeFunctionUrl",
-                               "Principal": "*", "FunctionUrlAuthType": "NONE"},
+        self.add(
+            f"{lid}Url",
+            {
+                "Type": "AWS::Lambda::Url",
+                "Properties": props,
                 **({"DependsOn": depends} if depends else {}),
-            })  # fmt: skip
+            },
+        )
+        if auth == "NONE":
+            self.add(
+                f"{naming.function_part(key)}LambdaPermissionFnUrl",
+                {
+                    "Type": "AWS::Lambda::Permission",
+                    "Properties": {
+                        "FunctionName": target,
+                        "Action": "lambda:InvokeFunctionUrl",
+                        "Principal": "*",
+                        "FunctionUrlAuthType": "NONE",
+                    },
+                    **({"DependsOn": depends} if depends else {}),
+                },
+            )
         self.outputs[f"{lid}Url"] = {
             "Description": "Lambda Function URL",
             "Value": {"Fn::GetAtt": [f"{lid}Url", "FunctionUrl"]},
         }
 
-    def permission(self, lid: str, target: Any, principal: str, source_arn: Any = None,
-                   depends: list[str] | None = None) -> None:  # fmt: skip
-        props: dict[str, Any] = {"FunctionName": target, "Action": "lambda:InvokeFunction",
-                                 "Principal": principal}  # fmt: skip
+    def permission(
+        self,
+        lid: str,
+        target: Any,
+        principal: str,
+        source_arn: Any = None,
+        depends: list[str] | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            "FunctionName": target,
+            "Action": "lambda:InvokeFunction",
+            "Principal": principal,
+        }
         if source_arn is not None:
             props["SourceArn"] = source_arn
         resource: dict[str, Any] = {"Type": "AWS::Lambda::Permission", "Properties": props}
@@ -276,17 +372,28 @@ class _Compiler:
     # ----- events ---------------------------------------------------------------------------
     def _route(self, lid: str, route_key: str, target: Any, payload: str) -> None:
         depends = self._depends(target)
-        self.add(lid, {"Type": "Firebox::Http::Route",
-                       "Properties": {"RouteKey": route_key, "FunctionName": target,
-                                      "PayloadFormatVersion": payload},
-                       **({"DependsOn": depends} if depends else {})})  # fmt: skip
+        self.add(
+            lid,
+            {
+                "Type": "Firebox::Http::Route",
+                "Properties": {
+                    "RouteKey": route_key,
+                    "FunctionName": target,
+                    "PayloadFormatVersion": payload,
+                },
+                **({"DependsOn": depends} if depends else {}),
+            },
+        )
 
     def event_httpApi(self, key: str, target: Any, spec: Any, index: int) -> None:
         if isinstance(spec, str):
             route = spec
         elif isinstance(spec, dict):
-            route = "*" if spec.get("method") == "*" and spec.get("path") in (None, "*") else (
-                f"{str(spec.get('method', '*')).upper()} {spec.get('path', '')}")  # fmt: skip
+            route = (
+                "*"
+                if spec.get("method") == "*" and spec.get("path") in (None, "*")
+                else (f"{str(spec.get('method', '*')).upper()} {spec.get('path', '')}")
+            )
             if spec.get("authorizer"):
                 self.warnings.append(f"functions.{key}: httpApi authorizers are not applied")
         else:
@@ -297,15 +404,23 @@ class _Compiler:
         http_api = self.provider.get("httpApi") or {}
         if http_api.get("cors") and "cors" not in self._warned:
             self._warned.add("cors")
-            self.warnings.append("provider.httpApi.cors: firebox's HTTP routes answer without "
-                                 "CORS headers; return them from the function")  # fmt: skip
+            self.warnings.append(
+                "provider.httpApi.cors: firebox's HTTP routes answer without "
+                "CORS headers; return them from the function"
+            )
         payload = str(http_api.get("payload", "2.0"))
         lid = naming.http_api_route(route)
         self._route(lid, route_key, target, payload)
-        self.permission(f"{naming.function_part(key)}LambdaPermissionHttpApi", target,
-                        "apigateway.amazonaws.com", depends=self._depends(target))  # fmt: skip
-        self.outputs.setdefault("HttpApiUrl", {"Description": "URL of the HTTP API",
-                                               "Value": {"Fn::GetAtt": [lid, "Url"]}})  # fmt: skip
+        self.permission(
+            f"{naming.function_part(key)}LambdaPermissionHttpApi",
+            target,
+            "apigateway.amazonaws.com",
+            depends=self._depends(target),
+        )
+        self.outputs.setdefault(
+            "HttpApiUrl",
+            {"Description": "URL of the HTTP API", "Value": {"Fn::GetAtt": [lid, "Url"]}},
+        )
 
     def event_http(self, key: str, target: Any, spec: Any, index: int) -> None:
         if isinstance(spec, str):
@@ -320,8 +435,12 @@ class _Compiler:
         route_key = f"{method} /{path.strip('/')}"
         lid = naming.rest_method(path, method if method != "ANY" else "Any")
         self._route(lid, route_key, target, "1.0")
-        self.permission(f"{naming.function_part(key)}LambdaPermissionApiGateway", target,
-                        "apigateway.amazonaws.com", depends=self._depends(target))  # fmt: skip
+        self.permission(
+            f"{naming.function_part(key)}LambdaPermissionApiGateway",
+            target,
+            "apigateway.amazonaws.com",
+            depends=self._depends(target),
+        )
         self.outputs.setdefault(
             "ServiceEndpoint",
             {"Description": "URL of the service endpoint", "Value": {"Fn::GetAtt": [lid, "Url"]}},
@@ -331,42 +450,57 @@ class _Compiler:
         spec = {"arn": spec} if not isinstance(spec, dict) or "arn" not in spec else spec
         arn = spec["arn"]
         queue = _name_of(arn)
-        props: dict[str, Any] = {"BatchSize": spec.get("batchSize", 10), "EventSourceArn": arn,
-                                 "FunctionName": target,
-                                 "Enabled": spec.get("enabled", True)}  # fmt: skip
+        props: dict[str, Any] = {
+            "BatchSize": spec.get("batchSize", 10),
+            "EventSourceArn": arn,
+            "FunctionName": target,
+            "Enabled": spec.get("enabled", True),
+        }
         if spec.get("maximumBatchingWindow") is not None:
             props["MaximumBatchingWindowInSeconds"] = spec["maximumBatchingWindow"]
         if spec.get("functionResponseType"):
             props["FunctionResponseTypes"] = [spec["functionResponseType"]]
         if spec.get("filterPatterns"):
-            props["FilterCriteria"] = {"Filters": [{"Pattern": json.dumps(p)}
-                                                   for p in spec["filterPatterns"]]}  # fmt: skip
+            props["FilterCriteria"] = {
+                "Filters": [{"Pattern": _json(p)} for p in spec["filterPatterns"]]
+            }
         if spec.get("maximumConcurrency") is not None:
             props["ScalingConfig"] = {"MaximumConcurrency": spec["maximumConcurrency"]}
         depends = self._depends(target)
         if self.uses_default_role:
             depends = [naming.ROLE, *depends]
-        self.role_statements.append({"Effect": "Allow", "Action": [
-            "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
-            "Resource": [arn]})  # fmt: skip
+        if arn not in self.queue_arns:
+            self.queue_arns.append(arn)
         lid = f"{naming.function_part(key)}EventSourceMappingSQS{naming.alnum(queue)}"
-        self.add(lid, {"Type": "AWS::Lambda::EventSourceMapping", "Properties": props,
-                       **({"DependsOn": depends} if depends else {})})  # fmt: skip
+        self.add(
+            lid,
+            {
+                "Type": "AWS::Lambda::EventSourceMapping",
+                "Properties": props,
+                **({"DependsOn": depends} if depends else {}),
+            },
+        )
 
     def event_s3(self, key: str, target: Any, spec: Any, index: int) -> None:
         spec = {"bucket": spec} if isinstance(spec, str) else dict(spec)
         bucket = spec.get("bucket")
         if not isinstance(bucket, str):
             raise ConfigError(f"functions.{key}: s3: the bucket must be a name")
-        configuration: dict[str, Any] = {"Event": spec.get("event", "s3:ObjectCreated:*"),
-                                         "Function": target}  # fmt: skip
-        rules = [{"Name": name, "Value": value} for rule in spec.get("rules") or []
-                 for name, value in rule.items()]  # fmt: skip
+        configuration: dict[str, Any] = {
+            "Event": spec.get("event", "s3:ObjectCreated:*"),
+            "Function": target,
+        }
+        rules = [
+            {"Name": name, "Value": value}
+            for rule in spec.get("rules") or []
+            for name, value in rule.items()
+        ]
         if rules:
             configuration["Filter"] = {"S3Key": {"Rules": rules}}
         permission = f"{naming.function_part(key)}LambdaPermission{naming.alnum(bucket)}S3"
-        self.permission(permission, target, "s3.amazonaws.com", f"arn:aws:s3:::{bucket}",
-                        self._depends(target))  # fmt: skip
+        self.permission(
+            permission, target, "s3.amazonaws.com", f"arn:aws:s3:::{bucket}", self._depends(target)
+        )
         self.resources[permission]["Properties"]["SourceAccount"] = {"Ref": "AWS::AccountId"}
         if spec.get("existing"):
             lid = f"{naming.function_part(key)}CustomS31"
@@ -374,11 +508,17 @@ class _Compiler:
         else:
             lid = f"S3Bucket{naming.alnum(bucket)}"
             type_name = "AWS::S3::Bucket"
-        resource = self.resources.setdefault(lid, {
-            "Type": type_name, "Properties": {"BucketName": bucket,
-                                              "NotificationConfiguration": {
-                                                  "LambdaConfigurations": []}},
-            "DependsOn": []})  # fmt: skip
+        resource = self.resources.setdefault(
+            lid,
+            {
+                "Type": type_name,
+                "Properties": {
+                    "BucketName": bucket,
+                    "NotificationConfiguration": {"LambdaConfigurations": []},
+                },
+                "DependsOn": [],
+            },
+        )
         resource["Properties"]["NotificationConfiguration"]["LambdaConfigurations"].append(
             configuration
         )
@@ -389,12 +529,14 @@ class _Compiler:
     def schedule(self, key: str, target: Any, spec: Any, expression: str, index: int) -> None:
         spec = spec if isinstance(spec, dict) else {}
         if spec.get("method") == "scheduler":
-            self.warnings.append(f"functions.{key}: schedule method 'scheduler' made as an "
-                                 "EventBridge rule (firebox fires both alike)")  # fmt: skip
+            self.warnings.append(
+                f"functions.{key}: schedule method 'scheduler' made as an "
+                "EventBridge rule (firebox fires both alike)"
+            )
         target_spec: dict[str, Any] = {"Arn": target, "Id": f"{key}Schedule"}
         if spec.get("input") is not None:
             value = spec["input"]
-            target_spec["Input"] = value if isinstance(value, str) else json.dumps(value)
+            target_spec["Input"] = value if isinstance(value, str) else _json(value)
         if spec.get("inputPath"):
             target_spec["InputPath"] = spec["inputPath"]
         if spec.get("inputTransformer"):
@@ -403,17 +545,25 @@ class _Compiler:
                 "InputTemplate": transformer.get("inputTemplate"),
                 "InputPathsMap": transformer.get("inputPathsMap"),
             }
-        props: dict[str, Any] = {"ScheduleExpression": expression,
-                                 "State": "ENABLED" if spec.get("enabled", True) else "DISABLED",
-                                 "Targets": [target_spec]}  # fmt: skip
+        props: dict[str, Any] = {
+            "ScheduleExpression": expression,
+            "State": "ENABLED" if spec.get("enabled", True) else "DISABLED",
+            "Targets": [target_spec],
+        }
         if spec.get("name"):
             props["Name"] = spec["name"]
         if spec.get("description"):
             props["Description"] = spec["description"]
         lid = f"{naming.function_part(key)}EventsRuleSchedule{index}"
         depends = self._depends(target)
-        self.add(lid, {"Type": "AWS::Events::Rule", "Properties": props,
-                       **({"DependsOn": depends} if depends else {})})  # fmt: skip
+        self.add(
+            lid,
+            {
+                "Type": "AWS::Events::Rule",
+                "Properties": props,
+                **({"DependsOn": depends} if depends else {}),
+            },
+        )
         self.permission(
             f"{naming.function_part(key)}LambdaPermissionEventsRuleSchedule{index}",
             target,
@@ -449,21 +599,51 @@ class _Compiler:
                     topic["DependsOn"] = sorted(set(topic.get("DependsOn", [])) | set(depends))
         if not inline:
             props: dict[str, Any] = {"TopicArn": arn, "Protocol": "lambda", "Endpoint": target}
-            for member, prop in (("filterPolicy", "FilterPolicy"),
-                                 ("filterPolicyScope", "FilterPolicyScope"),
-                                 ("redrivePolicy", "RedrivePolicy")):  # fmt: skip
+            for member, prop in (
+                ("filterPolicy", "FilterPolicy"),
+                ("filterPolicyScope", "FilterPolicyScope"),
+                ("redrivePolicy", "RedrivePolicy"),
+            ):
                 if spec.get(member):
                     props[prop] = spec[member]
-            self.add(f"{fn_part}SnsSubscription{naming.alnum(name)}", {
-                "Type": "AWS::SNS::Subscription", "Properties": props,
-                **({"DependsOn": depends} if depends else {})})  # fmt: skip
-        self.permission(f"{fn_part}LambdaPermission{naming.alnum(name)}SNS", target,
-                        "sns.amazonaws.com", arn, depends)  # fmt: skip
+            self.add(
+                f"{fn_part}SnsSubscription{naming.alnum(name)}",
+                {
+                    "Type": "AWS::SNS::Subscription",
+                    "Properties": props,
+                    **({"DependsOn": depends} if depends else {}),
+                },
+            )
+        source = (
+            arn
+            if not isinstance(arn, dict)
+            else {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":sns:",
+                        {"Ref": "AWS::Region"},
+                        ":",
+                        {"Ref": "AWS::AccountId"},
+                        ":",
+                        name,
+                    ],
+                ]
+            }
+        )
+        self.permission(
+            f"{fn_part}LambdaPermission{naming.alnum(name)}SNS",
+            target,
+            "sns.amazonaws.com",
+            source,
+            depends,
+        )
 
     def event_eventBridge(self, key: str, target: Any, spec: Any, index: int) -> None:
         if not isinstance(spec, dict) or not (spec.get("pattern") or spec.get("schedule")):
-            raise ConfigError(f"functions.{key}: eventBridge: a pattern or a schedule is "
-                              "required")  # fmt: skip
+            raise ConfigError(f"functions.{key}: eventBridge: a pattern or a schedule is required")
         service, stage = self.config["service"], self.provider["stage"]
         rule = spec.get("name") or f"{service}-{stage}-{key}-rule-{index}"
         props: dict[str, Any] = {
@@ -477,21 +657,26 @@ class _Compiler:
         if spec.get("description"):
             props["Description"] = spec["description"]
         depends = self._depends(target)
+        rule_depends = list(depends)
         bus = spec.get("eventBus")
+        bus_name = None
         if isinstance(bus, str) and not bus.startswith("arn:") and bus != "default":
             bus_lid = f"{naming.function_part(bus)}EventBridgeEventBus"
-            self.resources.setdefault(bus_lid, {"Type": "AWS::Events::EventBus",
-                                                "Properties": {"Name": bus}})  # fmt: skip
-            props["EventBusName"] = {"Ref": bus_lid}
+            self.resources.setdefault(
+                bus_lid, {"Type": "AWS::Events::EventBus", "Properties": {"Name": bus}}
+            )
+            props["EventBusName"] = bus_name = bus
+            rule_depends.append(bus_lid)
         elif bus is not None and bus != "default":
             props["EventBusName"] = bus
+            bus_name = bus.rsplit("/", 1)[-1] if isinstance(bus, str) else None
         target_spec: dict[str, Any] = {"Arn": target, "Id": f"{rule}-target"}
         for name, member in (("inputPath", "InputPath"),):
             if spec.get(name):
                 target_spec[member] = spec[name]
         if spec.get("input") is not None:
             value = spec["input"]
-            target_spec["Input"] = value if isinstance(value, str) else json.dumps(value)
+            target_spec["Input"] = value if isinstance(value, str) else _json(value)
         if spec.get("inputTransformer"):
             transformer = spec["inputTransformer"]
             target_spec["InputTransformer"] = {
@@ -502,15 +687,46 @@ class _Compiler:
             policy = spec["retryPolicy"]
             target_spec["RetryPolicy"] = {
                 "MaximumEventAgeInSeconds": policy.get("maximumEventAge"),
-                "MaximumRetryAttempts": policy.get("maximumRetryAttempts")}  # fmt: skip
+                "MaximumRetryAttempts": policy.get("maximumRetryAttempts"),
+            }
         if spec.get("deadLetterQueueArn"):
             target_spec["DeadLetterConfig"] = {"Arn": spec["deadLetterQueueArn"]}
         props["Targets"] = [target_spec]
         lid = f"{naming.alnum(rule)}EventBridgeRule"
-        self.add(lid, {"Type": "AWS::Events::Rule", "Properties": props,
-                       **({"DependsOn": depends} if depends else {})})  # fmt: skip
-        self.permission(f"{naming.function_part(key)}EventBridgeLambdaPermission{index}", target,
-                        "events.amazonaws.com", {"Fn::GetAtt": [lid, "Arn"]}, depends)  # fmt: skip
+        self.add(
+            lid,
+            {
+                "Type": "AWS::Events::Rule",
+                "Properties": props,
+                **({"DependsOn": rule_depends} if rule_depends else {}),
+            },
+        )
+        path = ["rule", bus_name, rule] if bus_name else ["rule", rule]
+        source = {
+            "Fn::Join": [
+                ":",
+                [
+                    "arn",
+                    {"Ref": "AWS::Partition"},
+                    "events",
+                    {"Ref": "AWS::Region"},
+                    {"Ref": "AWS::AccountId"},
+                    {"Fn::Join": ["/", path]},
+                ],
+            ]
+        }
+        self.permission(
+            f"{naming.function_part(key)}EventBridgeLambdaPermission{index}",
+            target,
+            "events.amazonaws.com",
+            source,
+            depends,
+        )
+
+
+def _json(value: Any) -> str:
+    """JSON as JavaScript's JSON.stringify writes it (the Framework's)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _rates(spec: Any) -> list[str]:

@@ -269,7 +269,9 @@ class Resolver:
                 if getattr(exc, "origin", path) != path:
                     return None  # another property's failure: reported there
                 line = self.document.line_of(path)
-                where = f" (serverless.yml line {line})" if line else ""
+                raw = self._raw(path)  # the variable as written, which names it
+                shown = f": {raw}" if isinstance(raw, str) and len(raw) <= 200 else ""
+                where = f" (serverless.yml line {line}{shown})" if line else ""
                 what = "Variable syntax error" if isinstance(exc, VariableSyntaxError) else (
                     "Cannot resolve variable")  # fmt: skip
                 errors.append(f'{what} at "{_shown(path)}": {exc}{where}')

@@ -1,0 +1,370 @@
+"""`firebox deploy`, `info` and `remove` against a real server, checked through the AWS APIs
+(boto3): every event type and resource type a serverless.yml may use, a second deploy that
+changes nothing, edits that update and publish, removed functions and events deleted, a
+failure part-way repaired by the next deploy, and bad input refused with nothing changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from support import FIREBOX, FireboxServer, recorded_events, wait_for
+
+HANDLER = """
+import json, os
+def handler(event, context):
+    print("EVENT " + json.dumps(event))
+    if "requestContext" in event:
+        return {"statusCode": 200, "body": json.dumps({
+            "version": event.get("version", "1.0"), "params": event.get("pathParameters"),
+            "tag": os.environ["TAG"]})}
+    if "Records" in event and event["Records"][0].get("eventSource") == "aws:sqs":
+        return {"batchItemFailures": []}
+    return {"tag": os.environ["TAG"]}
+"""
+
+SERVICE = """
+service: shop
+frameworkVersion: '3'
+provider:
+  name: aws
+  runtime: python3.11
+  memorySize: 192
+  timeout: 10
+  environment:
+    TAG: ${param:tag, 'one'}
+    QUEUE_URL: !Ref Jobs
+  iam:
+    role:
+      statements:
+        - Effect: Allow
+          Action: [sqs:SendMessage]
+          Resource: !GetAtt Jobs.Arn
+functions:
+  api:
+    handler: handler.handler
+    url: true
+    events:
+      - httpApi: 'GET /hello/{name}'
+      - http: 'POST items'
+  worker:
+    handler: handler.handler
+    events:
+      - sqs:
+          arn: !GetAtt Jobs.Arn
+          batchSize: 5
+          functionResponseType: ReportBatchItemFailures
+      - s3:
+          bucket: shop-uploads
+          rules:
+            - suffix: .csv
+      - schedule:
+          rate: rate(1 hour)
+          input: {"job": "hourly"}
+      - sns: shop-alerts
+      - eventBridge:
+          pattern:
+            source: [shop.orders]
+resources:
+  Resources:
+    Jobs:
+      Type: AWS::SQS::Queue
+      Properties:
+        QueueName: shop-jobs
+        VisibilityTimeout: 60
+    Audit:
+      Type: AWS::SQS::Queue
+      Properties:
+        QueueName: shop-audit
+    AuditTopic:
+      Type: AWS::SNS::Topic
+      Properties:
+        TopicName: shop-audit
+    AuditSubscription:
+      Type: AWS::SNS::Subscription
+      Properties:
+        TopicArn: !Ref AuditTopic
+        Protocol: sqs
+        Endpoint: !GetAtt Audit.Arn
+        RawMessageDelivery: true
+    AuditRule:
+      Type: AWS::Events::Rule
+      Properties:
+        EventPattern:
+          source: [shop.audit]
+        Targets:
+          - Arn: !GetAtt Audit.Arn
+            Id: audit
+    Reports:
+      Type: AWS::S3::Bucket
+      Properties:
+        BucketName: shop-reports
+    Cache:
+      Type: AWS::ElastiCache::CacheCluster
+      Properties:
+        CacheNodeType: cache.t3.micro
+  Outputs:
+    JobsUrl:
+      Value: !Ref Jobs
+"""
+
+
+def aws(server: FireboxServer, service: str) -> Any:
+    return boto3.client(service, endpoint_url=server.url, region_name="us-east-1",
+                        aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+
+
+def firebox(server: FireboxServer, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FIREBOX_ENDPOINT": server.url, "XDG_CACHE_HOME": str(cwd / ".cache"),
+           "COLUMNS": "200"}  # fmt: skip
+    return subprocess.run([FIREBOX, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=180)  # fmt: skip
+
+
+def write(service: Path, yml: str = SERVICE, handler: str = HANDLER) -> Path:
+    service.mkdir(exist_ok=True)
+    (service / "serverless.yml").write_text(textwrap.dedent(yml))
+    (service / "handler.py").write_text(handler)
+    return service
+
+
+@pytest.fixture
+def deployed(start_server: Any, tmp_path: Path) -> tuple[FireboxServer, Path]:
+    server = start_server()
+    service = write(tmp_path / "shop")
+    done = firebox(server, service, "deploy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "CREATE_COMPLETE stack shop-dev" in done.stdout
+    assert "AuditRule" in done.stdout and "Cache" in done.stdout
+    assert "firebox does not make AWS::ElastiCache::CacheCluster resources; skipped" in \
+        done.stdout  # fmt: skip
+    return server, service
+
+
+def events_of(server: FireboxServer, name: str, count: int = 1) -> list[dict[str, Any]]:
+    logs = aws(server, "logs")
+    found: list[dict[str, Any]] = wait_for(
+        lambda: (lambda e: e if len(e) >= count else None)(recorded_events(logs, name)), 30)
+    return found
+
+
+def test_every_event_and_resource_is_made_and_works(deployed: tuple[FireboxServer, Path]) -> None:
+    server, _ = deployed
+    lam, sqs, sns, s3, events, iam = (aws(server, s) for s in
+                                      ("lambda", "sqs", "sns", "s3", "events", "iam"))  # fmt: skip
+    jobs_url = sqs.get_queue_url(QueueName="shop-jobs")["QueueUrl"]
+    config = lam.get_function(FunctionName="shop-dev-worker")["Configuration"]
+    assert config["MemorySize"] == 192 and config["Timeout"] == 10
+    assert config["Environment"]["Variables"] == {"TAG": "one", "QUEUE_URL": jobs_url}
+    role = iam.get_role(RoleName="shop-dev-us-east-1-lambdaRole")["Role"]
+    assert config["Role"] == role["Arn"]
+    policy = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="shop-dev-lambda")
+    statements = policy["PolicyDocument"]["Statement"]
+    jobs_arn = sqs.get_queue_attributes(QueueUrl=jobs_url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]  # fmt: skip
+    assert {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": jobs_arn} in statements
+    assert [v["Version"] for v in lam.list_versions_by_function(
+        FunctionName="shop-dev-worker")["Versions"]] == ["$LATEST", "1"]  # fmt: skip
+    assert sqs.get_queue_attributes(QueueUrl=jobs_url, AttributeNames=["VisibilityTimeout"])[
+        "Attributes"]["VisibilityTimeout"] == "60"  # fmt: skip
+
+    # httpApi (payload 2.0) and http (1.0) routes
+    got = httpx.get(f"{server.url}/http/hello/bob", timeout=30)
+    assert got.status_code == 200
+    assert got.json() == {"version": "2.0", "params": {"name": "bob"}, "tag": "one"}
+    got = httpx.post(f"{server.url}/http/items", content=b"{}", timeout=30)
+    assert got.status_code == 200 and got.json()["version"] == "1.0"
+    assert lam.get_function_url_config(FunctionName="shop-dev-api")["AuthType"] == "NONE"
+
+    # sqs: the mapping, and a message that reaches the function
+    (mapping,) = lam.list_event_source_mappings(FunctionName="shop-dev-worker")[
+        "EventSourceMappings"]  # fmt: skip
+    assert mapping["BatchSize"] == 5 and mapping["EventSourceArn"] == jobs_arn
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    sqs.send_message(QueueUrl=jobs_url, MessageBody="job-1")
+    # s3: only .csv keys
+    s3.put_object(Bucket="shop-uploads", Key="skip.txt", Body=b"x")
+    s3.put_object(Bucket="shop-uploads", Key="in.csv", Body=b"x")
+    # sns
+    (alerts,) = [t["TopicArn"] for t in sns.list_topics()["Topics"]
+                 if t["TopicArn"].endswith(":shop-alerts")]  # fmt: skip
+    sns.publish(TopicArn=alerts, Message="alert-1")
+    # eventBridge
+    events.put_events(Entries=[{"Source": "shop.orders", "DetailType": "placed",
+                                "Detail": json.dumps({"id": 7})}])  # fmt: skip
+    seen = events_of(server, "shop-dev-worker", 4)
+    bodies = {r.get("body") for e in seen for r in e.get("Records", [])}
+    keys = {r["s3"]["object"]["key"] for e in seen for r in e.get("Records", []) if "s3" in r}
+    messages = {r["Sns"]["Message"] for e in seen for r in e.get("Records", []) if "Sns" in r}
+    sources = {e.get("source") for e in seen}
+    assert "job-1" in bodies and keys == {"in.csv"} and "alert-1" in messages
+    assert "shop.orders" in sources
+
+    # schedule: a rule with the function as its target and the input
+    rules = events.list_rule_names_by_target(TargetArn=config["FunctionArn"])["RuleNames"]
+    scheduled = [r for r in rules if events.describe_rule(Name=r).get("ScheduleExpression")]
+    (rule,) = scheduled
+    assert events.describe_rule(Name=rule)["ScheduleExpression"] == "rate(1 hour)"
+    (target,) = events.list_targets_by_rule(Rule=rule)["Targets"]
+    assert json.loads(target["Input"]) == {"job": "hourly"}
+
+    # resources: SNS → SQS subscription (raw), EventBridge rule → SQS, a bucket
+    audit_url = sqs.get_queue_url(QueueName="shop-audit")["QueueUrl"]
+    (audit_topic,) = [t["TopicArn"] for t in sns.list_topics()["Topics"]
+                      if t["TopicArn"].endswith(":shop-audit")]  # fmt: skip
+    sns.publish(TopicArn=audit_topic, Message="audited")
+    events.put_events(Entries=[{"Source": "shop.audit", "DetailType": "x", "Detail": "{}"}])
+    received: list[str] = []
+
+    def both() -> bool:
+        got = sqs.receive_message(QueueUrl=audit_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        received.extend(m["Body"] for m in got.get("Messages", []))
+        return len(received) >= 2
+
+    wait_for(both, 30)
+    assert "audited" in received  # raw delivery: the message itself
+    assert any(json.loads(b).get("source") == "shop.audit" for b in received if b != "audited")
+    assert s3.head_bucket(Bucket="shop-reports")["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_a_second_deploy_changes_nothing_and_edits_update(
+    deployed: tuple[FireboxServer, Path],
+) -> None:
+    server, service = deployed
+    lam = aws(server, "lambda")
+    before = lam.get_function(FunctionName="shop-dev-api")["Configuration"]
+    plan = firebox(server, service, "deploy", "--plan")
+    assert plan.returncode == 0 and "Plan: no changes" in plan.stdout, plan.stdout
+    again = firebox(server, service, "deploy")
+    assert again.returncode == 0 and "UPDATE_COMPLETE" in again.stdout
+    after = lam.get_function(FunctionName="shop-dev-api")["Configuration"]
+    assert after["RevisionId"] == before["RevisionId"]
+    assert len(lam.list_versions_by_function(FunctionName="shop-dev-api")["Versions"]) == 2
+
+    # A parameter changes every function's environment: updated, and a version each.
+    done = firebox(server, service, "deploy", "--param", "tag=two")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "updated ApiLambdaFunction" in done.stdout
+    got = httpx.get(f"{server.url}/http/hello/ann", timeout=30).json()
+    assert got["tag"] == "two"
+    versions = lam.list_versions_by_function(FunctionName="shop-dev-api")["Versions"]
+    assert [v["Version"] for v in versions] == ["$LATEST", "1", "2"]
+
+    # New code: the next invoke runs it.
+    (service / "handler.py").write_text(HANDLER.replace('"tag": os.environ["TAG"]})}',
+                                                        '"tag": "edited"})}'))  # fmt: skip
+    done = firebox(server, service, "deploy", "--param", "tag=two")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert httpx.get(f"{server.url}/http/hello/ann", timeout=30).json()["tag"] == "edited"
+
+
+def test_removed_functions_and_events_are_deleted(deployed: tuple[FireboxServer, Path]) -> None:
+    server, service = deployed
+    lam, sns = aws(server, "lambda"), aws(server, "sns")
+    trimmed = SERVICE.replace("      - sns: shop-alerts\n", "")
+    trimmed = trimmed.replace(
+        "  api:\n    handler: handler.handler\n    url: true\n    events:\n"
+        "      - httpApi: 'GET /hello/{name}'\n      - http: 'POST items'\n", "")
+    assert trimmed.count("handler.handler") == 1
+    write(service, trimmed)
+    plan = firebox(server, service, "deploy", "--plan")
+    assert "- ApiLambdaFunction" in plan.stdout and "- SNSTopicShopalerts" in plan.stdout
+    done = firebox(server, service, "deploy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    with pytest.raises(ClientError) as gone:
+        lam.get_function(FunctionName="shop-dev-api")
+    assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert not [t for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":shop-alerts")]
+    assert httpx.get(f"{server.url}/http/hello/bob", timeout=30).status_code == 404
+    assert lam.get_function(FunctionName="shop-dev-worker")
+
+
+def test_info_and_remove(deployed: tuple[FireboxServer, Path]) -> None:
+    server, service = deployed
+    info = firebox(server, service, "info")
+    assert info.returncode == 0
+    assert "shop-dev-api" in info.stdout and "GET /hello/{name}" in info.stdout
+    assert f"JobsUrl: {server.url}/000000000000/shop-jobs" in info.stdout
+    s3, lam, sqs, iam = (aws(server, s) for s in ("s3", "lambda", "sqs", "iam"))
+    sqs.create_queue(QueueName="not-the-stacks")  # made outside the stack: never touched
+    s3.put_object(Bucket="shop-reports", Key="r.txt", Body=b"x")
+    failed = firebox(server, service, "remove")
+    assert failed.returncode == 1
+    assert "Reports: BucketNotEmpty" in failed.stderr + failed.stdout
+    s3.delete_object(Bucket="shop-reports", Key="r.txt")
+    done = firebox(server, service, "remove")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "stack shop-dev removed" in done.stdout
+    assert lam.list_functions()["Functions"] == []
+    assert [u.rsplit("/", 1)[-1] for u in sqs.list_queues().get("QueueUrls", [])] == \
+        ["not-the-stacks"]  # fmt: skip
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == []
+    assert [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("shop-")] == []
+    missing = firebox(server, service, "info")
+    assert missing.returncode == 1 and "Stack with id shop-dev does not exist" in missing.stderr
+
+
+FAILING = """
+service: half
+provider:
+  name: aws
+  runtime: python3.11
+functions:
+  first:
+    handler: handler.handler
+    environment:
+      TAG: x
+resources:
+  Resources:
+    Good:
+      Type: AWS::SQS::Queue
+      Properties:
+        QueueName: half-good
+    Bad:
+      Type: AWS::SQS::Queue
+      DependsOn: Good
+      Properties:
+        QueueName: half-bad
+        VisibilityTimeout: 99999
+"""
+
+
+def test_a_failure_part_way_is_reported_and_the_next_deploy_repairs_it(
+    start_server: Any, tmp_path: Path,
+) -> None:
+    server = start_server()
+    service = write(tmp_path / "half", FAILING)
+    failed = firebox(server, service, "deploy")
+    assert failed.returncode == 1
+    assert "Bad: InvalidAttributeValue" in failed.stderr, failed.stdout + failed.stderr
+    assert "CREATE_FAILED" in failed.stdout
+    sqs = aws(server, "sqs")
+    assert sqs.get_queue_url(QueueName="half-good")  # made before the failure, kept
+    write(service, FAILING.replace("99999", "120"))
+    fixed = firebox(server, service, "deploy")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    url = sqs.get_queue_url(QueueName="half-bad")["QueueUrl"]
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])[
+        "Attributes"]["VisibilityTimeout"] == "120"  # fmt: skip
+    assert "UPDATE_COMPLETE" in fixed.stdout
+
+
+def test_bad_input_is_refused_and_nothing_changes(server: FireboxServer, tmp_path: Path) -> None:
+    service = write(tmp_path / "bad", FAILING.replace("TAG: x", "TAG: ${env:FIREBOX_NOT_SET}"))
+    refused = firebox(server, service, "deploy")
+    assert refused.returncode == 1
+    assert "(serverless.yml line 10: ${env:FIREBOX_NOT_SET})" in refused.stderr
+    write(service, FAILING.replace("DependsOn: Good", "DependsOn: Nowhere"))
+    refused = firebox(server, service, "deploy")
+    assert refused.returncode == 1
+    assert "Unresolved resource dependencies [Nowhere]" in refused.stderr
+    assert httpx.get(f"{server.url}/_firebox/stacks", timeout=10).json()["Stacks"] == []

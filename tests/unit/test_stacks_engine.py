@@ -1,0 +1,233 @@
+"""The stack engine against a recording resource type (no platform): plans, dependency order,
+updates and replacements, deletions, a failure part-way and the deploy that repairs it,
+template errors, skipped types and intrinsic functions. The services are a stand-in: the real
+resource types are exercised against a real server in tests/system/test_deploy.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any, ClassVar, cast
+
+import pytest
+
+from firebox.domain.errors import LambdaError
+from firebox.stacks.engine import StackEngine, StackEvent
+from firebox.stacks.kinds.base import Applied, Context, Made, Props, Services
+from firebox.stacks.store import MemoryStackStore
+
+
+class Thing:
+    """Records every call; fails when told to; a changed Name needs a new one."""
+
+    type_name: ClassVar[str] = "Test::Thing"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.fail_on: set[str] = set()
+        self.live: dict[str, dict[str, Any]] = {}
+
+    def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+        return old.get("Name") != new.get("Name")
+
+    async def create(self, ctx: Context, logical_id: str, props: Props) -> Made:
+        self.calls.append(("create", logical_id))
+        if logical_id in self.fail_on:
+            raise LambdaError("it broke")
+        name = props.get("Name") or ctx.generated_name(logical_id, 64)
+        self.live[name] = dict(props.values)
+        return Made(name, {"Ref": name, "Arn": f"arn:test:{name}"})
+
+    async def update(self, ctx: Context, props: Props, old: Applied) -> Made:
+        self.calls.append(("update", old.logical_id))
+        if old.logical_id in self.fail_on:
+            raise LambdaError("it broke")
+        self.live[old.physical_id] = dict(props.values)
+        return Made(old.physical_id, old.attributes)
+
+    async def delete(self, ctx: Context, old: Applied) -> None:
+        self.calls.append(("delete", old.logical_id))
+        self.live.pop(old.physical_id, None)
+
+
+@pytest.fixture
+def thing() -> Thing:
+    return Thing()
+
+
+@pytest.fixture
+def engine(thing: Thing) -> StackEngine:
+    services = cast(Services, SimpleNamespace(region="us-east-1", account="123456789012"))
+    return StackEngine(MemoryStackStore(), services, {Thing.type_name: thing})
+
+
+def deploy(engine: StackEngine, doc: dict[str, Any]) -> tuple[Any, list[StackEvent]]:
+    events: list[StackEvent] = []
+    record = asyncio.run(engine.deploy("app", doc, "http://h", events.append))
+    return record, events
+
+
+def template(**resources: dict[str, Any]) -> dict[str, Any]:
+    return {"Resources": {lid: {"Type": "Test::Thing", **body} for lid, body in resources.items()}}
+
+
+BASE = template(
+    B={"Properties": {"Name": "b", "Peer": {"Fn::GetAtt": ["A", "Arn"]}}},
+    A={"Properties": {"Name": "a", "Size": 1}},
+    C={"Properties": {"Peer": {"Ref": "B"}}},
+)
+
+
+def test_creates_in_dependency_order_with_references_resolved(engine: StackEngine,
+                                                              thing: Thing) -> None:  # fmt: skip
+    record, _ = deploy(engine, BASE)
+    assert record.status == "CREATE_COMPLETE"
+    assert thing.calls == [("create", "A"), ("create", "B"), ("create", "C")]
+    assert thing.live["b"]["Peer"] == "arn:test:a"
+    generated = record.resources["C"].physical_id
+    assert generated.startswith("app-C-") and thing.live[generated]["Peer"] == "b"
+
+
+def test_the_same_template_again_changes_nothing(engine: StackEngine, thing: Thing) -> None:
+    deploy(engine, BASE)
+    thing.calls.clear()
+    plan = engine.plan("app", BASE, "http://h")
+    assert {c.action for c in plan} == {"unchanged"}
+    record, events = deploy(engine, BASE)
+    assert thing.calls == [] and record.status == "UPDATE_COMPLETE"
+    assert {e.action for e in events} == {"unchanged"}
+
+
+def test_updates_in_place_and_replaces_on_a_new_name(engine: StackEngine, thing: Thing) -> None:
+    deploy(engine, BASE)
+    changed = template(
+        B={"Properties": {"Name": "b", "Peer": {"Fn::GetAtt": ["A", "Arn"]}}},
+        A={"Properties": {"Name": "a2", "Size": 1}},
+        C={"Properties": {"Peer": {"Ref": "B"}, "Extra": True}},
+    )
+    plan = {c.logical_id: c for c in engine.plan("app", changed, "http://h")}
+    assert plan["A"].action == "replace" and plan["A"].reason == "Name"
+    assert plan["B"].action == "update"  # its Peer is A's new ARN, known only once A is made
+    assert plan["C"].action == "update" and plan["C"].reason == "Extra"
+    thing.calls.clear()
+    record, _ = deploy(engine, changed)
+    assert thing.calls == [("delete", "A"), ("create", "A"), ("update", "B"), ("update", "C")]
+    assert thing.live["b"]["Peer"] == "arn:test:a2" and "a" not in thing.live
+    assert record.status == "UPDATE_COMPLETE"
+
+
+def test_dropped_resources_are_deleted_dependents_first(engine: StackEngine, thing: Thing) -> None:
+    deploy(engine, BASE)
+    thing.calls.clear()
+    only = template(D={"Properties": {"Name": "d"}})
+    plan = {c.logical_id: c.action for c in engine.plan("app", only, "http://h")}
+    assert plan == {"D": "create", "C": "delete", "B": "delete", "A": "delete"}
+    record, _ = deploy(engine, only)
+    assert thing.calls == [("create", "D"), ("delete", "C"), ("delete", "B"), ("delete", "A")]
+    assert set(record.resources) == {"D"}
+
+
+def test_a_failure_part_way_is_reported_and_the_next_deploy_repairs_it(
+    engine: StackEngine, thing: Thing
+) -> None:
+    thing.fail_on = {"B"}
+    record, events = deploy(engine, BASE)
+    assert record.status == "CREATE_FAILED" and record.reason == "B: ServiceException: it broke"
+    assert [e.status for e in events if e.logical_id == "B"] == ["started", "failed"]
+    assert set(record.resources) == {"A"}  # made and recorded; C never started
+    stored = engine.get("app")
+    assert stored.status == "CREATE_FAILED" and set(stored.resources) == {"A"}
+    thing.fail_on = set()
+    thing.calls.clear()
+    record, _ = deploy(engine, BASE)
+    assert thing.calls == [("create", "B"), ("create", "C")]
+    assert record.status == "UPDATE_COMPLETE" and set(record.resources) == {"A", "B", "C"}
+
+
+def test_template_errors_change_nothing(engine: StackEngine, thing: Thing) -> None:
+    deploy(engine, BASE)
+    thing.calls.clear()
+    bad = [
+        template(A={"Properties": {"Peer": {"Ref": "Nowhere"}}}),
+        template(A={"Properties": {"P": {"Ref": "B"}}}, B={"Properties": {"P": {"Ref": "A"}}}),
+        {"Resources": {"A": {"Properties": {}}}},
+        {"Resources": {}},
+        {"Resources": {"A-1": {"Type": "Test::Thing"}}},
+    ]
+    messages = []
+    for doc in bad:
+        with pytest.raises(LambdaError) as caught:
+            deploy(engine, doc)
+        assert caught.value.error_type == "ValidationError"
+        messages.append(caught.value.message)
+    assert "Unresolved resource dependencies [Nowhere]" in messages[0]
+    assert messages[1].startswith("Circular dependency between resources: [A, B]")
+    assert "Every Resources object must contain a Type member" in messages[2]
+    assert "At least one Resources member must be defined" in messages[3]
+    assert "non alphanumeric" in messages[4]
+    assert thing.calls == [] and engine.get("app").status == "CREATE_COMPLETE"
+
+
+def test_remove_deletes_dependents_first_and_keeps_what_is_retained(
+    engine: StackEngine, thing: Thing
+) -> None:
+    doc = template(A={"Properties": {"Name": "a"}},
+                   B={"Properties": {"Name": "b", "P": {"Ref": "A"}}, "DeletionPolicy": "Retain"},
+                   C={"Properties": {"Name": "c", "P": {"Ref": "B"}}})  # fmt: skip
+    deploy(engine, doc)
+    thing.calls.clear()
+    events: list[StackEvent] = []
+    record = asyncio.run(engine.remove("app", "http://h", events.append))
+    assert record.status == "DELETE_COMPLETE"
+    assert thing.calls == [("delete", "C"), ("delete", "A")]
+    assert [e.action for e in events if e.status == "done"] == ["delete", "retain", "delete"]
+    assert engine.names() == [] and "b" in thing.live
+
+
+def test_unknown_types_are_skipped_with_a_warning(engine: StackEngine, thing: Thing) -> None:
+    doc = {"Resources": {
+        "Table": {"Type": "AWS::DynamoDB::Table", "Properties": {"TableName": "users"}},
+        "A": {"Type": "Test::Thing", "Properties": {"Table": {"Ref": "Table"}}},
+    }}  # fmt: skip
+    assert {c.logical_id: c.action for c in engine.plan("app", doc, "http://h")}["Table"] == "skip"
+    record, _ = deploy(engine, doc)
+    assert record.status == "CREATE_COMPLETE"
+    assert record.warnings == ["Table: firebox does not make AWS::DynamoDB::Table resources; "
+                               "skipped"]  # fmt: skip
+    assert thing.live[record.resources["A"].physical_id]["Table"] == "users"
+    doc["Resources"]["A"]["Properties"] = {"Table": {"Fn::GetAtt": ["Table", "Arn"]}}
+    record, _ = deploy(engine, doc)
+    assert record.status == "UPDATE_FAILED"
+    assert "is not made by firebox, so it has no attribute Arn" in record.reason
+
+
+def test_intrinsic_functions(engine: StackEngine, thing: Thing) -> None:
+    doc = template(
+        A={"Properties": {"Name": "a"}},
+        B={"Properties": {
+            "Name": "b",
+            "Joined": {"Fn::Join": ["-", ["x", {"Ref": "A"}, {"Ref": "AWS::Region"}]]},
+            "Sub": {"Fn::Sub": "${A}/${A.Arn}/${AWS::AccountId}/${Extra}/${!Literal}"},
+            "SubList": {"Fn::Sub": ["${X}!", {"X": {"Ref": "AWS::StackName"}}]},
+            "Picked": {"Fn::Select": [1, {"Fn::Split": [",", "p,q,r"]}]},
+            "Gone": {"Ref": "AWS::NoValue"},
+            "List": ["k", {"Ref": "AWS::NoValue"}],
+        }},
+    )  # fmt: skip
+    doc["Resources"]["B"]["Properties"]["Sub"] = {
+        "Fn::Sub": ["${A}/${A.Arn}/${AWS::AccountId}/${Extra}/${!Literal}", {"Extra": "e"}]}
+    deploy(engine, doc)
+    b = thing.live["b"]
+    assert b["Joined"] == "x-a-us-east-1"
+    assert b["Sub"] == "a/arn:test:a/123456789012/e/${Literal}"
+    assert b["SubList"] == "app!"
+    assert b["Picked"] == "q"
+    assert "Gone" not in b and b["List"] == ["k"]
+
+
+def test_outputs_are_resolved(engine: StackEngine) -> None:
+    doc = {**BASE, "Outputs": {"Arn": {"Value": {"Fn::GetAtt": ["A", "Arn"]},
+                                       "Description": "A's"}}}  # fmt: skip
+    record, _ = deploy(engine, doc)
+    assert record.outputs == {"Arn": {"Value": "arn:test:a", "Description": "A's"}}
