@@ -153,7 +153,8 @@ def deployed(start_server: Any, tmp_path: Path) -> tuple[FireboxServer, Path]:
 def events_of(server: FireboxServer, name: str, count: int = 1) -> list[dict[str, Any]]:
     logs = aws(server, "logs")
     found: list[dict[str, Any]] = wait_for(
-        lambda: (lambda e: e if len(e) >= count else None)(recorded_events(logs, name)), 30)
+        lambda: (lambda e: e if len(e) >= count else None)(recorded_events(logs, name)), 30
+    )
     return found
 
 
@@ -273,7 +274,9 @@ def test_removed_functions_and_events_are_deleted(deployed: tuple[FireboxServer,
     trimmed = SERVICE.replace("      - sns: shop-alerts\n", "")
     trimmed = trimmed.replace(
         "  api:\n    handler: handler.handler\n    url: true\n    events:\n"
-        "      - httpApi: 'GET /hello/{name}'\n      - http: 'POST items'\n", "")
+        "      - httpApi: 'GET /hello/{name}'\n      - http: 'POST items'\n",
+        "",
+    )
     assert trimmed.count("handler.handler") == 1
     write(service, trimmed)
     plan = firebox(server, service, "deploy", "--plan")
@@ -339,7 +342,8 @@ resources:
 
 
 def test_a_failure_part_way_is_reported_and_the_next_deploy_repairs_it(
-    start_server: Any, tmp_path: Path,
+    start_server: Any,
+    tmp_path: Path,
 ) -> None:
     server = start_server()
     service = write(tmp_path / "half", FAILING)

@@ -46,7 +46,8 @@ def framework(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                          env=environ, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     template: dict[str, Any] = json.loads(
-        (out / "cloudformation-template-update-stack.json").read_text())
+        (out / "cloudformation-template-update-stack.json").read_text()
+    )
     return template
 
 
@@ -75,8 +76,12 @@ def _made(template: dict[str, Any], firebox: bool) -> dict[str, tuple[str, dict[
     for lid, body in template["Resources"].items():
         kind = body["Type"]
         if not firebox:
-            if kind in NOT_MADE or lid.startswith("ServerlessDeploymentBucket") or \
-                    "CustomDashresource" in lid or lid == "IamRoleCustomResourcesLambdaExecution":  # fmt: skip
+            if (
+                kind in NOT_MADE
+                or lid.startswith("ServerlessDeploymentBucket")
+                or "CustomDashresource" in lid
+                or lid == "IamRoleCustomResourcesLambdaExecution"
+            ):
                 continue
             kind = AS_FIREBOX.get(kind, kind)
         out[_key(lid)] = (kind, body)
@@ -121,8 +126,11 @@ def test_http_routes_as_the_framework_routes_them(framework: dict[str, Any],
     theirs, mine = _made(framework, False), _made(ours, True)
     routes = {lid: mine[lid][1]["Properties"] for lid, (kind, _) in theirs.items()
               if kind == "Firebox::Http::Route"}  # fmt: skip
-    assert routes["HttpApiRouteGetOrdersIdVar"]["RouteKey"] == \
-        theirs["HttpApiRouteGetOrdersIdVar"][1]["Properties"]["RouteKey"] == "GET /orders/{id}"  # fmt: skip
+    assert (
+        routes["HttpApiRouteGetOrdersIdVar"]["RouteKey"]
+        == theirs["HttpApiRouteGetOrdersIdVar"][1]["Properties"]["RouteKey"]
+        == "GET /orders/{id}"
+    )
     assert routes["HttpApiRoutePostOrders"]["RouteKey"] == "POST /orders"
     assert routes["ApiGatewayMethodItemsItemidVarGet"] == {
         "RouteKey": "GET /items/{itemId}", "PayloadFormatVersion": "1.0",

@@ -216,7 +216,8 @@ def test_intrinsic_functions(engine: StackEngine, thing: Thing) -> None:
         }},
     )  # fmt: skip
     doc["Resources"]["B"]["Properties"]["Sub"] = {
-        "Fn::Sub": ["${A}/${A.Arn}/${AWS::AccountId}/${Extra}/${!Literal}", {"Extra": "e"}]}
+        "Fn::Sub": ["${A}/${A.Arn}/${AWS::AccountId}/${Extra}/${!Literal}", {"Extra": "e"}]
+    }
     deploy(engine, doc)
     b = thing.live["b"]
     assert b["Joined"] == "x-a-us-east-1"
