@@ -263,11 +263,20 @@ class Packager:
 
         def install(root: Path) -> None:
             self.log("installing package.json dependencies")
-            shutil.copy(manifest, root / "package.json")
-            if lock.exists():
+            document = json.loads(manifest.read_text())
+            local = {name: spec for name, spec in dependencies.items()
+                     if isinstance(spec, str) and spec.startswith("file:")
+                     and not spec[5:].startswith("/")}  # fmt: skip
+            for name, spec in local.items():  # installed elsewhere: made absolute
+                document["dependencies"][name] = "file:" + str((self.dir / spec[5:]).resolve())
+            use_lock = lock.exists() and not local  # a rewritten manifest no longer matches it
+            if use_lock:
                 shutil.copy(lock, root / "package-lock.json")
-            _run([npm, "ci" if lock.exists() else "install", "--omit=dev", "--ignore-scripts",
-                  "--no-audit", "--no-fund", "--silent"], "npm", root)  # fmt: skip
+            else:  # never packaged; without a lock npm would still resolve them
+                document.pop("devDependencies", None)
+            (root / "package.json").write_text(json.dumps(document))
+            _run([npm, "ci" if use_lock else "install", "--omit=dev", "--ignore-scripts",
+                  "--no-audit", "--no-fund", "--loglevel=error", "--install-links"], "npm", root)  # fmt: skip
             for name in ("package.json", "package-lock.json"):
                 (root / name).unlink(missing_ok=True)
             (root / "node_modules" / ".package-lock.json").unlink(missing_ok=True)
