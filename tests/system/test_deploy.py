@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -372,3 +374,110 @@ def test_bad_input_is_refused_and_nothing_changes(server: FireboxServer, tmp_pat
     assert refused.returncode == 1
     assert "Unresolved resource dependencies [Nowhere]" in refused.stderr
     assert httpx.get(f"{server.url}/_firebox/stacks", timeout=10).json()["Stacks"] == []
+
+
+DEV_SERVICE = """
+service: devloop
+provider:
+  name: aws
+  runtime: python3.11
+functions:
+  hello:
+    handler: handler.hello
+    events:
+      - httpApi: 'GET /hello'
+"""
+DEV_HANDLER = """
+import uuid
+ENVIRONMENT = uuid.uuid4().hex  # made once per environment, at init
+CALLS = 0
+def hello(event, context):
+    global CALLS
+    CALLS += 1
+    print("served", CALLS)
+    return {"environment": ENVIRONMENT, "calls": CALLS, "version": 1}
+"""
+
+
+class Output:
+    """A process's output lines, collected as they come."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        assert proc.stdout is not None
+        self._thread = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, after: int = 0) -> int:
+        """The index of the first line at or after `after` that holds `text`."""
+        return (
+            int(
+                wait_for(
+                    lambda: next(
+                        (i + 1 for i, line in enumerate(self.lines) if i >= after and text in line),
+                        None,
+                    ),
+                    60,
+                )
+            )
+            - 1
+        )
+
+
+def test_dev_picks_up_edits_and_keeps_init_once_per_environment(
+    start_server: Any, tmp_path: Path
+) -> None:
+    server = start_server()
+    service = write(tmp_path / "devloop", DEV_SERVICE, DEV_HANDLER)
+    env = {
+        **os.environ,
+        "FIREBOX_ENDPOINT": server.url,
+        "XDG_CACHE_HOME": str(tmp_path / "c"),
+        "COLUMNS": "200",
+    }
+    proc = subprocess.Popen(
+        [FIREBOX, "dev"],
+        cwd=service,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    out = Output(proc)
+    try:
+        watching = out.wait_for("watching ")
+        assert any("CREATE_COMPLETE stack devloop-dev" in line for line in out.lines)
+
+        def get() -> dict[str, Any]:
+            answer: dict[str, Any] = httpx.get(f"{server.url}/http/hello", timeout=30).json()
+            return answer
+
+        first, second = get(), get()
+        assert first["version"] == second["version"] == 1
+        assert second["environment"] == first["environment"] and second["calls"] == 2
+        out.wait_for("devloop-dev-hello served 2")  # the function's logs, streamed
+
+        (service / "handler.py").write_text(DEV_HANDLER.replace('"version": 1', '"version": 2'))
+        updated = out.wait_for("update HelloLambdaFunction", watching)
+        edited = get()
+        # The warm environment retired: a new one ran init once, then serves again.
+        assert edited["version"] == 2 and edited["calls"] == 1
+        assert edited["environment"] != first["environment"]
+        assert get() == {**edited, "calls": 2}
+
+        (service / "handler.py").write_text(DEV_HANDLER + "\ndef broken(:\n")
+        broken = out.wait_for("SyntaxError in handler.py, line 11", updated)
+        assert "the previous code keeps serving" in out.lines[broken + 2]
+        assert get() == {**edited, "calls": 3}  # still the previous code, still warm
+
+        (service / "handler.py").write_text(DEV_HANDLER.replace('"version": 1', '"version": 3'))
+        out.wait_for("update HelloLambdaFunction", broken)
+        assert get()["version"] == 3
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0, "\n".join(out.lines)

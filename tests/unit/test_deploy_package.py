@@ -10,7 +10,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import tarfile
 import zipfile
 from pathlib import Path
@@ -31,8 +30,12 @@ def service(root: Path, files: dict[str, str], **config: Any) -> dict[str, Any]:
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
-    return {"service": "s", "provider": {"runtime": "python3.11", **config.pop("provider", {})},
-            "functions": config.pop("functions", {"f": {"handler": "h.handler"}}), **config}  # fmt: skip
+    return {
+        "service": "s",
+        "provider": {"runtime": "python3.11", **config.pop("provider", {})},
+        "functions": config.pop("functions", {"f": {"handler": "h.handler"}}),
+        **config,
+    }
 
 
 FILES = {"h.py": "x", "lib/util.py": "u", "tests/test_h.py": "t", "tests/keep.py": "k",
@@ -67,7 +70,9 @@ def test_executables_keep_their_bit(tmp_path: Path) -> None:
     config = service(tmp_path, {"bootstrap": "#!/bin/sh\n", "h.py": "x"})
     (tmp_path / "bootstrap").chmod(0o755)
     data = Packager(config, tmp_path, tmp_path / "cache").packages()["f"].data
-    modes = {i.filename: i.external_attr >> 16 for i in zipfile.ZipFile(io.BytesIO(data)).infolist()}
+    modes = {
+        i.filename: i.external_attr >> 16 for i in zipfile.ZipFile(io.BytesIO(data)).infolist()
+    }
     assert modes == {"bootstrap": 0o100755, "h.py": 0o100644}
 
 
@@ -88,7 +93,7 @@ def test_individually_and_artifacts(tmp_path: Path) -> None:
     assert names(packages["b"].data) == {"b.py", "shared.py"}
     assert packages["c"].data == prebuilt.getvalue()
     config["functions"]["c"]["package"]["artifact"] = "dist/missing.zip"
-    with pytest.raises(ConfigError, match="package.artifact dist/missing.zip"):
+    with pytest.raises(ConfigError, match=r"package\.artifact dist/missing\.zip"):
         Packager(config, tmp_path, tmp_path / "cache").packages()
     config["functions"]["c"]["package"]["artifact"] = "a.py"
     with pytest.raises(ConfigError, match="not a zip file"):
@@ -107,11 +112,12 @@ def test_one_package_is_shared_when_not_individually(tmp_path: Path) -> None:
 
 def wheel(directory: Path, name: str = "tinydep", version: str = "1.0") -> Path:
     """A pure-Python wheel, written by hand (a wheel is a zip with metadata)."""
-    files = {f"{name}/__init__.py": f"VERSION = {version!r}\n",
-             f"{name}-{version}.dist-info/METADATA":
-                 f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-             f"{name}-{version}.dist-info/WHEEL":
-                 "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}  # fmt: skip
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": f"VERSION = {version!r}\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
     record = []
     for path, text in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
@@ -126,8 +132,9 @@ def wheel(directory: Path, name: str = "tinydep", version: str = "1.0") -> Path:
 
 
 @pytest.mark.parametrize("runtime", ["python3.11", "python3.12"])
-def test_requirements_installed_with_pip_and_cached(tmp_path: Path, runtime: str,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_requirements_installed_with_pip_and_cached(
+    tmp_path: Path, runtime: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     wheel(wheels)
@@ -150,8 +157,9 @@ def test_requirements_installed_with_pip_and_cached(tmp_path: Path, runtime: str
     assert again.sha256 == first.sha256
 
 
-def test_a_requirement_pip_cannot_find_is_a_clear_error(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_a_requirement_pip_cannot_find_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
     config = service(tmp_path, {"h.py": "x", "requirements.txt": "nosuchthing==9\n"})

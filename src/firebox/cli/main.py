@@ -18,6 +18,7 @@ from firebox.cli import rollouts
 from firebox.cli.buckets import buckets
 from firebox.cli.client import ApiClient, CliError, endpoint_option, parse_duration
 from firebox.cli.deploy import deploy, info, print_config, remove
+from firebox.cli.dev import dev
 from firebox.cli.keys import keys
 from firebox.cli.queues import queue, queues
 
@@ -408,6 +409,7 @@ cli.add_command(print_config)
 cli.add_command(deploy)
 cli.add_command(info)
 cli.add_command(remove)
+cli.add_command(dev)
 
 
 @queue.command(name="stats", hidden=True)

@@ -51,11 +51,16 @@ def cache_dir() -> Path:
     return Path(base) / "firebox" / "deploy"
 
 
-def prepare(config_path: Path, options: Mapping[str, Any],
-            log: Callable[[str], None] = lambda line: None) -> Prepared:  # fmt: skip
+def prepare(
+    config_path: Path,
+    options: Mapping[str, Any],
+    log: Callable[[str], None] = lambda line: None,
+    compress: bool = True,
+) -> Prepared:
     """Reads, packages and compiles a service (ConfigError when it cannot)."""
     config = load_service(config_path, options)
-    packages = Packager(config, config_path.parent.resolve(), cache_dir(), log).packages()
+    packager = Packager(config, config_path.parent.resolve(), cache_dir(), log, compress)
+    packages = packager.packages()
     compiled = compile_service(config, {k: p.sha256 for k, p in packages.items()})
     return Prepared(config, stack_name(config), compiled.template, packages, compiled.warnings)
 

@@ -104,16 +104,18 @@ def _walk(root: Path) -> list[str]:
     return sorted(found)
 
 
-def build_zip(sources: Mapping[str, Path]) -> Package:
-    """A deterministic zip of `archive path → file` (sorted, fixed times, modes kept)."""
+def build_zip(sources: Mapping[str, Path], compress: bool = True) -> Package:
+    """A deterministic zip of `archive path → file` (sorted, fixed times, modes kept);
+    stored rather than deflated when `compress` is off (the dev loop: speed over size)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buffer, "w", method, compresslevel=6 if compress else None) as archive:
         for name in sorted(sources):
             path = sources[name]
             info = zipfile.ZipInfo(name, ZIP_TIME)
             mode = path.stat().st_mode
             info.external_attr = ((0o755 if mode & 0o111 else 0o644) | 0o100000) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = method
             archive.writestr(info, path.read_bytes())
     data = buffer.getvalue()
     return Package(data, hashlib.sha256(data).hexdigest(), len(sources))
@@ -122,8 +124,15 @@ def build_zip(sources: Mapping[str, Path]) -> Package:
 class Packager:
     """Builds the packages of a resolved service; dependencies cached under `cache_dir`."""
 
-    def __init__(self, config: Mapping[str, Any], service_dir: Path, cache_dir: Path,
-                 log: Callable[[str], None] = lambda line: None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        service_dir: Path,
+        cache_dir: Path,
+        log: Callable[[str], None] = lambda line: None,
+        compress: bool = True,
+    ) -> None:
+        self.compress = compress
         self.config = config
         self.dir = service_dir
         self.cache = cache_dir
@@ -191,7 +200,7 @@ class Packager:
                 sources.setdefault(path, deps / path)  # the service's own files win
         if not sources:
             raise ConfigError("the package is empty: package.patterns leave no file")
-        return build_zip(sources)
+        return build_zip(sources, self.compress)
 
     # ----- dependencies ---------------------------------------------------------------------
     def _dependencies(self, runtime: str) -> Path | None:
@@ -275,8 +284,20 @@ class Packager:
             else:  # never packaged; without a lock npm would still resolve them
                 document.pop("devDependencies", None)
             (root / "package.json").write_text(json.dumps(document))
-            _run([npm, "ci" if use_lock else "install", "--omit=dev", "--ignore-scripts",
-                  "--no-audit", "--no-fund", "--loglevel=error", "--install-links"], "npm", root)  # fmt: skip
+            _run(
+                [
+                    npm,
+                    "ci" if use_lock else "install",
+                    "--omit=dev",
+                    "--ignore-scripts",
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                    "--install-links",
+                ],
+                "npm",
+                root,
+            )
             for name in ("package.json", "package-lock.json"):
                 (root / name).unlink(missing_ok=True)
             (root / "node_modules" / ".package-lock.json").unlink(missing_ok=True)
