@@ -9,7 +9,8 @@ PORT ?= 8070
 
 bootstrap: $(VENV)/.bootstrapped
 
-$(VENV)/.bootstrapped: pyproject.toml scripts/bootstrap.sh scripts/node/package-lock.json scripts/node-sdk/package-lock.json scripts/serverless/package-lock.json
+$(VENV)/.bootstrapped: pyproject.toml scripts/bootstrap.sh scripts/node/package-lock.json scripts/node-sdk/package-lock.json scripts/serverless/package-lock.json \
+		examples/thumbnails/requirements.txt examples/http-api/requirements.txt
 	bash scripts/bootstrap.sh $(VENV)
 	touch $@
 

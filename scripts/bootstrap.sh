@@ -72,6 +72,16 @@ for set in "awslambdaric" "fastapi mangum" "flask apig-wsgi" "aws-lambda-powerto
         touch "$dir/.complete"
     fi
 done
+# Wheels of the examples' requirements.txt files: `firebox deploy` installs them with pip
+# into the packages; the tests point pip here (PIP_FIND_LINKS) and at no index.
+wheelhouse="$venv/wheelhouse"
+wanted=$(cat examples/thumbnails/requirements.txt examples/http-api/requirements.txt)
+if [ "$(cat "$wheelhouse/.complete" 2>/dev/null)" != "$wanted" ]; then
+    rm -rf "$wheelhouse"
+    "$venv/bin/python" -m pip download -q --only-binary=:all: -d "$wheelhouse" \
+        -r examples/thumbnails/requirements.txt -r examples/http-api/requirements.txt
+    printf '%s' "$wanted" > "$wheelhouse/.complete"
+fi
 # The JavaScript SDK at the versions tests/sdk-js/package-lock.json pins, and what the Node.js
 # web-app tests vendor (tests/node-apps).
 for tests_js in "$(dirname "$0")/../tests/sdk-js" "$(dirname "$0")/../tests/node-apps"; do
