@@ -481,3 +481,25 @@ def test_dev_picks_up_edits_and_keeps_init_once_per_environment(
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     assert proc.returncode == 0, "\n".join(out.lines)
+
+
+def test_the_stage_option_names_the_stack_and_everything_in_it(
+    server: FireboxServer, tmp_path: Path
+) -> None:
+    service = write(
+        tmp_path / "mini",
+        "service: mini\nprovider:\n  name: aws\n"
+        "  runtime: python3.11\nfunctions:\n  f:\n    handler: handler.handler\n",
+    )
+    done = firebox(server, service, "deploy", "--stage", "qa")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "CREATE_COMPLETE stack mini-qa" in done.stdout
+    lam = aws(server, "lambda")
+    assert lam.get_function(FunctionName="mini-qa-f")["Configuration"]["Role"].endswith(
+        ":role/mini-qa-us-east-1-lambdaRole"
+    )
+    info = firebox(server, service, "info", "-s", "qa")
+    assert info.returncode == 0 and "mini-qa-f" in info.stdout
+    assert firebox(server, service, "info").returncode == 1  # stage dev: no such stack
+    removed = firebox(server, service, "remove", "-s", "qa")
+    assert removed.returncode == 0, removed.stdout + removed.stderr

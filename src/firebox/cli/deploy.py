@@ -171,6 +171,8 @@ def _stack_of(config: Path, stage: str | None, region: str | None,
     from firebox.deploy.compile import stack_name
 
     try:
-        return stack_name(load_service(config, options_of(stage, region, params)))
+        resolved = load_service(config, options_of(stage, region, params))
+        resolved["provider"]["stage"] = stage or resolved["provider"]["stage"]
+        return stack_name(resolved)
     except ConfigError as exc:
         raise CliError(str(exc)) from None

@@ -119,6 +119,7 @@ def summary(out: Console, stack: Mapping[str, Any]) -> None:
     if outputs:
         out.print("outputs:")
         for o in outputs:
-            out.print(f"  {escape(o['OutputKey'])}: {escape(str(o['OutputValue']))}")
+            value = "(no value)" if o["OutputValue"] is None else str(o["OutputValue"])
+            out.print(f"  {escape(o['OutputKey'])}: {escape(value)}")
     for warning in stack.get("Warnings", []):
         out.print(f"[yellow]warning:[/yellow] {escape(warning)}")

@@ -59,6 +59,9 @@ def prepare(
 ) -> Prepared:
     """Reads, packages and compiles a service (ConfigError when it cannot)."""
     config = load_service(config_path, options)
+    # The stage deployed: --stage over provider.stage (print shows the file's; names and the
+    # stack take this one, as the Framework's provider.getStage() gives them).
+    config["provider"]["stage"] = options.get("stage") or config["provider"]["stage"]
     packager = Packager(config, config_path.parent.resolve(), cache_dir(), log, compress)
     packages = packager.packages()
     compiled = compile_service(config, {k: p.sha256 for k, p in packages.items()})
