@@ -89,6 +89,7 @@ def measure(samples: int) -> dict[str, list[float]]:
             for version in range(1, samples * 2 + 1):
                 (work / "handler.py").write_text(handler(version))
                 times["edit"].append(timed([FIREBOX, "deploy", "-s", "s0"], work, env))
+            (work / "handler.py").write_text(handler(0))
             times["dev"] = dev_loop(server.port, work, env, samples * 4)
             if SERVERLESS.exists():
                 sls_env = {**env, "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -39,6 +41,18 @@ class CliError(click.ClickException):
         return self.message
 
 
+def _credentials_configured() -> bool:
+    """Whether AWS credentials may be configured: variables, or the shared files."""
+    if any(os.environ.get(name) for name in (
+            "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE")):  # fmt: skip
+        return True
+    home = Path.home() / ".aws"
+    files = (os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or str(home / "credentials"),
+             os.environ.get("AWS_CONFIG_FILE") or str(home / "config"))  # fmt: skip
+    return any(Path(f).is_file() for f in files)
+
+
 class ApiClient:
     """Signs its requests (SigV4) when AWS credentials are configured, as the SDKs do."""
 
@@ -51,11 +65,12 @@ class ApiClient:
     def _sign(self, method: str, url: httpx.URL, headers: dict[str, str], body: bytes) -> None:
         """Adds a SigV4 signature (service from the target: logs or lambda) to `headers`."""
         if not self._looked:
-            import botocore.session
-
             self._looked = True
-            self._session = botocore.session.get_session()
-            self._credentials = self._session.get_credentials()
+            if _credentials_configured():  # (botocore's chain would probe the network too)
+                import botocore.session
+
+                self._session = botocore.session.get_session()
+                self._credentials = self._session.get_credentials()
         if self._credentials is None:
             return  # unsigned: fine for a server in open mode
         from botocore.auth import SigV4Auth
