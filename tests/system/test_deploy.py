@@ -108,8 +108,49 @@ resources:
             Id: audit
     Reports:
       Type: AWS::S3::Bucket
+      DependsOn: AuditPolicy
       Properties:
         BucketName: shop-reports
+        NotificationConfiguration:
+          QueueConfigurations:
+            - Event: s3:ObjectCreated:*
+              Queue: !GetAtt Audit.Arn
+              Filter:
+                S3Key:
+                  Rules:
+                    - Name: prefix
+                      Value: daily/
+    AuditPolicy:
+      Type: AWS::SQS::QueuePolicy
+      Properties:
+        Queues: [!Ref Audit]
+        PolicyDocument:
+          Version: '2012-10-17'
+          Statement:
+            - Effect: Allow
+              Principal: {Service: s3.amazonaws.com}
+              Action: sqs:SendMessage
+              Resource: !GetAtt Audit.Arn
+    Auditor:
+      Type: AWS::IAM::Role
+      Properties:
+        RoleName: shop-auditor
+        AssumeRolePolicyDocument:
+          Version: '2012-10-17'
+          Statement:
+            - Effect: Allow
+              Principal: {Service: lambda.amazonaws.com}
+              Action: sts:AssumeRole
+        Policies:
+          - PolicyName: read-audit
+            PolicyDocument:
+              Version: '2012-10-17'
+              Statement:
+                - Effect: Allow
+                  Action: [sqs:ReceiveMessage]
+                  Resource: !GetAtt Audit.Arn
+        ManagedPolicyArns:
+          - arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole
     Cache:
       Type: AWS::ElastiCache::CacheCluster
       Properties:
@@ -231,12 +272,49 @@ def test_every_event_and_resource_is_made_and_works(deployed: tuple[FireboxServe
     def both() -> bool:
         got = sqs.receive_message(QueueUrl=audit_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
         received.extend(m["Body"] for m in got.get("Messages", []))
-        return len(received) >= 2
+        # Raw delivery: the message itself; and the event the rule matched.
+        return "audited" in received and any(
+            json.loads(b).get("source") == "shop.audit" for b in received if b != "audited"
+        )
 
     wait_for(both, 30)
-    assert "audited" in received  # raw delivery: the message itself
-    assert any(json.loads(b).get("source") == "shop.audit" for b in received if b != "audited")
-    assert s3.head_bucket(Bucket="shop-reports")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    # S3 tested the bucket's configuration, as it does: s3:TestEvent, before any object.
+    assert any(json.loads(b).get("Event") == "s3:TestEvent" for b in received if b != "audited")
+    # A bucket of the resources with its own notification configuration, to a queue whose
+    # policy the stack set.
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=audit_url, AttributeNames=["Policy"])["Attributes"][
+            "Policy"
+        ]
+    )
+    assert policy["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
+    s3.put_object(Bucket="shop-reports", Key="other/x.json", Body=b"{}")
+    s3.put_object(Bucket="shop-reports", Key="daily/1.json", Body=b"{}")
+    notices: list[str] = []
+
+    def notified() -> bool:
+        got = sqs.receive_message(QueueUrl=audit_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for message in got.get("Messages", []):
+            body = json.loads(message["Body"])
+            notices.extend(r["s3"]["object"]["key"] for r in body.get("Records", []))
+        return bool(notices)
+
+    wait_for(notified, 30)
+    assert notices == ["daily/1.json"]
+    # A role of the resources: trust, inline and managed policies.
+    auditor = iam.get_role(RoleName="shop-auditor")["Role"]
+    assert auditor["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "lambda.amazonaws.com"
+    }
+    inline = iam.get_role_policy(RoleName="shop-auditor", PolicyName="read-audit")
+    assert (
+        inline["PolicyDocument"]["Statement"][0]["Resource"]
+        == sqs.get_queue_attributes(QueueUrl=audit_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+    )
+    attached = iam.list_attached_role_policies(RoleName="shop-auditor")["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AWSLambdaBasicExecutionRole"]
 
 
 def test_a_second_deploy_changes_nothing_and_edits_update(

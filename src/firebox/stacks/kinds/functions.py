@@ -311,7 +311,11 @@ class EventSourceMapping:
     def _made(self, ctx: Context, mapping: Any) -> Made:
         return Made(
             mapping.uuid,
-            {"Ref": mapping.uuid, "EventSourceMappingArn": ctx.services.mappings.arn(mapping)},
+            {
+                "Ref": mapping.uuid,
+                "Id": mapping.uuid,
+                "EventSourceMappingArn": ctx.services.mappings.arn(mapping),
+            },
         )
 
 
