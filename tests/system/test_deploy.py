@@ -425,17 +425,21 @@ def test_a_failure_part_way_is_reported_and_the_next_deploy_repairs_it(
     start_server: Any,
     tmp_path: Path,
 ) -> None:
-    server = start_server()
-    service = write(tmp_path / "half", FAILING)
+    server = start_server("--account-id", "111122223333")
+    service = write(tmp_path / "half", FAILING.replace("TAG: x", "TAG: ${aws:accountId}"))
     failed = firebox(server, service, "deploy")
     assert failed.returncode == 1
     assert "Bad: InvalidAttributeValue" in failed.stderr, failed.stdout + failed.stderr
     assert "CREATE_FAILED" in failed.stdout
     sqs = aws(server, "sqs")
     assert sqs.get_queue_url(QueueName="half-good")  # made before the failure, kept
-    write(service, FAILING.replace("99999", "120"))
+    write(service, FAILING.replace("99999", "120").replace("TAG: x", "TAG: ${aws:accountId}"))
     fixed = firebox(server, service, "deploy")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    environment = aws(server, "lambda").get_function(FunctionName="half-dev-first")[
+        "Configuration"
+    ]["Environment"]["Variables"]
+    assert environment == {"TAG": "111122223333"}  # ${aws:accountId}: the server's
     url = sqs.get_queue_url(QueueName="half-bad")["QueueUrl"]
     assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])[
         "Attributes"]["VisibilityTimeout"] == "120"  # fmt: skip

@@ -32,6 +32,8 @@ async def health(request: Request) -> Response:
             "netnsReady": platform.netns_ready(),
             "subnet": platform.subnet(),
             "concurrencyLimit": platform.admission.concurrency_limit,
+            "account": platform.settings.account_id,
+            "region": platform.settings.region,
         }
     )
 

@@ -76,6 +76,10 @@ class HttpStackApi:
     def remove(self, stack: str) -> Iterator[dict[str, Any]]:
         return self.client.stream_lines("DELETE", f"/_firebox/stacks/{stack}")
 
+    def account(self) -> str:
+        """The server's account (what `${aws:accountId}` resolves to)."""
+        return str(self.client.json("GET", "/_firebox/health").get("account", "000000000000"))
+
     def get(self, stack: str) -> dict[str, Any]:
         found: dict[str, Any] = self.client.json("GET", f"/_firebox/stacks/{stack}")
         return found
@@ -115,10 +119,12 @@ def deploy(config: Path, stage: str | None, region: str | None, params: tuple[st
     """Deploy the service: its functions, their events and its resources, as one stack."""
     console = stackview.console()
     api = HttpStackApi(ApiClient(endpoint))
+    account = api.account()
     try:
         with console.status("packaging…"):
             prepared = prepare(config, options_of(stage, region, params),
-                               lambda line: console.print(f"[dim]{line}[/dim]"))  # fmt: skip
+                               lambda line: console.print(f"[dim]{line}[/dim]"),
+                               account=account)  # fmt: skip
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     stackview.packaged(console, prepared)

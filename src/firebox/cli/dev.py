@@ -113,15 +113,18 @@ class DevLoop:
         self.config = config
         self.options = options
         self.prepared: Prepared | None = None
+        self.account: str | None = None  # the server's, asked once
 
     def deploy(self) -> bool:
         """Packages and deploys; False (reported) when it cannot."""
         began = time.monotonic()
         try:
+            if self.account is None:
+                self.account = self.api.account()
             prepared = prepare(self.config, self.options,
                                lambda line: self.console.print(f"[dim]{line}[/dim]"),
-                               compress=False)  # fmt: skip
-        except ConfigError as exc:
+                               compress=False, account=self.account)  # fmt: skip
+        except (ConfigError, CliError) as exc:
             self.console.print(f"[red]✘ {escape(str(exc))}[/red]")
             return False
         first = self.prepared is None

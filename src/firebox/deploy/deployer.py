@@ -30,6 +30,8 @@ class StackApi(Protocol):
 
     def get(self, stack: str) -> dict[str, Any]: ...
 
+    def account(self) -> str: ...
+
 
 @dataclass
 class Prepared:
@@ -56,9 +58,11 @@ def prepare(
     options: Mapping[str, Any],
     log: Callable[[str], None] = lambda line: None,
     compress: bool = True,
+    account: str = "000000000000",
 ) -> Prepared:
-    """Reads, packages and compiles a service (ConfigError when it cannot)."""
-    config = load_service(config_path, options)
+    """Reads, packages and compiles a service (ConfigError when it cannot); `account` is what
+    `${aws:accountId}` gives (the server's)."""
+    config = load_service(config_path, options, account)
     # The stage deployed: --stage over provider.stage (print shows the file's; names and the
     # stack take this one, as the Framework's provider.getStage() gives them).
     config["provider"]["stage"] = options.get("stage") or config["provider"]["stage"]
