@@ -585,3 +585,92 @@ def test_the_stage_option_names_the_stack_and_everything_in_it(
     assert firebox(server, service, "info").returncode == 1  # stage dev: no such stack
     removed = firebox(server, service, "remove", "-s", "qa")
     assert removed.returncode == 0, removed.stdout + removed.stderr
+
+
+EXISTING = """
+service: adopt
+provider:
+  name: aws
+  runtime: python3.11
+functions:
+  listener:
+    handler: handler.handler
+    environment:
+      TAG: adopt
+    events:
+      - s3:
+          bucket: legacy-uploads
+          existing: true
+          event: s3:ObjectCreated:*
+          rules:
+            - prefix: in/
+      - sns:
+          arn: ${param:topic}
+          filterPolicy:
+            kind: [wanted]
+      - eventBridge:
+          schedule: rate(2 hours)
+          input:
+            tick: true
+"""
+
+
+def test_existing_buckets_and_topics_are_used_and_left_as_they_were(
+    server: FireboxServer,
+    tmp_path: Path,
+) -> None:
+    s3, sqs, sns, events, lam = (aws(server, s) for s in ("s3", "sqs", "sns", "events", "lambda"))
+    # Made outside the stack, before it: a bucket with a notification of its own, a topic.
+    s3.create_bucket(Bucket="legacy-uploads")
+    queue = sqs.create_queue(QueueName="legacy-notices")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    theirs = {"Id": "theirs", "QueueArn": queue_arn, "Events": ["s3:ObjectRemoved:*"]}
+    s3.put_bucket_notification_configuration(
+        Bucket="legacy-uploads", NotificationConfiguration={"QueueConfigurations": [theirs]}
+    )
+    topic = sns.create_topic(Name="legacy-topic")["TopicArn"]
+    service = write(tmp_path / "adopt", EXISTING)
+    done = firebox(server, service, "deploy", "--param", f"topic={topic}")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    config = s3.get_bucket_notification_configuration(Bucket="legacy-uploads")
+    assert [c["Id"] for c in config["QueueConfigurations"]] == ["theirs"]
+    (ours,) = config["LambdaFunctionConfigurations"]
+    assert ours["Events"] == ["s3:ObjectCreated:*"]
+    assert ours["Filter"]["Key"]["FilterRules"] == [{"Name": "Prefix", "Value": "in/"}]
+    s3.put_object(Bucket="legacy-uploads", Key="skip/a.txt", Body=b"x")
+    s3.put_object(Bucket="legacy-uploads", Key="in/a.txt", Body=b"x")
+    sns.publish(
+        TopicArn=topic,
+        Message="unwanted",
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "other"}},
+    )
+    sns.publish(
+        TopicArn=topic,
+        Message="wanted",
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "wanted"}},
+    )
+    seen = events_of(server, "adopt-dev-listener", 2)
+    keys = [r["s3"]["object"]["key"] for e in seen for r in e.get("Records", []) if "s3" in r]
+    messages = [r["Sns"]["Message"] for e in seen for r in e.get("Records", []) if "Sns" in r]
+    assert keys == ["in/a.txt"] and messages == ["wanted"]
+    function_arn = lam.get_function(FunctionName="adopt-dev-listener")["Configuration"][
+        "FunctionArn"
+    ]
+    (rule,) = events.list_rule_names_by_target(TargetArn=function_arn)["RuleNames"]
+    assert rule == "adopt-dev-listener-rule-3"
+    assert events.describe_rule(Name=rule)["ScheduleExpression"] == "rate(2 hours)"
+    (target,) = events.list_targets_by_rule(Rule=rule)["Targets"]
+    assert json.loads(target["Input"]) == {"tick": True}
+
+    removed = firebox(server, service, "remove")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    # What the stack did not make is as it was: the bucket with its own notification, the
+    # topic (without the stack's subscription).
+    config = s3.get_bucket_notification_configuration(Bucket="legacy-uploads")
+    assert [c["Id"] for c in config["QueueConfigurations"]] == ["theirs"]
+    assert "LambdaFunctionConfigurations" not in config
+    assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+    assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["TopicArn"] == topic

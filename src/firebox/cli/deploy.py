@@ -181,4 +181,27 @@ def _stack_of(config: Path, stage: str | None, region: str | None,
         resolved["provider"]["stage"] = stage or resolved["provider"]["stage"]
         return stack_name(resolved)
     except ConfigError as exc:
-        raise CliError(str(exc)) from None
+        # Only the stack's name is needed: from the file as written when the name's parts
+        # hold no variables (a variable elsewhere may need what a deploy had, like --param).
+        name = _plain_stack_name(config, stage)
+        if name is None:
+            raise CliError(str(exc)) from None
+        return name
+
+
+def _plain_stack_name(config: Path, stage: str | None) -> str | None:
+    from firebox.deploy.yamlfile import load
+
+    try:
+        data = load(config).data
+    except ConfigError:
+        return None
+    provider = data.get("provider") if isinstance(data, dict) else None
+    provider = provider if isinstance(provider, dict) else {}
+    parts = [data.get("service") if isinstance(data, dict) else None,
+             stage or provider.get("stage") or "dev"]  # fmt: skip
+    if provider.get("stackName") is not None:
+        parts = [provider["stackName"]]
+    if not all(isinstance(p, str) and "${" not in p for p in parts):
+        return None
+    return "-".join(str(p) for p in parts)
