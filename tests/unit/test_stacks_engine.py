@@ -12,30 +12,48 @@ from typing import Any, ClassVar, cast
 
 import pytest
 
-from firebox.domain.errors import LambdaError
+from firebox.domain.errors import CodedError, LambdaError
 from firebox.stacks.engine import StackEngine, StackEvent
 from firebox.stacks.kinds.base import Applied, Context, Made, Props, Services
 from firebox.stacks.store import MemoryStackStore
 
 
+class Crash(BaseException):
+    """The process dying mid-operation (as kill -9 would, at that point)."""
+
+
 class Thing:
-    """Records every call; fails when told to; a changed Name needs a new one."""
+    """Records every call; fails when told to; a changed Name or Mode needs a new one; a name
+    can exist once."""
 
     type_name: ClassVar[str] = "Test::Thing"
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
         self.fail_on: set[str] = set()
+        self.crash_on: set[str] = set()  # made, then the process "dies" before it is recorded
         self.live: dict[str, dict[str, Any]] = {}
 
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-        return old.get("Name") != new.get("Name")
+        return old.get("Name") != new.get("Name") or old.get("Mode") != new.get("Mode")
 
     async def create(self, ctx: Context, logical_id: str, props: Props) -> Made:
         self.calls.append(("create", logical_id))
         if logical_id in self.fail_on:
             raise LambdaError("it broke")
         name = props.get("Name") or ctx.generated_name(logical_id, 64)
+        if name in self.live:
+            raise CodedError("ResourceConflictException", f"{name} exists", 409)
+        self.live[name] = dict(props.values)
+        if logical_id in self.crash_on:
+            raise Crash
+        return Made(name, {"Ref": name, "Arn": f"arn:test:{name}"})
+
+    async def adopt(self, ctx: Context, logical_id: str, props: Props) -> Made | None:
+        self.calls.append(("adopt", logical_id))
+        name = props.get("Name") or ctx.generated_name(logical_id, 64)
+        if name not in self.live:
+            return None
         self.live[name] = dict(props.values)
         return Made(name, {"Ref": name, "Arn": f"arn:test:{name}"})
 
@@ -112,9 +130,42 @@ def test_updates_in_place_and_replaces_on_a_new_name(engine: StackEngine, thing:
     assert plan["C"].action == "update" and plan["C"].reason == "Extra"
     thing.calls.clear()
     record, _ = deploy(engine, changed)
-    assert thing.calls == [("delete", "A"), ("create", "A"), ("update", "B"), ("update", "C")]
+    # The new A first, its dependents moved to it, then the old A deleted (the clean-up).
+    assert thing.calls == [("create", "A"), ("update", "B"), ("update", "C"), ("delete", "A")]
     assert thing.live["b"]["Peer"] == "arn:test:a2" and "a" not in thing.live
-    assert record.status == "UPDATE_COMPLETE"
+    assert record.status == "UPDATE_COMPLETE" and record.orphans == []
+
+
+def test_a_replacement_that_keeps_its_name_deletes_the_old_one_first(
+    engine: StackEngine, thing: Thing
+) -> None:
+    deploy(engine, BASE)
+    thing.calls.clear()
+    moved = template(
+        B={"Properties": {"Name": "b", "Peer": {"Fn::GetAtt": ["A", "Arn"]}}},
+        A={"Properties": {"Name": "a", "Size": 1, "Mode": "new"}},
+        C={"Properties": {"Peer": {"Ref": "B"}}},
+    )
+    record, _ = deploy(engine, moved)
+    assert thing.calls[:3] == [("create", "A"), ("delete", "A"), ("create", "A")]
+    assert thing.live["a"]["Mode"] == "new" and record.status == "UPDATE_COMPLETE"
+
+
+def test_a_failed_replacement_keeps_the_old_resource(engine: StackEngine, thing: Thing) -> None:
+    deploy(engine, BASE)
+    renamed = template(
+        B={"Properties": {"Name": "b", "Peer": {"Fn::GetAtt": ["A", "Arn"]}}},
+        A={"Properties": {"Name": "a2", "Size": 1}},
+        C={"Properties": {"Peer": {"Ref": "B"}}},
+    )
+    thing.fail_on = {"A"}
+    record, _ = deploy(engine, renamed)
+    assert record.status == "UPDATE_FAILED"
+    assert "a" in thing.live and record.resources["A"].physical_id == "a"
+    thing.fail_on = set()
+    record, _ = deploy(engine, renamed)
+    assert record.status == "UPDATE_COMPLETE" and set(thing.live) >= {"a2", "b"}
+    assert "a" not in thing.live
 
 
 def test_dropped_resources_are_deleted_dependents_first(engine: StackEngine, thing: Thing) -> None:
@@ -232,3 +283,53 @@ def test_outputs_are_resolved(engine: StackEngine) -> None:
                                        "Description": "A's"}}}  # fmt: skip
     record, _ = deploy(engine, doc)
     assert record.outputs == {"Arn": {"Value": "arn:test:a", "Description": "A's"}}
+
+
+def test_a_crash_after_a_create_is_taken_over_by_the_next_deploy(
+    engine: StackEngine, thing: Thing
+) -> None:
+    thing.crash_on = {"B"}
+    with pytest.raises(Crash):
+        deploy(engine, BASE)
+    stored = engine.get("app")
+    assert stored.status == "CREATE_FAILED" and stored.reason.startswith("firebox: ")
+    assert "B" not in stored.resources and stored.creating == {"B": "Test::Thing"}
+    assert "b" in thing.live  # made, not recorded
+    thing.crash_on = set()
+    thing.calls.clear()
+    record, _ = deploy(engine, BASE)
+    assert thing.calls == [("adopt", "B"), ("create", "C")]
+    assert record.status == "UPDATE_COMPLETE" and record.resources["B"].physical_id == "b"
+    assert record.creating == {}
+
+
+def test_a_name_taken_outside_the_stack_is_refused_not_taken_over(
+    engine: StackEngine, thing: Thing
+) -> None:
+    thing.live["a"] = {"theirs": True}
+    record, _ = deploy(engine, BASE)
+    assert record.status == "CREATE_FAILED"
+    assert record.reason == "A: ResourceConflictException: a exists"
+    assert thing.live["a"] == {"theirs": True} and ("adopt", "A") not in thing.calls
+    asyncio.run(engine.remove("app", "http://h"))
+    assert thing.live["a"] == {"theirs": True}  # never the stack's: left alone
+
+
+def test_malformed_intrinsics_are_template_errors(engine: StackEngine, thing: Thing) -> None:
+    for bad in ({"Fn::Sub": ["x"]}, {"Fn::GetAtt": {"a": 1}}, {"Fn::GetAtt": "NoDot"}):
+        with pytest.raises(LambdaError) as caught:
+            deploy(engine, template(A={"Properties": {"P": bad}}))
+        assert caught.value.error_type == "ValidationError"
+    record, _ = deploy(engine, template(A={"Properties": {"P": {"Fn::Select": "0"}}}))
+    assert record.status == "CREATE_FAILED" and "Fn::Select requires" in record.reason
+    record, _ = deploy(engine, template(A={"Properties": {"P": {"Fn::Split": [",", "a,b"]}}}))
+    assert record.status == "CREATE_COMPLETE"  # (nothing was made by the failed one)
+    assert thing.live[record.resources["A"].physical_id]["P"] == ["a", "b"]
+    with pytest.raises(LambdaError, match="DependsOn"):
+        deploy(engine, template(A={"Properties": {}, "DependsOn": [{}]}))
+
+
+def test_a_type_firebox_skipped_can_become_one_it_makes(engine: StackEngine, thing: Thing) -> None:
+    deploy(engine, {"Resources": {"A": {"Type": "AWS::DynamoDB::Table", "Properties": {}}}})
+    record, _ = deploy(engine, template(A={"Properties": {"Name": "a"}}))
+    assert record.status == "UPDATE_COMPLETE" and thing.calls == [("create", "A")]

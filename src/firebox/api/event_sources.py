@@ -51,7 +51,8 @@ def _change(params: JSONDict) -> MappingChange:
         params.get("MaximumBatchingWindowInSeconds"),
         params.get("Enabled"),
         list(filters.get("Filters", [])) if isinstance(filters, dict) else None,
-        scaling.get("MaximumConcurrency") if isinstance(scaling, dict) else None,
+        # ScalingConfig {} removes the maximum, as on AWS
+        scaling.get("MaximumConcurrency", 0) if isinstance(scaling, dict) else None,
         list(params["FunctionResponseTypes"]) if "FunctionResponseTypes" in params else None,
     )
 

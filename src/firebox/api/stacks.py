@@ -24,9 +24,15 @@ MAX_ARTIFACT = 262_144_000  # Lambda's unzipped limit bounds any package worth u
 
 
 def _endpoint(request: Request) -> str:
-    """The server as this client reached it (queue URLs and routes are named after it)."""
-    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-    return f"{request.url.scheme}://{host}"
+    """The server's address, for the queue URLs and route URLs a stack records: the one it
+    listens on (the same whichever name a client used), or, listening on every address,
+    the one this client reached."""
+    settings = request.app.state.platform.settings
+    if settings.host not in ("0.0.0.0", "::", ""):
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        return f"http://{host}:{settings.port}"
+    reached = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    return f"{request.url.scheme}://{reached}"
 
 
 def stack_shape(record: StackRecord) -> dict[str, Any]:

@@ -74,7 +74,7 @@ class MappingChange:
     window_s: int | None = None
     enabled: bool | None = None
     filters: list[dict[str, str]] | None = None
-    max_concurrency: int | None = None
+    max_concurrency: int | None = None  # 0: remove it
     response_types: list[str] | None = None
 
 
@@ -202,6 +202,8 @@ class EventSourceMappings:
         values = {k: v for k, v in asdict(change).items() if v is not None}
         if "filters" in values:
             values["filters"] = [dict(f) for f in values["filters"]]
+        if values.get("max_concurrency") == 0:  # ScalingConfig {}: no maximum any more
+            values["max_concurrency"] = None
         return replace(mapping, **values)
 
     def _check(self, mapping: EventSourceMapping) -> None:

@@ -69,6 +69,15 @@ class Roles:
                              409) from None  # fmt: skip
         return role
 
+    def update_role(self, name: str, description: str, max_session_s: int) -> None:
+        """UpdateRole: its description and longest session."""
+        if not 3600 <= max_session_s <= 43200:
+            raise CodedError("ValidationError", "The requested MaxSessionDuration "
+                             "exceeds the allowed range of 3600 to 43200 seconds.")  # fmt: skip
+        role = self.get(name)
+        self.store.put(name, {**role, "Description": description,
+                              "MaxSessionDuration": max_session_s})  # fmt: skip
+
     def update_trust(self, name: str, trust_policy: str) -> None:
         """UpdateAssumeRolePolicy: who may assume the role."""
         role = self.get(name)

@@ -29,7 +29,14 @@ class Artifacts:
         return self.root / f"{sha256}.zip"
 
     def has(self, sha256: str) -> bool:
-        return self._path(sha256).exists()
+        """Whether it is here; a package found is kept another grace period (the deploy that
+        asked is about to name it)."""
+        path = self._path(sha256)
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            return False
+        return True
 
     def put(self, sha256: str, data: bytes) -> None:
         path = self._path(sha256)

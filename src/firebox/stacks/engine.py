@@ -13,7 +13,7 @@ from typing import Any
 from firebox.domain.errors import LambdaError
 from firebox.stacks.errors import no_stack, validation
 from firebox.stacks.intrinsics import Scope, Unknown, resolve
-from firebox.stacks.kinds.base import Applied, Context, Kind, Props, Services
+from firebox.stacks.kinds.base import Applied, Context, Kind, Made, Props, Services
 from firebox.stacks.store import StackStore
 from firebox.stacks.template import (
     ResourceSpec,
@@ -62,20 +62,38 @@ class StackRecord:
     outputs: dict[str, Any] = field(default_factory=dict)
     artifacts: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Replaced resources still to delete (the new one made first), and resources whose create
+    # began but was never recorded (a crash): the next deploy takes them over if they exist.
+    orphans: list[Applied] = field(default_factory=list)
+    creating: dict[str, str] = field(default_factory=dict)  # logical id → type
 
     def to_doc(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["resources"] = {k: asdict(v) for k, v in self.resources.items()}
+        doc["orphans"] = [asdict(o) for o in self.orphans]
         return doc
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> StackRecord:
         fields = dict(doc)
-        fields["resources"] = {
-            k: Applied(**{**v, "depends_on": tuple(v.get("depends_on", ()))})
-            for k, v in doc.get("resources", {}).items()
-        }
+        fields["resources"] = {k: _applied(v) for k, v in doc.get("resources", {}).items()}
+        fields["orphans"] = [_applied(v) for v in doc.get("orphans", [])]
         return cls(**fields)
+
+
+def _applied(doc: Mapping[str, Any]) -> Applied:
+    return Applied(**{**doc, "depends_on": tuple(doc.get("depends_on", ()))})
+
+
+# Error types that say a name is taken: a replacement that keeps its name deletes first.
+CONFLICTS = frozenset({"ResourceConflictException", "AlreadyExistsException",
+                       "EntityAlreadyExists", "QueueNameExists", "BucketAlreadyOwnedByYou",
+                       "BucketAlreadyExists", "ResourceAlreadyExistsException",
+                       "ConflictException"})  # fmt: skip
+
+
+def _conflict(exc: BaseException) -> bool:
+    return isinstance(exc, LambdaError) and exc.error_type in CONFLICTS
 
 
 def _message(exc: BaseException) -> str:
@@ -231,10 +249,15 @@ class StackEngine:
             try:
                 for lid in template.order():
                     await self._apply_one(ctx, record, template.resources[lid], progress)
+                await self._clean_up(ctx, record, progress)
                 for lid in self._deletion_order(record, template):
                     await self._delete_one(ctx, record, lid, progress)
             except _Failed as failed:
                 record.status, record.reason = f"{verb}_FAILED", failed.reason
+            except BaseException as exc:  # firebox's own failure, or a cancellation: on record
+                record.status, record.reason = f"{verb}_FAILED", f"firebox: {_message(exc)}"
+                self._save(record)
+                raise
             else:
                 record.status = f"{verb}_COMPLETE"
                 record.artifacts = artifacts_of(doc)
@@ -254,14 +277,19 @@ class StackEngine:
                                             dict(spec.properties),
                                             {"Ref": _guess_name(spec, ctx.stack), "Skipped": True},
                                             spec.depends_on, True)  # fmt: skip
+            if old is not None and not old.attributes.get("Skipped") and old.type != spec.type:
+                record.orphans.append(old)  # a type firebox made before: deleted at clean-up
             progress(StackEvent(lid, spec.type, "skip", "skipped",
                                 "firebox does not make this type"))  # fmt: skip
             return
+        if old is not None and old.attributes.get("Skipped"):
+            del record.resources[lid]  # was skipped (another type): nothing made to replace
+            old = None
         try:
             props = resolve(dict(spec.properties), self._scope(ctx, record, set()))
         except Unknown as unknown:  # a dependency failed or was skipped: reported at it
             raise _Failed(f"{lid}: {unknown.logical_id} is not available") from None
-        except LambdaError as exc:
+        except Exception as exc:  # a template error only resolving finds (a bad argument)
             progress(StackEvent(lid, spec.type, "create" if old is None else "update", "failed",
                                 _message(exc)))  # fmt: skip
             raise _Failed(f"{lid}: {_message(exc)}") from None
@@ -283,25 +311,71 @@ class StackEngine:
         action = "create" if old is None else "replace" if replacing else "update"
         progress(StackEvent(lid, spec.type, action, "started"))
         began = time.monotonic()
+        values = Props(lid, props)
         try:
-            if old is not None and replacing:
-                # Deleted first: a named resource cannot exist twice (CloudFormation would
-                # refuse such a replacement; firebox makes it).
-                await self._kind(old.type).delete(ctx, old)
-                del record.resources[lid]
-                self._save(record)
-                old = None
-            values = Props(lid, props)
-            made = (await kind.create(ctx, lid, values) if old is None
-                    else await kind.update(ctx, values, old))  # fmt: skip
+            if old is not None and not replacing:
+                made = await kind.update(ctx, values, old)
+            else:
+                made = await self._create(ctx, record, kind, values, old)
         except Exception as exc:  # any service's refusal: reported, the rest left for later
             progress(StackEvent(lid, spec.type, action, "failed", _message(exc),
                                 _ms_since(began)))  # fmt: skip
             raise _Failed(f"{lid}: {_message(exc)}") from None
+        if old is not None and replacing and old.physical_id != made.physical_id \
+                and not any(o is old for o in record.orphans):  # fmt: skip
+            record.orphans.append(old)  # the old one goes at clean-up, after every change
         record.resources[lid] = Applied(lid, spec.type, made.physical_id, props, made.attributes,
                                         spec.depends_on, spec.retain)  # fmt: skip
+        record.creating.pop(lid, None)
         self._save(record)
         progress(StackEvent(lid, spec.type, action, "done", elapsed_ms=_ms_since(began)))
+
+    async def _create(self, ctx: Context, record: StackRecord, kind: Kind, values: Props,
+                      old: Applied | None) -> Made:  # fmt: skip
+        """A new resource (for a replacement: made before the old one goes, unless its name is
+        the old one's); one whose create a crash interrupted is taken over if it exists."""
+        lid = values.logical_id
+        if record.creating.get(lid) == kind.type_name:
+            adopted = await kind.adopt(ctx, lid, values)
+            if adopted is not None:
+                return adopted
+        record.creating[lid] = kind.type_name
+        self._save(record)  # before the service call: a crash after it is found next time
+        try:
+            return await kind.create(ctx, lid, values)
+        except Exception as exc:
+            if old is None or not _conflict(exc):
+                record.creating.pop(lid, None)
+                self._save(record)
+                raise
+        # The replacement keeps the old one's name: the old one goes first.
+        await self._kind(old.type).delete(ctx, old)
+        del record.resources[lid]
+        self._save(record)
+        try:
+            return await kind.create(ctx, lid, values)
+        except Exception:
+            record.creating.pop(lid, None)
+            self._save(record)
+            raise
+
+    async def _clean_up(self, ctx: Context, record: StackRecord, progress: Progress) -> None:
+        """Deletes what replacements left (CloudFormation's clean-up phase)."""
+        for old in list(record.orphans):
+            progress(StackEvent(old.logical_id, old.type, "delete", "started"))
+            began = time.monotonic()
+            try:
+                kind = self.kinds.get(old.type)
+                if kind is not None:
+                    await kind.delete(ctx, old)
+            except Exception as exc:
+                progress(StackEvent(old.logical_id, old.type, "delete", "failed", _message(exc),
+                                    _ms_since(began)))  # fmt: skip
+                raise _Failed(f"{old.logical_id} (replaced): {_message(exc)}") from None
+            record.orphans.remove(old)
+            self._save(record)
+            progress(StackEvent(old.logical_id, old.type, "delete", "done",
+                                elapsed_ms=_ms_since(began)))  # fmt: skip
 
     async def _delete_one(self, ctx: Context, record: StackRecord, lid: str,
                           progress: Progress) -> None:  # fmt: skip
@@ -348,11 +422,16 @@ class StackEngine:
             self._save(record)
             ctx = Context(self.services, name, endpoint)
             try:
+                await self._clean_up(ctx, record, progress)
                 for lid in self._deletion_order(record, None):
                     await self._delete_one(ctx, record, lid, progress)
             except _Failed as failed:
                 record.status, record.reason = "DELETE_FAILED", failed.reason
                 self._save(record)
+            except BaseException as exc:
+                record.status, record.reason = "DELETE_FAILED", f"firebox: {_message(exc)}"
+                self._save(record)
+                raise
             else:
                 record.status = "DELETE_COMPLETE"
                 self.store.delete(name)

@@ -68,7 +68,7 @@ def _ref(arg: Any, scope: Scope) -> Any:
 def _get_att(arg: Any, scope: Scope) -> Any:
     if isinstance(arg, str):
         arg = arg.split(".", 1)
-    if not isinstance(arg, list) or len(arg) != 2:
+    if not isinstance(arg, list) or len(arg) != 2 or not isinstance(arg[0], str):
         raise template_error("Template error: every Fn::GetAtt object requires two non-empty "
                              "parameters.")  # fmt: skip
     name = _resolve(arg[1], scope)
@@ -88,7 +88,13 @@ def _join(arg: Any, scope: Scope) -> str:
 
 
 def _sub(arg: Any, scope: Scope) -> str:
-    text, names = (arg, {}) if isinstance(arg, str) else (arg[0], _resolve(arg[1], scope))
+    if isinstance(arg, str):
+        text, names = arg, {}
+    elif isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], dict):
+        text, names = arg[0], _resolve(arg[1], scope)
+    else:
+        raise template_error("Template error: One or more Fn::Sub intrinsic functions don't "
+                             "specify expected arguments.")  # fmt: skip
 
     def one(match: re.Match[str]) -> str:
         name = match[1]
@@ -105,6 +111,11 @@ def _sub(arg: Any, scope: Scope) -> str:
 
 
 def _select(arg: Any, scope: Scope) -> Any:
+    if not isinstance(arg, list) or len(arg) != 2:
+        raise template_error(
+            "Template error: Fn::Select requires a list argument with two "
+            "elements: an integer index and a list of items to select from"
+        )
     index, items = _resolve(arg[0], scope), _resolve(arg[1], scope)
     try:
         return items[int(index)]
@@ -114,7 +125,10 @@ def _select(arg: Any, scope: Scope) -> Any:
 
 
 def _split(arg: Any, scope: Scope) -> list[str]:
-    return str(_resolve(arg[1], scope)).split(str(arg[0]))
+    if not isinstance(arg, list) or len(arg) != 2 or not isinstance(arg[0], str) or not arg[0]:
+        raise template_error("Template error: every Fn::Split object requires two parameters, "
+                             "(1) a string delimiter and (2) a string to be split")  # fmt: skip
+    return str(_resolve(arg[1], scope)).split(arg[0])
 
 
 def _base64(arg: Any, scope: Scope) -> str:

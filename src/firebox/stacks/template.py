@@ -68,11 +68,26 @@ def references(value: Any) -> Iterator[str]:
                 yield arg
                 return
             if key == "Fn::GetAtt":
-                target = arg.split(".", 1)[0] if isinstance(arg, str) else arg[0]
-                yield str(target)
+                if isinstance(arg, str) and "." in arg:
+                    yield arg.split(".", 1)[0]
+                elif isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str):
+                    yield arg[0]
+                else:
+                    raise template_error("Template error: every Fn::GetAtt object requires two "
+                                         "non-empty parameters.")  # fmt: skip
                 return
             if key == "Fn::Sub":
-                text, names = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+                if isinstance(arg, str):
+                    text, names = arg, {}
+                elif (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str)
+                      and isinstance(arg[1], dict)):  # fmt: skip
+                    text, names = arg[0], arg[1]
+                else:
+                    raise template_error("Template error: One or more Fn::Sub intrinsic "
+                                         "functions don't specify expected arguments. Specify a "
+                                         "string as first argument, and an optional second "
+                                         "argument to specify a mapping of values to replace in "
+                                         "the string")  # fmt: skip
                 for name in re.findall(r"\$\{([^!}][^}]*)\}", text):
                     if name not in names:
                         yield name.split(".", 1)[0]
@@ -114,7 +129,10 @@ def parse_template(doc: Mapping[str, Any]) -> Template:
         if "Condition" in body:
             raise template_error(f"[/Resources/{lid}] firebox does not support Conditions yet")
         explicit = body.get("DependsOn", [])
-        explicit = [explicit] if isinstance(explicit, str) else list(explicit)
+        explicit = [explicit] if isinstance(explicit, str) else explicit
+        if not isinstance(explicit, list) or not all(isinstance(d, str) for d in explicit):
+            raise template_error(f"[/Resources/{lid}/DependsOn] must be a name or a list of "
+                                 "names")  # fmt: skip
         deps = {r for r in references(props) if not r.startswith("AWS::")} | set(explicit)
         resources[lid] = ResourceSpec(
             lid, body["Type"], dict(props), tuple(sorted(deps)),

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from firebox.stacks.errors import validation
+from firebox.stacks.errors import StackError, validation
 
 if TYPE_CHECKING:
     from firebox.control.concurrency import Concurrency
@@ -102,6 +102,33 @@ class Kind(Protocol):
     async def update(self, ctx: Context, props: Props, old: Applied) -> Made: ...
 
     async def delete(self, ctx: Context, old: Applied) -> None: ...
+
+    async def adopt(self, ctx: Context, logical_id: str, props: Props) -> Made | None:
+        """Takes over the resource a create of this logical id made before a crash kept it
+        off the record, brought to `props`; None when there is none."""
+        ...
+
+
+def already_exists(kind: str, name: str) -> Exception:
+    """A named resource that exists outside this stack: never taken over (CloudFormation's
+    "already exists"), so that removing the stack cannot delete what it did not make."""
+    return StackError("AlreadyExistsException",
+                      f"{kind} {name} already exists (made outside this stack, or by another "
+                      "one): give this resource another name, or delete that one", 409)  # fmt: skip
+
+
+def adopted(logical_id: str, type_name: str, physical_id: str) -> Applied:
+    """The record of a resource found rather than made: every property to apply."""
+    return Applied(logical_id, type_name, physical_id, {}, {})
+
+
+def text_value(value: Any) -> str:
+    """A property value as text the way CloudFormation converts it (true, not True)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return "" if value is None else str(value)
 
 
 class Props:

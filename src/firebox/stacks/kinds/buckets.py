@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from firebox.objects.errors import S3Error
-from firebox.stacks.kinds.base import Applied, Context, Made, Props, changed
+from firebox.stacks.kinds.base import Applied, Context, Made, Props, adopted, changed
 
 # CloudFormation's sections → the object store's (the API's XML names).
 SECTIONS = (("LambdaConfigurations", "LambdaFunctionConfigurations", "Function",
@@ -91,6 +91,12 @@ class Bucket:
             return
         await ctx.services.objects.delete_bucket(old.physical_id)  # BucketNotEmpty: reported
 
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        name = p.text("BucketName") or ctx.generated_name(logical_id, 63, lower=True)
+        if not ctx.services.objects.has_bucket(name):
+            return None
+        return await self.update(ctx, p, adopted(logical_id, self.type_name, name))
+
     def _made(self, ctx: Context, name: str) -> Made:
         host = f"{name}.s3.amazonaws.com"
         return Made(name, {"Ref": name, "Arn": f"arn:aws:s3:::{name}", "DomainName": host,
@@ -138,3 +144,6 @@ class ExistingBucketNotifications:
         except S3Error as exc:
             if exc.error_type != "NoSuchBucket":
                 raise
+
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        return None  # merging again is the same as merging once

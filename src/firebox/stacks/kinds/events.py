@@ -3,13 +3,23 @@ schedules."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from firebox.domain.errors import LambdaError
 from firebox.eventbridge.records import Target
 from firebox.scheduler.service import Spec
-from firebox.stacks.kinds.base import Applied, Context, Made, Props, changed
+from firebox.stacks.kinds.base import (
+    Applied,
+    Context,
+    Made,
+    Props,
+    adopted,
+    already_exists,
+    changed,
+)
 
 
 def _target(item: Mapping[str, Any]) -> Target:
@@ -54,13 +64,28 @@ class Rule:
                 raise p._fail(f"target {first.target_id}: {first.message}")
         return Made(name, {"Ref": name, "Arn": rule.arn})
 
+    def _exists(self, ctx: Context, name: str, bus: str | None) -> bool:
+        try:
+            ctx.services.events.rule(name, bus)
+        except LambdaError:
+            return False
+        return True
+
     async def create(self, ctx: Context, logical_id: str, p: Props) -> Made:
         name = p.text("Name") or ctx.generated_name(logical_id, 64)
+        if self._exists(ctx, name, p.text("EventBusName")):
+            raise already_exists("Rule", name)
         try:
             return await self._put(ctx, name, p, None)
         except BaseException:
             await ctx.services.events.delete_rule(name, p.text("EventBusName"), force=True)
             raise
+
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        name = p.text("Name") or ctx.generated_name(logical_id, 64)
+        if not self._exists(ctx, name, p.text("EventBusName")):
+            return None
+        return await self._put(ctx, name, p, None)
 
     async def update(self, ctx: Context, p: Props, old: Applied) -> Made:
         return await self._put(ctx, old.physical_id, p, old)
@@ -88,6 +113,25 @@ class EventBus:
     async def delete(self, ctx: Context, old: Applied) -> None:
         await ctx.services.events.delete_bus(old.physical_id)
 
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        name = str(p.required("Name"))
+        found = [b for b in ctx.services.events.buses() if b.name == name]
+        return Made(name, {"Ref": name, "Name": name, "Arn": found[0].arn}) if found else None
+
+
+def _instant(p: Props, name: str) -> float | None:
+    """An ISO 8601 date-time property (StartDate, EndDate) as a timestamp."""
+    value = p.text(name)
+    if value is None:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise p._fail(f"#/{name}: {value} is not an ISO 8601 date-time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
 
 def _spec(p: Props) -> Spec:
     target = p.mapping("Target")
@@ -96,6 +140,8 @@ def _spec(p: Props) -> Spec:
         target=dict(target) if target else p.required("Target"),
         flexible_window=p.mapping("FlexibleTimeWindow") or {"Mode": "OFF"},
         timezone=p.text("ScheduleExpressionTimezone"),
+        start=_instant(p, "StartDate"),
+        end=_instant(p, "EndDate"),
         description=p.text("Description"),
         state=p.text("State", "ENABLED"),
     )
@@ -119,6 +165,13 @@ class Schedule:
 
     async def delete(self, ctx: Context, old: Applied) -> None:
         scheduler = ctx.services.scheduler
-        group = old.properties.get("GroupName")
+        group = old.properties.get("GroupName") or "default"
         if any(s.name == old.physical_id for s in scheduler.schedules(group)):
             await scheduler.delete(old.physical_id, group)
+
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        name = p.text("Name") or ctx.generated_name(logical_id, 64)
+        group = p.text("GroupName") or "default"
+        if not any(s.name == name for s in ctx.services.scheduler.schedules(group)):
+            return None
+        return await self.update(ctx, p, adopted(logical_id, self.type_name, name))

@@ -14,7 +14,15 @@ from firebox.control.releases import AliasChange
 from firebox.domain.arns import FunctionRef, parse_function_ref
 from firebox.domain.errors import LambdaError, ResourceNotFoundException
 from firebox.domain.functions import FunctionConfig, NewFunction
-from firebox.stacks.kinds.base import Applied, Context, Made, Props, changed
+from firebox.stacks.kinds.base import (
+    Applied,
+    Context,
+    Made,
+    Props,
+    adopted,
+    changed,
+    text_value,
+)
 
 CODE_KEYS = ("Code",)
 CONFIG_KEYS = (
@@ -53,8 +61,11 @@ def _code(ctx: Context, p: Props) -> bytes:
     if "Artifact" in code:
         return ctx.services.artifact(str(code["Artifact"]))
     if "S3Bucket" in code:
-        _record, body = ctx.services.objects.open(str(code["S3Bucket"]), str(code["S3Key"]))
-        return body.read_all()
+        record, body = ctx.services.objects.open(str(code["S3Bucket"]), str(code["S3Key"]))
+        try:  # (objects over 128 KiB live in files, read in chunks)
+            return body.read_all() if body.small else b"".join(body.chunks(0, record.size - 1))
+        finally:
+            body.close()
     if "ZipFile" in code:  # inline source: index.py or index.js, as CloudFormation writes it
         runtime = str(p.get("Runtime", ""))
         name = "index.py" if runtime.startswith("python") else "index.js"
@@ -78,7 +89,7 @@ def _config(p: Props) -> FunctionConfig:
         description=p.text("Description", ""),
         timeout=p.integer("Timeout", 3),
         memory_size=p.integer("MemorySize", 128),
-        environment={str(k): "" if v is None else str(v) for k, v in env.items()},
+        environment={str(k): text_value(v) for k, v in env.items()},
         ephemeral_storage=int(p.mapping("EphemeralStorage").get("Size", 512)),
         architectures=tuple(p.items("Architectures")) or ("x86_64",),
         dead_letter_target=str(dlq or ""),
@@ -126,6 +137,12 @@ class Function:
     async def delete(self, ctx: Context, old: Applied) -> None:
         await _tolerate_missing(ctx.services.functions.delete(FunctionRef(old.physical_id)))
 
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        name = p.text("FunctionName") or ctx.generated_name(logical_id, 64)
+        if not ctx.services.functions.catalog.exists(name):
+            return None
+        return await self.update(ctx, p, adopted(logical_id, self.type_name, name))
+
     def _made(self, ctx: Context, name: str) -> Made:
         arn = ctx.services.functions.catalog.arns.function(name)
         return Made(name, {"Ref": name, "Arn": arn})
@@ -159,6 +176,9 @@ class Version:
     async def delete(self, ctx: Context, old: Applied) -> None:
         """Versions stay (DeletionPolicy Retain, as the Framework declares them)."""
 
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        return None  # publishing again finds the version an interrupted publish made
+
 
 class Alias:
     type_name: ClassVar[str] = "AWS::Lambda::Alias"
@@ -173,8 +193,20 @@ class Alias:
             ref, name, str(p.required("FunctionVersion")), p.text("Description", "") or "",
             _weights(p),
         )  # fmt: skip
-        await self._provisioned(ctx, FunctionRef(ref.name, name), p, None)
+        try:
+            await self._provisioned(ctx, FunctionRef(ref.name, name), p, None)
+        except BaseException:
+            await ctx.services.releases.delete_alias(ref, name)  # made whole, or not at all
+            raise
         return self._made(ctx, ref.name, name)
+
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        ref = FunctionRef(_ref(str(p.required("FunctionName"))).name)
+        try:
+            ctx.services.releases.get_alias(ref, str(p.required("Name")))
+        except LambdaError:
+            return None
+        return await self.update(ctx, p, adopted(logical_id, self.type_name, ""))
 
     async def update(self, ctx: Context, p: Props, old: Applied) -> Made:
         ref = FunctionRef(_ref(str(p.required("FunctionName"))).name)
@@ -239,6 +271,13 @@ class Permission:
         ref = _ref(str(old.properties["FunctionName"]))
         await _tolerate_missing(ctx.services.policies.remove(ref, old.physical_id))
 
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        ref = _ref(str(p.required("FunctionName")))  # its statement id is the stack's: remade
+        await _tolerate_missing(
+            ctx.services.policies.remove(ref, f"{ctx.stack}-{logical_id}"[:100])
+        )
+        return await self.create(ctx, logical_id, p)
+
 
 class Url:
     type_name: ClassVar[str] = "AWS::Lambda::Url"
@@ -269,6 +308,13 @@ class Url:
     async def delete(self, ctx: Context, old: Applied) -> None:
         await _tolerate_missing(ctx.services.urls.delete(self._target(old.properties)))
 
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        try:
+            ctx.services.urls.get(self._target(p))
+        except LambdaError:
+            return None
+        return await self.update(ctx, p, adopted(logical_id, self.type_name, ""))
+
     def _made(self, ctx: Context, config: Any) -> Made:
         url = ctx.services.urls.url(config)
         qualifier = None if config.qualifier == "$LATEST" else config.qualifier
@@ -291,7 +337,7 @@ class EventSourceMapping:
             window_s=p.integer("MaximumBatchingWindowInSeconds", 0),
             enabled=p.boolean("Enabled", True),
             filters=[{"Pattern": str(f["Pattern"])} for f in filters],
-            max_concurrency=int(scaling) if scaling is not None else None,
+            max_concurrency=int(scaling) if scaling is not None else 0,  # 0: none
             response_types=[str(t) for t in p.items("FunctionResponseTypes")],
         )
 
@@ -307,6 +353,15 @@ class EventSourceMapping:
 
     async def delete(self, ctx: Context, old: Applied) -> None:
         await _tolerate_missing(ctx.services.mappings.delete(old.physical_id))
+
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        function = _ref(str(p.required("FunctionName"))).name
+        source = str(p.required("EventSourceArn"))
+        for mapping in ctx.services.mappings.list(function):
+            if mapping.source_arn == source:
+                return await self.update(ctx, p, adopted(logical_id, self.type_name,
+                                                         mapping.uuid))  # fmt: skip
+        return None
 
     def _made(self, ctx: Context, mapping: Any) -> Made:
         return Made(
@@ -342,3 +397,11 @@ class HttpRoute:
 
     async def delete(self, ctx: Context, old: Applied) -> None:
         await _tolerate_missing(ctx.services.routes.remove(old.physical_id))
+
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        key = str(p.required("RouteKey"))
+        for route in ctx.services.routes.list():
+            if route.key == key and route.function_name == _ref(str(p.get("FunctionName"))).name:
+                url = f"{ctx.endpoint}{ctx.http_prefix}"
+                return Made(route.id, {"Ref": route.id, "Url": url, "RouteKey": route.key})
+        return None

@@ -7,7 +7,16 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from firebox.queues.errors import SqsError
-from firebox.stacks.kinds.base import Applied, Context, Made, Props, arn_tail, changed
+from firebox.stacks.kinds.base import (
+    Applied,
+    Context,
+    Made,
+    Props,
+    adopted,
+    already_exists,
+    arn_tail,
+    changed,
+)
 
 # Properties that are queue attributes, with the same names as SetQueueAttributes takes.
 ATTRIBUTES = ("DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
@@ -15,9 +24,14 @@ ATTRIBUTES = ("DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
               "RedriveAllowPolicy", "ContentBasedDeduplication", "DeduplicationScope",
               "FifoThroughputLimit", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds",
               "SqsManagedSseEnabled")  # fmt: skip
+# What a property dropped from the template returns to (each valid wherever it was set).
 DEFAULTS = {"DelaySeconds": "0", "MaximumMessageSize": "262144",
             "MessageRetentionPeriod": "345600", "ReceiveMessageWaitTimeSeconds": "0",
-            "VisibilityTimeout": "30", "RedrivePolicy": "", "RedriveAllowPolicy": ""}  # fmt: skip
+            "VisibilityTimeout": "30", "RedrivePolicy": "",
+            "RedriveAllowPolicy": '{"redrivePermission":"allowAll"}',
+            "ContentBasedDeduplication": "false", "DeduplicationScope": "queue",
+            "FifoThroughputLimit": "perQueue", "KmsMasterKeyId": "",
+            "KmsDataKeyReusePeriodSeconds": "300", "SqsManagedSseEnabled": "true"}  # fmt: skip
 
 
 def _attributes(p: Props) -> dict[str, str]:
@@ -45,11 +59,24 @@ class Queue:
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("QueueName", "FifoQueue"))
 
-    async def create(self, ctx: Context, logical_id: str, p: Props) -> Made:
+    def _name(self, ctx: Context, logical_id: str, p: Props) -> str:
         fifo = p.boolean("FifoQueue", False)
-        name = p.text("QueueName") or (
+        return p.text("QueueName") or (
             ctx.generated_name(logical_id, 75) + ".fifo" if fifo
             else ctx.generated_name(logical_id, 80))  # fmt: skip
+
+    def _exists(self, ctx: Context, name: str) -> bool:
+        try:
+            ctx.services.queues.queue(name)
+        except SqsError:
+            return False
+        return True
+
+    async def create(self, ctx: Context, logical_id: str, p: Props) -> Made:
+        fifo = p.boolean("FifoQueue", False)
+        name = self._name(ctx, logical_id, p)
+        if self._exists(ctx, name):
+            raise already_exists("Queue", name)
         attributes = _attributes(p)
         if fifo:
             attributes["FifoQueue"] = "true"
@@ -80,6 +107,12 @@ class Queue:
         except SqsError:
             return  # gone already
         await queues.delete_queue(queue)
+
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        name = self._name(ctx, logical_id, p)
+        if not self._exists(ctx, name):
+            return None
+        return await self.update(ctx, p, adopted(logical_id, self.type_name, name))
 
     def _made(self, ctx: Context, name: str, arn: str) -> Made:
         url = queue_url(ctx, name)
@@ -115,3 +148,6 @@ class QueuePolicy:
 
     async def delete(self, ctx: Context, old: Applied) -> None:
         await self._set(ctx, list(old.properties.get("Queues", [])), "")
+
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        return None  # setting a policy again is the same as setting it once

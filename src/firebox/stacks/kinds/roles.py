@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from firebox.domain.errors import CodedError
-from firebox.stacks.kinds.base import Applied, Context, Made, Props, changed
+from firebox.stacks.kinds.base import Applied, Context, Made, Props, adopted, changed
 
 
 class Role:
@@ -54,8 +54,18 @@ class Role:
         name, roles = old.physical_id, ctx.services.roles
         if changed(old.properties, p.values, ("AssumeRolePolicyDocument",)):
             roles.update_trust(name, str(p.document("AssumeRolePolicyDocument")))
+        if changed(old.properties, p.values, ("Description", "MaxSessionDuration")):
+            roles.update_role(name, p.text("Description", "") or "",
+                              p.integer("MaxSessionDuration", 3600) or 3600)  # fmt: skip
         self._policies(ctx, name, p)
-        return Made(name, old.attributes)
+        role = roles.get(name)
+        return Made(name, {"Ref": name, "Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        name = p.text("RoleName") or ctx.generated_name(logical_id, 64)
+        if ctx.services.roles.view(name) is None:
+            return None
+        return await self.update(ctx, p, adopted(logical_id, self.type_name, name))
 
     async def delete(self, ctx: Context, old: Applied) -> None:
         self._drop(ctx, old.physical_id)
