@@ -202,3 +202,74 @@ def test_npm_is_not_run_for_a_manifest_without_dependencies(tmp_path: Path) -> N
                      provider={"runtime": "nodejs20.x"})  # fmt: skip
     data = Packager(config, tmp_path, tmp_path / "cache").packages()["f"].data
     assert names(data) == {"index.js", "package.json"}
+
+
+def test_patterns_as_micromatch_reads_them(tmp_path: Path) -> None:
+    paths = ["a.md", "b.txt", "c.py", "tests/t.py", "tests/deep/u.py", "src/[x].py", ".hidden"]
+    assert select(paths, ["!**/*.{md,txt}"]) == ["c.py", "tests/t.py", "tests/deep/u.py",
+                                                 "src/[x].py", ".hidden"]  # fmt: skip
+    assert select(paths, ["!tests"]) == ["a.md", "b.txt", "c.py", "src/[x].py", ".hidden"]
+    kept = ["a.md", "b.txt", "c.py", "tests/t.py", "tests/deep/u.py"]
+    assert select(paths, ["!src/[[]x].py", "!.hidden"]) == kept
+
+
+def test_broken_links_and_the_config_file_stay_out(tmp_path: Path) -> None:
+    config = service(tmp_path, {"h.py": "x", "other.yml": "service: s"})
+    (tmp_path / ".#h.py").symlink_to("user@host.1234:1")  # an editor's lock: a broken link
+    data = Packager(config, tmp_path, tmp_path / "cache", config_name="other.yml").packages()
+    assert names(data["f"].data) == {"h.py"}
+
+
+def test_files_beside_the_service_through_parent_patterns(tmp_path: Path) -> None:
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "util.py").write_text("u")
+    (tmp_path / "shared" / "secret.txt").write_text("s")
+    app = tmp_path / "svc"
+    app.mkdir()
+    config = service(app, {"h.py": "x"},
+                     package={"patterns": ["../shared/**", "!../shared/*.txt"]})  # fmt: skip
+    data = Packager(config, app, tmp_path / "cache").packages()["f"].data
+    assert names(data) == {"h.py", "shared/util.py"}
+    config["package"] = {"patterns": ["../*/**"]}
+    with pytest.raises(ConfigError, match="name the directory"):
+        Packager(config, app, tmp_path / "cache").packages()
+
+
+def test_the_pip_cache_follows_included_requirement_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel(wheels, version="1.0")
+    wheel(wheels, version="2.0")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    app = tmp_path / "app"
+    app.mkdir()
+    config = service(app, {"h.py": "x", "requirements.txt": "-r base.txt\n",
+                           "base.txt": "tinydep==1.0\n"})  # fmt: skip
+
+    def installed() -> str:
+        data = Packager(config, app, tmp_path / "cache").packages()["f"].data
+        return zipfile.ZipFile(io.BytesIO(data)).read("tinydep/__init__.py").decode()
+
+    assert installed() == "VERSION = '1.0'\n"
+    (app / "base.txt").write_text("tinydep==2.0\n")
+    assert installed() == "VERSION = '2.0'\n"
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+def test_a_shipped_node_modules_leaves_dev_dependencies_out(tmp_path: Path) -> None:
+    manifest = {"name": "app", "version": "1.0.0", "dependencies": {"lib": "1.0.0"},
+                "devDependencies": {"jest": "1.0.0"}}  # fmt: skip
+    files = {"index.js": "x", "package.json": json.dumps(manifest)}
+    for name, deps in (("lib", {"@scope/inner": "1.0.0"}), ("jest", {}), ("@scope/inner", {})):
+        files[f"node_modules/{name}/package.json"] = json.dumps(
+            {"name": name, "version": "1.0.0", "dependencies": deps}
+        )
+        files[f"node_modules/{name}/index.js"] = "1"
+    config = service(tmp_path, files, provider={"runtime": "nodejs20.x"})
+    data = Packager(config, tmp_path, tmp_path / "cache").packages()["f"].data
+    assert "node_modules/lib/index.js" in names(data)
+    assert "node_modules/@scope/inner/index.js" in names(data)
+    assert not any(n.startswith("node_modules/jest/") for n in names(data))

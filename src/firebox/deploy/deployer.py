@@ -66,7 +66,9 @@ def prepare(
     # The stage deployed: --stage over provider.stage (print shows the file's; names and the
     # stack take this one, as the Framework's provider.getStage() gives them).
     config["provider"]["stage"] = options.get("stage") or config["provider"]["stage"]
-    packager = Packager(config, config_path.parent.resolve(), cache_dir(), log, compress)
+    packager = Packager(
+        config, config_path.parent.resolve(), cache_dir(), log, compress, config_path.name
+    )
     packages = packager.packages()
     compiled = compile_service(config, {k: p.sha256 for k, p in packages.items()})
     return Prepared(config, stack_name(config), compiled.template, packages, compiled.warnings)

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
+
+from wcmatch import glob
 
 from firebox.deploy.yamlfile import ConfigError
 
@@ -50,32 +51,18 @@ class Package:
     files: int
 
 
-@cache
-def _pattern(glob: str) -> re.Pattern[str]:
-    """A micromatch-style glob: `**` crosses directories, `*` and `?` do not."""
-    out, i = [], 0
-    while i < len(glob):
-        if glob.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif glob[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif glob[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(glob[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
+# micromatch's defaults as the Framework calls it: `**` crosses directories, braces expand,
+# classes match, dotfiles match like any other file.
+GLOB_FLAGS = glob.GLOBSTAR | glob.BRACE | glob.DOTGLOB | glob.SPLIT
 
 
-def _matches(glob: str, path: str) -> bool:
-    glob = glob.removeprefix("./")
-    return bool(_pattern(glob).match(path))
+def _matches(pattern: str, path: str) -> bool:
+    """Whether a pattern names the file or a directory it is in (`!tests` is all of tests/,
+    as globby expands a directory)."""
+    pattern = pattern.removeprefix("./")
+    parts = path.split("/")
+    return any(glob.globmatch("/".join(parts[:n]), pattern, flags=GLOB_FLAGS)
+               for n in range(len(parts), 0, -1))  # fmt: skip
 
 
 def select(paths: Iterable[str], patterns: Iterable[str]) -> list[str]:
@@ -86,8 +73,7 @@ def select(paths: Iterable[str], patterns: Iterable[str]) -> list[str]:
         keep = True
         for pattern in patterns:
             negated = pattern.startswith("!")
-            glob = pattern[1:] if negated else pattern
-            if _matches(glob, path):
+            if _matches(pattern[1:] if negated else pattern, path):
                 keep = not negated
         if keep:
             kept.append(path)
@@ -95,12 +81,14 @@ def select(paths: Iterable[str], patterns: Iterable[str]) -> list[str]:
 
 
 def _walk(root: Path) -> list[str]:
-    """Every file under root, relative and sorted (links followed as the Framework does)."""
+    """Every file under root, relative and sorted (links followed as the Framework does;
+    broken links, like an editor's lock files, left out)."""
     found: list[str] = []
     for directory, dirs, files in os.walk(root, followlinks=True):
         dirs[:] = [d for d in dirs if d not in (".git", ".serverless", ".firebox")]
         base = Path(directory).relative_to(root)
-        found.extend((base / name).as_posix() for name in files)
+        found.extend((base / name).as_posix() for name in files
+                     if os.path.isfile(os.path.join(directory, name)))  # fmt: skip
     return sorted(found)
 
 
@@ -109,16 +97,24 @@ def build_zip(sources: Mapping[str, Path], compress: bool = True) -> Package:
     stored rather than deflated when `compress` is off (the dev loop: speed over size)."""
     buffer = io.BytesIO()
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    count = 0
     with zipfile.ZipFile(buffer, "w", method, compresslevel=6 if compress else None) as archive:
         for name in sorted(sources):
             path = sources[name]
+            try:
+                mode = path.stat().st_mode
+                content = path.read_bytes()
+            except FileNotFoundError:
+                continue  # gone since the walk (an editor's temporary file)
+            except OSError as exc:
+                raise ConfigError(f"cannot package {name}: {exc.strerror}") from None
             info = zipfile.ZipInfo(name, ZIP_TIME)
-            mode = path.stat().st_mode
             info.external_attr = ((0o755 if mode & 0o111 else 0o644) | 0o100000) << 16
             info.compress_type = method
-            archive.writestr(info, path.read_bytes())
+            archive.writestr(info, content)
+            count += 1
     data = buffer.getvalue()
-    return Package(data, hashlib.sha256(data).hexdigest(), len(sources))
+    return Package(data, hashlib.sha256(data).hexdigest(), count)
 
 
 class Packager:
@@ -131,8 +127,10 @@ class Packager:
         cache_dir: Path,
         log: Callable[[str], None] = lambda line: None,
         compress: bool = True,
+        config_name: str = "serverless.yml",
     ) -> None:
         self.compress = compress
+        self.config_name = config_name  # (-c other.yml: never packaged either)
         self.config = config
         self.dir = service_dir
         self.cache = cache_dir
@@ -191,7 +189,10 @@ class Packager:
         return Package(data, hashlib.sha256(data).hexdigest(), -1)
 
     def _build(self, patterns: list[str], runtimes: set[str]) -> Package:
+        patterns = [f"!{glob.escape(self.config_name)}", *patterns]
         sources = {path: self.dir / path for path in select(self.files(), patterns)}
+        sources.update(self._outside(patterns))
+        sources = self._without_dev_modules(sources)
         for runtime in sorted(runtimes):
             deps = self._dependencies(runtime)
             if deps is None:
@@ -201,6 +202,58 @@ class Packager:
         if not sources:
             raise ConfigError("the package is empty: package.patterns leave no file")
         return build_zip(sources, self.compress)
+
+    def _outside(self, patterns: list[str]) -> dict[str, Path]:
+        """Files `../shared/**`-style patterns add from beside the service, packaged without
+        the leading `../` (as the Framework packages them)."""
+        found: dict[str, Path] = {}
+        for pattern in patterns:
+            if not pattern.startswith("../"):
+                continue
+            rest, root = pattern, self.dir
+            while rest.startswith("../"):
+                rest, root = rest[3:], root.parent
+            head = rest.split("/", 1)[0]
+            if not head or glob.is_magic(head, flags=GLOB_FLAGS):
+                raise ConfigError(f"package.patterns {pattern}: name the directory it reads "
+                                  "from (../shared/**), not a pattern")  # fmt: skip
+            base = root / head
+            if not base.exists() or self.dir.resolve().is_relative_to(base.resolve()):
+                continue  # absent, or the service itself (already walked)
+            candidates = [f"{head}/{p}" for p in _walk(base)] if base.is_dir() else [head]
+            later = [p for p in patterns[patterns.index(pattern) + 1:]
+                     if p.startswith("!../")]  # fmt: skip
+            for name in candidates:
+                if _matches(rest, name) and not any(_matches(p[1:].lstrip("./"), name)
+                                                    for p in later):  # fmt: skip
+                    found[name] = root / name
+        return found
+
+    def _without_dev_modules(self, sources: dict[str, Path]) -> dict[str, Path]:
+        """A node_modules the service ships, without the packages only devDependencies need
+        (as the Framework leaves them out; npm says which they are)."""
+        manifest = self.dir / "package.json"
+        if not any(name.startswith("node_modules/") for name in sources):
+            return sources
+        try:
+            dev = json.loads(manifest.read_text()).get("devDependencies") if \
+                manifest.is_file() else None  # fmt: skip
+        except ValueError:
+            dev = None
+        npm = shutil.which("npm")
+        if not dev or npm is None:
+            return sources
+        done = subprocess.run([npm, "ls", "--omit=dev", "--all", "--parseable"], cwd=self.dir,
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        production = {Path(line).resolve() for line in done.stdout.splitlines() if line.strip()}
+        if not production:
+            return sources
+        kept = {}
+        for name, path in sources.items():
+            package = _package_dir(name)
+            if package is None or (self.dir / package).resolve() in production:
+                kept[name] = path
+        return kept
 
     # ----- dependencies ---------------------------------------------------------------------
     def _dependencies(self, runtime: str) -> Path | None:
@@ -253,11 +306,10 @@ class Packager:
             for cache_dir in root.rglob("__pycache__"):
                 shutil.rmtree(cache_dir, ignore_errors=True)
 
-        return self._cached("pip", [runtime.encode(), requirements.read_bytes()], install)
+        inputs = [runtime.encode(), *_requirement_inputs(requirements, set())]
+        return self._cached("pip", inputs, install)
 
     def _npm(self, manifest: Path) -> Path | None:
-        import json
-
         try:
             dependencies = json.loads(manifest.read_text()).get("dependencies") or {}
         except ValueError as exc:
@@ -304,6 +356,56 @@ class Packager:
 
         parts = [manifest.read_bytes(), lock.read_bytes() if lock.exists() else b""]
         return self._cached("npm", parts, install)
+
+
+def _requirement_inputs(path: Path, seen: set[Path]) -> list[bytes]:
+    """What a requirements file installs from, for the cache's key: its text, the files it
+    includes (-r, -c) and the local packages it names (./lib, -e ../pkg, file:…)."""
+    path = path.resolve()
+    if path in seen:
+        return []
+    seen.add(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path.name}: {exc.strerror}") from None
+    inputs = [text.encode()]
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        for flag in ("-r", "--requirement", "-c", "--constraint"):
+            if line.startswith(flag + " ") or line.startswith(flag + "="):
+                target = line[len(flag) + 1 :].strip()
+                inputs += _requirement_inputs(path.parent / target, seen)
+                break
+        else:
+            local = line.removeprefix("-e ").removeprefix("--editable ").strip()
+            local = local.removeprefix("file://").removeprefix("file:")
+            if local.startswith(("./", "../", "/")):
+                inputs.append(_tree_digest(path.parent / local.split(" ", 1)[0]))
+    return inputs
+
+
+def _tree_digest(target: Path) -> bytes:
+    """A local package's state: each file's path, size and time of change."""
+    if target.is_file():
+        info = target.stat()
+        return f"{target}:{info.st_size}:{info.st_mtime_ns}".encode()
+    listing = []
+    for name in _walk(target) if target.is_dir() else []:
+        info = (target / name).stat()
+        listing.append(f"{name}:{info.st_size}:{info.st_mtime_ns}")
+    return hashlib.sha256("\n".join(listing).encode()).hexdigest().encode()
+
+
+def _package_dir(name: str) -> str | None:
+    """The node_modules package a packaged file belongs to (its deepest), if any."""
+    parts = name.split("/")
+    found = None
+    for i, part in enumerate(parts[:-1]):
+        if part == "node_modules" and i + 1 < len(parts) - 1:
+            width = 2 if parts[i + 1].startswith("@") else 1
+            found = "/".join(parts[: i + 1 + width])
+    return found
 
 
 def _run(command: list[str], tool: str, cwd: Path) -> None:
