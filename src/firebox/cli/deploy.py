@@ -13,7 +13,7 @@ import click
 from firebox.cli import stackview
 from firebox.cli.client import ApiClient, CliError, endpoint_option
 from firebox.deploy.config import load_service
-from firebox.deploy.deployer import prepare, upload
+from firebox.deploy.deployer import Prepared, prepare, upload
 from firebox.deploy.yamlfile import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -76,9 +76,26 @@ class HttpStackApi:
     def remove(self, stack: str) -> Iterator[dict[str, Any]]:
         return self.client.stream_lines("DELETE", f"/_firebox/stacks/{stack}")
 
+    def health(self) -> dict[str, Any]:
+        if not hasattr(self, "_health"):
+            self._health: dict[str, Any] = self.client.json("GET", "/_firebox/health")
+        return self._health
+
     def account(self) -> str:
         """The server's account (what `${aws:accountId}` resolves to)."""
-        return str(self.client.json("GET", "/_firebox/health").get("account", "000000000000"))
+        return str(self.health().get("account", "000000000000"))
+
+    def check_runtimes(self, prepared: Prepared) -> None:
+        """Every function's runtime is one the server runs (said before anything changes)."""
+        available = set(self.health().get("runtimes", []))
+        provider = prepared.config["provider"]
+        for key, fn in (prepared.config.get("functions") or {}).items():
+            runtime = fn.get("runtime") or provider.get("runtime") or "nodejs16.x"
+            if available and runtime not in available:
+                raise CliError(
+                    f"functions.{key}: runtime {runtime} is not available on this "
+                    f"firebox server (it runs {', '.join(sorted(available))})"
+                )
 
     def get(self, stack: str) -> dict[str, Any]:
         found: dict[str, Any] = self.client.json("GET", f"/_firebox/stacks/{stack}")
@@ -128,6 +145,7 @@ def deploy(config: Path, stage: str | None, region: str | None, params: tuple[st
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     stackview.packaged(console, prepared)
+    api.check_runtimes(prepared)
     with console.status("uploading…"):
         uploaded = upload(api, prepared)
     if uploaded:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -32,14 +33,15 @@ POLL_S = 0.25  # how often logs are fetched
 LOOK_BACK_MS = 2000  # a line stored just after a poll that looked before it: fetched again
 
 
-def syntax_errors(paths: Iterable[Path]) -> list[str]:
-    """What is wrong with edited source files, as the runtime would report it."""
+def syntax_errors(paths: Iterable[Path], python: bool = True) -> list[str]:
+    """What is wrong with edited source files, as the runtime would report it (Python only
+    when this interpreter is as new as the functions', which may use newer syntax)."""
     problems = []
     node = shutil.which("node")
     for path in paths:
         if not path.is_file():
             continue
-        if path.suffix == ".py":
+        if path.suffix == ".py" and python:
             try:
                 compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
             except SyntaxError as exc:
@@ -127,9 +129,13 @@ class DevLoop:
         except (ConfigError, CliError) as exc:
             self.console.print(f"[red]✘ {escape(str(exc))}[/red]")
             return False
+        except Exception as exc:  # whatever the files hold, the watch goes on
+            self.console.print(f"[red]✘ {escape(type(exc).__name__)}: {escape(str(exc))}[/red]")
+            return False
         first = self.prepared is None
         self.prepared = prepared
         try:
+            self.api.check_runtimes(prepared)
             upload(self.api, prepared)
             if first:
                 stackview.packaged(self.console, prepared)
@@ -161,6 +167,20 @@ class DevLoop:
             self.console.print(f"[dim]no changes ({took:.0f} ms)[/dim]")
         return str(record.get("StackStatus", "")).endswith("_COMPLETE")
 
+    def python_checkable(self) -> bool:
+        """Whether this interpreter reads every Python function's syntax (none is newer)."""
+        if self.prepared is None:
+            return True
+        here = sys.version_info[:2]
+        config = self.prepared.config
+        for fn in (config.get("functions") or {}).values():
+            runtime = str(fn.get("runtime") or config["provider"].get("runtime") or "")
+            if runtime.startswith("python3."):
+                minor = runtime.removeprefix("python3.")
+                if minor.isdigit() and (3, int(minor)) > here:
+                    return False
+        return True
+
     def functions(self) -> list[str]:
         if self.prepared is None:
             return []
@@ -177,7 +197,7 @@ class DevLoop:
         present = [r for r in relative if (service_dir / r).exists()] or relative
         shown = ", ".join(sorted(present)[:3]) + (" …" if len(present) > 3 else "")
         self.console.print(f"[dim]changed: {escape(shown)}[/dim]")
-        problems = syntax_errors(paths)
+        problems = syntax_errors(paths, self.python_checkable())
         if problems:
             for problem in problems:
                 self.console.print(f"[red]✘ {escape(problem)}[/red]")

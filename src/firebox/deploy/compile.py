@@ -54,6 +54,9 @@ class _Compiler:
         self.outputs: dict[str, Any] = {}
         self.warnings: list[str] = []
         self.queue_arns: list[Any] = []
+        self._existing_bucket: dict[str, str] = {}  # function → its one `existing: true` bucket
+        self.role_statements: list[Any] = []
+        self.scheduler: list[str] = []  # functions EventBridge Scheduler invokes (their ARNs)
         self.uses_default_role = False
         self._warned: set[str] = set()
         self._alias = ""  # the function's `provisioned` alias being compiled, if any
@@ -74,14 +77,15 @@ class _Compiler:
             self.function(key, fn)
         if self.uses_default_role:
             self.default_role()
-        self.merge_resources()
         template: dict[str, Any] = {
             "AWSTemplateFormatVersion": "2010-09-09",
             "Description": f"The {self.config['service']} service (stage {self.provider['stage']})",
             "Resources": self.resources,
+            "Outputs": self.outputs,
         }
-        if self.outputs:
-            template["Outputs"] = self.outputs
+        self.merge_resources(template)
+        if not template["Outputs"]:
+            del template["Outputs"]
         return Compiled(template, self.warnings)
 
     def default_role(self) -> None:
@@ -98,6 +102,21 @@ class _Compiler:
             "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
             f"/aws/lambda/{service}-{stage}*"
         )
+        statements += self.role_statements  # destinations and dead-letter targets
+        trust: dict[str, Any] = copy.deepcopy(LAMBDA_TRUST)
+        if self.scheduler:  # EventBridge Scheduler assumes it to invoke the functions
+            trust["Statement"][0]["Principal"]["Service"].append("scheduler.amazonaws.com")
+            statements.append(
+                {
+                    "Effect": "Allow",
+                    "Action": ["lambda:InvokeFunction"],
+                    "Resource": [
+                        {"Fn::Sub": f"{arn}{suffix}"}
+                        for arn in self.scheduler
+                        for suffix in ("", ":*")
+                    ],
+                }
+            )
         if self.queue_arns:  # what polling the functions' queues takes, as one statement
             statements.append(
                 {
@@ -107,7 +126,7 @@ class _Compiler:
                 }
             )
         properties: dict[str, Any] = {
-            "AssumeRolePolicyDocument": LAMBDA_TRUST,
+            "AssumeRolePolicyDocument": trust,
             "Path": role.get("path", "/"),
             "RoleName": role.get("name") or f"{service}-{stage}-{region}-lambdaRole"[:64],
             "Policies": [
@@ -141,28 +160,43 @@ class _Compiler:
             properties["ManagedPolicyArns"] = list(managed)
         self.add(naming.ROLE, {"Type": "AWS::IAM::Role", "Properties": properties})
 
-    def merge_resources(self) -> None:
-        """`resources`: Resources and Outputs merged over the compiled ones (deeply, as the
-        Framework merges them), `extensions` into resources already there."""
+    def merge_resources(self, template: dict[str, Any]) -> None:
+        """`resources` merged over the compiled template, every section deeply (lodash's
+        merge, as the Framework does), then `extensions` applied to resources already there
+        (Properties and Metadata assigned, DependsOn added to, policies replaced)."""
         extra = self.config.get("resources") or {}
         if not isinstance(extra, dict):
             raise ConfigError("resources: expected an object with Resources and Outputs")
-        for lid, body in (extra.get("Resources") or {}).items():
-            self.resources[lid] = _merge(self.resources.get(lid, {}), body)
+        for section, body in extra.items():
+            if section != "extensions" and body is not None:
+                template[section] = _merge(template.get(section, {}), body)
         for lid, body in (extra.get("extensions") or {}).items():
-            if lid not in self.resources:
+            resource = template["Resources"].get(lid)
+            if resource is None:
                 raise ConfigError(
-                    f"resources.extensions.{lid}: there is no resource {lid} to extend"
+                    f'Cannot extend "{lid}" resource, as it\'s not found in generated stack'
                 )
-            self.resources[lid] = _merge(self.resources[lid], body)
-        for name, body in (extra.get("Outputs") or {}).items():
-            self.outputs[name] = _merge(self.outputs.get(name, {}), body)
+            for member, value in (body or {}).items():
+                if member in ("Condition", "CreationPolicy", "DeletionPolicy", "UpdatePolicy",
+                              "UpdateReplacePolicy"):  # fmt: skip
+                    resource[member] = value
+                elif member in ("Properties", "Metadata"):
+                    resource.setdefault(member, {}).update(value or {})
+                elif member == "DependsOn":
+                    current = resource.get("DependsOn", [])
+                    current = [current] if isinstance(current, str) else list(current)
+                    resource["DependsOn"] = current + list(value or [])
+                else:
+                    raise ConfigError(
+                        f'Cannot extend "{lid}" resource, as extending the '
+                        f'"{member}" attribute at this point is not supported.'
+                    )
 
     # ----- one function ---------------------------------------------------------------------
     def function(self, key: str, fn: Mapping[str, Any]) -> None:
         lid = naming.function(key)
         provider = self.provider
-        runtime = fn.get("runtime") or provider.get("runtime") or "nodejs14.x"
+        runtime = fn.get("runtime") or provider.get("runtime") or "nodejs16.x"  # (3.40's)
         env = {**(provider.get("environment") or {}), **(fn.get("environment") or {})}
         props: dict[str, Any] = {
             "Code": {"Artifact": self.artifacts[key]},
@@ -198,12 +232,19 @@ class _Compiler:
         storage = fn.get("ephemeralStorageSize") or provider.get("ephemeralStorageSize")
         if storage:
             props["EphemeralStorage"] = {"Size": storage}
+        if fn.get("onError"):
+            target_arn = str(fn["onError"])
+            props["DeadLetterConfig"] = {"TargetArn": target_arn}
+            statement = _send_statement(target_arn, "onError")
+            self.role_statements.append({**statement, "Action": [statement["Action"]],
+                                         "Resource": [target_arn]})  # fmt: skip
         props["Role"] = self.role_of(fn)
         resource: dict[str, Any] = {"Type": "AWS::Lambda::Function", "Properties": props}
         if self.uses_default_role and props["Role"] == _arn(naming.ROLE):
             resource["DependsOn"] = [naming.ROLE]
         self.add(lid, resource)
         target = self.versions(key, lid, fn, props)
+        self.invoke_config(key, lid, fn)
         if fn.get("url"):
             self.url(key, lid, fn["url"], target)
         schedules = 0
@@ -223,6 +264,52 @@ class _Compiler:
                 self.warnings.append(
                     f"functions.{key}: {kind} events are not supported by firebox; skipped"
                 )
+
+    def invoke_config(self, key: str, lid: str, fn: Mapping[str, Any]) -> None:
+        """`destinations`, `maximumRetryAttempts`, `maximumEventAge`: the function's
+        EventInvokeConfig (`<Fn>LambdaEvConf`), and the role's right to send to them."""
+        destinations = fn.get("destinations") or {}
+        if not isinstance(destinations, dict):
+            raise ConfigError(f"functions.{key}.destinations: expected onSuccess / onFailure")
+        members = ("maximumRetryAttempts", "maximumEventAge")
+        if not destinations and not any(fn.get(m) is not None for m in members):
+            return
+        props: dict[str, Any] = {"FunctionName": {"Ref": lid}, "Qualifier": "$LATEST"}
+        config: dict[str, Any] = {}
+        for member, name in (("onSuccess", "OnSuccess"), ("onFailure", "OnFailure")):
+            if destinations.get(member):
+                arn = self.destination_arn(key, destinations[member])
+                local = destinations[member] in (self.config.get("functions") or {})
+                # A function of this service: its ARN from the function (as the Framework).
+                config[name] = {"Destination": _arn(naming.function(destinations[member]))
+                                if local else arn}  # fmt: skip
+                self.role_statements.append(_send_statement(arn, f"{key}.destinations"))
+        if config:
+            props["DestinationConfig"] = config
+        if fn.get("maximumEventAge") is not None:
+            props["MaximumEventAgeInSeconds"] = fn["maximumEventAge"]
+        if fn.get("maximumRetryAttempts") is not None:
+            props["MaximumRetryAttempts"] = fn["maximumRetryAttempts"]
+        self.add(
+            f"{naming.function_part(key)}LambdaEvConf",
+            {"Type": "AWS::Lambda::EventInvokeConfig", "Properties": props},
+        )
+
+    def destination_arn(self, key: str, destination: Any) -> Any:
+        """An ARN, or the name of one of this service's functions (as the Framework takes)."""
+        if not isinstance(destination, str) or destination.startswith("arn:"):
+            return destination
+        functions = self.config.get("functions") or {}
+        if destination not in functions:
+            raise ConfigError(
+                f"functions.{key}.destinations: {destination} is neither an ARN "
+                "nor a function of this service"
+            )
+        name = functions[destination]["name"]
+        return {
+            "Fn::Sub": f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:"
+            f"${{AWS::AccountId}}:function:{name}"
+        }
 
     def role_of(self, fn: Mapping[str, Any]) -> Any:
         role = (
@@ -431,6 +518,10 @@ class _Compiler:
             raise ConfigError(f"functions.{key}: http: expected 'METHOD path' or an object")
         if not method or not path:
             raise ConfigError(f"functions.{key}: http: a method and a path are required")
+        if isinstance(spec, dict) and spec.get("cors") and "http-cors" not in self._warned:
+            self._warned.add("http-cors")
+            self.warnings.append("http events' cors: firebox's routes answer no OPTIONS "
+                                 "preflight; return CORS headers from the function")  # fmt: skip
         method = method.upper()
         route_key = f"{method} /{path.strip('/')}"
         lid = naming.rest_method(path, method if method != "ANY" else "Any")
@@ -482,10 +573,25 @@ class _Compiler:
         )
 
     def event_s3(self, key: str, target: Any, spec: Any, index: int) -> None:
+        if not isinstance(spec, (str, dict)):
+            raise ConfigError(f"functions.{key}: s3: expected a bucket name or an object")
         spec = {"bucket": spec} if isinstance(spec, str) else dict(spec)
         bucket = spec.get("bucket")
         if not isinstance(bucket, str):
             raise ConfigError(f"functions.{key}: s3: the bucket must be a name")
+        rules_given = spec.get("rules") or []
+        if not isinstance(rules_given, list) or not all(
+                isinstance(r, dict) and len(r) == 1 for r in rules_given):  # fmt: skip
+            raise ConfigError(f"functions.{key}: s3: rules must be a list like "
+                              "[{prefix: in/}, {suffix: .jpg}]")  # fmt: skip
+        if spec.get("existing"):
+            seen = self._existing_bucket.setdefault(key, bucket)
+            if seen != bucket:
+                raise ConfigError(
+                    "Only one S3 Bucket can be configured per function. In "
+                    f'"{key}" you\'re attempting to configure "{seen}" and "{bucket}" at the '
+                    "same time."
+                )
         configuration: dict[str, Any] = {
             "Event": spec.get("event", "s3:ObjectCreated:*"),
             "Function": target,
@@ -529,10 +635,8 @@ class _Compiler:
     def schedule(self, key: str, target: Any, spec: Any, expression: str, index: int) -> None:
         spec = spec if isinstance(spec, dict) else {}
         if spec.get("method") == "scheduler":
-            self.warnings.append(
-                f"functions.{key}: schedule method 'scheduler' made as an "
-                "EventBridge rule (firebox fires both alike)"
-            )
+            self.scheduled(key, target, spec, expression, index)
+            return
         target_spec: dict[str, Any] = {"Arn": target, "Id": f"{key}Schedule"}
         if spec.get("input") is not None:
             value = spec["input"]
@@ -572,7 +676,51 @@ class _Compiler:
             depends,
         )
 
+    def scheduled(
+        self, key: str, target: Any, spec: Mapping[str, Any], expression: str, index: int
+    ) -> None:
+        """`method: scheduler`: an EventBridge Scheduler schedule (time zones included)."""
+        target_spec: dict[str, Any] = {"Arn": target, "RoleArn": self.scheduler_role()}
+        if spec.get("input") is not None:
+            value = spec["input"]
+            target_spec["Input"] = value if isinstance(value, str) else _json(value)
+        props: dict[str, Any] = {
+            "ScheduleExpression": expression,
+            "State": "ENABLED" if spec.get("enabled", True) else "DISABLED",
+            "Target": target_spec,
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+        }
+        for member, name in (
+            ("name", "Name"),
+            ("description", "Description"),
+            ("timezone", "ScheduleExpressionTimezone"),
+        ):
+            if spec.get(member):
+                props[name] = spec[member]
+        depends = self._depends(target)
+        self.add(
+            f"{naming.function_part(key)}SchedulerSchedule{index}",
+            {
+                "Type": "AWS::Scheduler::Schedule",
+                "Properties": props,
+                **({"DependsOn": depends} if depends else {}),
+            },
+        )
+        name = (self.config.get("functions") or {})[key]["name"]
+        arn = f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{name}"
+        if arn not in self.scheduler:
+            self.scheduler.append(arn)
+
+    def scheduler_role(self) -> Any:
+        role = (self.provider.get("iam") or {}).get("role") or self.provider.get("role")
+        if isinstance(role, str):
+            return role if role.startswith("arn:") else _arn(role)
+        self.uses_default_role = True
+        return _arn(naming.ROLE)
+
     def event_sns(self, key: str, target: Any, spec: Any, index: int) -> None:
+        if not isinstance(spec, (str, dict)):
+            raise ConfigError(f"functions.{key}: sns: expected a topic name, an ARN or an object")
         spec = {"topicName": spec} if isinstance(spec, str) else dict(spec)
         arn, name = spec.get("arn"), spec.get("topicName")
         if isinstance(name, str) and name.startswith("arn:"):
@@ -582,7 +730,8 @@ class _Compiler:
         name = name if isinstance(name, str) else _name_of(arn)
         depends = self._depends(target)
         fn_part = naming.function_part(key)
-        inline = arn is None and not spec.get("filterPolicy") and not spec.get("redrivePolicy")
+        own = arn is None  # a topic this service makes (else the one the ARN names)
+        inline = own and not spec.get("filterPolicy") and not spec.get("redrivePolicy")
         if arn is None:  # a topic of the service's own: made by the stack
             topic_lid = f"SNSTopic{naming.alnum(name)}"
             arn = {"Ref": topic_lid}
@@ -616,7 +765,7 @@ class _Compiler:
             )
         source = (
             arn
-            if not isinstance(arn, dict)
+            if not own
             else {
                 "Fn::Join": [
                     "",
@@ -722,6 +871,25 @@ class _Compiler:
             source,
             depends,
         )
+
+
+def _send_statement(arn: Any, where: str) -> dict[str, Any]:
+    """The role's right to send to a destination or dead-letter target, by its service."""
+    text = arn if isinstance(arn, str) else json.dumps(arn)
+    action = (
+        "sqs:SendMessage"
+        if ":sqs:" in text
+        else "sns:Publish"
+        if ":sns:" in text
+        else "events:PutEvents"
+        if ":events:" in text
+        else "lambda:InvokeFunction"
+        if ":lambda:" in text
+        else None
+    )
+    if action is None:
+        raise ConfigError(f"{where}: {text} is not a queue, topic, event bus or function")
+    return {"Effect": "Allow", "Action": action, "Resource": arn}
 
 
 def _json(value: Any) -> str:

@@ -7,6 +7,7 @@ from firebox.stacks.kinds.buckets import Bucket, ExistingBucketNotifications
 from firebox.stacks.kinds.events import EventBus, Rule, Schedule
 from firebox.stacks.kinds.functions import (
     Alias,
+    EventInvokeConfig,
     EventSourceMapping,
     Function,
     HttpRoute,
@@ -23,6 +24,7 @@ def all_kinds() -> dict[str, Kind]:
     """Every type firebox makes, by its CloudFormation name."""
     kinds: list[Kind] = [
         Function(), Version(), Alias(), Permission(), Url(), EventSourceMapping(), HttpRoute(),
+        EventInvokeConfig(),
         Queue(), QueuePolicy(), Bucket(), ExistingBucketNotifications(), Topic(), Subscription(),
         TopicPolicy(), Rule(), EventBus(), Schedule(), Role(),
     ]  # fmt: skip

@@ -13,6 +13,7 @@ from firebox.stacks.errors import StackError, validation
 
 if TYPE_CHECKING:
     from firebox.control.concurrency import Concurrency
+    from firebox.control.event_configs import EventConfigs
     from firebox.control.event_sources import EventSourceMappings
     from firebox.control.function_urls import FunctionUrls
     from firebox.control.functions import FunctionService
@@ -37,6 +38,7 @@ class Services:
     urls: FunctionUrls
     policies: FunctionPolicies
     mappings: EventSourceMappings
+    event_configs: EventConfigs
     routes: HttpRoutes
     queues: QueueService
     objects: ObjectService

@@ -8,6 +8,7 @@ import zipfile
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from firebox.control.event_configs import NOT_GIVEN, EventConfigChange
 from firebox.control.event_sources import MappingChange
 from firebox.control.policies import Permission as PermissionGrant
 from firebox.control.releases import AliasChange
@@ -405,3 +406,41 @@ class HttpRoute:
                 url = f"{ctx.endpoint}{ctx.http_prefix}"
                 return Made(route.id, {"Ref": route.id, "Url": url, "RouteKey": route.key})
         return None
+
+
+class EventInvokeConfig:
+    """A function's asynchronous invocation settings: retries, event age, destinations."""
+
+    type_name: ClassVar[str] = "AWS::Lambda::EventInvokeConfig"
+
+    def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+        return changed(old, new, ("FunctionName", "Qualifier"))
+
+    def _ref(self, values: Mapping[str, Any]) -> FunctionRef:
+        ref = _ref(str(values["FunctionName"]))
+        return FunctionRef(ref.name, str(values.get("Qualifier") or ref.qualifier or "$LATEST"))
+
+    async def create(self, ctx: Context, logical_id: str, p: Props) -> Made:
+        p.required("FunctionName")
+        destinations = p.mapping("DestinationConfig")
+        change = EventConfigChange(
+            maximum_retry_attempts=p.integer("MaximumRetryAttempts") if
+            p.get("MaximumRetryAttempts") is not None else NOT_GIVEN,
+            maximum_event_age=p.integer("MaximumEventAgeInSeconds") if
+            p.get("MaximumEventAgeInSeconds") is not None else NOT_GIVEN,
+            on_success=(destinations.get("OnSuccess") or {}).get("Destination", NOT_GIVEN),
+            on_failure=(destinations.get("OnFailure") or {}).get("Destination", NOT_GIVEN),
+        )  # fmt: skip
+        ref = self._ref(p.values)
+        await ctx.services.event_configs.put(ref, change)  # the whole config: the rest default
+        arn = ctx.services.functions.catalog.arns.function(ref.name, ref.qualifier)
+        return Made(arn, {"Ref": arn})
+
+    async def update(self, ctx: Context, p: Props, old: Applied) -> Made:
+        return await self.create(ctx, old.logical_id, p)
+
+    async def delete(self, ctx: Context, old: Applied) -> None:
+        await _tolerate_missing(ctx.services.event_configs.delete(self._ref(old.properties)))
+
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        return None  # putting the config again is the same as putting it once
