@@ -455,6 +455,13 @@ def test_bad_input_is_refused_and_nothing_changes(server: FireboxServer, tmp_pat
     refused = firebox(server, service, "deploy")
     assert refused.returncode == 1
     assert "Unresolved resource dependencies [Nowhere]" in refused.stderr
+    write(service, FAILING.replace("runtime: python3.11", "runtime: nodejs16.x"))
+    refused = firebox(server, service, "deploy")
+    assert refused.returncode == 1
+    assert (
+        "functions.first: runtime nodejs16.x is not available on this firebox server"
+        in refused.stderr
+    )
     assert httpx.get(f"{server.url}/_firebox/stacks", timeout=10).json()["Stacks"] == []
 
 
@@ -597,6 +604,10 @@ functions:
     handler: handler.handler
     environment:
       TAG: adopt
+    maximumRetryAttempts: 0
+    maximumEventAge: 120
+    destinations:
+      onFailure: ${param:failures}
     events:
       - s3:
           bucket: legacy-uploads
@@ -612,6 +623,12 @@ functions:
           schedule: rate(2 hours)
           input:
             tick: true
+      - schedule:
+          method: scheduler
+          rate: cron(30 8 * * ? *)
+          timezone: Europe/Paris
+          input:
+            morning: true
 """
 
 
@@ -632,8 +649,21 @@ def test_existing_buckets_and_topics_are_used_and_left_as_they_were(
     )
     topic = sns.create_topic(Name="legacy-topic")["TopicArn"]
     service = write(tmp_path / "adopt", EXISTING)
-    done = firebox(server, service, "deploy", "--param", f"topic={topic}")
+    done = firebox(
+        server, service, "deploy", "--param", f"topic={topic}", "--param", f"failures={queue_arn}"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
+    invoke_config = lam.get_function_event_invoke_config(FunctionName="adopt-dev-listener")
+    assert invoke_config["MaximumRetryAttempts"] == 0
+    assert invoke_config["MaximumEventAgeInSeconds"] == 120
+    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn
+    scheduler = aws(server, "scheduler")
+    (schedule,) = scheduler.list_schedules()["Schedules"]
+    detail = scheduler.get_schedule(Name=schedule["Name"])
+    assert detail["ScheduleExpressionTimezone"] == "Europe/Paris"
+    assert detail["ScheduleExpression"] == "cron(30 8 * * ? *)"
+    assert json.loads(detail["Target"]["Input"]) == {"morning": True}
+    assert detail["Target"]["RoleArn"].endswith(":role/adopt-dev-us-east-1-lambdaRole")
 
     config = s3.get_bucket_notification_configuration(Bucket="legacy-uploads")
     assert [c["Id"] for c in config["QueueConfigurations"]] == ["theirs"]
@@ -674,3 +704,4 @@ def test_existing_buckets_and_topics_are_used_and_left_as_they_were(
     assert "LambdaFunctionConfigurations" not in config
     assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
     assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["TopicArn"] == topic
+    assert scheduler.list_schedules()["Schedules"] == []
