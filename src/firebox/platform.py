@@ -232,7 +232,7 @@ class Platform:
         return Services(
             functions=self.functions, releases=self.releases, concurrency=self.concurrency,
             urls=self.function_urls, policies=self.policies, mappings=self.mappings,
-            event_configs=self.event_configs,
+            event_configs=self.event_configs, layers=self.layers,
             routes=self.routes, queues=self.sqs, objects=self.s3, topics=self.topics,
             events=self.events, scheduler=self.scheduler, roles=self.roles,
             artifact=self.artifacts.get, region=self.settings.region,

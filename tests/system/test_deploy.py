@@ -705,3 +705,61 @@ def test_existing_buckets_and_topics_are_used_and_left_as_they_were(
     assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
     assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["TopicArn"] == topic
     assert scheduler.list_schedules()["Schedules"] == []
+
+
+LAYERED = """
+service: layered
+provider:
+  name: aws
+  runtime: python3.11
+layers:
+  common:
+    path: common
+    description: shared code
+    compatibleRuntimes: [python3.11]
+functions:
+  f:
+    handler: handler.handler
+    layers:
+      - !Ref CommonLambdaLayer
+"""
+LAYER_HANDLER = """
+import os, shared
+def handler(event, context):
+    return {"shared": shared.VALUE, "packaged": sorted(os.listdir("/var/task"))}
+"""
+
+
+def test_layers_of_the_service_are_published_and_replaced(
+    server: FireboxServer, tmp_path: Path
+) -> None:
+    service = write(tmp_path / "layered", LAYERED, LAYER_HANDLER)
+    (service / "common" / "python").mkdir(parents=True)
+    (service / "common" / "python" / "shared.py").write_text("VALUE = 'one'\n")
+    done = firebox(server, service, "deploy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lam = aws(server, "lambda")
+
+    def invoke() -> dict[str, Any]:
+        answer = lam.invoke(FunctionName="layered-dev-f")
+        result: dict[str, Any] = json.loads(answer["Payload"].read())
+        assert "FunctionError" not in answer, result
+        return result
+
+    first_answer = invoke()
+    assert first_answer["shared"] == "one"
+    assert "common" not in first_answer["packaged"]  # the layer's files: in the layer only
+    (first,) = lam.list_layer_versions(LayerName="common")["LayerVersions"]
+    assert first["Description"] == "shared code"
+    (service / "common" / "python" / "shared.py").write_text("VALUE = 'two'\n")
+    done = firebox(server, service, "deploy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert invoke()["shared"] == "two"
+    versions = lam.list_layer_versions(LayerName="common")["LayerVersions"]
+    assert [v["Version"] for v in versions] == [2]  # the replaced version deleted
+    assert (
+        lam.get_function(FunctionName="layered-dev-f")["Configuration"]["Layers"][0]["Arn"]
+        == versions[0]["LayerVersionArn"]
+    )
+    assert firebox(server, service, "remove").returncode == 0
+    assert lam.list_layer_versions(LayerName="common")["LayerVersions"] == []

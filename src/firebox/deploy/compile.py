@@ -46,7 +46,9 @@ def _arn(function_lid: str) -> dict[str, Any]:
 
 
 class _Compiler:
-    def __init__(self, config: Mapping[str, Any], artifacts: Mapping[str, str]) -> None:
+    def __init__(self, config: Mapping[str, Any], artifacts: Mapping[str, str],
+                 layer_artifacts: Mapping[str, str]) -> None:  # fmt: skip
+        self.layer_artifacts = layer_artifacts
         self.config = config
         self.provider: dict[str, Any] = dict(config["provider"])
         self.artifacts = artifacts
@@ -73,6 +75,8 @@ class _Compiler:
                 "provider.logRetentionInDays: not applied yet (firebox keeps "
                 "logs until they are deleted)"
             )
+        for key, layer in (self.config.get("layers") or {}).items():
+            self.layer(key, layer)
         for key, fn in (self.config.get("functions") or {}).items():
             self.function(key, fn)
         if self.uses_default_role:
@@ -264,6 +268,23 @@ class _Compiler:
                 self.warnings.append(
                     f"functions.{key}: {kind} events are not supported by firebox; skipped"
                 )
+
+    def layer(self, key: str, layer: Mapping[str, Any]) -> None:
+        """A layer of the service's own: `<Layer>LambdaLayer`, a version per change."""
+        lid = f"{naming.function_part(key)}LambdaLayer"
+        props: dict[str, Any] = {"Content": {"Artifact": self.layer_artifacts[key]},
+                                 "LayerName": layer.get("name") or key}  # fmt: skip
+        for member, name in (("description", "Description"), ("licenseInfo", "LicenseInfo"),
+                             ("compatibleRuntimes", "CompatibleRuntimes"),
+                             ("compatibleArchitectures", "CompatibleArchitectures")):  # fmt: skip
+            if layer.get(member):
+                props[name] = layer[member]
+        resource: dict[str, Any] = {"Type": "AWS::Lambda::LayerVersion", "Properties": props}
+        if layer.get("retain"):
+            resource["DeletionPolicy"] = "Retain"
+        self.add(lid, resource)
+        self.outputs[f"{lid}QualifiedArn"] = {"Description": "Current Lambda layer version",
+                                              "Value": {"Ref": lid}}  # fmt: skip
 
     def invoke_config(self, key: str, lid: str, fn: Mapping[str, Any]) -> None:
         """`destinations`, `maximumRetryAttempts`, `maximumEventAge`: the function's
@@ -943,6 +964,8 @@ def _merge(base: Any, over: Any) -> Any:
     return copy.deepcopy(over)
 
 
-def compile_service(config: Mapping[str, Any], artifacts: Mapping[str, str]) -> Compiled:
-    """The template for a service resolved by config.load_service, its packages by function."""
-    return _Compiler(config, artifacts).compile()
+def compile_service(config: Mapping[str, Any], artifacts: Mapping[str, str],
+                    layer_artifacts: Mapping[str, str] | None = None) -> Compiled:  # fmt: skip
+    """The template for a service resolved by config.load_service, its packages by function
+    (and by layer, for the service's own layers)."""
+    return _Compiler(config, artifacts, layer_artifacts or {}).compile()

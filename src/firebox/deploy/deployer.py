@@ -42,9 +42,10 @@ class Prepared:
     template: dict[str, Any]
     packages: dict[str, Package]
     warnings: list[str] = field(default_factory=list)
+    layers: dict[str, Package] = field(default_factory=dict)  # the service's own layers
 
     def unique_packages(self) -> dict[str, Package]:
-        return {p.sha256: p for p in self.packages.values()}
+        return {p.sha256: p for p in (*self.packages.values(), *self.layers.values())}
 
 
 def cache_dir() -> Path:
@@ -69,9 +70,11 @@ def prepare(
     packager = Packager(
         config, config_path.parent.resolve(), cache_dir(), log, compress, config_path.name
     )
-    packages = packager.packages()
-    compiled = compile_service(config, {k: p.sha256 for k, p in packages.items()})
-    return Prepared(config, stack_name(config), compiled.template, packages, compiled.warnings)
+    packages, layers = packager.packages(), packager.layers()
+    compiled = compile_service(config, {k: p.sha256 for k, p in packages.items()},
+                               {k: p.sha256 for k, p in layers.items()})  # fmt: skip
+    return Prepared(config, stack_name(config), compiled.template, packages, compiled.warnings,
+                    layers)  # fmt: skip
 
 
 def upload(api: StackApi, prepared: Prepared) -> int:

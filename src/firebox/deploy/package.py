@@ -171,6 +171,34 @@ class Packager:
             out[key] = shared
         return out
 
+    def layers(self) -> dict[str, Package]:
+        """Each of the service's own layers (`layers:`), by its key: the files under its
+        path (through its patterns), or its prebuilt artifact."""
+        out = {}
+        for key, layer in (self.config.get("layers") or {}).items():
+            if not isinstance(layer, dict):
+                raise ConfigError(f"layers.{key}: expected an object with a path")
+            package = dict(layer.get("package") or {})
+            if package.get("artifact"):
+                out[key] = self._artifact(str(package["artifact"]))
+                continue
+            if not isinstance(layer.get("path"), str):
+                raise ConfigError(f"layers.{key}: a path (or package.artifact) is required")
+            root = (self.dir / layer["path"]).resolve()
+            if not root.is_dir():
+                raise ConfigError(f"layers.{key}: {layer['path']} is not a directory")
+            files = select(_walk(root), self._patterns(package))
+            if not files:
+                raise ConfigError(f"layers.{key}: the layer is empty")
+            out[key] = build_zip({name: root / name for name in files}, self.compress)
+        return out
+
+    def _layer_excludes(self) -> list[str]:
+        """The layers' directories: never in the functions' packages (as the Framework)."""
+        return [f"!{glob.escape(str(layer['path']).strip('/'))}/**"
+                for layer in (self.config.get("layers") or {}).values()
+                if isinstance(layer, dict) and isinstance(layer.get("path"), str)]  # fmt: skip
+
     def _patterns(self, package: Mapping[str, Any]) -> list[str]:
         patterns = [str(p) for p in package.get("patterns") or []]
         # The Framework's older spellings, still read by v3.
@@ -189,7 +217,7 @@ class Packager:
         return Package(data, hashlib.sha256(data).hexdigest(), -1)
 
     def _build(self, patterns: list[str], runtimes: set[str]) -> Package:
-        patterns = [f"!{glob.escape(self.config_name)}", *patterns]
+        patterns = [f"!{glob.escape(self.config_name)}", *self._layer_excludes(), *patterns]
         sources = {path: self.dir / path for path in select(self.files(), patterns)}
         sources.update(self._outside(patterns))
         sources = self._without_dev_modules(sources)

@@ -114,9 +114,11 @@ def artifacts_of(template: Mapping[str, Any]) -> list[str]:
     """The packages a template's functions name."""
     found = []
     for body in (template.get("Resources") or {}).values():
-        code = (body.get("Properties") or {}).get("Code")
-        if isinstance(code, dict) and isinstance(code.get("Artifact"), str):
-            found.append(code["Artifact"])
+        properties = body.get("Properties") or {}
+        for member in ("Code", "Content"):  # functions' and layers'
+            code = properties.get(member)
+            if isinstance(code, dict) and isinstance(code.get("Artifact"), str):
+                found.append(code["Artifact"])
     return sorted(set(found))
 
 

@@ -11,6 +11,7 @@ from firebox.stacks.kinds.functions import (
     EventSourceMapping,
     Function,
     HttpRoute,
+    LayerVersion,
     Permission,
     Url,
     Version,
@@ -24,7 +25,7 @@ def all_kinds() -> dict[str, Kind]:
     """Every type firebox makes, by its CloudFormation name."""
     kinds: list[Kind] = [
         Function(), Version(), Alias(), Permission(), Url(), EventSourceMapping(), HttpRoute(),
-        EventInvokeConfig(),
+        EventInvokeConfig(), LayerVersion(),
         Queue(), QueuePolicy(), Bucket(), ExistingBucketNotifications(), Topic(), Subscription(),
         TopicPolicy(), Rule(), EventBus(), Schedule(), Role(),
     ]  # fmt: skip

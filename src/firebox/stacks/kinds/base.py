@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from firebox.control.function_urls import FunctionUrls
     from firebox.control.functions import FunctionService
     from firebox.control.http_routes import HttpRoutes
+    from firebox.control.layers import LayerService
     from firebox.control.policies import FunctionPolicies
     from firebox.control.releases import Releases
     from firebox.eventbridge.service import EventService
@@ -39,6 +40,7 @@ class Services:
     policies: FunctionPolicies
     mappings: EventSourceMappings
     event_configs: EventConfigs
+    layers: LayerService
     routes: HttpRoutes
     queues: QueueService
     objects: ObjectService
@@ -140,7 +142,8 @@ class Props:
         self.logical_id = logical_id
         self.values = dict(values)
 
-    def _fail(self, message: str) -> Exception:
+    def fail(self, message: str) -> Exception:
+        """CloudFormation's validation error for this resource's properties."""
         return validation(
             f"Properties validation failed for resource {self.logical_id} with message: {message}"
         )
@@ -150,7 +153,7 @@ class Props:
 
     def required(self, name: str) -> Any:
         if self.values.get(name) in (None, ""):
-            raise self._fail(f"#: required key [{name}] not found")
+            raise self.fail(f"#: required key [{name}] not found")
         return self.values[name]
 
     def text(self, name: str, default: str | None = None) -> str | None:
@@ -158,7 +161,7 @@ class Props:
         if value is None:
             return default
         if isinstance(value, (dict, list)):
-            raise self._fail(
+            raise self.fail(
                 f"#/{name}: expected type: String, found: "
                 f"{'JSONObject' if isinstance(value, dict) else 'JSONArray'}"
             )
@@ -171,7 +174,7 @@ class Props:
         try:
             return int(str(value))
         except ValueError:
-            raise self._fail(f"#/{name}: expected type: Integer, found: String") from None
+            raise self.fail(f"#/{name}: expected type: Integer, found: String") from None
 
     def boolean(self, name: str, default: bool | None = None) -> bool | None:
         value = self.values.get(name)
@@ -181,18 +184,18 @@ class Props:
             return value
         if str(value).lower() in ("true", "false"):
             return str(value).lower() == "true"
-        raise self._fail(f"#/{name}: expected type: Boolean, found: String")
+        raise self.fail(f"#/{name}: expected type: Boolean, found: String")
 
     def mapping(self, name: str) -> dict[str, Any]:
         value = self.values.get(name) or {}
         if not isinstance(value, dict):
-            raise self._fail(f"#/{name}: expected type: JSONObject, found: String")
+            raise self.fail(f"#/{name}: expected type: JSONObject, found: String")
         return value
 
     def items(self, name: str) -> list[Any]:
         value = self.values.get(name) or []
         if not isinstance(value, list):
-            raise self._fail(f"#/{name}: expected type: JSONArray, found: JSONObject")
+            raise self.fail(f"#/{name}: expected type: JSONArray, found: JSONObject")
         return value
 
     def document(self, name: str) -> str | None:

@@ -61,7 +61,7 @@ class Rule:
             failures = await events.put_targets(name, bus, targets)
             if failures:
                 first = failures[0]
-                raise p._fail(f"target {first.target_id}: {first.message}")
+                raise p.fail(f"target {first.target_id}: {first.message}")
         return Made(name, {"Ref": name, "Arn": rule.arn})
 
     def _exists(self, ctx: Context, name: str, bus: str | None) -> bool:
@@ -127,7 +127,7 @@ def _instant(p: Props, name: str) -> float | None:
     try:
         moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise p._fail(f"#/{name}: {value} is not an ISO 8601 date-time") from None
+        raise p.fail(f"#/{name}: {value} is not an ISO 8601 date-time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
     return moment.timestamp()

@@ -15,6 +15,7 @@ from firebox.control.releases import AliasChange
 from firebox.domain.arns import FunctionRef, parse_function_ref
 from firebox.domain.errors import LambdaError, ResourceNotFoundException
 from firebox.domain.functions import FunctionConfig, NewFunction
+from firebox.domain.layers import NewLayerVersion
 from firebox.stacks.kinds.base import (
     Applied,
     Context,
@@ -76,7 +77,7 @@ def _code(ctx: Context, p: Props) -> bytes:
             info.external_attr = 0o644 << 16
             archive.writestr(info, str(code["ZipFile"]))
         return buffer.getvalue()
-    raise p._fail("#/Code: one of ZipFile, S3Bucket/S3Key or Artifact is required")
+    raise p.fail("#/Code: one of ZipFile, S3Bucket/S3Key or Artifact is required")
 
 
 def _config(p: Props) -> FunctionConfig:
@@ -444,3 +445,41 @@ class EventInvokeConfig:
 
     async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
         return None  # putting the config again is the same as putting it once
+
+
+class LayerVersion:
+    """A layer version published from the deploy's package (versions are immutable: any
+    change publishes a new one; the old one is deleted unless DeletionPolicy keeps it)."""
+
+    type_name: ClassVar[str] = "AWS::Lambda::LayerVersion"
+
+    def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+        return old != new
+
+    async def create(self, ctx: Context, logical_id: str, p: Props) -> Made:
+        content = p.mapping("Content")
+        if "Artifact" in content:
+            code = ctx.services.artifact(str(content["Artifact"]))
+        elif "S3Bucket" in content:
+            code = _code(ctx, Props(logical_id, {"Code": content}))
+        else:
+            raise p.fail("#/Content: S3Bucket/S3Key or Artifact is required")
+        published = await ctx.services.layers.publish(NewLayerVersion(
+            name=p.text("LayerName") or ctx.generated_name(logical_id, 140), code=code,
+            description=p.text("Description", "") or "",
+            license_info=p.text("LicenseInfo", "") or "",
+            compatible_runtimes=tuple(str(r) for r in p.items("CompatibleRuntimes")),
+            compatible_architectures=tuple(str(a) for a in p.items("CompatibleArchitectures")),
+        ))  # fmt: skip
+        arn = ctx.services.layers.arns.layer_version(published.name, published.version)
+        return Made(arn, {"Ref": arn, "LayerVersionArn": arn})
+
+    async def update(self, ctx: Context, p: Props, old: Applied) -> Made:
+        return Made(old.physical_id, old.attributes)
+
+    async def delete(self, ctx: Context, old: Applied) -> None:
+        name, _, version = old.physical_id.rpartition(":")
+        await _tolerate_missing(ctx.services.layers.delete(name, int(version)))
+
+    async def adopt(self, ctx: Context, logical_id: str, p: Props) -> Made | None:
+        return None  # (an interrupted publish may leave one unused version behind)
