@@ -488,6 +488,14 @@ def hello(event, context):
 """
 
 
+def save(path: Path, text: str) -> None:
+    """Saves as editors do: the new file whole, renamed over the old (never a half-written
+    one for the watcher to see)."""
+    partial = path.with_name(f".{path.name}.tmp")
+    partial.write_text(text)
+    partial.replace(path)
+
+
 class Output:
     """A process's output lines, collected as they come."""
 
@@ -550,7 +558,7 @@ def test_dev_picks_up_edits_and_keeps_init_once_per_environment(
         assert second["environment"] == first["environment"] and second["calls"] == 2
         out.wait_for("devloop-dev-hello served 2")  # the function's logs, streamed
 
-        (service / "handler.py").write_text(DEV_HANDLER.replace('"version": 1', '"version": 2'))
+        save(service / "handler.py", DEV_HANDLER.replace('"version": 1', '"version": 2'))
         updated = out.wait_for("update HelloLambdaFunction", watching)
         edited = get()
         # The warm environment retired: a new one ran init once, then serves again.
@@ -558,12 +566,12 @@ def test_dev_picks_up_edits_and_keeps_init_once_per_environment(
         assert edited["environment"] != first["environment"]
         assert get() == {**edited, "calls": 2}
 
-        (service / "handler.py").write_text(DEV_HANDLER + "\ndef broken(:\n")
+        save(service / "handler.py", DEV_HANDLER + "\ndef broken(:\n")
         broken = out.wait_for("SyntaxError in handler.py, line 11", updated)
-        assert "the previous code keeps serving" in out.lines[broken + 2]
+        assert out.wait_for("the previous code keeps serving", broken) == broken + 2
         assert get() == {**edited, "calls": 3}  # still the previous code, still warm
 
-        (service / "handler.py").write_text(DEV_HANDLER.replace('"version": 1', '"version": 3'))
+        save(service / "handler.py", DEV_HANDLER.replace('"version": 1', '"version": 3'))
         out.wait_for("update HelloLambdaFunction", broken)
         assert get()["version"] == 3
     finally:
