@@ -5,6 +5,7 @@ one, so a failure part-way leaves a state the next deploy repairs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -65,7 +66,9 @@ class StackRecord:
     # Replaced resources still to delete (the new one made first), and resources whose create
     # began but was never recorded (a crash): the next deploy takes them over if they exist.
     orphans: list[Applied] = field(default_factory=list)
-    creating: dict[str, str] = field(default_factory=dict)  # logical id → type
+    # logical id → {"type", "name" (the physical id the create would give, if known),
+    # "properties"}: saved before a create's service call, cleared once it is on record
+    creating: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_doc(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -251,9 +254,12 @@ class StackEngine:
             try:
                 for lid in template.order():
                     await self._apply_one(ctx, record, template.resources[lid], progress)
-                await self._clean_up(ctx, record, progress)
+                # The clean-up: what the template dropped (dependents first), then what
+                # replacements left, newest first.
                 for lid in self._deletion_order(record, template):
                     await self._delete_one(ctx, record, lid, progress)
+                await self._clean_up(ctx, record, progress)
+                await self._sweep(ctx, record)
             except _Failed as failed:
                 record.status, record.reason = f"{verb}_FAILED", failed.reason
             except BaseException as exc:  # firebox's own failure, or a cancellation: on record
@@ -295,7 +301,10 @@ class StackEngine:
             progress(StackEvent(lid, spec.type, "create" if old is None else "update", "failed",
                                 _message(exc)))  # fmt: skip
             raise _Failed(f"{lid}: {_message(exc)}") from None
-        if old is not None and old.type == spec.type and old.properties == props:
+        # A dependency made again (deleted first: it kept its name) took what hung on it
+        # with it, as the services forget what names a deleted function or alias.
+        forced = old is not None and bool(set(spec.depends_on) & ctx.recreated)
+        if old is not None and old.type == spec.type and old.properties == props and not forced:
             if old.depends_on != spec.depends_on or old.retain != spec.retain:
                 record.resources[lid] = Applied(
                     lid,
@@ -308,76 +317,135 @@ class StackEngine:
                 )
             progress(StackEvent(lid, spec.type, "unchanged", "done"))
             return
-        replacing = old is not None and (old.type != spec.type
+        replacing = old is not None and (forced or old.type != spec.type
                                          or kind.replaces(old.properties, props))  # fmt: skip
         action = "create" if old is None else "replace" if replacing else "update"
         progress(StackEvent(lid, spec.type, action, "started"))
         began = time.monotonic()
         values = Props(lid, props)
+        deleted = False
         try:
+            if old is not None and forced:
+                with contextlib.suppress(Exception):  # gone with its dependency, most likely
+                    await self._kind(old.type).delete(ctx, old)
+                del record.resources[lid]
+                self._save(record)
+                if getattr(kind, "cascades", False):
+                    ctx.recreated.add(lid)
+                old, deleted = None, True
             if old is not None and not replacing:
                 made = await kind.update(ctx, values, old)
             else:
-                made = await self._create(ctx, record, kind, values, old)
+                made, deleted_first = await self._create(ctx, record, kind, values, old)
+                deleted = deleted or deleted_first
         except Exception as exc:  # any service's refusal: reported, the rest left for later
             progress(StackEvent(lid, spec.type, action, "failed", _message(exc),
                                 _ms_since(began)))  # fmt: skip
             raise _Failed(f"{lid}: {_message(exc)}") from None
-        if old is not None and replacing and old.physical_id != made.physical_id \
-                and not any(o is old for o in record.orphans):  # fmt: skip
-            record.orphans.append(old)  # the old one goes at clean-up, after every change
+        if old is not None and replacing and not deleted and self._elsewhere(kind, old, made,
+                                                                             props):  # fmt: skip
+            if self._retained(old):
+                progress(StackEvent(lid, old.type, "retain", "done",
+                                    f"the replaced {old.physical_id} is kept"))  # fmt: skip
+            else:
+                record.orphans.append(old)  # the old one goes at clean-up, after every change
         record.resources[lid] = Applied(lid, spec.type, made.physical_id, props, made.attributes,
                                         spec.depends_on, spec.retain)  # fmt: skip
         record.creating.pop(lid, None)
         self._save(record)
         progress(StackEvent(lid, spec.type, action, "done", elapsed_ms=_ms_since(began)))
 
+    def _elsewhere(self, kind: Kind, old: Applied, made: Made, props: Mapping[str, Any]) -> bool:
+        """Whether a replacement made another resource than `old` (then `old` must go)."""
+        if old.type != kind.type_name or made.physical_id != old.physical_id:
+            return True
+        return any(old.properties.get(p) != props.get(p) for p in getattr(kind, "location", ()))
+
     async def _create(self, ctx: Context, record: StackRecord, kind: Kind, values: Props,
-                      old: Applied | None) -> Made:  # fmt: skip
-        """A new resource (for a replacement: made before the old one goes, unless its name is
-        the old one's); one whose create a crash interrupted is taken over if it exists."""
+                      old: Applied | None) -> tuple[Made, bool]:  # fmt: skip
+        """A new resource (for a replacement: made before the old one goes, unless it keeps
+        the old one's name); True with it when the old one was deleted first. A resource of
+        this stack that is already there by that name is taken back: one a replacement left
+        for clean-up (a rename reverted), or one a crash kept off the record."""
         lid = values.logical_id
-        if record.creating.get(lid) == kind.type_name:
+        name = kind.name(ctx, lid, values)
+        same_place = (
+            old is not None
+            and old.type == kind.type_name
+            and name == old.physical_id
+            and all(old.properties.get(p) == values.get(p) for p in getattr(kind, "location", ()))
+        )
+        if name is not None:
+            for orphan in record.orphans:
+                if orphan.type == kind.type_name and orphan.physical_id == name and all(
+                        orphan.properties.get(p) == values.get(p)
+                        for p in getattr(kind, "location", ())):  # fmt: skip
+                    record.orphans.remove(orphan)
+                    return await kind.update(ctx, values, orphan), False
+        marker = record.creating.get(lid) or {}
+        # (by the name the interrupted create was going to give; a kind without names finds
+        # its resource by what it points at, as a mapping by its function and queue)
+        if marker.get("type") == kind.type_name and marker.get("name") == name and \
+                not same_place:  # fmt: skip
             adopted = await kind.adopt(ctx, lid, values)
             if adopted is not None:
-                return adopted
-        record.creating[lid] = kind.type_name
+                return adopted, False
+        record.creating[lid] = {"type": kind.type_name, "name": name, "properties": values.values}
         self._save(record)  # before the service call: a crash after it is found next time
         try:
-            return await kind.create(ctx, lid, values)
-        except Exception as exc:
-            if old is None or not _conflict(exc):
-                record.creating.pop(lid, None)
-                self._save(record)
-                raise
-        # The replacement keeps the old one's name: the old one goes first.
-        await self._kind(old.type).delete(ctx, old)
-        del record.resources[lid]
-        self._save(record)
-        try:
-            return await kind.create(ctx, lid, values)
+            try:
+                return await kind.create(ctx, lid, values), False
+            except Exception as exc:
+                if old is None or not same_place or not _conflict(exc) or self._retained(old):
+                    raise
+            # It keeps the old one's name (CloudFormation refuses that): the old one first.
+            await kind.delete(ctx, old)
+            del record.resources[lid]
+            if getattr(kind, "cascades", False):
+                ctx.recreated.add(lid)  # what hangs on it went with it: made again too
+            self._save(record)
+            return await kind.create(ctx, lid, values), True
         except Exception:
             record.creating.pop(lid, None)
             self._save(record)
             raise
 
+    async def _sweep(self, ctx: Context, record: StackRecord) -> None:
+        """Creates a crash interrupted and no deploy took over since: deleted, if they exist
+        under the name they were going to have (only this stack's creates leave a marker)."""
+        for lid, marker in list(record.creating.items()):
+            kind, name = self.kinds.get(str(marker.get("type"))), marker.get("name")
+            recorded = any(r.type == marker.get("type") and r.physical_id == name
+                           for r in [*record.resources.values(), *record.orphans])  # fmt: skip
+            if kind is not None and name is not None and not recorded:
+                leftover = Applied(lid, kind.type_name, str(name),
+                                   dict(marker.get("properties") or {}), {})  # fmt: skip
+                try:
+                    await kind.delete(ctx, leftover)
+                except Exception as exc:
+                    ctx.warnings.append(f"{lid}: an interrupted create left {name}, which could "
+                                        f"not be deleted ({_message(exc)})")  # fmt: skip
+            del record.creating[lid]
+            self._save(record)
+
     async def _clean_up(self, ctx: Context, record: StackRecord, progress: Progress) -> None:
-        """Deletes what replacements left (CloudFormation's clean-up phase)."""
-        for old in list(record.orphans):
-            progress(StackEvent(old.logical_id, old.type, "delete", "started"))
+        """Deletes what replacements left (CloudFormation's clean-up phase), newest first."""
+        for old in reversed(list(record.orphans)):
             began = time.monotonic()
-            try:
-                kind = self.kinds.get(old.type)
-                if kind is not None:
-                    await kind.delete(ctx, old)
-            except Exception as exc:
-                progress(StackEvent(old.logical_id, old.type, "delete", "failed", _message(exc),
-                                    _ms_since(began)))  # fmt: skip
-                raise _Failed(f"{old.logical_id} (replaced): {_message(exc)}") from None
+            if not self._retained(old):
+                progress(StackEvent(old.logical_id, old.type, "delete", "started"))
+                try:
+                    kind = self.kinds.get(old.type)
+                    if kind is not None:
+                        await kind.delete(ctx, old)
+                except Exception as exc:
+                    progress(StackEvent(old.logical_id, old.type, "delete", "failed",
+                                        _message(exc), _ms_since(began)))  # fmt: skip
+                    raise _Failed(f"{old.logical_id} (replaced): {_message(exc)}") from None
+                progress(StackEvent(old.logical_id, old.type, "delete", "done",
+                                    elapsed_ms=_ms_since(began)))  # fmt: skip
             record.orphans.remove(old)
             self._save(record)
-            progress(StackEvent(old.logical_id, old.type, "delete", "done",
-                                elapsed_ms=_ms_since(began)))  # fmt: skip
 
     async def _delete_one(self, ctx: Context, record: StackRecord, lid: str,
                           progress: Progress) -> None:  # fmt: skip
@@ -424,9 +492,10 @@ class StackEngine:
             self._save(record)
             ctx = Context(self.services, name, endpoint)
             try:
-                await self._clean_up(ctx, record, progress)
+                await self._sweep(ctx, record)
                 for lid in self._deletion_order(record, None):
                     await self._delete_one(ctx, record, lid, progress)
+                await self._clean_up(ctx, record, progress)
             except _Failed as failed:
                 record.status, record.reason = "DELETE_FAILED", failed.reason
                 self._save(record)

@@ -62,6 +62,7 @@ class Context:
     endpoint: str  # http://host:port, as the deploying client reached the server
     http_prefix: str = "/http"  # where HTTP routes are served
     warnings: list[str] = field(default_factory=list)
+    recreated: set[str] = field(default_factory=set)  # logical ids deleted, then made again
 
     def generated_name(self, logical_id: str, limit: int, lower: bool = False) -> str:
         """A name for a resource the template does not name: stack-LogicalId-SUFFIX, as
@@ -100,6 +101,12 @@ class Kind(Protocol):
     type_name: ClassVar[str]
 
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool: ...
+
+    def name(self, ctx: Context, logical_id: str, props: Props) -> str | None:
+        """The physical id a create of these properties gives, when it is known beforehand
+        (None for ids the service draws). With the kind's `location` properties (a rule's
+        bus, a permission's function), it says which resource that is."""
+        ...
 
     async def create(self, ctx: Context, logical_id: str, props: Props) -> Made: ...
 

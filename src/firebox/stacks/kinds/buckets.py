@@ -61,6 +61,9 @@ async def _put(ctx: Context, bucket: str, config: dict[str, Any]) -> None:
 class Bucket:
     type_name: ClassVar[str] = "AWS::S3::Bucket"
 
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return p.text("BucketName") or ctx.generated_name(logical_id, 63, lower=True)
+
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("BucketName",))
 
@@ -110,6 +113,9 @@ class ExistingBucketNotifications:
     prefixed with the stack's and this resource's names) merged with the bucket's others."""
 
     type_name: ClassVar[str] = "Firebox::S3::BucketNotifications"
+
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return f"{p.required('BucketName')}/{self._prefix(ctx, logical_id)}"
 
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("BucketName",))

@@ -41,6 +41,10 @@ def _target(item: Mapping[str, Any]) -> Target:
 
 class Rule:
     type_name: ClassVar[str] = "AWS::Events::Rule"
+    location: ClassVar[tuple[str, ...]] = ("EventBusName",)
+
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return p.text("Name") or ctx.generated_name(logical_id, 64)
 
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("Name", "EventBusName"))
@@ -98,6 +102,9 @@ class Rule:
 class EventBus:
     type_name: ClassVar[str] = "AWS::Events::EventBus"
 
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return str(p.required("Name"))
+
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("Name",))
 
@@ -149,6 +156,10 @@ def _spec(p: Props) -> Spec:
 
 class Schedule:
     type_name: ClassVar[str] = "AWS::Scheduler::Schedule"
+    location: ClassVar[tuple[str, ...]] = ("GroupName",)
+
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return p.text("Name") or ctx.generated_name(logical_id, 64)
 
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("Name", "GroupName"))

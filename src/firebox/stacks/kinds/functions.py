@@ -101,6 +101,11 @@ def _config(p: Props) -> FunctionConfig:
 
 class Function:
     type_name: ClassVar[str] = "AWS::Lambda::Function"
+    # Deleting it makes the services forget what names it (URLs, permissions, configs…).
+    cascades: ClassVar[bool] = True
+
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return p.text("FunctionName") or ctx.generated_name(logical_id, 64)
 
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("FunctionName",))
@@ -155,6 +160,9 @@ class Version:
 
     type_name: ClassVar[str] = "AWS::Lambda::Version"
 
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return None  # the next number
+
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("FunctionName", "CodeSha256", "Description"))
 
@@ -184,6 +192,12 @@ class Version:
 
 class Alias:
     type_name: ClassVar[str] = "AWS::Lambda::Alias"
+    # Deleting it makes the services forget what names it (URLs, permissions, configs…).
+    cascades: ClassVar[bool] = True
+
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        function = _ref(str(p.required("FunctionName"))).name
+        return ctx.services.functions.catalog.arns.function(function, str(p.required("Name")))
 
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("FunctionName", "Name"))
@@ -246,6 +260,10 @@ def _weights(p: Props) -> dict[str, float] | None:
 
 class Permission:
     type_name: ClassVar[str] = "AWS::Lambda::Permission"
+    location: ClassVar[tuple[str, ...]] = ("FunctionName",)
+
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return f"{ctx.stack}-{logical_id}"[:100]
 
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return old != new  # every property of a permission needs a new one
@@ -283,6 +301,11 @@ class Permission:
 
 class Url:
     type_name: ClassVar[str] = "AWS::Lambda::Url"
+
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        target = self._target(p)
+        qualifier = None if target.qualifier in (None, "$LATEST") else target.qualifier
+        return ctx.services.functions.catalog.arns.function(target.name, qualifier)
 
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("TargetFunctionArn", "Qualifier"))
@@ -327,6 +350,9 @@ class Url:
 class EventSourceMapping:
     type_name: ClassVar[str] = "AWS::Lambda::EventSourceMapping"
 
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return None  # a UUID
+
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("EventSourceArn",))
 
@@ -339,9 +365,21 @@ class EventSourceMapping:
             window_s=p.integer("MaximumBatchingWindowInSeconds", 0),
             enabled=p.boolean("Enabled", True),
             filters=[{"Pattern": str(f["Pattern"])} for f in filters],
-            max_concurrency=int(scaling) if scaling is not None else 0,  # 0: none
+            max_concurrency=self._scaling(p, scaling),
             response_types=[str(t) for t in p.items("FunctionResponseTypes")],
         )
+
+    def _scaling(self, p: Props, value: Any) -> int:
+        """ScalingConfig.MaximumConcurrency (2–1,000); 0 when there is none (it is removed)."""
+        if value is None:
+            return 0
+        try:
+            number = int(str(value))
+        except ValueError:
+            raise p.fail("#/ScalingConfig/MaximumConcurrency: expected type: Integer") from None
+        if not 2 <= number <= 1000:
+            raise p.fail("#/ScalingConfig/MaximumConcurrency: must be between 2 and 1000")
+        return number
 
     async def create(self, ctx: Context, logical_id: str, p: Props) -> Made:
         function, source = str(p.required("FunctionName")), str(p.required("EventSourceArn"))
@@ -382,6 +420,9 @@ class HttpRoute:
 
     type_name: ClassVar[str] = "Firebox::Http::Route"
 
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return None  # drawn at random
+
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return old != new
 
@@ -404,8 +445,8 @@ class HttpRoute:
         key = str(p.required("RouteKey"))
         for route in ctx.services.routes.list():
             if route.key == key and route.function_name == _ref(str(p.get("FunctionName"))).name:
-                url = f"{ctx.endpoint}{ctx.http_prefix}"
-                return Made(route.id, {"Ref": route.id, "Url": url, "RouteKey": route.key})
+                await ctx.services.routes.remove(route.id)  # made again, as these properties say
+                return await self.create(ctx, logical_id, p)
         return None
 
 
@@ -413,6 +454,10 @@ class EventInvokeConfig:
     """A function's asynchronous invocation settings: retries, event age, destinations."""
 
     type_name: ClassVar[str] = "AWS::Lambda::EventInvokeConfig"
+
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        ref = self._ref(p.values)
+        return ctx.services.functions.catalog.arns.function(ref.name, ref.qualifier)
 
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("FunctionName", "Qualifier"))
@@ -452,6 +497,9 @@ class LayerVersion:
     change publishes a new one; the old one is deleted unless DeletionPolicy keeps it)."""
 
     type_name: ClassVar[str] = "AWS::Lambda::LayerVersion"
+
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return None  # the next version
 
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return old != new

@@ -56,6 +56,9 @@ def queue_url(ctx: Context, name: str) -> str:
 class Queue:
     type_name: ClassVar[str] = "AWS::SQS::Queue"
 
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return self._name(ctx, logical_id, p)
+
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("QueueName", "FifoQueue"))
 
@@ -121,6 +124,9 @@ class Queue:
 
 class QueuePolicy:
     type_name: ClassVar[str] = "AWS::SQS::QueuePolicy"
+
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return f"{ctx.stack}-{logical_id}"
 
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return False

@@ -13,6 +13,9 @@ from firebox.stacks.kinds.base import Applied, Context, Made, Props, adopted, ch
 class Role:
     type_name: ClassVar[str] = "AWS::IAM::Role"
 
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return p.text("RoleName") or ctx.generated_name(logical_id, 64)
+
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("RoleName", "Path"))
 

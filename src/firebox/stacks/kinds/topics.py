@@ -29,6 +29,9 @@ def _text(value: Any) -> str:
 class Topic:
     type_name: ClassVar[str] = "AWS::SNS::Topic"
 
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return ctx.services.topics.arn(self._name(ctx, logical_id, p))
+
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("TopicName", "FifoTopic"))
 
@@ -110,6 +113,9 @@ class Topic:
 class Subscription:
     type_name: ClassVar[str] = "AWS::SNS::Subscription"
 
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return None  # drawn by SNS
+
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return changed(old, new, ("TopicArn", "Protocol", "Endpoint"))
 
@@ -149,6 +155,9 @@ class Subscription:
 
 class TopicPolicy:
     type_name: ClassVar[str] = "AWS::SNS::TopicPolicy"
+
+    def name(self, ctx: Context, logical_id: str, p: Props) -> str | None:
+        return f"{ctx.stack}-{logical_id}"
 
     def replaces(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         return False
