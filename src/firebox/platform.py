@@ -196,6 +196,7 @@ class Platform:
                                       self.senders.deliver)  # fmt: skip
         self.events.on_sends = self.events_sends.wake
         self.events_ticker = Ticker(self.events.fire_due)
+        self.logs_ticker = Ticker(self._purge_logs)  # retention: old events deleted hourly
         self.events.on_schedules = self.events_ticker.wake
         self.scheduler = SchedulerService(
             SqliteScheduleStore(settings.data_dir / "scheduler.sqlite3"), settings.region,
@@ -227,12 +228,18 @@ class Platform:
             "mapping": self.mappings.refresh,
         })  # fmt: skip
 
+    async def _purge_logs(self, now: float) -> float:
+        """Deletes events their groups' retention no longer keeps; next time in an hour."""
+        await asyncio.to_thread(self.logs.purge, int(now * 1000))
+        return now + 3600.0
+
     def _stack_services(self) -> Services:
         """The services stacks are made with."""
         return Services(
             functions=self.functions, releases=self.releases, concurrency=self.concurrency,
             urls=self.function_urls, policies=self.policies, mappings=self.mappings,
-            event_configs=self.event_configs, layers=self.layers,
+            event_configs=self.event_configs, layers=self.layers, logs=self.logs,
+            logs_changed=lambda: self.logs_ticker.wake(),
             routes=self.routes, queues=self.sqs, objects=self.s3, topics=self.topics,
             events=self.events, scheduler=self.scheduler, roles=self.roles,
             artifact=self.artifacts.get, region=self.settings.region,
@@ -320,6 +327,7 @@ class Platform:
         self.sns_deliveries.start()
         self.events_sends.start()
         self.events_ticker.start()
+        self.logs_ticker.start()
         self.scheduler_sends.start()
         self.scheduler_ticker.start()
         self.pollers.start()
@@ -428,6 +436,7 @@ class Platform:
         await self.s3_notices.close()
         await self.sns_deliveries.close()
         await self.events_ticker.close()
+        await self.logs_ticker.close()
         await self.events_sends.close()
         await self.scheduler_ticker.close()
         await self.scheduler_sends.close()

@@ -42,6 +42,7 @@ provider:
   runtime: python3.11
   memorySize: 192
   timeout: 10
+  logRetentionInDays: 14
   environment:
     TAG: ${param:tag, 'one'}
     QUEUE_URL: !Ref Jobs
@@ -220,6 +221,10 @@ def test_every_event_and_resource_is_made_and_works(deployed: tuple[FireboxServe
         FunctionName="shop-dev-worker")["Versions"]] == ["$LATEST", "1"]  # fmt: skip
     assert sqs.get_queue_attributes(QueueUrl=jobs_url, AttributeNames=["VisibilityTimeout"])[
         "Attributes"]["VisibilityTimeout"] == "60"  # fmt: skip
+    (group,) = aws(server, "logs").describe_log_groups(
+        logGroupNamePrefix="/aws/lambda/shop-dev-worker"
+    )["logGroups"]
+    assert group["retentionInDays"] == 14  # logRetentionInDays, on the function's group
 
     # httpApi (payload 2.0) and http (1.0) routes
     got = httpx.get(f"{server.url}/http/hello/bob", timeout=30)

@@ -5,8 +5,8 @@ for a service using every event type firebox deploys.
 
 Where firebox differs on purpose (each in docs/compatibility.md): API Gateway's resources are
 firebox HTTP routes; the Framework's custom resource for `existing: true` buckets is firebox's
-own type, with a permission for S3 beside it; log groups and the deployment bucket are not
-made; a package's CodeSha256 is that of firebox's package."""
+own type, with a permission for S3 beside it; the deployment bucket is not made; a package's
+CodeSha256 is that of firebox's package."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ APP = Path(__file__).parents[1] / "fixtures" / "serverless-compile" / "app"
 SERVERLESS = (
     Path(sys.executable).parent.parent / "serverless" / "node_modules" / ".bin" / "serverless"
 )
-NOT_MADE = ("AWS::Logs::LogGroup", "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Resource",
+NOT_MADE = ("AWS::ApiGateway::RestApi", "AWS::ApiGateway::Resource",
             "AWS::ApiGateway::Deployment", "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage",
             "AWS::ApiGatewayV2::Integration", "AWS::S3::BucketPolicy")  # fmt: skip
 AS_FIREBOX = {"AWS::ApiGatewayV2::Route": "Firebox::Http::Route",

@@ -58,7 +58,7 @@ def test_resources_and_extensions_merge_as_the_framework_merges_them() -> None:
     function = template["Resources"]["FLambdaFunction"]
     assert function["Properties"]["Timeout"] == 30
     assert function["Properties"]["Handler"] == "h.h"  # merged over, not replaced
-    assert function["DependsOn"] == ["IamRoleLambdaExecution", "Extra"]
+    assert function["DependsOn"] == ["FLogGroup", "IamRoleLambdaExecution", "Extra"]
     assert function["Properties"]["Environment"] == {"Variables": {}}
     assert template["Conditions"] == {"Prod": {"Fn::Equals": ["a", "b"]}}  # the server says no
     with pytest.raises(ConfigError, match='Cannot extend "Nope" resource'):
@@ -85,10 +85,25 @@ def test_destinations_to_a_function_of_the_service() -> None:
         compiled({"f": {"handler": "h.h", "destinations": {"onSuccess": "nope"}}})
 
 
-def test_plugins_and_log_retention_are_reported_not_applied() -> None:
-    config = complete({"service": "s", "provider": {"name": "aws", "logRetentionInDays": 7},
-                       "plugins": ["serverless-offline"],
-                       "functions": {"f": {"handler": "h.h"}}}, {})  # fmt: skip
-    warnings = compile_service(config, {"f": "ab" * 32}).warnings
-    assert "plugin serverless-offline: read, not run (firebox runs no plugins)" in warnings
-    assert any(w.startswith("provider.logRetentionInDays") for w in warnings)
+def test_plugins_are_reported_not_run_and_log_retention_applied() -> None:
+    config = complete(
+        {
+            "service": "s",
+            "provider": {"name": "aws", "logRetentionInDays": 7},
+            "plugins": ["serverless-offline"],
+            "functions": {
+                "f": {"handler": "h.h"},
+                "g": {"handler": "h.g", "logRetentionInDays": 1},
+            },
+        },
+        {},
+    )
+    compiled = compile_service(config, {"f": "ab" * 32, "g": "ab" * 32})
+    assert compiled.warnings == ["plugin serverless-offline: read, not run (firebox runs no "
+                                 "plugins)"]  # fmt: skip
+    groups = {k: v["Properties"] for k, v in compiled.template["Resources"].items()
+              if v["Type"] == "AWS::Logs::LogGroup"}  # fmt: skip
+    assert groups == {
+        "FLogGroup": {"LogGroupName": "/aws/lambda/s-dev-f", "RetentionInDays": 7},
+        "GLogGroup": {"LogGroupName": "/aws/lambda/s-dev-g", "RetentionInDays": 1},
+    }

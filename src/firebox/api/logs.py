@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,10 +17,14 @@ from firebox.api.responses import LOGS, json11_error_response
 from firebox.domain.errors import LambdaError
 from firebox.domain.types import JSONDict
 from firebox.platform import Platform
-from firebox.telemetry.logstore import LogStore
+from firebox.telemetry.logstore import GroupExists, LogGroup, LogStore, NoSuchGroup
 
 TARGET_PREFIX = "Logs_20140328."
 GROUP_PREFIX = "/aws/lambda/"
+GROUP_NAME = re.compile(r"^[.\-_/#A-Za-z0-9]{1,512}$")
+# What PutRetentionPolicy takes (CloudWatch Logs' values).
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                  2192, 2557, 2922, 3288, 3653)  # fmt: skip
 
 
 class LogsError(LambdaError):
@@ -144,9 +150,86 @@ def describe_log_streams(platform: Platform, body: JSONDict) -> JSONDict:
 @_endpoint("DescribeLogGroups")
 def describe_log_groups(platform: Platform, body: JSONDict) -> JSONDict:
     prefix = body.get("logGroupNamePrefix") or ""
-    names = set(platform.logs.groups())
-    names.update(GROUP_PREFIX + n for n in platform.catalog.names())
-    return {"logGroups": [{"logGroupName": n} for n in sorted(names) if n.startswith(prefix)]}
+    groups = {g.name: g for g in platform.logs.log_groups()}
+    for name in platform.catalog.names():  # a function's group, before its first line
+        groups.setdefault(GROUP_PREFIX + name, LogGroup(GROUP_PREFIX + name, 0))
+    out = []
+    for name in sorted(groups):
+        if not name.startswith(prefix):
+            continue
+        group = groups[name]
+        arn = (f"arn:aws:logs:{platform.settings.region}:{platform.settings.account_id}:"
+               f"log-group:{name}")  # fmt: skip
+        shape: JSONDict = {"logGroupName": name, "creationTime": group.created_ms,
+                           "metricFilterCount": 0, "arn": f"{arn}:*", "logGroupArn": arn,
+                           "storedBytes": 0, "logGroupClass": "STANDARD"}  # fmt: skip
+        if group.retention_days is not None:
+            shape["retentionInDays"] = group.retention_days
+        out.append(shape)
+    return {"logGroups": out}
+
+
+def _named(body: JSONDict) -> str:
+    name = str(body["logGroupName"])
+    if not GROUP_NAME.match(name):
+        raise LogsError("InvalidParameterException", "1 validation error detected: Value "
+                        f"'{name}' at 'logGroupName' failed to satisfy constraint: Member must "
+                        r"satisfy regular expression pattern: [\.\-_/#A-Za-z0-9]+")  # fmt: skip
+    return name
+
+
+@_endpoint("CreateLogGroup")
+def create_log_group(platform: Platform, body: JSONDict) -> JSONDict:
+    try:
+        platform.logs.create_group(_named(body), int(time.time() * 1000))
+    except GroupExists:
+        raise LogsError("ResourceAlreadyExistsException",
+                        "The specified log group already exists") from None  # fmt: skip
+    return {}
+
+
+@_endpoint("DeleteLogGroup")
+def delete_log_group(platform: Platform, body: JSONDict) -> JSONDict:
+    try:
+        platform.logs.delete_group(str(body["logGroupName"]))
+    except NoSuchGroup:
+        raise _no_group() from None
+    return {}
+
+
+@_endpoint("PutRetentionPolicy")
+def put_retention_policy(platform: Platform, body: JSONDict) -> JSONDict:
+    days = int(body["retentionInDays"])
+    if days not in RETENTION_DAYS:
+        raise LogsError("InvalidParameterException", "1 validation error detected: Value "
+                        f"'{days}' at 'retentionInDays' failed to satisfy constraint: Member "
+                        "must satisfy enum value set: "
+                        f"[{', '.join(str(d) for d in RETENTION_DAYS)}]")  # fmt: skip
+    _set_retention(platform, str(body["logGroupName"]), days)
+    return {}
+
+
+@_endpoint("DeleteRetentionPolicy")
+def delete_retention_policy(platform: Platform, body: JSONDict) -> JSONDict:
+    _set_retention(platform, str(body["logGroupName"]), None)
+    return {}
+
+
+def _set_retention(platform: Platform, name: str, days: int | None) -> None:
+    platform.logs_ticker.wake()  # old events go now, not at the next hourly pass
+    try:
+        platform.logs.set_retention(name, days)
+    except NoSuchGroup:
+        # A function's group exists from its creation, as Lambda's does from its first line.
+        if not (name.startswith(GROUP_PREFIX) and
+                platform.catalog.exists(name.removeprefix(GROUP_PREFIX))):  # fmt: skip
+            raise _no_group() from None
+        platform.logs.create_group(name, int(time.time() * 1000))
+        platform.logs.set_retention(name, days)
+
+
+def _no_group() -> LogsError:
+    return LogsError("ResourceNotFoundException", "The specified log group does not exist.")
 
 
 OPERATIONS: dict[str, Callable[[Request], Awaitable[Response]]] = {
@@ -154,6 +237,10 @@ OPERATIONS: dict[str, Callable[[Request], Awaitable[Response]]] = {
     "GetLogEvents": get_log_events,
     "DescribeLogStreams": describe_log_streams,
     "DescribeLogGroups": describe_log_groups,
+    "CreateLogGroup": create_log_group,
+    "DeleteLogGroup": delete_log_group,
+    "PutRetentionPolicy": put_retention_policy,
+    "DeleteRetentionPolicy": delete_retention_policy,
 }
 
 

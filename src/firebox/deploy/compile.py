@@ -70,11 +70,6 @@ class _Compiler:
     def compile(self) -> Compiled:
         for plugin in _plugins(self.config.get("plugins")):
             self.warnings.append(f"plugin {plugin}: read, not run (firebox runs no plugins)")
-        if self.provider.get("logRetentionInDays") is not None:
-            self.warnings.append(
-                "provider.logRetentionInDays: not applied yet (firebox keeps "
-                "logs until they are deleted)"
-            )
         for key, layer in (self.config.get("layers") or {}).items():
             self.layer(key, layer)
         for key, fn in (self.config.get("functions") or {}).items():
@@ -243,9 +238,18 @@ class _Compiler:
             self.role_statements.append({**statement, "Action": [statement["Action"]],
                                          "Resource": [target_arn]})  # fmt: skip
         props["Role"] = self.role_of(fn)
-        resource: dict[str, Any] = {"Type": "AWS::Lambda::Function", "Properties": props}
+        # Its log group first (`<Fn>LogGroup`), with the retention asked for, as the
+        # Framework makes it: removing the stack deletes the function's logs with it.
+        log_group = f"{naming.function_part(key)}LogGroup"
+        group_props: dict[str, Any] = {"LogGroupName": f"/aws/lambda/{fn['name']}"}
+        retention = fn.get("logRetentionInDays") or provider.get("logRetentionInDays")
+        if retention is not None:
+            group_props["RetentionInDays"] = retention
+        self.add(log_group, {"Type": "AWS::Logs::LogGroup", "Properties": group_props})
+        resource: dict[str, Any] = {"Type": "AWS::Lambda::Function", "Properties": props,
+                                    "DependsOn": [log_group]}  # fmt: skip
         if self.uses_default_role and props["Role"] == _arn(naming.ROLE):
-            resource["DependsOn"] = [naming.ROLE]
+            resource["DependsOn"].append(naming.ROLE)
         self.add(lid, resource)
         target = self.versions(key, lid, fn, props)
         self.invoke_config(key, lid, fn)

@@ -37,7 +37,38 @@ DROP INDEX IF EXISTS log_events_group;
 CREATE INDEX IF NOT EXISTS log_events_time ON log_events (log_group, ts, id);
 """,
     ),
+    # Groups made by CreateLogGroup (or by a stack), and retention: a group with events is
+    # one too, as Lambda makes its function's group with the first line.
+    Migration(
+        3,
+        "log groups and their retention",
+        """
+CREATE TABLE IF NOT EXISTS log_groups (
+    name TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    retention_days INTEGER
+);
+""",
+    ),
 ]
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class LogGroup:
+    """A log group: when it was made, how long its events are kept (None: for ever)."""
+
+    name: str
+    created_ms: int
+    retention_days: int | None = None
+
+
+class NoSuchGroup(KeyError):
+    """The group does not exist."""
+
+
+class GroupExists(KeyError):
+    """A group of that name exists already."""
 
 
 @dataclass(frozen=True)
@@ -195,10 +226,73 @@ class LogStore:
         return [(r[0], r[1], r[2]) for r in rows]
 
     def groups(self) -> list[str]:
+        return [g.name for g in self.log_groups()]
+
+    def log_groups(self) -> list[LogGroup]:
+        """Every group: those made, and those that have events (made by their first line)."""
         self._settle()
         with self._read_lock:
-            rows = self._reader.execute("SELECT DISTINCT log_group FROM log_events").fetchall()
-        return sorted(r[0] for r in rows)
+            made = self._reader.execute(
+                "SELECT name, created, retention_days FROM log_groups"
+            ).fetchall()
+            logged = self._reader.execute(
+                "SELECT log_group, MIN(ts) FROM log_events GROUP BY log_group"
+            ).fetchall()
+        found = {name: LogGroup(name, created, days) for name, created, days in made}
+        for name, first in logged:
+            found.setdefault(name, LogGroup(name, first))
+        return [found[name] for name in sorted(found)]
+
+    def log_group(self, name: str) -> LogGroup:
+        for group in self.log_groups():
+            if group.name == name:
+                return group
+        raise NoSuchGroup(name)
+
+    def create_group(self, name: str, now_ms: int) -> LogGroup:
+        if any(g.name == name for g in self.log_groups()):
+            raise GroupExists(name)
+        with self._read_lock:
+            self._reader.execute("INSERT INTO log_groups (name, created) VALUES (?, ?)",
+                                 (name, now_ms))  # fmt: skip
+        return LogGroup(name, now_ms)
+
+    def delete_group(self, name: str) -> None:
+        """The group and every event in it."""
+        self.log_group(name)  # NoSuchGroup
+        self._settle()
+        with self._read_lock:
+            self._reader.execute("BEGIN")
+            try:
+                self._reader.execute("DELETE FROM log_events WHERE log_group = ?", (name,))
+                self._reader.execute("DELETE FROM log_groups WHERE name = ?", (name,))
+            except BaseException:
+                self._reader.execute("ROLLBACK")
+                raise
+            self._reader.execute("COMMIT")
+
+    def set_retention(self, name: str, days: int | None) -> None:
+        """Keeps a group's events `days` days (None: for ever)."""
+        group = self.log_group(name)  # NoSuchGroup
+        with self._read_lock:
+            self._reader.execute(
+                "INSERT INTO log_groups (name, created, retention_days) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET retention_days = excluded.retention_days",
+                (name, group.created_ms, days),
+            )
+
+    def purge(self, now_ms: int) -> int:
+        """Deletes the events older than their group's retention; returns how many."""
+        removed = 0
+        for group in self.log_groups():
+            if group.retention_days is None:
+                continue
+            cutoff = now_ms - group.retention_days * DAY_MS
+            with self._read_lock:
+                removed += self._reader.execute(
+                    "DELETE FROM log_events WHERE log_group = ? AND ts < ?", (group.name, cutoff)
+                ).rowcount
+        return removed
 
     def close(self) -> None:
         """Writes everything queued, then closes."""

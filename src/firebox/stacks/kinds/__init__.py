@@ -16,6 +16,7 @@ from firebox.stacks.kinds.functions import (
     Url,
     Version,
 )
+from firebox.stacks.kinds.logs import LogGroup
 from firebox.stacks.kinds.queues import Queue, QueuePolicy
 from firebox.stacks.kinds.roles import Role
 from firebox.stacks.kinds.topics import Subscription, Topic, TopicPolicy
@@ -27,6 +28,6 @@ def all_kinds() -> dict[str, Kind]:
         Function(), Version(), Alias(), Permission(), Url(), EventSourceMapping(), HttpRoute(),
         EventInvokeConfig(), LayerVersion(),
         Queue(), QueuePolicy(), Bucket(), ExistingBucketNotifications(), Topic(), Subscription(),
-        TopicPolicy(), Rule(), EventBus(), Schedule(), Role(),
+        TopicPolicy(), Rule(), EventBus(), Schedule(), Role(), LogGroup(),
     ]  # fmt: skip
     return {kind.type_name: kind for kind in kinds}

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from firebox.objects.service import ObjectService
     from firebox.queues.service import QueueService
     from firebox.scheduler.service import SchedulerService
+    from firebox.telemetry.logstore import LogStore
     from firebox.topics.service import TopicService
 
 
@@ -48,6 +49,8 @@ class Services:
     events: EventService
     scheduler: SchedulerService
     roles: Roles
+    logs: LogStore
+    logs_changed: Callable[[], None]  # retention changed: old events deleted now
     artifact: Callable[[str], bytes]  # a package uploaded for a deploy, by its SHA-256
     region: str
     account: str

@@ -1,0 +1,67 @@
+"""CloudWatch Logs' log groups through boto3: CreateLogGroup, DescribeLogGroups (with
+retention), PutRetentionPolicy, DeleteRetentionPolicy, DeleteLogGroup, with AWS's errors; a
+function's group exists before its first line. (Old events deleted by retention:
+tests/unit/test_log_groups.py, with the time injected.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from support import FireboxServer, create_function, invoke_json, unique
+
+ECHO = "def handler(event, context):\n    print('hello')\n    return event\n"
+
+
+def client(server: FireboxServer) -> Any:
+    return boto3.client("logs", endpoint_url=server.url, region_name="us-east-1",
+                        aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+
+
+def code(call: Any) -> str:
+    with pytest.raises(ClientError) as caught:
+        call()
+    return str(caught.value.response["Error"]["Code"])
+
+
+def test_log_groups_and_retention(server: FireboxServer) -> None:
+    logs = client(server)
+    name = f"/app/{unique('g')}"
+    logs.create_log_group(logGroupName=name)
+    assert code(lambda: logs.create_log_group(logGroupName=name)) == \
+        "ResourceAlreadyExistsException"  # fmt: skip
+    (group,) = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    assert group["logGroupName"] == name and "retentionInDays" not in group
+    assert group["arn"].endswith(f":log-group:{name}:*")
+    logs.put_retention_policy(logGroupName=name, retentionInDays=14)
+    (group,) = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    assert group["retentionInDays"] == 14
+    assert code(lambda: logs.put_retention_policy(logGroupName=name, retentionInDays=8)) == \
+        "InvalidParameterException"  # fmt: skip
+    logs.delete_retention_policy(logGroupName=name)
+    (group,) = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    assert "retentionInDays" not in group
+    logs.delete_log_group(logGroupName=name)
+    assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] == []
+    assert code(lambda: logs.delete_log_group(logGroupName=name)) == "ResourceNotFoundException"
+    assert code(lambda: logs.put_retention_policy(logGroupName=name, retentionInDays=1)) == \
+        "ResourceNotFoundException"  # fmt: skip
+    assert code(lambda: logs.create_log_group(logGroupName="bad name!")) == \
+        "InvalidParameterException"  # fmt: skip
+
+
+def test_a_functions_group_takes_a_retention_before_its_first_line(
+    lam: Any, server: FireboxServer
+) -> None:
+    logs = client(server)
+    name = create_function(lam, ECHO)
+    group = f"/aws/lambda/{name}"
+    logs.put_retention_policy(logGroupName=group, retentionInDays=3)
+    invoke_json(lam, name, {})
+    (described,) = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert described["retentionInDays"] == 3
+    assert any("hello" in e["message"] for e in logs.filter_log_events(
+        logGroupName=group)["events"])  # fmt: skip
