@@ -25,7 +25,8 @@ def events(group: str, *ages_days: float) -> list[LogEvent]:
 def test_groups_made_and_implied(store: LogStore) -> None:
     store.create_group("/made", NOW)
     store.append(events("/aws/lambda/f", 0))
-    assert [g.name for g in store.log_groups()] == ["/aws/lambda/f", "/made"]
+    assert [(g.name, g.made) for g in store.log_groups()] == [("/aws/lambda/f", False),
+                                                              ("/made", True)]  # fmt: skip
     with pytest.raises(GroupExists):
         store.create_group("/made", NOW)
     with pytest.raises(GroupExists):
@@ -58,3 +59,37 @@ def test_a_deleted_group_takes_its_events(store: LogStore, tmp_path: Path) -> No
     again = LogStore(tmp_path / "logs.sqlite3")  # and stays so after a restart
     assert again.groups() == []
     again.close()
+
+
+def test_a_stack_takes_a_functions_group_only_its_lines_made(store: LogStore) -> None:
+    """(A service deployed before stacks made log groups: its functions' groups exist, made by
+    their lines; the deploy that adds the groups takes them. A group made on purpose is
+    someone's: "already exists".)"""
+    import asyncio
+    from types import SimpleNamespace
+    from typing import cast
+
+    from firebox.domain.errors import LambdaError
+    from firebox.stacks.kinds.base import Context, Props, Services
+    from firebox.stacks.kinds.logs import LogGroup
+
+    services = cast(
+        Services,
+        SimpleNamespace(
+            logs=store, logs_changed=lambda: None, region="us-east-1", account="123456789012"
+        ),
+    )
+    ctx = Context(services, "app", "http://h")
+    store.append(events("/aws/lambda/app-dev-f", 0))
+    made = asyncio.run(
+        LogGroup().create(
+            ctx,
+            "FLogGroup",
+            Props("FLogGroup", {"LogGroupName": "/aws/lambda/app-dev-f", "RetentionInDays": 7}),
+        )
+    )
+    assert made.physical_id == "/aws/lambda/app-dev-f"
+    assert store.log_group("/aws/lambda/app-dev-f").retention_days == 7
+    store.create_group("/aws/lambda/theirs", NOW)
+    with pytest.raises(LambdaError, match="already exists"):
+        asyncio.run(LogGroup().create(ctx, "G", Props("G", {"LogGroupName": "/aws/lambda/theirs"})))

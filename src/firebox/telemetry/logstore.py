@@ -61,6 +61,7 @@ class LogGroup:
     name: str
     created_ms: int
     retention_days: int | None = None
+    made: bool = True  # by CreateLogGroup (or a retention); False: implied by its events
 
 
 class NoSuchGroup(KeyError):
@@ -240,7 +241,7 @@ class LogStore:
             ).fetchall()
         found = {name: LogGroup(name, created, days) for name, created, days in made}
         for name, first in logged:
-            found.setdefault(name, LogGroup(name, first))
+            found.setdefault(name, LogGroup(name, first, made=False))
         return [found[name] for name in sorted(found)]
 
     def log_group(self, name: str) -> LogGroup:
