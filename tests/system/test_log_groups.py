@@ -1,7 +1,7 @@
 """CloudWatch Logs' log groups through boto3: CreateLogGroup, DescribeLogGroups (with
 retention), PutRetentionPolicy, DeleteRetentionPolicy, DeleteLogGroup, with AWS's errors; a
 function's group exists before its first line. (Old events deleted by retention:
-tests/unit/test_log_groups.py, with the time injected.)"""
+tests/unit/test_log_retention.py, with the time injected.)"""
 
 from __future__ import annotations
 

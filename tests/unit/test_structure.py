@@ -140,3 +140,11 @@ def test_the_checks_see_a_cycle_and_an_upward_import() -> None:
     assert LAYERS.index("domain") > LAYERS.index("control")
     graph = _graph()
     assert "firebox.control.catalog" in graph["firebox.invoke.service"]  # imports are read
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports test modules by their file name (no packages): two of a name in
+    different tiers break the collection of the whole suite."""
+    tests = Path(__file__).resolve().parents[1]
+    names = [p.name for p in tests.rglob("test_*.py") if "fixtures" not in p.parts]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
