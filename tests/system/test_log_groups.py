@@ -65,3 +65,40 @@ def test_a_functions_group_takes_a_retention_before_its_first_line(
     assert described["retentionInDays"] == 3
     assert any("hello" in e["message"] for e in logs.filter_log_events(
         logGroupName=group)["events"])  # fmt: skip
+
+
+PRINTER = """
+import json
+def handler(event, context):
+    for level, status in (("ERROR", 500), ("INFO", 200), ("ERROR", 503), ("WARN", 429)):
+        print(json.dumps({"level": level, "status": status}))
+    print("plain ERROR line")
+"""
+
+
+def test_filter_patterns_through_the_api(lam: Any, server: FireboxServer) -> None:
+    logs = client(server)
+    name = create_function(lam, PRINTER)
+    invoke_json(lam, name, {})
+    group = f"/aws/lambda/{name}"
+
+    def messages(pattern: str, **extra: Any) -> list[str]:
+        found = logs.filter_log_events(logGroupName=group, filterPattern=pattern, **extra)
+        return [e["message"].strip() for e in found["events"]]
+
+    assert messages('{ $.level = "ERROR" }') == ['{"level": "ERROR", "status": 500}',
+                                                 '{"level": "ERROR", "status": 503}']  # fmt: skip
+    assert messages("{ $.status >= 429 && $.level != ERROR }") == [
+        '{"level": "WARN", "status": 429}']  # fmt: skip
+    assert messages('ERROR -"status"') == ["plain ERROR line"]
+    assert len(messages("?WARN ?plain")) == 2
+    # Pages of matching lines: one per page, each token going on after the last.
+    first = logs.filter_log_events(logGroupName=group, filterPattern='{ $.level = "ERROR" }',
+                                   limit=1)  # fmt: skip
+    second = logs.filter_log_events(logGroupName=group, filterPattern='{ $.level = "ERROR" }',
+                                    limit=1, nextToken=first["nextToken"])  # fmt: skip
+    assert [e["message"].strip() for e in first["events"] + second["events"]] == [
+        '{"level": "ERROR", "status": 500}', '{"level": "ERROR", "status": 503}']  # fmt: skip
+    assert code(lambda: logs.filter_log_events(logGroupName=group,
+                                               filterPattern="{ $.a = ")) == \
+        "InvalidParameterException"  # fmt: skip

@@ -18,6 +18,7 @@ from firebox.domain.errors import LambdaError
 from firebox.domain.types import JSONDict
 from firebox.platform import Platform
 from firebox.telemetry.logstore import GroupExists, LogGroup, LogStore, NoSuchGroup
+from firebox.telemetry.patterns import PatternError, compile_pattern
 
 TARGET_PREFIX = "Logs_20140328."
 GROUP_PREFIX = "/aws/lambda/"
@@ -51,11 +52,12 @@ def _group(platform: Platform, body: JSONDict) -> str:
     return group
 
 
-def _pattern(raw: str | None) -> str | None:
-    """Supports a single term or quoted phrase: the common case of CloudWatch filter patterns."""
-    if raw is None or not raw.strip():
-        return None
-    return raw.strip().strip('"')
+def _matcher(raw: str | None) -> Callable[[str], bool] | None:
+    """A filter pattern, as CloudWatch Logs reads it (InvalidParameterException if not)."""
+    try:
+        return compile_pattern(raw)
+    except PatternError as exc:
+        raise LogsError("InvalidParameterException", f"Invalid filter pattern: {exc}") from None
 
 
 def _position(token: str | None) -> tuple[int, int] | None:
@@ -88,7 +90,7 @@ def _events(store: LogStore, group: str, body: JSONDict, default_limit: int) -> 
         start_ms=_bounded(body.get("startTime")),
         end_ms=_bounded(body.get("endTime")),
         streams=streams,
-        contains=_pattern(body.get("filterPattern")),
+        match=_matcher(body.get("filterPattern")),
         after=after,
         limit=min(body.get("limit") or default_limit, 10000),
     )

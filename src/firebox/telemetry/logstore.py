@@ -6,6 +6,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,16 +185,15 @@ class LogStore:
         end_ms: int | None = None,
         streams: list[str] | None = None,
         contains: str | None = None,
+        match: Callable[[str], bool] | None = None,
         after: tuple[int, int] | None = None,
         limit: int = 10000,
     ) -> LogPage:
         """Returns events of a group in time order (interleaving its streams, as CloudWatch
-        does), from just after position `after`, and where to continue from."""
+        does), from just after position `after`, and where to continue from; `match` (a
+        filter pattern) keeps only the lines it accepts."""
         sql = ["SELECT id, log_stream, ts, message, ingested FROM log_events WHERE log_group = ?"]
         args: list[object] = [log_group]
-        if after is not None:
-            sql.append("AND (ts, id) > (?, ?)")
-            args.extend(after)
         if start_ms is not None:
             sql.append("AND ts >= ?")
             args.append(start_ms)
@@ -206,13 +206,26 @@ class LogStore:
         if contains:
             sql.append("AND instr(message, ?) > 0")
             args.append(contains)
-        sql.append("ORDER BY ts, id LIMIT ?")
-        args.append(limit + 1)
         self._settle()
-        with self._read_lock:
-            rows = self._reader.execute(" ".join(sql), args).fetchall()
-        events = [LogEvent(log_group, r[1], r[2], r[3], r[0], r[4]) for r in rows[:limit]]
-        more = len(rows) > limit and events
+        found: list[LogEvent] = []
+        chunk = limit + 1 if match is None else max(1000, limit + 1)
+        while len(found) <= limit:
+            page_sql = [*sql, "AND (ts, id) > (?, ?)" if after is not None else "",
+                        "ORDER BY ts, id LIMIT ?"]  # fmt: skip
+            page_args = [*args, *(after or ()), chunk]
+            with self._read_lock:
+                rows = self._reader.execute(" ".join(page_sql), page_args).fetchall()
+            for r in rows:
+                event = LogEvent(log_group, r[1], r[2], r[3], r[0], r[4])
+                if match is None or match(event.message):
+                    found.append(event)
+                    if len(found) > limit:
+                        break
+            if len(rows) < chunk or match is None:
+                break
+            after = (rows[-1][2], rows[-1][0])  # scanned so far: the next chunk after it
+        events = found[:limit]
+        more = len(found) > limit and events
         return LogPage(events, events[-1].position if more else None)
 
     def streams(self, log_group: str) -> list[tuple[str, int, int]]:
