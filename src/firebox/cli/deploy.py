@@ -47,6 +47,7 @@ class HttpStackApi:
 
     def __init__(self, client: ApiClient) -> None:
         self.client = client
+        self._health: dict[str, Any] | None = None  # asked once
 
     def missing(self, sha256s: list[str]) -> list[str]:
         body = json.dumps({"Sha256s": sha256s}).encode()
@@ -77,8 +78,8 @@ class HttpStackApi:
         return self.client.stream_lines("DELETE", f"/_firebox/stacks/{stack}")
 
     def health(self) -> dict[str, Any]:
-        if not hasattr(self, "_health"):
-            self._health: dict[str, Any] = self.client.json("GET", "/_firebox/health")
+        if self._health is None:
+            self._health = self.client.json("GET", "/_firebox/health")
         return self._health
 
     def account(self) -> str:

@@ -19,6 +19,10 @@ VERBS = {"create": "created", "update": "updated", "replace": "replaced", "delet
          "retain": "kept", "skip": "skipped", "unchanged": "unchanged"}  # fmt: skip
 
 
+# Actions that change nothing, as the plan's summary words them.
+QUIET = {"unchanged": "unchanged", "retain": "kept", "skip": "skipped"}
+
+
 def console() -> Console:
     """Colour on a terminal, plain text in a pipe; progress goes to stderr, like warnings."""
     return Console(stderr=False, highlight=False, soft_wrap=True)
@@ -42,10 +46,9 @@ def plan(out: Console, stack: str, changes: Iterable[Mapping[str, Any]]) -> None
     counts: dict[str, int] = {}
     for change in changes:
         counts[change["Action"]] = counts.get(change["Action"], 0) + 1
-    summary = ", ".join(f"{n} to {a}" if a not in ("unchanged", "retain", "skip") else
-                        f"{n} {a if a != 'retain' else 'kept'}{'ped' if a == 'skip' else ''}"
+    summary = ", ".join(f"{n} {QUIET[a]}" if a in QUIET else f"{n} to {a}"
                         for a, n in counts.items())  # fmt: skip
-    quiet = not any(c["Action"] not in ("unchanged", "retain", "skip") for c in changes)
+    quiet = all(c["Action"] in QUIET for c in changes)
     out.print(f"Plan: no changes ({summary})" if quiet else f"Plan: {summary}")
     for change in changes:
         if change["Action"] == "unchanged":

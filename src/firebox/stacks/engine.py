@@ -95,6 +95,12 @@ CONFLICTS = frozenset({"ResourceConflictException", "AlreadyExistsException",
                        "ConflictException"})  # fmt: skip
 
 
+def _same_place(kind: Kind, a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two property sets put a resource of this kind in the same place (a rule on
+    the same bus, a permission on the same function): its `location` properties."""
+    return all(a.get(p) == b.get(p) for p in getattr(kind, "location", ()))
+
+
 def _conflict(exc: BaseException) -> bool:
     return isinstance(exc, LambdaError) and exc.error_type in CONFLICTS
 
@@ -359,7 +365,7 @@ class StackEngine:
         """Whether a replacement made another resource than `old` (then `old` must go)."""
         if old.type != kind.type_name or made.physical_id != old.physical_id:
             return True
-        return any(old.properties.get(p) != props.get(p) for p in getattr(kind, "location", ()))
+        return not _same_place(kind, old.properties, props)
 
     async def _create(self, ctx: Context, record: StackRecord, kind: Kind, values: Props,
                       old: Applied | None) -> tuple[Made, bool]:  # fmt: skip
@@ -373,13 +379,12 @@ class StackEngine:
             old is not None
             and old.type == kind.type_name
             and name == old.physical_id
-            and all(old.properties.get(p) == values.get(p) for p in getattr(kind, "location", ()))
+            and _same_place(kind, old.properties, values.values)
         )
         if name is not None:
             for orphan in record.orphans:
-                if orphan.type == kind.type_name and orphan.physical_id == name and all(
-                        orphan.properties.get(p) == values.get(p)
-                        for p in getattr(kind, "location", ())):  # fmt: skip
+                if (orphan.type == kind.type_name and orphan.physical_id == name
+                        and _same_place(kind, orphan.properties, values.values)):  # fmt: skip
                     record.orphans.remove(orphan)
                     return await kind.update(ctx, values, orphan), False
         marker = record.creating.get(lid) or {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -16,6 +15,7 @@ from firebox.stacks.kinds.base import (
     already_exists,
     arn_tail,
     changed,
+    text_value,
 )
 
 # Properties that are queue attributes, with the same names as SetQueueAttributes takes.
@@ -37,15 +37,8 @@ DEFAULTS = {"DelaySeconds": "0", "MaximumMessageSize": "262144",
 def _attributes(p: Props) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in ATTRIBUTES:
-        value = p.get(name)
-        if value is None:
-            continue
-        if isinstance(value, (dict, list)):
-            out[name] = json.dumps(value)
-        elif isinstance(value, bool):
-            out[name] = str(value).lower()
-        else:
-            out[name] = str(value)
+        if p.get(name) is not None:
+            out[name] = text_value(p.get(name))
     return out
 
 

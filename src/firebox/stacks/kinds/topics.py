@@ -14,16 +14,11 @@ from firebox.stacks.kinds.base import (
     adopted,
     already_exists,
     changed,
+    text_value,
 )
 
 SUBSCRIPTION_ATTRIBUTES = ("FilterPolicy", "FilterPolicyScope", "RawMessageDelivery",
                            "RedrivePolicy", "DeliveryPolicy")  # fmt: skip
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 class Topic:
@@ -41,7 +36,7 @@ class Topic:
         for name, default in (("DisplayName", ""), ("FifoTopic", None),
                               ("ContentBasedDeduplication", "false")):  # fmt: skip
             if p.get(name) is not None:
-                out[name] = _text(p.get(name))
+                out[name] = text_value(p.get(name))
             elif name in old and default is not None:
                 out[name] = default
         return out
@@ -120,7 +115,9 @@ class Subscription:
         return changed(old, new, ("TopicArn", "Protocol", "Endpoint"))
 
     async def create(self, ctx: Context, logical_id: str, p: Props) -> Made:
-        attributes = {n: _text(p.get(n)) for n in SUBSCRIPTION_ATTRIBUTES if p.get(n) is not None}
+        attributes = {
+            n: text_value(p.get(n)) for n in SUBSCRIPTION_ATTRIBUTES if p.get(n) is not None
+        }
         topics = ctx.services.topics
         sub = await topics.subscribe(
             str(p.required("TopicArn")), str(p.required("Protocol")), str(p.required("Endpoint")),
@@ -142,7 +139,7 @@ class Subscription:
             default = "false" if name == "RawMessageDelivery" else (
                 "MessageAttributes" if name == "FilterPolicyScope" else "")  # fmt: skip
             await topics.set_subscription_attribute(
-                old.physical_id, name, default if value is None else _text(value)
+                old.physical_id, name, default if value is None else text_value(value)
             )
         return Made(old.physical_id, old.attributes)
 
