@@ -3,23 +3,59 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from firebox.control.catalog import Catalog, Deployed
 from firebox.control.events import EventBus, Invoked
 from firebox.domain.arns import FunctionRef
-from firebox.domain.errors import InvalidRuntimeException
+from firebox.domain.errors import InvalidRuntimeException, TooManyRequestsException
 from firebox.invoke.invoker import Invoker
 from firebox.runtimes.registry import Runtime
 from firebox.worker.invocation import InvocationResult
 
 
+class Meter(Protocol):
+    """What is told of every invoke: its start, and how it ended (metrics/lambda_metrics.py)."""
+
+    def started(self, name: str) -> object: ...
+
+    def throttled(self, name: str, qualifier: str | None, start: object) -> None: ...
+
+    def abandoned(self, name: str, start: object) -> None: ...
+
+    def finished(
+        self, name: str, qualifier: str | None, start: object, version: str, failed: bool,
+        duration_ms: float, memory_mb: int, ephemeral_mb: int, architecture: str,
+        on_provisioned: bool,
+    ) -> None: ...  # fmt: skip
+
+
+class NoMeter:
+    """Tells nobody (tests, and the benchmark's baseline)."""
+
+    def started(self, name: str) -> object:
+        return None
+
+    def throttled(self, name: str, qualifier: str | None, start: object) -> None:
+        pass
+
+    def abandoned(self, name: str, start: object) -> None:
+        pass
+
+    def finished(self, *args: object) -> None:
+        pass
+
+
 class InvokeService:
     """Runs invocations of qualified references (sync, streaming, and each Event attempt)."""
 
-    def __init__(self, catalog: Catalog, invoker: Invoker, bus: EventBus) -> None:
+    def __init__(
+        self, catalog: Catalog, invoker: Invoker, bus: EventBus, meter: Meter | None = None
+    ) -> None:
         self.catalog = catalog
         self.invoker = invoker
         self.bus = bus
+        self.meter: Meter = meter or NoMeter()
 
     def runnable(self, ref: FunctionRef, route: bool = False) -> tuple[Deployed, Runtime]:
         """What a reference runs (an alias routed by its weights when `route`), and on what."""
@@ -52,10 +88,24 @@ class InvokeService:
         else:
             runtime = deployed.runtime
         invoked_arn = self.catalog.arns.function(ref.name, ref.qualifier)
-        result = await self.invoker.invoke(
-            deployed.record, runtime, deployed.code_dir, payload, client_context, request_id,
-            invoked_arn, on_chunk, trace_id,
-        )  # fmt: skip
+        record = deployed.record
+        start = self.meter.started(ref.name)
+        try:
+            result = await self.invoker.invoke(
+                record, runtime, deployed.code_dir, payload, client_context, request_id,
+                invoked_arn, on_chunk, trace_id,
+            )  # fmt: skip
+        except TooManyRequestsException:
+            self.meter.throttled(ref.name, ref.qualifier, start)
+            raise
+        except BaseException:
+            self.meter.abandoned(ref.name, start)
+            raise
         failed = result.function_error is not None
+        self.meter.finished(
+            ref.name, ref.qualifier, start, result.executed_version, failed, result.duration_ms,
+            record.memory_size, record.ephemeral_storage, record.architectures[0],
+            result.provisioned,
+        )  # fmt: skip
         self.bus.publish(Invoked(ref.name, ref.qualifier, result.executed_version, failed))
         return result

@@ -386,9 +386,8 @@ class Environment:
 
     def _result(self, inv: Invocation, payload: bytes, error: str | None, log_text: str,
                 init_ms: float | None, duration_ms: float = 0.0) -> InvocationResult:  # fmt: skip
-        return InvocationResult(
-            payload, error, inv.request_id, log_text, self.version, self.id, duration_ms, init_ms
-        )
+        return InvocationResult(payload, error, inv.request_id, log_text, self.version, self.id,
+                                duration_ms, init_ms, self.provisioned)  # fmt: skip
 
     # ----- Runtime API callbacks -------------------------------------------------------------
     def on_next(self, responder: Responder) -> None:

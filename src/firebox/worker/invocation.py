@@ -33,6 +33,7 @@ class InvocationResult:
     environment_id: str
     duration_ms: float
     init_duration_ms: float | None
+    provisioned: bool = False  # ran in a provisioned environment
 
     def log_tail(self, limit: int = 4096) -> bytes:
         """The last 4 KB of the invocation's log, as X-Amz-Log-Result carries it."""

@@ -1,0 +1,135 @@
+"""The recorder: what happened, noted in memory on the hot path and turned into per-minute
+cells later, in batches (a flush, a query, a scrape), so recording costs an append."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from firebox.metrics.cells import Cell
+from firebox.metrics.series import Datum, SeriesKey
+from firebox.metrics.store import Batch, MetricStore, Point
+
+log = logging.getLogger("firebox.metrics")
+
+
+class Fact(Protocol):
+    """Something that happened, worth some datums (expanded off the hot path)."""
+
+    def datums(self) -> Iterable[Datum]: ...
+
+
+class Recorder:
+    """Collects facts and datums; keeps the unflushed minutes readable."""
+
+    def __init__(self, store: MetricStore, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+        self.enabled = True  # off: facts are dropped (the benchmark's baseline)
+        self._facts: list[Fact | Datum] = []
+        self._cells: Batch = {}
+        self._flushing: Batch = {}
+        # Counters since start, per series: Prometheus's view (count, sum).
+        self.totals: dict[SeriesKey, list[float]] = {}
+        self.units: dict[SeriesKey, str] = {}
+        self._flush_lock = asyncio.Lock()
+
+    def note(self, fact: Fact | Datum) -> None:
+        """Records a fact or datum (the hot path: one append)."""
+        if self.enabled:
+            self._facts.append(fact)
+
+    def put(self, key: SeriesKey, value: float, unit: str = "None", timestamp: float = 0.0,
+            count: int = 1, distribution: bool = False) -> None:  # fmt: skip
+        self.note(Datum(key, value, unit, timestamp, count, distribution))
+
+    def expand(self) -> None:
+        """Turns the facts noted so far into cells."""
+        facts, self._facts = self._facts, []
+        now = self.clock()
+        for fact in facts:
+            for datum in (fact,) if isinstance(fact, Datum) else fact.datums():
+                self._add(datum, now)
+
+    def _add(self, datum: Datum, now: float) -> None:
+        at = datum.timestamp or now
+        minute = int(at) - int(at) % 60
+        slot = (datum.key, minute)
+        found = self._cells.get(slot)
+        if found is None:
+            found = self._cells[slot] = (Cell(), datum.unit)
+        elif found[1] != datum.unit:
+            found = self._cells[slot] = (found[0], datum.unit)
+        found[0].add(datum.value, datum.count, datum.distribution)
+        total = self.totals.get(datum.key)
+        if total is None:
+            total = self.totals[datum.key] = [0.0, 0.0]
+        total[0] += datum.count
+        total[1] += datum.value * datum.count
+        self.units[datum.key] = datum.unit
+
+    def merge_cell(self, key: SeriesKey, at: float, cell: Cell, unit: str) -> None:
+        """Adds a whole cell (PutMetricData's datum) to its minute."""
+        minute = int(at) - int(at) % 60
+        found = self._cells.get((key, minute))
+        if found is None:
+            self._cells[(key, minute)] = (cell.copy(), unit)
+        else:
+            found[0].merge(cell)
+            self._cells[(key, minute)] = (found[0], unit)
+        total = self.totals.setdefault(key, [0.0, 0.0])
+        total[0] += cell.count
+        total[1] += cell.total
+        self.units[key] = unit
+
+    def pending(self, key: SeriesKey, start: int, end: int) -> list[Point]:
+        """Points of a series not in the store yet (the current minutes)."""
+        self.expand()
+        out: list[Point] = []
+        for batch in (self._flushing, self._cells):
+            for (k, minute), (cell, _unit) in batch.items():
+                if k == key and start <= minute < end:
+                    out.append(Point(minute, 60, cell.copy()))
+        return out
+
+    def pending_series(self) -> dict[SeriesKey, tuple[str, int]]:
+        """Series with unflushed data: their unit and newest minute."""
+        self.expand()
+        out: dict[SeriesKey, tuple[str, int]] = {}
+        for batch in (self._flushing, self._cells):
+            for (key, minute), (_cell, unit) in batch.items():
+                out[key] = (unit, max(minute, out.get(key, ("", 0))[1]))
+        return out
+
+    async def flush(self) -> None:
+        """Writes what has been recorded to the store, in one batch (after any in progress)."""
+        async with self._flush_lock:
+            self.expand()
+            if not self._cells:
+                return
+            self._flushing, self._cells = self._cells, {}
+            try:
+                await asyncio.to_thread(self.store.merge, self._flushing)
+            except Exception:
+                log.exception("metrics: a batch could not be stored; kept for the next flush")
+                for slot, (cell, unit) in self._flushing.items():
+                    mine = self._cells.setdefault(slot, (Cell(), unit))
+                    mine[0].merge(cell)
+            finally:
+                self._flushing = {}
+
+    def flush_now(self) -> None:
+        """Writes synchronously (at shutdown)."""
+        self.expand()
+        if self._cells:
+            self.store.merge(self._cells)
+            self._cells = {}
+
+    async def run(self, interval_s: float = 5.0) -> None:
+        """Flushes every `interval_s` (a task of the server's)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.flush()
