@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import compileall
+import contextlib
 import dataclasses
 import logging
 import sys
+import time
+from collections.abc import Callable
 
 from firebox.asyncinvoke.invoker import AsyncInvoker
 from firebox.asyncinvoke.queue import SqliteEventQueue
@@ -34,7 +37,7 @@ from firebox.control.layers import LayerService
 from firebox.control.policies import FunctionPolicies
 from firebox.control.releases import Releases
 from firebox.control.rollouts import RolloutManager
-from firebox.domain.arns import ArnBuilder, parse_function_ref
+from firebox.domain.arns import ArnBuilder, FunctionRef, parse_function_ref
 from firebox.domain.errors import LambdaError
 from firebox.domain.records import FunctionRecord
 from firebox.eventbridge.service import EventService
@@ -46,6 +49,12 @@ from firebox.iam.roles import Roles
 from firebox.iam.store import SqliteRoleStore
 from firebox.invoke.invoker import Invoker
 from firebox.invoke.service import InvokeService
+from firebox.metrics import gauges
+from firebox.metrics.lambda_metrics import LAMBDA, LambdaMeter, async_datums
+from firebox.metrics.recorder import Recorder
+from firebox.metrics.series import SeriesKey
+from firebox.metrics.service import MetricsService
+from firebox.metrics.store import SqliteMetricStore
 from firebox.objects.delivery import NoticeForwarder
 from firebox.objects.service import ObjectService
 from firebox.objects.targets import S3Targets
@@ -157,7 +166,13 @@ class Platform:
         self.functions = FunctionService(
             self.catalog, self.releases, self.pool.code_in_use, self.layers.resolve
         )
-        self.invokes = InvokeService(self.catalog, Invoker(self.pool), self.bus)
+        self.recorder = Recorder(SqliteMetricStore(settings.data_dir / "metrics.sqlite3"))
+        self.metrics = MetricsService(self.recorder)
+        meter = LambdaMeter(
+            self.recorder, reserved=lambda name: name in self.admission.reservations,
+            provisioned=lambda name, qualifier: self.concurrency.utilization(name, qualifier),
+        )  # fmt: skip
+        self.invokes = InvokeService(self.catalog, Invoker(self.pool), self.bus, meter)
         self.concurrency = Concurrency(self.catalog, self.functions, self.pool)
         self.rollouts = RolloutManager(self.catalog, self.releases)
         self.event_configs = EventConfigs(self.catalog)
@@ -197,6 +212,11 @@ class Platform:
         self.events.on_sends = self.events_sends.wake
         self.events_ticker = Ticker(self.events.fire_due)
         self.logs_ticker = Ticker(self._purge_logs)  # retention: old events deleted hourly
+        self.gauges = gauges.Gauges(self.recorder, self._queue_depths, self.s3_sizes,
+                                    self._provisioned)  # fmt: skip
+        self.metrics_ticker = Ticker(self._sample_metrics)
+        self._metrics_flush: asyncio.Task[None] | None = None
+        self._compacted = 0.0
         self.events.on_schedules = self.events_ticker.wake
         self.scheduler = SchedulerService(
             SqliteScheduleStore(settings.data_dir / "scheduler.sqlite3"), settings.region,
@@ -227,6 +247,60 @@ class Platform:
             "route": self.routes.refresh, "policy": self.policies.refresh,
             "mapping": self.mappings.refresh,
         })  # fmt: skip
+
+    def _observe_metrics(self) -> None:
+        """The services that publish their own AWS namespaces' metrics, told where to."""
+        put = self.recorder.put
+
+        def service(namespace: str) -> Callable[[str, dict[str, str], float, str], None]:
+            return lambda name, dims, value, unit: put(
+                SeriesKey.of(namespace, name, dims), value, unit
+            )
+
+        self.sqs.observe = service("AWS/SQS")
+        self.topics.observe = service("AWS/SNS")
+        self.pollers.observe = lambda name, uuid, count: put(
+            SeriesKey.of(LAMBDA, name, {"EventSourceMappingUUID": uuid}), count, "Count"
+        )
+        note = self.recorder.note
+
+        def asynchronous(metric: str, function: str, qualifier: str | None, value: float) -> None:
+            unit = "Milliseconds" if metric == "AsyncEventAge" else "Count"
+            for datum in async_datums(metric, function, qualifier, value, unit, 0.0):
+                note(datum)
+
+        self.async_invoker.observe = asynchronous
+
+    def _queue_depths(self) -> list[tuple[str, dict[str, str], float | None]]:
+        now = time.time()
+        out: list[tuple[str, dict[str, str], float | None]] = []
+        for queue in self.sqs.queues():
+            oldest = min((m.sent for m in queue.messages.values()), default=None)
+            attributes = self.sqs.attributes(queue, ["All"])
+            out.append((queue.name, attributes, None if oldest is None else now - oldest))
+        return out
+
+    def s3_sizes(self) -> list[tuple[str, int, int]]:
+        return self.s3.bucket_sizes()
+
+    def _provisioned(self) -> list[gauges.Provisioned]:
+        out = []
+        for name, qualifier, environments in self.concurrency.configured():
+            try:
+                record = self.catalog.deployed(FunctionRef(name, qualifier)).record
+            except LambdaError:
+                continue
+            out.append(gauges.Provisioned(name, qualifier, environments, record.memory_size,
+                                          record.architectures[0]))  # fmt: skip
+        return out
+
+    async def _sample_metrics(self, now: float) -> float:
+        """Samples the gauges each minute; compacts stored metrics each hour."""
+        next_at = self.gauges.sample(now)
+        if now - self._compacted >= 3600:
+            self._compacted = now
+            await asyncio.to_thread(self.recorder.store.compact, int(now))
+        return next_at
 
     async def _purge_logs(self, now: float) -> float:
         """Deletes events their groups' retention no longer keeps; next time in an hour."""
@@ -328,6 +402,9 @@ class Platform:
         self.events_sends.start()
         self.events_ticker.start()
         self.logs_ticker.start()
+        self._observe_metrics()
+        self.metrics_ticker.start()
+        self._metrics_flush = asyncio.get_running_loop().create_task(self.recorder.run())
         self.scheduler_sends.start()
         self.scheduler_ticker.start()
         self.pollers.start()
@@ -437,6 +514,7 @@ class Platform:
         await self.sns_deliveries.close()
         await self.events_ticker.close()
         await self.logs_ticker.close()
+        await self.metrics_ticker.close()
         await self.events_sends.close()
         await self.scheduler_ticker.close()
         await self.scheduler_sends.close()
@@ -455,6 +533,12 @@ class Platform:
         if isinstance(self.sandboxes, IsolatedSandboxFactory):
             self.sandboxes.close()
         self.logs.close()
+        if self._metrics_flush is not None:
+            self._metrics_flush.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._metrics_flush
+        self.recorder.flush_now()  # what was recorded since the last flush
+        self.recorder.store.close()
         self.queue.close()
         self.store.close()
         self.roles.store.close()

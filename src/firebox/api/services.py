@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from firebox.api import (
+    cloudwatch,
     concurrency,
     event_configs,
     event_sources,
@@ -91,6 +92,16 @@ SERVICES = [
     ),
     Service(
         "scheduler", "rest-json", _operations(scheduler.routes), routes=tuple(scheduler.routes)
+    ),
+    # CloudWatch: JSON 1.0 and query at `/`, Smithy RPC v2 CBOR on its own path.
+    Service(
+        "monitoring",
+        "smithy-rpc-v2-cbor",
+        frozenset(cloudwatch.OPERATIONS),
+        cloudwatch.cloudwatch_api,
+        cloudwatch.TARGET_PREFIX,
+        tuple(cloudwatch.routes),
+        query=True,
     ),
     # S3: recognised by host, signature or bucket before any route (api/s3/dispatch.py).
     Service("s3", "rest-xml", s3_routes.OPERATIONS),

@@ -97,6 +97,9 @@ class AsyncInvoker:
         self._task: asyncio.Task[None] | None = None
         # Hands records to queues, topics and buses (sending.Senders.send), once built.
         self.sender: Callable[[Send], Awaitable[None]] | None = None
+        # Told of AsyncEventsReceived, AsyncEventAge (ms) and AsyncEventsDropped:
+        # (metric, function, qualifier, value)
+        self.observe: Callable[[str, str, str | None, float], None] | None = None
 
     # ----- accepting ------------------------------------------------------------------------
     async def accept(self, ref: FunctionRef, payload: bytes, trace_id: str | None = None) -> str:
@@ -106,6 +109,8 @@ class AsyncInvoker:
         await self._accepted.submit(
             NewEvent(ref.name, ref.qualifier, payload, request_id, self.clock(), trace_id=trace_id)
         )
+        if self.observe is not None:
+            self.observe("AsyncEventsReceived", ref.name, ref.qualifier, 1)
         return request_id
 
     # ----- draining -------------------------------------------------------------------------
@@ -163,6 +168,9 @@ class AsyncInvoker:
         decision = policies.decide(self.before, attempt)
         if decision is None:
             ref = FunctionRef(event.function_name, event.qualifier)
+            if self.observe is not None and event.kind != "send":
+                age_ms = max(0.0, (self.clock() - event.enqueued_at) * 1000)
+                self.observe("AsyncEventAge", event.function_name, event.qualifier, age_ms)
             try:
                 result = await self.invokes.invoke(
                     ref, event.payload, request_id=event.request_id, trace_id=event.trace_id
@@ -222,6 +230,8 @@ class AsyncInvoker:
             # The dead-letter target gets the original event, as a queue would.
             target = parse_destination(record.dead_letter_target)
             follow += deliver(target, event.payload, "dead-letter", self.clock(), self._arn(event))
+        if not follow and self.observe is not None:  # nowhere to go: dropped, as AWS counts it
+            self.observe("AsyncEventsDropped", event.function_name, event.qualifier, 1)
         return Settlement(event, outcome, tuple(follow))
 
     @staticmethod

@@ -120,6 +120,18 @@ class Concurrency:
             self._fill(config)
             return config
 
+    def utilization(self, function_name: str, qualifier: str) -> tuple[int, int]:
+        """A qualifier's provisioned concurrency: (configured, environments busy now)."""
+        config = self._configs.get((function_name, qualifier))
+        if config is None:
+            return 0, 0
+        busy = sum(1 for env in config.environments if env.state is EnvState.BUSY)
+        return config.requested, busy
+
+    def configured(self) -> list[tuple[str, str, int]]:
+        """(function, qualifier, environments asked for) of every provisioned config."""
+        return [(name, qualifier, c.requested) for (name, qualifier), c in self._configs.items()]
+
     def total(self, function_name: str, skip: tuple[str, str] | None = None) -> int:
         """Provisioned environments a function asked for, over all its qualifiers."""
         return sum(c.requested for k, c in self._configs.items()

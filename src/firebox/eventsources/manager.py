@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from firebox.control.event_sources import EventSourceMapping, EventSourceMappings
 from firebox.eventsources.poller import Invoke, Poller
 from firebox.eventsources.sqs import SqsSource
@@ -18,6 +20,8 @@ class PollerManager:
         self.invoke = invoke
         self.region = region
         self.pollers: dict[str, Poller] = {}
+        # Told how many records pollers read and filtered out: (metric, mapping uuid, count)
+        self.observe: Callable[[str, str, int], None] | None = None
         mappings.listeners.append(self._changed)
 
     def start(self) -> None:
@@ -31,7 +35,7 @@ class PollerManager:
         if mapping is None or not mapping.enabled:
             return
         source = SqsSource(self.queues, mapping.source_arn, self.region)
-        poller = Poller(mapping, source, self.invoke, self.mappings.record)
+        poller = Poller(mapping, source, self.invoke, self.mappings.record, self.observe)
         self.pollers[key] = poller
         poller.start()
 

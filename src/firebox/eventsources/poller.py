@@ -33,11 +33,13 @@ class Poller:
     """The workers of one mapping."""
 
     def __init__(self, mapping: EventSourceMapping, source: Source, invoke: Invoke,
-                 record: Callable[[str, str], None]) -> None:  # fmt: skip
+                 record: Callable[[str, str], None],
+                 observe: Callable[[str, str, int], None] | None = None) -> None:  # fmt: skip
         self.mapping = mapping
         self.source = source
         self.invoke = invoke
         self.record = record  # (uuid, LastProcessingResult)
+        self.observe = observe  # (metric, uuid, count): PolledEventCount, FilteredOutEventCount
         self.patterns = mapping.patterns()
         self._tasks: list[asyncio.Task[None]] = []
         # One worker gathers a batch at a time (the others invoke meanwhile): a window fills
@@ -83,6 +85,8 @@ class Poller:
             records = await self.source.next_batch(m.batch_size, m.window_s, MAX_PAYLOAD)
         if not records:
             return True
+        if self.observe is not None:
+            self.observe("PolledEventCount", m.uuid, len(records))
         task = asyncio.current_task()
         assert task is not None
         self._busy.add(task)
@@ -98,6 +102,8 @@ class Poller:
                        if not any(filtering.matches(p, r.view) for p in self.patterns)]  # fmt: skip
             if dropped:
                 await self.source.settle(dropped, [])
+                if self.observe is not None:
+                    self.observe("FilteredOutEventCount", self.mapping.uuid, len(dropped))
                 records = [r for r in records if r not in dropped]
             if not records:
                 return True

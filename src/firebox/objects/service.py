@@ -179,6 +179,10 @@ class ObjectService:
             raise errors.no_bucket(name)
         return found
 
+    def bucket_sizes(self) -> list[tuple[str, int, int]]:
+        """(bucket, objects, bytes) for S3's daily storage metrics."""
+        return self.store.bucket_sizes()
+
     def buckets(self) -> list[BucketRecord]:
         return self.store.buckets()
 

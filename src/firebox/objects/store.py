@@ -180,6 +180,12 @@ class SqliteObjectStore:
         return [BucketRecord(**json.loads(d)) for (d,) in
                 self._rows("SELECT doc FROM buckets ORDER BY name")]  # fmt: skip
 
+    def bucket_sizes(self) -> list[tuple[str, int, int]]:
+        """(bucket, objects, bytes) of every bucket with objects."""
+        rows = self._rows("SELECT bucket, count(*), coalesce(sum(json_extract(doc, '$.size')), 0) "
+                          "FROM objects GROUP BY bucket ORDER BY bucket")  # fmt: skip
+        return [(str(b), int(n), int(size)) for b, n, size in rows]
+
     def object(self, bucket: str, key: str) -> ObjectRecord | None:
         rows = self._rows("SELECT doc FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
         return _object(rows[0][0]) if rows else None

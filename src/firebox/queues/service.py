@@ -101,6 +101,8 @@ class QueueService:
         self._next_seq = 0
         self._writes: GroupCommit[list[Write]] = GroupCommit(self._apply)
         self.on_send: list[Callable[[Queue], None]] = []  # pollers waiting for messages
+        # Told of sends, receives and deletes as AWS/SQS metrics: (name, dimensions, value, unit)
+        self.observe: Callable[[str, dict[str, str], float, str], None] | None = None
 
     def _apply(self, batches: list[list[Write]]) -> None:
         self.store.apply([write for batch in batches for write in batch])
@@ -389,6 +391,11 @@ class QueueService:
             for message in added:  # not written: not a duplicate of anything
                 queue.dedup.pop(self._dedup_key(queue, message) or "", None)
             raise
+        if self.observe is not None and added:
+            dims = {"QueueName": queue.name}
+            self.observe("NumberOfMessagesSent", dims, len(added), "Count")
+            for message in added:
+                self.observe("SentMessageSize", dims, len(message.body.encode()), "Bytes")
         return results
 
     @staticmethod
@@ -424,6 +431,12 @@ class QueueService:
             got = await self._take(queue, limit, visibility)
             now = self.clock()
             if got or now >= deadline or queue.name not in self._queues:
+                if self.observe is not None:
+                    dims = {"QueueName": queue.name}
+                    if got:
+                        self.observe("NumberOfMessagesReceived", dims, len(got), "Count")
+                    else:
+                        self.observe("NumberOfEmptyReceives", dims, 1, "Count")
                 return got
             await self._wait(queue, deadline - now)
 
@@ -535,6 +548,9 @@ class QueueService:
                     self._wake(queue)  # its group may go on
 
             await self._commit([DropMessages(queue.name, tuple(gone))], applied)
+            if self.observe is not None:
+                self.observe("NumberOfMessagesDeleted", {"QueueName": queue.name}, len(gone),
+                             "Count")  # fmt: skip
         return results
 
     async def change_visibility(self, queue: Queue, changes: builtins.list[tuple[str, int]]

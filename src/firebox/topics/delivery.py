@@ -70,14 +70,19 @@ class DeliveryForwarder:
         if delivery.protocol in ("http", "https"):
             # Posted on its own with its retries (topics/http.py); stays stored until done.
             return None if self._http.take(delivery) else False
+        delivered = "NumberOfNotificationsDelivered"
         try:
             try:
                 await self._send(delivery)
             except Gone as exc:
+                delivered = "NumberOfNotificationsFailed"
                 await self._dead_letter(delivery, str(exc))
         except Exception:
             log.exception("SNS delivery to %s failed; retrying", delivery.endpoint)
             return False
+        if self.topics.observe is not None:
+            topic = delivery.subscription_arn.rsplit(":", 2)[-2]
+            self.topics.observe(delivered, {"TopicName": topic}, 1, "Count")
         return True
 
     async def _send(self, delivery: Delivery) -> None:

@@ -100,6 +100,8 @@ class TopicService:
         # updates memory without another change landing in between.
         self._changing = asyncio.Lock()
         self.on_deliveries: Callable[[], None] = lambda: None
+        # Told of publishes and deliveries as AWS/SNS metrics: (name, dimensions, value, unit)
+        self.observe: Callable[[str, dict[str, str], float, str], None] | None = None
 
     def load(self) -> None:
         topics, subscriptions = self.store.load()
@@ -435,6 +437,12 @@ class TopicService:
         if deliveries:
             await self._write(AddDeliveries(tuple(deliveries)))
             self.on_deliveries()
+        if self.observe is not None:
+            dims = {"TopicName": topic.name}
+            for item, result in zip(batch, results, strict=True):
+                if not isinstance(result, SnsError):
+                    self.observe("NumberOfMessagesPublished", dims, 1, "Count")
+                    self.observe("PublishSize", dims, len(item.body.encode()), "Bytes")
         return results
 
     def pending(

@@ -1,0 +1,183 @@
+"""CloudWatch metrics through boto3 against a real server: counts and statistics after known
+traffic (n invokes, k errors, throttles forced with reserved concurrency 1) read back with
+get_metric_data and get_metric_statistics in each of CloudWatch's three protocols (botocore
+picks JSON 1.0; clients forced to Smithy RPC v2 CBOR and to query by a copy of its model
+naming only that protocol), PutMetricData, ListMetrics, and the errors of bad requests."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.session
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from support import FireboxServer, create_function, invoke_json, unique, wait_for
+
+CODE = """
+import time
+def handler(event, context):
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("fail"):
+        raise ValueError("asked to fail")
+    return {"ok": True}
+"""
+PROTOCOLS = ["json", "smithy-rpc-v2-cbor", "query"]
+
+
+def cloudwatch(server: FireboxServer, protocol: str | None, tmp: Path) -> Any:
+    """A CloudWatch client; with `protocol`, one whose model offers only that protocol."""
+    session = botocore.session.get_session()
+    if protocol is not None:
+        model = copy.deepcopy(session.get_service_model("cloudwatch")._service_description)
+        model["metadata"]["protocols"] = [protocol]
+        model["metadata"]["protocol"] = protocol
+        where = tmp / protocol / "cloudwatch" / model["metadata"]["apiVersion"]
+        where.mkdir(parents=True)
+        (where / "service-2.json").write_text(json.dumps(model))
+        session = botocore.session.get_session()
+        session.set_config_variable("data_path", str(tmp / protocol))
+    client = boto3.Session(botocore_session=session).client(
+        "cloudwatch", endpoint_url=server.url, region_name="us-east-1",
+        aws_access_key_id="x", aws_secret_access_key="x",
+    )  # fmt: skip
+    assert client.meta.service_model.resolved_protocol == (protocol or "json")
+    return client
+
+
+@pytest.fixture(scope="module")
+def traffic(lam: Any, server: FireboxServer) -> dict[str, Any]:
+    """Seven invokes of one function (two fail), and a throttled invoke of another."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    name = create_function(lam, CODE, Timeout=10)
+    for n in range(7):
+        invoke_json(lam, name, {"fail": n < 2})
+    limited = create_function(lam, CODE, Timeout=10)
+    lam.put_function_concurrency(FunctionName=limited, ReservedConcurrentExecutions=1)
+    invoke_json(lam, limited)  # warm: the slow invoke below starts at once
+    slow = threading.Thread(target=invoke_json, args=(lam, limited, {"sleep": 3}))
+    slow.start()
+    environments = f"{server.url}/_firebox/environments"
+    wait_for(lambda: any(e["state"] == "busy" for e in httpx.get(environments).json()[
+        "Environments"] if e["function_name"] == limited))  # fmt: skip
+    with pytest.raises(ClientError) as throttled:
+        invoke_json(lam, limited)
+    assert throttled.value.response["Error"]["Code"] == "TooManyRequestsException"
+    slow.join()
+    end = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    return {"name": name, "limited": limited, "start": start, "end": end}
+
+
+def _query(qid: str, name: str, metric: str, stat: str, **more: Any) -> dict[str, Any]:
+    dims = [{"Name": "FunctionName", "Value": name}]
+    return {"Id": qid, "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": metric,
+            "Dimensions": dims}, "Period": 3600, "Stat": stat}, **more}  # fmt: skip
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_counts_and_statistics_after_known_traffic(
+    traffic: dict[str, Any], server: FireboxServer, tmp_path: Path, protocol: str
+) -> None:
+    cw = cloudwatch(server, protocol, tmp_path)
+    name, limited = traffic["name"], traffic["limited"]
+    data = cw.get_metric_data(
+        MetricDataQueries=[
+            _query("inv", name, "Invocations", "Sum"),
+            _query("err", name, "Errors", "Sum"),
+            _query("p99", name, "Duration", "p99"),
+            _query("cnt", name, "Duration", "SampleCount", ReturnData=False),
+            _query("thr", limited, "Throttles", "Sum"),
+            _query("linv", limited, "Invocations", "Sum", ReturnData=False),
+            {"Id": "rate", "Expression": "100 * err / inv", "Label": "Error rate"},
+            {"Id": "all", "Expression": "SUM(METRICS('inv')) - SUM(METRICS('linv'))"},
+        ],
+        StartTime=traffic["start"], EndTime=traffic["end"],
+    )  # fmt: skip
+    results = {r["Id"]: r for r in data["MetricDataResults"]}
+
+    def total(qid: str) -> float:
+        assert results[qid]["StatusCode"] == "Complete"
+        return sum(results[qid]["Values"])
+
+    assert total("inv") == 7 and total("err") == 2 and total("thr") == 1
+    assert 0 < total("p99") < 10_000
+    assert total("rate") == pytest.approx(100 * 2 / 7)
+    assert results["rate"]["Label"] == "Error rate"
+    assert total("all") == 7  # METRICS('inv'): ids containing inv (linv too)
+    assert "cnt" not in results
+    assert all(isinstance(t, dt.datetime) for t in results["inv"]["Timestamps"])
+    stats = cw.get_metric_statistics(
+        Namespace="AWS/Lambda", MetricName="Invocations",
+        Dimensions=[{"Name": "FunctionName", "Value": limited}], StartTime=traffic["start"],
+        EndTime=traffic["end"], Period=60, Statistics=["Sum", "SampleCount"],
+    )  # fmt: skip
+    assert sum(p["Sum"] for p in stats["Datapoints"]) == 2  # a throttle is not an invocation
+    assert {p["Unit"] for p in stats["Datapoints"]} == {"Count"}
+    durations = cw.get_metric_statistics(
+        Namespace="AWS/Lambda", MetricName="Duration",
+        Dimensions=[{"Name": "FunctionName", "Value": name}], StartTime=traffic["start"],
+        EndTime=traffic["end"], Period=3600, ExtendedStatistics=["p50", "p99"],
+        Statistics=["Maximum"],
+    )  # fmt: skip
+    (point,) = durations["Datapoints"]
+    assert point["ExtendedStatistics"]["p50"] <= point["ExtendedStatistics"]["p99"]
+    assert point["ExtendedStatistics"]["p99"] <= point["Maximum"]
+    assert point["Unit"] == "Milliseconds"
+    listed = cw.list_metrics(Namespace="AWS/Lambda", MetricName="Errors",
+                             Dimensions=[{"Name": "FunctionName", "Value": name}])["Metrics"]  # fmt: skip
+    assert {tuple(sorted(d["Name"] for d in m["Dimensions"])) for m in listed} == {
+        ("FunctionName",), ("FunctionName", "Resource")
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_put_metric_data_and_errors(server: FireboxServer, tmp_path: Path, protocol: str) -> None:
+    cw = cloudwatch(server, protocol, tmp_path)
+    namespace = unique("App")
+    now = dt.datetime.now(dt.UTC)
+    cw.put_metric_data(Namespace=namespace, MetricData=[
+        {"MetricName": "Latency", "Dimensions": [{"Name": "Route", "Value": "/a"}],
+         "Values": [10.0, 20.0, 30.0], "Counts": [1, 1, 2], "Unit": "Milliseconds",
+         "Timestamp": now},
+        {"MetricName": "Orders", "Value": 3, "Unit": "Count"},
+    ])  # fmt: skip
+    stats = cw.get_metric_statistics(
+        Namespace=namespace, MetricName="Latency", Dimensions=[{"Name": "Route", "Value": "/a"}],
+        StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=5),
+        Period=600, Statistics=["SampleCount", "Average"], ExtendedStatistics=["p50"],
+    )  # fmt: skip
+    (point,) = stats["Datapoints"]
+    assert point["SampleCount"] == 4 and point["Average"] == 22.5
+    assert point["ExtendedStatistics"] == {"p50": 20.0}
+    assert {m["MetricName"] for m in cw.list_metrics(Namespace=namespace)["Metrics"]} == {
+        "Latency", "Orders"
+    }  # fmt: skip
+
+    def error(call: Any, **kwargs: Any) -> str:
+        with pytest.raises(ClientError) as caught:
+            call(**kwargs)
+        return str(caught.value.response["Error"]["Code"])
+
+    assert error(cw.put_metric_data, Namespace="AWS/Lambda",
+                 MetricData=[{"MetricName": "x", "Value": 1}]) == "InvalidParameterValue"  # fmt: skip
+    assert error(cw.put_metric_data, Namespace=namespace, MetricData=[
+        {"MetricName": "x", "Value": 1, "StatisticValues": {
+            "SampleCount": 1, "Sum": 1, "Minimum": 1, "Maximum": 1}}
+    ]) == "InvalidParameterCombination"  # fmt: skip
+    assert error(cw.get_metric_statistics, Namespace=namespace, MetricName="Latency",
+                 StartTime=now, EndTime=now + dt.timedelta(days=2), Period=60,
+                 Statistics=["Sum"]) == "InvalidParameterCombination"  # fmt: skip
+    assert error(cw.get_metric_data, MetricDataQueries=[{"Id": "e", "Expression": "SUM("}],
+                 StartTime=now, EndTime=now + dt.timedelta(minutes=1)) == "ValidationError"  # fmt: skip
+    # nothing of the refused calls was kept
+    assert {m["MetricName"] for m in cw.list_metrics(Namespace=namespace)["Metrics"]} == {
+        "Latency", "Orders"
+    }  # fmt: skip
