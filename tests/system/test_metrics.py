@@ -131,8 +131,11 @@ def test_counts_and_statistics_after_known_traffic(
     assert point["ExtendedStatistics"]["p50"] <= point["ExtendedStatistics"]["p99"]
     assert point["ExtendedStatistics"]["p99"] <= point["Maximum"]
     assert point["Unit"] == "Milliseconds"
-    listed = cw.list_metrics(Namespace="AWS/Lambda", MetricName="Errors",
-                             Dimensions=[{"Name": "FunctionName", "Value": name}])["Metrics"]  # fmt: skip
+    listed = cw.list_metrics(
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Dimensions=[{"Name": "FunctionName", "Value": name}],
+    )["Metrics"]
     assert {tuple(sorted(d["Name"] for d in m["Dimensions"])) for m in listed} == {
         ("FunctionName",), ("FunctionName", "Resource")
     }  # fmt: skip
@@ -166,8 +169,12 @@ def test_put_metric_data_and_errors(server: FireboxServer, tmp_path: Path, proto
             call(**kwargs)
         return str(caught.value.response["Error"]["Code"])
 
-    assert error(cw.put_metric_data, Namespace="AWS/Lambda",
-                 MetricData=[{"MetricName": "x", "Value": 1}]) == "InvalidParameterValue"  # fmt: skip
+    assert (
+        error(
+            cw.put_metric_data, Namespace="AWS/Lambda", MetricData=[{"MetricName": "x", "Value": 1}]
+        )
+        == "InvalidParameterValue"
+    )
     assert error(cw.put_metric_data, Namespace=namespace, MetricData=[
         {"MetricName": "x", "Value": 1, "StatisticValues": {
             "SampleCount": 1, "Sum": 1, "Minimum": 1, "Maximum": 1}}
@@ -175,8 +182,15 @@ def test_put_metric_data_and_errors(server: FireboxServer, tmp_path: Path, proto
     assert error(cw.get_metric_statistics, Namespace=namespace, MetricName="Latency",
                  StartTime=now, EndTime=now + dt.timedelta(days=2), Period=60,
                  Statistics=["Sum"]) == "InvalidParameterCombination"  # fmt: skip
-    assert error(cw.get_metric_data, MetricDataQueries=[{"Id": "e", "Expression": "SUM("}],
-                 StartTime=now, EndTime=now + dt.timedelta(minutes=1)) == "ValidationError"  # fmt: skip
+    assert (
+        error(
+            cw.get_metric_data,
+            MetricDataQueries=[{"Id": "e", "Expression": "SUM("}],
+            StartTime=now,
+            EndTime=now + dt.timedelta(minutes=1),
+        )
+        == "ValidationError"
+    )
     # nothing of the refused calls was kept
     assert {m["MetricName"] for m in cw.list_metrics(Namespace=namespace)["Metrics"]} == {
         "Latency", "Orders"
