@@ -49,7 +49,7 @@ from firebox.iam.roles import Roles
 from firebox.iam.store import SqliteRoleStore
 from firebox.invoke.invoker import Invoker
 from firebox.invoke.service import InvokeService
-from firebox.metrics import gauges
+from firebox.metrics import emf, gauges, prometheus
 from firebox.metrics.lambda_metrics import LAMBDA, LambdaMeter, async_datums
 from firebox.metrics.recorder import Recorder
 from firebox.metrics.series import SeriesKey
@@ -153,6 +153,7 @@ class Platform:
             credentials=self._role_credentials,
             api_door=self.api_door,
             opt_dir=lambda record: self.code.opt_tree([u.code_sha256 for u in record.layers]),
+            on_lines=self._emf,
         )
         policy = keepalive.make(
             settings.keep_alive_policy, settings.keep_alive_s, settings.keep_alive_bin_s
@@ -168,6 +169,7 @@ class Platform:
         )
         self.recorder = Recorder(SqliteMetricStore(settings.data_dir / "metrics.sqlite3"))
         self.metrics = MetricsService(self.recorder)
+        self.prometheus = prometheus.registry(self.recorder)
         meter = LambdaMeter(
             self.recorder, reserved=lambda name: name in self.admission.reservations,
             provisioned=lambda name, qualifier: self.concurrency.utilization(name, qualifier),
@@ -247,6 +249,13 @@ class Platform:
             "route": self.routes.refresh, "policy": self.policies.refresh,
             "mapping": self.mappings.refresh,
         })  # fmt: skip
+
+    def _emf(self, lines: list[tuple[int, str]]) -> None:
+        """A function's log lines in the Embedded Metric Format become metrics."""
+        for received, text in lines:
+            if emf.maybe_emf(text):
+                for datum in emf.datums(text, received):
+                    self.recorder.note(datum)
 
     def _observe_metrics(self) -> None:
         """The services that publish their own AWS namespaces' metrics, told where to."""

@@ -195,3 +195,68 @@ def test_put_metric_data_and_errors(server: FireboxServer, tmp_path: Path, proto
     assert {m["MetricName"] for m in cw.list_metrics(Namespace=namespace)["Metrics"]} == {
         "Latency", "Orders"
     }  # fmt: skip
+
+
+EMF = """
+import json, time
+def handler(event, context):
+    print(json.dumps({
+        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
+            "Namespace": event["namespace"], "Dimensions": [["Service"], []],
+            "Metrics": [{"Name": "ProcessingLatency", "Unit": "Milliseconds"},
+                        {"Name": "Orders", "Unit": "Count"}]}]},
+        "Service": "checkout", "ProcessingLatency": [100, 200], "Orders": 3,
+    }))
+    print('{"_aws": "not a directive", "Orders": 99}')
+    print("an ordinary line")
+    return {}
+"""
+
+
+def test_emf_lines_become_metrics(lam: Any, server: FireboxServer, tmp_path: Path) -> None:
+    name = create_function(lam, EMF)
+    namespace = unique("Emf")
+    invoke_json(lam, name, {"namespace": namespace})
+    invoke_json(lam, name, {"namespace": namespace})
+    cw = cloudwatch(server, None, tmp_path)
+    now = dt.datetime.now(dt.UTC)
+    window = {"StartTime": now - dt.timedelta(minutes=5), "EndTime": now + dt.timedelta(minutes=1),
+              "Period": 3600}  # fmt: skip
+    latency = cw.get_metric_statistics(
+        Namespace=namespace, MetricName="ProcessingLatency",
+        Dimensions=[{"Name": "Service", "Value": "checkout"}],
+        Statistics=["SampleCount", "Average"], ExtendedStatistics=["p50"], **window,
+    )["Datapoints"]  # fmt: skip
+    assert [(p["SampleCount"], p["Average"], p["Unit"]) for p in latency] == [
+        (4, 150.0, "Milliseconds")
+    ]  # fmt: skip
+    assert latency[0]["ExtendedStatistics"]["p50"] == 100
+    orders = cw.get_metric_statistics(Namespace=namespace, MetricName="Orders",
+                                      Statistics=["Sum"], **window)["Datapoints"]  # fmt: skip
+    assert [p["Sum"] for p in orders] == [6]  # the invalid document added nothing
+    listed = cw.list_metrics(Namespace=namespace)["Metrics"]
+    assert len(listed) == 4  # two metrics, each with and without the Service dimension
+
+
+def test_prometheus_exposition(traffic: dict[str, Any], server: FireboxServer) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = httpx.get(f"{server.url}/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    name = traffic["name"]
+
+    def sample(family: str, suffix: str = "", **labels: str) -> float:
+        found = [s.value for s in families[family].samples
+                 if s.name == family + suffix and s.labels == labels]  # fmt: skip
+        assert len(found) == 1, (family, labels)
+        return float(found[0])
+
+    assert families["firebox_lambda_invocations"].type == "counter"
+    assert sample("firebox_lambda_invocations", "_total", function_name=name) == 7
+    assert sample("firebox_lambda_errors", "_total", function_name=name) == 2
+    assert sample("firebox_lambda_throttles", "_total", function_name=traffic["limited"]) == 1
+    assert families["firebox_lambda_duration_milliseconds"].type == "summary"
+    assert sample("firebox_lambda_duration_milliseconds", "_count", function_name=name) == 7
+    assert families["firebox_lambda_concurrent_executions"].type == "gauge"

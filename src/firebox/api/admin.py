@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
@@ -51,8 +52,15 @@ async def code_zip(request: Request) -> Response:
     return FileResponse(path, media_type="application/zip", filename=f"{sha}.zip")
 
 
+async def prometheus_metrics(request: Request) -> Response:
+    """Prometheus's scrape: every function's, queue's, topic's and bucket's metrics."""
+    body = generate_latest(_platform(request).prometheus)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
 routes = [
     Route("/_firebox/health", health, methods=["GET"]),
+    Route("/metrics", prometheus_metrics, methods=["GET"]),
     Route("/_firebox/environments", environments, methods=["GET"]),
     Route("/_firebox/code/{sha}.zip", code_zip, methods=["GET"]),
 ]

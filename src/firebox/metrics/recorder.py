@@ -32,7 +32,7 @@ class Recorder:
         self._facts: list[Fact | Datum] = []
         self._cells: Batch = {}
         self._flushing: Batch = {}
-        # Counters since start, per series: Prometheus's view (count, sum).
+        # Since start, per series: Prometheus's view (count, sum, last value).
         self.totals: dict[SeriesKey, list[float]] = {}
         self.units: dict[SeriesKey, str] = {}
         self._flush_lock = asyncio.Lock()
@@ -66,9 +66,10 @@ class Recorder:
         found[0].add(datum.value, datum.count, datum.distribution)
         total = self.totals.get(datum.key)
         if total is None:
-            total = self.totals[datum.key] = [0.0, 0.0]
+            total = self.totals[datum.key] = [0.0, 0.0, 0.0]
         total[0] += datum.count
         total[1] += datum.value * datum.count
+        total[2] = datum.value
         self.units[datum.key] = datum.unit
 
     def merge_cell(self, key: SeriesKey, at: float, cell: Cell, unit: str) -> None:
@@ -80,9 +81,10 @@ class Recorder:
         else:
             found[0].merge(cell)
             self._cells[(key, minute)] = (found[0], unit)
-        total = self.totals.setdefault(key, [0.0, 0.0])
+        total = self.totals.setdefault(key, [0.0, 0.0, 0.0])
         total[0] += cell.count
         total[1] += cell.total
+        total[2] = cell.maximum
         self.units[key] = unit
 
     def pending(self, key: SeriesKey, start: int, end: int) -> list[Point]:

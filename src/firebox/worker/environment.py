@@ -70,6 +70,8 @@ class EnvironmentContext:
     api_door: ApiDoor = field(default_factory=ApiDoor)
     # The host path of a function's layers merged as its /opt (None: it has none).
     opt_dir: Callable[[FunctionRecord], Path | None] = lambda record: None
+    # Told of every line of a function's log as it is stored (EMF lines become metrics).
+    on_lines: Callable[[list[tuple[int, str]]], None] | None = None
 
 
 class Environment:
@@ -529,6 +531,8 @@ class Environment:
 
     def _store(self, lines: list[tuple[int, str]]) -> None:
         self.ctx.logs.append([LogEvent(self.log_group, self.log_stream, ts, t) for ts, t in lines])
+        if self.ctx.on_lines is not None:
+            self.ctx.on_lines(lines)
 
 
 def _suffix_for_tail(lines: list[tuple[int, str]], tail_bytes: int = 4096) -> int:
