@@ -49,7 +49,7 @@ from firebox.iam.roles import Roles
 from firebox.iam.store import SqliteRoleStore
 from firebox.invoke.invoker import Invoker
 from firebox.invoke.service import InvokeService
-from firebox.metrics import emf, gauges, prometheus
+from firebox.metrics import billing, emf, gauges, prometheus
 from firebox.metrics.lambda_metrics import LAMBDA, LambdaMeter, async_datums
 from firebox.metrics.recorder import Recorder
 from firebox.metrics.series import SeriesKey
@@ -170,6 +170,9 @@ class Platform:
         self.recorder = Recorder(SqliteMetricStore(settings.data_dir / "metrics.sqlite3"))
         self.metrics = MetricsService(self.recorder)
         self.prometheus = prometheus.registry(self.recorder)
+        # What `firebox cost` prices usage with: AWS's prices, or the data dir's prices.json.
+        prices_file = settings.data_dir / "prices.json"
+        self.prices = billing.Prices.load(prices_file) if prices_file.exists() else billing.Prices()
         meter = LambdaMeter(
             self.recorder, reserved=lambda name: name in self.admission.reservations,
             provisioned=lambda name, qualifier: self.concurrency.utilization(name, qualifier),

@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from firebox.api import admin, rollouts, root, services, stacks, web
+from firebox.api import admin, cost, rollouts, root, services, stacks, web
 from firebox.api.early_answers import CloseAfterUnreadBody
 from firebox.api.envelopes import unknown_operation_handler
 from firebox.api.faults import Faults
@@ -30,6 +30,7 @@ def api_routes(http_prefix: str) -> list[BaseRoute]:
         *_service_routes(),
         *rollouts.routes,
         *stacks.routes,
+        *cost.routes,
         *web.routes(http_prefix),
         *root.routes,
         *admin.routes,

@@ -63,6 +63,11 @@ FIREBOX_MODEL: dict[str, Any] = {
             "http": {"method": "POST", "requestUri": "/_firebox/artifacts"},
             "input": {"shape": "FindMissingArtifactsRequest"},
         },
+        "GetCost": {
+            "name": "GetCost",
+            "http": {"method": "GET", "requestUri": "/_firebox/cost"},
+            "input": {"shape": "CostRequest"},
+        },
         "ListStacks": {
             "name": "ListStacks",
             "http": {"method": "GET", "requestUri": "/_firebox/stacks"},
@@ -103,6 +108,21 @@ FIREBOX_MODEL: dict[str, Any] = {
             "required": ["Sha256s"],
             "members": {"Sha256s": {"shape": "Sha256List"}},
         },
+        "CostRequest": {
+            "type": "structure",
+            "required": ["StartTime"],
+            "members": {
+                "StartTime": {
+                    "shape": "Epoch",
+                    "location": "querystring",
+                    "locationName": "StartTime",
+                },
+                "EndTime": {"shape": "Epoch", "location": "querystring", "locationName": "EndTime"},
+                "By": {"shape": "CostGrouping", "location": "querystring", "locationName": "By"},
+            },
+        },
+        "Epoch": {"type": "long", "min": 0},
+        "CostGrouping": {"type": "string", "enum": ["function", "day"]},
         "StackRequest": {
             "type": "structure",
             "required": ["StackName"],

@@ -78,7 +78,9 @@ class ApiClient:
 
         target = headers.get("X-Amz-Target", "")
         service = ("logs" if target.startswith("Logs_") else
-                   "sqs" if target.startswith("AmazonSQS.") else "lambda")  # fmt: skip
+                   "sqs" if target.startswith("AmazonSQS.") else
+                   "monitoring" if target.startswith("GraniteServiceVersion20100801.") else
+                   "lambda")  # fmt: skip
         region = self._session.get_config_variable("region") or "us-east-1"
         aws = AWSRequest(method=method, url=str(url), data=body, headers=dict(headers))
         SigV4Auth(self._credentials.get_frozen_credentials(), service, region).add_auth(aws)
@@ -150,6 +152,18 @@ class ApiClient:
             headers={
                 "X-Amz-Target": f"Logs_20140328.{operation}",
                 "Content-Type": "application/x-amz-json-1.1",
+            },
+        )
+
+    def cloudwatch(self, operation: str, body: dict[str, Any]) -> Any:
+        """A CloudWatch call (AWS JSON 1.0), as botocore makes it."""
+        return self.json(
+            "POST",
+            "/",
+            content=json.dumps(body).encode(),
+            headers={
+                "X-Amz-Target": f"GraniteServiceVersion20100801.{operation}",
+                "Content-Type": "application/x-amz-json-1.0",
             },
         )
 

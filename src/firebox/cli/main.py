@@ -20,6 +20,7 @@ from firebox.cli.client import ApiClient, CliError, endpoint_option, parse_durat
 from firebox.cli.deploy import deploy, info, print_config, remove
 from firebox.cli.dev import dev
 from firebox.cli.keys import keys
+from firebox.cli.metrics import cost, metrics
 from firebox.cli.queues import queue, queues
 
 
@@ -402,6 +403,8 @@ rollouts.register(cli)
 
 
 cli.add_command(keys)
+cli.add_command(metrics)
+cli.add_command(cost)
 cli.add_command(queues)
 cli.add_command(buckets)
 cli.add_command(queue)

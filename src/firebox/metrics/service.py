@@ -332,6 +332,21 @@ class MetricsService:
                   if (v := statistic(q.stat, cells)) is not None}  # fmt: skip
         return ex.Series(points, q.metric.name)
 
+    async def daily_sums(self, namespace: str, start: int, end: int
+                         ) -> dict[tuple[SeriesKey, int], float]:  # fmt: skip
+        """Each series' sum per UTC day (start: a day's start), however old the series."""
+        stored = await asyncio.to_thread(self.recorder.store.series, namespace, None, start)
+        keys = {s.key for s in stored} | {
+            k for k, (_u, seen) in self.recorder.pending_series().items()
+            if k.namespace == namespace and seen >= start
+        }  # fmt: skip
+        out: dict[tuple[SeriesKey, int], float] = {}
+        for key in sorted(keys):
+            for point in await self._points(key, start, end):
+                day = point.start - point.start % DAY
+                out[(key, day)] = out.get((key, day), 0.0) + point.cell.total
+        return out
+
     # ----- listing ---------------------------------------------------------------------------
     async def list_metrics(
         self, namespace: str | None = None, name: str | None = None,
