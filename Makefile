@@ -43,7 +43,7 @@ fuzz: bootstrap
 
 bench: bootstrap
 	bash scripts/bootstrap.sh --bench $(VENV)
-	cd bench && ../$(BIN)/python invoke_bench.py && ../$(BIN)/python sqs_bench.py && ../$(BIN)/python s3_bench.py && ../$(BIN)/python sns_bench.py && ../$(BIN)/python events_bench.py && ../$(BIN)/python node_bench.py && ../$(BIN)/python layers_bench.py && ../$(BIN)/python validation_bench.py && ../$(BIN)/python isolation_bench.py && ../$(BIN)/python coldstart_bench.py && ../$(BIN)/python async_bench.py && ../$(BIN)/python keepalive_sim.py && ../$(BIN)/python http_bench.py && ../$(BIN)/python rootless_bench.py && ../$(BIN)/python auth_bench.py && ../$(BIN)/python deploy_bench.py
+	cd bench && ../$(BIN)/python invoke_bench.py && ../$(BIN)/python sqs_bench.py && ../$(BIN)/python s3_bench.py && ../$(BIN)/python sns_bench.py && ../$(BIN)/python events_bench.py && ../$(BIN)/python node_bench.py && ../$(BIN)/python layers_bench.py && ../$(BIN)/python validation_bench.py && ../$(BIN)/python isolation_bench.py && ../$(BIN)/python coldstart_bench.py && ../$(BIN)/python async_bench.py && ../$(BIN)/python keepalive_sim.py && ../$(BIN)/python http_bench.py && ../$(BIN)/python rootless_bench.py && ../$(BIN)/python auth_bench.py && ../$(BIN)/python deploy_bench.py && ../$(BIN)/python metrics_bench.py
 
 # Also firebox's cache (compiled helpers, the bundled SDK), which every checkout shares.
 clean:

@@ -52,6 +52,7 @@ class Settings:
     netns_reserve: int = 64
     # Compile each package's Python modules once, ahead, instead of at every cold start.
     precompile: bool = True
+    metrics: bool = True  # record metrics and usage (off: for the benchmark's baseline)
     # Event invokes that failed are retried after n × this many seconds (AWS: ~1, then ~2 min).
     async_retry_delay_s: float = 60.0
     # HTTP API routes are served under this path prefix on the main port.

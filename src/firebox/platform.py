@@ -168,6 +168,7 @@ class Platform:
             self.catalog, self.releases, self.pool.code_in_use, self.layers.resolve
         )
         self.recorder = Recorder(SqliteMetricStore(settings.data_dir / "metrics.sqlite3"))
+        self.recorder.enabled = settings.metrics
         self.metrics = MetricsService(self.recorder)
         self.prometheus = prometheus.registry(self.recorder)
         # What `firebox cost` prices usage with: AWS's prices, or the data dir's prices.json.
@@ -177,7 +178,8 @@ class Platform:
             self.recorder, reserved=lambda name: name in self.admission.reservations,
             provisioned=lambda name, qualifier: self.concurrency.utilization(name, qualifier),
         )  # fmt: skip
-        self.invokes = InvokeService(self.catalog, Invoker(self.pool), self.bus, meter)
+        self.invokes = InvokeService(self.catalog, Invoker(self.pool), self.bus,
+                                     meter if settings.metrics else None)  # fmt: skip
         self.concurrency = Concurrency(self.catalog, self.functions, self.pool)
         self.rollouts = RolloutManager(self.catalog, self.releases)
         self.event_configs = EventConfigs(self.catalog)

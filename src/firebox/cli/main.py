@@ -93,6 +93,13 @@ def cli() -> None:
 @click.option("--precompile/--no-precompile", default=True, show_default=True,
               envvar="FIREBOX_PRECOMPILE",
               help="Compile Python modules once per package, not per cold start.")  # fmt: skip
+@click.option(
+    "--metrics/--no-metrics",
+    default=True,
+    show_default=True,
+    envvar="FIREBOX_METRICS",
+    help="Record CloudWatch metrics and usage (off: the API answers with no data).",
+)
 @click.option("--async-retry-delay", default="60s", show_default=True,
               envvar="FIREBOX_ASYNC_RETRY_DELAY",
               help="A failed Event invoke's retry n waits n × this (AWS: ~1 min).")  # fmt: skip
@@ -126,7 +133,7 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
           runtimes: tuple[str, ...], sandbox: str, network: str, zygote: bool,
           pool_size: int, pool_budget: int, netns_reserve: int, keep_alive_policy: str,
           keep_alive_bin: str,
-          precompile: bool, async_retry_delay: str, shutdown_timeout: str,
+          precompile: bool, metrics: bool, async_retry_delay: str, shutdown_timeout: str,
           max_header_size: int, header_timeout: str, body_timeout: str, max_request_size: int,
           auth: str, iam: str, log_level: str) -> None:  # fmt: skip
     """Run the firebox server."""
@@ -157,6 +164,7 @@ def serve(host: str, port: int, data_dir: Path, region: str, account_id: str,
         netns_reserve=netns_reserve,
         async_retry_delay_s=parse_duration(async_retry_delay),
         precompile=precompile,
+        metrics=metrics,
         keep_alive_policy=keep_alive_policy,
         keep_alive_bin_s=parse_duration(keep_alive_bin),
         max_header_bytes=max_header_size,

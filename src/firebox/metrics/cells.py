@@ -118,6 +118,8 @@ def valid_percentile(name: str) -> tuple[str, float] | None:
 
 def statistic(name: str, cells: Iterable[Cell]) -> float | None:
     """A statistic over cells merged; None when there are no samples."""
+    if name in BASIC:
+        return _basic(name, cells)
     merged = Cell()
     for cell in cells:
         merged.merge(cell)
@@ -146,6 +148,21 @@ def statistic(name: str, cells: Iterable[Cell]) -> float | None:
     kept = [(v, n) for v, n in ordered if v <= cut]
     n_kept = sum(n for _v, n in kept)
     return sum(v * n for v, n in kept) / n_kept if n_kept else None
+
+
+def _basic(name: str, cells: Iterable[Cell]) -> float | None:
+    """A basic statistic straight from the cells' counts, sums and extremes."""
+    count = total = 0.0
+    lo, hi = math.inf, -math.inf
+    for cell in cells:
+        count += cell.count
+        total += cell.total
+        lo = min(lo, cell.minimum)
+        hi = max(hi, cell.maximum)
+    if count <= 0:
+        return None
+    return {"SampleCount": count, "Sum": total, "Average": total / count, "Minimum": lo,
+            "Maximum": hi}[name]  # fmt: skip
 
 
 def _ordered(cell: Cell) -> list[tuple[float, float]]:

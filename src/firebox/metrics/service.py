@@ -181,8 +181,9 @@ class MetricsService:
         return SeriesKey.of(namespace, datum.name, datum.dimensions), at, cell, datum.unit
 
     # ----- reading ---------------------------------------------------------------------------
-    async def _points(self, key: SeriesKey, start: int, end: int) -> list[Point]:
-        stored = await asyncio.to_thread(self.recorder.store.points, key, start, end)
+    async def _points(self, key: SeriesKey, start: int, end: int,
+                      samples: bool = True) -> list[Point]:  # fmt: skip
+        stored = await asyncio.to_thread(self.recorder.store.points, key, start, end, samples)
         return stored + self.recorder.pending(key, start, end)
 
     async def _unit(self, key: SeriesKey) -> str | None:
@@ -226,7 +227,8 @@ class MetricsService:
         stored_unit = await self._unit(key)
         if stored_unit is None or (unit is not None and unit != stored_unit):
             return []
-        buckets = self._buckets(await self._points(key, first, math.ceil(end)), first, period)
+        points = await self._points(key, first, math.ceil(end), bool(extended))
+        buckets = self._buckets(points, first, period)
         out = []
         for at in sorted(buckets):
             cells = buckets[at]
@@ -327,10 +329,18 @@ class MetricsService:
         assert q.metric is not None and q.period is not None and q.stat is not None
         if q.unit is not None and await self._unit(q.metric) != q.unit:
             return ex.Series(label=q.metric.name)
-        buckets = self._buckets(await self._points(q.metric, first, last), first, q.period)
-        points = {at: v for at, cells in buckets.items()
+        if q.stat in BASIC:  # added up by the store, per period
+            sums = await asyncio.to_thread(self.recorder.store.sums, q.metric, first, last,
+                                           q.period)  # fmt: skip
+            buckets = {at: [cell] for at, cell in sums.items()}
+            for at, cells in self._buckets(self.recorder.pending(q.metric, first, last), first,
+                                           q.period).items():  # fmt: skip
+                buckets.setdefault(at, []).extend(cells)
+        else:
+            buckets = self._buckets(await self._points(q.metric, first, last), first, q.period)
+        values = {at: v for at, cells in buckets.items()
                   if (v := statistic(q.stat, cells)) is not None}  # fmt: skip
-        return ex.Series(points, q.metric.name)
+        return ex.Series(values, q.metric.name)
 
     async def daily_sums(self, namespace: str, start: int, end: int
                          ) -> dict[tuple[SeriesKey, int], float]:  # fmt: skip
@@ -342,7 +352,7 @@ class MetricsService:
         }  # fmt: skip
         out: dict[tuple[SeriesKey, int], float] = {}
         for key in sorted(keys):
-            for point in await self._points(key, start, end):
+            for point in await self._points(key, start, end, samples=False):
                 day = point.start - point.start % DAY
                 out[(key, day)] = out.get((key, day), 0.0) + point.cell.total
         return out
