@@ -53,6 +53,9 @@ class Sandbox(Protocol):
     output_fd: int  # non-blocking read end of the tree's merged stdout and stderr
     exit_fd: int  # becomes readable when the sandbox's top process exits
     runtime_api_address: str  # host:port of the Runtime API as the runtime reaches it
+    # The address the server reaches listeners inside at (`sandbox.localdomain`, where
+    # extensions take their telemetry); None when it cannot reach them.
+    inside_address: str | None
 
     @property
     def pid(self) -> int | None:

@@ -32,12 +32,14 @@ LAUNCHER = Path(launcher.__file__)
 ZYGOTE_DIR = ZYGOTE.parent
 
 
-def _etc_files(uid: int, resolv: str) -> dict[str, str]:
+def _etc_files(uid: int, resolv: str, address: str) -> dict[str, str]:
     return {
         "/etc/passwd": "root:x:0:0:root:/root:/sbin/nologin\n"
         f"sbx_user1051:x:{uid}:{SANDBOX_GID}::/tmp:/sbin/nologin\n",
         "/etc/group": f"root:x:0:\nsbx_user1051:x:{SANDBOX_GID}:\n",
-        "/etc/hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+        # sandbox.localdomain: where extensions listen for what the Telemetry API sends
+        "/etc/hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        f"{address}\tsandbox.localdomain sandbox\n",
         "/etc/resolv.conf": resolv,
         "/etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
     }
@@ -81,6 +83,11 @@ class IsolatedSandbox:
             self.runtime_api_address = self._host_listener.address
         else:
             self.runtime_api_address = f"127.0.0.1:{RUNTIME_API_PORT}"
+        # Its veth's address (the server reaches it over its bridge); the host's own network's
+        # loopback; none behind slirp4netns, which only lets connections out.
+        self.inside_address: str | None = (
+            self.lease.address if self.lease else "127.0.0.1" if host.network == "host" else None
+        )
 
     def _launch_spec(self) -> dict[str, Any]:
         spec = self.spec
@@ -95,7 +102,9 @@ class IsolatedSandbox:
                 *([m.host, m.inside] for m in spec.mounts),
                 *([p, p] for p in self.host.etc_binds),
             ],
-            "files": _etc_files(self.uid, self.host.resolv_conf),
+            "files": _etc_files(
+                self.uid, self.host.resolv_conf, self.inside_address or "127.0.0.1"
+            ),
             "tmp_mb": spec.ephemeral_storage_mb,
             "uid": self.uid,
             "gid": SANDBOX_GID,

@@ -330,6 +330,29 @@ def wait_for_environment(spec: Spec) -> None:
         memory = spec["environ"].get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec["memory_rlimit_mb"])
         limit = int(memory) * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    start_extensions(spec["environ"])
+
+
+EXTENSIONS_DIR = "/opt/extensions"
+
+
+def start_extensions(environ: dict[str, str]) -> None:
+    """Starts the function's external extensions (its layers' /opt/extensions executables,
+    in name order) beside the runtime, with the function's environment; they register with
+    the Extensions API themselves, and init ends only once they have (worker/extensions.py)."""
+    try:
+        names = sorted(os.listdir(EXTENSIONS_DIR))
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(EXTENSIONS_DIR, name)
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            continue
+        try:
+            os.posix_spawn(path, [path], environ)
+        except OSError as exc:
+            print(f"firebox sandbox: extension {name} did not start: {exc.strerror}",
+                  file=sys.stderr, flush=True)  # fmt: skip
 
 
 def receive_environment(spec: Spec) -> None:

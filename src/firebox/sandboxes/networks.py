@@ -22,6 +22,9 @@ from pathlib import Path
 
 log = logging.getLogger("firebox.sandboxes")
 
+# The mark (SO_MARK) of the server's own connections into environments: telemetry for
+# extensions listening inside (worker/telemetry_api.py); the only ones the rules let in.
+SERVER_MARK = 0xF1B0C5
 BRIDGE_PREFIX = "fbx"  # fbx + 8 hex digits of the server instance
 PORT_PREFIX = "fbv"  # host ends of veths: fbv + 6 hex digits of the instance + a counter
 # Candidate subnets, one per server: the first that no route of the host's overlaps.
@@ -77,14 +80,17 @@ def _routes() -> list[ipaddress.IPv4Network]:
 
 def _rules(table: str, bridge: str, ports: str, subnet: ipaddress.IPv4Network) -> str:
     # Into the bridge only what answers the environments' own connections: as with slirp4netns,
-    # nothing (another host routing to the subnet, a user of this host) connects to them.
+    # nothing (another host routing to the subnet, a user of this host) connects to them; but
+    # the server's own telemetry deliveries, their sockets marked (SERVER_MARK, root only).
     inbound = f'oifname "{bridge}" ct state established,related accept; oifname "{bridge}" drop;'
+    server = f'oifname "{bridge}" meta mark {SERVER_MARK:#x} accept;'
     return (
         f"table ip {table} {{\n"
         "  chain forward { type filter hook forward priority 0; policy accept;\n"
         # Routed from one firebox bridge to another: environments of two servers.
         f'    iifname "{BRIDGE_PREFIX}*" oifname "{BRIDGE_PREFIX}*" drop; {inbound} }}\n'
-        f"  chain output {{ type filter hook output priority 0; policy accept; {inbound} }}\n"
+        f"  chain output {{ type filter hook output priority 0; policy accept; {server} "
+        f"{inbound} }}\n"
         "  chain postrouting { type nat hook postrouting priority 100; policy accept;\n"
         f'    ip saddr {subnet} oifname != "{bridge}" masquerade; }}\n'
         "}\n"

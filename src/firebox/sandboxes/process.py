@@ -55,6 +55,7 @@ class ProcessSandbox:
         self.exit_fd = -1
         self._listener = PlainListener()
         self.runtime_api_address = self._listener.address
+        self.inside_address: str | None = "127.0.0.1"  # the host's own network
         self._proc: subprocess.Popen[bytes] | None = None
         self._returncode: int | None = None
 

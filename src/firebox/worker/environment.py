@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import json
 import logging
+import math
 import os
 import signal
 import time
@@ -27,6 +29,13 @@ from firebox.telemetry.capture import LogRateLimit, OutputCapture
 from firebox.telemetry.logstore import LogEvent, LogStore
 from firebox.worker.admission import Lease
 from firebox.worker.api_door import ApiDoor
+from firebox.worker.extensions import (
+    SHUTDOWN_GRACE_S,
+    ExtensionError,
+    Extensions,
+    external_extensions,
+    not_registered,
+)
 from firebox.worker.invocation import (
     MAX_STREAM_BYTES,
     Invocation,
@@ -37,6 +46,7 @@ from firebox.worker.invocation import (
     trace_id,
 )
 from firebox.worker.runtime_api import Responder, RuntimeApiConnection, error_body, status_body
+from firebox.worker.telemetry_api import Telemetry
 
 log = logging.getLogger("firebox.worker.environment")
 
@@ -49,6 +59,7 @@ class EnvState(enum.Enum):
     STARTING = "starting"
     IDLE = "idle"
     BUSY = "busy"
+    STOPPING = "stopping"  # its extensions were sent SHUTDOWN: gone when they are done
     DEAD = "dead"
 
 
@@ -123,6 +134,12 @@ class Environment:
         self.credentials_expire = 0.0  # epoch seconds: its credentials' end (renewed by pool)
         self.access_key_id = ""  # of its credentials: the only caller its AWS listener takes
         self._timer: asyncio.TimerHandle | None = None
+        # The Extensions and Telemetry APIs: None until the function has an extension.
+        self._extensions: Extensions | None = None
+        self._telemetry: Telemetry | None = None
+        # The runtime's answer, held until every extension is done with the invoke.
+        self._held: tuple[bytes, str | None, str] | None = None
+        self._response_at = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -172,6 +189,9 @@ class Environment:
                 ),
             )
             self._spawned_at = time.monotonic()
+            expected = external_extensions(self.opt_dir) if factory.mounts else []
+            if expected:
+                self._with_extensions(expected)
             sandbox = self.ctx.factory.create(spec)
             try:
                 await sandbox.start()
@@ -211,6 +231,37 @@ class Environment:
 
     def _dead(self) -> bool:
         return self.state is EnvState.DEAD
+
+    def _with_extensions(self, expected: list[str]) -> Extensions:
+        """The function has extensions: the Extensions and Telemetry APIs come to life."""
+        if self._extensions is None:
+            self._extensions = Extensions(expected)
+            self._telemetry = Telemetry(self._address, time.time)
+            init_type = "provisioned-concurrency" if self.provisioned else "on-demand"
+            self._telemetry.emit("platform.initStart", {
+                "initializationType": init_type, "phase": "init",
+                "functionName": self.record.name, "functionVersion": self.version,
+            })  # fmt: skip
+        return self._extensions
+
+    def _address(self) -> str | None:
+        """Where the server reaches listeners inside the sandbox (sandbox.localdomain)."""
+        return self._sandbox.inside_address if self._sandbox is not None else None
+
+    def spin_down(self) -> None:
+        """Retires an idle environment as Lambda does: extensions registered for SHUTDOWN get
+        it, and up to two seconds to finish, before the sandbox goes."""
+        extensions = self._extensions
+        if (self.state is not EnvState.IDLE or extensions is None
+                or not extensions.registered_for("SHUTDOWN")):  # fmt: skip
+            self.destroy()
+            return
+        self.state = EnvState.STOPPING
+        deadline = int(time.time() * 1000 + SHUTDOWN_GRACE_S * 1000)
+        extensions.send("SHUTDOWN", {"shutdownReason": "spindown", "deadlineMs": deadline})
+        if self._telemetry is not None:
+            self._telemetry.flush()
+        self._set_timer(SHUTDOWN_GRACE_S, self.destroy)
 
     def _bootstrap(self, launch: Launch, opt_root: str) -> Launch | None:
         """A custom runtime's bootstrap: the code's own, else a layer's (as Lambda looks);
@@ -287,6 +338,8 @@ class Environment:
                 self._server.close()
             if self._api_server is not None:
                 self._api_server.close()
+            if self._telemetry is not None:
+                self._telemetry.close()
         except Exception:  # a failure to clean up must not leave a client waiting
             log.exception("environment %s: error while destroying", self.id)
         finally:
@@ -353,11 +406,30 @@ class Environment:
             headers.append((b"Lambda-Runtime-Client-Context", inv.client_context.encode()))
         responder.send(200, inv.payload, headers)
         self._set_timer(self.record.timeout, self._on_timeout)
+        if self._extensions is not None:
+            tracing = {"type": "X-Amzn-Trace-Id", "value": headers[3][1].decode()}
+            self._extensions.send("INVOKE", {
+                "deadlineMs": inv.deadline_ms, "requestId": inv.request_id,
+                "invokedFunctionArn": arn, "tracing": tracing,
+            })  # fmt: skip
+            if self._telemetry is not None:
+                self._telemetry.emit("platform.start", {
+                    "requestId": inv.request_id, "version": self.version, "tracing": tracing,
+                })  # fmt: skip
 
-    def _finish(self, payload: bytes, function_error: str | None, log_extra: str = "") -> None:
+    def _finish(self, payload: bytes, function_error: str | None, log_extra: str = "",
+                wait: bool = False) -> None:  # fmt: skip
+        """Ends the invocation; `wait`: the runtime answered, but the invocation ends only
+        when every extension has asked for its next event (as on Lambda)."""
         inv = self.current
         if inv is None:
             return
+        if wait and self._extensions is not None:
+            self._runtime_done(inv, function_error, len(payload))
+            if not self._extensions.idle:
+                self._held = (payload, function_error, log_extra)
+                return
+        self._held = None
         self.current = None
         self._cancel_timer()
         self._on_output(final=True, inv=inv)
@@ -376,6 +448,10 @@ class Environment:
         max_mb = self._sandbox.max_memory_mb() if alive and self._sandbox else self._peak_mb
         memory = self.record.memory_size
         report = logfmt.report_line(inv.request_id, duration_ms, memory, max_mb, init_ms)
+        if self._telemetry is not None:
+            status = ("success" if function_error is None else
+                      "timeout" if "Task timed out" in log_extra else "error")  # fmt: skip
+            self._report(inv, status, duration_ms, memory, max_mb, init_ms)
         now = int(time.time() * 1000)
         self._emit(inv, [(now, logfmt.end_line(inv.request_id)), (now, report)])
         log_text = "".join(line + "\n" for _ts, line in init_lines + inv.lines)
@@ -385,6 +461,27 @@ class Environment:
             inv.future.set_result(
                 self._result(inv, payload, function_error, log_text, init_ms, duration_ms)
             )
+
+    def _runtime_done(self, inv: Invocation, error: str | None, size: int) -> None:
+        self._response_at = time.monotonic()
+        if self._telemetry is not None:
+            took = (self._response_at - inv.delivered_at) * 1000
+            self._telemetry.emit("platform.runtimeDone", {
+                "requestId": inv.request_id, "status": "error" if error else "success",
+                "metrics": {"durationMs": round(took, 3), "producedBytes": size},
+            })  # fmt: skip
+
+    def _report(self, inv: Invocation, status: str, duration_ms: float, memory: int,
+                max_mb: int, init_ms: float | None) -> None:  # fmt: skip
+        assert self._telemetry is not None
+        metrics: dict[str, float] = {
+            "durationMs": round(duration_ms, 3), "billedDurationMs": max(1, math.ceil(duration_ms)),
+            "memorySizeMB": memory, "maxMemoryUsedMB": max_mb,
+        }  # fmt: skip
+        if init_ms is not None:
+            metrics["initDurationMs"] = round(init_ms, 3)
+        record = {"requestId": inv.request_id, "status": status, "metrics": metrics}
+        self._telemetry.emit("platform.report", record)
 
     def _result(self, inv: Invocation, payload: bytes, error: str | None, log_text: str,
                 init_ms: float | None, duration_ms: float = 0.0) -> InvocationResult:  # fmt: skip
@@ -397,17 +494,101 @@ class Environment:
             responder.send(403, error_body("Runtime.Dead", "environment is shutting down"))
             return
         if self.state is EnvState.STARTING:
-            self._ready = True
-            if self._sandbox is not None:
-                self._sandbox.initialised()
-            self._cancel_timer()
-            self._init_duration_ms = (time.monotonic() - self._spawned_at) * 1000
-            self.state = EnvState.BUSY if self.current else EnvState.IDLE
-            self.ready.set()
+            if self._extensions is not None and not self._extensions.ready:
+                self._parked = responder  # init ends when the extensions are ready too
+                return
+            self._initialised()
         if self.current is not None and not self.current.delivered:
             self._deliver(responder)
         else:
             self._parked = responder
+
+    def _initialised(self) -> None:
+        """The runtime and every extension wait for their first event: init is done."""
+        self._ready = True
+        if self._sandbox is not None:
+            self._sandbox.initialised()
+        self._cancel_timer()
+        self._init_duration_ms = (time.monotonic() - self._spawned_at) * 1000
+        self.state = EnvState.BUSY if self.current else EnvState.IDLE
+        self.ready.set()
+        if self._extensions is not None:
+            self._extensions.initialised = True
+        if self._telemetry is not None:
+            init_type = "provisioned-concurrency" if self.provisioned else "on-demand"
+            done = {"initializationType": init_type, "phase": "init", "status": "success"}
+            self._telemetry.emit("platform.initRuntimeDone", done)
+            self._telemetry.emit("platform.initReport", {
+                **done, "metrics": {"durationMs": round(self._init_duration_ms, 3)}})  # fmt: skip
+            self._telemetry.keep_history = False
+
+    # ----- Extensions and Telemetry API callbacks ------------------------------------------
+    def on_extension_register(
+        self, name: str, body: bytes, accept: str
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        extensions = self._with_extensions([])
+        try:
+            extension = extensions.register(name, body)
+        except ExtensionError as exc:
+            return exc.status, exc.body(), []
+        if self._telemetry is not None:
+            self._telemetry.emit("platform.extension", {
+                "name": name, "state": "Ready", "events": sorted(extension.events)})  # fmt: skip
+        about = {"functionName": self.record.name, "functionVersion": self.version,
+                 "handler": self.record.handler}  # fmt: skip
+        if "accountId" in accept:
+            about["accountId"] = self.ctx.function_arn(self.record.name).split(":")[4]
+        return 200, json.dumps(about).encode(), [(b"Lambda-Extension-Identifier",
+                                                  extension.id.encode())]  # fmt: skip
+
+    def on_extension_next(self, identifier: str, responder: Responder) -> None:
+        try:
+            if self._extensions is None or self.state is EnvState.DEAD:
+                raise not_registered()
+            extension = self._extensions.get(identifier)
+        except ExtensionError as exc:
+            responder.send(exc.status, exc.body())
+            return
+        self._extensions.wait(extension, responder)
+        if self.state is EnvState.STARTING:
+            parked = self._parked
+            if parked is not None and self._extensions.ready:  # the runtime waits already
+                self._parked = None
+                self.on_next(parked)
+        elif self._held is not None and self._extensions.idle:
+            self._finish(*self._held)
+        elif self.state is EnvState.STOPPING and self._extensions.idle:
+            self.destroy()
+
+    def on_extension_error(
+        self, identifier: str, kind: str, error_type: str | None, body: bytes
+    ) -> tuple[int, bytes]:
+        try:
+            if self._extensions is None:
+                raise not_registered()
+            extension = self._extensions.get(identifier)
+        except ExtensionError as exc:
+            return exc.status, exc.body()
+        error_type = error_type or "Extension.UnknownReason"
+        message = f"Extension {extension.name} reported {kind} error: {error_type}"
+        self._store([(int(time.time() * 1000), message)])
+        if kind == "init" and self.state is EnvState.STARTING:
+            return self.on_init_error(error_body(error_type, message), error_type)
+        # An extension that fails at run time takes the environment with it (Lambda resets it).
+        if self.current is not None:
+            self._finish(error_payload(error_type, message), "Unhandled", log_extra=message)
+        self._loop.call_soon(self.destroy)
+        return 202, status_body("OK")
+
+    def on_telemetry_subscribe(self, identifier: str, body: bytes) -> tuple[int, bytes]:
+        try:
+            if self._extensions is None or self._telemetry is None:
+                raise not_registered()
+            extension = self._extensions.get(identifier)
+            self._telemetry.subscribe(extension.name, body)
+        except ExtensionError as exc:
+            return exc.status, exc.body()
+        return 200, b"OK"
 
     def _check_request(self, request_id: str) -> tuple[int, bytes] | None:
         inv = self.current
@@ -426,7 +607,7 @@ class Environment:
             )
             self._finish(error_payload("Function.ResponseSizeTooLarge", message), "Unhandled")
             return 413, error_body("RequestEntityTooLarge", message)
-        self._finish(body, None)
+        self._finish(body, None, wait=True)
         return 202, status_body("OK")
 
     def on_stream_start(self, request_id: str, content_type: str) -> None:
@@ -445,19 +626,19 @@ class Environment:
             return problem or (400, b"")
         inv.end_stream()
         if error_type is not None:  # failed after it began: what was sent stays sent
-            self._finish(as_error_body(error, error_type), "Unhandled")
+            self._finish(as_error_body(error, error_type), "Unhandled", wait=True)
         elif inv.streamed_size > MAX_STREAM_BYTES:
             message = f"Response payload size exceeded maximum allowed size ({MAX_STREAM_BYTES})."
             self._finish(error_payload("Function.ResponseSizeTooLarge", message), "Unhandled")
         else:
-            self._finish(b"".join(inv.streamed), None)
+            self._finish(b"".join(inv.streamed), None, wait=True)
         return 202, status_body("OK")
 
     def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]:
         problem = self._check_request(request_id)
         if problem:
             return problem
-        self._finish(as_error_body(body, error_type), "Unhandled")
+        self._finish(as_error_body(body, error_type), "Unhandled", wait=True)
         return 202, status_body("OK")
 
     def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]:
@@ -511,6 +692,9 @@ class Environment:
             self._loop.remove_reader(self._output.fd)  # no busy loop on a closed pipe
         if not lines:
             return
+        if self._telemetry is not None:
+            for stamp_ms, text in lines:
+                self._telemetry.emit("function", text, stamp_ms / 1000)
         target = inv or self.current
         if target is not None and target.delivered:
             self._emit(target, lines)

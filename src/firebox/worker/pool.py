@@ -100,8 +100,11 @@ class EnvironmentPool:
         if env.lease is not None:
             self.admission.give(env.lease)
             env.lease = None
-        if env.state is not EnvState.IDLE or env.retired:
+        if env.state is not EnvState.IDLE:
             env.destroy()
+            return
+        if env.retired:
+            env.spin_down()
             return
         if env.provisioned:  # provisioned environments stay until their config goes
             self._idle.setdefault(env.record.generation, []).append(env)
@@ -115,7 +118,7 @@ class EnvironmentPool:
             self._schedule_prewarm(env, plan.prewarm_after_s, plan.keep_alive_s)
             return
         self._idle.setdefault(env.record.generation, []).append(env)
-        self._expiry[env.id] = loop.call_later(plan.keep_alive_s, env.destroy)
+        self._expiry[env.id] = loop.call_later(plan.keep_alive_s, env.spin_down)
 
     def _schedule_prewarm(self, env: Environment, after_s: float, keep_s: float) -> None:
         generation = env.record.generation
@@ -180,7 +183,7 @@ class EnvironmentPool:
                     and env.record.generation != keep):  # fmt: skip
                 env.retired = True
                 if env.state is EnvState.IDLE:
-                    env.destroy()
+                    env.spin_down()
         # Planned pre-warms of the function are dropped too (of every version: the key does not
         # say which; the next invocation plans again).
         for generation in [g for g in self._prewarms if g[0] == function_name and g != keep]:

@@ -18,14 +18,16 @@ from typing import Protocol, cast
 import httptools
 
 PREFIX = b"/2018-06-01/runtime/"
+EXTENSION = b"/2020-01-01/extension/"
+TELEMETRY = b"/2022-07-01/telemetry"
 MAX_BODY_BYTES = 6291556  # Lambda's response limit; larger bodies are counted, not kept
 # A runtime needs one or two connections; more are refused so that a function cannot use up
 # the server's file descriptors by connecting to its own Runtime API over and over.
-MAX_CONNECTIONS = 8
+MAX_CONNECTIONS = 16
 _INVOCATION_RE = re.compile(rb"^/2018-06-01/runtime/invocation/([^/]+)/(response|error)$")
 _REASONS = {200: b"OK", 202: b"Accepted", 400: b"Bad Request", 403: b"Forbidden",
-            404: b"Not Found", 405: b"Method Not Allowed", 413: b"Payload Too Large",
-            500: b"Internal Server Error"}  # fmt: skip
+            404: b"Not Found", 405: b"Method Not Allowed", 409: b"Conflict",
+            413: b"Payload Too Large", 500: b"Internal Server Error"}  # fmt: skip
 
 
 class RuntimeApiHandler(Protocol):
@@ -56,6 +58,22 @@ class RuntimeApiHandler(Protocol):
     ) -> tuple[int, bytes]:
         """The streamed response is complete; or it failed after it began, the runtime says
         in its trailers (the error's type, and its document)."""
+
+    def on_extension_register(
+        self, name: str, body: bytes, accept: str
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """An extension registers (Extensions API): status, body and headers to answer."""
+
+    def on_extension_next(self, identifier: str, responder: Responder) -> None:
+        """An extension asks for its next event; answer now or park the responder."""
+
+    def on_extension_error(
+        self, identifier: str, kind: str, error_type: str | None, body: bytes
+    ) -> tuple[int, bytes]:
+        """An extension reports an error: kind "init" or "exit"."""
+
+    def on_telemetry_subscribe(self, identifier: str, body: bytes) -> tuple[int, bytes]:
+        """An extension subscribes to telemetry (PUT /2022-07-01/telemetry)."""
 
 
 def status_body(status: str) -> bytes:
@@ -167,6 +185,9 @@ class RuntimeApiConnection(asyncio.Protocol):
         method = self._parser.get_method()
         path = self._url.split(b"?", 1)[0]
         body = b"".join(self._body)
+        if not path.startswith(PREFIX):
+            self._extension_call(method, path, body)
+            return
         error_type = self._headers.get(b"lambda-runtime-function-error-type")
         error_type_s = error_type.decode("latin-1") if error_type else None
         if path == b"/2018-06-01/runtime/invocation/next":
@@ -200,6 +221,29 @@ class RuntimeApiConnection(asyncio.Protocol):
             else:
                 status, reply = self._handler.on_error(request_id, body, error_type_s)
         self.write_response(status, reply, ())
+
+    def _extension_call(self, method: bytes, path: bytes, body: bytes) -> None:
+        """The Extensions API and the Telemetry API, on the same listener."""
+        identifier = self._headers.get(b"lambda-extension-identifier", b"").decode("latin-1")
+        headers: list[tuple[bytes, bytes]] = []
+        if path == EXTENSION + b"register" and method == b"POST":
+            name = self._headers.get(b"lambda-extension-name", b"").decode("latin-1")
+            accept = self._headers.get(b"lambda-extension-accept-feature", b"").decode("latin-1")
+            status, reply, headers = self._handler.on_extension_register(name, body, accept)
+        elif path == EXTENSION + b"event/next" and method == b"GET":
+            self._handler.on_extension_next(identifier, Responder(self))
+            return
+        elif path in (EXTENSION + b"init/error", EXTENSION + b"exit/error") and method == b"POST":
+            kind = "init" if path.endswith(b"init/error") else "exit"
+            error_type = self._headers.get(b"lambda-extension-function-error-type")
+            status, reply = self._handler.on_extension_error(
+                identifier, kind, error_type.decode("latin-1") if error_type else None, body
+            )
+        elif path == TELEMETRY and method == b"PUT":
+            status, reply = self._handler.on_telemetry_subscribe(identifier, body)
+        else:
+            status, reply = 404, error_body("InvalidRequest", "unknown route")
+        self.write_response(status, reply, headers)
 
     def write_response(
         self, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]]
