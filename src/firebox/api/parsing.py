@@ -15,7 +15,7 @@ from firebox.domain.errors import (
     InvalidRequestContentException,
     ValidationException,
 )
-from firebox.domain.functions import FunctionConfig
+from firebox.domain.functions import FunctionConfig, LoggingConfig
 from firebox.domain.types import JSONDict
 
 
@@ -93,6 +93,7 @@ def function_config(body: JSONDict) -> FunctionConfig:
     dead_letter = typed(body, "DeadLetterConfig", dict, "deadLetterConfig")
     architectures = typed(body, "Architectures", list, "architectures")
     layers = typed(body, "Layers", list, "layers")
+    logging = typed(body, "LoggingConfig", dict, "loggingConfig")
     return FunctionConfig(
         runtime=typed(body, "Runtime", str, "runtime"),
         role=typed(body, "Role", str, "role"),
@@ -107,7 +108,13 @@ def function_config(body: JSONDict) -> FunctionConfig:
         if dead_letter is not None
         else None,
         layers=tuple(layers) if layers is not None else None,
-    )
+        logging=LoggingConfig(
+            typed(logging, "LogFormat", str, "loggingConfig.logFormat"),
+            typed(logging, "ApplicationLogLevel", str, "loggingConfig.applicationLogLevel"),
+            typed(logging, "SystemLogLevel", str, "loggingConfig.systemLogLevel"),
+            typed(logging, "LogGroup", str, "loggingConfig.logGroup"),
+        ) if logging is not None else None,
+    )  # fmt: skip
 
 
 def environment_variables(environment: object) -> dict[str, str]:

@@ -44,8 +44,11 @@ def function_configuration(
         "Architectures": list(record.architectures),
         "EphemeralStorage": {"Size": record.ephemeral_storage},
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
-        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{record.name}"},
+        "LoggingConfig": {"LogFormat": record.log_format, "LogGroup": record.log_group_name},
     }
+    if record.log_format == "JSON":
+        config["LoggingConfig"]["ApplicationLogLevel"] = record.application_log_level
+        config["LoggingConfig"]["SystemLogLevel"] = record.system_log_level
     if record.environment:
         config["Environment"] = {"Variables": dict(record.environment)}
     if record.dead_letter_target:

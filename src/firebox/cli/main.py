@@ -311,7 +311,9 @@ _LOOK_BACK_MS = 5000
 def logs(name: str, since: str, follow: bool, pattern: str | None, endpoint: str) -> None:
     """Print a function's logs."""
     client = ApiClient(endpoint)
-    request: dict[str, object] = {"logGroupName": f"/aws/lambda/{name}"}
+    config = client.json("GET", f"/2015-03-31/functions/{quote(name, safe='')}/configuration")
+    group = config.get("LoggingConfig", {}).get("LogGroup") or f"/aws/lambda/{name}"
+    request: dict[str, object] = {"logGroupName": group}
     if pattern:
         request["filterPattern"] = pattern
     start = int((time.time() - parse_duration(since)) * 1000)

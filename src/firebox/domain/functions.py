@@ -20,6 +20,7 @@ from firebox.domain.layers import check_layer_arns
 HANDLER_RE = re.compile(r"^[^\s]{1,128}$")
 ROLE_RE = re.compile(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
 ENV_KEY_RE = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])+$")
+LOG_GROUP_RE = re.compile(r"^[\.\-_/#A-Za-z0-9]{1,512}$")
 ENV_LIMIT_BYTES = 4096
 MAX_TAGS = 50
 # Lambda reserves these; setting them is refused like AWS does.
@@ -51,6 +52,7 @@ class FunctionConfig:
     architectures: tuple[str, ...] | None = None
     dead_letter_target: str | None = None  # "" removes it
     layers: tuple[str, ...] | None = None  # layer version ARNs, in order; () removes them all
+    logging: LoggingConfig | None = None  # replaces the whole LoggingConfig when given
 
     def changes(self) -> dict[str, Any]:
         """The members given, checked, as fields of a FunctionRecord."""
@@ -59,6 +61,9 @@ class FunctionConfig:
         values = {name: value for name, value in given.items() if value is not None}
         if "environment" in values:
             values["environment"] = dict(values["environment"])
+        logging = values.pop("logging", None)
+        if logging is not None:
+            values.update(logging.fields())
         return values
 
     def check(self) -> None:
@@ -98,6 +103,59 @@ class FunctionConfig:
             destinations.validated(self.dead_letter_target, "dead-letter target")
         if self.layers is not None:
             check_layer_arns(self.layers)
+        if self.logging is not None:
+            self.logging.check()
+
+
+LOG_FORMATS = ("Text", "JSON")
+APPLICATION_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+SYSTEM_LEVELS = ("DEBUG", "INFO", "WARN")
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """A function's LoggingConfig: its log format, levels (JSON only) and log group."""
+
+    log_format: str | None = None
+    application_log_level: str | None = None
+    system_log_level: str | None = None
+    log_group: str | None = None
+
+    def check(self) -> None:
+        if self.log_format is not None and self.log_format not in LOG_FORMATS:
+            raise ConstraintError(self.log_format, "loggingConfig.logFormat",
+                                  "Member must satisfy enum value set: [JSON, Text]")  # fmt: skip
+        json_format = self.log_format == "JSON"
+        for value, name, allowed in (
+            (self.application_log_level, "ApplicationLogLevel", APPLICATION_LEVELS),
+            (self.system_log_level, "SystemLogLevel", SYSTEM_LEVELS),
+        ):
+            if value is None:
+                continue
+            if value not in allowed:
+                raise ConstraintError(
+                    value,
+                    f"loggingConfig.{name[0].lower()}{name[1:]}",
+                    f"Member must satisfy enum value set: [{', '.join(allowed)}]",
+                )
+            if not json_format:
+                raise InvalidParameterValueException(
+                    f"{name} can be set only when LogFormat is JSON (Text logs have no levels)"
+                )
+        if self.log_group is not None and not LOG_GROUP_RE.match(self.log_group):
+            raise ConstraintError(self.log_group, "loggingConfig.logGroup",
+                                  "Member must satisfy regular expression pattern: "
+                                  "[\\.\\-_/#A-Za-z0-9]+")  # fmt: skip
+
+    def fields(self) -> dict[str, str]:
+        """The FunctionRecord fields it sets: all of them (in JSON, levels default to INFO)."""
+        json_format = self.log_format == "JSON"
+        return {
+            "log_format": self.log_format or "Text",
+            "application_log_level": (self.application_log_level or "INFO") if json_format else "",
+            "system_log_level": (self.system_log_level or "INFO") if json_format else "",
+            "log_group": self.log_group or "",
+        }
 
 
 @dataclass(frozen=True)

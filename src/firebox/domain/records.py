@@ -49,6 +49,12 @@ class FunctionRecord:
     dead_letter_target: str = ""  # a function that receives events whose retries ran out
     reserved_concurrency: int | None = None  # kept on $LATEST only; not configuration
     layers: tuple[LayerUse, ...] = ()  # in order: a later layer's files win in /opt
+    # LoggingConfig: Text or JSON; in JSON the levels (INFO unless set); "" log group: the
+    # function's own /aws/lambda/<name>.
+    log_format: str = "Text"
+    application_log_level: str = ""
+    system_log_level: str = ""
+    log_group: str = ""
 
     def updated(self, **changes: object) -> FunctionRecord:
         """Returns a copy with the changes applied (revision handling is the caller's)."""
@@ -70,11 +76,16 @@ class FunctionRecord:
         """What publishing snapshots: equal keys mean nothing changed since the last version."""
         return (self.code_sha256, self.runtime, self.role, self.handler, self.timeout,
                 self.memory_size, sorted(self.environment.items()), self.ephemeral_storage,
-                self.architectures, self.dead_letter_target, self.layers)  # fmt: skip
+                self.architectures, self.dead_letter_target, self.layers, self.log_format,
+                self.application_log_level, self.system_log_level, self.log_group)  # fmt: skip
 
     @property
     def published(self) -> bool:
         return self.version != LATEST
+
+    @property
+    def log_group_name(self) -> str:
+        return self.log_group or f"/aws/lambda/{self.name}"
 
 
 @dataclass(frozen=True)

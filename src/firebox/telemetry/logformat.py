@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import math
 import time
 import uuid
+from collections.abc import Mapping
 
 
 def log_group(function_name: str) -> str:
@@ -23,6 +26,26 @@ def start_line(request_id: str, version: str) -> str:
 
 def end_line(request_id: str) -> str:
     return f"END RequestId: {request_id}"
+
+
+def report_metrics(
+    duration_ms: float, memory_size: int, max_memory_mb: int, init_duration_ms: float | None
+) -> dict[str, float]:
+    """REPORT's numbers as the JSON log format and the Telemetry API write them."""
+    metrics: dict[str, float] = {
+        "durationMs": round(duration_ms, 3), "billedDurationMs": max(1, math.ceil(duration_ms)),
+        "memorySizeMB": memory_size, "maxMemoryUsedMB": max_memory_mb,
+    }  # fmt: skip
+    if init_duration_ms is not None:
+        metrics["initDurationMs"] = round(init_duration_ms, 3)
+    return metrics
+
+
+def platform_json(kind: str, record: Mapping[str, object], at_s: float | None = None) -> str:
+    """A platform line in the JSON log format: {"time", "type", "record"}."""
+    moment = dt.datetime.fromtimestamp(time.time() if at_s is None else at_s, dt.UTC)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return json.dumps({"time": stamp, "type": kind, "record": record}, separators=(",", ":"))
 
 
 def report_line(

@@ -12,7 +12,6 @@ import dataclasses
 import enum
 import json
 import logging
-import math
 import os
 import signal
 import time
@@ -109,7 +108,7 @@ class Environment:
         self.ctx = ctx
         self.state = EnvState.STARTING
         self.version = record.version
-        self.log_group = logfmt.log_group(record.name)
+        self.log_group = record.log_group_name
         self.log_stream = logfmt.new_log_stream(self.version)
         self.current: Invocation | None = None
         self.invocations = 0
@@ -300,6 +299,9 @@ class Environment:
             "LAMBDA_TASK_ROOT": self.ctx.factory.task_root(self.code_dir),
             **launch.environ,  # the runtime's own: LAMBDA_RUNTIME_DIR, PYTHONPATH, …
         }
+        if record.log_format == "JSON":  # LoggingConfig: the runtime formats and filters
+            environ["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+            environ["AWS_LAMBDA_LOG_LEVEL"] = record.application_log_level
         # Every SDK inside calls this firebox with no setup: the server's own port where the
         # sandbox reaches it, else the listener the sandbox holds for the AWS APIs.
         factory = self.ctx.factory
@@ -394,7 +396,7 @@ class Environment:
         self._on_output()  # output from before this event is not part of it
         inv.delivered_at = time.monotonic()
         inv.deadline_ms = int(time.time() * 1000) + self.record.timeout * 1000
-        self._emit(inv, logfmt.start_line(inv.request_id, self.version))
+        self._emit(inv, self._start_lines(inv))
         arn = inv.invoked_arn or self.ctx.function_arn(self.record.name)
         headers = [
             (b"Lambda-Runtime-Aws-Request-Id", inv.request_id.encode()),
@@ -436,7 +438,7 @@ class Environment:
         duration_ms = (time.monotonic() - inv.delivered_at) * 1000 if inv.delivered else 0.0
         init_lines: list[tuple[int, str]] = []
         if not inv.delivered:
-            self._emit(inv, logfmt.start_line(inv.request_id, self.version))
+            self._emit(inv, self._start_lines(inv))
             init_lines = self._init_lines  # why init failed belongs in this invocation's tail
         if log_extra:
             self._emit(inv, log_extra)
@@ -447,13 +449,30 @@ class Environment:
         alive = self._sandbox is not None and self.state is not EnvState.DEAD
         max_mb = self._sandbox.max_memory_mb() if alive and self._sandbox else self._peak_mb
         memory = self.record.memory_size
-        report = logfmt.report_line(inv.request_id, duration_ms, memory, max_mb, init_ms)
+        status = ("success" if function_error is None else
+                  "timeout" if "Task timed out" in log_extra else "error")  # fmt: skip
+        metrics = logfmt.report_metrics(duration_ms, memory, max_mb, init_ms)
         if self._telemetry is not None:
-            status = ("success" if function_error is None else
-                      "timeout" if "Task timed out" in log_extra else "error")  # fmt: skip
-            self._report(inv, status, duration_ms, memory, max_mb, init_ms)
+            record = {"requestId": inv.request_id, "status": status, "metrics": metrics}
+            self._telemetry.emit("platform.report", record)
         now = int(time.time() * 1000)
-        self._emit(inv, [(now, logfmt.end_line(inv.request_id)), (now, report)])
+        if self.record.log_format != "JSON":
+            report = logfmt.report_line(inv.request_id, duration_ms, memory, max_mb, init_ms)
+            self._emit(inv, [(now, logfmt.end_line(inv.request_id)), (now, report)])
+        elif self.record.system_log_level != "WARN":  # platform lines are INFO
+            done = {
+                "requestId": inv.request_id,
+                "status": status,
+                "metrics": {"durationMs": metrics["durationMs"], "producedBytes": len(payload)},
+            }
+            report_doc = {"requestId": inv.request_id, "metrics": metrics, "status": status}
+            self._emit(
+                inv,
+                [
+                    (now, logfmt.platform_json("platform.runtimeDone", done)),
+                    (now, logfmt.platform_json("platform.report", report_doc)),
+                ],
+            )
         log_text = "".join(line + "\n" for _ts, line in init_lines + inv.lines)
         if self.state is EnvState.BUSY:
             self.state = EnvState.IDLE
@@ -471,17 +490,15 @@ class Environment:
                 "metrics": {"durationMs": round(took, 3), "producedBytes": size},
             })  # fmt: skip
 
-    def _report(self, inv: Invocation, status: str, duration_ms: float, memory: int,
-                max_mb: int, init_ms: float | None) -> None:  # fmt: skip
-        assert self._telemetry is not None
-        metrics: dict[str, float] = {
-            "durationMs": round(duration_ms, 3), "billedDurationMs": max(1, math.ceil(duration_ms)),
-            "memorySizeMB": memory, "maxMemoryUsedMB": max_mb,
-        }  # fmt: skip
-        if init_ms is not None:
-            metrics["initDurationMs"] = round(init_ms, 3)
-        record = {"requestId": inv.request_id, "status": status, "metrics": metrics}
-        self._telemetry.emit("platform.report", record)
+    def _start_lines(self, inv: Invocation) -> list[tuple[int, str]]:
+        """START, or in the JSON log format platform.start (none when SystemLogLevel is WARN)."""
+        now = int(time.time() * 1000)
+        if self.record.log_format != "JSON":
+            return [(now, logfmt.start_line(inv.request_id, self.version))]
+        if self.record.system_log_level == "WARN":
+            return []
+        record = {"requestId": inv.request_id, "version": self.version}
+        return [(now, logfmt.platform_json("platform.start", record))]
 
     def _result(self, inv: Invocation, payload: bytes, error: str | None, log_text: str,
                 init_ms: float | None, duration_ms: float = 0.0) -> InvocationResult:  # fmt: skip

@@ -139,7 +139,22 @@ function postError(route, doc, own = false) {
 // ----- console output, as AWS's Node runtime writes it ----------------------------------------
 let currentRequestId = undefined;
 
+// LoggingConfig: JSON lines, filtered by ApplicationLogLevel (read once, at the first line).
+const LEVEL_ORDER = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4, FATAL: 5 };
+let logFormat = undefined;
+
 function emit(level, message) {
+  if (logFormat === undefined) {
+    const json = process.env.AWS_LAMBDA_LOG_FORMAT === "JSON";
+    const min = LEVEL_ORDER[String(process.env.AWS_LAMBDA_LOG_LEVEL || "").toUpperCase()];
+    logFormat = { json, min: json && min !== undefined ? min : 0 };
+  }
+  if (logFormat.json) {
+    if (LEVEL_ORDER[level] < logFormat.min) return;
+    writeOut(JSON.stringify({ timestamp: new Date().toISOString(), level,
+                              requestId: currentRequestId, message }) + "\n");
+    return;
+  }
   const line = `${new Date().toISOString()}\t${currentRequestId ?? "undefined"}\t${level}\t${message}`;
   writeOut(line.replace(/\n/g, "\r") + "\n");
 }

@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 import time
+import traceback
 
 API_PREFIX = "/2018-06-01/runtime"
 
@@ -206,10 +207,39 @@ def setup_logging() -> None:
     _LOGGING.append(handler)
 
 
+# LoggingConfig's ApplicationLogLevel → the logging module's levels (TRACE is below DEBUG).
+_LEVELS = {"TRACE": 5, "DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARN": logging.WARNING,
+           "WARNING": logging.WARNING, "ERROR": logging.ERROR, "FATAL": logging.CRITICAL,
+           "CRITICAL": logging.CRITICAL}  # fmt: skip
+
+
+class _JsonFormatter(logging.Formatter):
+    """LoggingConfig's JSON format, as AWS's Python runtime writes a record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        doc = {
+            "timestamp": f"{stamp}Z",
+            "level": {"WARNING": "WARN", "CRITICAL": "FATAL"}.get(record.levelname,
+                                                                   record.levelname),
+            "message": record.getMessage(),
+            "logger": record.name,
+            "requestId": getattr(record, "aws_request_id", ""),
+        }  # fmt: skip
+        if record.exc_info and record.exc_info[0] is not None:
+            doc["errorType"] = record.exc_info[0].__name__
+            doc["errorMessage"] = str(record.exc_info[1])
+            doc["stackTrace"] = traceback.format_tb(record.exc_info[2])
+        return json.dumps(doc, default=str) + "\n"
+
+
 def _apply_log_level() -> None:
-    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
-    if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):  # others are ignored, as on AWS
+    """AWS_LAMBDA_LOG_LEVEL (a level the logging module knows), and LoggingConfig's JSON."""
+    level = _LEVELS.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper())
+    if level is not None:  # others are ignored, as on AWS
         logging.getLogger().setLevel(level)
+    if os.environ.get("AWS_LAMBDA_LOG_FORMAT") == "JSON" and _LOGGING:
+        _LOGGING[0].setFormatter(_JsonFormatter())
 
 
 class _Marshaller:
