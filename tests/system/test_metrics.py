@@ -260,3 +260,45 @@ def test_prometheus_exposition(traffic: dict[str, Any], server: FireboxServer) -
     assert families["firebox_lambda_duration_milliseconds"].type == "summary"
     assert sample("firebox_lambda_duration_milliseconds", "_count", function_name=name) == 7
     assert families["firebox_lambda_concurrent_executions"].type == "gauge"
+
+
+def test_async_queue_and_topic_metrics(lam: Any, server: FireboxServer, tmp_path: Path) -> None:
+    cw = cloudwatch(server, None, tmp_path)
+    keys = {"endpoint_url": server.url, "region_name": "us-east-1",
+            "aws_access_key_id": "x", "aws_secret_access_key": "x"}  # fmt: skip
+    name = create_function(lam, CODE, Timeout=10)
+    for _ in range(2):
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
+    queue = unique("q")
+    sqs = boto3.client("sqs", **keys)
+    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x" * 10}
+                                                  for i in range(3)])  # fmt: skip
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+    topic = unique("t")
+    sns = boto3.client("sns", **keys)
+    arn = sns.create_topic(Name=topic)["TopicArn"]
+    sns.publish(TopicArn=arn, Message="news")
+    now = dt.datetime.now(dt.UTC)
+
+    def total(namespace: str, metric: str, dims: dict[str, str], stat: str = "Sum") -> float:
+        points = cw.get_metric_statistics(
+            Namespace=namespace, MetricName=metric,
+            Dimensions=[{"Name": k, "Value": v} for k, v in dims.items()],
+            StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=1),
+            Period=3600, Statistics=[stat],
+        )["Datapoints"]  # fmt: skip
+        return float(sum(p[stat] for p in points))
+
+    fn = {"FunctionName": name}
+    wait_for(lambda: total("AWS/Lambda", "Invocations", fn) == 2)  # the queued events ran
+    assert total("AWS/Lambda", "AsyncEventsReceived", fn) == 2
+    assert total("AWS/Lambda", "AsyncEventAge", fn, "SampleCount") == 2
+    q = {"QueueName": queue}
+    assert total("AWS/SQS", "NumberOfMessagesSent", q) == 4
+    assert total("AWS/SQS", "NumberOfMessagesReceived", q) == len(got)
+    assert total("AWS/SQS", "NumberOfMessagesDeleted", q) == 1
+    assert total("AWS/SQS", "SentMessageSize", q, "Maximum") == 10
+    assert total("AWS/SNS", "NumberOfMessagesPublished", {"TopicName": topic}) == 1

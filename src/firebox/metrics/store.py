@@ -229,6 +229,7 @@ class SqliteMetricStore:
         self._ids: dict[SeriesKey, int] = {}
 
     def _series_id(self, key: SeriesKey, unit: str, seen: int) -> int:
+        """The series' row (made if new), its unit and newest minute brought up to date."""
         found = self._ids.get(key)
         dims = _dims(key)
         if found is None:
@@ -249,11 +250,18 @@ class SqliteMetricStore:
         return int(found)
 
     def merge(self, batch: Batch) -> None:
+        # Each series once per batch: its unit of its newest minute.
+        newest: dict[SeriesKey, tuple[int, str]] = {}
+        for (key, start), (_cell, unit) in batch.items():
+            if start >= newest.get(key, (-1, ""))[0]:
+                newest[key] = (start, unit)
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                for (key, start), (cell, unit) in batch.items():
-                    self._put(self._series_id(key, unit, start), Point(start, 60, cell))
+                ids = {key: self._series_id(key, unit, start)
+                       for key, (start, unit) in newest.items()}  # fmt: skip
+                for (key, start), (cell, _unit) in batch.items():
+                    self._put(ids[key], Point(start, 60, cell))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
