@@ -17,7 +17,6 @@ import re
 from typing import Any
 
 import boto3
-import pytest
 
 from support import FireboxServer, create_function, make_zip, unique, wait_for
 
@@ -169,25 +168,48 @@ def test_telemetry_reaches_a_subscribed_extension(lam: Any, server: FireboxServe
     assert "initDurationMs" in metrics and metrics["durationMs"] > 0
 
 
-@pytest.mark.parametrize("path", ["/2020-01-01/extension/event/next"])
-def test_no_extension_api_without_an_extension(lam: Any, server: FireboxServer, path: str) -> None:
-    probe = (
-        "import json, os, urllib.request, urllib.error\n"
-        "def handler(event, context):\n"
-        "    api = 'http://' + os.environ['AWS_LAMBDA_RUNTIME_API']\n"
-        "    try:\n"
-        f"        urllib.request.urlopen(urllib.request.Request(api + '{path}', "
-        "headers={'Lambda-Extension-Identifier': 'x'}))\n"
-        "    except urllib.error.HTTPError as e:\n"
-        "        return [e.code, json.loads(e.read())['errorType']]\n"
-        "    register = urllib.request.Request(api + '/2020-01-01/extension/register', "
-        "data=b'{\"events\": [\"INVOKE\"]}', method='POST', "
-        "headers={'Lambda-Extension-Name': 'late'})\n"
-        "    try:\n"
-        "        urllib.request.urlopen(register)\n"
-        "    except urllib.error.HTTPError as e:\n"
-        "        return [e.code, json.loads(e.read())['errorType']]\n"
-    )
-    name = create_function(lam, probe)
+PROBE = """
+import json, os, urllib.request, urllib.error
+def handler(event, context):
+    api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2020-01-01/extension/"
+    answers = []
+    for request in (
+        urllib.request.Request(api + "event/next", headers={"Lambda-Extension-Identifier": "x"}),
+        urllib.request.Request(api + "register", data=b'{"events": ["INVOKE"]}', method="POST",
+                               headers={"Lambda-Extension-Name": "late"}),
+    ):
+        try:
+            urllib.request.urlopen(request)
+            answers.append("accepted")
+        except urllib.error.HTTPError as e:
+            answers.append([e.code, json.loads(e.read())["errorType"]])
+    return answers
+"""
+
+
+def test_the_extensions_api_refuses_strangers_and_latecomers(
+    lam: Any, server: FireboxServer
+) -> None:
+    name = create_function(lam, PROBE)
     answer = json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
-    assert answer == [403, "Extension.InvalidExtensionId"]
+    assert answer == [[403, "Extension.InvalidExtensionId"], [403, "Extension.InvalidState"]]
+    again = json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
+    assert again == answer  # the late registration changed nothing: the invoke was not held
+
+
+NODE = "exports.handler = async () => ({ ok: true });\n"
+
+
+def test_extensions_beside_node_runtimes(lam: Any, server: FireboxServer) -> None:
+    arn = layer(lam, "holder", HOLDER)
+    for _ in range(2):  # two cold starts: the second may come from pre-built sandboxes
+        name = unique("node")
+        lam.create_function(
+            FunctionName=name, Runtime="nodejs20.x", Role="arn:aws:iam::000000000000:role/test",
+            Handler="index.handler", Code={"ZipFile": make_zip({"index.js": NODE})},
+            Layers=[arn], Timeout=10,
+        )  # fmt: skip
+        response = lam.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+        assert json.loads(response["Payload"].read()) == {"ok": True}
+        tail = base64.b64decode(response["LogResult"]).decode()
+        assert f"holder held {response['ResponseMetadata']['RequestId']}" in tail

@@ -31,7 +31,8 @@ NODE = """
 exports.handler = async () => {
   console.debug("a debug line");
   console.info("an info line");
-  console.error("an error line");
+  console.info({ structured: true });
+  console.error(new TypeError("an error line"));
   return "ok";
 };
 """
@@ -54,8 +55,9 @@ def test_python_json_logs_with_levels(lam: Any, server: FireboxServer) -> None:
                       "SystemLogLevel": "INFO", "LogGroup": f"/aws/lambda/{name}"}  # fmt: skip
     docs, plain = tail(lam, name)
     kinds = [d.get("type") or d.get("level") for d in docs]
-    assert kinds == ["platform.start", "WARN", "ERROR", "platform.runtimeDone",
+    assert kinds == ["platform.start", "WARNING", "ERROR", "platform.runtimeDone",
                      "platform.report"]  # fmt: skip
+    assert docs[1]["timestamp"].endswith("Z") and "." in docs[1]["timestamp"]
     warning, failure = docs[1], docs[2]
     assert warning["message"] == "a warning line" and warning["requestId"]
     assert failure["errorType"] == "KeyError" and failure["stackTrace"]
@@ -70,7 +72,7 @@ def test_system_log_level_and_a_custom_log_group(lam: Any, server: FireboxServer
     name = create_function(lam, PYTHON, LoggingConfig={
         "LogFormat": "JSON", "SystemLogLevel": "WARN", "LogGroup": group})  # fmt: skip
     docs, _ = tail(lam, name)
-    assert [d.get("level") for d in docs] == ["INFO", "WARN", "ERROR"]  # no platform lines
+    assert [d.get("level") for d in docs] == ["INFO", "WARNING", "ERROR"]  # no platform lines
     logs = boto3.client("logs", endpoint_url=server.url, region_name="us-east-1",
                         aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
     messages = [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
@@ -91,7 +93,10 @@ def test_node_json_logs_filtered_by_level(lam: Any, server: FireboxServer) -> No
     )  # fmt: skip
     docs, _ = tail(lam, name)
     app = [(d["level"], d["message"]) for d in docs if "level" in d]
-    assert app == [("INFO", "an info line"), ("ERROR", "an error line")]
+    assert app[:2] == [("INFO", "an info line"), ("INFO", {"structured": True})]
+    assert app[2][0] == "ERROR" and "an error line" in app[2][1]
+    error = next(d for d in docs if d.get("level") == "ERROR")
+    assert error["errorType"] == "TypeError" and error["stackTrace"]
     assert all(d["requestId"] for d in docs if "level" in d)
 
 

@@ -205,7 +205,7 @@ class Concurrency:
             config.environments.discard(env)
             env.retired = True
             if env.state is EnvState.IDLE:
-                env.destroy()
+                env.spin_down()
 
     def _fill(self, config: Provisioned) -> None:
         for _ in range(config.requested - len(config.environments) - config.starting):

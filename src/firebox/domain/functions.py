@@ -140,7 +140,8 @@ class LoggingConfig:
                 )
             if not json_format:
                 raise InvalidParameterValueException(
-                    f"{name} can be set only when LogFormat is JSON (Text logs have no levels)"
+                    'LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel '
+                    'from your request or change the LogFormat to "JSON" and try again.'
                 )
         if self.log_group is not None and not LOG_GROUP_RE.match(self.log_group):
             raise ConstraintError(self.log_group, "loggingConfig.logGroup",

@@ -346,7 +346,7 @@ def start_extensions(environ: dict[str, str]) -> None:
         return
     for name in names:
         path = os.path.join(EXTENSIONS_DIR, name)
-        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        if os.path.islink(path) or not (os.path.isfile(path) and os.access(path, os.X_OK)):
             continue
         try:
             os.posix_spawn(path, [path], environ)

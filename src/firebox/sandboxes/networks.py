@@ -24,7 +24,8 @@ log = logging.getLogger("firebox.sandboxes")
 
 # The mark (SO_MARK) of the server's own connections into environments: telemetry for
 # extensions listening inside (worker/telemetry_api.py); the only ones the rules let in.
-SERVER_MARK = 0xF1B0C5
+# (Bits 0x4000 and 0x8000 are left alone: kube-proxy's masquerade and drop marks.)
+SERVER_MARK = 0xF10001
 BRIDGE_PREFIX = "fbx"  # fbx + 8 hex digits of the server instance
 PORT_PREFIX = "fbv"  # host ends of veths: fbv + 6 hex digits of the instance + a counter
 # Candidate subnets, one per server: the first that no route of the host's overlaps.

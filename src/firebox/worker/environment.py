@@ -169,6 +169,9 @@ class Environment:
             )
             self.destroy()
             return
+        # External extensions are started by the sandbox before the runtime takes its
+        # environment: never in a runtime exec'd ahead ("early"), which would skip them.
+        expected = external_extensions(self.opt_dir) if factory.mounts else []
         try:
             spec = SandboxSpec(
                 env_id=self.id,
@@ -183,12 +186,12 @@ class Environment:
                 in_process=launch.in_process,
                 label=self.record.name,
                 early=launch.early
+                and not expected
                 and not any(
                     key.startswith(launch.read_at_start) for key in self.record.environment
                 ),
             )
             self._spawned_at = time.monotonic()
-            expected = external_extensions(self.opt_dir) if factory.mounts else []
             if expected:
                 self._with_extensions(expected)
             sandbox = self.ctx.factory.create(spec)
@@ -251,16 +254,23 @@ class Environment:
         """Retires an idle environment as Lambda does: extensions registered for SHUTDOWN get
         it, and up to two seconds to finish, before the sandbox goes."""
         extensions = self._extensions
+        if self.state is EnvState.STOPPING:
+            return  # on its way out already
         if (self.state is not EnvState.IDLE or extensions is None
                 or not extensions.registered_for("SHUTDOWN")):  # fmt: skip
             self.destroy()
             return
         self.state = EnvState.STOPPING
-        deadline = int(time.time() * 1000 + SHUTDOWN_GRACE_S * 1000)
-        extensions.send("SHUTDOWN", {"shutdownReason": "spindown", "deadlineMs": deadline})
-        if self._telemetry is not None:
-            self._telemetry.flush()
         self._set_timer(SHUTDOWN_GRACE_S, self.destroy)
+        self._loop.create_task(self._shutdown(extensions))
+
+    async def _shutdown(self, extensions: Extensions) -> None:
+        """What telemetry is buffered goes out first, then SHUTDOWN (within the grace)."""
+        if self._telemetry is not None:
+            await self._telemetry.drain(SHUTDOWN_GRACE_S / 4)
+        if self.state is EnvState.STOPPING:
+            deadline = int(time.time() * 1000 + SHUTDOWN_GRACE_S * 1000)
+            extensions.send("SHUTDOWN", {"shutdownReason": "spindown", "deadlineMs": deadline})
 
     def _bootstrap(self, launch: Launch, opt_root: str) -> Launch | None:
         """A custom runtime's bootstrap: the code's own, else a layer's (as Lambda looks);
@@ -355,6 +365,9 @@ class Environment:
         inv = self.current
         if inv is None:
             return
+        if self._held is not None:  # it had answered: the answer stands
+            self._finish(*self._held)
+            return
         if self._init_error is not None and not inv.delivered:
             self._finish(self._init_error, "Unhandled")
             return
@@ -383,7 +396,10 @@ class Environment:
         self.invocations += 1
         if self.state is EnvState.IDLE:
             self.state = EnvState.BUSY
-        parked, self._parked = self._parked, None
+        if self._ready or self._extensions is None:
+            parked, self._parked = self._parked, None
+        else:  # it waits for its extensions' init: the event goes out once init is done
+            parked = None
         if parked is not None and parked.open:
             self._deliver(parked)
         elif self.state is EnvState.BUSY:
@@ -427,6 +443,7 @@ class Environment:
         if inv is None:
             return
         if wait and self._extensions is not None:
+            self._on_output(inv=inv)  # its last lines come before platform.runtimeDone
             self._runtime_done(inv, function_error, len(payload))
             if not self._extensions.idle:
                 self._held = (payload, function_error, log_extra)
@@ -537,12 +554,17 @@ class Environment:
             self._telemetry.emit("platform.initRuntimeDone", done)
             self._telemetry.emit("platform.initReport", {
                 **done, "metrics": {"durationMs": round(self._init_duration_ms, 3)}})  # fmt: skip
-            self._telemetry.keep_history = False
+            self._telemetry.end_history()
 
     # ----- Extensions and Telemetry API callbacks ------------------------------------------
     def on_extension_register(
         self, name: str, body: bytes, accept: str
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        if self.state is not EnvState.STARTING:
+            error = ExtensionError(
+                403, "Extension.InvalidState", "Extensions can register only during the Init phase"
+            )
+            return error.status, error.body(), []
         extensions = self._with_extensions([])
         try:
             extension = extensions.register(name, body)
@@ -592,7 +614,9 @@ class Environment:
         if kind == "init" and self.state is EnvState.STARTING:
             return self.on_init_error(error_body(error_type, message), error_type)
         # An extension that fails at run time takes the environment with it (Lambda resets it).
-        if self.current is not None:
+        if self._held is not None:
+            self._finish(*self._held)
+        elif self.current is not None:
             self._finish(error_payload(error_type, message), "Unhandled", log_extra=message)
         self._loop.call_soon(self.destroy)
         return 202, status_body("OK")
@@ -611,6 +635,8 @@ class Environment:
         inv = self.current
         if inv is None or inv.request_id != request_id or not inv.delivered:
             return 400, error_body("InvalidRequestID", f"Invalid request ID: {request_id}")
+        if self._held is not None:  # answered already: its extensions are finishing
+            return 403, error_body("InvalidStateTransition", "the invocation has its response")
         return None
 
     def on_response(self, request_id: str, body: bytes, size: int) -> tuple[int, bytes]:
@@ -622,7 +648,8 @@ class Environment:
                 f"Response payload size ({size} bytes) exceeded maximum allowed payload "
                 f"size ({MAX_RESPONSE_BYTES} bytes)."
             )
-            self._finish(error_payload("Function.ResponseSizeTooLarge", message), "Unhandled")
+            self._finish(error_payload("Function.ResponseSizeTooLarge", message), "Unhandled",
+                         wait=True)  # fmt: skip
             return 413, error_body("RequestEntityTooLarge", message)
         self._finish(body, None, wait=True)
         return 202, status_body("OK")
@@ -646,7 +673,8 @@ class Environment:
             self._finish(as_error_body(error, error_type), "Unhandled", wait=True)
         elif inv.streamed_size > MAX_STREAM_BYTES:
             message = f"Response payload size exceeded maximum allowed size ({MAX_STREAM_BYTES})."
-            self._finish(error_payload("Function.ResponseSizeTooLarge", message), "Unhandled")
+            self._finish(error_payload("Function.ResponseSizeTooLarge", message), "Unhandled",
+                         wait=True)  # fmt: skip
         else:
             self._finish(b"".join(inv.streamed), None, wait=True)
         return 202, status_body("OK")
@@ -685,7 +713,13 @@ class Environment:
             return
         timeout = self.record.timeout
         message = f"{utc_stamp()} {inv.request_id} Task timed out after {timeout:.2f} seconds"
-        self._finish(error_payload(None, message), "Unhandled", log_extra=message)
+        if self._held is not None:
+            # The function answered; an extension overran: the caller gets the answer, the
+            # environment is reset (as on Lambda, where the answer went out already).
+            payload, error, extra = self._held
+            self._finish(payload, error, f"{extra}\n{message}".strip())
+        else:
+            self._finish(error_payload(None, message), "Unhandled", log_extra=message)
         self.destroy()
 
     def _on_init_timeout(self) -> None:
@@ -710,8 +744,9 @@ class Environment:
         if not lines:
             return
         if self._telemetry is not None:
+            as_json = self.record.log_format == "JSON"
             for stamp_ms, text in lines:
-                self._telemetry.emit("function", text, stamp_ms / 1000)
+                self._telemetry.emit("function", _record(text, as_json), stamp_ms / 1000)
         target = inv or self.current
         if target is not None and target.delivered:
             self._emit(target, lines)
@@ -734,6 +769,16 @@ class Environment:
         self.ctx.logs.append([LogEvent(self.log_group, self.log_stream, ts, t) for ts, t in lines])
         if self.ctx.on_lines is not None:
             self.ctx.on_lines(lines)
+
+
+def _record(text: str, as_json: bool) -> object:
+    """A log line as a telemetry `function` record: in the JSON format, the object it is."""
+    if as_json and text.startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _suffix_for_tail(lines: list[tuple[int, str]], tail_bytes: int = 4096) -> int:

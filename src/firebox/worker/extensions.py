@@ -19,6 +19,7 @@ from firebox.worker.runtime_api import Responder, error_body
 
 EVENTS = ("INVOKE", "SHUTDOWN")
 SHUTDOWN_GRACE_S = 2.0  # what Lambda gives extensions after SHUTDOWN, with external ones
+MAX_EXTENSIONS = 10  # per function, as on Lambda
 
 
 class ExtensionError(Exception):
@@ -46,7 +47,9 @@ def external_extensions(opt_dir: Path | None) -> list[str]:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
         return []
-    return [e.name for e in entries if e.is_file() and os.access(e.path, os.X_OK)]
+    # (symlinks are left out, here and by the sandbox: their targets resolve differently)
+    return [e.name for e in entries
+            if e.is_file(follow_symlinks=False) and os.access(e.path, os.X_OK)]  # fmt: skip
 
 
 @dataclass
@@ -79,6 +82,12 @@ class Extensions:
                                  "Extensions can register only during the Init phase")  # fmt: skip
         if not name:
             raise ExtensionError(400, "InvalidRequest", "Lambda-Extension-Name is required")
+        if len(self.by_id) >= MAX_EXTENSIONS:
+            raise ExtensionError(
+                400,
+                "Extension.TooManyExtensions",
+                f"A function can have at most {MAX_EXTENSIONS} extensions",
+            )
         if any(e.name == name for e in self.by_id.values()):
             raise ExtensionError(409, "Extension.AlreadyRegistered",
                                  f"The extension {name} is registered already")  # fmt: skip
@@ -105,10 +114,11 @@ class Extensions:
 
     def wait(self, extension: Extension, responder: Responder) -> None:
         """It asks for its next event: one already sent, else it waits for one."""
-        extension.busy = False
-        if extension.pending:
+        if extension.pending:  # busy again at once, with what it was sent meanwhile
+            extension.busy = True
             self._send(extension, responder, extension.pending.pop(0))
         else:
+            extension.busy = False
             extension.waiting = responder
 
     @property

@@ -114,7 +114,7 @@ class EnvironmentPool:
         if plan.prewarm_after_s > 0 and not self._idle.get(env.record.generation):
             # The next invocation is not expected for a while: free the memory now and have
             # a fresh environment initialised just before it is.
-            env.destroy()
+            env.spin_down()
             self._schedule_prewarm(env, plan.prewarm_after_s, plan.keep_alive_s)
             return
         self._idle.setdefault(env.record.generation, []).append(env)
@@ -151,7 +151,7 @@ class EnvironmentPool:
         await env.ready.wait()
         if env.state is EnvState.IDLE and not env.retired:
             self._idle.setdefault(record.generation, []).append(env)
-            self._expiry[env.id] = asyncio.get_running_loop().call_later(keep_s, env.destroy)
+            self._expiry[env.id] = asyncio.get_running_loop().call_later(keep_s, env.spin_down)
         else:  # retired while it started (deleted or updated function): nobody will use it
             env.destroy()
 
@@ -231,7 +231,7 @@ class EnvironmentPool:
             self._renewals.pop(env.id, None)
             env.retired = True
             if env.state is EnvState.IDLE:
-                env.destroy()
+                env.spin_down()
 
         self._renewals[env.id] = asyncio.get_running_loop().call_later(delay, renew)
 

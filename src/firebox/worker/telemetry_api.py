@@ -23,6 +23,8 @@ SCHEMAS = ("2022-07-01", "2022-12-13", "2025-01-29")
 TYPES = ("platform", "function", "extension")
 LOCAL_NAMES = ("sandbox.localdomain", "sandbox", "localhost", "127.0.0.1")
 HISTORY = 1000  # events kept from the start of init for those who subscribe during it
+HISTORY_BYTES = 1024 * 1024  # … and at most this much of them
+BACKLOG = 4  # while a batch is on its way, at most this many batches' bytes wait; then dropped
 # (lowest, highest, default) as AWS documents them
 LIMITS = {"maxItems": (1000, 10000, 10000), "maxBytes": (262144, 1048576, 262144),
           "timeoutMs": (25, 30000, 1000)}  # fmt: skip
@@ -50,6 +52,7 @@ class Subscriber:
     size: int = 0
     timer: asyncio.TimerHandle | None = None
     sending: asyncio.Task[None] | None = None
+    dropped: int = 0  # events dropped while its listener lagged
 
 
 async def post(url: str, body: bytes) -> int:
@@ -67,7 +70,11 @@ async def post(url: str, body: bytes) -> int:
     except BaseException:
         sock.close()
         raise
-    reader, writer = await asyncio.open_connection(sock=sock)
+    try:
+        reader, writer = await asyncio.open_connection(sock=sock)
+    except BaseException:
+        sock.close()
+        raise
     try:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         writer.write(
@@ -95,6 +102,7 @@ class Telemetry:
         self.subscribers: list[Subscriber] = []
         self.history: list[tuple[str, bytes]] = []  # (category, event) since init began
         self.keep_history = True
+        self._history_bytes = 0
 
     def subscribe(self, extension: str, body: bytes) -> None:
         try:
@@ -114,7 +122,11 @@ class Telemetry:
                            "does not deliver over TCP)")  # fmt: skip
         url = str(destination.get("URI", ""))
         parts = urlsplit(url)
-        if parts.scheme != "http" or parts.hostname not in LOCAL_NAMES or not parts.port:
+        try:
+            port = parts.port
+        except ValueError:  # not a port number
+            port = None
+        if parts.scheme != "http" or parts.hostname not in LOCAL_NAMES or not port:
             raise _invalid("destination.URI must be http://sandbox.localdomain:PORT/…")
         address = self.address()
         if address is None:
@@ -123,7 +135,7 @@ class Telemetry:
                 "Telemetry.Unsupported",
                 "this environment's network cannot be reached from firebox",
             )
-        resolved = urlunsplit(("http", f"{address}:{parts.port}", parts.path or "/",
+        resolved = urlunsplit(("http", f"{address}:{port}", parts.path or "/",
                                parts.query, ""))  # fmt: skip
         buffering = request.get("buffering") or {}
         limits = []
@@ -134,11 +146,16 @@ class Telemetry:
             limits.append(value)
         subscriber = Subscriber(extension, resolved, frozenset(types), limits[0], limits[1],
                                 limits[2] / 1000)  # fmt: skip
-        self.subscribers = [s for s in self.subscribers if s.extension != extension]
+        again = False
+        for old in [s for s in self.subscribers if s.extension == extension]:
+            again = True  # a new subscription replaces the old one
+            self._stop(old)
+            self.subscribers.remove(old)
         self.subscribers.append(subscriber)
-        for category, event in self.history:
-            if category in subscriber.types:
-                self._add(subscriber, event)
+        if not again:  # what happened since init began, once
+            for category, event in self.history:
+                if category in subscriber.types:
+                    self._add(subscriber, event)
         self.emit("platform.telemetrySubscription",
                   {"name": extension, "state": "Subscribed", "types": types})  # fmt: skip
 
@@ -147,13 +164,23 @@ class Telemetry:
         category = "platform" if kind.startswith("platform.") else kind
         event = json.dumps({"time": stamp(at or self.clock()), "type": kind,
                             "record": record}).encode()  # fmt: skip
-        if self.keep_history and len(self.history) < HISTORY:
+        room = len(self.history) < HISTORY and self._history_bytes + len(event) <= HISTORY_BYTES
+        if self.keep_history and room:
             self.history.append((category, event))
+            self._history_bytes += len(event)
         for subscriber in self.subscribers:
             if category in subscriber.types:
                 self._add(subscriber, event)
 
+    def end_history(self) -> None:
+        """Init is over: nobody subscribes any more, the history goes."""
+        self.keep_history = False
+        self.history = []
+
     def _add(self, subscriber: Subscriber, event: bytes) -> None:
+        if subscriber.sending is not None and subscriber.size > BACKLOG * subscriber.max_bytes:
+            subscriber.dropped += 1  # its listener is slower than the function writes
+            return
         subscriber.buffer.append(event)
         subscriber.size += len(event) + 1
         if (
@@ -199,10 +226,14 @@ class Telemetry:
         if sending:
             await asyncio.wait(sending, timeout=timeout_s)
 
+    @staticmethod
+    def _stop(subscriber: Subscriber) -> None:
+        if subscriber.timer is not None:
+            subscriber.timer.cancel()
+        if subscriber.sending is not None:
+            subscriber.sending.cancel()
+
     def close(self) -> None:
         for subscriber in self.subscribers:
-            if subscriber.timer is not None:
-                subscriber.timer.cancel()
-            if subscriber.sending is not None:
-                subscriber.sending.cancel()
+            self._stop(subscriber)
         self.subscribers = []

@@ -143,7 +143,7 @@ let currentRequestId = undefined;
 const LEVEL_ORDER = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4, FATAL: 5 };
 let logFormat = undefined;
 
-function emit(level, message) {
+function emit(level, message, args = undefined) {
   if (logFormat === undefined) {
     const json = process.env.AWS_LAMBDA_LOG_FORMAT === "JSON";
     const min = LEVEL_ORDER[String(process.env.AWS_LAMBDA_LOG_LEVEL || "").toUpperCase()];
@@ -151,8 +151,23 @@ function emit(level, message) {
   }
   if (logFormat.json) {
     if (LEVEL_ORDER[level] < logFormat.min) return;
-    writeOut(JSON.stringify({ timestamp: new Date().toISOString(), level,
-                              requestId: currentRequestId, message }) + "\n");
+    const doc = { timestamp: new Date().toISOString(), level, requestId: currentRequestId,
+                  message };
+    // As AWS's runtime: one object stays structured; an Error brings its type and stack.
+    if (args && args.length === 1 && args[0] instanceof Error) {
+      doc.errorType = args[0].name;
+      doc.errorMessage = args[0].message;
+      doc.stackTrace = String(args[0].stack || "").split("\n");
+    } else if (args && args.length === 1 && args[0] !== null && typeof args[0] === "object") {
+      doc.message = args[0];
+    }
+    let line;
+    try {
+      line = JSON.stringify(doc);
+    } catch {  // cycles, BigInts: the text form
+      line = JSON.stringify({ ...doc, message });
+    }
+    writeOut(line + "\n");
     return;
   }
   const line = `${new Date().toISOString()}\t${currentRequestId ?? "undefined"}\t${level}\t${message}`;
@@ -163,7 +178,7 @@ function patchConsole() {
   const levels = { log: "INFO", info: "INFO", debug: "DEBUG", warn: "WARN", error: "ERROR",
                    trace: "TRACE", fatal: "FATAL" };
   for (const [method, level] of Object.entries(levels)) {
-    console[method] = (...args) => emit(level, util.format(...args));
+    console[method] = (...args) => emit(level, util.format(...args), args);
   }
 }
 

@@ -213,19 +213,27 @@ _LEVELS = {"TRACE": 5, "DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARN": log
            "CRITICAL": logging.CRITICAL}  # fmt: skip
 
 
+# What every LogRecord has: anything else was passed in `extra=` and goes into the JSON.
+_RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "aws_request_id"}
+
+
 class _JsonFormatter(logging.Formatter):
-    """LoggingConfig's JSON format, as AWS's Python runtime writes a record."""
+    """LoggingConfig's JSON format, as AWS's Python runtime (awslambdaric) writes a record."""
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         doc = {
-            "timestamp": f"{stamp}Z",
-            "level": {"WARNING": "WARN", "CRITICAL": "FATAL"}.get(record.levelname,
-                                                                   record.levelname),
+            "timestamp": f"{stamp}.{int(record.msecs):03d}Z",
+            "level": record.levelname,
             "message": record.getMessage(),
             "logger": record.name,
-            "requestId": getattr(record, "aws_request_id", ""),
-        }  # fmt: skip
+        }
+        request_id = getattr(record, "aws_request_id", None)
+        if request_id:
+            doc["requestId"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_FIELDS and key not in doc:
+                doc[key] = value
         if record.exc_info and record.exc_info[0] is not None:
             doc["errorType"] = record.exc_info[0].__name__
             doc["errorMessage"] = str(record.exc_info[1])
