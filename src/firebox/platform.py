@@ -310,7 +310,7 @@ class Platform:
 
     async def _sample_metrics(self, now: float) -> float:
         """Samples the gauges each minute; compacts stored metrics each hour."""
-        next_at = self.gauges.sample(now)
+        next_at = await self.gauges.sample(now)
         if now - self._compacted >= 3600:
             self._compacted = now
             await asyncio.to_thread(self.recorder.store.compact, int(now))
@@ -551,7 +551,10 @@ class Platform:
             self._metrics_flush.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._metrics_flush
-        self.recorder.flush_now()  # what was recorded since the last flush
+        try:
+            self.recorder.flush_now()  # what was recorded since the last flush
+        except Exception:
+            log.exception("metrics: the last batch could not be stored")
         self.recorder.store.close()
         self.queue.close()
         self.store.close()

@@ -281,3 +281,68 @@ def test_lambda_meter_counts_and_bills() -> None:
 
     asyncio.run(run())
     assert billed_ms(0.01) == 1 and billed_ms(10.0) == 10 and billed_ms(10.01) == 11
+
+
+def test_hostile_emf_documents_add_nothing() -> None:
+    from firebox.metrics.emf import datums
+
+    now_ms = T0 * 1000
+
+    def doc(**over: object) -> str:
+        base: dict[str, object] = {"_aws": {"Timestamp": now_ms, "CloudWatchMetrics": [
+            {"Namespace": "App", "Dimensions": [["S"]], "Metrics": [{"Name": "m"}]}]},
+            "S": "x", "m": 1}  # fmt: skip
+        base.update(over)
+        import json
+
+        return json.dumps(base)
+
+    assert len(datums(doc(), now_ms)) == 1
+    wide = {"_aws": {"CloudWatchMetrics": [{"Namespace": "App", "Dimensions": [["S"]] * 10_000,
+            "Metrics": [{"Name": "m"}] * 90}]}, "S": "x", "m": [1] * 100}  # fmt: skip
+    import json
+
+    assert datums(json.dumps(wide), now_ms) == []  # over EMF's limits: ignored whole
+    spoof = {"_aws": {"CloudWatchMetrics": [{"Namespace": "AWS/Lambda",
+             "Metrics": [{"Name": "Errors"}]}]}, "Errors": 5}  # fmt: skip
+    assert datums(json.dumps(spoof), now_ms) == []
+    assert datums(doc(m=10**400), now_ms) == []  # huge integers are no numbers
+    far = datums(doc(_aws={"Timestamp": 1e30, "CloudWatchMetrics": [
+        {"Namespace": "App", "Metrics": [{"Name": "m"}]}]}), now_ms)  # fmt: skip
+    assert [d.timestamp for d in far] == [T0]  # an absurd time: the time it arrived
+    assert datums("{" * 100_000 + '"_aws"', now_ms) == []
+
+
+def test_metric_math_edge_cases() -> None:
+    clock = Clock(T0 + 300)
+    recorder, service = make(clock)
+    a, b = SeriesKey.of("App", "A"), SeriesKey.of("App", "B")
+    recorder.put(a, 4, "Count", T0)
+    recorder.put(a, 9, "Count", T0 + 120)
+    recorder.put(b, 1, "Count", T0 + 60)
+
+    async def run() -> None:
+        base = [MetricQuery("ma", a, 60, "Sum", return_data=False),
+                MetricQuery("mb", b, 60, "Sum", return_data=False)]  # fmt: skip
+
+        async def values(expression: str) -> list[float]:
+            data = await service.metric_data([*base, MetricQuery("e", expression=expression)],
+                                             T0, T0 + 300, descending=False)  # fmt: skip
+            return data.results[0].values
+
+        assert await values("FILL(ma, 0)") == [4, 0, 9]
+        assert await values("FILL(ma, REPEAT)") == [4, 4, 9]
+        assert await values("(ma - 5) ^ 0.5") == [2.0]  # a complex root is no number
+        assert await values("SUM(METRICS()) * 1e308 * 10") == []
+        chain = [MetricQuery(f"e{i}", expression=f"e{i - 1} + 1" if i else "ma",
+                             return_data=i == 497) for i in range(498)]  # fmt: skip
+        deep = await service.metric_data([*base, *chain], T0, T0 + 300, descending=False)
+        assert deep.results[0].values == [501, 506]
+        for bad in ("METRICS() + METRICS()", "ABS(" * 60 + "ma" + ")" * 60):
+            with pytest.raises(CloudWatchError) as err:
+                await values(bad)
+            assert err.value.query_code == "ValidationError"
+        with pytest.raises(CloudWatchError):
+            await service.metric_data(base, T0, T0 + 300, max_datapoints=0)
+
+    asyncio.run(run())

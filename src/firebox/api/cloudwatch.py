@@ -180,7 +180,7 @@ def _decode(protocol: str, operation: str, body: bytes, form: dict[str, str]) ->
                 if protocol == CBOR
                 else json.loads(body or b"{}")
             )
-        except (ValueError, cbor2.CBORDecodeError):
+        except (ValueError, RecursionError, cbor2.CBORDecodeError):
             raise CodedError(
                 "SerializationException", "The request body could not be read"
             ) from None
@@ -204,6 +204,8 @@ def _inflate(body: bytes) -> bytes:
         raise CodedError("SerializationException", "The gzip request body is corrupt") from None
     if len(out) > MAX_BODY or inflater.unconsumed_tail:
         raise BodyTooLarge
+    if not inflater.eof:
+        raise CodedError("SerializationException", "The gzip request body is truncated")
     return out
 
 

@@ -27,12 +27,18 @@ def _epoch(value: Any, path: str) -> float:
     if isinstance(value, bool):
         raise TypeMismatch(path, "a timestamp", value)
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise TypeMismatch(path, "a timestamp", value)
         return float(value)
     if isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             pass
+        else:
+            if not math.isfinite(number):
+                raise TypeMismatch(path, "a timestamp", value)
+            return number
         try:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
@@ -133,8 +139,8 @@ def to_wire(shape: Shape | None, value: Any, protocol: str) -> Any:
         if protocol == "smithy-rpc-v2-cbor":
             return cbor2.CBORTag(1, float(value))
         return float(value)
-    if kind in ("double", "float") and protocol != "query" and not math.isfinite(value):
-        return str(value)
+    if kind in ("double", "float") and protocol == "json" and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
     if isinstance(shape, StructureShape):
         return {k: to_wire(shape.members[k], v, protocol) for k, v in value.items()
                 if k in shape.members and v is not None}  # fmt: skip

@@ -230,7 +230,7 @@ class AsyncInvoker:
             # The dead-letter target gets the original event, as a queue would.
             target = parse_destination(record.dead_letter_target)
             follow += deliver(target, event.payload, "dead-letter", self.clock(), self._arn(event))
-        if not follow and self.observe is not None:  # nowhere to go: dropped, as AWS counts it
+        if self.observe is not None:  # dropped (after its DLQ or destination has it, if any)
             self.observe("AsyncEventsDropped", event.function_name, event.qualifier, 1)
         return Settlement(event, outcome, tuple(follow))
 

@@ -120,6 +120,13 @@ class Cost:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+def _clamped(u: Usage) -> Usage:
+    """No usage is negative (recorded usage never is; a bill must not be talked down)."""
+    return Usage(u.day, u.function, u.architecture, max(0.0, u.requests), max(0.0, u.gb_seconds),
+                 max(0.0, u.provisioned_duration_gb_seconds), max(0.0, u.ephemeral_gb_seconds),
+                 max(0.0, u.provisioned_gb_seconds))  # fmt: skip
+
+
 def _month(day: int) -> tuple[int, int]:
     stamp = dt.datetime.fromtimestamp(day, dt.UTC)
     return stamp.year, stamp.month
@@ -143,6 +150,7 @@ def price(usage: list[Usage], prices: Prices, by: str) -> tuple[list[Cost], Cost
     month: tuple[int, int] | None = None
     free_requests = free_gbs = 0.0
     used: dict[str, float] = {}
+    usage = [_clamped(u) for u in usage]
     for u in sorted(usage, key=lambda u: (u.day, u.function, u.architecture)):
         if _month(u.day) != month:
             month = _month(u.day)

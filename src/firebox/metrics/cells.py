@@ -54,6 +54,15 @@ class Cell:
             key = bucket(value)
             self.hist[key] = self.hist.get(key, 0) + count
 
+    def add_weighted(self, value: float, weight: float) -> None:
+        """Takes a fractional count of a value (PutMetricData's Counts): histogram only."""
+        self.count += weight
+        self.total += value * weight
+        self.minimum = min(self.minimum, value)
+        self.maximum = max(self.maximum, value)
+        key = bucket(value)
+        self.hist[key] = self.hist.get(key, 0) + weight
+
     def merge(self, other: Cell) -> None:
         self.count += other.count
         self.total += other.total
@@ -142,9 +151,10 @@ def statistic(name: str, cells: Iterable[Cell]) -> float | None:
     ordered = _ordered(merged)
     if not ordered:  # only statistic sets: no samples to rank
         return None
+    ranked = sum(n for _v, n in ordered)  # (a statistic set's samples are not among them)
     if kind == "p":
-        return _clamp(_rank(ordered, merged.count, level), merged)
-    cut = _rank(ordered, merged.count, level)  # tm: the mean of the samples up to pNN
+        return _clamp(_rank(ordered, ranked, level), merged)
+    cut = _rank(ordered, ranked, level)  # tm: the mean of the samples up to pNN
     kept = [(v, n) for v, n in ordered if v <= cut]
     n_kept = sum(n for _v, n in kept)
     return sum(v * n for v, n in kept) / n_kept if n_kept else None

@@ -117,11 +117,25 @@ class _Parser:
         raise ExpressionError(f"unexpected {text!r}")
 
 
+MAX_DEPTH = 50  # nesting of an expression (CloudWatch's own limit is lower still)
+
+
 def parse(text: str) -> tuple[object, ...]:
     try:
-        return _Parser(text).parse()
+        tree = _Parser(text).parse()
     except ExpressionError as exc:
-        raise validation(f"Error in expression '{text}': {exc}") from None
+        raise validation(f"Error in expression '{text[:200]}': {exc}") from None
+    except RecursionError:
+        tree = ()
+    if not tree or _depth(tree) > MAX_DEPTH:
+        raise validation(f"Error in expression '{text[:200]}': nested too deeply")
+    return tree
+
+
+def _depth(tree: tuple[object, ...]) -> int:
+    parts = [p for p in tree[1:] if isinstance(p, tuple)]
+    parts += [a for p in tree[1:] if isinstance(p, list) for a in p]
+    return 1 + max((_depth(p) for p in parts), default=0)
 
 
 def references(tree: tuple[object, ...]) -> set[str]:
@@ -139,6 +153,8 @@ def references(tree: tuple[object, ...]) -> set[str]:
 
 
 def _combine(a: Value, b: Value, fn: Callable[[float, float], float]) -> Value:
+    if isinstance(a, list) and isinstance(b, list):
+        raise ExpressionError("arithmetic between two arrays of time series is not supported")
     if isinstance(a, list):
         return [_combine(s, b, fn) for s in a]  # type: ignore[misc]
     if isinstance(b, list):
@@ -154,9 +170,10 @@ def _combine(a: Value, b: Value, fn: Callable[[float, float], float]) -> Value:
 
 def _safe(fn: Callable[[float, float], float], a: float, b: float) -> float:
     try:
-        return fn(a, b)
+        value = fn(a, b)
     except (ZeroDivisionError, OverflowError, ValueError):
         return math.nan  # dropped from the result, as CloudWatch drops non-numbers
+    return value if isinstance(value, float | int) else math.nan  # (a complex power)
 
 
 _OPS: dict[str, Callable[[float, float], float]] = {
@@ -202,6 +219,8 @@ def evaluate(tree: tuple[object, ...], ids: Mapping[str, Callable[[], Value]],
             if wanted in metric_id and isinstance(value, Series):
                 out.append(value)
         return out
+    if name == "FILL" and len(args) == 2:  # its second argument is a number or REPEAT
+        return _fill(evaluate(args[0], ids, metric_ids), args[1], [ids[m]() for m in metric_ids])
     values = [evaluate(arg, ids, metric_ids) for arg in args]
     if name in _REDUCE:
         if len(values) != 1:
@@ -209,13 +228,18 @@ def evaluate(tree: tuple[object, ...], ids: Mapping[str, Callable[[], Value]],
         return _reduce(name, values[0])
     if name == "ABS" and len(values) == 1:
         return _combine(values[0], 0.0, lambda a, _b: abs(a))
-    if name == "FILL" and len(args) == 2:
-        return _fill(values[0], args[1], [ids[m]() for m in metric_ids])
     raise ExpressionError(f"Unknown function {name}")
 
 
 def _reduce(name: str, value: Value) -> Value:
-    fn = _REDUCE[name]
+    reduce = _REDUCE[name]
+
+    def fn(numbers: list[float]) -> float:
+        try:
+            return reduce(numbers)
+        except (OverflowError, ValueError, statistics.StatisticsError):
+            return math.nan
+
     if isinstance(value, list):  # across series, at each timestamp
         stamps = sorted({t for s in value for t in s.points})
         return Series({t: fn([s.points[t] for s in value if t in s.points]) for t in stamps})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ class Gauges:
         self._last_minute = 0.0
         self._last_hour = 0.0
 
-    def sample(self, now: float) -> float:
+    async def sample(self, now: float) -> float:
         """Samples what is due at `now`; returns when to sample next."""
         put = self.recorder.put
         if self._last_minute:
@@ -69,7 +70,7 @@ class Gauges:
                 "Seconds", now)  # fmt: skip
         if now - self._last_hour >= 3600:
             self._last_hour = now
-            for bucket, count, size in self.buckets():
+            for bucket, count, size in await asyncio.to_thread(self.buckets):  # (a table scan)
                 put(SeriesKey.of(S3, "NumberOfObjects",
                                  {"BucketName": bucket, "StorageType": "AllStorageTypes"}),
                     count, "Count", now)  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -14,6 +15,7 @@ from firebox.metrics.series import Datum, SeriesKey
 from firebox.metrics.store import Batch, MetricStore, Point
 
 log = logging.getLogger("firebox.metrics")
+PAST_S, FUTURE_S = 15 * 86_400, 3 * 3_600  # datums further off are dropped
 
 
 class Fact(Protocol):
@@ -44,7 +46,9 @@ class Recorder:
 
     def put(self, key: SeriesKey, value: float, unit: str = "None", timestamp: float = 0.0,
             count: int = 1, distribution: bool = False) -> None:  # fmt: skip
-        self.note(Datum(key, value, unit, timestamp, count, distribution))
+        """A datum, stamped now unless given a time (expansion comes seconds later)."""
+        at = timestamp or self.clock()
+        self.note(Datum(key, value, unit, at, count, distribution))
 
     def expand(self) -> None:
         """Turns the facts noted so far into cells."""
@@ -56,6 +60,8 @@ class Recorder:
 
     def _add(self, datum: Datum, now: float) -> None:
         at = datum.timestamp or now
+        if not (now - PAST_S <= at <= now + FUTURE_S) or not math.isfinite(datum.value):
+            return  # (whoever made it checked it; a store must never choke on one)
         minute = int(at) - int(at) % 60
         slot = (datum.key, minute)
         found = self._cells.get(slot)
@@ -64,13 +70,14 @@ class Recorder:
         elif found[1] != datum.unit:
             found = self._cells[slot] = (found[0], datum.unit)
         found[0].add(datum.value, datum.count, datum.distribution)
-        total = self.totals.get(datum.key)
-        if total is None:
-            total = self.totals[datum.key] = [0.0, 0.0, 0.0]
-        total[0] += datum.count
-        total[1] += datum.value * datum.count
-        total[2] = datum.value
-        self.units[datum.key] = datum.unit
+        if datum.key.namespace.startswith("AWS/"):  # what Prometheus is shown
+            total = self.totals.get(datum.key)
+            if total is None:
+                total = self.totals[datum.key] = [0.0, 0.0, 0.0]
+            total[0] += datum.count
+            total[1] += datum.value * datum.count
+            total[2] = datum.value
+            self.units[datum.key] = datum.unit
 
     def merge_cell(self, key: SeriesKey, at: float, cell: Cell, unit: str) -> None:
         """Adds a whole cell (PutMetricData's datum) to its minute."""
@@ -81,11 +88,6 @@ class Recorder:
         else:
             found[0].merge(cell)
             self._cells[(key, minute)] = (found[0], unit)
-        total = self.totals.setdefault(key, [0.0, 0.0, 0.0])
-        total[0] += cell.count
-        total[1] += cell.total
-        total[2] = cell.maximum
-        self.units[key] = unit
 
     def pending(self, key: SeriesKey, start: int, end: int) -> list[Point]:
         """Points of a series not in the store yet (the current minutes)."""
@@ -131,7 +133,16 @@ class Recorder:
             self._cells = {}
 
     async def run(self, interval_s: float = 5.0) -> None:
-        """Flushes every `interval_s` (a task of the server's)."""
+        """Flushes every `interval_s` (a task of the server's): a failed flush never ends it."""
         while True:
             await asyncio.sleep(interval_s)
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("metrics: flush failed; trying again in %.0f s", interval_s)
+
+    @property
+    def reading(self) -> asyncio.Lock:
+        """Held while a query reads the store and the unflushed minutes together: no flush
+        moves a batch from one to the other meanwhile."""
+        return self._flush_lock

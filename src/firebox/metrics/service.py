@@ -27,6 +27,9 @@ from firebox.metrics.store import Point
 
 DAY = 86_400
 MAX_DATAPOINTS = 1_440  # GetMetricStatistics, per call
+MAX_PUT = 1_000  # datums per PutMetricData
+MAX_VALUES = 150  # Values (and Counts) of one datum
+RESERVED = ("AWS/", "Firebox/")  # namespaces only the platform writes
 PAGE = 500  # ListMetrics
 _ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
 _HIGH_RESOLUTION_PERIODS = (1, 5, 10, 20, 30)
@@ -123,8 +126,11 @@ class MetricsService:
     # ----- writing ---------------------------------------------------------------------------
     async def put_metric_data(self, namespace: str, data: list[MetricInput]) -> None:
         """Checks every datum, then stores them all (written before the call returns)."""
-        if namespace.startswith("AWS/"):
+        if namespace.startswith(RESERVED):  # the platform's own (and what billing reads)
             raise invalid_value(f"The value {namespace} for parameter Namespace is invalid.")
+        if len(data) > MAX_PUT:
+            raise invalid_value(f"The collection MetricData must not have a size greater than "
+                                f"{MAX_PUT}.")  # fmt: skip
         now = self.clock()
         cells: list[tuple[SeriesKey, float, Cell, str]] = []
         for n, datum in enumerate(data, start=1):
@@ -148,6 +154,11 @@ class MetricsService:
                 f"The parameters {member}.{given[0]} and {member}.{given[1]} are mutually "
                 "exclusive and you have specified both."
             )
+        if len(datum.values) > MAX_VALUES or len(datum.counts) > MAX_VALUES:
+            raise invalid_value(
+                f"The parameters {member}.Values and {member}.Counts may hold at most "
+                f"{MAX_VALUES} numbers."
+            )
         if datum.counts and len(datum.counts) != len(datum.values):
             raise invalid_value(
                 f"The parameters {member}.Values and {member}.Counts must be of the same size."
@@ -161,8 +172,10 @@ class MetricsService:
         for name, value in numbers:
             if not math.isfinite(value) or abs(value) > 2.0**360:
                 raise invalid_value(f"The value {value} for parameter {member}.{name} is invalid.")
+        if any(c < 0 for c in datum.counts):
+            raise invalid_value(f"The parameter {member}.Counts must not hold negative numbers.")
         at = datum.timestamp if datum.timestamp is not None else now
-        if at < now - 14 * DAY or at > now + 2 * 3600:
+        if not now - 14 * DAY <= at <= now + 2 * 3600:  # (a NaN is outside too)
             raise invalid_value(
                 f"The parameter {member}.Timestamp must specify a time no more than two weeks "
                 "in the past or two hours in the future."
@@ -172,7 +185,11 @@ class MetricsService:
             cell.add(datum.value, keep=True)
         for i, value in enumerate(datum.values):
             count = datum.counts[i] if datum.counts else 1.0
-            cell.add(value, int(count), keep=True)
+            if count == int(count):
+                if count:
+                    cell.add(value, int(count), keep=True)
+            else:  # a fractional count: weighed in the histogram, not kept as samples
+                cell.add_weighted(value, count)
         if datum.statistics is not None:
             s = datum.statistics
             if s.sample_count <= 0 or s.minimum > s.maximum:
@@ -183,8 +200,9 @@ class MetricsService:
     # ----- reading ---------------------------------------------------------------------------
     async def _points(self, key: SeriesKey, start: int, end: int,
                       samples: bool = True) -> list[Point]:  # fmt: skip
-        stored = await asyncio.to_thread(self.recorder.store.points, key, start, end, samples)
-        return stored + self.recorder.pending(key, start, end)
+        async with self.recorder.reading:  # no batch moves to the store meanwhile
+            stored = await asyncio.to_thread(self.recorder.store.points, key, start, end, samples)
+            return stored + self.recorder.pending(key, start, end)
 
     async def _unit(self, key: SeriesKey) -> str | None:
         pending = self.recorder.pending_series().get(key)
@@ -228,14 +246,18 @@ class MetricsService:
         if stored_unit is None or (unit is not None and unit != stored_unit):
             return []
         points = await self._points(key, first, math.ceil(end), bool(extended))
-        buckets = self._buckets(points, first, period)
-        out = []
-        for at in sorted(buckets):
-            cells = buckets[at]
-            values = {s: v for s in stats if (v := statistic(s, cells)) is not None}
-            ext = {s: v for s in extended if (v := statistic(s, cells)) is not None}
-            out.append(Datapoint(float(at), values, ext, stored_unit))
-        return out
+
+        def compute() -> list[Datapoint]:  # (percentiles sort samples: off the event loop)
+            buckets = self._buckets(points, first, period)
+            out = []
+            for at in sorted(buckets):
+                cells = buckets[at]
+                values = {s: v for s in stats if (v := statistic(s, cells)) is not None}
+                ext = {s: v for s in extended if (v := statistic(s, cells)) is not None}
+                out.append(Datapoint(float(at), values, ext, stored_unit))
+            return out
+
+        return await asyncio.to_thread(compute)
 
     async def metric_data(
         self, queries: list[MetricQuery], start: float, end: float,
@@ -243,6 +265,8 @@ class MetricsService:
     ) -> MetricData:  # fmt: skip
         """GetMetricData: each query's values per period, expressions evaluated over them."""
         self._check_queries(queries)
+        if max_datapoints < 1:
+            raise validation("The parameter MaxDatapoints must be greater than 0.")
         if start >= end:
             raise validation("The parameter StartTime must be less than the parameter EndTime.")
         offset = _token_offset(next_token)
@@ -261,21 +285,16 @@ class MetricsService:
                 raise validation(f"Error in expression {qid}: Unrecognized metric or expression "
                                  f"id {sorted(unknown)[0]}")  # fmt: skip
         values: dict[str, ex.Value] = dict(fetched)
-        visiting: set[str] = set()
-
-        def value_of(qid: str) -> ex.Value:
-            if qid in values:
-                return values[qid]
-            if qid in visiting:
-                raise validation(f"Circular dependency in expression {qid}")
-            visiting.add(qid)
-            getters = {i: (lambda i=i: value_of(i)) for i in by_id}
+        getters = {i: (lambda i=i: values[i]) for i in by_id}
+        for qid in _in_order(trees):  # each after the expressions it names
             try:
                 values[qid] = ex.evaluate(trees[qid], getters, list(fetched))
             except ex.ExpressionError as exc:
                 raise validation(f"Error in expression {qid}: {exc}") from None
-            finally:
-                visiting.discard(qid)
+            except RecursionError:
+                raise validation(f"Error in expression {qid}: nested too deeply") from None
+
+        def value_of(qid: str) -> ex.Value:
             return values[qid]
 
         stamps = sorted({t for s in fetched.values() for t in s.points})
@@ -329,18 +348,24 @@ class MetricsService:
         assert q.metric is not None and q.period is not None and q.stat is not None
         if q.unit is not None and await self._unit(q.metric) != q.unit:
             return ex.Series(label=q.metric.name)
-        if q.stat in BASIC:  # added up by the store, per period
-            sums = await asyncio.to_thread(self.recorder.store.sums, q.metric, first, last,
-                                           q.period)  # fmt: skip
+        metric, stat, period = q.metric, q.stat, q.period
+        if stat in BASIC:  # added up by the store, per period
+            async with self.recorder.reading:
+                sums = await asyncio.to_thread(self.recorder.store.sums, metric, first, last,
+                                               period)  # fmt: skip
+                pending = self.recorder.pending(metric, first, last)
             buckets = {at: [cell] for at, cell in sums.items()}
-            for at, cells in self._buckets(self.recorder.pending(q.metric, first, last), first,
-                                           q.period).items():  # fmt: skip
+            for at, cells in self._buckets(pending, first, period).items():
                 buckets.setdefault(at, []).extend(cells)
         else:
-            buckets = self._buckets(await self._points(q.metric, first, last), first, q.period)
-        values = {at: v for at, cells in buckets.items()
-                  if (v := statistic(q.stat, cells)) is not None}  # fmt: skip
-        return ex.Series(values, q.metric.name)
+            buckets = self._buckets(await self._points(metric, first, last), first, period)
+
+        def compute() -> dict[int, float]:  # (percentiles sort samples: off the event loop)
+            return {at: v for at, cells in buckets.items()
+                    if (v := statistic(stat, cells)) is not None}  # fmt: skip
+
+        values = compute() if stat in BASIC else await asyncio.to_thread(compute)
+        return ex.Series(values, metric.name)
 
     async def daily_sums(self, namespace: str, start: int, end: int
                          ) -> dict[tuple[SeriesKey, int], float]:  # fmt: skip
@@ -378,6 +403,25 @@ class MetricsService:
         page = matching[offset : offset + PAGE]
         more = offset + PAGE < len(matching)
         return page, (_token(offset + PAGE) if more else None)
+
+
+def _in_order(trees: dict[str, tuple[object, ...]]) -> list[str]:
+    """Expression ids so that each comes after those it names; a cycle is refused."""
+    needs = {qid: ex.references(tree) & set(trees) for qid, tree in trees.items()}
+    order: list[str] = []
+    ready = [qid for qid, deps in needs.items() if not deps]
+    done: set[str] = set()
+    while ready:
+        qid = ready.pop()
+        order.append(qid)
+        done.add(qid)
+        for other, deps in needs.items():
+            if other not in done and other not in ready and deps <= done:
+                ready.append(other)
+    if len(order) < len(trees):
+        stuck = sorted(set(trees) - done)[0]
+        raise validation(f"Circular dependency in expression {stuck}")
+    return order
 
 
 def _flatten(value: ex.Value, stamps: list[int]) -> list[tuple[ex.Series, str]]:

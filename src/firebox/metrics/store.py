@@ -351,8 +351,8 @@ class SqliteMetricStore:
         for resolution, keep, _after in TIERS:
             rows = self._conn.execute(
                 "SELECT series, start, count, total, minimum, maximum, samples, histogram "
-                "FROM points WHERE resolution = ? AND start + resolution <= ?",
-                (resolution, now - keep),
+                "FROM points WHERE resolution = ? AND start <= ?",
+                (resolution, now - keep - resolution),
             ).fetchall()
             keyed = [(SeriesKey("", str(sid)), Point(start, resolution, _cell(rest)))
                      for sid, start, *rest in rows]  # fmt: skip
@@ -377,9 +377,8 @@ class SqliteMetricStore:
                 "WHERE series = ? AND resolution = 60 AND start = ?",
                 (json.dumps(list(cell.hist.items())), sid, start),
             )
-        self._conn.execute(
-            "DELETE FROM series WHERE id NOT IN (SELECT DISTINCT series FROM points)"
-        )
+        self._conn.execute("DELETE FROM series WHERE NOT EXISTS "
+                           "(SELECT 1 FROM points WHERE points.series = series.id)")  # fmt: skip
         self._ids.clear()
 
     def close(self) -> None:
