@@ -54,6 +54,22 @@ class Cell:
             key = bucket(value)
             self.hist[key] = self.hist.get(key, 0) + count
 
+    def add_many(self, samples: tuple[float, ...]) -> None:
+        """Takes samples one by one (kept for percentiles while there is room)."""
+        if not samples:
+            return
+        self.count += len(samples)
+        self.total += math.fsum(samples)
+        self.minimum = min(self.minimum, min(samples))
+        self.maximum = max(self.maximum, max(samples))
+        if self.values is not None and len(self.values) + len(samples) <= MAX_VALUES:
+            self.values.extend(samples)
+            return
+        self.forget_values()
+        for value in samples:
+            key = bucket(value)
+            self.hist[key] = self.hist.get(key, 0) + 1
+
     def add_weighted(self, value: float, weight: float) -> None:
         """Takes a fractional count of a value (PutMetricData's Counts): histogram only."""
         self.count += weight

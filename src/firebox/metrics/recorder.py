@@ -38,6 +38,8 @@ class Recorder:
         self.totals: dict[SeriesKey, list[float]] = {}
         self.units: dict[SeriesKey, str] = {}
         self._flush_lock = asyncio.Lock()
+        # What else makes datums, drained at each expansion (LambdaMeter's tallies).
+        self.sources: list[Callable[[], Iterable[Datum]]] = []
 
     def note(self, fact: Fact | Datum) -> None:
         """Records a fact or datum (the hot path: one append)."""
@@ -57,6 +59,9 @@ class Recorder:
         for fact in facts:
             for datum in (fact,) if isinstance(fact, Datum) else fact.datums():
                 self._add(datum, now)
+        for source in self.sources:
+            for datum in source():
+                self._add(datum, now)
 
     def _add(self, datum: Datum, now: float) -> None:
         at = datum.timestamp or now
@@ -69,14 +74,19 @@ class Recorder:
             found = self._cells[slot] = (Cell(), datum.unit)
         elif found[1] != datum.unit:
             found = self._cells[slot] = (found[0], datum.unit)
-        found[0].add(datum.value, datum.count, datum.distribution)
+        if datum.samples:
+            found[0].add_many(datum.samples)
+            count, total_value, last = len(datum.samples), sum(datum.samples), datum.samples[-1]
+        else:
+            found[0].add(datum.value, datum.count, datum.distribution)
+            count, total_value, last = datum.count, datum.value * datum.count, datum.value
         if datum.key.namespace.startswith("AWS/"):  # what Prometheus is shown
             total = self.totals.get(datum.key)
             if total is None:
                 total = self.totals[datum.key] = [0.0, 0.0, 0.0]
-            total[0] += datum.count
-            total[1] += datum.value * datum.count
-            total[2] = datum.value
+            total[0] += count
+            total[1] += total_value
+            total[2] = last
             self.units[datum.key] = datum.unit
 
     def merge_cell(self, key: SeriesKey, at: float, cell: Cell, unit: str) -> None:

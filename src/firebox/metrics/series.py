@@ -43,3 +43,5 @@ class Datum:
     # Kept one by one for exact percentiles (durations, ages, custom metrics), rather than
     # only as count, sum, minimum and maximum.
     distribution: bool = False
+    # Many samples at once (a minute's durations): `value` and `count` are then unused.
+    samples: tuple[float, ...] = ()
