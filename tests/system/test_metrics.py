@@ -302,3 +302,86 @@ def test_async_queue_and_topic_metrics(lam: Any, server: FireboxServer, tmp_path
     assert total("AWS/SQS", "NumberOfMessagesDeleted", q) == 1
     assert total("AWS/SQS", "SentMessageSize", q, "Maximum") == 10
     assert total("AWS/SNS", "NumberOfMessagesPublished", {"TopicName": topic}) == 1
+
+
+def test_failed_deliveries_and_mappings_are_counted(
+    lam: Any, server: FireboxServer, tmp_path: Path
+) -> None:
+    cw = cloudwatch(server, None, tmp_path)
+    keys = {"endpoint_url": server.url, "region_name": "us-east-1",
+            "aws_access_key_id": "x", "aws_secret_access_key": "x"}  # fmt: skip
+    sqs = boto3.client("sqs", **keys)
+
+    def queue() -> tuple[str, str]:
+        url = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return url, arn["Attributes"]["QueueArn"]
+
+    (dlq_url, dlq), (dest_url, dest) = queue(), queue()
+    name = create_function(lam, CODE, Timeout=10, DeadLetterConfig={"TargetArn": dlq})
+    lam.put_function_event_invoke_config(
+        FunctionName=name, MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": dest}},
+    )  # fmt: skip
+    sqs.delete_queue(QueueUrl=dlq_url)
+    sqs.delete_queue(QueueUrl=dest_url)
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"fail": true}')
+    # A mapping that filters one of two messages out.
+    source_url, source = queue()
+    consumer = create_function(lam, CODE, Timeout=10)
+    mapping = lam.create_event_source_mapping(
+        FunctionName=consumer, EventSourceArn=source, BatchSize=10,
+        FilterCriteria={"Filters": [{"Pattern": json.dumps({"body": {"keep": [True]}})}]},
+    )["UUID"]  # fmt: skip
+    sqs.send_message(QueueUrl=source_url, MessageBody=json.dumps({"keep": True}))
+    sqs.send_message(QueueUrl=source_url, MessageBody=json.dumps({"keep": False}))
+    now = dt.datetime.now(dt.UTC)
+
+    def total(metric: str, dims: dict[str, str]) -> float:
+        points = cw.get_metric_statistics(
+            Namespace="AWS/Lambda", MetricName=metric,
+            Dimensions=[{"Name": k, "Value": v} for k, v in dims.items()],
+            StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=5),
+            Period=3600, Statistics=["Sum"],
+        )["Datapoints"]  # fmt: skip
+        return float(sum(p["Sum"] for p in points))
+
+    fn = {"FunctionName": name}
+    wait_for(lambda: total("DestinationDeliveryFailures", fn) == 1)
+    wait_for(lambda: total("DeadLetterErrors", fn) == 1)
+    assert total("AsyncEventsDropped", fn) == 1
+    by_mapping = {"EventSourceMappingUUID": mapping}
+    wait_for(lambda: total("FilteredOutEventCount", by_mapping) == 1)
+    assert total("PolledEventCount", by_mapping) == 2
+
+
+def test_provisioned_concurrency_metrics(lam: Any, server: FireboxServer, tmp_path: Path) -> None:
+    cw = cloudwatch(server, None, tmp_path)
+    name = create_function(lam, CODE, Timeout=10)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="live",
+                                           ProvisionedConcurrentExecutions=1)  # fmt: skip
+    wait_for(lambda: lam.get_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="live")["Status"] == "READY")  # fmt: skip
+    for _ in range(2):
+        invoke_json(lam, name, Qualifier="live")
+    now = dt.datetime.now(dt.UTC)
+    resource = [{"Name": "FunctionName", "Value": name},
+                {"Name": "Resource", "Value": f"{name}:live"}]  # fmt: skip
+
+    def stat(metric: str, statistic: str) -> float:
+        points = cw.get_metric_statistics(
+            Namespace="AWS/Lambda", MetricName=metric, Dimensions=resource,
+            StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=5),
+            Period=3600, Statistics=[statistic],
+        )["Datapoints"]  # fmt: skip
+        return float(sum(p[statistic] for p in points))
+
+    assert stat("ProvisionedConcurrencyInvocations", "Sum") == 2
+    assert stat("ProvisionedConcurrencySpilloverInvocations", "Sum") == 0
+    assert stat("ProvisionedConcurrencyUtilization", "Maximum") == 1.0
+    executed = cw.list_metrics(Namespace="AWS/Lambda", MetricName="Invocations", Dimensions=[
+        {"Name": "FunctionName", "Value": name}, {"Name": "ExecutedVersion", "Value": version},
+    ])["Metrics"]  # fmt: skip
+    assert len(executed) == 1

@@ -31,4 +31,17 @@ def deliver(
             # AWS names the bus and the function version that ran
             "Detail": payload.decode(), "Resources": [target.arn, function_arn],
         }).encode()  # fmt: skip
-    return [NewEvent(target.arn, None, payload, new_request_id(), now, SEND)]
+    # A send's qualifier column (unused otherwise) says what it delivers and for whom: a
+    # delivery that fails for good is counted as DeadLetterErrors or DestinationDeliveryFailures.
+    source = f"{kind}|{function_arn}" if function_arn else None
+    return [NewEvent(target.arn, source, payload, new_request_id(), now, SEND)]
+
+
+def send_source(qualifier: str | None) -> tuple[str, str | None] | None:
+    """(function, qualifier) whose dead letter or record a send carries, from its column;
+    None for a send of something else (a rule's, a schedule's)."""
+    kind, _, arn = (qualifier or "").partition("|")
+    parts = arn.split(":")
+    if kind not in ("dead-letter", "destination") or len(parts) < 7:
+        return None
+    return parts[6], parts[7] if len(parts) > 7 else None

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from firebox.asyncinvoke import policies
-from firebox.asyncinvoke.destinations import SEND, deliver
+from firebox.asyncinvoke.destinations import SEND, deliver, send_source
 from firebox.asyncinvoke.queue import EventQueue, NewEvent, QueuedEvent, Settlement
 from firebox.control.event_configs import EventConfigs, EventInvokeConfig
 from firebox.domain.arns import FunctionRef
@@ -193,6 +193,11 @@ class AsyncInvoker:
             await self.sender(send)
         except TargetGone as exc:
             log.warning("a record for %s dropped: %s", event.function_name, exc)
+            source = send_source(event.qualifier)
+            if source is not None and self.observe is not None:
+                metric = ("DeadLetterErrors" if (event.qualifier or "").startswith("dead-letter")
+                          else "DestinationDeliveryFailures")  # fmt: skip
+                self.observe(metric, source[0], source[1], 1)
             return Settlement(event, policies.DROPPED)
         return Settlement(event, policies.SUCCEEDED)
 
