@@ -243,7 +243,8 @@ def test_report_mode_allows_and_logs_what_enforce_would_deny(
     server: FireboxServer = start_server()  # --iam report is the default
     lam = client(server, "lambda")
     target = create_function(lam, "def handler(event, context):\n    return 'target ran'\n")
-    caller = create_function(lam, CALLER, Role=role(server))
+    # (boto3 takes seconds to import at 128 MB's share of a core on a busy machine)
+    caller = create_function(lam, CALLER, Role=role(server), Timeout=30, MemorySize=512)
     body, _ = invoke_json(lam, caller, {"target": target})
     assert body["got"] == "target ran"
     wait_for(lambda: "iam report: would deny" in server.log_path.read_text())

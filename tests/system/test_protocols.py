@@ -58,10 +58,11 @@ def test_rest_xml_answers_in_s3s_error_document(server: FireboxServer) -> None:
 
 
 def test_rpc_v2_cbor_answers_in_cbor(server: FireboxServer) -> None:
-    """CloudWatch's newest protocol (botocore 1.44 still picks JSON for it by default)."""
+    """CloudWatch's newest protocol (botocore 1.44 still picks JSON for it by default): an
+    operation firebox does not serve (alarms) is refused in CBOR, and in JSON."""
     model = botocore.session.get_session().get_service_model("cloudwatch")
     response = httpx.post(
-        f"{server.url}/service/GraniteServiceVersion20100801/operation/ListMetrics",
+        f"{server.url}/service/GraniteServiceVersion20100801/operation/DescribeAlarms",
         content=cbor2.dumps({}),
         headers={"smithy-protocol": "rpc-v2-cbor", "content-type": "application/cbor",
                  "accept": "application/cbor"},
@@ -70,11 +71,11 @@ def test_rpc_v2_cbor_answers_in_cbor(server: FireboxServer) -> None:
     parsed = RpcV2CBORParser().parse(
         {"status_code": response.status_code, "headers": dict(response.headers),
          "body": response.content},
-        model.operation_model("ListMetrics").output_shape,
+        model.operation_model("DescribeAlarms").output_shape,
     )  # fmt: skip
     assert parsed["Error"]["Code"] == "UnknownOperationException"
-    assert "ListMetrics" in parsed["Error"]["Message"]
-    status, code, _ = refused(client(server, "cloudwatch").list_metrics)
+    assert "DescribeAlarms" in parsed["Error"]["Message"]
+    status, code, _ = refused(client(server, "cloudwatch").describe_alarms)
     assert (status, code) == (400, "UnknownOperationException")
 
 

@@ -223,7 +223,10 @@ async def _serve(request: Request, protocol: str, operation: str | None) -> Resp
             if protocol == QUERY:
                 message = f"Could not find operation {str(operation)[:100]} for version {VERSION}"
                 raise CodedError("InvalidAction", message)
-            raise CodedError("UnknownOperationException", f"Unknown operation {operation}", 404)
+            # (as every other JSON or CBOR service answers an operation firebox does not serve)
+            raise CodedError("UnknownOperationException",
+                             f"Unknown operation {str(operation)[:100]}: firebox does not serve it",
+                             404 if protocol == CBOR else 400)  # fmt: skip
         caller = await authenticate(request, MAX_BODY, {"monitoring"})
         params = _decode(protocol, operation, body, form)
         authorize(
