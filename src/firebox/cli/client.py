@@ -53,6 +53,14 @@ def _credentials_configured() -> bool:
     return any(Path(f).is_file() for f in files)
 
 
+# The JSON services the CLI calls: X-Amz-Target prefix → (SigV4 service, content type).
+_JSON_TARGETS = {
+    "Logs_20140328": ("logs", "application/x-amz-json-1.1"),
+    "AmazonSQS": ("sqs", "application/x-amz-json-1.0"),
+    "GraniteServiceVersion20100801": ("monitoring", "application/x-amz-json-1.0"),
+}
+
+
 class ApiClient:
     """Signs its requests (SigV4) when AWS credentials are configured, as the SDKs do."""
 
@@ -77,10 +85,7 @@ class ApiClient:
         from botocore.awsrequest import AWSRequest
 
         target = headers.get("X-Amz-Target", "")
-        service = ("logs" if target.startswith("Logs_") else
-                   "sqs" if target.startswith("AmazonSQS.") else
-                   "monitoring" if target.startswith("GraniteServiceVersion20100801.") else
-                   "lambda")  # fmt: skip
+        service = _JSON_TARGETS.get(target.partition(".")[0], ("lambda", ""))[0]
         region = self._session.get_config_variable("region") or "us-east-1"
         aws = AWSRequest(method=method, url=str(url), data=body, headers=dict(headers))
         SigV4Auth(self._credentials.get_frozen_credentials(), service, region).add_auth(aws)
@@ -144,37 +149,24 @@ class ApiClient:
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()
 
-    def logs(self, operation: str, body: dict[str, Any]) -> Any:
+    def _target(self, prefix: str, operation: str, body: dict[str, Any]) -> Any:
+        """A call of an AWS JSON service (`X-Amz-Target: <prefix>.<operation>`), as the SDKs
+        make it."""
         return self.json(
             "POST",
             "/",
             content=json.dumps(body).encode(),
             headers={
-                "X-Amz-Target": f"Logs_20140328.{operation}",
-                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": f"{prefix}.{operation}",
+                "Content-Type": _JSON_TARGETS[prefix][1],
             },
         )
+
+    def logs(self, operation: str, body: dict[str, Any]) -> Any:
+        return self._target("Logs_20140328", operation, body)
 
     def cloudwatch(self, operation: str, body: dict[str, Any]) -> Any:
-        """A CloudWatch call (AWS JSON 1.0), as botocore makes it."""
-        return self.json(
-            "POST",
-            "/",
-            content=json.dumps(body).encode(),
-            headers={
-                "X-Amz-Target": f"GraniteServiceVersion20100801.{operation}",
-                "Content-Type": "application/x-amz-json-1.0",
-            },
-        )
+        return self._target("GraniteServiceVersion20100801", operation, body)
 
     def sqs(self, operation: str, body: dict[str, Any]) -> Any:
-        """An SQS call (AWS JSON 1.0), as the SDKs make it."""
-        return self.json(
-            "POST",
-            "/",
-            content=json.dumps(body).encode(),
-            headers={
-                "X-Amz-Target": f"AmazonSQS.{operation}",
-                "Content-Type": "application/x-amz-json-1.0",
-            },
-        )
+        return self._target("AmazonSQS", operation, body)

@@ -8,7 +8,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
 
 from firebox.metrics.cells import Cell
 from firebox.metrics.series import Datum, SeriesKey
@@ -18,20 +17,14 @@ log = logging.getLogger("firebox.metrics")
 PAST_S, FUTURE_S = 15 * 86_400, 3 * 3_600  # datums further off are dropped
 
 
-class Fact(Protocol):
-    """Something that happened, worth some datums (expanded off the hot path)."""
-
-    def datums(self) -> Iterable[Datum]: ...
-
-
 class Recorder:
-    """Collects facts and datums; keeps the unflushed minutes readable."""
+    """Collects datums and its sources' tallies; keeps the unflushed minutes readable."""
 
     def __init__(self, store: MetricStore, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
-        self.enabled = True  # off: facts are dropped (the benchmark's baseline)
-        self._facts: list[Fact | Datum] = []
+        self.enabled = True  # off: datums are dropped (the benchmark's baseline)
+        self._datums: list[Datum] = []
         self._cells: Batch = {}
         self._flushing: Batch = {}
         # Since start, per series: Prometheus's view (count, sum, last value).
@@ -41,10 +34,10 @@ class Recorder:
         # What else makes datums, drained at each expansion (LambdaMeter's tallies).
         self.sources: list[Callable[[], Iterable[Datum]]] = []
 
-    def note(self, fact: Fact | Datum) -> None:
-        """Records a fact or datum (the hot path: one append)."""
+    def note(self, datum: Datum) -> None:
+        """Records a datum (one append: its cell is found at the next expansion)."""
         if self.enabled:
-            self._facts.append(fact)
+            self._datums.append(datum)
 
     def put(self, key: SeriesKey, value: float, unit: str = "None", timestamp: float = 0.0,
             count: int = 1, distribution: bool = False) -> None:  # fmt: skip
@@ -53,12 +46,11 @@ class Recorder:
         self.note(Datum(key, value, unit, at, count, distribution))
 
     def expand(self) -> None:
-        """Turns the facts noted so far into cells."""
-        facts, self._facts = self._facts, []
+        """Turns the datums noted so far, and the sources' tallies, into cells."""
+        datums, self._datums = self._datums, []
         now = self.clock()
-        for fact in facts:
-            for datum in (fact,) if isinstance(fact, Datum) else fact.datums():
-                self._add(datum, now)
+        for datum in datums:
+            self._add(datum, now)
         for source in self.sources:
             for datum in source():
                 self._add(datum, now)

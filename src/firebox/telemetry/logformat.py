@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import time
 import uuid
 from collections.abc import Mapping
+
+from firebox.domain.records import utc_stamp
 
 
 def log_group(function_name: str) -> str:
@@ -43,9 +44,8 @@ def report_metrics(
 
 def platform_json(kind: str, record: Mapping[str, object], at_s: float | None = None) -> str:
     """A platform line in the JSON log format: {"time", "type", "record"}."""
-    moment = dt.datetime.fromtimestamp(time.time() if at_s is None else at_s, dt.UTC)
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    return json.dumps({"time": stamp, "type": kind, "record": record}, separators=(",", ":"))
+    return json.dumps({"time": utc_stamp(at_s), "type": kind, "record": record},
+                      separators=(",", ":"))  # fmt: skip
 
 
 def report_line(

@@ -5,7 +5,6 @@ listener inside their sandbox (`sandbox.localdomain` is the environment's own ad
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 import socket
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from firebox.domain.records import utc_stamp
 from firebox.sandboxes.networks import SERVER_MARK
 from firebox.worker.extensions import ExtensionError
 
@@ -28,12 +28,6 @@ BACKLOG = 4  # while a batch is on its way, at most this many batches' bytes wai
 # (lowest, highest, default) as AWS documents them
 LIMITS = {"maxItems": (1000, 10000, 10000), "maxBytes": (262144, 1048576, 262144),
           "timeoutMs": (25, 30000, 1000)}  # fmt: skip
-
-
-def stamp(epoch_s: float) -> str:
-    """An event's time, as Lambda writes it: ISO 8601 in UTC with milliseconds."""
-    moment = dt.datetime.fromtimestamp(epoch_s, dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _invalid(message: str) -> ExtensionError:
@@ -162,7 +156,7 @@ class Telemetry:
     def emit(self, kind: str, record: object, at: float | None = None) -> None:
         """One event: `platform.*` with its record, or `function` / `extension` log text."""
         category = "platform" if kind.startswith("platform.") else kind
-        event = json.dumps({"time": stamp(at or self.clock()), "type": kind,
+        event = json.dumps({"time": utc_stamp(at or self.clock()), "type": kind,
                             "record": record}).encode()  # fmt: skip
         room = len(self.history) < HISTORY and self._history_bytes + len(event) <= HISTORY_BYTES
         if self.keep_history and room:
